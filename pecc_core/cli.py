@@ -1,0 +1,176 @@
+"""The ``pecc`` command line (typer).
+
+Every command that takes a profile validates it fully (core schemas and
+every plugin's params) before doing anything, and reports problems as a
+list on stderr with exit code 2: an integrator sees what to fix, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from pecc_core import __version__
+from pecc_core.plugins import PluginError, PluginManager, default_manager
+from pecc_core.profile import ProfileError, available
+from pecc_core.profile import load as load_profile
+from pecc_core.profile.model import Profile
+
+EXIT_BAD_PROFILE = 2
+
+app = typer.Typer(
+    help="PECC: the Power Electronics Communication Controller of a DC fast charger.\n\n"
+    "Serves PEP-WS to the SECCs (one WebSocket URL per gun) and drives the cabinet's "
+    "power modules over CAN. Start with: pecc run --profile sim",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+profiles_app = typer.Typer(help="List, show and validate profiles.", no_args_is_help=True)
+plugins_app = typer.Typer(help="Show installed plugins.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
+app.add_typer(plugins_app, name="plugins")
+
+ProfileOpt = Annotated[
+    str,
+    typer.Option("--profile", "-p", help="Profile name (see 'pecc profiles list') or path to a .toml file."),
+]
+HostOpt = Annotated[str | None, typer.Option(help="Listen address; overrides server.host of the profile.")]
+PortOpt = Annotated[int | None, typer.Option(help="Listen port; overrides server.port of the profile.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pecc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """PECC command line."""
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(EXIT_BAD_PROFILE)
+
+
+def _load(name: str, host: str | None = None, port: int | None = None) -> tuple[Profile, PluginManager]:
+    """The validated profile with CLI overrides, and the plugins it was checked against."""
+    try:
+        plugins = default_manager()
+        profile = load_profile(name, plugins)
+    except (ProfileError, PluginError) as exc:
+        raise _fail(str(exc)) from None
+    changes = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if changes:
+        profile = dataclasses.replace(profile, server=dataclasses.replace(profile.server, **changes))
+    return profile, plugins
+
+
+@app.command()
+def run(
+    profile: ProfileOpt = "sim",
+    host: HostOpt = None,
+    port: PortOpt = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR; overrides the profile's log_level.")
+    ] = None,
+) -> None:
+    """Run the PECC in the foreground until SIGINT or SIGTERM.
+
+    On stop every gun goes to standby, every module is switched off and
+    every connection is closed; the exit code is then 0.
+    """
+    from pecc_core.runtime import serve
+
+    loaded, plugins = _load(profile, host, port)
+    level = (log_level or loaded.log_level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise _fail(f"--log-level: got {log_level!r}; expected DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(loaded, plugins))
+    except OSError as exc:  # e.g. the port is taken
+        typer.echo(f"pecc: cannot start: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def urls(profile: ProfileOpt = "sim", host: HostOpt = None, port: PortOpt = None) -> None:
+    """Print the WebSocket URL of every gun, one per line."""
+    loaded, _ = _load(profile, host, port)
+    for gun in loaded.guns:
+        typer.echo(loaded.url(gun))
+
+
+@profiles_app.command("list")
+def profiles_list() -> None:
+    """List the profiles found (PECC_PROFILES_DIR, ./profiles, the builtin ones)."""
+    for name, path in sorted(available().items()):
+        typer.echo(f"{name:<16} {path}")
+
+
+@profiles_app.command("show")
+def profiles_show(name: Annotated[str, typer.Argument(help="Profile name or path.")]) -> None:
+    """Show a profile as PECC understands it, after defaults and PECC_* overrides."""
+    loaded, _ = _load(name)
+    typer.echo(f"profile {loaded.name} ({loaded.source})")
+    for section in ("station", "server", "timings", "power", "io", "policy", "site"):
+        typer.echo(f"{section}: {getattr(loaded, section)}")
+    for secc in loaded.seccs:
+        typer.echo(f"secc {secc.id}:")
+        for gun in secc.guns:
+            typer.echo(
+                f"  gun {gun.id}: {loaded.url(gun)}  {gun.voltage_min:g}-{gun.voltage_max:g} V, "
+                f"<= {gun.current_max:g} A, <= {gun.power_max:g} W"
+            )
+    for service in loaded.services:
+        typer.echo(f"service: {service}")
+
+
+@profiles_app.command("validate")
+def profiles_validate(name: Annotated[str, typer.Argument(help="Profile name or path.")]) -> None:
+    """Check a profile; exit code 2 and a list of problems if it is invalid."""
+    loaded, _ = _load(name)
+    typer.echo(f"{loaded.source}: valid ({len(loaded.seccs)} SECCs, {len(loaded.guns)} guns)")
+
+
+@plugins_app.command("list")
+def plugins_list() -> None:
+    """List every installed plugin, its version and the hooks it implements."""
+    pm = default_manager()
+    for info in pm.plugins():
+        typer.echo(f"{info.name} {info.version}")
+        for hook in info.hooks:
+            typer.echo(f"    {hook}")
+    for name, error in sorted(pm.load_errors.items()):
+        typer.echo(f"{name} FAILED TO LOAD: {error}")
+    try:
+        for category in ("transport", "power_driver", "limit_policy", "service"):
+            for reg in pm.registry(category).entries.values():
+                typer.echo(f"{category} {reg.name!r} from {reg.plugin}: {reg.summary}")
+        for role in ("contactors", "imd", "supervision", "matrix"):
+            for reg in pm.registry(f"io.{role}").entries.values():
+                typer.echo(f"io {role} {reg.name!r} from {reg.plugin}: {reg.summary}")
+    except PluginError as exc:
+        raise _fail(f"pecc: {exc}") from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="pecc")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The core's contract with plugins: every hook PECC calls, in one place.
+
+Plugins contribute *named things* through ``pecc_register_*`` hooks: each one
+receives a ``register`` callable and calls it once per thing it offers
+(a transport, a power driver, ...). A profile then picks those things by
+name, so nothing in the core imports a plugin. The observer hooks
+(``pecc_station_*``, ``pecc_gun_*``) only watch; their return values are
+ignored.
+
+Plugins implement hooks with :data:`pecc_core.hookimpl`::
+
+    from pecc_core import hookimpl
+
+    @hookimpl
+    def pecc_register_power_drivers(register):
+        register("acme", AcmeDriver, params=AcmeParams, summary="ACME modules")
+
+pluggy is synchronous: observer hooks must not block. A plugin that needs
+to do I/O from an observer schedules a task on the running loop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from marshmallow import Schema
+
+    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.station import Station
+
+hookspec = pluggy.HookspecMarker("pecc")
+
+
+class Register(Protocol):
+    """The ``register`` callable handed to every ``pecc_register_*`` hook.
+
+    :param name: the name a profile uses to pick this thing; unique in its
+        category (a second registration of the same name is a startup error
+        naming both plugins).
+    :param factory: called by the runtime to build the thing; its signature
+        is given by the hook that receives this ``register``.
+    :param params: a marshmallow schema class for the thing's ``params``
+        table in the profile. The profile is validated against it before
+        anything starts, so a typo is reported with its key path. ``None``
+        means the thing takes no parameters (a non-empty table is an error).
+    :param summary: one line shown by ``pecc plugins list``.
+    """
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        params: type[Schema] | None = None,
+        summary: str = "",
+    ) -> None: ...
+
+
+class RegisterIoDriver(Protocol):
+    """The ``register`` callable of :func:`pecc_register_io_drivers`.
+
+    Like :class:`Register` with the I/O role first: ``"contactors"``,
+    ``"imd"`` (isolation monitor), ``"supervision"`` (CP/PP) or
+    ``"matrix"`` (module relay matrix).
+    """
+
+    def __call__(
+        self,
+        role: str,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        params: type[Schema] | None = None,
+        summary: str = "",
+    ) -> None: ...
+
+
+class RegisterMessageHandler(Protocol):
+    """The ``register`` callable of :func:`pecc_register_message_handlers`.
+
+    :param msg_type: the message ``type`` (``"request"``, ``"info"``, ...).
+    :param kind: the message ``kind`` (``"targetValues"``, ``"event"``, ...).
+    :param handler: the callable the transport dispatches that message to;
+        its signature is the transport's (see the ``pepws`` plugin).
+    """
+
+    def __call__(self, msg_type: str, kind: str, handler: Callable[..., Any]) -> None: ...
+
+
+# -- contributions --------------------------------------------------------
+
+
+@hookspec
+def pecc_register_transports(register: Register) -> None:
+    """Offer transports: servers the SECCs connect to (``pepws``).
+
+    Called once at startup. ``factory(station, settings)`` returns an object
+    following :class:`pecc_core.transport.Transport`; ``settings`` is the
+    validated :class:`pecc_core.profile.model.ServerConfig`.
+    """
+
+
+@hookspec
+def pecc_register_message_handlers(register: RegisterMessageHandler) -> None:
+    """Offer handlers for messages by ``(type, kind)``.
+
+    Called once by a transport when it starts. A later registration of the
+    same ``(type, kind)`` replaces an earlier one: plugins registered after
+    the builtin ones (vendors) may override or add kinds, e.g. their own
+    ``event`` semantics.
+    """
+
+
+@hookspec
+def pecc_register_power_drivers(register: Register) -> None:
+    """Offer power-module drivers by name (``uugreen``, ``infy``, ...).
+
+    ``factory(params, modules)`` gets the validated params and the
+    profile's tuple of :class:`pecc_core.profile.model.ModuleConfig` and
+    returns a :class:`pecc_core.power.PowerDriver`.
+    """
+
+
+@hookspec
+def pecc_register_io_drivers(register: RegisterIoDriver) -> None:
+    """Offer I/O drivers by role and name.
+
+    ``factory(params, station_config)`` returns the role's interface from
+    :mod:`pecc_core.io`; one instance serves every gun of the station.
+    """
+
+
+@hookspec
+def pecc_register_limit_policies(register: Register) -> None:
+    """Offer power-sharing policies by name (``static``, ``equal``, ...).
+
+    ``factory(params)`` returns a :class:`pecc_core.limits.LimitPolicy`.
+    """
+
+
+@hookspec
+def pecc_register_services(register: Register) -> None:
+    """Offer background services a profile may start beside the station.
+
+    Module simulators, exporters, dashboards. ``factory(params, station)``
+    returns a :class:`pecc_core.runtime.Service`; it is started after the
+    station's drivers and stopped before them.
+    """
+
+
+# -- observers -------------------------------------------------------------
+
+
+@hookspec
+def pecc_station_started(station: Station) -> None:
+    """The station is up: drivers started, transport listening."""
+
+
+@hookspec
+def pecc_station_stopping(station: Station) -> None:
+    """The station is about to stop (signal or error); guns still live."""
+
+
+@hookspec
+def pecc_gun_state_changed(gun: ChargePoint, old: str, new: str, reason: str) -> None:
+    """A gun's state machine took a transition ``old -> new`` for ``reason``."""
+
+
+@hookspec
+def pecc_gun_fault(gun: ChargePoint, fault: str, active: bool) -> None:
+    """A fault condition of a gun became active, or cleared (``active`` False)."""

@@ -1,0 +1,230 @@
+"""Finding plugins and what they offer.
+
+Every plugin, builtin or a vendor's pip package, is a module named by an
+entry point in the ``pecc`` group. The manager loads them one by one and
+keeps going when one is broken (a charger must start with the plugins its
+profile needs even if an unrelated package fails to import); the failure is
+kept in :attr:`PluginManager.load_errors` and shown by ``pecc plugins list``.
+
+The rest of the core never calls ``pm.hook.*`` itself: it asks this class
+for registries (:meth:`PluginManager.registry`) and notifies observers
+through the typed methods below.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from pecc_core import hookspecs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from marshmallow import Schema
+
+    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.station import Station
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "pecc"
+
+#: Registry categories and the hook that fills each.
+CATEGORIES: dict[str, str] = {
+    "transport": "pecc_register_transports",
+    "power_driver": "pecc_register_power_drivers",
+    "limit_policy": "pecc_register_limit_policies",
+    "service": "pecc_register_services",
+}
+IO_ROLES = ("contactors", "imd", "supervision", "matrix")
+
+
+class PluginError(Exception):
+    """A plugin offers something inconsistent (e.g. a name twice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One named thing a plugin offers."""
+
+    category: str
+    name: str
+    factory: Callable[..., Any]
+    params: type[Schema] | None
+    summary: str
+    plugin: str
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """What ``pecc plugins list`` shows of one plugin."""
+
+    name: str
+    version: str
+    hooks: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Registry:
+    """The named things of one category, e.g. every power driver."""
+
+    category: str
+    entries: dict[str, Registration] = field(default_factory=dict)
+
+    def get(self, name: str) -> Registration:
+        """The registration called ``name``; KeyError lists the known names."""
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise KeyError(self.unknown(name)) from None
+
+    def unknown(self, name: str) -> str:
+        known = ", ".join(sorted(self.entries)) or "none installed"
+        return f"unknown {self.category.replace('_', ' ')} {name!r} (installed: {known})"
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+
+class PluginManager:
+    """The project's pluggy manager with typed accessors."""
+
+    def __init__(self) -> None:
+        self._pm = pluggy.PluginManager("pecc")
+        self._pm.add_hookspecs(hookspecs)
+        self._versions: dict[str, str] = {}
+        self._registries: dict[str, Registry] = {}
+        self._handlers: dict[tuple[str, str], Callable[..., Any]] | None = None
+        self.load_errors: dict[str, str] = {}
+
+    # -- loading -----------------------------------------------------------
+
+    def load_entry_points(self, allow: Iterable[str] | None = None) -> None:
+        """Register every plugin of the ``pecc`` entry-point group.
+
+        :param allow: if given, only plugins with these names are loaded.
+        """
+        allowed = set(allow) if allow is not None else None
+        eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        for ep in sorted(eps, key=lambda e: e.name):
+            if allowed is not None and ep.name not in allowed:
+                continue
+            if self._pm.has_plugin(ep.name):
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken vendor package must not stop the charger
+                self.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+                log.error("plugin %s failed to load: %s", ep.name, self.load_errors[ep.name])
+                continue
+            version = ep.dist.version if ep.dist is not None else "?"
+            self.register(module, ep.name, version)
+        self._pm.check_pending()
+
+    def register(self, plugin: object, name: str, version: str = "?") -> None:
+        """Register a plugin object (a module or an instance) under ``name``."""
+        self._pm.register(plugin, name=name)
+        self._versions[name] = version
+        self._registries.clear()
+        self._handlers = None
+
+    # -- what plugins offer -------------------------------------------------
+
+    def registry(self, category: str) -> Registry:
+        """All registrations of ``category`` (see :data:`CATEGORIES`, or ``io.<role>``)."""
+        if not self._registries:
+            self._collect()
+        return self._registries[category]
+
+    def message_handlers(self) -> dict[tuple[str, str], Callable[..., Any]]:
+        """Handlers by ``(type, kind)``; later plugins override earlier ones."""
+        if self._handlers is None:
+            handlers: dict[tuple[str, str], Callable[..., Any]] = {}
+
+            def register(msg_type: str, kind: str, handler: Callable[..., Any]) -> None:
+                handlers[(msg_type, kind)] = handler
+
+            # pluggy calls LIFO; reversed() lets later-registered plugins win.
+            for impl in reversed(self._pm.hook.pecc_register_message_handlers.get_hookimpls()):
+                impl.function(register=register)
+            self._handlers = handlers
+        return self._handlers
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every registered plugin with its version and implemented hooks."""
+        infos = []
+        for name, plugin in self._pm.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(c.name for c in self._pm.get_hookcallers(plugin) or ()))
+            infos.append(PluginInfo(name, self._versions.get(name, "?"), hooks))
+        return sorted(infos, key=lambda i: i.name)
+
+    def _collect(self) -> None:
+        for category, hook_name in CATEGORIES.items():
+            registry = Registry(category)
+            self._registries[category] = registry
+            for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
+                impl.function(register=self._registrar(registry, impl.plugin_name))
+        for role in IO_ROLES:
+            self._registries[f"io.{role}"] = Registry(f"{role} driver")
+        for impl in self._pm.hook.pecc_register_io_drivers.get_hookimpls():
+            self._collect_io(impl.plugin_name, impl.function)
+
+    def _collect_io(self, plugin: str, hook: Callable[..., None]) -> None:
+        def register(role: str, name: str, factory: Callable[..., Any], **kw: Any) -> None:
+            if role not in IO_ROLES:
+                raise PluginError(
+                    f"plugin {plugin!r} registers io driver {name!r} for unknown role "
+                    f"{role!r} (roles: {', '.join(IO_ROLES)})"
+                )
+            self._registrar(self._registries[f"io.{role}"], plugin)(name, factory, **kw)
+
+        hook(register=register)
+
+    @staticmethod
+    def _registrar(registry: Registry, plugin: str) -> Callable[..., None]:
+        def register(
+            name: str,
+            factory: Callable[..., Any],
+            *,
+            params: type[Schema] | None = None,
+            summary: str = "",
+        ) -> None:
+            previous = registry.entries.get(name)
+            if previous is not None:
+                raise PluginError(
+                    f"{registry.category} {name!r} is offered by both "
+                    f"{previous.plugin!r} and {plugin!r}"
+                )
+            registry.entries[name] = Registration(
+                registry.category, name, factory, params, summary, plugin
+            )
+
+        return register
+
+    # -- observers ------------------------------------------------------------
+
+    def station_started(self, station: Station) -> None:
+        self._pm.hook.pecc_station_started(station=station)
+
+    def station_stopping(self, station: Station) -> None:
+        self._pm.hook.pecc_station_stopping(station=station)
+
+    def gun_state_changed(self, gun: ChargePoint, old: str, new: str, reason: str) -> None:
+        self._pm.hook.pecc_gun_state_changed(gun=gun, old=old, new=new, reason=reason)
+
+    def gun_fault(self, gun: ChargePoint, fault: str, active: bool) -> None:
+        self._pm.hook.pecc_gun_fault(gun=gun, fault=fault, active=active)
+
+
+def default_manager() -> PluginManager:
+    """A manager with every installed plugin loaded."""
+    pm = PluginManager()
+    pm.load_entry_points()
+    return pm

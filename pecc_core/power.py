@@ -1,0 +1,111 @@
+"""The power-driver contract: what the core needs from a pool of modules.
+
+Modelled on EVerest's ``power_supply_DC`` interface, widened to a pool of
+modules shared between guns: the core addresses *modules* (by bus address)
+and groups them per gun itself (see :mod:`pecc_core.pool`). A driver owns
+its bus: it opens it in :meth:`PowerDriver.start`, polls the modules,
+keeps each :class:`ModuleState` current, detects silence and faults, and
+re-applies the cached mode and setpoints when a module comes back.
+
+Everything runs on the station's asyncio loop; a driver never blocks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class Fault(StrEnum):
+    """Typed module faults (EVerest's power_supply_DC error kinds)."""
+
+    COMMUNICATION = "communication"  # module silent, or the bus is down
+    HARDWARE = "hardware"
+    OVER_TEMPERATURE = "over_temperature"
+    OVER_VOLTAGE = "over_voltage"
+    UNDER_VOLTAGE = "under_voltage"
+    OVER_CURRENT = "over_current"
+    VENDOR_ERROR = "vendor_error"
+    VENDOR_WARNING = "vendor_warning"  # informational: the module keeps working
+
+
+#: Faults that make a module unusable until they clear.
+BLOCKING = frozenset(Fault) - {Fault.VENDOR_WARNING}
+
+
+class Mode(StrEnum):
+    OFF = "off"
+    EXPORT = "export"
+
+
+@dataclass(slots=True)
+class ModuleState:
+    """The driver's live view of one module; mutated by the driver only."""
+
+    address: int
+    voltage_min: float
+    voltage_max: float
+    current_max: float
+    power_max: float
+    online: bool = False
+    faults: set[Fault] = field(default_factory=set)
+    voltage: float = 0.0
+    current: float = 0.0
+    temperature: float = 25.0
+    mode: Mode = Mode.OFF
+    voltage_setpoint: float = 0.0
+    current_setpoint: float = 0.0
+    last_seen: float = 0.0  # loop.time() of the last frame from it
+
+    @property
+    def usable(self) -> bool:
+        """Online and free of blocking faults: may be given power to deliver."""
+        return self.online and not (self.faults & BLOCKING)
+
+
+ModuleListener = Callable[[ModuleState], None]
+
+
+class PowerDriver(Protocol):
+    """A driver for the modules of one bus.
+
+    :attr modules: every configured module by address, updated in place.
+    :attr bus_ok: False while the bus is down (every module then also has
+        :attr:`Fault.COMMUNICATION`); the driver keeps trying to reopen it.
+    """
+
+    modules: Mapping[int, ModuleState]
+    bus_ok: bool
+
+    async def start(self) -> None:
+        """Open the bus and start polling; returns once polling runs.
+
+        A bus that cannot be opened is not an error here: the driver reports
+        it through :attr:`bus_ok` and module faults, and keeps retrying.
+        """
+
+    async def stop(self) -> None:
+        """Switch every module off, stop polling and close the bus."""
+
+    def export(self, addresses: Sequence[int], voltage: float, current: float) -> None:
+        """Drive ``voltage`` with the total current limit ``current`` on ``addresses``.
+
+        The current is split over the usable modules among ``addresses``
+        (never broadcast), each capped by its own ratings. Frames go out
+        before this returns (or are counted as failed sends).
+        """
+
+    def off(self, addresses: Sequence[int]) -> None:
+        """Command ``addresses`` off now (setpoints 0, output disabled)."""
+
+    async def wait_off(self, addresses: Sequence[int], timeout: float) -> bool:
+        """After :meth:`off`: wait until their current is low enough to open relays.
+
+        True when it is; False on timeout. Returns at once for modules whose
+        communication is lost — it never hangs.
+        """
+
+    def add_listener(self, listener: ModuleListener) -> None:
+        """Call ``listener(module)`` when a module's ``online`` or ``faults`` change."""

@@ -1,0 +1,203 @@
+"""Finding, reading and checking a profile.
+
+A profile is a TOML file, ``profiles/<name>.toml``, read with dynaconf so
+that any key can be overridden from the environment with the ``PECC_``
+prefix and ``__`` between levels (``PECC_SERVER__PORT=9000``). The result
+is checked twice before anything starts: by the core's schemas, then by the
+schema of every plugin it names (an unknown name lists the installed ones).
+Every problem is reported as ``key: got VALUE; MESSAGE`` in one
+:class:`ProfileError`, so a profile author fixes them all in one go.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dynaconf import Dynaconf
+from marshmallow import ValidationError
+
+from pecc_core.profile import schema
+from pecc_core.profile.model import PluginChoice, Profile
+
+if TYPE_CHECKING:
+    from pecc_core.plugins import PluginManager, Registry
+
+ENV_PREFIX = "PECC"
+PROFILES_ENV = "PECC_PROFILES_DIR"
+_MISSING = object()
+
+
+class ProfileError(Exception):
+    """A profile cannot be used; the message lists every problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"invalid profile {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def search_path() -> list[Path]:
+    """Where profiles are looked up by name, first match wins."""
+    dirs = [Path(p) for p in os.environ.get(PROFILES_ENV, "").split(os.pathsep) if p]
+    dirs.append(Path.cwd() / "profiles")
+    dirs.append(Path(str(importlib.resources.files("pecc_profiles"))))
+    return dirs
+
+
+def available() -> dict[str, Path]:
+    """Every profile found on the search path, by name."""
+    found: dict[str, Path] = {}
+    for directory in search_path():
+        for path in sorted(directory.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def resolve(name_or_path: str) -> Path:
+    """The file of a profile given by name (``sim``) or by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or os.sep in name_or_path:
+        if candidate.is_file():
+            return candidate.resolve()
+        raise ProfileError(name_or_path, ["no such file"])
+    found = available()
+    if name_or_path in found:
+        return found[name_or_path].resolve()
+    raise ProfileError(
+        repr(name_or_path),
+        [f"no profile of that name (available: {', '.join(sorted(found)) or 'none'})"],
+    )
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The raw settings of ``path`` with ``PECC_*`` environment overrides applied."""
+    try:
+        settings = Dynaconf(
+            settings_files=[str(path)],
+            envvar_prefix=ENV_PREFIX,
+            environments=False,
+            load_dotenv=False,
+            merge_enabled=True,
+        )
+        raw = settings.as_dict()
+    except Exception as exc:  # dynaconf reports TOML syntax errors as assorted types
+        raise ProfileError(str(path), [f"cannot be read: {exc}"]) from None
+    internal = {"LOAD_DOTENV", PROFILES_ENV[len(ENV_PREFIX) + 1 :]}
+    return {k.lower(): _lower_keys(v) for k, v in raw.items() if k not in internal}
+
+
+def _lower_keys(value: Any) -> Any:
+    # dynaconf upper-cases keys that only come from the environment.
+    if isinstance(value, Mapping):
+        return {str(k).lower() if str(k).isupper() else k: _lower_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lower_keys(v) for v in value]
+    return value
+
+
+def load(name_or_path: str, plugins: PluginManager | None = None) -> Profile:
+    """Read, validate and build a profile; with ``plugins``, check every plugin choice too."""
+    path = resolve(name_or_path)
+    raw = read(path)
+    try:
+        profile = schema.build(raw, name=path.stem, source=path)
+    except ValidationError as exc:
+        raise ProfileError(str(path), list(_describe(exc.messages, raw))) from None
+    if plugins is not None:
+        profile = check_plugins(profile, raw, plugins)
+    return profile
+
+
+def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager) -> Profile:
+    """Replace each plugin choice's params by the plugin's validated params.
+
+    Raises :class:`ProfileError` listing unknown names and bad params.
+    """
+    problems: list[str] = []
+
+    def check(key: str, choice: PluginChoice, registry: Registry) -> PluginChoice:
+        if choice.name not in registry:
+            problems.append(f"{key}.name: got {choice.name!r}; {registry.unknown(choice.name)}")
+            return choice
+        params_schema = registry.get(choice.name).params
+        if params_schema is None:
+            if choice.params:
+                problems.append(f"{key}.params: got {choice.params!r}; {choice.name!r} takes no params")
+            return choice
+        try:
+            return PluginChoice(choice.name, params_schema().load(choice.params))
+        except ValidationError as exc:
+            problems.extend(_describe(exc.messages, choice.params, f"{key}.params"))
+            return choice
+
+    transport = profile.server.transport
+    if transport not in plugins.registry("transport"):
+        problems.append(
+            f"server.transport: got {transport!r}; {plugins.registry('transport').unknown(transport)}"
+        )
+    power = profile.power
+    driver = check("power.driver", power.driver, plugins.registry("power_driver"))
+    io = {
+        role: check(f"io.{role}", getattr(profile.io, role), plugins.registry(f"io.{role}"))
+        for role in ("contactors", "imd", "supervision", "matrix")
+    }
+    policy = check("policy", profile.policy, plugins.registry("limit_policy"))
+    services = tuple(
+        check(f"services[{i}]", s, plugins.registry("service")) for i, s in enumerate(profile.services)
+    )
+    if problems:
+        raise ProfileError(str(profile.source), problems)
+    return replace(
+        profile,
+        power=replace(power, driver=driver),
+        io=replace(profile.io, **io),
+        policy=policy,
+        services=services,
+    )
+
+
+def _describe(messages: Any, raw: Any, prefix: str = "") -> Iterator[str]:
+    """``key: got VALUE; MESSAGE`` for every leaf of marshmallow's error tree."""
+    for path, message in _leaves(messages, ()):
+        value = _lookup(raw, path)
+        key = _key(prefix, path)
+        if value is _MISSING:
+            yield f"{key}: {message}"
+        else:
+            yield f"{key}: got {value!r}; {message}"
+
+
+def _leaves(messages: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    if isinstance(messages, Mapping):
+        for k, v in messages.items():
+            yield from _leaves(v, path if k == "_schema" else (*path, k))
+    elif isinstance(messages, list):
+        for m in messages:
+            yield from _leaves(m, path)
+    else:
+        yield path, str(messages)
+
+
+def _lookup(raw: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        if isinstance(raw, Mapping) and part in raw:
+            raw = raw[part]
+        elif isinstance(raw, list) and isinstance(part, int) and 0 <= part < len(raw):
+            raw = raw[part]
+        else:
+            return _MISSING
+    if isinstance(raw, (Mapping, list)):
+        return _MISSING  # a table or list: the message names what is wrong inside
+    return raw
+
+
+def _key(prefix: str, path: tuple[Any, ...]) -> str:
+    key = prefix
+    for part in path:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key or "(top level)"

@@ -1,0 +1,133 @@
+"""The typed, validated form of a profile: what the rest of PECC reads.
+
+These objects are built only by :mod:`pecc_core.profile.schema`, after
+every check has passed, so code that receives them may trust them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class PluginChoice:
+    """A plugin thing picked by name, with its validated parameters."""
+
+    name: str
+    params: Any = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StationConfig:
+    name: str
+    manufacturer: str
+    firmware_version: str
+    float_values: bool
+    allow_oversize: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    transport: str
+    host: str
+    port: int
+    subprotocols: tuple[str, ...]
+    require_subprotocol: bool
+    max_frame_bytes: int
+    send_queue: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Protocol and hardware timings, in milliseconds."""
+
+    status_interval_ms: int
+    request_timeout_ms: int
+    secc_unresponsive_ms: int
+    ping_interval_ms: int
+    control_cycle_ms: int
+    cable_check_ms: int
+    precharge_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class GunConfig:
+    """One gun (charge point): its URL and its hardware limits."""
+
+    id: str
+    secc: str
+    path: str
+    voltage_min: float
+    voltage_max: float
+    current_min: float
+    current_max: float
+    power_max: float
+    precharge_current: float
+    bidirectional: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SeccConfig:
+    id: str
+    guns: tuple[GunConfig, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleConfig:
+    """One power module: its bus address, ratings and reachable guns."""
+
+    address: int
+    voltage_min: float
+    voltage_max: float
+    current_max: float
+    power_max: float
+    guns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PowerConfig:
+    driver: PluginChoice
+    modules: tuple[ModuleConfig, ...]
+    max_modules_per_gun: int
+
+
+@dataclass(frozen=True, slots=True)
+class IoConfig:
+    contactors: PluginChoice
+    imd: PluginChoice
+    supervision: PluginChoice
+    matrix: PluginChoice
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    max_power_w: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A whole validated deployment description."""
+
+    name: str
+    source: Path
+    log_level: str
+    station: StationConfig
+    server: ServerConfig
+    timings: Timings
+    seccs: tuple[SeccConfig, ...]
+    power: PowerConfig
+    io: IoConfig
+    policy: PluginChoice
+    site: SiteConfig
+    services: tuple[PluginChoice, ...]
+
+    @property
+    def guns(self) -> tuple[GunConfig, ...]:
+        """Every gun of every SECC, in profile order."""
+        return tuple(g for s in self.seccs for g in s.guns)
+
+    def url(self, gun: GunConfig, host: str | None = None, port: int | None = None) -> str:
+        """The WebSocket URL an SECC uses for ``gun``."""
+        return f"ws://{host or self.server.host}:{port or self.server.port}{gun.path}"

@@ -1,0 +1,319 @@
+"""marshmallow schemas that turn a raw profile mapping into a :class:`Profile`.
+
+Every message is written for the person who edits the profile: it says what
+was expected. The loader adds the key path and the offending value. Unknown
+keys are refused everywhere: a misspelt limit must never be silently
+ignored on a charger.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from pecc_core import __version__
+from pecc_core.profile import model
+
+MAX_SECCS = 6
+MAX_GUNS_PER_SECC = 12
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SUBPROTOCOL = re.compile(r"^pep1\.\d+$")
+
+
+class Number(fields.Float):
+    default_error_messages = {
+        "invalid": "expected a number",
+        "special": "expected a finite number",
+        "required": "required key is missing",
+        "null": "expected a number, not null",
+    }
+
+
+class Integer(fields.Integer):
+    default_error_messages = {
+        "invalid": "expected an integer",
+        "required": "required key is missing",
+        "null": "expected an integer, not null",
+    }
+
+
+class String(fields.String):
+    default_error_messages = {
+        "invalid": "expected a string",
+        "required": "required key is missing",
+        "null": "expected a string, not null",
+    }
+
+
+class Boolean(fields.Boolean):
+    default_error_messages = {
+        "invalid": "expected true or false",
+        "required": "required key is missing",
+        "null": "expected true or false, not null",
+    }
+
+
+def at_least(lo: float) -> validate.Range:
+    return validate.Range(min=lo, error=f"expected a value >= {lo}")
+
+
+def between(lo: float, hi: float) -> validate.Range:
+    return validate.Range(min=lo, max=hi, error=f"expected a value from {lo} to {hi}")
+
+
+identifier = validate.Regexp(_ID, error="expected an id of letters, digits, '_', '.', '-'")
+
+
+class StrictSchema(Schema):
+    """Refuses unknown keys with a message a profile author understands."""
+
+    error_messages = {
+        "unknown": "unknown key",
+        "type": "expected a table",
+    }
+
+
+def _check_range(data: dict[str, Any], lo: str, hi: str) -> None:
+    if lo in data and hi in data and data[lo] > data[hi]:
+        raise ValidationError(f"expected {lo} <= {hi} ({data[lo]} > {data[hi]})", lo)
+
+
+class PluginChoiceSchema(StrictSchema):
+    """``{name = "...", params = {...}}``; params are checked later by the plugin's schema."""
+
+    name = String(required=True, validate=validate.Length(min=1, error="expected a name"))
+    params = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.PluginChoice:
+        return model.PluginChoice(**data)
+
+
+def _choice(default: str) -> fields.Nested:
+    return fields.Nested(PluginChoiceSchema, load_default=lambda: model.PluginChoice(default))
+
+
+class StationSchema(StrictSchema):
+    name = String(load_default="pecc")
+    manufacturer = String(load_default="PECC")
+    firmware_version = String(load_default=__version__)
+    float_values = Boolean(load_default=True)
+    allow_oversize = Boolean(load_default=False)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.StationConfig:
+        return model.StationConfig(**data)
+
+
+class ServerSchema(StrictSchema):
+    transport = String(load_default="pepws")
+    host = String(load_default="127.0.0.1")
+    port = Integer(load_default=8765, validate=between(0, 65535))
+    subprotocols = fields.List(
+        String(validate=validate.Regexp(_SUBPROTOCOL, error="expected 'pep1.<minor>'")),
+        load_default=lambda: ["pep1.5"],
+        validate=validate.Length(min=1, error="expected at least one sub-protocol"),
+    )
+    require_subprotocol = Boolean(load_default=False)
+    max_frame_bytes = Integer(load_default=65536, validate=between(1024, 16 * 1024 * 1024))
+    send_queue = Integer(load_default=64, validate=between(1, 100_000))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.ServerConfig:
+        data["subprotocols"] = tuple(data["subprotocols"])
+        return model.ServerConfig(**data)
+
+
+class TimingsSchema(StrictSchema):
+    status_interval_ms = Integer(load_default=200, validate=between(10, 10_000))
+    request_timeout_ms = Integer(load_default=500, validate=between(10, 60_000))
+    secc_unresponsive_ms = Integer(load_default=5000, validate=between(100, 600_000))
+    ping_interval_ms = Integer(load_default=1000, validate=between(10, 600_000))
+    control_cycle_ms = Integer(load_default=100, validate=between(5, 10_000))
+    cable_check_ms = Integer(load_default=37_000, validate=between(0, 600_000))
+    precharge_ms = Integer(load_default=4000, validate=between(0, 600_000))
+
+    @validates_schema
+    def ping_inside_timeout(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("ping_interval_ms", 0) >= data.get("secc_unresponsive_ms", 1):
+            raise ValidationError(
+                "expected ping_interval_ms < secc_unresponsive_ms", "ping_interval_ms"
+            )
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.Timings:
+        return model.Timings(**data)
+
+
+class GunSchema(StrictSchema):
+    id = String(required=True, validate=identifier)
+    path = String(validate=validate.Regexp(r"^/\S*$", error="expected a URL path like '/gun1'"))
+    voltage_min = Number(load_default=150.0, validate=at_least(0))
+    voltage_max = Number(required=True, validate=at_least(0))
+    current_min = Number(load_default=0.0, validate=at_least(0))
+    current_max = Number(required=True, validate=at_least(0))
+    power_max = Number(required=True, validate=at_least(0))
+    precharge_current = Number(load_default=2.0, validate=between(0, 10))
+    bidirectional = Boolean(load_default=False)
+
+    @validates_schema
+    def ranges(self, data: dict[str, Any], **_: Any) -> None:
+        _check_range(data, "voltage_min", "voltage_max")
+        _check_range(data, "current_min", "current_max")
+
+
+class SeccSchema(StrictSchema):
+    id = String(required=True, validate=identifier)
+    guns = fields.List(
+        fields.Nested(GunSchema),
+        required=True,
+        validate=validate.Length(min=1, error="expected at least one gun"),
+    )
+
+
+class ModuleSchema(StrictSchema):
+    address = Integer(required=True, validate=between(0, 255))
+    voltage_min = Number(load_default=150.0, validate=at_least(0))
+    voltage_max = Number(load_default=1000.0, validate=at_least(0))
+    current_max = Number(load_default=100.0, validate=at_least(0))
+    power_max = Number(load_default=30_000.0, validate=at_least(0))
+    guns = fields.List(String(), load_default=list)
+
+    @validates_schema
+    def ranges(self, data: dict[str, Any], **_: Any) -> None:
+        _check_range(data, "voltage_min", "voltage_max")
+
+
+class PowerSchema(StrictSchema):
+    driver = fields.Nested(PluginChoiceSchema, required=True)
+    modules = fields.List(
+        fields.Nested(ModuleSchema),
+        required=True,
+        validate=validate.Length(min=1, error="expected at least one module"),
+    )
+    max_modules_per_gun = Integer(load_default=0, validate=at_least(0))
+
+    @validates_schema
+    def unique_addresses(self, data: dict[str, Any], **_: Any) -> None:
+        twice = _twice(m["address"] for m in data.get("modules", ()))
+        if twice:
+            raise ValidationError(f"expected unique module addresses, {twice} is used twice", "modules")
+
+
+class IoSchema(StrictSchema):
+    contactors = _choice("sim")
+    imd = _choice("sim")
+    supervision = _choice("sim")
+    matrix = _choice("sim")
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.IoConfig:
+        return model.IoConfig(**data)
+
+
+class SiteSchema(StrictSchema):
+    max_power_w = Number(load_default=None, allow_none=True, validate=at_least(0))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.SiteConfig:
+        return model.SiteConfig(**data)
+
+
+def _twice(values: Any) -> Any:
+    """The first value that occurs more than once, or None."""
+    for value, count in Counter(values).items():
+        if count > 1:
+            return value
+    return None
+
+
+class ProfileSchema(StrictSchema):
+    log_level = String(
+        load_default="INFO",
+        validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"], error="expected one of {choices}"),
+    )
+    station = fields.Nested(StationSchema, load_default=lambda: StationSchema().load({}))
+    server = fields.Nested(ServerSchema, load_default=lambda: ServerSchema().load({}))
+    timings = fields.Nested(TimingsSchema, load_default=lambda: TimingsSchema().load({}))
+    seccs = fields.List(
+        fields.Nested(SeccSchema),
+        required=True,
+        validate=validate.Length(min=1, error="expected at least one SECC"),
+    )
+    power = fields.Nested(PowerSchema, required=True)
+    io = fields.Nested(IoSchema, load_default=lambda: IoSchema().load({}))
+    policy = _choice("static")
+    site = fields.Nested(SiteSchema, load_default=lambda: SiteSchema().load({}))
+    services = fields.List(fields.Nested(PluginChoiceSchema), load_default=list)
+
+    @validates_schema
+    def station_shape(self, data: dict[str, Any], **_: Any) -> None:
+        seccs = data.get("seccs") or []
+        oversize = data.get("station") is not None and data["station"].allow_oversize
+        if len(seccs) > MAX_SECCS and not oversize:
+            raise ValidationError(
+                f"expected at most {MAX_SECCS} SECCs, got {len(seccs)} "
+                "(set station.allow_oversize = true to allow more)",
+                "seccs",
+            )
+        twice = _twice(s["id"] for s in seccs)
+        if twice:
+            raise ValidationError(f"expected unique SECC ids, {twice!r} is used twice", "seccs")
+        for i, secc in enumerate(seccs):
+            if len(secc["guns"]) > MAX_GUNS_PER_SECC and not oversize:
+                raise ValidationError(
+                    {i: {"guns": [f"expected at most {MAX_GUNS_PER_SECC} guns per SECC, got "
+                                  f"{len(secc['guns'])} (set station.allow_oversize = true to allow more)"]}},
+                    "seccs",
+                )
+        guns = [g for s in seccs for g in s["guns"]]
+        twice = _twice(g["id"] for g in guns)
+        if twice:
+            raise ValidationError(f"expected unique gun ids, {twice!r} is used twice", "seccs")
+        twice = _twice(self._path(s, g) for s in seccs for g in s["guns"])
+        if twice:
+            raise ValidationError(f"expected a unique URL path per gun, {twice!r} is used twice", "seccs")
+        ids = {g["id"] for g in guns}
+        for i, module in enumerate((data.get("power") or {}).get("modules", ())):
+            unknown = [g for g in module["guns"] if g not in ids]
+            if unknown:
+                raise ValidationError(
+                    {"modules": {i: {"guns": [f"expected gun ids of this profile, unknown: {unknown}"]}}},
+                    "power",
+                )
+
+    @staticmethod
+    def _path(secc: dict[str, Any], gun: dict[str, Any]) -> str:
+        return gun.get("path") or f"/{secc['id']}/{gun['id']}"
+
+    @post_load
+    def make(self, data: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        data["seccs"] = tuple(
+            model.SeccConfig(
+                s["id"],
+                tuple(
+                    model.GunConfig(secc=s["id"], **{**g, "path": self._path(s, g)}) for g in s["guns"]
+                ),
+            )
+            for s in data["seccs"]
+        )
+        power = data["power"]
+        data["power"] = model.PowerConfig(
+            driver=power["driver"],
+            modules=tuple(
+                model.ModuleConfig(**{**m, "guns": tuple(m["guns"])}) for m in power["modules"]
+            ),
+            max_modules_per_gun=power["max_modules_per_gun"],
+        )
+        data["services"] = tuple(data["services"])
+        return data
+
+
+def build(data: dict[str, Any], name: str, source: Path) -> model.Profile:
+    """Validate ``data`` and build the profile; raises marshmallow's ValidationError."""
+    loaded = ProfileSchema().load(data)
+    return model.Profile(name=name, source=source, **loaded)

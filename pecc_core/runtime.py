@@ -1,0 +1,105 @@
+"""Running a station as a service on one asyncio loop.
+
+Start order: station (I/O, power driver) -> services -> transport, so that
+an SECC that connects finds everything live. Stop order is the reverse,
+and it runs on SIGINT/SIGTERM, on a failure while starting, and on any
+error that escapes a task: guns to standby, modules off, sockets closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pecc_core.asyncutil import call_maybe_async
+from pecc_core.station import Station
+
+if TYPE_CHECKING:
+    from pecc_core.plugins import PluginManager
+    from pecc_core.profile.model import Profile
+    from pecc_core.transport import Transport
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """A background service built by a ``pecc_register_services`` factory."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """A started station with its transport and services."""
+
+    profile: Profile
+    plugins: PluginManager
+    station: Station = field(init=False)
+    transport: Transport = field(init=False)
+    services: list[Any] = field(default_factory=list, init=False)
+    _started: list[Any] = field(default_factory=list, init=False)
+
+    async def start(self) -> None:
+        """Build and start everything; on failure, stop what started and re-raise."""
+        self.station = Station.build(self.profile, self.plugins)
+        self.transport = self.plugins.registry("transport").get(self.profile.server.transport).factory(
+            self.station, self.profile.server
+        )
+        self.services = [
+            self.plugins.registry("service").get(s.name).factory(s.params, self.station)
+            for s in self.profile.services
+        ]
+        try:
+            await self.station.start()
+            self._started.append(self.station)
+            for service in self.services:
+                await call_maybe_async(getattr(service, "start", None))
+                self._started.append(service)
+            await self.transport.start()
+            self._started.append(self.transport)
+        except BaseException:
+            await self.stop()
+            raise
+        self.plugins.station_started(self.station)
+
+    async def stop(self) -> None:
+        """Stop whatever was started, newest first; never raises."""
+        if self._started:
+            self.plugins.station_stopping(self.station)
+        while self._started:
+            part = self._started.pop()
+            try:
+                await call_maybe_async(getattr(part, "stop", None))
+            except Exception:
+                log.exception("stopping %s failed", type(part).__name__)
+
+
+async def serve(profile: Profile, plugins: PluginManager, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGINT or SIGTERM, then stop cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = Runtime(profile, plugins)
+    await runtime.start()
+    log.info(
+        "PECC %s serving %d guns on %s:%d",
+        profile.name,
+        len(runtime.station.guns),
+        profile.server.host,
+        runtime.transport.port,
+    )
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+        log.info("stopping: guns to standby, modules off")
+    finally:
+        await runtime.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,151 @@
+"""Test helpers for PECC and for vendors' plugin packages (a pytest plugin).
+
+Installed with PECC as the ``pecc`` pytest plugin, so a vendor's test suite
+gets these fixtures without any import:
+
+- ``pecc_plugins``: a plugin manager with every installed plugin loaded;
+- ``can_channel``: a fresh python-can ``virtual`` channel name (virtual
+  channels are process-global, so each test needs its own);
+- ``make_profile``: a builtin or given profile with dotted-key overrides,
+  validated like ``pecc run`` would.
+
+and :func:`running` to run a whole station inside a test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pecc_core.plugins import PluginManager, default_manager
+from pecc_core.profile import Profile
+from pecc_core.profile import load as load_profile
+from pecc_core.profile.loader import resolve
+from pecc_core.runtime import Runtime
+
+_channels = itertools.count(1)
+
+
+def override(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data[a][b][0][c] = value`` for ``key = "a.b.0.c"``, creating tables."""
+    parts = key.split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def write_profile(source: str, directory: Path, overrides: dict[str, Any]) -> Path:
+    """Copy profile ``source`` (name or path) into ``directory`` with ``overrides`` applied."""
+    path = resolve(source)
+    data = tomllib.loads(path.read_text())
+    for key, value in overrides.items():
+        override(data, key, value)
+    target = directory / path.name
+    target.write_text(_dump(data))
+    return target
+
+
+def sim_overrides(channel: str, port: int = 0) -> dict[str, Any]:
+    """Overrides that let a ``sim``-like profile run beside others in one process."""
+    return {
+        "server.port": port,
+        "power.driver.params.channel": channel,
+        "services.0.params.channel": channel,
+    }
+
+
+@contextlib.asynccontextmanager
+async def running(profile: Profile, plugins: PluginManager | None = None) -> AsyncIterator[Runtime]:
+    """Start a whole station (drivers, services, transport) and stop it afterwards."""
+    runtime = Runtime(profile, plugins or default_manager())
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+@pytest.fixture
+def pecc_plugins() -> PluginManager:
+    """Every installed plugin, freshly loaded."""
+    return default_manager()
+
+
+@pytest.fixture
+def can_channel() -> str:
+    """A python-can ``virtual`` channel name no other test uses."""
+    return f"pecc-test-{os.getpid()}-{next(_channels)}"
+
+
+@pytest.fixture
+def make_profile(
+    tmp_path: Path, pecc_plugins: PluginManager
+) -> Callable[..., Profile]:
+    """``make_profile("sim", **{"server.port": 0})``: a validated profile with overrides."""
+
+    def make(source: str = "sim", overrides: dict[str, Any] | None = None) -> Profile:
+        path = write_profile(source, tmp_path, overrides or {})
+        return load_profile(str(path), pecc_plugins)
+
+    return make
+
+
+# -- a minimal TOML writer: enough for profiles (tables, arrays of tables, scalars)
+
+
+def _dump(data: dict[str, Any]) -> str:
+    lines: list[str] = []
+    _dump_table(data, [], lines)
+    return "\n".join(lines) + "\n"
+
+
+def _dump_table(table: dict[str, Any], prefix: list[str], lines: list[str]) -> None:
+    nested = []
+    for key, value in table.items():
+        if isinstance(value, dict) or (_is_table_list(value)):
+            nested.append((key, value))
+        else:
+            lines.append(f"{_key(key)} = {_value(value)}")
+    for key, value in nested:
+        name = ".".join(_key(k) for k in [*prefix, key])
+        if isinstance(value, dict):
+            lines.append(f"[{name}]")
+            _dump_table(value, [*prefix, key], lines)
+        else:
+            for item in value:
+                lines.append(f"[[{name}]]")
+                _dump_table(item, [*prefix, key], lines)
+
+
+def _is_table_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _value(key)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")

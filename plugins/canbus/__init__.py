@@ -1,0 +1,1 @@
+"""Shared python-can plumbing for CAN drivers and simulators."""

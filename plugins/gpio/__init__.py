@@ -1,0 +1,1 @@
+"""Linux GPIO contactors, relay matrix, IMD and CP/PP inputs."""

@@ -1,0 +1,1 @@
+"""InfyPower V1.13 power-module driver."""

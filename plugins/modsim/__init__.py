@@ -1,0 +1,1 @@
+"""CAN-level power-module simulator with an EV/battery model."""

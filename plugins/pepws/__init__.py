@@ -1,0 +1,1 @@
+"""PEP-WS transport and message handlers (websockets)."""

@@ -1,0 +1,1 @@
+"""Power-sharing policies: static, equal, dynamic."""

@@ -1,0 +1,1 @@
+"""Simulated contactors, IMD, CP/PP supervision and relay matrix."""

@@ -1,0 +1,1 @@
+"""UUGreenPower UR1000x0 power-module driver."""

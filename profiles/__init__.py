@@ -1,0 +1,1 @@
+"""The profiles shipped with PECC (``*.toml``), installed as package data."""
