@@ -168,7 +168,8 @@ def plugins_list() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the core commands plus those plugins add."""
+    default_manager().add_commands(app)
     app(prog_name="pecc")
 
 

@@ -28,6 +28,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import typer
     from marshmallow import Schema
 
     from pecc_core.chargepoint import ChargePoint
@@ -150,6 +151,17 @@ def pecc_register_services(register: Register) -> None:
     Module simulators, exporters, dashboards. ``factory(params, station)``
     returns a :class:`pecc_core.runtime.Service`; it is started after the
     station's drivers and stopped before them.
+    """
+
+
+@hookspec
+def pecc_add_commands(app: typer.Typer) -> None:
+    """Add sub-commands to the ``pecc`` command line (``app.command()(fn)``).
+
+    Called once when ``pecc`` starts, for tools that ship with a plugin
+    (SECC simulator, control client, benchmarks), as datasette's
+    ``register_commands``. Import heavy modules inside the command, not at
+    plugin import time: every ``pecc`` invocation loads every plugin.
     """
 
 

@@ -208,6 +208,10 @@ class PluginManager:
 
         return register
 
+    def add_commands(self, app: Any) -> None:
+        """Let plugins add their sub-commands to the typer ``app``."""
+        self._pm.hook.pecc_add_commands(app=app)
+
     # -- observers ------------------------------------------------------------
 
     def station_started(self, station: Station) -> None:
