@@ -174,6 +174,11 @@ class ModuleDriver(ABC):
     def _poll(self, module: ModuleState, full: bool) -> None:
         """Send the read requests of one poll; ``full`` adds temperature and status."""
 
+    def _poll_all(self, full: bool) -> None:
+        """One poll of every module; a protocol with group reads overrides this."""
+        for module in self.modules.values():
+            self._poll(module, full)
+
     @abstractmethod
     def _apply(self, module: ModuleState) -> None:
         """Send the module's cached mode and setpoints (``module.mode`` etc.)."""
@@ -290,10 +295,8 @@ class ModuleDriver(ABC):
                     self._lost(module)
             if not self.link.up:
                 continue
-            full = tick % timing.status_every == 0
+            self._poll_all(tick % timing.status_every == 0)
             tick += 1
-            for module in self.modules.values():
-                self._poll(module, full)
             if now >= next_resend:
                 next_resend = now + timing.resend_s
                 for module in self.modules.values():
