@@ -24,6 +24,7 @@ import can
 
 from pecc_core.model import Phase
 from pecc_core.power import Fault
+from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.modsim.physics import Battery, ModuleOutput, Node, PhysicsConfig, Plant
 from pecc_plugins.modsim.infy import InfyResponder
@@ -178,11 +179,17 @@ class ModSim:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         dt = self.settings.tick_s
+        failures = Episode(log, "modsim: simulation step")
         while True:
             await asyncio.sleep(dt)
             self._now = loop.time()
-            self._watchdog()
-            self._step(dt)
+            try:
+                self._watchdog()
+                self._step(dt)
+            except Exception as exc:
+                failures.failed(exc, traceback=True, level=logging.ERROR)
+                continue
+            failures.ok()
 
     def _watchdog(self) -> None:
         limit = self.settings.watchdog_s

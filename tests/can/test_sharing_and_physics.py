@@ -76,3 +76,53 @@ def test_temperature_rises_with_load() -> None:
     out = module(on=True, voltage_setpoint=700, current_setpoint=50, reference=600.0, temperature=25.0)
     run(plant, node, [out], 5.0)
     assert out.temperature > 45.0
+
+
+module_tables = st.lists(
+    st.fixed_dictionaries(
+        {
+            "voltage_min": st.floats(0, 300),
+            "voltage_max": st.floats(300, 1000),
+            "current_max": st.floats(0, 150),
+            "power_max": st.floats(0, 40_000),
+        }
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(
+    tables=module_tables,
+    usable=st.lists(st.booleans(), min_size=6, max_size=6),
+    voltage=st.floats(0, 1200),
+    current=st.floats(0, 1000),
+)
+def test_export_never_commands_more_than_asked_or_rated(
+    tables: list[dict[str, float]], usable: list[bool], voltage: float, current: float
+) -> None:
+    from can_rig import core_profile
+
+    from pecc_core.power import Fault, Mode
+    from pecc_plugins.uugreen import UuParams
+    from pecc_plugins.uugreen.driver import UuDriver
+
+    modules = tuple({"address": i + 1, **t} for i, t in enumerate(tables))
+    driver = UuDriver(UuParams().load({"channel": "unused"}), core_profile(modules).power.modules)
+    for state, ok in zip(driver.modules.values(), usable):
+        state.online = True
+        if not ok:
+            state.faults.add(Fault.HARDWARE)
+    driver.export(list(driver.modules), voltage, current)
+    total = 0.0
+    for state in driver.modules.values():
+        if state.mode is Mode.OFF:
+            assert (state.voltage_setpoint, state.current_setpoint) == (0.0, 0.0)
+            continue
+        assert state.usable
+        assert state.voltage_setpoint <= min(voltage, state.voltage_max)
+        assert state.voltage_setpoint >= state.voltage_min
+        assert state.current_setpoint <= state.current_max + 1e-9
+        assert state.current_setpoint * state.voltage_setpoint <= state.power_max + 1e-6
+        total += state.current_setpoint
+    assert total <= current + 1e-6
