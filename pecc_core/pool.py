@@ -192,7 +192,7 @@ class ModulePool:
             if gun is not None and gun in groups:
                 groups[gun].append(address)
         for gun, addresses in groups.items():
-            self._groups[gun] = tuple(addresses)
+            self._groups[gun] = tuple(sorted(addresses))
 
     def modules_of(self, gun: str) -> tuple[int, ...]:
         """The addresses switched onto ``gun`` (and not being taken away)."""
