@@ -93,6 +93,8 @@ class InstantModules:
             m.online = False
         else:
             m.faults.add(fault)
+        for listener in self._listeners:
+            listener(m)
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 3.0, what: str = "") -> None:
