@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,12 +95,16 @@ def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str)
         {"server.port": 0, "power.driver.params.channel": can_channel, "services.0.params.channel": can_channel},
     )
     log = tmp_path / "pecc.log"
-    with log.open("w") as out:
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind(str(tmp_path / "notify"))
+    systemd.settimeout(5)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"}
+    with log.open("w") as out, systemd:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pecc_core.cli", "run", "--profile", str(path)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=env,
         )
         try:
             deadline = time.monotonic() + 20
@@ -111,6 +117,14 @@ def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str)
         finally:
             if proc.poll() is None:
                 proc.kill()
+        notices = []
+        systemd.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                notices.append(systemd.recv(4096).decode())
+    assert notices[0].startswith("READY=1\nSTATUS=serving 4 guns on 127.0.0.1:")
+    assert "WATCHDOG=1" in notices
+    assert notices[-1] == "STOPPING=1"
     text = log.read_text()
     assert "stopping: guns to standby, modules off" in text
     assert "Traceback" not in text
