@@ -9,7 +9,7 @@ import asyncio
 
 import can
 import pytest
-from can_rig import core_profile, eventually
+from can_rig import DRIVERS, core_profile, eventually
 
 from pecc_core.model import Phase, Target
 from pecc_core.power import Fault, Mode
@@ -164,8 +164,6 @@ async def test_bus_shutdown_and_reopen(rig, protocol: str) -> None:
 
 
 async def test_a_bus_that_cannot_open_is_retried(rig, protocol: str, can_channel: str) -> None:
-    from conftest import DRIVERS
-
     params_schema, driver_class, _ = DRIVERS[protocol]
     params = params_schema().load(
         {"interface": "no-such-interface", "channel": can_channel, "reopen_min_ms": 10, "reopen_max_ms": 20}
