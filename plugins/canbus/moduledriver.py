@@ -289,18 +289,18 @@ class ModuleDriver(ABC):
         tick = 0
         next_resend = loop.time() + timing.resend_s
         failures = Episode(log, f"{self.name}: polling")
-        while True:
-            await asyncio.sleep(timing.poll_s)
+        while True:  # the first poll goes out at once: modules are found sooner
             now = loop.time()
             try:
                 self._poll_once(now, tick % timing.status_every == 0, now >= next_resend)
             except Exception as exc:  # a bug must not stop offline detection for good
                 failures.failed(exc, traceback=True, level=logging.ERROR)
-                continue
-            failures.ok()
-            tick += 1
-            if now >= next_resend:
-                next_resend = now + timing.resend_s
+            else:
+                failures.ok()
+                tick += 1
+                if now >= next_resend:
+                    next_resend = now + timing.resend_s
+            await asyncio.sleep(timing.poll_s)
 
     def _poll_once(self, now: float, full: bool, resend: bool) -> None:
         """Detect silent modules, send one poll and, when due, refresh the setpoints."""
