@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import can
 
 from pecc_plugins.canbus.episode import Episode
+from pecc_plugins.canbus.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +146,8 @@ class CanLink:
     async def stop(self) -> None:
         """Close the bus and stop retrying."""
         self._closing = True
-        if self._reopen is not None:
-            self._reopen.cancel()
-            try:
-                await self._reopen
-            except asyncio.CancelledError:
-                pass
-            self._reopen = None
+        await cancel(self._reopen)
+        self._reopen = None
         threaded = self._threaded
         self._close()
         if threaded:

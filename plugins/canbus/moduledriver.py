@@ -23,6 +23,7 @@ from pecc_core.power import Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
+from pecc_plugins.canbus.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +114,8 @@ class ModuleDriver(ABC):
     async def stop(self) -> None:
         for module in self.modules.values():
             self._command(module, Mode.OFF, 0.0, 0.0)
-        if self._poll_task is not None:
-            self._poll_task.cancel()
-            try:
-                await self._poll_task
-            except asyncio.CancelledError:
-                pass
-            self._poll_task = None
+        await cancel(self._poll_task)
+        self._poll_task = None
         await self.link.stop()
         self._wake()
 
@@ -127,7 +123,7 @@ class ModuleDriver(ABC):
         chosen = [m for a in addresses if (m := self.modules.get(a)) is not None]
         able = [m for m in chosen if m.usable and m.voltage_min <= voltage]
         caps = [min(m.current_max, m.power_max / voltage) if voltage > 0 else m.current_max for m in able]
-        for module, share in zip(able, split_current(caps, current)):
+        for module, share in zip(able, split_current(caps, current), strict=True):
             self._command(module, Mode.EXPORT, min(voltage, module.voltage_max), share)
         for module in chosen:
             if module not in able:

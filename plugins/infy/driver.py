@@ -81,7 +81,8 @@ class InfyDriver(ModuleDriver):
     def _counted(self, count: int) -> None:
         if count != self.group_count:
             level = logging.INFO if count == len(self.modules) else logging.WARNING
-            log.log(level, "infy: group %d reports %d modules, profile has %d", self.settings.group, count, len(self.modules))
+            group, configured = self.settings.group, len(self.modules)
+            log.log(level, "infy: group %d reports %d modules, profile has %d", group, count, configured)
             self.group_count = count
 
     def _narrow(self, module: ModuleState, caps: codec.Capabilities) -> None:

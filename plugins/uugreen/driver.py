@@ -22,7 +22,7 @@ from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver
 from pecc_plugins.uugreen import codec
-from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
+from pecc_plugins.uugreen.codec import Cmd, VoltageMode
 
 log = logging.getLogger(__name__)
 
