@@ -39,6 +39,9 @@ class DriverTiming:
     :attr offline_s: silence after which a module is offline; longer than
         the module's watchdog, so it has switched itself off by then.
     :attr off_current_a: output current below which relays may open.
+    :attr setpoint_interval_s: shortest time between two setpoint updates
+        of a module; changes in between are merged into the next update,
+        except a drop of the current or voltage (:data:`URGENT_DROP`).
     """
 
     poll_s: float = 0.25
@@ -46,6 +49,11 @@ class DriverTiming:
     resend_s: float = 1.0
     offline_s: float = 6.0
     off_current_a: float = 2.0
+    setpoint_interval_s: float = 0.2
+
+
+#: A setpoint falling by more than this share of its last sent value goes out at once.
+URGENT_DROP = 0.1
 
 
 def split_current(caps: Sequence[float], total: float) -> list[float]:
@@ -100,6 +108,9 @@ class ModuleDriver(ABC):
         self._waiters: list[asyncio.Future[None]] = []
         self._poll_task: asyncio.Task[None] | None = None
         self._since = 0.0  # when polling started: silence is counted from here
+        self._sent: dict[int, tuple[Mode, float, float]] = {}  # the state each module was last sent
+        self._sent_at: dict[int, float] = {}
+        self._deferred: dict[int, asyncio.TimerHandle] = {}  # merged setpoint updates waiting
 
     # -- PowerDriver ------------------------------------------------------------
 
@@ -116,6 +127,9 @@ class ModuleDriver(ABC):
             self._command(module, Mode.OFF, 0.0, 0.0)
         await cancel(self._poll_task)
         self._poll_task = None
+        for handle in self._deferred.values():
+            handle.cancel()
+        self._deferred.clear()
         await self.link.stop()
         self._wake()
 
@@ -178,7 +192,26 @@ class ModuleDriver(ABC):
 
     @abstractmethod
     def _apply(self, module: ModuleState) -> None:
-        """Send the module's cached mode and setpoints (``module.mode`` etc.)."""
+        """Send the module's cached mode and setpoints (``module.mode`` etc.).
+
+        Called through :meth:`_send_state`. An ``OFF`` must go out at once,
+        whatever sequence the vendor code is in the middle of.
+        """
+
+    def _update(self, module: ModuleState, voltage: float, current: float) -> None:
+        """Send new setpoints of a module that stays in ``EXPORT``.
+
+        ``voltage`` and ``current`` are the values it was last sent; a
+        protocol with separate frames sends only what changed.
+        """
+        self._apply(module)
+
+    def _send_state(self, module: ModuleState) -> None:
+        """Send the module's whole cached state now and remember it as sent."""
+        self._apply(module)
+        address = module.address
+        self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
+        self._sent_at[address] = asyncio.get_running_loop().time()
 
     def _settled(self, module: ModuleState) -> bool:
         """True once the re-applied state has fully gone out (no sequence still running)."""
@@ -207,7 +240,7 @@ class ModuleDriver(ABC):
             applied = self._recovering.get(address)
             if applied is None:
                 self._recovering[address] = now
-                self._apply(module)
+                self._send_state(module)
             elif now - applied >= self.timing.poll_s and self._settled(module):
                 del self._recovering[address]
                 module.online = True
@@ -247,8 +280,40 @@ class ModuleDriver(ABC):
         module.mode = mode
         module.voltage_setpoint = voltage
         module.current_setpoint = current
-        if self.link.up:
-            self._apply(module)
+        self._flush(module)
+
+    def _flush(self, module: ModuleState) -> None:
+        """Send what changed in the module's cached state, rate-limited.
+
+        A mode change goes out at once; new setpoints of an exporting module
+        at most every ``setpoint_interval_s`` (the latest values win), unless
+        one of them drops by more than :data:`URGENT_DROP`.
+        """
+        address = module.address
+        handle = self._deferred.pop(address, None)
+        if handle is not None:
+            handle.cancel()
+        if not self.link.up:
+            return
+        sent = self._sent.get(address)
+        if sent is None or sent[0] is not module.mode:
+            self._send_state(module)
+            return
+        _, voltage, current = sent
+        if module.mode is Mode.OFF or (voltage, current) == (module.voltage_setpoint, module.current_setpoint):
+            return
+        loop = asyncio.get_running_loop()
+        due = self._sent_at[address] + self.timing.setpoint_interval_s
+        dropped = (
+            module.voltage_setpoint < voltage * (1 - URGENT_DROP)
+            or module.current_setpoint < current * (1 - URGENT_DROP)
+        )
+        if dropped or loop.time() >= due:
+            self._update(module, voltage, current)
+            self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
+            self._sent_at[address] = loop.time()
+        else:
+            self._deferred[address] = loop.call_at(due, self._flush, module)
 
     def _received(self, msg: can.Message) -> None:
         self._decode(msg)
@@ -261,6 +326,7 @@ class ModuleDriver(ABC):
 
     def _lost(self, module: ModuleState) -> None:
         self._recovering.pop(module.address, None)
+        self._sent.pop(module.address, None)
         self._forget(module)
         if module.online or Fault.COMMUNICATION not in module.faults:
             module.online = False
@@ -273,7 +339,7 @@ class ModuleDriver(ABC):
         if up:
             self._since = asyncio.get_running_loop().time()
             for module in self.modules.values():
-                self._apply(module)
+                self._send_state(module)
             return
         for module in self.modules.values():
             self._lost(module)
@@ -308,4 +374,4 @@ class ModuleDriver(ABC):
         self._poll_all(full)
         if resend:
             for module in self.modules.values():
-                self._apply(module)
+                self._send_state(module)

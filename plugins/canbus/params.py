@@ -60,6 +60,7 @@ class DriverParams(BusParams):
     resend_ms = fields.Integer(load_default=1000, validate=between(10, 60_000))
     offline_ms = fields.Integer(load_default=6000, validate=between(10, 600_000))
     off_current_a = fields.Float(load_default=2.0, validate=between(0.0, 100.0))
+    setpoint_interval_ms = fields.Integer(load_default=200, validate=between(0, 10_000))
 
 
 def driver_timing(params: Mapping[str, Any]) -> DriverTiming:
@@ -70,4 +71,5 @@ def driver_timing(params: Mapping[str, Any]) -> DriverTiming:
         resend_s=params["resend_ms"] / 1000,
         offline_s=params["offline_ms"] / 1000,
         off_current_a=params["off_current_a"],
+        setpoint_interval_s=params["setpoint_interval_ms"] / 1000,
     )

@@ -126,6 +126,9 @@ class InfyDriver(ModuleDriver):
         if module.address not in self._capabilities_read and module.last_seen:
             self._send(codec.read(module.address, Cmd.CAPABILITIES))
 
+    def _update(self, module: ModuleState, voltage: float, current: float) -> None:
+        self._send(codec.set_vi(module.address, module.voltage_setpoint, module.current_setpoint))
+
     def _apply(self, module: ModuleState) -> None:
         address = module.address
         if module.mode is Mode.EXPORT:

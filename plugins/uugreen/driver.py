@@ -122,6 +122,17 @@ class UuDriver(ModuleDriver):
         self._send(codec.set_output(address, group, True))
         self._output_on.add(address)
 
+    def _update(self, module: ModuleState, voltage: float, current: float) -> None:
+        address, group = module.address, self._group
+        needed = codec.mode_for(module.voltage_setpoint, self.settings.mode_threshold_v)
+        if address in self._switching or self._range.get(address) is not needed:
+            self._apply(module)  # starts the range switch, or leaves it to the running one
+            return
+        if module.voltage_setpoint != voltage:
+            self._send(codec.set_voltage(address, group, module.voltage_setpoint))
+        if module.current_setpoint != current:
+            self._send(codec.set_current(address, group, module.current_setpoint))
+
     async def _switch_range(self, module: ModuleState, mode: VoltageMode) -> None:
         """Change the hi/lo range with the output off, then re-apply the setpoints."""
         address, group, wait = module.address, self._group, self.settings.mode_switch_s
@@ -137,7 +148,7 @@ class UuDriver(ModuleDriver):
         finally:
             del self._switching[address]
         if self.link.up:
-            self._apply(module)
+            self._send_state(module)
 
 
 def _signed(value: int) -> int:

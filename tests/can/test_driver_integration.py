@@ -179,3 +179,47 @@ async def test_a_bus_that_cannot_open_is_retried(rig, protocol: str, can_channel
         assert driver.link.counters.opens == 0
     finally:
         await driver.stop()
+
+
+def current_setpoints_to(protocol: str, frames: list[can.Message], address: int) -> list[float]:
+    """The current setpoints (A) the driver sent to ``address`` among ``frames``."""
+    found = []
+    for msg in frames:
+        if protocol == "uugreen":
+            frame = uu.decode(msg.arbitration_id, msg.data)
+            if frame and frame.address == address and frame.msg_type == uu.MsgType.SET and frame.cmd == uu.Cmd.ILIMIT:
+                found.append(frame.value / 1000)
+        else:
+            frame = infy.decode(msg.arbitration_id, msg.data)
+            if frame and frame.source == infy.CONTROLLER and frame.destination == address and frame.cmd == infy.Cmd.SET_VI:
+                found.append(int.from_bytes(frame.data[4:], "big") / 1000)
+    return found
+
+
+async def test_setpoint_changes_are_merged_and_the_latest_wins(rig, protocol: str, spy_bus) -> None:
+    async with rig(protocol, driver={"setpoint_interval_ms": 300, "resend_ms": 60_000}) as r:
+        await eventually(lambda: all_online(r.driver))
+        r.driver.export([1], 400.0, 10.0)
+        await eventually(lambda: r.sim.modules[1].output.on)
+        while spy_bus.recv(0) is not None:
+            pass
+        for step in range(1, 21):  # a ramp at 100 Hz, far faster than the bus should carry
+            r.driver.export([1], 400.0, 10.0 + step)
+            await asyncio.sleep(0.01)
+        await eventually(lambda: r.sim.modules[1].output.current_setpoint == 30.0, what="last value")
+        sent = current_setpoints_to(protocol, list(iter(lambda: spy_bus.recv(0), None)), 1)
+        assert sent[-1] == 30.0
+        assert len(sent) <= 3  # about one per 300 ms instead of 20
+
+
+async def test_a_falling_current_goes_out_at_once(rig, protocol: str) -> None:
+    async with rig(protocol, driver={"setpoint_interval_ms": 5000, "resend_ms": 60_000}) as r:
+        await eventually(lambda: all_online(r.driver))
+        out = r.sim.modules[1].output
+        r.driver.export([1], 400.0, 60.0)
+        await eventually(lambda: out.current_setpoint == 60.0)
+        r.driver.export([1], 400.0, 65.0)  # a rise waits for the interval
+        await asyncio.sleep(0.3)
+        assert out.current_setpoint == 60.0
+        r.driver.export([1], 400.0, 30.0)  # a drop does not
+        await eventually(lambda: out.current_setpoint == 30.0, timeout=1.0, what="drop applied")
