@@ -186,13 +186,13 @@ def current_setpoints_to(protocol: str, frames: list[can.Message], address: int)
     found = []
     for msg in frames:
         if protocol == "uugreen":
-            frame = uu.decode(msg.arbitration_id, msg.data)
-            if frame and frame.address == address and frame.msg_type == uu.MsgType.SET and frame.cmd == uu.Cmd.ILIMIT:
-                found.append(frame.value / 1000)
+            uf = uu.decode(msg.arbitration_id, msg.data)
+            if uf and (uf.address, uf.msg_type, uf.cmd) == (address, uu.MsgType.SET, uu.Cmd.ILIMIT):
+                found.append(uf.value / 1000)
         else:
-            frame = infy.decode(msg.arbitration_id, msg.data)
-            if frame and frame.source == infy.CONTROLLER and frame.destination == address and frame.cmd == infy.Cmd.SET_VI:
-                found.append(int.from_bytes(frame.data[4:], "big") / 1000)
+            inf = infy.decode(msg.arbitration_id, msg.data)
+            if inf and (inf.source, inf.destination, inf.cmd) == (infy.CONTROLLER, address, infy.Cmd.SET_VI):
+                found.append(int.from_bytes(inf.data[4:], "big") / 1000)
     return found
 
 
