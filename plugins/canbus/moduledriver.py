@@ -102,7 +102,7 @@ class ModuleDriver(ABC):
         self.bus_ok = False
         #: frames that came from addresses outside the configuration
         self.ignored_frames = 0
-        self.link = CanLink(bus, self._received, self._bus_state, name)
+        self.link = CanLink(bus, self._decode, self._bus_state, name)
         self._listeners: list[ModuleListener] = []
         self._recovering: dict[int, float] = {}  # address -> when the cached state was re-applied
         self._waiters: list[asyncio.Future[None]] = []
@@ -314,9 +314,6 @@ class ModuleDriver(ABC):
             self._sent_at[address] = loop.time()
         else:
             self._deferred[address] = loop.call_at(due, self._flush, module)
-
-    def _received(self, msg: can.Message) -> None:
-        self._decode(msg)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []

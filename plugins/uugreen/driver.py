@@ -139,9 +139,15 @@ class UuDriver(ModuleDriver):
         log.info("uugreen: module %d to %s-voltage range", address, mode.name.lower())
         try:
             if address in self._output_on:
-                self._output_on.discard(address)
                 self._send(codec.set_output(address, group, False))
                 await asyncio.sleep(wait)
+                if not await self.wait_off([address], wait):
+                    # never switch under load: the next refresh starts over
+                    log.warning(
+                        "uugreen: module %d still carries %.1f A; range switch postponed", address, module.current
+                    )
+                    return
+                self._output_on.discard(address)
             self._send(codec.set_mode(address, group, mode))
             await asyncio.sleep(wait)
             self._range[address] = mode
