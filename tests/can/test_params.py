@@ -29,7 +29,7 @@ def test_infy_simulator_defaults_to_the_10_s_watchdog(make_profile: Any, can_cha
     [
         ("power.driver.params.group", 16, "power.driver.params.group"),
         ("power.driver.params.poll_ms", 0, "expected a value from 10 to 60000"),
-        ("power.driver.params.pol_ms", 100, "pol_ms"),
+        ("power.driver.params.pol_ms", 100, "pol_ms: got 100; unknown key"),
         ("services.0.params.protocol", "winline", "expected one of infy, uugreen"),
     ],
 )
