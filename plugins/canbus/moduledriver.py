@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import can
 
-from pecc_core.power import Fault, Mode, ModuleListener, ModuleState
+from pecc_core.power import BLOCKING, Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
@@ -255,7 +255,12 @@ class ModuleDriver(ABC):
             self._wake()
 
     def _vendor_faults(self, module: ModuleState, faults: set[Fault]) -> None:
-        """Replace the module's protocol-reported faults by ``faults``."""
+        """Replace the module's protocol-reported faults by ``faults``.
+
+        A blocking fault also commands the module off: an unusable module
+        must not be switched back on by the setpoint refresh. It exports
+        again when it is usable and the station asks for it.
+        """
         if Fault.COMMUNICATION in module.faults:
             faults = faults | {Fault.COMMUNICATION}
         if faults != module.faults:
@@ -263,6 +268,8 @@ class ModuleDriver(ABC):
                 "%s: module %d faults %s", self.name, module.address, ", ".join(sorted(faults)) or "cleared"
             )
             module.faults = faults
+            if faults & BLOCKING:
+                self._command(module, Mode.OFF, 0.0, 0.0)
             self._notify(module)
 
     def _notify(self, module: ModuleState) -> None:

@@ -97,9 +97,14 @@ async def test_alarm_bits_become_typed_faults(rig, protocol: str) -> None:
         seen: list[frozenset[Fault]] = []
         driver.add_listener(lambda m: seen.append(frozenset(m.faults)))
         await eventually(lambda: all_online(driver))
+        driver.export([1], 400.0, 20.0)
+        await eventually(lambda: sim.modules[1].output.on)
         sim.fault(1, Fault.OVER_VOLTAGE)
         await eventually(lambda: Fault.OVER_VOLTAGE in driver.modules[1].faults, what="over-voltage")
         assert not driver.modules[1].usable
+        assert driver.modules[1].mode is Mode.OFF  # the refresh will not switch it back on
+        await asyncio.sleep(0.3)  # past a setpoint refresh
+        assert not sim.modules[1].output.on
         sim.over_temperature(3, 95.0)
         await eventually(lambda: Fault.OVER_TEMPERATURE in driver.modules[3].faults, what="over-temperature")
         await eventually(lambda: driver.modules[3].temperature == 95.0)
