@@ -73,7 +73,10 @@ def simulate(
         for name in names:
             registration = registry.get(name)
             params: Any = registration.params().load({}) if registration.params else {}
-            reports.append(harness.run(scenario, profiles[scenario.profile], registration.factory(params), name))
+            try:
+                reports.append(harness.run(scenario, profiles[scenario.profile], registration.factory(params), name))
+            except ScenarioError as exc:
+                raise _fail(str(exc)) from None
         title = f"{scenario.name} on {scenario.profile} (seed {scenario.seed}, step {scenario.step_s:g} s)"
         if markdown:
             typer.echo(_markdown(title, scenario.description, reports))

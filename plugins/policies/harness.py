@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pecc_core.limits import GunDemand, LimitPolicy, PoolView
 from pecc_core.power import ModuleState
 from pecc_core.profile import Profile
-from pecc_plugins.policies.scenario import Car, Scenario
+from pecc_plugins.policies.scenario import Car, Scenario, ScenarioError
 
 #: The SOC at which the "time to 80 %" is taken.
 SOC_MARK = 80.0
@@ -69,7 +69,7 @@ def run(scenario: Scenario, profile: Profile, policy: LimitPolicy, name: str) ->
     guns = {g.id: g for g in profile.guns}
     missing = sorted({c.gun for c in scenario.cars} - set(guns))
     if missing:
-        raise ValueError(f"scenario {scenario.name!r} uses guns {missing} that profile {profile.name!r} lacks")
+        raise ScenarioError(f"scenario {scenario.name!r} uses guns {missing} that profile {profile.name!r} lacks")
     modules = {
         m.address: ModuleState(m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, online=True)
         for m in profile.power.modules
