@@ -114,7 +114,6 @@ IGNORED = Outcome.IGNORED
 _SESSION = (S.READY, S.PRECHARGE, S.CHARGE, S.POSTCHARGE)
 _CLOSED = (S.CABLE_CHECK, *_SESSION)
 _TARGETS = (E.TARGET_STANDBY, E.TARGET_PRECHARGE, E.TARGET_CHARGE, E.TARGET_POSTCHARGE)
-_REQUESTS = (E.CABLE_CHECK, E.CLOSE, E.OPEN, *_TARGETS, E.RESET)
 _PHASE_EVENT = {
     Phase.STANDBY: E.TARGET_STANDBY,
     Phase.PRECHARGE: E.TARGET_PRECHARGE,
@@ -122,50 +121,48 @@ _PHASE_EVENT = {
     Phase.POSTCHARGE: E.TARGET_POSTCHARGE,
 }
 
-#: The transition table, the one place that says what a gun does.
-#: ``(from states, event, outcome)``: a next state, ``IGNORED`` (answered,
+#: The transition table, the one place that says what a gun does
+#: (``docs/state-machine.md`` shows the same rows; a test keeps them equal).
+#: ``(from states, events, outcome)``: a next state, ``IGNORED`` (answered,
 #: nothing changes) or a refusal class (the request gets that error).
 #: Guards checked by the code on top of the table: CP/PP supervision must
 #: allow closing (else :class:`InternalRefused`); targetValues also need
 #: isolation valid/warning (else ignored); a voltage above the limits is
-#: :class:`ValueRefused` before anything else. An (state, event) pair not
-#: listed is an internal event with nothing to do.
-TABLE: tuple[tuple[tuple[GunState, ...], Event, GunState | Outcome | type[Refused]], ...] = (
-    ((S.STANDBY, S.READY, S.POSTCHARGE), E.CABLE_CHECK, S.CABLE_CHECK),
-    ((S.CABLE_CHECK,), E.CABLE_CHECK, IGNORED),
-    ((S.PRECHARGE, S.CHARGE), E.CABLE_CHECK, InternalRefused),
-    ((S.CABLE_CHECK,), E.TEST_PASSED, S.READY),
-    ((S.CABLE_CHECK,), E.TEST_FAILED, S.STOPPING),
-    ((S.STANDBY,), E.CLOSE, S.READY),
-    (_CLOSED, E.CLOSE, IGNORED),
-    ((S.STANDBY,), E.OPEN, IGNORED),
-    (_CLOSED, E.OPEN, S.STOPPING),
-    ((S.STANDBY, S.CABLE_CHECK), _TARGETS[0], IGNORED),
-    ((S.STANDBY, S.CABLE_CHECK), _TARGETS[1], IGNORED),
-    ((S.STANDBY, S.CABLE_CHECK), _TARGETS[2], IGNORED),
-    ((S.STANDBY, S.CABLE_CHECK), _TARGETS[3], IGNORED),
-    (_SESSION, E.TARGET_STANDBY, S.READY),
-    (_SESSION, E.TARGET_PRECHARGE, S.PRECHARGE),
-    (_SESSION, E.TARGET_CHARGE, S.CHARGE),
-    (_SESSION, E.TARGET_POSTCHARGE, S.POSTCHARGE),
-    ((S.STANDBY,), E.RESET, S.STANDBY),
-    ((*_CLOSED, S.STOPPING), E.RESET, S.STOPPING),
-    ((S.INOPERATIVE,), E.RESET, InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), E.CABLE_CHECK, InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), E.CLOSE, InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), E.OPEN, InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), _TARGETS[0], InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), _TARGETS[1], InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), _TARGETS[2], InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), _TARGETS[3], InoperativeRefused),
-    (_CLOSED, E.SECC_LOST, S.STOPPING),
-    ((S.STANDBY, *_CLOSED, S.STOPPING), E.FAULT, S.INOPERATIVE),
-    ((S.STOPPING,), E.SAFE, S.STANDBY),
-    ((S.INOPERATIVE,), E.CLEARED, S.STANDBY),
+#: :class:`ValueRefused` before anything changes; a reset while inoperative
+#: whose faults have already cleared is accepted (the gun is on its way to
+#: standby). A (state, event) pair not listed is an internal event with
+#: nothing to do.
+Row = tuple[tuple[GunState, ...], tuple[Event, ...], "GunState | Outcome | type[Refused]"]
+TABLE: tuple[Row, ...] = (
+    ((S.STANDBY, S.READY, S.POSTCHARGE), (E.CABLE_CHECK,), S.CABLE_CHECK),
+    ((S.CABLE_CHECK,), (E.CABLE_CHECK,), IGNORED),
+    ((S.PRECHARGE, S.CHARGE), (E.CABLE_CHECK,), InternalRefused),
+    ((S.CABLE_CHECK,), (E.TEST_PASSED,), S.READY),
+    ((S.CABLE_CHECK,), (E.TEST_FAILED,), S.STOPPING),
+    ((S.STANDBY,), (E.CLOSE,), S.READY),
+    (_CLOSED, (E.CLOSE,), IGNORED),
+    ((S.STANDBY,), (E.OPEN,), IGNORED),
+    (_CLOSED, (E.OPEN,), S.STOPPING),
+    ((S.STANDBY, S.CABLE_CHECK), _TARGETS, IGNORED),
+    (_SESSION, (E.TARGET_STANDBY,), S.READY),
+    (_SESSION, (E.TARGET_PRECHARGE,), S.PRECHARGE),
+    (_SESSION, (E.TARGET_CHARGE,), S.CHARGE),
+    (_SESSION, (E.TARGET_POSTCHARGE,), S.POSTCHARGE),
+    ((S.STANDBY,), (E.RESET,), S.STANDBY),
+    ((*_CLOSED, S.STOPPING), (E.RESET,), S.STOPPING),
+    ((S.INOPERATIVE,), (E.RESET,), InoperativeRefused),
+    ((S.STOPPING, S.INOPERATIVE), (E.CABLE_CHECK, E.CLOSE, E.OPEN, *_TARGETS), InoperativeRefused),
+    (_CLOSED, (E.SECC_LOST,), S.STOPPING),
+    ((S.STANDBY, *_CLOSED, S.STOPPING), (E.FAULT,), S.INOPERATIVE),
+    ((S.STOPPING,), (E.SAFE,), S.STANDBY),
+    ((S.INOPERATIVE,), (E.CLEARED,), S.STANDBY),
 )
 
 TRANSITIONS: dict[tuple[GunState, Event], GunState | Outcome | type[Refused]] = {
-    (state, event): outcome for states, event, outcome in TABLE for state in states
+    (state, event): outcome
+    for states, events, outcome in TABLE
+    for state in states
+    for event in events
 }
 
 #: States in which the gun is reported inoperative.
