@@ -26,6 +26,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from pecc_core.chargepoint import ChargePoint, GunState
+from pecc_core.plugins import default_manager
+from pecc_core.profile.model import Profile
+from pecc_core.runtime import Runtime
+from pecc_core.testing import sim_overrides
 from pecc_core.errors import Refused
 from pecc_core.model import Isolation, Phase, Target
 from pecc_core.power import Fault
@@ -70,6 +74,10 @@ class GunMachine(RuleBasedStateMachine):
 
     loop: asyncio.AbstractEventLoop
     station: Station
+    #: Give module ``address`` a fault (COMMUNICATION: silent), or heal it (None).
+    inject_module: Callable[[int, Fault | None], None]
+    #: Bound on reaching standby after an accepted reset (s).
+    standby_s = 3.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,7 +93,7 @@ class GunMachine(RuleBasedStateMachine):
             st_.io.supervision.allow(gun_id, True)
             st_.io.contactors.stick(gun_id, None)
         for module in st_.driver.modules:
-            st_.driver.fail(module, None)
+            self.inject_module(module, None)
         for gun in st_.guns.values():
             gun.ev.clear()
             try:
@@ -94,9 +102,10 @@ class GunMachine(RuleBasedStateMachine):
                 pass
         await wait_for(
             lambda: all(g.in_standby() for g in st_.guns.values()),
+            timeout=self.standby_s,
             what=lambda: f"clean standby: {[(g, g.faults, g.status()) for g in st_.guns.values() if not g.in_standby()]}",
         )
-        await wait_for(lambda: all(st_.pool.modules_of(g) for g in GUNS), what="modules back")
+        await wait_for(lambda: all(st_.pool.modules_of(g) for g in GUNS), timeout=self.standby_s, what="modules back")
 
     async def _request(self, coro) -> None:  # type: ignore[no-untyped-def]
         try:
@@ -125,8 +134,25 @@ class GunMachine(RuleBasedStateMachine):
 
         async def body() -> None:
             await self._request(charge_point.cable_check(voltage))
-            await wait_for(lambda: charge_point.state is not GunState.CABLE_CHECK, what="test end")
+            await wait_for(
+                lambda: charge_point.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
+            )
             self.station.tick()
+
+        self.run(body())
+
+    @rule(gun=guns, voltage=st.floats(150, 1000), current=st.floats(0, 400))
+    def session(self, gun: str, voltage: float, current: float) -> None:
+        """cableCheck to its result, preCharge, charge: a session from wherever the gun is."""
+        charge_point = self.station.guns[gun]
+
+        async def body() -> None:
+            await self._request(charge_point.cable_check(voltage))
+            await wait_for(
+                lambda: charge_point.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
+            )
+            for phase in (Phase.PRECHARGE, Phase.CHARGE):
+                await self._request(charge_point.target_values(Target(voltage, current, 50.0, phase)))
 
         self.run(body())
 
@@ -159,7 +185,7 @@ class GunMachine(RuleBasedStateMachine):
         self.run(wait_for(
             lambda: charge_point.in_standby()
             or (charge_point.state is GunState.INOPERATIVE and bool(charge_point.faults)),
-            timeout=3.0,
+            timeout=self.standby_s,
             what="standby after reset",
         ))
 
@@ -177,7 +203,7 @@ class GunMachine(RuleBasedStateMachine):
 
     @rule(module=st.integers(1, 8), fault=st.sampled_from([None, Fault.COMMUNICATION, Fault.OVER_TEMPERATURE]))
     def module(self, module: int, fault: Fault | None) -> None:
-        self.act(lambda: self.station.driver.fail(module, fault))
+        self.act(lambda: self.inject_module(module, fault))
 
     @rule(seconds=st.sampled_from([0.0, 0.01, 0.05, 0.2]))
     def wait(self, seconds: float) -> None:
@@ -188,22 +214,71 @@ class GunMachine(RuleBasedStateMachine):
         check_invariants(self.station)
 
 
-def test_safety_invariants_hold_under_random_requests_and_faults() -> None:
+def run_machine(station: Station, loop: asyncio.AbstractEventLoop, examples: int, steps: int,
+                inject: Callable[[int, Fault | None], None], standby_s: float) -> None:
+    machine = type("Machine", (GunMachine,), {
+        "loop": loop, "station": station, "inject_module": staticmethod(inject), "standby_s": standby_s,
+    })
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+def test_invariants_on_instant_modules() -> None:
+    """Many short runs on the in-memory module driver: the state machine's logic."""
     loop = asyncio.new_event_loop()
     station = instant_station(instant_profile(Path(tempfile.mkdtemp())))
     loop.run_until_complete(station.start())
     try:
-        GunMachine.loop = loop
-        GunMachine.station = station
-        run_state_machine_as_test(
-            GunMachine,
-            settings=settings(
-                max_examples=40,
-                stateful_step_count=20,
-                deadline=None,
-                suppress_health_check=[HealthCheck.too_slow],
-            ),
-        )
+        run_machine(station, loop, 30, 20, station.driver.fail, 3.0)
     finally:
         loop.run_until_complete(station.stop())
+        loop.close()
+
+
+REAL_FAST = {
+    "timings.cable_check_ms": 100,
+    "timings.precharge_ms": 1000,
+    "timings.control_cycle_ms": 20,
+    "power.driver.params.poll_ms": 20,
+    "power.driver.params.offline_ms": 300,
+    "power.driver.params.mode_switch_ms": 50,
+    "services.0.params.tick_ms": 10,
+    "services.0.params.watchdog_ms": 200,
+    "services.0.params.slew_v_per_s": 5000.0,
+    "services.0.params.node_capacitance_f": 0.0005,
+}
+
+
+def test_invariants_on_the_sim_stack(make_profile: Callable[..., Profile], can_channel: str) -> None:
+    """Fewer runs on the real stack: uugreen driver, modsim, simio, static policy."""
+    profile = make_profile("sim", {**sim_overrides(can_channel), **REAL_FAST})
+    loop = asyncio.new_event_loop()
+    runtime = Runtime(profile, default_manager())
+    loop.run_until_complete(runtime.start())
+    sim = runtime.services[0]
+
+    def inject(address: int, fault: Fault | None) -> None:
+        if fault is None:
+            sim.clear(address)
+        elif fault is Fault.COMMUNICATION:
+            sim.silence(address)
+        else:
+            sim.fault(address, fault)
+
+    try:
+        loop.run_until_complete(wait_for(
+            lambda: all(g.in_standby() and runtime.station.pool.modules_of(g.id)
+                        for g in runtime.station.guns.values()),
+            timeout=5.0, what="settled",
+        ))
+        run_machine(runtime.station, loop, 15, 15, inject, 6.0)
+    finally:
+        loop.run_until_complete(runtime.stop())
         loop.close()
