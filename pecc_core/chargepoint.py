@@ -237,8 +237,6 @@ class ChargePoint:
         outcome = self._outcome(E.CABLE_CHECK)
         if outcome is IGNORED:
             return
-        if self._task is not None:  # a test already ran in READY/POSTCHARGE: start over
-            self._task.cancel()
         test_voltage = min(voltage, self.limits().voltage_max)
         await self._close()
         self._status.isolation = Isolation.INVALID

@@ -166,7 +166,10 @@ class Station:
 
     def _allocate_soon(self) -> None:
         self._reallocate = False
-        self.allocate()
+        try:
+            self.allocate()
+        except Exception:  # the next control cycle tries again
+            log.exception("allocation failed")
 
     def allocate(self) -> None:
         """Ask the policy, apply its power caps now and start any module moves."""
