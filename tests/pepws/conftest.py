@@ -21,7 +21,7 @@ from pecc_plugins.pepws.server import PepWsServer
 from .helpers import OfficialSchemas, PepClient, find_official_schemas
 
 _SCHEMAS_DIR = find_official_schemas()
-_OFFICIAL = OfficialSchemas(_SCHEMAS_DIR) if _SCHEMAS_DIR is not None else None
+OFFICIAL = OfficialSchemas(_SCHEMAS_DIR) if _SCHEMAS_DIR is not None else None
 MISSING_SCHEMAS = (
     "official PEP-WS schemas not found: expected shared/pep-ws/schemas beside the "
     "repository or one of its parents (CI clones ../shared)"
@@ -31,9 +31,21 @@ MISSING_SCHEMAS = (
 @pytest.fixture(scope="session")
 def official() -> OfficialSchemas:
     """The official schemas; tests that need nothing else are skipped without them."""
-    if _OFFICIAL is None:
+    if OFFICIAL is None:
         pytest.skip(MISSING_SCHEMAS)
-    return _OFFICIAL
+    return OFFICIAL
+
+
+def build_station(
+    directory: Path,
+    overrides: dict[str, Any] | None = None,
+    source: str = "sim",
+    plugins: PluginManager | None = None,
+) -> Station:
+    """A station of the ``source`` profile on port 0 (guns only: no drivers started)."""
+    path = write_profile(source, directory, {"server.port": 0, **(overrides or {})})
+    profile = load_profile(str(path))
+    return Station(profile, plugins or default_manager(), driver=None, io=None, policy=None)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -56,7 +68,7 @@ class Pecc:
         ws = await connect(
             self.url(gun_id), subprotocols=list(subprotocols) if subprotocols else None, **kw
         )
-        client = PepClient(ws, _OFFICIAL, integers=not self.station.profile.station.float_values)
+        client = PepClient(ws, OFFICIAL, integers=not self.station.profile.station.float_values)
         self.clients.append(client)
         return client
 
@@ -78,10 +90,8 @@ async def start_pecc(tmp_path: Path) -> AsyncIterator[StartPecc]:
     ) -> Pecc:
         directory = tmp_path / f"profile{len(started)}"
         directory.mkdir()
-        path = write_profile(source, directory, {"server.port": 0, **(overrides or {})})
-        profile = load_profile(str(path))
-        station = Station(profile, plugins or default_manager(), driver=None, io=None, policy=None)  # type: ignore[arg-type]
-        server = PepWsServer(station, profile.server)
+        station = build_station(directory, overrides, source, plugins)
+        server = PepWsServer(station, station.profile.server)
         await server.start()
         pecc = Pecc(station, server)
         started.append(pecc)
