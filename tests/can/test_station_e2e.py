@@ -11,6 +11,7 @@ from typing import Any
 
 from can_rig import eventually
 
+from pecc_core.chargepoint import GunState
 from pecc_core.model import Phase, Target
 from pecc_core.power import Mode
 from pecc_core.testing import running, sim_overrides
@@ -53,3 +54,17 @@ async def test_sim_profile_charges_a_car_through_the_uugreen_driver(make_profile
         # the bleeder discharges the output; the gun then reaches standby by itself
         await eventually(lambda: gun.in_standby(), what="standby", timeout=5.0)
         assert gun.status().measured_voltage < 60.0
+
+
+async def test_a_dead_bus_makes_the_guns_inoperative_until_it_is_back(make_profile: Any, can_channel: str) -> None:
+    overrides = {**sim_overrides(can_channel), **FAST, "power.driver.params.reopen_min_ms": 200}
+    async with running(make_profile("sim", overrides)) as runtime:
+        station = runtime.station
+        driver = station.driver
+        await eventually(lambda: all(m.online for m in driver.modules.values()), what="modules online")
+        await eventually(lambda: all(g.state is GunState.STANDBY for g in station.guns.values()), what="standby")
+        driver.link.bus.shutdown()  # the next poll finds the bus gone
+        await eventually(lambda: all(g.state is GunState.INOPERATIVE for g in station.guns.values()), what="down")
+        assert not driver.bus_ok
+        await eventually(lambda: driver.bus_ok, what="bus reopened")
+        await eventually(lambda: all(g.state is GunState.STANDBY for g in station.guns.values()), what="back")
