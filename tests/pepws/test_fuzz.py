@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import statistics
 import threading
 from collections.abc import Iterator
@@ -27,9 +28,11 @@ from websockets.asyncio.client import connect
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as sync_connect
 
+from pecc_core.plugins import default_manager
+from pecc_core.runtime import Runtime
 from pecc_plugins.pepws import schemas
 
-from .conftest import OFFICIAL, build_station
+from .conftest import OFFICIAL, sim_profile
 from .helpers import PepClient
 
 SENTINEL_SEQS = itertools.count(1_234_567_000)
@@ -112,22 +115,21 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="pecc-under-fuzz", daemon=True)
     thread.start()
-    station = build_station(tmp_path_factory.mktemp("fuzz"))
-    from pecc_plugins.pepws.server import PepWsServer
-
-    server = PepWsServer(station, station.profile.server)
+    plugins = default_manager()
+    profile = sim_profile(tmp_path_factory.mktemp("fuzz"), f"pecc-fuzz-{os.getpid()}", plugins=plugins)
+    runtime = Runtime(profile, plugins)
 
     async def start() -> PepClient:
-        await server.start()
-        ws = await connect(f"ws://127.0.0.1:{server.port}/secc1/gun2", subprotocols=["pep1.5"])
+        await runtime.start()
+        ws = await connect(f"ws://127.0.0.1:{runtime.transport.port}/secc1/gun2", subprotocols=["pep1.5"])
         return PepClient(ws, OFFICIAL)
 
     bg = Background(loop, 0, None)  # type: ignore[arg-type]
     bg.watcher = bg.run(start())
-    bg.port = server.port
+    bg.port = runtime.transport.port
     yield bg
     bg.run(bg.watcher.close())
-    bg.run(server.stop())
+    bg.run(runtime.stop())
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
     loop.close()
