@@ -40,11 +40,16 @@ def official() -> OfficialSchemas:
     return OFFICIAL
 
 
-def sim_profile(directory: Path, channel: str, overrides: dict[str, Any] | None = None,
-                plugins: PluginManager | None = None) -> Profile:
-    """The full ``sim`` profile (uugreen driver, module simulator, simulated I/O, static policy)
-    on its own virtual CAN channel and port 0, with ``overrides``."""
-    path = write_profile("sim", directory, {**sim_overrides(channel), **(overrides or {})})
+def sim_profile(
+    directory: Path,
+    channel: str,
+    overrides: dict[str, Any] | None = None,
+    plugins: PluginManager | None = None,
+    source: str = "sim",
+) -> Profile:
+    """A whole simulated station (uugreen driver, module simulator, simulated I/O, static
+    policy) from profile ``source``, on its own virtual CAN channel and port 0."""
+    path = write_profile(source, directory, {**sim_overrides(channel), **(overrides or {})})
     return load_profile(str(path), plugins or default_manager())
 
 
@@ -100,12 +105,16 @@ async def start_pecc(tmp_path: Path, can_channel: str) -> AsyncIterator[StartPec
     started: list[Pecc] = []
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(overrides: dict[str, Any] | None = None, plugins: PluginManager | None = None) -> Pecc:
+        async def start(
+            overrides: dict[str, Any] | None = None,
+            plugins: PluginManager | None = None,
+            source: str = "sim",
+        ) -> Pecc:
             n = len(started)
             directory = tmp_path / f"profile{n}"
             directory.mkdir()
             plugins = plugins or default_manager()
-            profile = sim_profile(directory, f"{can_channel}-{n}", overrides, plugins)
+            profile = sim_profile(directory, f"{can_channel}-{n}", overrides, plugins, source)
             runtime = await stack.enter_async_context(running(profile, plugins))
             pecc = Pecc(runtime.station, runtime.transport)  # type: ignore[arg-type]
             started.append(pecc)
