@@ -28,10 +28,10 @@ FAST = {
 
 
 async def settled(pecc: Pecc) -> None:
-    """Every module answering and dealt, every gun in standby."""
-    station = pecc.station
+    """Gun 1-1 (the one under test) has its modules and is verified in standby."""
+    gun, pool = pecc.gun(), pecc.station.pool
     async with asyncio.timeout(5):
-        while not all(g.in_standby() and station.pool.modules_of(g.id) for g in station.guns.values()):
+        while not (pool.modules_of(gun.id) and gun.in_standby()):
             await asyncio.sleep(0.02)
 
 
