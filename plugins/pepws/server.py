@@ -26,6 +26,7 @@ closed in the background.
 from __future__ import annotations
 
 import logging
+import socket
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,12 @@ if TYPE_CHECKING:
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
+
+#: The kernel's send buffer per connection. Without a bound Linux grows it to
+#: megabytes for a client that stopped reading, so ``server.send_queue`` would
+#: only fill (and the client be dropped) after minutes; status traffic is
+#: about 1.3 kB/s per gun, so this still holds tens of seconds of it.
+KERNEL_SEND_BUFFER = 64 * 1024
 
 #: How long a peer gets to complete the closing handshake before the socket is cut.
 CLOSE_TIMEOUT_S = 2.0
@@ -77,10 +84,6 @@ class PepWsServer:
         if self._server is None:
             raise RuntimeError("the PEP-WS server is not started")
         return int(self._server.sockets[0].getsockname()[1])
-
-    def connection(self, gun_id: str) -> Connection | None:
-        """The live connection of a gun, if an SECC is connected to it."""
-        return self._live.get(gun_id)
 
     async def start(self) -> None:
         settings = self._settings
@@ -138,6 +141,10 @@ class PepWsServer:
     # -- connections ---------------------------------------------------------------
 
     async def _serve(self, ws: ServerConnection) -> None:
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
+        assert ws.request is not None  # the handshake is done when the handler runs
         gun = self._station.by_path[gun_path(ws.request.path)]
         previous = self._live.get(gun.id)
         if previous is not None:

@@ -143,11 +143,41 @@ class PepClient:
              "payload": {} if payload is None else payload}
         )
 
+    async def until(self, condition: Any, timeout: float, what: str) -> dict[str, Any]:
+        """The first status payload (the latest, then new ones) for which ``condition`` holds."""
+        seen = max(len(self.statuses) - 1, 0)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for _, status in self.statuses[seen:]:
+                        if condition(status["payload"]):
+                            return status["payload"]
+                    seen = len(self.statuses)
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            last = self.statuses[-1][1]["payload"] if self.statuses else None
+            raise AssertionError(f"{what}: not within {timeout} s; last status {last}") from None
+
     def status_periods(self, since: float = 0.0) -> list[float]:
         """Gaps between consecutive status messages received after ``since`` (s)."""
         times = [t for t, _ in self.statuses if t >= since]
         return [b - a for a, b in zip(times, times[1:], strict=False)]
 
+    def stall(self) -> None:
+        """Stop reading altogether, like a hung SECC (no pongs, a full TCP window).
+
+        The reader must stop too: websockets resumes a paused transport as soon
+        as its own queue is consumed.
+        """
+        self._reader.cancel()
+        self.ws.transport.pause_reading()
+
+    def unstall(self) -> None:
+        self.ws.transport.resume_reading()
+        if self._reader.done():
+            self._reader = asyncio.create_task(self._read())
+
     async def close(self) -> None:
+        self.unstall()
         await self.ws.close()
         await self._reader
