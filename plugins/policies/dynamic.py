@@ -41,9 +41,7 @@ from pecc_plugins.policies.capacity import (
     Thermal,
     ThermalSchema,
     ceil_div,
-    gun_capability,
     load_params,
-    module_power,
     per_gun_limit,
     pop_thermal,
 )
@@ -103,13 +101,15 @@ class DynamicPolicy:
         reachable = candidates(pool, active, p.thermal)
         needs = {d.gun: self._need(d) for d in active}
         need = {g: n for g, (n, _) in needs.items()}
-        unit = {d.gun: _unit(pool, reachable[d.gun], d.voltage, p.thermal) for d in active}
+        # The weakest module it can reach: counting with it over-provisions a
+        # little on a mixed pool but never leaves a gun short of the modules
+        # its need was counted for (which would flip it between "at its cap"
+        # and "has room" every cycle).
+        unit = {g: min(powers.values(), default=0.0) for g, powers in reachable.items()}
         targets = self._targets(active, pool, reachable, need, unit)
         modules = assign(pool, demands, targets, [d.gun for d in active], reachable)
         power = dict.fromkeys((d.gun for d in demands), 0.0)
-        caps = {
-            d.gun: min(d.power_max, gun_capability(modules[d.gun], pool, d.voltage, p.thermal)) for d in active
-        }
+        caps = {d.gun: min(d.power_max, sum(reachable[d.gun][a] for a in modules[d.gun])) for d in active}
         power.update(self._share_site(active, caps, {g: h for g, (_, h) in needs.items()}, pool.site_power_max))
         self._caps = {g: w for g, w in power.items() if w > 0.0}
         return Allocation(modules={d.gun: modules.get(d.gun, ()) for d in demands}, power=power)
@@ -131,7 +131,7 @@ class DynamicPolicy:
         self,
         active: Sequence[GunDemand],
         pool: PoolView,
-        reachable: dict[str, list[int]],
+        reachable: dict[str, dict[int, float]],
         need: dict[str, float],
         unit: dict[str, float],
     ) -> dict[str, int]:
@@ -195,16 +195,6 @@ class DynamicPolicy:
         self._tight = {g for g in caps if not hungry[g] and power[g] <= asked[g] * (1.0 + 1e-9)}
         fill(caps)
         return power
-
-
-def _unit(pool: PoolView, reachable: Sequence[int], voltage: float, thermal: Thermal) -> float:
-    """The power one more module surely gives this gun: the weakest it can reach.
-
-    Counting with the weakest module over-provisions a little on a mixed
-    pool but never leaves a gun short of the modules its need was counted
-    for, which would flip it between "at its cap" and "has room" every cycle.
-    """
-    return min((module_power(pool.modules[a], voltage, thermal) for a in reachable), default=0.0)
 
 
 def make_dynamic(params: Any) -> DynamicPolicy:
