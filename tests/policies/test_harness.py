@@ -71,6 +71,13 @@ def test_a_lone_car_on_dynamic_gets_what_it_asks() -> None:
     assert report.energy_kwh == pytest.approx(100.0 / 6, rel=1e-3)
 
 
+def test_modules_under_long_full_load_heat_up_and_derate() -> None:
+    scenario = dataclasses.replace(one_car(battery_kwh=1000.0, depart_s=7200.0), end_s=7200.0)
+    report = harness.run(scenario, load_profile("sim"), policy("static"), "static")
+    assert report.hottest_c > harness.HARDWARE.start_c  # towards 30 + 45 = 75 °C
+    assert report.energy_kwh < 60.0 * 2 * 0.99  # two 30 kW modules, derated near the end
+
+
 def test_time_to_80_is_measured_from_arrival() -> None:
     # 100 kW into 10 kWh from 70 %: 80 % after 36 s, i.e. at the end of the fourth 10 s step.
     report = harness.run(one_car(battery_kwh=10.0, soc_start=70.0), load_profile("sim"), policy("dynamic"), "d")
