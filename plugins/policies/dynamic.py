@@ -4,9 +4,9 @@ Per control cycle:
 
 1. *Need* of each active gun (W): a car drawing less than its cap
    (``voltage x current`` below ``saturation`` of the cap it was given)
-   needs what it asks plus ``headroom``; a car at its cap, or one whose
-   voltage is not known yet, may need up to its ``power_max`` (car, gun
-   and run-time limits).
+   needs what it asks plus ``headroom``; a car at its cap, or one not
+   asking for power yet, may need up to its ``power_max`` (car, gun and
+   run-time limits).
 2. *Modules*: every active gun first gets enough modules for
    ``min_power_w`` (in priority, then arrival order: a car that came
    earlier keeps its minimum, a newly arrived car gets its minimum before
@@ -17,9 +17,13 @@ Per control cycle:
    within ``hysteresis`` of what they give, so needs that wobble around a
    module boundary move nothing.
 3. *Power*: each gun's cap is what its modules give, up to ``power_max``.
-   Under a site cap the budget is filled in the same tiers: minimum
-   power, then need by priority (max-min fair within a level), then the
-   spare up to each gun's cap.
+   Under a site cap the budget is filled in tiers: ``min_power_w`` each
+   (first come first), what each asks (by priority, max-min fair within a
+   level), a margin to grow (``asked / saturation**2``), the guns that
+   would take more up to their cap, then the rest. A gun held at exactly
+   its ask because the site was short is remembered as such, so it is not
+   mistaken for a car at its cap next cycle (which would make its cap
+   flip every cycle).
 
 Modules are placed by :func:`pecc_plugins.policies.assign.assign`, which
 keeps current assignments and never moves a module from a gun drawing
@@ -178,12 +182,12 @@ class DynamicPolicy:
         def fill(ceilings: dict[str, float]) -> None:
             nonlocal budget
             room = {g: max(0.0, c - power[g]) for g, c in ceilings.items()}
-            for g, w in water_fill(min(budget, sum(room.values())), room).items():
+            for g, w in water_fill(max(0.0, min(budget, sum(room.values()))), room).items():
                 power[g] += w
                 budget -= w
 
         for d in active:  # the minimum, first come
-            power[d.gun] = min(caps[d.gun], self.params.min_power_w, budget)
+            power[d.gun] = max(0.0, min(caps[d.gun], self.params.min_power_w, budget))
             budget -= power[d.gun]
         asked = {d.gun: d.voltage * d.current or caps[d.gun] for d in active}
         for _, level in groupby(active, key=lambda d: d.priority):  # what they ask, by priority
