@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from marshmallow import ValidationError
 
 from pecc_core.limits import Allocation, GunDemand, PoolView
 from pecc_core.profile import load
@@ -117,3 +118,28 @@ def test_dynamic_derates_hot_modules(sim) -> None:
         module.temperature = 95.0  # past derate_end_c: 30 %
     alloc = policy.allocate(demands_of(sim, active=["1-1"]), pool)
     assert alloc.power["1-1"] == pytest.approx(4 * 30_000.0 * 0.3)
+
+
+def test_every_policy_is_registered_with_a_schema(pecc_plugins) -> None:
+    registry = pecc_plugins.registry("limit_policy")
+    for name in ("static", "equal", "dynamic"):
+        registration = registry.get(name)
+        assert registration.plugin == "policies" and registration.summary
+        policy = registration.factory(registration.params().load({}))
+        assert policy.allocate([], pool_of(load("sim"))).modules == {}
+
+
+@pytest.mark.parametrize(
+    "params, key",
+    [
+        ({"min_power_w": -1}, "min_power_w"),
+        ({"saturation": 1.0}, "saturation"),
+        ({"headroom": "lots"}, "headroom"),
+        ({"derate_end_c": 10}, "derate_start_c"),
+        ({"min_power": 5}, "min_power"),
+    ],
+)
+def test_dynamic_bad_params_are_refused_with_the_key(pecc_plugins, params, key) -> None:
+    with pytest.raises(ValidationError) as err:
+        pecc_plugins.registry("limit_policy").get("dynamic").params().load(params)
+    assert key in err.value.messages
