@@ -4,18 +4,19 @@ Per control cycle:
 
 1. *Need* of each active gun (W): a car drawing less than its cap
    (``voltage x current`` below ``saturation`` of the cap it was given)
-   needs what it asks plus ``headroom``; a car at its cap, or one not
-   asking for power yet, may need up to its ``power_max`` (car, gun and
-   run-time limits).
+   needs what it asks plus ``headroom``; a car at its cap may need up to
+   its ``power_max`` (car, gun and run-time limits); a gun not asking for
+   power yet (cable check) needs ``min_power_w``.
 2. *Modules*: every active gun first gets enough modules for
    ``min_power_w`` (in priority, then arrival order: a car that came
    earlier keeps its minimum, a newly arrived car gets its minimum before
    anyone gets more than theirs, so it never starves while modules
-   remain); then, priority level by priority level, the modules left are
-   dealt one at a time to the guns still short of their need, lowest SOC
-   first. A gun already holding modules keeps them while its need is
-   within ``hysteresis`` of what they give, so needs that wobble around a
-   module boundary move nothing.
+   remain; at least one module each, as a gun without any cannot even
+   check its cable); then, priority level by priority level, the modules
+   left are dealt one at a time to the guns still short of their need,
+   lowest SOC first (unknown SOC last). A gun already holding modules
+   keeps them while its need is within ``hysteresis`` of what they give,
+   so needs that wobble around a module boundary move nothing.
 3. *Power*: each gun's cap is what its modules give, up to ``power_max``.
    Under a site cap the budget is filled in tiers: ``min_power_w`` each
    (first come first), what each asks (by priority, max-min fair within a
@@ -122,7 +123,10 @@ class DynamicPolicy:
         """(power to count modules for, whether it would take more than it asks)."""
         asked = d.voltage * d.current
         if asked <= 0.0:
-            return d.power_max, True  # not charging yet: it may take up to its limit
+            # Cable check, or no target yet: one module's worth is enough; it
+            # grows as soon as it asks (taking modules from cars under load
+            # for a gun that will not draw for seconds would only churn).
+            return min(d.power_max, self.params.min_power_w), True
         given = self._caps.get(d.gun, 0.0)
         at_cap = given > 0.0 and asked >= self.params.saturation * given
         # A gun held at exactly its ask last cycle (the site was short) is at
@@ -151,12 +155,13 @@ class DynamicPolicy:
         targets = {d.gun: 0 for d in active}
         for d in active:  # tier 1: the guaranteed minimum, first come first served
             floor = min(p.min_power_w, d.power_max)
-            give = min(ceil_div(floor, unit[d.gun]), limit, len(reachable[d.gun]), budget)
+            # At least one module: an active gun without any cannot even check its cable.
+            give = min(max(1, ceil_div(floor, unit[d.gun])), limit, len(reachable[d.gun]), budget)
             targets[d.gun] = give
             want[d.gun] = max(want[d.gun], give)
             budget -= give
         for _, level in groupby(active, key=lambda d: d.priority):  # tier 2: the need
-            short = sorted(level, key=lambda d: (d.soc if d.soc is not None else 0.0, d.since))
+            short = sorted(level, key=lambda d: (d.soc is None, d.soc or 0.0, d.since))
             while budget > 0 and short:
                 short = [d for d in short if targets[d.gun] < want[d.gun]]
                 for d in short[:budget]:
