@@ -16,7 +16,7 @@ the same report, to the last digit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pecc_core.limits import GunDemand, LimitPolicy, PoolView
@@ -141,7 +141,7 @@ def _demand(scenario: Scenario, gun_power: float, gun_current: float, session: _
 
 def _draw(
     demands: Sequence[GunDemand],
-    caps: dict[str, float],
+    caps: Mapping[str, float],
     modules: dict[int, ModuleState],
     owner: dict[int, str],
 ) -> dict[str, tuple[float, float]]:
@@ -170,8 +170,8 @@ def _heat(
     alpha = 1.0 - math.exp(-dt / TAU_S)
     hottest = 0.0
     for address, module in modules.items():
-        gun = owner.get(address)
-        load = drawn[gun][0] / count[gun] / module.power_max if gun in drawn and module.power_max else 0.0
+        on = owner.get(address)
+        load = drawn[on][0] / count[on] / module.power_max if on in drawn and module.power_max else 0.0
         module.temperature += (AMBIENT_C + RISE_C * load - module.temperature) * alpha
         hottest = max(hottest, module.temperature)
     return hottest
