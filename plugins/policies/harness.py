@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pecc_core.limits import GunDemand, LimitPolicy, PoolView
 from pecc_core.power import ModuleState
 from pecc_core.profile import Profile
+from pecc_plugins.policies.assign import drawing
 from pecc_plugins.policies.capacity import Rating, Thermal
 from pecc_plugins.policies.scenario import Car, Scenario, ScenarioError
 
@@ -54,6 +55,7 @@ class Report:
     cap_kw: float | None
     over_cap_steps: int
     switches: int  # module relay closures onto a gun other than the one it was on
+    hot_moves: int  # modules handed straight from a gun drawing current to another (must be 0)
     hottest_c: float  # the hottest any module got
 
 
@@ -69,6 +71,7 @@ class _Tally:
     peak_w: float = 0.0
     over_cap: int = 0
     switches: int = 0
+    hot_moves: int = 0
     hottest_c: float = AMBIENT_C
     jain_weighted: float = 0.0
     jain_time: float = 0.0
@@ -111,10 +114,12 @@ def run(scenario: Scenario, profile: Profile, policy: LimitPolicy, name: str) ->
         pool = PoolView(modules, reach, dict(assigned), profile.power.max_modules_per_gun, cap)
         allocation = policy.allocate(demands, pool)
         owner = {a: gun for gun, addresses in allocation.modules.items() for a in addresses}
+        loaded = {d.gun for d in demands if drawing(d)}
         for address in modules:
-            new = owner.get(address)
-            if new is not None and new != assigned[address]:
+            old, new = assigned[address], owner.get(address)
+            if new is not None and new != old:
                 tally.switches += 1
+                tally.hot_moves += old in loaded
             assigned[address] = new
         drawn = _draw(demands, allocation.power, modules, owner)
         tally.hottest_c = max(tally.hottest_c, _heat(modules, owner, drawn, dt))
@@ -219,5 +224,6 @@ def _report(name: str, scenario: Scenario, tally: _Tally, cap: float | None) -> 
         cap_kw=cap / 1000.0 if cap is not None else None,
         over_cap_steps=tally.over_cap,
         switches=tally.switches,
+        hot_moves=tally.hot_moves,
         hottest_c=tally.hottest_c,
     )
