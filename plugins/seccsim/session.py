@@ -11,8 +11,8 @@ reset, disconnected.
 A session fails, and says why, when the PECC refuses or misses a request
 that the session cannot go on without, reports ``inoperative``, an
 isolation fault, misses the precharge budget, or stops delivering current.
-A missed targetValues reply during charge is counted (by the client) but
-is not fatal: the protocol lets the SECC send the next one. The session
+A refused or missed targetValues is counted (by the client) but is not
+fatal: the protocol lets the SECC send the next one. The session
 always tries to leave the gun in standby (contactors open, reset).
 """
 
@@ -175,10 +175,7 @@ class ChargingSession:
         flowing_at = last
         while not (battery.full or self.stop_requested):
             voltage, current = battery.request(self.charger)
-            try:
-                await self._target(voltage, current, "charge")
-            except RequestFailed:
-                pass  # counted by the client; the protocol lets us send the next one
+            await self._target(voltage, current, "charge")
             await ticker.wait()
             status = self._live_status()
             now = time.monotonic()
@@ -226,15 +223,23 @@ class ChargingSession:
     # -- helpers ------------------------------------------------------------------
 
     async def _target(self, voltage: float, current: float, phase: str) -> None:
-        await self.client.request(
-            "targetValues",
-            {
-                "targetVoltage": voltage,
-                "targetCurrent": current,
-                "batteryStateOfCharge": self.battery.soc,
-                "chargingState": phase,
-            },
-        )
+        """Send targetValues; a refusal or a missed reply is counted, not fatal.
+
+        The protocol lets the SECC send the next one; whether the output
+        follows is judged from the status (precharge budget, stall timeout).
+        """
+        try:
+            await self.client.request(
+                "targetValues",
+                {
+                    "targetVoltage": voltage,
+                    "targetCurrent": current,
+                    "batteryStateOfCharge": self.battery.soc,
+                    "chargingState": phase,
+                },
+            )
+        except RequestFailed:
+            pass
 
     def _live_status(self) -> Status:
         """The latest status, refusing one that says the PECC cannot go on."""
