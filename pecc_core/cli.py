@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from pecc_core import __version__
+from pecc_core.errors import ConfigError
 from pecc_core.plugins import PluginError, PluginManager, default_manager
 from pecc_core.profile import ProfileError, available
 from pecc_core.profile import load as load_profile
@@ -101,6 +102,8 @@ def run(
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     try:
         asyncio.run(serve(loaded, plugins))
+    except ConfigError as exc:
+        raise _fail(f"invalid profile {loaded.source}:\n  - {exc}") from None
     except OSError as exc:  # e.g. the port is taken
         typer.echo(f"pecc: cannot start: {exc}", err=True)
         raise typer.Exit(1) from None

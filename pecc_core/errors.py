@@ -38,3 +38,11 @@ class SeccError(Exception):
 
 class SeccNotConnected(Exception):
     """No SECC is connected to the gun."""
+
+
+class ConfigError(Exception):
+    """A plugin found its part of the profile unusable when it was built.
+
+    For checks a params schema cannot make alone (e.g. a gun id that is not
+    in the profile). Reported like a profile error: message, exit code 2.
+    """

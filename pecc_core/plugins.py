@@ -105,13 +105,14 @@ class PluginManager:
     # -- loading -----------------------------------------------------------
 
     def load_entry_points(self, allow: Iterable[str] | None = None) -> None:
-        """Register every plugin of the ``pecc`` entry-point group.
+        """Register every plugin of the ``pecc`` entry-point group, builtins first.
 
         :param allow: if given, only plugins with these names are loaded.
         """
         allowed = set(allow) if allow is not None else None
         eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        for ep in sorted(eps, key=lambda e: e.name):
+        # Builtins first, so a vendor's plugin registered after them can override.
+        for ep in sorted(eps, key=lambda e: (not e.value.startswith("pecc_plugins."), e.name)):
             if allowed is not None and ep.name not in allowed:
                 continue
             if self._pm.has_plugin(ep.name):
@@ -149,8 +150,8 @@ class PluginManager:
             def register(msg_type: str, kind: str, handler: Callable[..., Any]) -> None:
                 handlers[(msg_type, kind)] = handler
 
-            # pluggy calls LIFO; reversed() lets later-registered plugins win.
-            for impl in reversed(self._pm.hook.pecc_register_message_handlers.get_hookimpls()):
+            # get_hookimpls() is in registration order: later plugins win.
+            for impl in self._pm.hook.pecc_register_message_handlers.get_hookimpls():
                 impl.function(register=register)
             self._handlers = handlers
         return self._handlers

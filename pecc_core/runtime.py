@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pecc_core.asyncutil import call_maybe_async
+from pecc_core.sdnotify import SystemdNotifier
 from pecc_core.station import Station
 
 if TYPE_CHECKING:
@@ -79,27 +80,27 @@ class Runtime:
                 log.exception("stopping %s failed", type(part).__name__)
 
 
-async def serve(profile: Profile, plugins: PluginManager, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGINT or SIGTERM, then stop cleanly."""
+async def serve(profile: Profile, plugins: PluginManager) -> None:
+    """Run until SIGINT or SIGTERM, then stop cleanly; tells systemd when ready."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    systemd = SystemdNotifier()
     runtime = Runtime(profile, plugins)
     await runtime.start()
-    log.info(
-        "PECC %s serving %d guns on %s:%d",
-        profile.name,
-        len(runtime.station.guns),
-        profile.server.host,
-        runtime.transport.port,
+    status = (
+        f"serving {len(runtime.station.guns)} guns on {profile.server.host}:{runtime.transport.port}"
     )
-    if ready is not None:
-        ready.set()
+    log.info("PECC %s %s", profile.name, status)
+    systemd.notify(f"READY=1\nSTATUS={status}")
+    watchdog = asyncio.create_task(systemd.keep_alive())
     try:
         await stop.wait()
         log.info("stopping: guns to standby, modules off")
+        systemd.notify("STOPPING=1")
     finally:
+        watchdog.cancel()
         await runtime.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -57,6 +57,22 @@ class Boolean(fields.Boolean):
     }
 
 
+class Nested(fields.Nested):
+    default_error_messages = {
+        "required": "required key is missing",
+        "null": "expected a table, not null",
+        "type": "expected a table",
+    }
+
+
+class List(fields.List):
+    default_error_messages = {
+        "required": "required key is missing",
+        "null": "expected a list, not null",
+        "invalid": "expected a list",
+    }
+
+
 def at_least(lo: float) -> validate.Range:
     return validate.Range(min=lo, error=f"expected a value >= {lo}")
 
@@ -93,10 +109,6 @@ class PluginChoiceSchema(StrictSchema):
         return model.PluginChoice(**data)
 
 
-def _choice(default: str) -> fields.Nested:
-    return fields.Nested(PluginChoiceSchema, load_default=lambda: model.PluginChoice(default))
-
-
 class StationSchema(StrictSchema):
     name = String(load_default="pecc")
     manufacturer = String(load_default="PECC")
@@ -113,7 +125,7 @@ class ServerSchema(StrictSchema):
     transport = String(load_default="pepws")
     host = String(load_default="127.0.0.1")
     port = Integer(load_default=8765, validate=between(0, 65535))
-    subprotocols = fields.List(
+    subprotocols = List(
         String(validate=validate.Regexp(_SUBPROTOCOL, error="expected 'pep1.<minor>'")),
         load_default=lambda: ["pep1.5"],
         validate=validate.Length(min=1, error="expected at least one sub-protocol"),
@@ -168,8 +180,8 @@ class GunSchema(StrictSchema):
 
 class SeccSchema(StrictSchema):
     id = String(required=True, validate=identifier)
-    guns = fields.List(
-        fields.Nested(GunSchema),
+    guns = List(
+        Nested(GunSchema),
         required=True,
         validate=validate.Length(min=1, error="expected at least one gun"),
     )
@@ -181,7 +193,7 @@ class ModuleSchema(StrictSchema):
     voltage_max = Number(load_default=1000.0, validate=at_least(0))
     current_max = Number(load_default=100.0, validate=at_least(0))
     power_max = Number(load_default=30_000.0, validate=at_least(0))
-    guns = fields.List(String(), load_default=list)
+    guns = List(String(), load_default=list)
 
     @validates_schema
     def ranges(self, data: dict[str, Any], **_: Any) -> None:
@@ -189,9 +201,9 @@ class ModuleSchema(StrictSchema):
 
 
 class PowerSchema(StrictSchema):
-    driver = fields.Nested(PluginChoiceSchema, required=True)
-    modules = fields.List(
-        fields.Nested(ModuleSchema),
+    driver = Nested(PluginChoiceSchema, required=True)
+    modules = List(
+        Nested(ModuleSchema),
         required=True,
         validate=validate.Length(min=1, error="expected at least one module"),
     )
@@ -205,10 +217,12 @@ class PowerSchema(StrictSchema):
 
 
 class IoSchema(StrictSchema):
-    contactors = _choice("sim")
-    imd = _choice("sim")
-    supervision = _choice("sim")
-    matrix = _choice("sim")
+    """Required, every role: a real cabinet must never fall back to simulated contactors."""
+
+    contactors = Nested(PluginChoiceSchema, required=True)
+    imd = Nested(PluginChoiceSchema, required=True)
+    supervision = Nested(PluginChoiceSchema, required=True)
+    matrix = Nested(PluginChoiceSchema, required=True)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.IoConfig:
@@ -236,19 +250,19 @@ class ProfileSchema(StrictSchema):
         load_default="INFO",
         validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"], error="expected one of {choices}"),
     )
-    station = fields.Nested(StationSchema, load_default=lambda: StationSchema().load({}))
-    server = fields.Nested(ServerSchema, load_default=lambda: ServerSchema().load({}))
-    timings = fields.Nested(TimingsSchema, load_default=lambda: TimingsSchema().load({}))
-    seccs = fields.List(
-        fields.Nested(SeccSchema),
+    station = Nested(StationSchema, load_default=lambda: StationSchema().load({}))
+    server = Nested(ServerSchema, load_default=lambda: ServerSchema().load({}))
+    timings = Nested(TimingsSchema, load_default=lambda: TimingsSchema().load({}))
+    seccs = List(
+        Nested(SeccSchema),
         required=True,
         validate=validate.Length(min=1, error="expected at least one SECC"),
     )
-    power = fields.Nested(PowerSchema, required=True)
-    io = fields.Nested(IoSchema, load_default=lambda: IoSchema().load({}))
-    policy = _choice("static")
-    site = fields.Nested(SiteSchema, load_default=lambda: SiteSchema().load({}))
-    services = fields.List(fields.Nested(PluginChoiceSchema), load_default=list)
+    power = Nested(PowerSchema, required=True)
+    io = Nested(IoSchema, required=True)
+    policy = Nested(PluginChoiceSchema, load_default=lambda: model.PluginChoice("static"))
+    site = Nested(SiteSchema, load_default=lambda: SiteSchema().load({}))
+    services = List(Nested(PluginChoiceSchema), load_default=list)
 
     @validates_schema
     def station_shape(self, data: dict[str, Any], **_: Any) -> None:

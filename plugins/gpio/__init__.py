@@ -1,1 +1,60 @@
-"""Linux GPIO contactors, relay matrix, IMD and CP/PP inputs."""
+"""Linux GPIO I/O drivers: contactors, CP/PP supervision, IMD and relay matrix.
+
+Registered under the name ``gpio`` for every I/O role; the field cabinet
+profile (``cabinet-uu12``) shows the wiring parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from pecc_core import hookimpl
+from pecc_plugins.gpio.drivers import GpioContactors, GpioImd, GpioMatrix, GpioSupervision
+from pecc_plugins.gpio.lines import DEFAULT_ROOT
+
+
+
+def _per_gun() -> fields.Dict:
+    return fields.Dict(keys=fields.String(), values=fields.Integer(validate=validate.Range(min=0)), required=True)
+
+
+class _Lines(Schema):
+    root = fields.String(load_default=str(DEFAULT_ROOT))
+    active_low = fields.Boolean(load_default=False)
+
+
+class ContactorParams(_Lines):
+    command = _per_gun()
+    feedback = _per_gun()
+    timeout_ms = fields.Integer(load_default=300, validate=validate.Range(min=1, max=450))
+
+
+class SupervisionParams(_Lines):
+    lines = _per_gun()
+
+
+class ImdParams(_Lines):
+    start = _per_gun()
+    ok = _per_gun()
+    warning = _per_gun()
+    test_ms = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+
+
+class MatrixParams(_Lines):
+    base = fields.Integer(required=True, validate=validate.Range(min=0))
+    guns = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    switch_ms = fields.Integer(load_default=50, validate=validate.Range(min=0, max=5000))
+
+
+@hookimpl
+def pecc_register_io_drivers(register: Any) -> None:
+    register("contactors", "gpio", GpioContactors, params=ContactorParams,
+             summary="contactor command + auxiliary feedback lines per gun")
+    register("supervision", "gpio", GpioSupervision, params=SupervisionParams,
+             summary="CP/PP supervision input line per gun")
+    register("imd", "gpio", GpioImd, params=ImdParams,
+             summary="IMD with start input and OK/warning outputs per gun")
+    register("matrix", "gpio", GpioMatrix, params=MatrixParams,
+             summary="one relay line per module-to-gun connection")

@@ -1,1 +1,37 @@
-"""PEP-WS transport and message handlers (websockets)."""
+"""PEP-WS: the WebSocket transport the SECCs connect to, and its message handlers.
+
+The plugin offers the ``pepws`` transport (:class:`~pecc_plugins.pepws.server.PepWsServer`,
+one URL per gun) and the standard handler of every message kind an SECC
+sends (:mod:`pecc_plugins.pepws.handlers`). Modules:
+
+- ``schemas``: marshmallow schemas mirroring the official JSON schemas;
+- ``codec``: JSON parsing, framing, integer mode, sequence numbers;
+- ``dispatch``: validation, handler call and reply of one message;
+- ``connection``: one gun's connection (receive loop, worker, status,
+  writer, liveness, PECC -> SECC requests);
+- ``server``: the websockets server (paths, sub-protocols, replacement).
+
+See docs/pepws.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pecc_core import hookimpl
+from pecc_plugins.pepws import handlers
+
+if TYPE_CHECKING:
+    from pecc_core.hookspecs import Register, RegisterMessageHandler
+
+
+@hookimpl
+def pecc_register_transports(register: Register) -> None:
+    from pecc_plugins.pepws.server import PepWsServer
+
+    register("pepws", PepWsServer, summary="PEP-WS 1.8 server (websockets), one URL per gun")
+
+
+@hookimpl
+def pecc_register_message_handlers(register: RegisterMessageHandler) -> None:
+    handlers.register_all(register)

@@ -1,0 +1,175 @@
+"""Contactors, CP/PP supervision, IMD and relay matrix on GPIO lines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pecc_core.errors import ConfigError
+from pecc_core.io import ContactorError
+from pecc_core.model import Isolation
+from pecc_core.profile.model import Profile
+from pecc_plugins.gpio.lines import GpioLines
+
+POLL_S = 0.005
+
+
+def _lines(params: Mapping[str, Any]) -> GpioLines:
+    return GpioLines(Path(params["root"]), params["active_low"])
+
+
+def _per_gun(profile: Profile, key: str, mapping: Mapping[str, int]) -> dict[str, int]:
+    """``mapping`` checked to name exactly the profile's guns."""
+    guns = {g.id for g in profile.guns}
+    unknown = sorted(set(mapping) - guns)
+    missing = sorted(guns - set(mapping))
+    if unknown or missing:
+        raise ConfigError(f"gpio {key}: unknown guns {unknown}, guns without a line {missing}")
+    return dict(mapping)
+
+
+async def _until(check: Any, timeout: float) -> bool:
+    """Poll ``check()`` every few ms until true or ``timeout`` seconds pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+    return True
+
+
+class GpioContactors:
+    """A command output and an auxiliary-contact feedback input per gun."""
+
+    def __init__(self, params: Mapping[str, Any], profile: Profile) -> None:
+        self.io = _lines(params)
+        self.command = _per_gun(profile, "command", params["command"])
+        self.feedback = _per_gun(profile, "feedback", params["feedback"])
+        self.timeout = params["timeout_ms"] / 1000
+
+    def start(self) -> None:
+        for line in self.command.values():
+            self.io.setup(line, output=True)
+        for line in self.feedback.values():
+            self.io.setup(line, output=False)
+
+    def stop(self) -> None:
+        for line in self.command.values():
+            self.io.write(line, False)
+
+    async def set(self, gun: str, closed: bool) -> None:
+        self.io.write(self.command[gun], closed)
+        if not await _until(lambda: self.closed(gun) == closed, self.timeout):
+            raise ContactorError(
+                f"gun {gun}: contactor feedback still {'open' if closed else 'closed'} "
+                f"{self.timeout * 1000:.0f} ms after the command"
+            )
+
+    def closed(self, gun: str) -> bool:
+        return self.io.read(self.feedback[gun])
+
+
+class GpioSupervision:
+    """The SECC's CP/PP supervision output, read as one input per gun."""
+
+    def __init__(self, params: Mapping[str, Any], profile: Profile) -> None:
+        self.io = _lines(params)
+        self.lines = _per_gun(profile, "lines", params["lines"])
+
+    def start(self) -> None:
+        for line in self.lines.values():
+            self.io.setup(line, output=False)
+
+    def allowed(self, gun: str) -> bool:
+        return self.io.read(self.lines[gun])
+
+
+class GpioImd:
+    """An IMD with a start input and OK / warning relay outputs per gun.
+
+    While a test runs, OK means valid and warning means warning; neither
+    after ``test_ms`` means the insulation is faulty.
+    """
+
+    def __init__(self, params: Mapping[str, Any], profile: Profile) -> None:
+        self.io = _lines(params)
+        self.start_lines = _per_gun(profile, "start", params["start"])
+        self.ok = _per_gun(profile, "ok", params["ok"])
+        self.warning = _per_gun(profile, "warning", params["warning"])
+        self.test_s = (params["test_ms"] or profile.timings.cable_check_ms) / 1000
+        self._started: dict[str, float] = {}
+
+    def start(self, gun: str | None = None) -> None:
+        """With a gun: begin its test. Without (station start): set up the lines."""
+        if gun is None:
+            for line in self.start_lines.values():
+                self.io.setup(line, output=True)
+            for line in (*self.ok.values(), *self.warning.values()):
+                self.io.setup(line, output=False)
+            return
+        self.io.write(self.start_lines[gun], True)
+        self._started[gun] = asyncio.get_running_loop().time()
+
+    def stop(self, gun: str | None = None) -> None:
+        for g in [gun] if gun is not None else list(self._started):
+            self.io.write(self.start_lines[g], False)
+            self._started.pop(g, None)
+
+    def result(self, gun: str) -> Isolation:
+        started = self._started.get(gun)
+        if started is None:
+            return Isolation.INVALID
+        if self.io.read(self.ok[gun]):
+            return Isolation.VALID
+        if self.io.read(self.warning[gun]):
+            return Isolation.WARNING
+        if asyncio.get_running_loop().time() - started >= self.test_s:
+            return Isolation.FAULT
+        return Isolation.INVALID
+
+
+class GpioMatrix:
+    """One relay output per (module, gun) pair: line = base + (module - 1) * len(guns) + gun index."""
+
+    def __init__(self, params: Mapping[str, Any], profile: Profile) -> None:
+        self.io = _lines(params)
+        known = {g.id for g in profile.guns}
+        unknown = [g for g in params["guns"] if g not in known]
+        if unknown:
+            raise ConfigError(f"gpio matrix guns: not in the profile: {unknown}")
+        self.guns: list[str] = list(params["guns"])
+        self.base: int = params["base"]
+        self.switch_s = params["switch_ms"] / 1000
+        self.modules = [m.address for m in profile.power.modules]
+
+    def _line(self, module: int, gun: str) -> int:
+        return self.base + (module - 1) * len(self.guns) + self.guns.index(gun)
+
+    def _all(self) -> Iterable[int]:
+        return (self._line(m, g) for m in self.modules for g in self.guns)
+
+    def start(self) -> None:
+        for line in self._all():
+            self.io.setup(line, output=True)
+
+    def stop(self) -> None:
+        for line in self._all():
+            self.io.write(line, False)
+
+    async def connect(self, module: int, gun: str | None) -> None:
+        for other in self.guns:  # break before make
+            if other != gun:
+                self.io.write(self._line(module, other), False)
+        if gun is not None:
+            await asyncio.sleep(self.switch_s)
+            self.io.write(self._line(module, gun), True)
+        await asyncio.sleep(self.switch_s)
+
+    def gun_of(self, module: int) -> str | None:
+        for gun in self.guns:
+            if self.io.read(self._line(module, gun)):
+                return gun
+        return None

@@ -1,0 +1,138 @@
+"""Turning frames into messages and messages into frames.
+
+Parsing is strict JSON (``NaN``/``Infinity`` are not JSON and are refused).
+Encoding always produces compact, ASCII-only JSON text, in the protocol's
+field order (type, kind, sequenceNumber, payload).
+
+**Integer mode.** When the station reports ``floatValues: false`` the SECC
+expects every number as an integer, so :class:`Encoder` rounds every float
+of every message it builds. Status messages, the hot path (one per gun every
+200 ms), are formatted from a template without building a dict or calling
+:func:`json.dumps`; their numbers are clamped into the official ranges so a
+noisy negative reading (-0.3 V) or a missing sensor (NaN) can never produce
+an invalid message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from pecc_plugins.pepws.schemas import INT32_MAX, SEQUENCE_MAX
+
+if TYPE_CHECKING:
+    from pecc_core.model import Status
+
+
+class FrameError(Exception):
+    """A frame that is not a JSON message; answered with an error ``format``, seq 0."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse(text: str) -> Any:
+    """The JSON value of one text frame; :class:`FrameError` if it is not JSON."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise FrameError(f"not valid JSON: {exc}") from None
+
+
+def sequence_of(message: Any) -> int:
+    """The message's sequenceNumber if it is a valid one, else 0 (the protocol's "unknown")."""
+    if not isinstance(message, dict):
+        return 0
+    seq = message.get("sequenceNumber")
+    if isinstance(seq, bool):
+        return 0
+    if isinstance(seq, float) and math.isfinite(seq) and seq.is_integer():
+        seq = int(seq)
+    if isinstance(seq, int) and 0 <= seq <= SEQUENCE_MAX:
+        return seq
+    return 0
+
+
+class SequenceCounter:
+    """The sequence numbers of one direction of one connection: 1 ... 2^31-1, then 1 again."""
+
+    __slots__ = ("last",)
+
+    def __init__(self, last: int = 0) -> None:
+        #: The number of the last request sent (0: none yet).
+        self.last = last
+
+    def next(self) -> int:
+        self.last = 1 if self.last >= SEQUENCE_MAX else self.last + 1
+        return self.last
+
+
+def integers(value: Any) -> Any:
+    """``value`` with every float rounded to an int, at any depth (integer mode)."""
+    if isinstance(value, float):
+        return round(value)
+    if isinstance(value, dict):
+        return {k: integers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [integers(v) for v in value]
+    return value
+
+
+def _clamp(value: float) -> float:
+    """Into [0, 2^31-1]; NaN becomes 0 (``not value > 0`` holds for NaN)."""
+    if not value > 0:
+        return 0
+    return value if value <= INT32_MAX else INT32_MAX
+
+
+def _finite(value: float) -> float:
+    """Any finite number; NaN becomes 0, infinities the int32 bounds."""
+    if value != value:  # NaN
+        return 0
+    return max(-INT32_MAX, min(INT32_MAX, value))
+
+
+_STATUS = (
+    '{"type":"info","kind":"status","payload":{'
+    '"measuredVoltage":%s,"measuredCurrent":%s,"drivenVoltage":%s,"drivenCurrent":%s,'
+    '"temperature":%s,"contactorsStatus":"%s","isolationStatus":"%s","operationalStatus":"%s"}}'
+)
+
+
+class Encoder:
+    """Builds the frames one station sends, in float or integer mode."""
+
+    __slots__ = ("float_values",)
+
+    def __init__(self, float_values: bool) -> None:
+        self.float_values = float_values
+
+    def message(self, msg_type: str, kind: str, payload: Any, seq: int | None = None) -> str:
+        """One message as JSON text; ValueError if ``payload`` holds something JSON cannot."""
+        if not self.float_values:
+            payload = integers(payload)
+        frame: dict[str, Any] = {"type": msg_type, "kind": kind}
+        if seq is not None:
+            frame["sequenceNumber"] = seq
+        frame["payload"] = payload
+        return json.dumps(frame, separators=(",", ":"), allow_nan=False)
+
+    def error(self, kind: str, seq: int, category: str, details: str) -> str:
+        return self.message(
+            "error", kind, {"errorCategory": category, "errorDetails": details}, seq
+        )
+
+    def status(self, s: Status) -> str:
+        """The status info of one gun (hot path: a template, no dict, no json.dumps)."""
+        values = (
+            _clamp(s.measured_voltage),
+            _clamp(s.measured_current),
+            _clamp(s.driven_voltage),
+            _clamp(s.driven_current),
+            _finite(s.temperature),
+        )
+        if not self.float_values:
+            values = tuple(round(v) for v in values)
+        return _STATUS % (*values, s.contactors, s.isolation, s.operational)

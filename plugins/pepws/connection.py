@@ -1,0 +1,313 @@
+"""One SECC connected to one gun: the gun's :class:`~pecc_core.transport.SeccLink`.
+
+A connection runs five activities on the loop, none of which waits for
+another:
+
+- the **receive loop** (the websockets handler itself) parses frames. Replies
+  to the PECC's own requests are matched right there, so a handler that is
+  waiting for the SECC's answer never blocks the loop that must read it
+  (the lesson of mobilityhouse/ocpp issue #130). Everything else goes, in
+  order, to a small bounded inbox: a flooding client is slowed down by TCP,
+  nobody else is.
+- the **worker** answers requests and applies info messages one at a time,
+  in arrival order, through the :class:`~pecc_plugins.pepws.dispatch.Dispatcher`.
+  Each handler runs shielded: if the SECC goes away mid-request the gun's
+  state machine still finishes its step; only the reply is dropped.
+- the **status task** sends the gun's status every ``status_interval_ms``
+  from the moment the connection is accepted, whatever else is going on.
+- the **writer** is the only one that sends frames, from a bounded queue
+  (``server.send_queue``). A client that cannot keep up is disconnected when
+  the queue is full, never buffered without bound.
+- the **liveness task** pings every ``ping_interval_ms``; without a pong so
+  that the SECC is silent for ``secc_unresponsive_ms`` in total, the gun is
+  detached (its state machine goes to standby) at once and the socket closed.
+
+Detaching happens exactly once per connection, with a reason, whatever ends
+it first: the SECC closing, a ping timeout, a full queue, a new connection
+to the same gun, or the PECC stopping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
+from pecc_plugins.pepws import schemas
+from pecc_plugins.pepws.codec import Encoder, FrameError, SequenceCounter, parse, sequence_of
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
+
+    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.profile.model import Timings
+    from pecc_plugins.pepws.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
+
+#: Parsed messages waiting for the worker; beyond this the receive loop waits.
+INBOX_SIZE = 16
+_REPLY_TYPES = ("response", "error")
+_BINARY = FrameError("binary frames are not allowed: PEP-WS messages are UTF-8 JSON text")
+
+
+@dataclass(slots=True)
+class _Pending:
+    """The one PECC -> SECC request of this connection that awaits its reply."""
+
+    seq: int
+    kind: str
+    reply: asyncio.Future[Any]
+
+
+class Connection:
+    """The live link between one gun and the SECC connected to its URL."""
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        gun: ChargePoint,
+        dispatcher: Dispatcher,
+        encoder: Encoder,
+        timings: Timings,
+        send_queue: int,
+    ) -> None:
+        self.gun = gun
+        #: Numbers of the PECC's requests on this connection (own counter per connection).
+        self.sequence = SequenceCounter()
+        self._ws = ws
+        self._dispatcher = dispatcher
+        self._encoder = encoder
+        self._timings = timings
+        self._outbox: asyncio.Queue[str] = asyncio.Queue(send_queue)
+        self._inbox: asyncio.Queue[Any] = asyncio.Queue(INBOX_SIZE)
+        self._request_lock = asyncio.Lock()
+        self._pending: _Pending | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closer: asyncio.Task[None] | None = None
+        #: Why the connection was detached from its gun (None while attached).
+        self.detached: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Connection gun={self.gun.id} from={self._ws.remote_address}>"
+
+    # -- life cycle ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until it ends; the gun has this link meanwhile."""
+        self.gun.secc_attached(self)
+        log.info("gun %s: SECC connected from %s (%s)", self.gun.id, self._ws.remote_address,
+                 self._ws.subprotocol or "no sub-protocol")
+        self._tasks = [
+            asyncio.create_task(loop(), name=f"pepws {self.gun.id} {loop.__name__}")
+            for loop in (self._write_loop, self._status_loop, self._work_loop, self._liveness_loop)
+        ]
+        reason = "connection handler cancelled"
+        try:
+            reason = await self._receive_loop()
+        finally:
+            self.detach(reason)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def detach(self, reason: str) -> None:
+        """Take this link off its gun (once) and stop every activity but the receive loop."""
+        if self.detached is not None:
+            return
+        self.detached = reason
+        pending = self._pending
+        if pending is not None and not pending.reply.done():
+            pending.reply.set_exception(SeccNotConnected(f"gun {self.gun.id}: {reason}"))
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        log.info("gun %s: SECC detached: %s", self.gun.id, reason)
+        try:
+            self.gun.secc_detached(self, reason)
+        except Exception:
+            log.exception("gun %s: secc_detached failed", self.gun.id)
+
+    def drop(self, reason: str, code: CloseCode = CloseCode.NORMAL_CLOSURE) -> None:
+        """Detach now and close the WebSocket in the background (the peer may be gone)."""
+        self.detach(reason)
+        if self._closer is None:
+            self._closer = asyncio.create_task(self._ws.close(code, reason[:120]))
+
+    # -- receiving ---------------------------------------------------------------
+
+    async def _receive_loop(self) -> str:
+        """Read frames until the connection closes; returns why it closed."""
+        ws = self._ws
+        inbox = self._inbox
+        try:
+            async for frame in ws:
+                if isinstance(frame, str):
+                    try:
+                        message = parse(frame)
+                    except FrameError as exc:
+                        message = exc
+                    if type(message) is dict and message.get("type") in _REPLY_TYPES:
+                        self._on_reply(message)
+                        continue
+                else:
+                    message = _BINARY
+                await inbox.put(message)
+        except ConnectionClosed:
+            pass
+        return f"connection closed ({ws.close_code} {ws.close_reason or ''})".rstrip()
+
+    async def _work_loop(self) -> None:
+        get = self._inbox.get
+        handle = self._dispatcher.handle
+        while True:
+            message = await get()
+            reply = await asyncio.shield(handle(message, self))
+            if reply is not None:
+                self._send(reply)
+
+    def _on_reply(self, message: dict[str, Any]) -> None:
+        """A response or error from the SECC: the answer to our pending request, or dropped."""
+        msg_type = message["type"]
+        pending = self._pending
+        seq = sequence_of(message)
+        if pending is None or pending.reply.done() or seq != pending.seq:
+            log.warning(
+                "gun %s: dropping %s %r #%r: no pending request has that number",
+                self.gun.id, msg_type, message.get("kind"), message.get("sequenceNumber"),
+            )
+            return
+        if msg_type == "error":
+            schema = schemas.ERROR
+        else:
+            schema = schemas.schema_for("response", pending.kind) or schemas.ENVELOPES["response"]
+        try:
+            loaded = schema.load(message)
+        except schemas.ValidationError as exc:
+            pending.reply.set_exception(
+                SeccError("format", f"invalid {msg_type} to {pending.kind}: {schemas.describe(exc.messages)}")
+            )
+            return
+        if msg_type == "error":
+            payload = loaded["payload"]
+            pending.reply.set_exception(SeccError(payload["errorCategory"], payload["errorDetails"]))
+        else:
+            pending.reply.set_result(loaded["payload"])
+
+    # -- sending -------------------------------------------------------------------
+
+    def _send(self, text: str) -> None:
+        """Queue one frame; a full queue means the SECC does not keep up: drop it."""
+        if self.detached is not None:
+            return
+        try:
+            self._outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self.drop(
+                f"send queue full ({self._outbox.maxsize} messages): the SECC does not keep up",
+                CloseCode.POLICY_VIOLATION,
+            )
+
+    async def _write_loop(self) -> None:
+        get = self._outbox.get
+        send = self._ws.send
+        try:
+            while True:
+                await send(await get())
+        except ConnectionClosed:
+            pass
+
+    async def _status_loop(self) -> None:
+        """Status now, then every interval on a fixed grid (no drift, no catch-up bursts)."""
+        loop = asyncio.get_running_loop()
+        interval = self._timings.status_interval_ms / 1000
+        gun = self.gun
+        encode = self._encoder.status
+        failing = False
+        due = loop.time()
+        while True:
+            try:
+                self._send(encode(gun.status()))
+                failing = False
+            except Exception:
+                if not failing:
+                    log.exception("gun %s: building the status message failed", gun.id)
+                failing = True
+            due += interval
+            now = loop.time()
+            if due < now:
+                due = now
+            await asyncio.sleep(due - now)
+
+    async def _liveness_loop(self) -> None:
+        interval = self._timings.ping_interval_ms / 1000
+        # Pinged every interval, silent for interval + timeout at most.
+        timeout = (self._timings.secc_unresponsive_ms - self._timings.ping_interval_ms) / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with asyncio.timeout(timeout):
+                    pong = await self._ws.ping()
+                    await pong
+            except TimeoutError:
+                self.drop(
+                    f"SECC unresponsive: no pong for {self._timings.secc_unresponsive_ms} ms",
+                    CloseCode.INTERNAL_ERROR,
+                )
+                return
+            except ConnectionClosed:
+                return
+
+    # -- SeccLink: PECC -> SECC ------------------------------------------------------
+
+    async def request(self, kind: str, payload: Any) -> Any:
+        """Send one request and return the SECC's response payload.
+
+        One request is pending at a time; other callers wait their turn.
+        Raises :class:`SeccTimeout` without a reply within ``request_timeout_ms``,
+        :class:`SeccError` for an error reply (or a malformed reply),
+        :class:`SeccNotConnected` if the connection is or goes away, and
+        ValueError for a payload that is not a valid ``kind`` request.
+        """
+        async with self._request_lock:
+            if self.detached is not None:
+                raise SeccNotConnected(f"gun {self.gun.id}: {self.detached}")
+            seq = self.sequence.next()
+            frame = {"type": "request", "kind": kind, "sequenceNumber": seq, "payload": payload}
+            problems = schemas.MESSAGES[("request", kind)].validate(frame)
+            if problems:
+                raise ValueError(f"invalid {kind} request: {schemas.describe(problems)}")
+            text = self._encoder.message("request", kind, payload, seq)
+            reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._pending = _Pending(seq, kind, reply)
+            try:
+                self._send(text)
+                async with asyncio.timeout(self._timings.request_timeout_ms / 1000):
+                    return await reply
+            except TimeoutError:
+                raise SeccTimeout(
+                    f"gun {self.gun.id}: no reply to {kind} #{seq} "
+                    f"within {self._timings.request_timeout_ms} ms"
+                ) from None
+            finally:
+                self._pending = None
+
+    async def get_input(self, identifiers: list[str]) -> dict[str, Any]:
+        payload = await self.request("getInput", {"inputIdentifiers": list(identifiers)})
+        values = payload.get("inputValues")
+        if not isinstance(values, dict):
+            raise SeccError("format", "getInput response without an inputValues object")
+        return values
+
+    async def set_output(self, values: dict[str, Any]) -> None:
+        await self.request("setOutput", {"outputValues": dict(values)})
+
+    async def stop_charging(self) -> None:
+        await self.request("stopCharging", {})
+
+    def send_event(self, details: str) -> None:
+        self._send(self._encoder.message("info", "event", {"eventDetails": str(details)}))

@@ -1,0 +1,185 @@
+"""What to answer to one message from an SECC: validation, handler, reply.
+
+Handlers are looked up by ``(type, kind)`` in the table the plugin manager
+builds from every ``pecc_register_message_handlers`` hook, so a vendor
+plugin registered later replaces or adds kinds. A handler is called as
+``handler(gun, payload, link)`` with the validated payload (chargingSession
+in snake_case) and may be a plain function or a coroutine function. A
+request handler returns the response payload (``None`` means ``{}``); an
+info handler's return value is ignored.
+
+Every request gets exactly one reply, and every reply we build is checked
+before it leaves:
+
+======================================  ============================================
+what happened                           reply
+======================================  ============================================
+not JSON, not an object, binary frame   error ``format``, kind ``error``, seq 0
+unknown type or unknown request kind    error ``format``, kind ``error`` (or the kind
+                                        when it is a request kind), seq if readable
+schema validation failed                error ``format`` with the request's seq/kind
+a request kind the PECC does not serve  error ``generic`` (getInput & co. go the
+                                        other way)
+handler raised ValueRefused & co.       error ``value`` / ``inoperative`` / ``internal``
+handler raised another Refused          error ``generic``
+handler raised ValidationError          error ``format``
+handler raised anything else            error ``internal`` (and a log line)
+handler returned an invalid payload     error ``internal`` (and a log line)
+======================================  ============================================
+
+Info messages never get a reply: unknown or invalid ones are logged.
+Responses and errors are replies to the PECC's own requests and are matched
+by the connection (:mod:`pecc_plugins.pepws.connection`), not here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pecc_core.errors import InoperativeRefused, InternalRefused, Refused, ValueRefused
+from pecc_plugins.pepws import schemas
+from pecc_plugins.pepws.codec import Encoder, FrameError, sequence_of
+
+if TYPE_CHECKING:
+    from pecc_core.chargepoint import ChargePoint
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Any]
+
+#: errorDetails are cut to this length (a huge invalid array must not make a huge reply).
+MAX_DETAILS = 500
+
+#: The error category of each refusal class; any other Refused is ``generic``.
+CATEGORIES: tuple[tuple[type[Refused], str], ...] = (
+    (ValueRefused, "value"),
+    (InoperativeRefused, "inoperative"),
+    (InternalRefused, "internal"),
+)
+
+
+def category_of(exc: Refused) -> str:
+    for cls, category in CATEGORIES:
+        if isinstance(exc, cls):
+            return category
+    return "generic"
+
+
+class Dispatcher:
+    """Answers the requests and applies the info messages of one gun's SECC."""
+
+    def __init__(
+        self,
+        gun: ChargePoint,
+        handlers: Mapping[tuple[str, str], Handler],
+        encoder: Encoder,
+        slow_ms: int,
+    ) -> None:
+        self.gun = gun
+        self._handlers = handlers
+        self._encoder = encoder
+        self._slow_s = slow_ms / 1000
+        self._request_kinds = frozenset(schemas.REQUEST_KINDS) | {
+            kind for (msg_type, kind) in handlers if msg_type == "request"
+        }
+
+    async def handle(self, message: Any, link: Any) -> str | None:
+        """The encoded reply to ``message`` (a parsed frame or a FrameError), or None."""
+        if isinstance(message, FrameError):
+            return self._error("error", 0, "format", str(message))
+        if not isinstance(message, dict):
+            return self._error("error", 0, "format", "expected a JSON object")
+        if message.get("type") == "info":
+            await self._info(message, link)
+            return None
+        return await self._request(message, link)
+
+    # -- requests --------------------------------------------------------------
+
+    async def _request(self, message: dict[str, Any], link: Any) -> str:
+        seq = sequence_of(message)
+        kind = message.get("kind")
+        known = isinstance(kind, str) and kind in self._request_kinds
+        reply_kind = kind if known else "error"
+        msg_type = message.get("type")
+        if msg_type != "request":
+            return self._error(
+                reply_kind,
+                seq,
+                "format",
+                f"type: expected one of {', '.join(schemas.MESSAGE_TYPES)}, got {msg_type!r}",
+            )
+        if not known:
+            return self._error("error", seq, "format", f"kind: unknown request kind {kind!r}")
+        schema = schemas.schema_for("request", kind) or schemas.ENVELOPES["request"]
+        try:
+            loaded = schema.load(message)
+        except schemas.ValidationError as exc:
+            return self._error(kind, seq, "format", schemas.describe(exc.messages))
+        handler = self._handlers.get(("request", kind))
+        if handler is None:
+            return self._error(
+                kind, seq, "generic", f"{kind} is a request the PECC sends, it does not serve it"
+            )
+        try:
+            result = await self._call(handler, kind, loaded["payload"], link)
+        except Refused as exc:
+            return self._error(kind, seq, category_of(exc), str(exc))
+        except schemas.ValidationError as exc:
+            return self._error(kind, seq, "format", schemas.describe(exc.messages))
+        except Exception as exc:
+            log.exception("gun %s: %s #%d failed", self.gun.id, kind, seq)
+            return self._error(kind, seq, "internal", f"{kind} failed: {type(exc).__name__}: {exc}")
+        return self._response(kind, seq, {} if result is None else result)
+
+    def _response(self, kind: str, seq: int, payload: Any) -> str:
+        """The response, or an ``internal`` error if the handler's payload is not valid."""
+        frame = {"type": "response", "kind": kind, "sequenceNumber": seq, "payload": payload}
+        schema = schemas.schema_for("response", kind)
+        problems = schema.validate(frame) if schema is not None else {}
+        try:
+            if problems:
+                raise ValueError(schemas.describe(problems))
+            return self._encoder.message("response", kind, payload, seq)
+        except (ValueError, TypeError) as exc:
+            log.error("gun %s: the %s handler returned an invalid response: %s", self.gun.id, kind, exc)
+            return self._error(kind, seq, "internal", f"invalid {kind} response: {exc}")
+
+    # -- info --------------------------------------------------------------------
+
+    async def _info(self, message: dict[str, Any], link: Any) -> None:
+        kind = message.get("kind")
+        handler = self._handlers.get(("info", kind)) if isinstance(kind, str) else None
+        if handler is None:
+            log.info("gun %s: ignoring info of kind %r", self.gun.id, kind)
+            return
+        schema = schemas.schema_for("info", kind) or schemas.ENVELOPES["info"]
+        try:
+            loaded = schema.load(message)
+            await self._call(handler, kind, loaded["payload"], link)
+        except schemas.ValidationError as exc:
+            log.warning("gun %s: invalid %s info ignored: %s", self.gun.id, kind, schemas.describe(exc.messages))
+        except Exception:
+            log.exception("gun %s: handling %s info failed", self.gun.id, kind)
+
+    # -- helpers -----------------------------------------------------------------
+
+    async def _call(self, handler: Handler, kind: str, payload: Any, link: Any) -> Any:
+        started = time.monotonic()
+        result = handler(self.gun, payload, link)
+        if inspect.isawaitable(result):
+            result = await result
+        took = time.monotonic() - started
+        if took > self._slow_s:
+            log.warning("gun %s: handling %s took %.0f ms", self.gun.id, kind, took * 1000)
+        return result
+
+    def _error(self, kind: str, seq: int, category: str, details: str) -> str:
+        if len(details) > MAX_DETAILS:
+            details = details[: MAX_DETAILS - 3] + "..."
+        log.debug("gun %s: error %s to %s #%d: %s", self.gun.id, category, kind, seq, details)
+        return self._encoder.error(kind, seq, category, details)

@@ -1,0 +1,130 @@
+"""The pecc command line, through typer's CliRunner and as a real process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pecc_core import __version__
+from pecc_core.cli import app
+from pecc_core.testing import write_profile
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"pecc {__version__}"
+
+
+def test_urls_of_the_sim_profile() -> None:
+    result = runner.invoke(app, ["urls", "--profile", "sim"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "ws://127.0.0.1:8765/secc1/gun1",
+        "ws://127.0.0.1:8765/secc1/gun2",
+        "ws://127.0.0.1:8765/secc2/gun1",
+        "ws://127.0.0.1:8765/secc2/gun2",
+    ]
+
+
+def test_urls_with_host_and_port() -> None:
+    result = runner.invoke(app, ["urls", "-p", "sim", "--host", "10.0.0.5", "--port", "9000"])
+    assert result.output.splitlines()[0] == "ws://10.0.0.5:9000/secc1/gun1"
+
+
+def test_profiles_list_show_validate() -> None:
+    listed = runner.invoke(app, ["profiles", "list"])
+    assert {"sim", "sim-full", "cabinet-uu12"} <= {line.split()[0] for line in listed.output.splitlines()}
+    shown = runner.invoke(app, ["profiles", "show", "sim"])
+    assert shown.exit_code == 0 and "gun 2-2: ws://127.0.0.1:8765/secc2/gun2" in shown.output
+    for name in ("sim", "sim-full", "cabinet-uu12"):
+        valid = runner.invoke(app, ["profiles", "validate", name])
+        assert valid.exit_code == 0, valid.output
+        assert "valid" in valid.output
+
+
+def test_invalid_profile_exits_2_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    path = write_profile("sim", tmp_path, {"server.port": "eighty", "power.driver.name": "acme"})
+    for command in (["profiles", "validate", str(path)], ["run", "--profile", str(path)], ["urls", "-p", str(path)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "server.port: got 'eighty'; expected an integer" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_unknown_plugin_name_lists_the_installed_ones(tmp_path: Path) -> None:
+    path = write_profile("sim", tmp_path, {"power.driver.name": "acme"})
+    result = runner.invoke(app, ["profiles", "validate", str(path)])
+    assert result.exit_code == 2
+    assert "power.driver.name: got 'acme'; unknown power driver 'acme' (installed:" in result.output
+    assert "uugreen" in result.output
+
+
+def test_bad_plugin_params_are_reported_with_their_key(tmp_path: Path) -> None:
+    path = write_profile("sim", tmp_path, {"io.contactors.params": {"nonsense": 1}})
+    result = runner.invoke(app, ["profiles", "validate", str(path)])
+    assert result.exit_code == 2
+    assert "io.contactors.params.nonsense: got 1;" in result.output
+
+
+def test_plugins_list_shows_every_builtin_plugin() -> None:
+    result = runner.invoke(app, ["plugins", "list"])
+    assert result.exit_code == 0, result.output
+    names = {line.split()[0] for line in result.output.splitlines() if not line.startswith((" ", "io ", "transport", "power_driver", "limit_policy", "service"))}
+    assert {"pepws", "uugreen", "infy", "modsim", "simio", "gpio", "policies", "seccsim"} <= names
+    assert "FAILED" not in result.output
+    assert "pecc_register_transports" in result.output
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str) -> None:
+    path = write_profile(
+        "sim",
+        tmp_path,
+        {"server.port": 0, "power.driver.params.channel": can_channel, "services.0.params.channel": can_channel},
+    )
+    log = tmp_path / "pecc.log"
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind(str(tmp_path / "notify"))
+    systemd.settimeout(5)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"}
+    with log.open("w") as out, systemd:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pecc_core.cli", "run", "--profile", str(path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while "serving 4 guns" not in log.read_text():
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        notices = []
+        systemd.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                notices.append(systemd.recv(4096).decode())
+    assert notices[0].startswith("READY=1\nSTATUS=serving 4 guns on 127.0.0.1:")
+    assert "WATCHDOG=1" in notices
+    assert notices[-1] == "STOPPING=1"
+    text = log.read_text()
+    assert "stopping: guns to standby, modules off" in text
+    assert "Traceback" not in text

@@ -1,0 +1,117 @@
+"""Plugin discovery through entry points, including broken and third-party packages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from pecc_core import hookimpl
+from pecc_core.plugins import PluginError, PluginManager
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "plugins" / "examples" / "pecc-example-driver"
+
+
+def test_builtin_plugins_are_found_through_entry_points(pecc_plugins: PluginManager) -> None:
+    names = {info.name for info in pecc_plugins.plugins()}
+    assert {"pepws", "uugreen", "infy", "modsim", "simio", "gpio", "policies", "seccsim"} <= names
+    assert not pecc_plugins.load_errors
+
+
+def _dist(site: Path, name: str, module: str, source: str) -> None:
+    """A minimal installed distribution: a module and its entry point."""
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[pecc]\n{name} = {module}\n")
+
+
+def test_a_broken_plugin_is_reported_and_the_others_still_load(tmp_path: Path) -> None:
+    _dist(tmp_path, "broken", "pecc_broken_plugin", "raise RuntimeError('vendor bug')\n")
+    code = (
+        "from pecc_core.plugins import default_manager\n"
+        "pm = default_manager()\n"
+        "print(sorted(pm.load_errors.items()))\n"
+        "print('uugreen' in {i.name for i in pm.plugins()})\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    assert out == ["[('broken', 'RuntimeError: vendor bug')]", "True"]
+
+
+def test_a_name_offered_twice_is_an_error_naming_both_plugins() -> None:
+    def offer(name: str) -> types.SimpleNamespace:
+        @hookimpl
+        def pecc_register_limit_policies(register):  # type: ignore[no-untyped-def]
+            register("same", object)
+
+        return types.SimpleNamespace(pecc_register_limit_policies=pecc_register_limit_policies)
+
+    pm = PluginManager()
+    pm.register(offer("a"), "first")
+    pm.register(offer("b"), "second")
+    with pytest.raises(PluginError, match="limit_policy 'same' is offered by both"):
+        pm.registry("limit_policy")
+
+
+def test_an_io_driver_for_an_unknown_role_is_an_error() -> None:
+    @hookimpl
+    def pecc_register_io_drivers(register):  # type: ignore[no-untyped-def]
+        register("toaster", "x", object)
+
+    pm = PluginManager()
+    pm.register(types.SimpleNamespace(pecc_register_io_drivers=pecc_register_io_drivers), "odd")
+    with pytest.raises(PluginError, match="unknown role 'toaster'"):
+        pm.registry("io.contactors")
+
+
+def test_later_plugins_override_message_handlers() -> None:
+    def plugin(tag: str) -> types.SimpleNamespace:
+        @hookimpl
+        def pecc_register_message_handlers(register):  # type: ignore[no-untyped-def]
+            register("info", "event", tag)
+            register("info", tag, tag)
+
+        return types.SimpleNamespace(pecc_register_message_handlers=pecc_register_message_handlers)
+
+    pm = PluginManager()
+    pm.register(plugin("builtin"), "builtin")
+    pm.register(plugin("vendor"), "vendor")
+    handlers = pm.message_handlers()
+    assert handlers[("info", "event")] == "vendor"
+    assert handlers[("info", "builtin")] == "builtin"
+
+
+@pytest.mark.slow
+def test_example_vendor_package_installs_and_is_selectable_from_a_profile(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(EXAMPLE)],
+        check=True, capture_output=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    pecc = [sys.executable, "-m", "pecc_core.cli"]
+    listed = subprocess.run([*pecc, "plugins", "list"], env=env, capture_output=True, text=True, check=True)
+    assert "example_driver 0.1.0" in listed.stdout
+    assert "power_driver 'example-ideal' from example_driver" in listed.stdout
+
+    from pecc_core.testing import write_profile
+
+    path = write_profile("sim", tmp_path, {"power.driver": {"name": "example-ideal", "params": {"voltage_max": 920}}})
+    valid = subprocess.run([*pecc, "profiles", "validate", str(path)], env=env, capture_output=True, text=True)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    (tmp_path / "bad").mkdir()
+    bad = write_profile("sim", tmp_path / "bad", {"power.driver": {"name": "example-ideal", "params": {"voltage_max": -1}}})
+    invalid = subprocess.run([*pecc, "profiles", "validate", str(bad)], env=env, capture_output=True, text=True)
+    assert invalid.returncode == 2
+    assert "power.driver.params.voltage_max: got -1;" in invalid.stderr

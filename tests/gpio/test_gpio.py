@@ -1,0 +1,118 @@
+"""GPIO I/O drivers against a sysfs-shaped directory, the hardware replaced by tasks that act like it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pecc_core.errors import ConfigError
+from pecc_core.io import ContactorError
+from pecc_core.model import Isolation
+from pecc_core.profile import Profile, load
+from pecc_plugins.gpio import ContactorParams, ImdParams, MatrixParams, SupervisionParams
+from pecc_plugins.gpio.drivers import GpioContactors, GpioImd, GpioMatrix, GpioSupervision
+
+
+@pytest.fixture
+def sysfs(tmp_path: Path) -> Path:
+    """Lines 0..199 as the kernel shows them once exported."""
+    for line in range(200):
+        directory = tmp_path / f"gpio{line}"
+        directory.mkdir()
+        (directory / "direction").write_text("in")
+        (directory / "value").write_text("0")
+    return tmp_path
+
+
+@pytest.fixture
+def profile() -> Profile:
+    return load("cabinet-uu12")
+
+
+def value(sysfs: Path, line: int) -> str:
+    return (sysfs / f"gpio{line}" / "value").read_text()
+
+
+def set_value(sysfs: Path, line: int, active: bool) -> None:
+    (sysfs / f"gpio{line}" / "value").write_text("1" if active else "0")
+
+
+def params(schema: type, profile: Profile, role: str, sysfs: Path) -> dict:
+    raw = dict(getattr(profile.io, role).params)
+    raw["root"] = str(sysfs)
+    return schema().load(raw)
+
+
+async def test_contactors_close_when_the_feedback_follows(sysfs: Path, profile: Profile) -> None:
+    contactors = GpioContactors(params(ContactorParams, profile, "contactors", sysfs), profile)
+    contactors.start()
+    assert (sysfs / "gpio20" / "direction").read_text() == "low"
+
+    async def auxiliary_contact() -> None:
+        await asyncio.sleep(0.02)
+        set_value(sysfs, 40, value(sysfs, 20) == "1")
+
+    follower = asyncio.create_task(auxiliary_contact())
+    await contactors.set("d1-a", True)
+    await follower
+    assert value(sysfs, 20) == "1" and contactors.closed("d1-a")
+    assert not contactors.closed("d1-b")
+
+
+async def test_contactor_feedback_mismatch_is_an_error(sysfs: Path, profile: Profile) -> None:
+    raw = dict(profile.io.contactors.params, root=str(sysfs), timeout_ms=30)
+    contactors = GpioContactors(ContactorParams().load(raw), profile)
+    contactors.start()
+    with pytest.raises(ContactorError, match="d2-b: contactor feedback still open"):
+        await contactors.set("d2-b", True)
+
+
+def test_supervision_reads_the_secc_output(sysfs: Path, profile: Profile) -> None:
+    supervision = GpioSupervision(params(SupervisionParams, profile, "supervision", sysfs), profile)
+    supervision.start()
+    assert not supervision.allowed("d3-a")
+    set_value(sysfs, 64, True)
+    assert supervision.allowed("d3-a")
+
+
+async def test_imd_reports_valid_warning_and_fault(sysfs: Path, profile: Profile) -> None:
+    raw = dict(profile.io.imd.params, root=str(sysfs), test_ms=50)
+    imd = GpioImd(ImdParams().load(raw), profile)
+    imd.start()
+    assert imd.result("d1-a") is Isolation.INVALID
+    imd.start("d1-a")
+    assert value(sysfs, 70) == "1"
+    assert imd.result("d1-a") is Isolation.INVALID  # test running, no answer yet
+    set_value(sysfs, 80, True)
+    assert imd.result("d1-a") is Isolation.VALID
+    set_value(sysfs, 80, False)
+    set_value(sysfs, 90, True)
+    assert imd.result("d1-a") is Isolation.WARNING
+    set_value(sysfs, 90, False)
+    await asyncio.sleep(0.06)
+    assert imd.result("d1-a") is Isolation.FAULT
+    imd.stop("d1-a")
+    assert value(sysfs, 70) == "0" and imd.result("d1-a") is Isolation.INVALID
+
+
+async def test_matrix_breaks_before_make(sysfs: Path, profile: Profile) -> None:
+    raw = dict(profile.io.matrix.params, root=str(sysfs), switch_ms=0)
+    matrix = GpioMatrix(MatrixParams().load(raw), profile)
+    matrix.start()
+    await matrix.connect(3, "d2-a")  # line 100 + 2 * 6 + 2
+    assert value(sysfs, 114) == "1" and matrix.gun_of(3) == "d2-a"
+    await matrix.connect(3, "d3-b")
+    assert value(sysfs, 114) == "0" and value(sysfs, 117) == "1"
+    assert matrix.gun_of(3) == "d3-b"
+    await matrix.connect(3, None)
+    assert matrix.gun_of(3) is None
+
+
+def test_lines_for_unknown_or_missing_guns_are_refused(sysfs: Path, profile: Profile) -> None:
+    raw = dict(profile.io.supervision.params, root=str(sysfs))
+    raw["lines"] = {**raw["lines"], "d9-z": 1}
+    del raw["lines"]["d1-a"]
+    with pytest.raises(ConfigError, match=r"unknown guns \['d9-z'\], guns without a line \['d1-a'\]"):
+        GpioSupervision(SupervisionParams().load(raw), profile)
