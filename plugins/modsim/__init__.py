@@ -1,1 +1,70 @@
-"""CAN-level power-module simulator with an EV/battery model."""
+"""CAN-level power-module simulator with an EV/battery model (service ``modsim``).
+
+Simulated modules of one protocol answer the real vendor driver on a
+python-can bus (default ``virtual``): the ``sim`` profiles run the very
+driver code a cabinet runs. The module list is the profile's
+``power.modules``. Params::
+
+    [[services]]
+    name = "modsim"
+    params = { protocol = "uugreen", channel = "pecc-sim", group = 1 }
+
+plus ``interface`` (virtual), ``bitrate``, ``tick_ms`` (50),
+``watchdog_ms`` (module output off after this silence; default 5000 for
+uugreen, 10000 for infy), ``slew_v_per_s`` (500), ``node_capacitance_f``,
+``bleeder_ohm``, ``battery_ohm``, ``ocv_per_soc``, ``thermal_tau_s``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, post_load, validate
+
+from pecc_core import hookimpl
+from pecc_plugins.canbus.params import BusParams, between, bus_config
+from pecc_plugins.modsim.physics import PhysicsConfig
+from pecc_plugins.modsim.service import PROTOCOLS, ModSim, SimSettings
+
+#: The module's own watchdog per protocol (CAN-PROTOCOLS.md: Infy 10 s; UU "some seconds").
+WATCHDOG_MS = {"uugreen": 5000, "infy": 10_000}
+
+
+class SimParams(BusParams):
+    protocol = fields.String(
+        load_default="uugreen",
+        validate=validate.OneOf(sorted(PROTOCOLS), error="expected one of {choices}"),
+    )
+    group = fields.Integer(load_default=0, validate=between(0, 15))
+    tick_ms = fields.Integer(load_default=50, validate=between(1, 1000))
+    watchdog_ms = fields.Integer(load_default=None, allow_none=True, validate=between(10, 600_000))
+    slew_v_per_s = fields.Float(load_default=500.0, validate=between(1.0, 100_000.0))
+    node_capacitance_f = fields.Float(load_default=0.002, validate=between(1e-6, 10.0))
+    bleeder_ohm = fields.Float(load_default=500.0, validate=between(1.0, 1e7))
+    battery_ohm = fields.Float(load_default=0.05, validate=between(0.001, 10.0))
+    ocv_per_soc = fields.Float(load_default=0.002, validate=between(0.0, 0.1))
+    thermal_tau_s = fields.Float(load_default=60.0, validate=between(0.01, 10_000.0))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> SimSettings:
+        watchdog_ms = data["watchdog_ms"] or WATCHDOG_MS[data["protocol"]]
+        return SimSettings(
+            bus=bus_config(data),
+            protocol=data["protocol"],
+            group=data["group"],
+            tick_s=data["tick_ms"] / 1000,
+            watchdog_s=watchdog_ms / 1000,
+            physics=PhysicsConfig(
+                slew_v_per_s=data["slew_v_per_s"],
+                node_capacitance_f=data["node_capacitance_f"],
+                bleeder_ohm=data["bleeder_ohm"],
+                battery_ohm=data["battery_ohm"],
+                ocv_per_soc=data["ocv_per_soc"],
+                thermal_tau_s=data["thermal_tau_s"],
+            ),
+        )
+
+
+@hookimpl
+def pecc_register_services(register: Any) -> None:
+    register("modsim", ModSim, params=SimParams, summary="simulated CAN power modules with an EV model")

@@ -1,1 +1,43 @@
-"""UUGreenPower UR1000x0 power-module driver."""
+"""UUGreenPower UR1000x0 power-module driver (``power.driver.name = "uugreen"``).
+
+Frames are in :mod:`.codec` (pure), the driver in :mod:`.driver`. Params::
+
+    driver = { name = "uugreen", params = { interface = "socketcan",
+               channel = "can1", bitrate = 125000, group = 1 } }
+
+plus ``poll_ms`` (250), ``status_every`` (4), ``resend_ms`` (1000),
+``offline_ms`` (6000, longer than the module watchdog), ``off_current_a``
+(2), ``mode_threshold_v`` (500) and ``mode_switch_ms`` (2000).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, post_load
+
+from pecc_core import hookimpl
+from pecc_plugins.canbus.params import DriverParams, between, bus_config, driver_timing
+from pecc_plugins.uugreen import codec
+from pecc_plugins.uugreen.driver import UuDriver, UuSettings
+
+
+class UuParams(DriverParams):
+    group = fields.Integer(load_default=0, validate=between(0, codec.MAX_GROUP))
+    mode_threshold_v = fields.Float(load_default=codec.MODE_THRESHOLD_V, validate=between(0.0, 1000.0))
+    mode_switch_ms = fields.Integer(load_default=2000, validate=between(0, 60_000))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> UuSettings:
+        return UuSettings(
+            bus=bus_config(data),
+            timing=driver_timing(data),
+            group=data["group"],
+            mode_threshold_v=data["mode_threshold_v"],
+            mode_switch_s=data["mode_switch_ms"] / 1000,
+        )
+
+
+@hookimpl
+def pecc_register_power_drivers(register: Any) -> None:
+    register("uugreen", UuDriver, params=UuParams, summary="UUGreenPower UR1000x0 modules on CAN")

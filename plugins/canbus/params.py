@@ -1,0 +1,73 @@
+"""The profile parameters every CAN plugin shares: where its bus is.
+
+Vendor drivers and simulators subclass :class:`BusParams` and add their
+own fields; :func:`bus_config` turns the loaded values into the
+:class:`~pecc_plugins.canbus.link.BusConfig` their :class:`CanLink` needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from pecc_plugins.canbus.link import BusConfig
+from pecc_plugins.canbus.moduledriver import DriverTiming
+
+
+def between(lo: float, hi: float) -> validate.Range:
+    return validate.Range(min=lo, max=hi, error=f"expected a value from {lo} to {hi}")
+
+
+class BusParams(Schema):
+    """``interface``, ``channel``, ``bitrate`` and how to retry a dead bus.
+
+    ``virtual`` accepts and ignores the bitrate; ``socketcan`` needs the
+    interface brought up with its bitrate outside PECC (``ip link``).
+    """
+
+    class Meta:
+        unknown = RAISE
+
+    interface = fields.String(load_default="virtual", validate=validate.Length(min=1))
+    channel = fields.String(required=True, validate=validate.Length(min=1))
+    bitrate = fields.Integer(load_default=125_000, validate=between(10_000, 1_000_000))
+    reopen_min_ms = fields.Integer(load_default=100, validate=between(1, 60_000))
+    reopen_max_ms = fields.Integer(load_default=5_000, validate=between(1, 600_000))
+
+
+def bus_config(params: Mapping[str, Any]) -> BusConfig:
+    """The link configuration out of loaded :class:`BusParams`."""
+    return BusConfig(
+        interface=params["interface"],
+        channel=params["channel"],
+        bitrate=params["bitrate"],
+        reopen_min_s=params["reopen_min_ms"] / 1000,
+        reopen_max_s=params["reopen_max_ms"] / 1000,
+    )
+
+
+class DriverParams(BusParams):
+    """:class:`BusParams` plus the poll and offline timing of a module driver.
+
+    A vendor schema overrides a field to change its default (``offline_ms``
+    must stay longer than the vendor's module watchdog).
+    """
+
+    poll_ms = fields.Integer(load_default=250, validate=between(10, 60_000))
+    status_every = fields.Integer(load_default=4, validate=between(1, 1000))
+    resend_ms = fields.Integer(load_default=1000, validate=between(10, 60_000))
+    offline_ms = fields.Integer(load_default=6000, validate=between(10, 600_000))
+    off_current_a = fields.Float(load_default=2.0, validate=between(0.0, 100.0))
+
+
+def driver_timing(params: Mapping[str, Any]) -> DriverTiming:
+    """The driver timing out of loaded :class:`DriverParams`."""
+    return DriverTiming(
+        poll_s=params["poll_ms"] / 1000,
+        status_every=params["status_every"],
+        resend_s=params["resend_ms"] / 1000,
+        offline_s=params["offline_ms"] / 1000,
+        off_current_a=params["off_current_a"],
+    )

@@ -1,0 +1,236 @@
+"""The module simulator service: simulated modules on their own CAN bus.
+
+:class:`ModSim` opens its *own* python-can bus on the driver's channel (a
+``virtual`` bus does not deliver a sender's frames to itself, so driver and
+simulator need one each), answers the frames of one vendor protocol
+through a responder (:mod:`.uu`, :mod:`.infy`) and steps the physics
+(:mod:`.physics`) every tick from what the station shows: which gun each
+module is switched onto (relay matrix), the guns' contactors, and each
+gun's last target (for the car model).
+
+Faults are injected through methods (:meth:`ModSim.silence`,
+:meth:`ModSim.fault`, ...), used by tests and a control API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import can
+
+from pecc_core.model import Phase
+from pecc_core.power import Fault
+from pecc_plugins.canbus.link import BusConfig, CanLink
+from pecc_plugins.modsim.physics import Battery, ModuleOutput, Node, PhysicsConfig, Plant
+from pecc_plugins.modsim.uu import UuResponder
+
+if TYPE_CHECKING:
+    from pecc_core.station import Station
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """The validated ``params`` of the ``modsim`` service."""
+
+    bus: BusConfig
+    protocol: str = "uugreen"
+    group: int = 0
+    tick_s: float = 0.05
+    watchdog_s: float = 5.0
+    physics: PhysicsConfig = field(default_factory=PhysicsConfig)
+
+
+@dataclass(slots=True)
+class SimModule:
+    """A simulated module: its power stage and its CAN behaviour."""
+
+    output: ModuleOutput
+    last_rx: float = 0.0  # loop time of the last frame addressed to it (watchdog)
+    silent: bool = False  # deaf and mute, as with a broken transceiver
+    reply_delay_s: float = 0.0
+    alarm_bits: int = 0  # injected status bits, in the protocol's own layout
+
+
+class Responder(Protocol):
+    """One vendor protocol spoken by the simulated modules."""
+
+    protocol: str
+
+    def handle(self, arbitration_id: int, data: bytes | bytearray) -> None:
+        """Obey one received frame and send the replies a module would."""
+
+    def status_bits(self, fault: Fault) -> int:
+        """The protocol's status bits that report ``fault``."""
+
+
+class ModSim:
+    """Simulated modules of the station's profile, answering on the bus."""
+
+    def __init__(self, settings: SimSettings, station: Station) -> None:
+        self.settings = settings
+        self.station = station
+        self.plant = Plant(settings.physics)
+        self.modules: dict[int, SimModule] = {
+            m.address: SimModule(ModuleOutput(m.address, m.voltage_max, m.current_max, m.power_max))
+            for m in station.profile.power.modules
+        }
+        for module in self.modules.values():
+            module.output.temperature = settings.physics.ambient_c
+        self.nodes: dict[str, Node] = {gun: Node() for gun in station.guns}
+        self.link = CanLink(settings.bus, self._received, name="modsim")
+        self.responder = _responder(settings, self)
+        self._task: asyncio.Task[None] | None = None
+        self._now = 0.0
+
+    # -- Service ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._now = loop.time()
+        for module in self.modules.values():
+            module.last_rx = self._now
+        await self.link.start()
+        self._task = loop.create_task(self._run(), name="modsim")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.link.stop()
+
+    # -- fault injection ------------------------------------------------------------
+
+    def silence(self, address: int, silent: bool = True) -> None:
+        """Make a module deaf and mute (its own watchdog then stops its output)."""
+        self.modules[address].silent = silent
+
+    def slow(self, address: int, delay_s: float) -> None:
+        """Delay every reply of a module by ``delay_s`` seconds (0: answer at once)."""
+        self.modules[address].reply_delay_s = delay_s
+
+    def alarm(self, address: int, bits: int) -> None:
+        """Set the raw status/alarm bits a module reports (protocol layout)."""
+        self.modules[address].alarm_bits = bits
+
+    def fault(self, address: int, fault: Fault, active: bool = True) -> None:
+        """Make a module report (or stop reporting) ``fault`` in its status."""
+        bits = self.responder.status_bits(fault)
+        module = self.modules[address]
+        module.alarm_bits = module.alarm_bits | bits if active else module.alarm_bits & ~bits
+        if fault is not Fault.VENDOR_WARNING and active:
+            module.output.on = False  # a faulted module stops its output
+
+    def over_temperature(self, address: int, celsius: float | None = 95.0) -> None:
+        """Force a module's temperature (None: back to the thermal model)."""
+        self.modules[address].output.forced_temperature = celsius
+
+    def clear(self, address: int) -> None:
+        """Undo every injection on a module."""
+        module = self.modules[address]
+        module.silent = False
+        module.reply_delay_s = 0.0
+        module.alarm_bits = 0
+        module.output.forced_temperature = None
+
+    # -- for responders -------------------------------------------------------------
+
+    def reachable(self, address: int) -> SimModule | None:
+        """The module a frame to ``address`` reaches (feeding its watchdog), or None."""
+        module = self.modules.get(address)
+        if module is None or module.silent:
+            return None
+        module.last_rx = self._now
+        return module
+
+    def listening(self) -> Iterator[SimModule]:
+        """Every module that hears a broadcast (feeding their watchdogs)."""
+        for module in self.modules.values():
+            if not module.silent:
+                module.last_rx = self._now
+                yield module
+
+    def reply(self, module: SimModule, arbitration_id: int, data: bytes) -> None:
+        """Send a module's reply, late if it has been made slow."""
+        if module.reply_delay_s > 0:
+            asyncio.get_running_loop().call_later(module.reply_delay_s, self.link.send, arbitration_id, data)
+        else:
+            self.link.send(arbitration_id, data)
+
+    # -- the simulation -------------------------------------------------------------
+
+    def _received(self, msg: can.Message) -> None:
+        self._now = asyncio.get_running_loop().time()
+        self.responder.handle(msg.arbitration_id, msg.data)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        dt = self.settings.tick_s
+        while True:
+            await asyncio.sleep(dt)
+            self._now = loop.time()
+            self._watchdog()
+            self._step(dt)
+
+    def _watchdog(self) -> None:
+        limit = self.settings.watchdog_s
+        for module in self.modules.values():
+            if module.output.on and self._now - module.last_rx > limit:
+                module.output.on = False
+                log.info("modsim: module %d watchdog: output off", module.output.address)
+
+    def _step(self, dt: float) -> None:
+        on_gun: dict[str, list[ModuleOutput]] = {gun: [] for gun in self.nodes}
+        matrix = self.station.io.matrix
+        for address, module in self.modules.items():
+            gun = matrix.gun_of(address)
+            if gun is None:
+                free = self.nodes.setdefault(f"free:{address}", Node())
+                self.plant.step(free, [module.output], dt)
+            else:
+                on_gun[gun].append(module.output)
+        for gun, outputs in on_gun.items():
+            node = self.nodes[gun]
+            self._car(gun, node)
+            self.plant.step(node, outputs, dt)
+
+    def _car(self, gun: str, node: Node) -> None:
+        """Follow the session of the car behind ``gun`` from the SECC's targets."""
+        node.contactors = self.station.io.contactors.closed(gun)
+        target = self.station.guns[gun].target
+        battery = node.battery
+        if target is None:
+            node.battery = None
+        elif target.phase is Phase.PRECHARGE:
+            # in the field the SECC precharges to the car's battery voltage
+            if battery is None or battery.closed:
+                node.battery = Battery(target.voltage, target.soc, target.soc)
+            else:
+                battery.ocv0 = target.voltage
+                battery.soc0 = battery.soc = target.soc
+        elif target.phase is Phase.CHARGE:
+            if battery is None:  # no precharge seen: the car sits at the node voltage
+                battery = node.battery = Battery(node.voltage, target.soc, target.soc)
+            battery.closed = True
+            battery.soc = target.soc
+        elif battery is not None:
+            battery.closed = False
+
+
+PROTOCOLS: dict[str, Callable[[ModSim, int], Responder]] = {"uugreen": UuResponder}
+
+
+def _responder(settings: SimSettings, sim: ModSim) -> Responder:
+    try:
+        return PROTOCOLS[settings.protocol](sim, settings.group)
+    except KeyError:
+        raise ValueError(f"modsim: unknown protocol {settings.protocol!r}") from None

@@ -1,0 +1,189 @@
+"""UUGreenPower UR1000x0 CAN frames: pure encoding and decoding, no I/O.
+
+Identifier (29 bits): protocol version 1 (bits 28-25), monitor address 1
+(24-21), module address (20-14, 0 = broadcast), production date (13-9)
+and serial-number low bits (8-0). The controller sends the last two as 0;
+a module fills them in its replies, so replies are matched with
+:data:`ADDRESS_MASK`, never by the exact identifier.
+
+Data (8 bytes): group << 4 | message type, command, 0, 0, uint32 value
+(big-endian). See ``CAN-PROTOCOLS.md`` for the command table.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from pecc_core.power import Fault
+
+PROTOCOL = 1
+MONITOR = 1
+BASE_ID = PROTOCOL << 25 | MONITOR << 21  # 0x02200000
+#: The bits that identify the sender in a reply: protocol, monitor, module address.
+ADDRESS_MASK = 0x1FFFC000
+ADDRESS_SHIFT = 14
+MAX_ADDRESS = 0x7F
+MAX_GROUP = 0xF
+#: Modes are selected by the voltage asked for: high above this, low at or below.
+MODE_THRESHOLD_V = 500.0
+
+_FRAME = struct.Struct(">BBHI")
+
+
+class MsgType(IntEnum):
+    SET = 0
+    SET_RESPONSE = 1
+    READ = 2
+    READ_RESPONSE = 3
+    SERIAL_RESPONSE = 4
+    SET_ALL = 11
+    SET_ALL_RESPONSE = 12
+
+
+REQUESTS = frozenset({MsgType.SET, MsgType.READ, MsgType.SET_ALL})
+RESPONSES = frozenset({MsgType.SET_RESPONSE, MsgType.READ_RESPONSE, MsgType.SERIAL_RESPONSE, MsgType.SET_ALL_RESPONSE})
+
+
+class Cmd(IntEnum):
+    VOUT = 0x00  # mV
+    IOUT_SLOW = 0x01  # mA
+    VREF = 0x02  # mV (set)
+    ILIMIT = 0x03  # mA (set)
+    SHUTDOWN = 0x04  # 0 = run, 1 = off (set)
+    SERIAL = 0x05
+    STATUS = 0x08  # alarm bits, see STATUS_FAULTS
+    VAB = 0x14
+    VBC = 0x15
+    VCA = 0x16
+    TEMPERATURE = 0x1E  # inlet, milli-degC
+    IOUT_FASTEST = 0x2F
+    IOUT_FAST = 0x30  # mA; what the field deployment polls
+    GROUP = 0x59
+    MODE_SET = 0x5F  # 1 = high (> 500 V), 2 = low (<= 500 V)
+    MODE_STATUS = 0x60
+    VOUT_FAST = 0x62  # mV
+
+
+class VoltageMode(IntEnum):
+    HIGH = 1
+    LOW = 2
+
+
+def mode_for(voltage: float, threshold: float = MODE_THRESHOLD_V) -> VoltageMode:
+    """The hi/lo mode a module needs to deliver ``voltage``."""
+    return VoltageMode.HIGH if voltage > threshold else VoltageMode.LOW
+
+
+# Status word (cmd 0x08). The bit map is not in the public notes and must be
+# checked on hardware (CAN-PROTOCOLS.md: *check*); this table is the one
+# place to correct it. Bits not listed are reported as vendor warnings.
+STATUS_FAULTS: dict[int, Fault] = {
+    0: Fault.HARDWARE,  # module fault
+    1: Fault.OVER_TEMPERATURE,
+    2: Fault.OVER_VOLTAGE,  # output over-voltage
+    3: Fault.OVER_CURRENT,  # output over-current / short circuit
+    4: Fault.UNDER_VOLTAGE,  # AC input under-voltage
+    5: Fault.VENDOR_ERROR,  # AC input over-voltage / phase loss
+    6: Fault.HARDWARE,  # fan fault
+    7: Fault.VENDOR_ERROR,  # CAN address conflict
+}
+#: Informational bits: the module reports them but keeps delivering.
+STATUS_OUTPUT_OFF = 1 << 8  # DC/DC output is off (commanded or by itself)
+STATUS_POWER_LIMITED = 1 << 9  # derating
+STATUS_INFO_BITS = STATUS_OUTPUT_OFF | STATUS_POWER_LIMITED
+
+
+def faults_of(status: int) -> set[Fault]:
+    """Typed faults of a status word; unknown bits become a vendor warning."""
+    faults = {fault for bit, fault in STATUS_FAULTS.items() if status >> bit & 1}
+    known = STATUS_INFO_BITS | sum(1 << bit for bit in STATUS_FAULTS)
+    if status & ~known:
+        faults.add(Fault.VENDOR_WARNING)
+    return faults
+
+
+def status_bits(fault: Fault) -> int:
+    """The status bit a module sets for ``fault`` (for simulators and tests)."""
+    if fault is Fault.VENDOR_WARNING:
+        return 1 << 15
+    for bit, known in STATUS_FAULTS.items():
+        if known is fault:
+            return 1 << bit
+    raise ValueError(f"no UU status bit for {fault}")
+
+
+def module_id(address: int) -> int:
+    """The identifier a controller uses for ``address`` (date and serial bits 0)."""
+    if not 0 <= address <= MAX_ADDRESS:
+        raise ValueError(f"UU module address {address} is outside 0..{MAX_ADDRESS}")
+    return BASE_ID | address << ADDRESS_SHIFT
+
+
+def reply_id(address: int, date: int, serial: int) -> int:
+    """The identifier a module puts on its replies (with its date and serial bits)."""
+    return module_id(address) | (date & 0x1F) << 9 | (serial & 0x1FF)
+
+
+def address_of(arbitration_id: int) -> int | None:
+    """The module address of a UU identifier, or None if it is not a UU frame."""
+    if arbitration_id & ~(MAX_ADDRESS << ADDRESS_SHIFT) & ADDRESS_MASK != BASE_ID:
+        return None
+    return arbitration_id >> ADDRESS_SHIFT & MAX_ADDRESS
+
+
+def pack(group: int, msg_type: int, cmd: int, value: int = 0) -> bytes:
+    """The 8 data bytes of a UU frame."""
+    if not 0 <= group <= MAX_GROUP:
+        raise ValueError(f"UU group {group} is outside 0..{MAX_GROUP}")
+    return _FRAME.pack(group << 4 | msg_type, cmd, 0, value & 0xFFFFFFFF)
+
+
+def encode(address: int, group: int, msg_type: MsgType, cmd: int, value: int = 0) -> tuple[int, bytes]:
+    """``(arbitration_id, data)`` of one controller frame to ``address``."""
+    return module_id(address), pack(group, msg_type, cmd, value)
+
+
+def set_voltage(address: int, group: int, volts: float) -> tuple[int, bytes]:
+    return encode(address, group, MsgType.SET, Cmd.VREF, _milli(volts))
+
+
+def set_current(address: int, group: int, amperes: float) -> tuple[int, bytes]:
+    return encode(address, group, MsgType.SET, Cmd.ILIMIT, _milli(amperes))
+
+
+def set_output(address: int, group: int, on: bool) -> tuple[int, bytes]:
+    return encode(address, group, MsgType.SET, Cmd.SHUTDOWN, 0 if on else 1)
+
+
+def set_mode(address: int, group: int, mode: VoltageMode) -> tuple[int, bytes]:
+    return encode(address, group, MsgType.SET, Cmd.MODE_SET, mode)
+
+
+def read(address: int, group: int, cmd: Cmd) -> tuple[int, bytes]:
+    return encode(address, group, MsgType.READ, cmd)
+
+
+def _milli(value: float) -> int:
+    return max(0, round(value * 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A decoded UU frame (request or reply)."""
+
+    address: int
+    group: int
+    msg_type: int
+    cmd: int
+    value: int
+
+
+def decode(arbitration_id: int, data: bytes | bytearray) -> Frame | None:
+    """The frame's fields, or None if it is not an 8-byte UU frame."""
+    address = address_of(arbitration_id)
+    if address is None or len(data) != 8:
+        return None
+    head, cmd, _, value = _FRAME.unpack(data)
+    return Frame(address, head >> 4, head & 0xF, cmd, value)
