@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from pecc_core import hookimpl
+from pecc_plugins.policies.dynamic import DynamicSchema, make_dynamic
+from pecc_plugins.policies.equal import EqualSchema, make_equal
 from pecc_plugins.policies.static import StaticSchema, make_static
 
 
@@ -22,4 +24,16 @@ def pecc_register_limit_policies(register: Any) -> None:
         make_static,
         params=StaticSchema,
         summary="fixed modules per gun (round-robin over the matrix, or an explicit assignment)",
+    )
+    register(
+        "equal",
+        make_equal,
+        params=EqualSchema,
+        summary="the usable modules shared equally among the active guns",
+    )
+    register(
+        "dynamic",
+        make_dynamic,
+        params=DynamicSchema,
+        summary="each active gun what it can use (demand, car limit, SOC), spare to the others",
     )

@@ -1,0 +1,116 @@
+"""Turning module counts per gun into module addresses, moving as little as possible.
+
+``equal`` and ``dynamic`` differ only in how many modules each active gun
+should have (its *target*); this module decides *which* modules, with the
+rules that keep the station safe and the relays quiet:
+
+- a gun keeps the modules it already holds, up to its target;
+- a gun short of its target takes a free module first (unassigned, or
+  held by an inactive gun), the scarcest one (reachable by the fewest
+  active guns) so that guns with a narrow reach are not blocked;
+- only then does it take another gun's surplus. A surplus module of a gun
+  that is drawing current is *released* (given to no gun) in this step:
+  the station ramps that gun down, switches the module off and opens its
+  relay, and the module is free for the short gun in a later step. A
+  module is never moved straight from a gun drawing current to another.
+- surplus nobody needs stays where it is (no move without a taker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pecc_core.limits import GunDemand, PoolView
+from pecc_plugins.policies.capacity import Thermal, module_power, per_gun_limit, reaches
+
+
+def drawing(demand: GunDemand | None) -> bool:
+    """True when the gun is in a session and asking for current: its modules are under load."""
+    return demand is not None and demand.active and demand.current > 0.0
+
+
+def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) -> dict[str, list[int]]:
+    """Per active gun, the usable modules it can reach and that can deliver at its voltage."""
+    usable = [(a, m) for a, m in sorted(pool.modules.items()) if m.usable]
+    return {
+        d.gun: [a for a, m in usable if reaches(pool, a, d.gun) and module_power(m, d.voltage, thermal) > 0.0]
+        for d in active
+    }
+
+
+def assign(
+    pool: PoolView,
+    demands: Sequence[GunDemand],
+    targets: Mapping[str, int],
+    order: Sequence[str],
+    reachable: Mapping[str, Sequence[int]],
+) -> dict[str, tuple[int, ...]]:
+    """Modules per gun meeting ``targets`` as far as the pool allows (see the module doc).
+
+    :param targets: desired module count per active gun (capped here by the matrix limit).
+    :param order: the active guns in the order they pick, one module per round.
+    :param reachable: per active gun, the modules it may take (see :func:`candidates`).
+    """
+    by_gun = {d.gun: d for d in demands}
+    limit = per_gun_limit(pool)
+    want = {g: min(targets.get(g, 0), limit) for g in order}
+    held = {g: [a for a in reachable[g] if pool.assigned.get(a) == g] for g in order}
+    kept = {g: held[g][: want[g]] for g in order}
+    taken = {a for addresses in kept.values() for a in addresses}
+    surplus = {a: g for g in order for a in held[g][want[g] :]}
+    scarcity = {a: 0 for a in pool.modules}
+    for g in order:
+        for a in reachable[g]:
+            scarcity[a] += 1
+
+    pending = dict.fromkeys(order, 0)
+    hungry = [g for g in order if len(kept[g]) < want[g]]
+    while hungry:
+        still = []
+        for gun in hungry:
+            pick = _pick(gun, reachable[gun], taken, surplus, pool, by_gun, scarcity)
+            if pick is None:
+                continue
+            taken.add(pick)
+            holder = pool.assigned.get(pick)
+            if holder is not None and drawing(by_gun.get(holder)):
+                pending[gun] += 1  # released: the holder ramps down first, the gun gets it later
+            else:
+                kept[gun].append(pick)
+            surplus.pop(pick, None)
+            if len(kept[gun]) + pending[gun] < want[gun]:
+                still.append(gun)
+        hungry = still
+    for address, holder in surplus.items():  # nobody took it: no move
+        kept[holder].append(address)
+    return {g: tuple(sorted(a)) for g, a in kept.items()}
+
+
+def _pick(
+    gun: str,
+    reachable: Sequence[int],
+    taken: set[int],
+    surplus: Mapping[int, str],
+    pool: PoolView,
+    by_gun: Mapping[str, GunDemand],
+    scarcity: Mapping[int, int],
+) -> int | None:
+    """The module ``gun`` takes next: a free one (scarcest first), else another gun's surplus."""
+    best_free: tuple[int, int] | None = None
+    best_surplus: tuple[int, int] | None = None
+    for address in reachable:
+        if address in taken:
+            continue
+        key = (scarcity[address], address)
+        if address in surplus:
+            if best_surplus is None or key < best_surplus:
+                best_surplus = key
+            continue
+        holder = pool.assigned.get(address)
+        owner = by_gun.get(holder) if holder is not None else None
+        if owner is not None and owner.active and holder != gun:
+            continue  # kept by an active gun for its own target
+        if best_free is None or key < best_free:
+            best_free = key
+    best = best_free or best_surplus
+    return None if best is None else best[1]

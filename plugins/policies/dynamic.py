@@ -1,0 +1,185 @@
+"""``dynamic``: each active gun gets what it can use; the spare goes to the others.
+
+Per control cycle:
+
+1. *Need* of each active gun (W): a car drawing less than its cap
+   (``voltage x current`` below ``saturation`` of the cap it was given)
+   needs what it asks plus ``headroom``; a car at its cap, or one whose
+   voltage is not known yet, may need up to its ``power_max`` (car, gun
+   and run-time limits).
+2. *Modules*: every active gun first gets enough modules for
+   ``min_power_w`` (in priority, then arrival order: a car that came
+   earlier keeps its minimum, a newly arrived car gets its minimum before
+   anyone gets more than theirs, so it never starves while modules
+   remain); then, priority level by priority level, the modules left are
+   dealt one at a time to the guns still short of their need, lowest SOC
+   first. A gun already holding modules keeps them while its need is
+   within ``hysteresis`` of what they give, so needs that wobble around a
+   module boundary move nothing.
+3. *Power*: each gun's cap is what its modules give, up to ``power_max``.
+   Under a site cap the budget is filled in the same tiers: minimum
+   power, then need by priority (max-min fair within a level), then the
+   spare up to each gun's cap.
+
+Modules are placed by :func:`pecc_plugins.policies.assign.assign`, which
+keeps current assignments and never moves a module from a gun drawing
+current straight onto another gun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+from marshmallow import fields, post_load, validate
+
+from pecc_core.limits import Allocation, GunDemand, PoolView
+from pecc_plugins.policies.assign import assign, candidates
+from pecc_plugins.policies.capacity import (
+    Thermal,
+    ThermalSchema,
+    ceil_div,
+    gun_capability,
+    load_params,
+    module_power,
+    per_gun_limit,
+    pop_thermal,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicParams:
+    min_power_w: float = 10_000.0
+    headroom: float = 0.1
+    saturation: float = 0.95
+    hysteresis: float = 0.1
+    thermal: Thermal = field(default_factory=Thermal)
+
+
+class DynamicSchema(ThermalSchema):
+    """``[policy.params]`` of ``dynamic``."""
+
+    min_power_w = fields.Float(load_default=10_000.0, validate=validate.Range(min=0, error="expected a value >= 0"))
+    headroom = fields.Float(load_default=0.1, validate=validate.Range(min=0, max=1, error="expected 0 to 1"))
+    saturation = fields.Float(load_default=0.95, validate=validate.Range(min=0.5, max=1, error="expected 0.5 to 1"))
+    hysteresis = fields.Float(load_default=0.1, validate=validate.Range(min=0, max=1, error="expected 0 to 1"))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> DynamicParams:
+        return DynamicParams(thermal=pop_thermal(data), **data)
+
+
+def priority_order(active: Sequence[GunDemand]) -> list[GunDemand]:
+    """Higher priority first, then first come (``since``); the demands' order breaks ties."""
+    return sorted(active, key=lambda d: (-d.priority, d.since))
+
+
+def water_fill(budget: float, ceilings: dict[str, float]) -> dict[str, float]:
+    """Max-min fair split of ``budget``: equal shares, none above its ceiling."""
+    share: dict[str, float] = {}
+    remaining = sorted(ceilings.items(), key=lambda item: item[1])
+    for i, (gun, ceiling) in enumerate(remaining):
+        level = budget / (len(remaining) - i)
+        share[gun] = min(ceiling, level)
+        budget -= share[gun]
+    return share
+
+
+class DynamicPolicy:
+    """Demand-driven sharing; remembers the caps it gave to tell a saturated car."""
+
+    def __init__(self, params: DynamicParams) -> None:
+        self.params = params
+        self._caps: dict[str, float] = {}
+
+    def allocate(self, demands: Sequence[GunDemand], pool: PoolView) -> Allocation:
+        p = self.params
+        active = priority_order([d for d in demands if d.active])
+        reachable = candidates(pool, active, p.thermal)
+        need = {d.gun: self._need(d) for d in active}
+        unit = {d.gun: _unit(pool, reachable[d.gun], d.voltage, p.thermal) for d in active}
+        targets = self._targets(active, pool, reachable, need, unit)
+        modules = assign(pool, demands, targets, [d.gun for d in active], reachable)
+        power = dict.fromkeys((d.gun for d in demands), 0.0)
+        caps = {
+            d.gun: min(d.power_max, gun_capability(modules[d.gun], pool, d.voltage, p.thermal)) for d in active
+        }
+        power.update(self._share_site(active, caps, need, pool.site_power_max))
+        self._caps = {g: w for g, w in power.items() if w > 0.0}
+        return Allocation(modules={d.gun: modules.get(d.gun, ()) for d in demands}, power=power)
+
+    def _need(self, d: GunDemand) -> float:
+        asked = d.voltage * d.current
+        given = self._caps.get(d.gun, 0.0)
+        if asked <= 0.0 or given <= 0.0 or asked >= self.params.saturation * given:
+            return d.power_max
+        return min(d.power_max, asked * (1.0 + self.params.headroom))
+
+    def _targets(
+        self,
+        active: Sequence[GunDemand],
+        pool: PoolView,
+        reachable: dict[str, list[int]],
+        need: dict[str, float],
+        unit: dict[str, float],
+    ) -> dict[str, int]:
+        p = self.params
+        limit = per_gun_limit(pool)
+        want: dict[str, int] = {}
+        for d in active:
+            g = d.gun
+            holding = sum(1 for a in reachable[g] if pool.assigned.get(a) == g)
+            sticky = min(holding, ceil_div(need[g] * (1.0 + p.hysteresis), unit[g]))
+            want[g] = min(limit, len(reachable[g]), max(ceil_div(need[g], unit[g]), sticky))
+        budget = len({a for d in active for a in reachable[d.gun]})
+        targets = {d.gun: 0 for d in active}
+        for d in active:  # tier 1: the guaranteed minimum, first come first served
+            give = min(want[d.gun], max(1, ceil_div(p.min_power_w, unit[d.gun])) if p.min_power_w else 0, budget)
+            targets[d.gun] = give
+            budget -= give
+        for _, level in groupby(active, key=lambda d: d.priority):  # tier 2: the need
+            short = sorted(level, key=lambda d: (d.soc if d.soc is not None else 0.0, d.since))
+            while budget > 0 and short:
+                short = [d for d in short if targets[d.gun] < want[d.gun]]
+                for d in short[:budget]:
+                    targets[d.gun] += 1
+                    budget -= 1
+        return targets
+
+    def _share_site(
+        self,
+        active: Sequence[GunDemand],
+        caps: dict[str, float],
+        need: dict[str, float],
+        site: float | None,
+    ) -> dict[str, float]:
+        if site is None or sum(caps.values()) <= site:
+            return caps
+        budget = site * (1.0 - 1e-9)
+        power = dict.fromkeys(caps, 0.0)
+        for d in active:  # the minimum, first come
+            power[d.gun] = min(caps[d.gun], self.params.min_power_w, budget)
+            budget -= power[d.gun]
+        for _, level in groupby(active, key=lambda d: d.priority):
+            guns = [d.gun for d in level]
+            wanted = {g: max(0.0, min(caps[g], need[g]) - power[g]) for g in guns}
+            extra = water_fill(min(budget, sum(wanted.values())), wanted)
+            for g, w in extra.items():
+                power[g] += w
+                budget -= w
+        spare = water_fill(budget, {g: caps[g] - power[g] for g in caps})
+        return {g: power[g] + spare[g] for g in caps}
+
+
+def _unit(pool: PoolView, reachable: Sequence[int], voltage: float, thermal: Thermal) -> float:
+    """The power one more module gives this gun (the mean of the modules it can reach)."""
+    if not reachable:
+        return 0.0
+    return sum(module_power(pool.modules[a], voltage, thermal) for a in reachable) / len(reachable)
+
+
+def make_dynamic(params: Any) -> DynamicPolicy:
+    """The ``dynamic`` factory: ``params`` loaded by :class:`DynamicSchema` or a plain mapping."""
+    return DynamicPolicy(load_params(DynamicSchema, params))
