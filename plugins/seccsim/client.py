@@ -30,15 +30,16 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from pecc_plugins.pepws.codec import FrameError, SequenceCounter, integers, parse, sequence_of
+from pecc_plugins.pepws.schemas import PECC_REQUESTS, SEQUENCE_MAX
 from pecc_plugins.seccsim.secc_io import IoRefused, SeccIo
 from pecc_plugins.seccsim.stats import GunProgress, RunStats
-from pecc_plugins.seccsim.validation import SEQ_MAX, frame_problem
+from pecc_plugins.seccsim.validation import problem
 
 REQUEST_TIMEOUT_S = 0.5
 UNRESPONSIVE_S = 5.0
 
 Status = dict[str, Any]
-Validator = Callable[[dict[str, Any]], str | None]
 
 
 class RequestFailed(Exception):
@@ -54,7 +55,7 @@ class ConnectionLost(Exception):
 
 
 def _compact(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
 class PepClient:
@@ -66,7 +67,6 @@ class PepClient:
         progress: GunProgress,
         stats: RunStats,
         *,
-        validate: Validator | None = None,
         on_stop_charging: Callable[[], None] = lambda: None,
         request_timeout: float = REQUEST_TIMEOUT_S,
         unresponsive_after: float = UNRESPONSIVE_S,
@@ -75,7 +75,6 @@ class PepClient:
         self.progress = progress
         self.stats = stats
         self.io = SeccIo()
-        self.validate = validate
         self.on_stop_charging = on_stop_charging
         self.request_timeout = request_timeout
         self.unresponsive_after = unresponsive_after
@@ -84,7 +83,7 @@ class PepClient:
         self.float_values = True
         self.status: Status | None = None
         self.closed_reason = ""
-        self._seq = 0
+        self._seq = SequenceCounter()
         self._slot = asyncio.Lock()
         self._pending: tuple[int, str, asyncio.Future[tuple[dict[str, Any], float]]] | None = None
         self._timed_out_seq = 0
@@ -102,8 +101,7 @@ class PepClient:
         :class:`ConnectionLost` when the connection goes meanwhile.
         """
         async with self._slot:
-            self._seq = self._seq % SEQ_MAX + 1
-            seq = self._seq
+            seq = self._seq.next()
             future: asyncio.Future[tuple[dict[str, Any], float]] = asyncio.get_running_loop().create_future()
             self._pending = (seq, kind, future)
             sent_at = time.perf_counter()
@@ -134,9 +132,7 @@ class PepClient:
         self.stats.sent += 1
 
     def _numbers(self, payload: dict[str, Any]) -> dict[str, Any]:
-        if self.float_values:
-            return payload
-        return {k: round(v) if isinstance(v, float) else v for k, v in payload.items()}
+        return payload if self.float_values else integers(payload)
 
     def _failed(self, text: str) -> RequestFailed:
         self.stats.error(self.progress, text)
@@ -198,13 +194,13 @@ class PepClient:
             self.stats.error(self.progress, "binary frame (PEP-WS frames are UTF-8 JSON text)")
             return
         try:
-            msg = json.loads(raw)
-        except ValueError:
-            self.stats.error(self.progress, f"unparsable frame: {raw[:80]!r}")
+            msg = parse(raw)
+        except FrameError as exc:
+            self.stats.error(self.progress, f"unparsable frame {raw[:40]!r}: {exc}")
             return
-        problem = frame_problem(msg) or (self.validate(msg) if self.validate else None)
-        if problem is not None:
-            await self._invalid(msg, problem)
+        why = problem(msg)
+        if why is not None:
+            await self._invalid(msg, why)
             return
         msg_type = msg["type"]
         if msg_type == "info":
@@ -214,19 +210,18 @@ class PepClient:
         else:
             self._reply(msg, received_at)
 
-    async def _invalid(self, msg: Any, problem: str) -> None:
+    async def _invalid(self, msg: Any, why: str) -> None:
         kind = msg.get("kind") if isinstance(msg, dict) else None
-        self.stats.error(self.progress, f"invalid {kind or 'message'}: {problem}")
+        self.stats.error(self.progress, f"invalid {kind or 'message'}: {why}")
         if not isinstance(msg, dict):
             return
         if msg.get("type") == "request":
-            seq = msg.get("sequenceNumber")
-            seq = seq if type(seq) is int and 0 <= seq <= SEQ_MAX else 0
-            await self._send_error(kind if isinstance(kind, str) else "error", seq, "format", problem)
+            known = isinstance(kind, str) and kind in PECC_REQUESTS
+            await self._send_error(kind if known else "error", sequence_of(msg), "format", why)
         elif msg.get("type") in ("response", "error") and self._pending is not None:
             seq, _, future = self._pending
-            if msg.get("sequenceNumber") == seq and not future.done():
-                future.set_exception(RequestFailed(f"invalid reply: {problem}"))
+            if sequence_of(msg) == seq and not future.done():
+                future.set_exception(RequestFailed(f"invalid reply: {why}"))
 
     def _info(self, msg: dict[str, Any]) -> None:
         kind = msg["kind"]
@@ -284,7 +279,7 @@ class PepClient:
         await self._send({"type": "response", "kind": kind, "sequenceNumber": seq, "payload": body})
 
     def _check_peer_seq(self, seq: int, kind: str) -> None:
-        expected = None if self._peer_seq is None else self._peer_seq % SEQ_MAX + 1
+        expected = None if self._peer_seq is None else self._peer_seq % SEQUENCE_MAX + 1
         if seq == 0 or (expected is not None and seq != expected):
             self.stats.error(
                 self.progress, f"{kind} request #{seq}: sequence number should be {expected or 'from 1'}"

@@ -81,9 +81,9 @@ def secc_sim(
                 refresh_per_second=4,
                 get_renderable=lambda: live_table(stats, console.height),
             ):
-                asyncio.run(simulate(targets, car, options, stats, None))
+                asyncio.run(simulate(targets, car, options, stats))
         else:
-            asyncio.run(simulate(targets, car, options, stats, None))
+            asyncio.run(simulate(targets, car, options, stats))
     except KeyboardInterrupt:
         interrupted = True
     wall = time.monotonic() - started

@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidURI
 from websockets.typing import Subprotocol
 
-from pecc_plugins.seccsim.client import ConnectionLost, PepClient, Validator
+from pecc_plugins.seccsim.client import ConnectionLost, PepClient
 from pecc_plugins.seccsim.scenario import Scenario
 from pecc_plugins.seccsim.session import ChargingSession, SessionFailed, SessionOptions
 from pecc_plugins.seccsim.stats import GunProgress, RunStats
@@ -34,11 +34,9 @@ class RunOptions:
     open_timeout: float = 10.0
 
 
-async def simulate(
-    urls: list[str], scenario: Scenario, options: RunOptions, stats: RunStats, validate: Validator | None
-) -> None:
+async def simulate(urls: list[str], scenario: Scenario, options: RunOptions, stats: RunStats) -> None:
     """Run ``options.sessions`` sessions on every URL concurrently."""
-    guns = [GunSimulator(url, stats.add_gun(url), scenario, options, stats, validate) for url in urls]
+    guns = [GunSimulator(url, stats.add_gun(url), scenario, options, stats) for url in urls]
     async with asyncio.TaskGroup() as group:
         for gun in guns:
             group.create_task(gun.run())
@@ -54,14 +52,12 @@ class GunSimulator:
         scenario: Scenario,
         options: RunOptions,
         stats: RunStats,
-        validate: Validator | None,
     ) -> None:
         self.url = url
         self.progress = progress
         self.scenario = scenario
         self.options = options
         self.stats = stats
-        self.validate = validate
         self._number = 0
         self._session: ChargingSession | None = None
 
@@ -98,7 +94,7 @@ class GunSimulator:
 
     async def _sessions_on(self, ws: ClientConnection) -> bool:
         """Run sessions until done or the connection is lost (returns True then)."""
-        client = PepClient(ws, self.progress, self.stats, validate=self.validate, on_stop_charging=self._stop)
+        client = PepClient(ws, self.progress, self.stats, on_stop_charging=self._stop)
         receiver = asyncio.create_task(client.receive())
         lost = False
         try:

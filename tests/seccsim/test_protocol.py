@@ -22,7 +22,7 @@ FAST = SessionOptions(time_scale=100)
 async def charging(pecc: ScriptedPecc, car: Scenario, options: SessionOptions = FAST) -> AsyncIterator[tuple[RunStats, asyncio.Task[None]]]:
     """A simulator running one session against ``pecc``, once it is in charge."""
     stats = RunStats()
-    task = asyncio.create_task(simulate([pecc.url], car, RunOptions(sessions=1, session=options), stats, None))
+    task = asyncio.create_task(simulate([pecc.url], car, RunOptions(sessions=1, session=options), stats))
     async with asyncio.timeout(5):
         while not stats.guns or stats.guns[0].state != "charge":
             await asyncio.sleep(0.02)
@@ -80,7 +80,7 @@ async def test_a_missed_target_values_reply_is_counted_but_not_fatal(pecc: Scrip
 async def test_a_missed_cable_check_reply_fails_the_session(pecc: ScriptedPecc, small_car: Scenario) -> None:
     pecc.reply_delay["cableCheck"] = 0.6
     stats = RunStats()
-    await simulate([pecc.url], small_car, RunOptions(session=FAST), stats, None)
+    await simulate([pecc.url], small_car, RunOptions(session=FAST), stats)
     assert stats.sessions_failed == 1
     assert "cableCheck" in stats.failures[0] and "no reply within 500 ms" in stats.failures[0]
     # the simulator still leaves the gun in standby
@@ -91,7 +91,7 @@ async def fail_once(pecc: ScriptedPecc, car: Scenario) -> str:
     """Run one session that must fail; its reason."""
     stats = RunStats()
     options = RunOptions(session=SessionOptions(time_scale=100, precharge_budget=0.3))
-    await simulate([pecc.url], car, options, stats, None)
+    await simulate([pecc.url], car, options, stats)
     assert stats.sessions_failed == 1
     return stats.failures[0]
 
@@ -129,14 +129,22 @@ async def test_garbage_and_stray_replies_are_protocol_errors(pecc: ScriptedPecc)
         await pecc.send("{not json")
         await pecc.send({"type": "response", "kind": "reset", "sequenceNumber": 42, "payload": {}})
         await pecc.send({"type": "info", "kind": "status"})
+        await pecc.send({"type": "info", "kind": "status", "payload": {**pecc.status, "contactorsStatus": "ajar"}})
         await pecc.send({"type": "info", "kind": "hello", "payload": {}})
         await pecc.send(b"\x00")
         await asyncio.sleep(0.2)
         await ws.close()
         await receiver
-    assert stats.error_count == 5, stats.errors
+    assert stats.error_count == 6, stats.errors
     texts = " | ".join(stats.errors)
-    for fragment in ("unparsable", "answers no pending request", "payload missing", "unexpected info kind", "binary"):
+    for fragment in (
+        "unparsable",
+        "answers no pending request",
+        "invalid status: payload:",
+        "invalid status: payload.contactorsStatus:",
+        "unexpected info kind",
+        "binary",
+    ):
         assert fragment in texts
 
 

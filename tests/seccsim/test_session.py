@@ -16,7 +16,7 @@ FAST = SessionOptions(time_scale=100)
 
 async def run(pecc: ScriptedPecc, car: Scenario, sessions: int = 1, options: SessionOptions = FAST) -> RunStats:
     stats = RunStats()
-    await simulate([pecc.url], car, RunOptions(sessions=sessions, session=options), stats, None)
+    await simulate([pecc.url], car, RunOptions(sessions=sessions, session=options), stats)
     return stats
 
 
