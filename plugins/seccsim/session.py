@@ -33,6 +33,8 @@ PRECHARGE_BUDGET_S = 4.0
 CABLE_CHECK_TIMEOUT_S = 40.0
 #: Below this the car considers no current to be flowing.
 NO_CURRENT_A = 1.0
+#: Standby: the measured voltage within touch-voltage limits (PROTOCOL.md).
+TOUCH_SAFE_V = 60.0
 
 
 class SessionFailed(Exception):
@@ -55,6 +57,10 @@ class SessionOptions:
 
 def _inoperative(status: Status) -> bool:
     return status["operationalStatus"] == "inoperative"
+
+
+def _standby(status: Status) -> bool:
+    return status["contactorsStatus"] == "open" and status["measuredVoltage"] <= TOUCH_SAFE_V
 
 
 class Ticker:
@@ -202,6 +208,7 @@ class ChargingSession:
         await client.wait_status(lambda s: s["contactorsStatus"] == "open", options.contactor_timeout, "contactors open")
         self._state("reset")
         await client.request("reset", {})
+        await client.wait_status(_standby, options.contactor_timeout, f"standby (<= {TOUCH_SAFE_V:g} V, open)")
         await client.inform("evConnectionState", {"evConnectionState": "disconnected"})
         self._state("done")
 
