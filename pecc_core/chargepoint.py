@@ -396,9 +396,7 @@ class ChargePoint:
                 f"contactor feedback says {'closed' if closed else 'open'}, "
                 f"commanded {'closed' if self._closed_cmd else 'open'}",
             )
-        module = station.pool.first_unusable(self.id)
-        if (module is not None) != ("module" in faults):
-            self._condition("module", module is not None, _module_text(module))
+        self.check_modules()
         v_limit = self.config.voltage_max
         if self.ev.ev_max_voltage_volts is not None:
             v_limit = min(v_limit, self.ev.ev_max_voltage_volts)
@@ -411,6 +409,22 @@ class ChargePoint:
             )
         if "discharge" in faults and status.measured_voltage < SAFE_VOLTAGE:
             self._condition("discharge", False, "")
+
+    def check_modules(self) -> None:
+        """Fault while a module on this gun fails, or while no usable module can reach it.
+
+        Called every cycle and at once when the driver reports a module
+        change, so a failing module is noticed before the policy takes it
+        away. Once the policy has moved the failed module off this gun the
+        condition clears and the gun carries on with the others.
+        """
+        pool = self.station.pool
+        module = pool.first_unusable(self.id)
+        if (module is not None) != ("module" in self.faults):
+            self._condition("module", module is not None, _module_text(module))
+        unpowered = not pool.reachable_usable(self.id)
+        if unpowered != ("no_modules" in self.faults):
+            self._condition("no_modules", unpowered, "no usable power module can reach this gun")
 
     def in_standby(self) -> bool:
         """Standby, verified: state, driven 0, contactors open, output under 60 V."""

@@ -156,6 +156,9 @@ class ModulePool:
         }
         self._assigned: dict[int, str | None] = dict.fromkeys(self.reach)
         self._groups: dict[str, tuple[int, ...]] = dict.fromkeys(guns, ())
+        self._reachable = {
+            gun: tuple(sorted(a for a, r in self.reach.items() if gun in r)) for gun in guns
+        }
         self._potential = {gun: self._potential_of(gun, config.modules) for gun in guns}
         # A gun without usable modules can still be asked for a voltage it could
         # reach once the policy gives it modules, but no current until then.
@@ -285,6 +288,11 @@ class ModulePool:
     def potential(self, gun: str) -> Capability:
         """What ``gun`` could get from the modules it can reach (configured ratings)."""
         return self._potential[gun]
+
+    def reachable_usable(self, gun: str) -> bool:
+        """True while some usable module could be switched onto ``gun``."""
+        modules = self.driver.modules
+        return any(modules[a].usable for a in self._reachable[gun])
 
     def first_unusable(self, gun: str) -> ModuleState | None:
         """A module switched onto ``gun`` that is offline or faulted, if any."""

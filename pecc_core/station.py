@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pecc_core.io import Contactors, IsolationMonitor, RelayMatrix, Supervision
     from pecc_core.limits import Allocation, LimitPolicy
     from pecc_core.plugins import PluginManager
-    from pecc_core.power import PowerDriver
+    from pecc_core.power import ModuleState, PowerDriver
     from pecc_core.profile.model import Profile
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class Station:
         for part in (*self._io_parts(), self.driver):
             await call_maybe_async(getattr(part, "start", None))
         self.pool.sync()
+        self.driver.add_listener(self._module_changed)
         self._control = asyncio.get_running_loop().create_task(self._run(), name="station-control")
 
     async def stop(self) -> None:
@@ -149,6 +150,12 @@ class Station:
         for gun in self._gun_list:
             gun.update()
         self.allocate()
+
+    def _module_changed(self, module: ModuleState) -> None:
+        """The driver saw a module go offline/online or its faults change."""
+        gun_id = self.pool.gun_of(module.address)
+        if gun_id is not None:
+            self.guns[gun_id].check_modules()
 
     def gun_changed(self, gun: ChargePoint) -> None:
         """A gun's state changed: its demand counts before the next cycle."""

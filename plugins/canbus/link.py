@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import can
 
+from pecc_plugins.canbus.episode import Episode
+
 log = logging.getLogger(__name__)
 
 #: errno values that mean "try again later", not "the bus is gone".
@@ -59,6 +61,7 @@ class Counters:
     opens: int = 0
     open_failures: int = 0
     deaths: int = 0
+    handler_errors: int = 0
 
 
 class _Notifier(can.Notifier):
@@ -117,9 +120,9 @@ class CanLink:
         self._reopen: asyncio.Task[None] | None = None
         self._closing = False
         self._threaded = False  # the notifier reads in a thread (no fd)
-        self._open_failing = False  # inside an episode of failed opens
-        self._failing = False  # inside an episode of failed sends
-        self._failures_in_episode = 0
+        self._open_failures = Episode(log, f"{name}: opening {config.interface}/{config.channel}")
+        self._send_failures = Episode(log, f"{name}: sending")
+        self._handler_failures = Episode(log, f"{name}: handling frames")
 
     @property
     def up(self) -> bool:
@@ -164,11 +167,9 @@ class CanLink:
             )
         except Exception as exc:  # any interface may raise anything on open
             self.counters.open_failures += 1
-            if not self._open_failing:
-                log.error("%s: cannot open %s/%s: %s (retrying)", self.name, cfg.interface, cfg.channel, exc)
-                self._open_failing = True
+            self._open_failures.failed(f"{exc} (retrying)", level=logging.ERROR)
             return False
-        self._open_failing = False
+        self._open_failures.ok()
         if self._closing:
             bus.shutdown()
             return False
@@ -230,7 +231,14 @@ class CanLink:
         counters = self.counters
         counters.rx_frames += 1
         counters.rx_bytes += msg.dlc
-        self._on_frame(msg)
+        try:
+            self._on_frame(msg)
+        except Exception:  # a handler bug must not flood the log at bus speed
+            counters.handler_errors += 1
+            self._handler_failures.failed(msg, traceback=True, level=logging.ERROR)
+            return
+        if self._handler_failures.active:
+            self._handler_failures.ok()
 
     def send(self, arbitration_id: int, data: bytes | bytearray) -> bool:
         """Send one extended data frame now; False if it did not go out.
@@ -252,18 +260,13 @@ class CanLink:
             return False
         counters.tx_frames += 1
         counters.tx_bytes += len(data)
-        if self._failing:
-            log.warning("%s: sending works again after %d failed frames", self.name, self._failures_in_episode)
-            self._failing = False
-            self._failures_in_episode = 0
+        if self._send_failures.active:
+            self._send_failures.ok()
         return True
 
     def _send_failed(self, exc: BaseException) -> None:
         if _errno_of(exc) in TRANSIENT_ERRNOS or _is_buffer_full(exc):
-            self._failures_in_episode += 1
-            if not self._failing:
-                log.warning("%s: send failing (%s); counting until it recovers", self.name, exc)
-                self._failing = True
+            self._send_failures.failed(f"{exc}; counting until it recovers")
             return
         self._died(exc, "send")
 

@@ -21,6 +21,7 @@ import can
 
 from pecc_core.power import Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
+from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,11 @@ class ModuleDriver(ABC):
     def _poll(self, module: ModuleState, full: bool) -> None:
         """Send the read requests of one poll; ``full`` adds temperature and status."""
 
+    def _poll_all(self, full: bool) -> None:
+        """One poll of every module; a protocol with group reads overrides this."""
+        for module in self.modules.values():
+            self._poll(module, full)
+
     @abstractmethod
     def _apply(self, module: ModuleState) -> None:
         """Send the module's cached mode and setpoints (``module.mode`` etc.)."""
@@ -282,19 +288,28 @@ class ModuleDriver(ABC):
         timing = self.timing
         tick = 0
         next_resend = loop.time() + timing.resend_s
+        failures = Episode(log, f"{self.name}: polling")
         while True:
             await asyncio.sleep(timing.poll_s)
             now = loop.time()
-            for module in self.modules.values():
-                if now - max(module.last_seen, self._since) > timing.offline_s:
-                    self._lost(module)
-            if not self.link.up:
+            try:
+                self._poll_once(now, tick % timing.status_every == 0, now >= next_resend)
+            except Exception as exc:  # a bug must not stop offline detection for good
+                failures.failed(exc, traceback=True, level=logging.ERROR)
                 continue
-            full = tick % timing.status_every == 0
+            failures.ok()
             tick += 1
-            for module in self.modules.values():
-                self._poll(module, full)
             if now >= next_resend:
                 next_resend = now + timing.resend_s
-                for module in self.modules.values():
-                    self._apply(module)
+
+    def _poll_once(self, now: float, full: bool, resend: bool) -> None:
+        """Detect silent modules, send one poll and, when due, refresh the setpoints."""
+        for module in self.modules.values():
+            if now - max(module.last_seen, self._since) > self.timing.offline_s:
+                self._lost(module)
+        if not self.link.up:
+            return
+        self._poll_all(full)
+        if resend:
+            for module in self.modules.values():
+                self._apply(module)

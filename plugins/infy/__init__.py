@@ -1,1 +1,49 @@
-"""InfyPower V1.13 power-module driver."""
+"""InfyPower V1.13 power-module driver (``power.driver.name = "infy"``).
+
+Frames are in :mod:`.codec` (pure), the driver in :mod:`.driver`. Params::
+
+    driver = { name = "infy", params = { interface = "socketcan",
+               channel = "can0", addressing = "group", group = 1 } }
+
+plus ``bitrate`` (125000), ``controller`` (source address, 0xF0),
+``poll_ms`` (1000), ``status_every`` (1), ``resend_ms`` (1000),
+``offline_ms`` (15000: the modules' own watchdog is 10 s) and
+``off_current_a`` (2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, post_load, validate
+
+from pecc_core import hookimpl
+from pecc_plugins.canbus.params import DriverParams, between, bus_config, driver_timing
+from pecc_plugins.infy import codec
+from pecc_plugins.infy.driver import InfyDriver, InfySettings
+
+
+class InfyParams(DriverParams):
+    addressing = fields.String(
+        load_default="fixed", validate=validate.OneOf(["fixed", "group"], error="expected one of {choices}")
+    )
+    group = fields.Integer(load_default=0, validate=between(0, codec.MAX_ADDRESS))
+    controller = fields.Integer(load_default=codec.CONTROLLER, validate=between(0, codec.MAX_ADDRESS))
+    poll_ms = fields.Integer(load_default=1000, validate=between(10, 60_000))
+    status_every = fields.Integer(load_default=1, validate=between(1, 1000))
+    offline_ms = fields.Integer(load_default=15_000, validate=between(10, 600_000))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> InfySettings:
+        return InfySettings(
+            bus=bus_config(data),
+            timing=driver_timing(data),
+            addressing=data["addressing"],
+            group=data["group"],
+            controller=data["controller"],
+        )
+
+
+@hookimpl
+def pecc_register_power_drivers(register: Any) -> None:
+    register("infy", InfyDriver, params=InfyParams, summary="InfyPower V1.13 modules on CAN")

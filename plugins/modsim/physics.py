@@ -42,6 +42,7 @@ class ModuleOutput:
     voltage_max: float
     current_max: float
     power_max: float
+    voltage_min: float = 150.0
     #: highest voltage the module delivers in its present range (UU hi/lo)
     range_max: float = math.inf
     on: bool = False

@@ -24,8 +24,10 @@ import can
 
 from pecc_core.model import Phase
 from pecc_core.power import Fault
+from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.modsim.physics import Battery, ModuleOutput, Node, PhysicsConfig, Plant
+from pecc_plugins.modsim.infy import InfyResponder
 from pecc_plugins.modsim.uu import UuResponder
 
 if TYPE_CHECKING:
@@ -77,12 +79,14 @@ class ModSim:
         self.station = station
         self.plant = Plant(settings.physics)
         self.modules: dict[int, SimModule] = {
-            m.address: SimModule(ModuleOutput(m.address, m.voltage_max, m.current_max, m.power_max))
+            m.address: SimModule(ModuleOutput(m.address, m.voltage_max, m.current_max, m.power_max, m.voltage_min))
             for m in station.profile.power.modules
         }
         for module in self.modules.values():
             module.output.temperature = settings.physics.ambient_c
         self.nodes: dict[str, Node] = {gun: Node() for gun in station.guns}
+        #: the outputs of modules switched onto no gun, by address
+        self.free_nodes: dict[int, Node] = {}
         self.link = CanLink(settings.bus, self._received, name="modsim")
         self.responder = _responder(settings, self)
         self._task: asyncio.Task[None] | None = None
@@ -175,11 +179,17 @@ class ModSim:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         dt = self.settings.tick_s
+        failures = Episode(log, "modsim: simulation step")
         while True:
             await asyncio.sleep(dt)
             self._now = loop.time()
-            self._watchdog()
-            self._step(dt)
+            try:
+                self._watchdog()
+                self._step(dt)
+            except Exception as exc:
+                failures.failed(exc, traceback=True, level=logging.ERROR)
+                continue
+            failures.ok()
 
     def _watchdog(self) -> None:
         limit = self.settings.watchdog_s
@@ -194,7 +204,7 @@ class ModSim:
         for address, module in self.modules.items():
             gun = matrix.gun_of(address)
             if gun is None:
-                free = self.nodes.setdefault(f"free:{address}", Node())
+                free = self.free_nodes.setdefault(address, Node())
                 self.plant.step(free, [module.output], dt)
             else:
                 on_gun[gun].append(module.output)
@@ -226,7 +236,7 @@ class ModSim:
             battery.closed = False
 
 
-PROTOCOLS: dict[str, Callable[[ModSim, int], Responder]] = {"uugreen": UuResponder}
+PROTOCOLS: dict[str, Callable[[ModSim, int], Responder]] = {"uugreen": UuResponder, "infy": InfyResponder}
 
 
 def _responder(settings: SimSettings, sim: ModSim) -> Responder:

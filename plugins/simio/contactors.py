@@ -24,12 +24,13 @@ class SimContactors:
     unless a mismatch is injected with :meth:`stick` (a welded contact or a
     broken coil): then the feedback stays where it was told to, and
     :meth:`set` raises :class:`ContactorError` after the feedback timeout,
-    as a real driver would.
+    as a real driver would. The delays (``closing_s``, ``opening_s``) may
+    be changed at run time, e.g. to hold a gun in its transition to standby.
     """
 
     def __init__(self, closing_ms: int = 30, opening_ms: int = 20, feedback_timeout_ms: int = 200) -> None:
-        self._closing = closing_ms / 1000
-        self._opening = opening_ms / 1000
+        self.closing_s = closing_ms / 1000
+        self.opening_s = opening_ms / 1000
         self._timeout = feedback_timeout_ms / 1000
         self._commanded: dict[str, bool] = {}
         self._feedback: dict[str, bool] = {}
@@ -41,7 +42,7 @@ class SimContactors:
 
     async def set(self, gun: str, closed: bool) -> None:
         self._commanded[gun] = closed
-        await asyncio.sleep(self._closing if closed else self._opening)
+        await asyncio.sleep(self.closing_s if closed else self.opening_s)
         if self._commanded.get(gun) == closed:  # a later command wins
             self._feedback[gun] = closed
         if self.closed(gun) != closed:

@@ -22,13 +22,14 @@ class SimIsolationMonitor:
     :meth:`inject`; an injection while a gun is monitoring (during a
     charge) shows in :meth:`result` at once, as a real IMD's relay would.
 
+    ``test_s`` may be changed at run time (a slow IMD, like real hardware).
     ``start``/``stop`` without a gun are the station's lifecycle calls
     (the runtime calls them on every I/O driver); with a gun they begin
     and end that gun's test.
     """
 
     def __init__(self, test_ms: int) -> None:
-        self._test_s = test_ms / 1000
+        self.test_s = test_ms / 1000
         self._results: dict[str, Isolation] = {}
         self._tests: dict[str, asyncio.Task[None]] = {}
         self._injected: dict[str, Isolation] = {}
@@ -57,7 +58,7 @@ class SimIsolationMonitor:
         return self._results.get(gun, Isolation.INVALID)
 
     async def _test(self, gun: str) -> None:
-        await asyncio.sleep(self._test_s)
+        await asyncio.sleep(self.test_s)
         self._results[gun] = self._injected.get(gun, Isolation.VALID)
 
     # -- fault injection ----------------------------------------------------

@@ -84,8 +84,8 @@ STATUS_FAULTS: dict[int, Fault] = {
     1: Fault.OVER_TEMPERATURE,
     2: Fault.OVER_VOLTAGE,  # output over-voltage
     3: Fault.OVER_CURRENT,  # output over-current / short circuit
-    4: Fault.UNDER_VOLTAGE,  # AC input under-voltage
-    5: Fault.VENDOR_ERROR,  # AC input over-voltage / phase loss
+    4: Fault.UNDER_VOLTAGE,  # output under-voltage
+    5: Fault.VENDOR_ERROR,  # AC input fault (under/over-voltage, phase loss)
     6: Fault.HARDWARE,  # fan fault
     7: Fault.VENDOR_ERROR,  # CAN address conflict
 }
@@ -166,7 +166,7 @@ def read(address: int, group: int, cmd: Cmd) -> tuple[int, bytes]:
 
 
 def _milli(value: float) -> int:
-    return max(0, round(value * 1000))
+    return min(max(0, round(value * 1000)), 0xFFFFFFFF)  # saturate, never wrap
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,8 @@ class UuDriver(ModuleDriver):
     def __init__(self, settings: UuSettings, modules: Sequence[ModuleConfig]) -> None:
         super().__init__("uugreen", settings.bus, settings.timing, modules)
         for module in modules:
-            codec.module_id(module.address)  # refuse addresses the protocol cannot carry
+            if not 1 <= module.address <= codec.MAX_ADDRESS:  # 0 is the broadcast address
+                raise ValueError(f"uugreen: module address {module.address} is outside 1..{codec.MAX_ADDRESS}")
         self.settings = settings
         self._group = settings.group
         self._range: dict[int, VoltageMode] = {}  # as the module last reported or confirmed

@@ -62,7 +62,8 @@ class StationView:
     guns: dict[str, ChargePoint] = field(default_factory=dict)
 
 
-def core_profile(addresses: tuple[int, ...], driver: str = "uugreen") -> Profile:
+def core_profile(modules: tuple[int | dict[str, Any], ...], driver: str = "uugreen") -> Profile:
+    """A profile validated by the core schema: two guns and ``modules`` (addresses or tables)."""
     raw: dict[str, Any] = {
         "seccs": [
             {
@@ -72,7 +73,7 @@ def core_profile(addresses: tuple[int, ...], driver: str = "uugreen") -> Profile
                 ],
             }
         ],
-        "power": {"driver": {"name": driver}, "modules": [{"address": a} for a in addresses]},
+        "power": {"driver": {"name": driver}, "modules": [m if isinstance(m, dict) else {"address": m} for m in modules]},
     }
     return schema.build(raw, name="can-test", source=Path("can-test.toml"))
 

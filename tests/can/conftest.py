@@ -1,4 +1,4 @@
-"""Fixtures: a UU driver and simulated UU modules on one virtual bus; a spy bus."""
+"""Fixtures: a vendor driver and simulated modules on one virtual bus; a spy bus."""
 
 from __future__ import annotations
 
@@ -10,43 +10,65 @@ import can
 import pytest
 from can_rig import StationView, core_profile, station_view
 
+from pecc_plugins.canbus.moduledriver import ModuleDriver
+from pecc_plugins.infy import InfyParams
+from pecc_plugins.infy.driver import InfyDriver
 from pecc_plugins.modsim import SimParams
 from pecc_plugins.modsim.service import ModSim
 from pecc_plugins.uugreen import UuParams
 from pecc_plugins.uugreen.driver import UuDriver
 
+#: Short periods so that silence, watchdogs and recovery happen within a second.
+FAST_DRIVER = {"poll_ms": 40, "resend_ms": 200, "offline_ms": 500, "status_every": 2,
+               "reopen_min_ms": 20, "reopen_max_ms": 100}
+FAST_SIM = {"tick_ms": 10, "watchdog_ms": 300, "slew_v_per_s": 5000.0, "thermal_tau_s": 0.2}
+DRIVERS: dict[str, tuple[type, type[ModuleDriver], dict[str, Any]]] = {
+    "uugreen": (UuParams, UuDriver, {"group": 1, "mode_switch_ms": 60}),
+    "infy": (InfyParams, InfyDriver, {}),
+}
+
+
 @dataclass
 class Rig:
-    driver: UuDriver
+    driver: Any
     sim: ModSim
     station: StationView
     channel: str
 
 
-FAST_DRIVER = {"poll_ms": 40, "resend_ms": 200, "offline_ms": 500, "mode_switch_ms": 60, "status_every": 2,
-               "reopen_min_ms": 20, "reopen_max_ms": 100}
-FAST_SIM = {"tick_ms": 10, "watchdog_ms": 300, "slew_v_per_s": 5000.0, "thermal_tau_s": 0.2}
-
-
 @pytest.fixture
-def uu_rig(can_channel: str) -> Callable[..., Any]:
-    """``async with uu_rig(...) as rig``: a started UU driver and simulator."""
+def rig(can_channel: str) -> Callable[..., Any]:
+    """``async with rig(protocol, ...) as r``: a started driver and simulator.
 
-    class _Ctx:
-        def __init__(self, addresses: tuple[int, ...] = (1, 2, 3), assignment: dict[int, str | None] | None = None,
-                     driver: dict[str, Any] | None = None, sim: dict[str, Any] | None = None,
-                     sim_addresses: tuple[int, ...] | None = None) -> None:
-            self.addresses = addresses
+    :param modules: the driver's profile modules (addresses or module tables).
+    :param sim_modules: the simulator's modules, if they differ (ratings,
+        extra addresses).
+    """
+
+    class _Rig:
+        def __init__(
+            self,
+            protocol: str = "uugreen",
+            modules: tuple[Any, ...] = (1, 2, 3),
+            assignment: dict[int, str | None] | None = None,
+            driver: dict[str, Any] | None = None,
+            sim: dict[str, Any] | None = None,
+            sim_modules: tuple[Any, ...] | None = None,
+        ) -> None:
+            params, self.driver_class, extra = DRIVERS[protocol]
+            self.driver_params = params().load({"channel": can_channel, **FAST_DRIVER, **extra, **(driver or {})})
+            group = extra.get("group", 0)
+            self.sim_params = SimParams().load(
+                {"channel": can_channel, "protocol": protocol, "group": group, **FAST_SIM, **(sim or {})}
+            )
+            self.modules = modules
+            self.sim_modules = sim_modules or modules
             self.assignment = assignment if assignment is not None else {1: "g1", 2: "g1", 3: "g2"}
-            self.driver_params = {"channel": can_channel, "group": 1, **FAST_DRIVER, **(driver or {})}
-            self.sim_params = {"channel": can_channel, "group": 1, **FAST_SIM, **(sim or {})}
-            self.sim_addresses = sim_addresses or addresses
 
         async def __aenter__(self) -> Rig:
-            profile = core_profile(self.addresses)
-            station = station_view(core_profile(self.sim_addresses), self.assignment)
-            driver = UuDriver(UuParams().load(self.driver_params), profile.power.modules)
-            sim = ModSim(SimParams().load(self.sim_params), station)  # type: ignore[arg-type]
+            station = station_view(core_profile(self.sim_modules), self.assignment)
+            driver = self.driver_class(self.driver_params, core_profile(self.modules).power.modules)
+            sim = ModSim(self.sim_params, station)  # type: ignore[arg-type]
             await sim.start()
             await driver.start()
             self.rig = Rig(driver, sim, station, can_channel)
@@ -56,7 +78,7 @@ def uu_rig(can_channel: str) -> Callable[..., Any]:
             await self.rig.driver.stop()
             await self.rig.sim.stop()
 
-    return _Ctx
+    return _Rig
 
 
 @pytest.fixture

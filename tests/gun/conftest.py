@@ -45,6 +45,9 @@ class InstantModules:
         self.bus_ok = True
         #: Current (A) each module delivers while exporting, as a test sets it.
         self.load: dict[int, float] = {}
+        #: Voltage (V) a module's output keeps after it is switched off (a
+        #: capacitor that does not discharge), as a test sets it.
+        self.residual: dict[int, float] = {}
         self._listeners: list[ModuleListener] = []
 
     async def start(self) -> None: ...
@@ -64,13 +67,21 @@ class InstantModules:
         for a in addresses:
             m = self.modules[a]
             m.mode = Mode.OFF
-            m.voltage_setpoint = m.current_setpoint = m.voltage = m.current = 0.0
+            m.voltage_setpoint = m.current_setpoint = m.current = 0.0
+            m.voltage = self.residual.get(a, 0.0)
 
     async def wait_off(self, addresses: Sequence[int], timeout: float) -> bool:
         return True
 
     def add_listener(self, listener: ModuleListener) -> None:
         self._listeners.append(listener)
+
+    def discharge(self) -> None:
+        """Let every output that kept a voltage discharge now."""
+        for a in self.residual:
+            if self.modules[a].mode is Mode.OFF:
+                self.modules[a].voltage = 0.0
+        self.residual.clear()
 
     def fail(self, address: int, fault: Fault | None) -> None:
         """Give module ``address`` a blocking fault (COMMUNICATION: silent), or heal it."""
@@ -82,6 +93,8 @@ class InstantModules:
             m.online = False
         else:
             m.faults.add(fault)
+        for listener in self._listeners:
+            listener(m)
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 3.0, what: str = "") -> None:
@@ -118,4 +131,5 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
     try:
         yield st
     finally:
+        st.driver.discharge()
         await st.stop()

@@ -1,0 +1,34 @@
+"""Log a run of failures once when it starts and once when it ends.
+
+A CAN bus fails at frame rate: a send error, a handler bug or a dead
+interface repeats hundreds of times a second. :class:`Episode` turns that
+into two log lines (the first failure, and the recovery with the count).
+"""
+
+from __future__ import annotations
+
+import logging
+
+
+class Episode:
+    """One kind of failure of one component."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self._log = logger
+        self._what = what
+        self.active = False
+        self.count = 0
+
+    def failed(self, detail: object, *, traceback: bool = False, level: int = logging.WARNING) -> None:
+        """A failure happened; logged only if it starts an episode."""
+        self.count += 1
+        if not self.active:
+            self.active = True
+            self._log.log(level, "%s: %s", self._what, detail, exc_info=traceback)
+
+    def ok(self) -> None:
+        """It worked: ends the episode (logged) if one was running."""
+        if self.active:
+            self._log.warning("%s: works again after %d failures", self._what, self.count)
+            self.active = False
+            self.count = 0

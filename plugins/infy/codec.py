@@ -1,0 +1,178 @@
+"""InfyPower V1.13 CAN frames: pure encoding and decoding, no I/O.
+
+Identifier (29 bits): error code (28-26, 0 = ok), device number (25-22:
+``0x0A`` one module, ``0x0B`` a group), command (21-16), destination
+(15-8), source (7-0; the controller is ``0xF0``). Values are big-endian.
+See ``CAN-PROTOCOLS.md`` for the command table.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from pecc_core.power import Fault
+
+CONTROLLER = 0xF0
+DEVICE_MODULE = 0x0A
+DEVICE_GROUP = 0x0B
+MAX_ADDRESS = 0xFF
+
+_VI = struct.Struct(">II")
+_FLOATS = struct.Struct(">ff")
+_CAPS = struct.Struct(">HHHH")
+_EMPTY = bytes(8)
+
+
+class Cmd(IntEnum):
+    COUNT = 0x02  # modules in a group: byte 2
+    READ_VI = 0x03  # float32 V, float32 A
+    STATUS = 0x04  # alarm bits in bytes 5-7
+    CAPABILITIES = 0x0A  # uint16 Vmax (1 V), Vmin (1 V), Imax (0.1 A), Pmax (10 W)
+    BARCODE = 0x0B
+    VI_AFTER_DIODE = 0x0C  # uint16 x 0.1
+    ON_OFF = 0x1A  # byte 0: 0 = on, 1 = off
+    SET_VI = 0x1C  # uint32 mV, uint32 mA
+
+
+def frame_id(cmd: int, destination: int, source: int = CONTROLLER, device: int = DEVICE_MODULE, error: int = 0) -> int:
+    for name, value, top in (("destination", destination, 0xFF), ("source", source, 0xFF), ("command", cmd, 0x3F)):
+        if not 0 <= value <= top:
+            raise ValueError(f"Infy {name} {value} is outside 0..{top}")
+    return (error & 7) << 26 | (device & 0xF) << 22 | cmd << 16 | destination << 8 | source
+
+
+def set_vi(address: int, volts: float, amperes: float) -> tuple[int, bytes]:
+    """Set output voltage and current limit of one module (cmd 0x1C)."""
+    return frame_id(Cmd.SET_VI, address), _VI.pack(_milli(volts), _milli(amperes))
+
+
+def set_output(address: int, on: bool) -> tuple[int, bytes]:
+    return frame_id(Cmd.ON_OFF, address), bytes((0 if on else 1,)) + bytes(7)
+
+
+def read(address: int, cmd: Cmd) -> tuple[int, bytes]:
+    return frame_id(cmd, address), _EMPTY
+
+
+def read_group(group: int, cmd: Cmd) -> tuple[int, bytes]:
+    """A read to every module of ``group``: each answers with its own address."""
+    return frame_id(cmd, group, device=DEVICE_GROUP), _EMPTY
+
+
+def _milli(value: float) -> int:
+    return min(max(0, round(value * 1000)), 0xFFFFFFFF)  # saturate, never wrap
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    error: int
+    device: int
+    cmd: int
+    destination: int
+    source: int
+    data: bytes
+
+
+def decode(arbitration_id: int, data: bytes | bytearray) -> Frame | None:
+    """The frame's fields, or None if it is not an 8-byte Infy frame."""
+    device = arbitration_id >> 22 & 0xF
+    if len(data) != 8 or device not in (DEVICE_MODULE, DEVICE_GROUP):
+        return None
+    return Frame(
+        arbitration_id >> 26 & 7,
+        device,
+        arbitration_id >> 16 & 0x3F,
+        arbitration_id >> 8 & 0xFF,
+        arbitration_id & 0xFF,
+        bytes(data),
+    )
+
+
+# -- payloads -------------------------------------------------------------------
+
+
+def vi(data: bytes) -> tuple[float, float] | None:
+    """Voltage and current of a READ_VI reply; None if either is not a finite number."""
+    volts, amperes = _FLOATS.unpack(data)
+    if not (math.isfinite(volts) and math.isfinite(amperes)):
+        return None
+    return volts, amperes
+
+
+def pack_vi(volts: float, amperes: float) -> bytes:
+    return _FLOATS.pack(volts, amperes)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    voltage_max: float
+    voltage_min: float
+    current_max: float
+    power_max: float
+
+
+def capabilities(data: bytes) -> Capabilities:
+    vmax, vmin, imax, pmax = _CAPS.unpack(data)
+    return Capabilities(float(vmax), float(vmin), imax / 10, pmax * 10.0)
+
+
+def pack_capabilities(caps: Capabilities) -> bytes:
+    return _CAPS.pack(
+        round(caps.voltage_max), round(caps.voltage_min), round(caps.current_max * 10), round(caps.power_max / 10)
+    )
+
+
+def count(data: bytes) -> int:
+    return data[2]
+
+
+def pack_count(n: int) -> bytes:
+    return bytes((0, 0, n & 0xFF)) + bytes(5)
+
+
+# Status (cmd 0x04): a 24-bit word of bytes 5 (high) to 7 (low), as read by
+# known drivers. Byte 4 carries the module temperature in degC (signed);
+# *check* on hardware. Bits not listed are informational (sleeping, DC side
+# off, walk-in, power limiting, PFC side off).
+STATUS_FAULTS: dict[int, Fault] = {
+    0: Fault.OVER_CURRENT,  # output short circuit
+    5: Fault.VENDOR_ERROR,  # discharge abnormal
+    9: Fault.HARDWARE,  # module fault
+    10: Fault.VENDOR_ERROR,  # module protection
+    11: Fault.HARDWARE,  # fan fault
+    12: Fault.OVER_TEMPERATURE,
+    13: Fault.OVER_VOLTAGE,  # output over-voltage
+    15: Fault.VENDOR_WARNING,  # module-internal communication interrupted
+    17: Fault.VENDOR_ERROR,  # address (ID) repeated on the bus
+    18: Fault.VENDOR_WARNING,  # load-sharing alarm
+    19: Fault.VENDOR_ERROR,  # input phase lost
+    20: Fault.VENDOR_WARNING,  # input unbalanced
+    21: Fault.VENDOR_ERROR,  # input under-voltage
+    22: Fault.VENDOR_ERROR,  # input over-voltage protection
+}
+STATUS_DC_OFF = 1 << 8
+
+
+def status(data: bytes) -> tuple[int, float]:
+    """The alarm word and the temperature of a STATUS reply."""
+    temperature = data[4] - 256 if data[4] & 0x80 else data[4]
+    return data[5] << 16 | data[6] << 8 | data[7], float(temperature)
+
+
+def pack_status(bits: int, temperature: float) -> bytes:
+    return bytes(4) + bytes((round(temperature) & 0xFF,)) + (bits & 0xFFFFFF).to_bytes(3, "big")
+
+
+def faults_of(bits: int) -> set[Fault]:
+    return {fault for bit, fault in STATUS_FAULTS.items() if bits >> bit & 1}
+
+
+def status_bits(fault: Fault) -> int:
+    """The status bit a module sets for ``fault`` (the first one listed)."""
+    for bit, known in STATUS_FAULTS.items():
+        if known is fault:
+            return 1 << bit
+    raise ValueError(f"no Infy status bit for {fault}")

@@ -1,0 +1,119 @@
+"""CanLink on a virtual bus: counting, failure episodes, death and reopening; bus time."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+import can
+import pytest
+from can_rig import eventually
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pecc_plugins.canbus.link import BusConfig, CanLink
+from pecc_plugins.canbus.load import load_of, nominal_bits, stuffed_bits, worst_case_bits
+
+
+async def test_frames_are_counted_both_ways(can_channel: str, spy_bus: can.BusABC) -> None:
+    received: list[can.Message] = []
+    link = CanLink(BusConfig(channel=can_channel), received.append)
+    await link.start()
+    try:
+        assert link.send(0x123456, b"\x01\x02\x03")
+        assert spy_bus.recv(1.0).data == b"\x01\x02\x03"
+        spy_bus.send(can.Message(arbitration_id=0x42, data=bytes(8), is_extended_id=True))
+        await eventually(lambda: len(received) == 1)
+        c = link.counters
+        assert (c.tx_frames, c.tx_bytes, c.rx_frames, c.rx_bytes, c.opens) == (1, 3, 1, 8, 1)
+    finally:
+        await link.stop()
+    assert not link.up
+    assert not link.send(1, b"")  # after stop: refused and counted, never raised
+    assert link.counters.tx_failures == 1
+
+
+async def test_a_full_transmit_queue_is_counted_and_logged_once(
+    can_channel: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = CanLink(BusConfig(channel=can_channel), lambda msg: None, name="t")
+    await link.start()
+    try:
+        real_send = link.bus.send
+
+        def full(msg: can.Message, timeout: float | None = None) -> None:
+            raise OSError(errno.ENOBUFS, "No buffer space available")
+
+        monkeypatch.setattr(link.bus, "send", full)
+        with caplog.at_level(logging.WARNING):
+            for _ in range(100):
+                assert not link.send(1, bytes(8))
+            monkeypatch.setattr(link.bus, "send", real_send)
+            assert link.send(1, bytes(8))
+        assert link.up  # a full queue is not a dead bus
+        assert link.counters.tx_failures == 100
+        lines = [r.getMessage() for r in caplog.records if r.name == "pecc_plugins.canbus.link"]
+        assert len(lines) == 2 and "after 100 failures" in lines[1]
+    finally:
+        await link.stop()
+
+
+async def test_a_dead_bus_is_reported_and_reopened(can_channel: str) -> None:
+    states: list[bool] = []
+    config = BusConfig(channel=can_channel, reopen_min_s=0.01, reopen_max_s=0.05)
+    link = CanLink(config, lambda msg: None, states.append)
+    await link.start()
+    try:
+        link.bus.shutdown()
+        assert not link.send(1, bytes(8))
+        assert states == [True, False] and not link.up
+        await eventually(lambda: link.up, what="reopened")
+        assert states == [True, False, True]
+        assert link.send(1, bytes(8))
+        assert (link.counters.deaths, link.counters.opens) == (1, 2)
+    finally:
+        await link.stop()
+
+
+async def test_a_handler_bug_does_not_stop_reception(can_channel: str, spy_bus: can.BusABC) -> None:
+    good: list[int] = []
+
+    def handler(msg: can.Message) -> None:
+        if msg.data[0] == 0xFF:
+            raise ValueError("bad frame")
+        good.append(msg.data[0])
+
+    link = CanLink(BusConfig(channel=can_channel), handler)
+    await link.start()
+    try:
+        for first in (0xFF, 0xFF, 1):
+            spy_bus.send(can.Message(arbitration_id=7, data=bytes((first,)), is_extended_id=True))
+        await eventually(lambda: good == [1])
+        assert link.counters.handler_errors == 2
+    finally:
+        await link.stop()
+
+
+def test_bus_time_of_an_8_byte_extended_frame() -> None:
+    assert nominal_bits(8) == 131
+    assert worst_case_bits(8) == 160
+    # 125 kbit/s: about 1 ms per frame, as the protocol notes say
+    assert 1.0 < nominal_bits(8) / 125 < worst_case_bits(8) / 125 < 1.3
+
+
+def test_stuffing_of_a_known_frame() -> None:
+    # all-zero payload: long runs, so stuffing is heavy but never above the bound
+    bits = stuffed_bits(0x02204000, bytes(8))
+    assert nominal_bits(8) + 10 < bits <= worst_case_bits(8)
+
+
+@given(st.integers(0, 2**29 - 1), st.binary(min_size=0, max_size=8))
+def test_stuffed_bits_lie_between_the_bounds(arbitration_id: int, data: bytes) -> None:
+    assert nominal_bits(len(data)) <= stuffed_bits(arbitration_id, data) <= worst_case_bits(len(data))
+
+
+def test_load_of_a_frame_rate() -> None:
+    load = load_of(frames=1000, data_bytes=8000, seconds=1.0, bitrate=125_000)
+    assert load.frames_per_s == 1000
+    assert load.percent == pytest.approx(100 * 160 * 1000 / 125_000, rel=0.01)
+    assert load_of(0, 0, 1.0, 125_000).percent == 0

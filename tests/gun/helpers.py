@@ -1,0 +1,109 @@
+"""Driving a gun to a given state and firing table events at it (tests only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pecc_core import hookimpl
+from pecc_core.chargepoint import ChargePoint, Event, GunState
+from pecc_core.model import Phase, Target
+from pecc_core.power import Fault
+from pecc_core.station import Station
+
+from conftest import wait_for
+
+S, E = GunState, Event
+PHASE_OF = {
+    E.TARGET_STANDBY: Phase.STANDBY,
+    E.TARGET_PRECHARGE: Phase.PRECHARGE,
+    E.TARGET_CHARGE: Phase.CHARGE,
+    E.TARGET_POSTCHARGE: Phase.POSTCHARGE,
+}
+
+
+@dataclass
+class FakeLink:
+    """The gun's side of an SECC connection, recording events."""
+
+    events: list[str] = field(default_factory=list)
+
+    def send_event(self, details: str) -> None:
+        self.events.append(details)
+
+    async def get_input(self, identifiers: list[str]) -> dict[str, Any]:
+        return {}
+
+    async def set_output(self, values: dict[str, Any]) -> None: ...
+
+    async def stop_charging(self) -> None: ...
+
+
+class Recorder:
+    """An observer plugin keeping every transition and fault notification."""
+
+    def __init__(self) -> None:
+        self.transitions: list[tuple[str, str, str, str]] = []
+        self.faults: list[tuple[str, str, bool]] = []
+
+    @hookimpl
+    def pecc_gun_state_changed(self, gun: ChargePoint, old: str, new: str, reason: str) -> None:
+        self.transitions.append((gun.id, old, new, reason))
+
+    @hookimpl
+    def pecc_gun_fault(self, gun: ChargePoint, fault: str, active: bool) -> None:
+        self.faults.append((gun.id, fault, active))
+
+
+def record(station: Station) -> Recorder:
+    recorder = Recorder()
+    station.plugins.register(recorder, f"recorder-{id(recorder)}")
+    return recorder
+
+
+def first_module(gun: ChargePoint) -> int:
+    return gun.station.pool.modules_of(gun.id)[0]
+
+
+async def bring_to(gun: ChargePoint, state: GunState) -> None:
+    """Drive ``gun`` from standby into ``state`` through real requests and injections."""
+    station = gun.station
+    if state is S.STANDBY:
+        return
+    if state is S.CABLE_CHECK:
+        station.io.imd.test_s = 30.0  # a slow IMD holds the gun in its test
+        await gun.cable_check(500)
+    elif state is S.INOPERATIVE:
+        station.driver.fail(first_module(gun), Fault.HARDWARE)
+        await wait_for(lambda: gun.state is S.INOPERATIVE, what="inoperative")
+    elif state is S.STOPPING:
+        await bring_to(gun, S.CHARGE)
+        for address in station.pool.modules_of(gun.id):  # the output does not discharge yet
+            station.driver.residual[address] = 400.0
+        await gun.set_contactors(False)
+    else:
+        await gun.cable_check(500)
+        await wait_for(lambda: gun.state is S.READY, what="ready")
+        phase = {S.PRECHARGE: Phase.PRECHARGE, S.CHARGE: Phase.CHARGE, S.POSTCHARGE: Phase.POSTCHARGE}
+        if state in phase:
+            await gun.target_values(Target(400.0, 50.0, 40.0, phase[state]))
+    assert gun.state is state, (gun.state, state)
+
+
+async def fire(gun: ChargePoint, event: Event, link: FakeLink) -> None:
+    """Make ``event`` happen to ``gun`` as the SECC or the hardware would."""
+    if event is E.CABLE_CHECK:
+        await gun.cable_check(500)
+    elif event in (E.CLOSE, E.OPEN):
+        await gun.set_contactors(event is E.CLOSE)
+    elif event in PHASE_OF:
+        await gun.target_values(Target(400.0, 50.0, 40.0, PHASE_OF[event]))
+    elif event is E.RESET:
+        await gun.reset()
+    elif event is E.SECC_LOST:
+        gun.secc_detached(link, "test")
+    elif event is E.FAULT:
+        gun.station.driver.fail(first_module(gun), Fault.OVER_TEMPERATURE)
+        gun.update()
+    else:
+        raise AssertionError(f"{event} is internal: tested on its own")
