@@ -1,0 +1,82 @@
+"""The station: control loop, allocation applied safely, stop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pecc_core.chargepoint import GunState
+from pecc_core.limits import Allocation, GunDemand, PoolView
+from pecc_core.model import Phase, Target
+from pecc_core.power import Mode
+from pecc_core.station import Station
+
+from conftest import instant_profile, instant_station, wait_for
+from helpers import bring_to
+
+S = GunState
+
+
+class Scripted:
+    """A policy answering what the test says (modules and power per gun)."""
+
+    def __init__(self, modules: dict[str, tuple[int, ...]], power: float = 60_000.0) -> None:
+        self.modules = modules
+        self.power = power
+        self.demands: Sequence[GunDemand] = ()
+
+    def allocate(self, demands: Sequence[GunDemand], pool: PoolView) -> Allocation:
+        self.demands = demands
+        return Allocation(
+            modules=self.modules,
+            power={d.gun: self.power if d.active else 0.0 for d in demands},
+        )
+
+
+async def test_demands_follow_the_session(station: Station) -> None:
+    gun = station.guns["1-1"]
+    demand = gun.demand()
+    assert not demand.active and demand.power_max == 120_000.0  # 4 reachable modules
+    await bring_to(gun, S.CHARGE)
+    demand = gun.demand()
+    assert demand.active and demand.voltage == 400.0 and demand.current == 50.0 and demand.soc == 40.0
+    assert station.allocation is not None and station.allocation.power["1-1"] > 0
+
+
+async def test_a_gun_losing_a_module_is_capped_first_and_the_module_moves_off(tmp_path: Path) -> None:
+    station = instant_station(instant_profile(tmp_path))
+    policy = Scripted({"1-1": (1, 5), "1-2": (2,)})
+    station.policy = policy
+    await station.start()
+    try:
+        await wait_for(lambda: station.pool.modules_of("1-1") == (1, 5), what="dealt")
+        gun = station.guns["1-1"]
+        await bring_to(gun, S.CHARGE)
+        await gun.target_values(Target(400, 150, 50, Phase.CHARGE))
+        assert gun.status().driven_current == 150.0
+        station.driver.load = {1: 75.0, 5: 75.0}
+        gun.refresh_output()
+        policy.modules = {"1-1": (1,), "1-2": (2, 5)}
+        policy.power = 20_000.0
+        station.allocate()
+        assert gun.status().driven_current == 50.0  # capped at once: 20 kW at 400 V
+        await wait_for(lambda: station.pool.modules_of("1-2") == (2, 5), what="moved")
+        assert station.pool.modules_of("1-1") == (1,)
+        five = station.driver.modules[5]
+        assert five.mode is Mode.OFF and five.current == 0.0
+        assert station.moves >= 4
+        assert gun.state is S.CHARGE and gun.status().driven_current == 50.0
+    finally:
+        await station.stop()
+
+
+async def test_stop_ends_in_standby_with_modules_off(tmp_path: Path) -> None:
+    station = instant_station(instant_profile(tmp_path))
+    await station.start()
+    await wait_for(lambda: all(station.pool.modules_of(g) for g in station.guns), what="dealt")
+    for gun_id in ("1-1", "2-2"):
+        await bring_to(station.guns[gun_id], S.CHARGE)
+    await station.stop()
+    for gun in station.guns.values():
+        assert gun.in_standby(), gun
+    assert all(m.mode is Mode.OFF for m in station.driver.modules.values())
