@@ -29,6 +29,26 @@ def drawing(demand: GunDemand | None) -> bool:
     return demand is not None and demand.active and demand.current > 0.0
 
 
+def not_under_load(
+    modules: Mapping[str, Sequence[int]], demands: Sequence[GunDemand], pool: PoolView
+) -> dict[str, tuple[int, ...]]:
+    """``modules`` without those another gun is drawing current on (they come in a later step).
+
+    For policies that decide modules without looking at where they are now
+    (``static`` after a restart or a policy change): the module is left
+    off both guns, so the station ramps its holder down and frees it.
+    """
+    by_gun = {d.gun: d for d in demands}
+    return {
+        gun: tuple(
+            a
+            for a in addresses
+            if (holder := pool.assigned.get(a)) is None or holder == gun or not drawing(by_gun.get(holder))
+        )
+        for gun, addresses in modules.items()
+    }
+
+
 def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) -> dict[str, list[int]]:
     """Per active gun, the usable modules it can reach and that can deliver at its voltage."""
     usable = [(a, m) for a, m in sorted(pool.modules.items()) if m.usable]
@@ -81,8 +101,9 @@ def assign(
             if len(kept[gun]) + pending[gun] < want[gun]:
                 still.append(gun)
         hungry = still
-    for address, holder in surplus.items():  # nobody took it: no move
-        kept[holder].append(address)
+    for address, holder in surplus.items():  # nobody took it: no move, if the matrix allows
+        if len(kept[holder]) < limit:
+            kept[holder].append(address)
     return {g: tuple(sorted(a)) for g, a in kept.items()}
 
 

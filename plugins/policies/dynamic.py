@@ -112,9 +112,11 @@ class DynamicPolicy:
 
     def _need(self, d: GunDemand) -> float:
         asked = d.voltage * d.current
+        if asked <= 0.0:
+            return d.power_max  # not charging yet: it may take up to its limit
         given = self._caps.get(d.gun, 0.0)
-        if asked <= 0.0 or given <= 0.0 or asked >= self.params.saturation * given:
-            return d.power_max
+        if given > 0.0 and asked >= self.params.saturation * given:
+            return d.power_max  # at its cap: it would take more
         return min(d.power_max, asked * (1.0 + self.params.headroom))
 
     def _targets(
@@ -136,8 +138,10 @@ class DynamicPolicy:
         budget = len({a for d in active for a in reachable[d.gun]})
         targets = {d.gun: 0 for d in active}
         for d in active:  # tier 1: the guaranteed minimum, first come first served
-            give = min(want[d.gun], max(1, ceil_div(p.min_power_w, unit[d.gun])) if p.min_power_w else 0, budget)
+            floor = min(p.min_power_w, d.power_max)
+            give = min(ceil_div(floor, unit[d.gun]), limit, len(reachable[d.gun]), budget)
             targets[d.gun] = give
+            want[d.gun] = max(want[d.gun], give)
             budget -= give
         for _, level in groupby(active, key=lambda d: d.priority):  # tier 2: the need
             short = sorted(level, key=lambda d: (d.soc if d.soc is not None else 0.0, d.since))
@@ -174,10 +178,13 @@ class DynamicPolicy:
 
 
 def _unit(pool: PoolView, reachable: Sequence[int], voltage: float, thermal: Thermal) -> float:
-    """The power one more module gives this gun (the mean of the modules it can reach)."""
-    if not reachable:
-        return 0.0
-    return sum(module_power(pool.modules[a], voltage, thermal) for a in reachable) / len(reachable)
+    """The power one more module surely gives this gun: the weakest it can reach.
+
+    Counting with the weakest module over-provisions a little on a mixed
+    pool but never leaves a gun short of the modules its need was counted
+    for, which would flip it between "at its cap" and "has room" every cycle.
+    """
+    return min((module_power(pool.modules[a], voltage, thermal) for a in reachable), default=0.0)
 
 
 def make_dynamic(params: Any) -> DynamicPolicy:

@@ -19,6 +19,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, validates_schema
 
 from pecc_core.limits import Allocation, GunDemand, PoolView
+from pecc_plugins.policies.assign import not_under_load
 from pecc_plugins.policies.capacity import (
     Thermal,
     ThermalSchema,
@@ -105,7 +106,7 @@ class StaticPolicy:
         if key != self._key:
             self._assignment = self._fixed(guns, pool)
             self._key = key
-        return finish(demands, pool, self._assignment, self.params.thermal)
+        return finish(demands, pool, not_under_load(self._assignment, demands, pool), self.params.thermal)
 
     def _fixed(self, guns: Sequence[str], pool: PoolView) -> dict[str, tuple[int, ...]]:
         if not self.params.assignment:
