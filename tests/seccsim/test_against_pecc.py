@@ -11,6 +11,8 @@ station's own cable check and discharge.
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import subprocess
 import sys
 import time
@@ -19,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from pecc_core.profile import Profile
-from pecc_core.testing import running, sim_overrides
+from pecc_core.testing import running, sim_overrides, write_profile
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario, from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
@@ -44,10 +48,28 @@ def urls(profile: Profile, port: int) -> list[str]:
     return [profile.url(gun, port=port) for gun in profile.guns]
 
 
+async def settled(url: str, statuses: int = 5, timeout: float = 10.0) -> None:
+    """Wait until ``url`` reports operative ``statuses`` times in a row.
+
+    A starting station says operative before its modules are discovered,
+    then inoperative until they are (about half a second): an SECC that
+    started at once would see its first session aborted.
+    """
+    async with asyncio.timeout(timeout), connect(url, subprotocols=[Subprotocol("pep1.5")], proxy=None) as ws:
+        streak = 0
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg["kind"] == "status":
+                streak = streak + 1 if msg["payload"]["operationalStatus"] == "operative" else 0
+                if streak >= statuses:
+                    return
+
+
 async def charge(profile: Profile, car: Scenario, sessions: int) -> RunStats:
     stats = RunStats()
     async with running(profile) as runtime:
         targets = urls(profile, runtime.transport.port)
+        await asyncio.gather(*(settled(url) for url in targets))
         await simulate(targets, car, RunOptions(sessions=sessions, session=QUICK), stats)
     return stats
 
@@ -79,9 +101,8 @@ async def test_one_session_on_each_of_the_72_sim_full_guns(make_profile: Callabl
 @pytest.mark.slow
 def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(tmp_path: Path, can_channel: str) -> None:
     """The acceptance as a user runs it: two processes, `pecc run` and `pecc secc-sim`."""
-    from pecc_core.testing import write_profile
-
-    profile = write_profile("sim", tmp_path, {**sim_overrides(can_channel, port=free_port()), **FAST_TIMINGS})
+    port = free_port()
+    profile = write_profile("sim", tmp_path, {**sim_overrides(can_channel, port=port), **FAST_TIMINGS})
     car = tmp_path / "car.toml"
     car.write_text("[battery]\ncapacity_kwh = 10\nstart_soc = 20\ntarget_soc = 24\n")
     pecc = subprocess.Popen(
@@ -90,7 +111,8 @@ def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(tmp_pat
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_listening(profile)
+        wait_listening(port)
+        asyncio.run(settled(f"ws://127.0.0.1:{port}/secc1/gun1"))
         report = tmp_path / "report.json"
         result = subprocess.run(
             [
@@ -111,18 +133,12 @@ def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(tmp_pat
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
-def wait_listening(profile_path: Path, timeout: float = 10.0) -> None:
-    import socket
-    import tomllib
-
-    port = tomllib.loads(profile_path.read_text())["server"]["port"]
+def wait_listening(port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as sock:
