@@ -38,6 +38,12 @@ def secc_sim(
             "--time-scale", min=0.001, help="Battery time runs this much faster (600: 30 min of charging in 3 s)."
         ),
     ] = 1.0,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            "--duration", min=0.1, help="After this many seconds end running sessions gracefully, start no more."
+        ),
+    ] = None,
     live: Annotated[
         bool | None, typer.Option("--live/--no-live", help="Live table (default: when on a terminal).")
     ] = None,
@@ -52,7 +58,7 @@ def secc_sim(
     """
     from pecc_plugins.seccsim.command import secc_sim as run
 
-    run(urls or [], profile, host, port, guns, sessions, period_ms, scenario, time_scale, live, report)
+    run(urls or [], profile, host, port, guns, sessions, period_ms, scenario, time_scale, duration, live, report)
 
 
 @hookimpl

@@ -52,6 +52,7 @@ def secc_sim(
     period_ms: float,
     scenario_file: Path | None,
     time_scale: float,
+    duration: float | None,
     live: bool | None,
     report: Path | None,
 ) -> None:
@@ -68,6 +69,7 @@ def secc_sim(
     options = RunOptions(
         sessions=sessions,
         session=SessionOptions(target_period=period_ms / 1000, time_scale=time_scale),
+        duration=duration,
     )
     console = Console()
     show_live = console.is_terminal if live is None else live

@@ -32,14 +32,28 @@ class RunOptions:
     session: SessionOptions = SessionOptions()
     reconnect_interval: float = RECONNECT_INTERVAL_S
     open_timeout: float = 10.0
+    #: after this many seconds, end running sessions gracefully and start no more
+    duration: float | None = None
 
 
 async def simulate(urls: list[str], scenario: Scenario, options: RunOptions, stats: RunStats) -> None:
     """Run ``options.sessions`` sessions on every URL concurrently."""
     guns = [GunSimulator(url, stats.add_gun(url), scenario, options, stats) for url in urls]
-    async with asyncio.TaskGroup() as group:
+
+    def finish_all() -> None:
         for gun in guns:
-            group.create_task(gun.run())
+            gun.finish()
+
+    timer = None
+    if options.duration is not None:
+        timer = asyncio.get_running_loop().call_later(options.duration, finish_all)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for gun in guns:
+                group.create_task(gun.run())
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 class GunSimulator:
@@ -60,19 +74,28 @@ class GunSimulator:
         self.stats = stats
         self._number = 0
         self._session: ChargingSession | None = None
+        self._finishing = False
+
+    def finish(self) -> None:
+        """End the running session gracefully (as stopCharging does) and start no other."""
+        self._finishing = True
+        self._stop()
+
+    def _more(self) -> bool:
+        return self._number < self.options.sessions and not self._finishing
 
     async def run(self) -> None:
-        while self._number < self.options.sessions:
+        while self._more():
             try:
                 ws = await self._connect()
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                 self._number += 1
                 self._failed(f"cannot connect: {exc}")
-                if self._number < self.options.sessions:
+                if self._more():
                     await asyncio.sleep(self.options.reconnect_interval)
                 continue
             lost = await self._sessions_on(ws)
-            if lost and self._number < self.options.sessions:
+            if lost and self._more():
                 self.progress.state = "reconnecting"
                 await asyncio.sleep(self.options.reconnect_interval)
         self.progress.state = "finished"
@@ -98,7 +121,7 @@ class GunSimulator:
         receiver = asyncio.create_task(client.receive())
         lost = False
         try:
-            while self._number < self.options.sessions:
+            while self._more():
                 self._number += 1
                 session = ChargingSession(
                     client, self.scenario, self.options.session, f"{self.scenario.ev.vehicle_id}{self._number:04d}"

@@ -88,3 +88,14 @@ async def test_integer_mode_when_the_pecc_has_no_float_values(pecc: ScriptedPecc
         v for m in pecc.received if m["kind"] in ("targetValues", "chargingSession") for v in m["payload"].values()
     ]
     assert numbers and all(isinstance(v, (int, str)) for v in numbers)
+
+
+async def test_duration_ends_the_running_session_gracefully_and_starts_no_more(
+    pecc: ScriptedPecc, small_car: Scenario
+) -> None:
+    stats = RunStats()
+    options = RunOptions(sessions=5, session=SessionOptions(time_scale=1), duration=1.0)
+    await asyncio.wait_for(simulate([pecc.url], small_car, options, stats), 5)
+    assert stats.sessions_ok == 1 and stats.passed
+    assert stats.guns[0].soc < small_car.battery.target_soc
+    assert pecc.kinds("request").count("reset") == 1
