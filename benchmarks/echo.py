@@ -1,0 +1,74 @@
+"""The floor: a bare websockets server that only answers, as fast as Python can.
+
+Per connection it answers every request at once (``configuration`` with
+fixed limits, every other kind with an empty payload) and sends a fixed
+status every 200 ms from a plain sleep loop. No validation, no state, no
+CAN: what is left of a PEP-WS round trip is websockets, JSON and asyncio,
+the cost any Python PECC pays. Run: ``python -m benchmarks.echo PORT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from websockets.asyncio.server import ServerConnection, serve
+
+CONFIGURATION = {
+    "firmwareVersion": "echo",
+    "manufacturer": "echo",
+    "limitVoltageMin": 150,
+    "limitVoltageMax": 1000,
+    "limitCurrentMin": 0,
+    "limitCurrentMax": 200,
+    "limitPowerMax": 120000,
+    "floatValues": True,
+}
+STATUS = json.dumps(
+    {
+        "type": "info",
+        "kind": "status",
+        "payload": {
+            "measuredVoltage": 0,
+            "measuredCurrent": 0,
+            "drivenVoltage": 0,
+            "drivenCurrent": 0,
+            "temperature": 25,
+            "contactorsStatus": "open",
+            "isolationStatus": "invalid",
+            "operationalStatus": "operative",
+        },
+    }
+)
+
+
+async def _status(ws: ServerConnection) -> None:
+    while True:
+        await ws.send(STATUS)
+        await asyncio.sleep(0.2)
+
+
+async def _handler(ws: ServerConnection) -> None:
+    status = asyncio.create_task(_status(ws))
+    try:
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg.get("type") == "request":
+                payload = CONFIGURATION if msg["kind"] == "configuration" else {}
+                reply = {"type": "response", "kind": msg["kind"], "sequenceNumber": msg["sequenceNumber"]}
+                await ws.send(json.dumps({**reply, "payload": payload}))
+    finally:
+        status.cancel()
+
+
+async def main(port: int) -> None:
+    async with serve(_handler, "127.0.0.1", port, subprotocols=["pep1.5"], compression=None, ping_interval=None):
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main(int(sys.argv[1])))
+    except KeyboardInterrupt:
+        pass
