@@ -15,32 +15,14 @@ import sys
 
 from websockets.asyncio.server import ServerConnection, serve
 
-CONFIGURATION = {
-    "firmwareVersion": "echo",
-    "manufacturer": "echo",
-    "limitVoltageMin": 150,
-    "limitVoltageMax": 1000,
-    "limitCurrentMin": 0,
-    "limitCurrentMax": 200,
-    "limitPowerMax": 120000,
-    "floatValues": True,
+from pecc_core.model import Status
+from pecc_plugins.pepws.codec import Encoder
+
+LIMITS = (("Voltage", 150, 1000), ("Current", 0, 200), ("Power", 0, 120000))
+CONFIGURATION = {"firmwareVersion": "echo", "manufacturer": "echo", "floatValues": True} | {
+    f"limit{name}{end}": value for name, lo, hi in LIMITS for end, value in (("Min", lo), ("Max", hi))
 }
-STATUS = json.dumps(
-    {
-        "type": "info",
-        "kind": "status",
-        "payload": {
-            "measuredVoltage": 0,
-            "measuredCurrent": 0,
-            "drivenVoltage": 0,
-            "drivenCurrent": 0,
-            "temperature": 25,
-            "contactorsStatus": "open",
-            "isolationStatus": "invalid",
-            "operationalStatus": "operative",
-        },
-    }
-)
+STATUS = Encoder(float_values=True).status(Status())
 
 
 async def _status(ws: ServerConnection) -> None:

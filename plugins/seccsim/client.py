@@ -22,7 +22,6 @@ protocol error; what a session must react to is raised as
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from pecc_plugins.pepws.codec import FrameError, SequenceCounter, integers, parse, sequence_of
+from pecc_plugins.pepws.codec import Encoder, FrameError, SequenceCounter, parse, sequence_of
 from pecc_plugins.pepws.schemas import PECC_REQUESTS, SEQUENCE_MAX
 from pecc_plugins.seccsim.secc_io import IoRefused, SeccIo
 from pecc_plugins.seccsim.stats import GunProgress, RunStats
@@ -54,10 +53,6 @@ class ConnectionLost(Exception):
     """The connection closed, or the PECC stopped sending status."""
 
 
-def _compact(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
-
-
 class PepClient:
     """An SECC's end of one gun's connection; run :meth:`receive` as a task."""
 
@@ -78,9 +73,7 @@ class PepClient:
         self.on_stop_charging = on_stop_charging
         self.request_timeout = request_timeout
         self.unresponsive_after = unresponsive_after
-        #: False after a configuration response without floatValues: then
-        #: every number we send is an integer (the protocol's compatibility mode).
-        self.float_values = True
+        self._encoder = Encoder(float_values=True)
         self.status: Status | None = None
         self.closed_reason = ""
         self._seq = SequenceCounter()
@@ -90,6 +83,15 @@ class PepClient:
         self._peer_seq: int | None = None
         self._last_status_at = time.monotonic()
         self._waiter: tuple[Callable[[Status], bool], asyncio.Future[Status]] | None = None
+
+    @property
+    def float_values(self) -> bool:
+        """False after a configuration without ``floatValues: true``: every number sent is then an integer."""
+        return self._encoder.float_values
+
+    @float_values.setter
+    def float_values(self, value: bool) -> None:
+        self._encoder.float_values = value
 
     # -- sending ----------------------------------------------------------------
 
@@ -106,7 +108,7 @@ class PepClient:
             self._pending = (seq, kind, future)
             sent_at = time.perf_counter()
             try:
-                await self._send({"type": "request", "kind": kind, "sequenceNumber": seq, "payload": self._numbers(payload)})
+                await self._send(self._encoder.message("request", kind, payload, seq))
                 async with asyncio.timeout(self.request_timeout):
                     reply, received_at = await future
             except TimeoutError:
@@ -122,17 +124,14 @@ class PepClient:
 
     async def inform(self, kind: str, payload: dict[str, Any]) -> None:
         """Send an info message (evConnectionState, chargingSession)."""
-        await self._send({"type": "info", "kind": kind, "payload": self._numbers(payload)})
+        await self._send(self._encoder.message("info", kind, payload))
 
-    async def _send(self, msg: dict[str, Any]) -> None:
+    async def _send(self, frame: str) -> None:
         try:
-            await self.ws.send(_compact(msg))
+            await self.ws.send(frame)
         except ConnectionClosed:
             raise ConnectionLost(self.closed_reason or "connection closed") from None
         self.stats.sent += 1
-
-    def _numbers(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return payload if self.float_values else integers(payload)
 
     def _failed(self, text: str) -> RequestFailed:
         self.stats.error(self.progress, text)
@@ -276,7 +275,7 @@ class PepClient:
         except IoRefused as exc:
             await self._send_error(kind, seq, "value", str(exc))
             return
-        await self._send({"type": "response", "kind": kind, "sequenceNumber": seq, "payload": body})
+        await self._send(self._encoder.message("response", kind, body, seq))
 
     def _check_peer_seq(self, seq: int, kind: str) -> None:
         expected = None if self._peer_seq is None else self._peer_seq % SEQUENCE_MAX + 1
@@ -287,11 +286,4 @@ class PepClient:
         self._peer_seq = seq
 
     async def _send_error(self, kind: str, seq: int, category: str, details: str) -> None:
-        await self._send(
-            {
-                "type": "error",
-                "kind": kind,
-                "sequenceNumber": seq,
-                "payload": {"errorCategory": category, "errorDetails": details},
-            }
-        )
+        await self._send(self._encoder.error(kind, seq, category, details))

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from websockets.typing import Subprotocol
 
 from pecc_core.profile import Profile
 from pecc_core.testing import running, sim_overrides, write_profile
+from pecc_plugins.seccsim.ports import free_port, wait_listening
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario, from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
@@ -130,19 +129,3 @@ def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(tmp_pat
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS  40 sessions completed, 0 failed, 0 protocol errors, 4 guns" in result.stdout
     assert pecc.returncode == 0, out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"pecc run did not listen on port {port} within {timeout} s")
