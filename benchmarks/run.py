@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -82,12 +83,14 @@ def protocol_load(server: Server, urls: list[str], work: Path, name: str, args: 
         raise RuntimeError(f"load generator failed for {name}")
     data = json.loads(report.read_text())
     data["server_cpu_percent"] = server.cpu.percent
+    data["other_cpu_percent"] = server.cpu.machine_percent - server.cpu.percent - data["loadgen_cpu_percent"]
     data["server_peak_rss_mb"] = server.stop()
     return data
 
 
 def charging_load(pecc: Server, profile: Path, work: Path, name: str, args: argparse.Namespace) -> dict[str, Any]:
     report = work / f"{name}.json"
+    before = _children_cpu()
     pecc.cpu.start()
     subprocess.run(
         [PY, "-m", "pecc_core.cli", "secc-sim", "--profile", str(profile), "--duration", str(args.duration),
@@ -98,8 +101,15 @@ def charging_load(pecc: Server, profile: Path, work: Path, name: str, args: argp
     pecc.cpu.stop()
     data = json.loads(report.read_text())
     data["server_cpu_percent"] = pecc.cpu.percent
+    data["loadgen_cpu_percent"] = 100 * (_children_cpu() - before) / data["wall_s"]
+    data["other_cpu_percent"] = pecc.cpu.machine_percent - pecc.cpu.percent - data["loadgen_cpu_percent"]
     data["server_peak_rss_mb"] = pecc.stop()
     return data
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def start_pecc(guns: int, work: Path, tag: str, extra: dict[str, Any] | None = None) -> tuple[Server, Path, int]:
@@ -149,8 +159,8 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"after {args.warmup:g} s warm-up.",
         "",
         "| guns | server | p50 ms | p99 ms | max ms | p50 / floor | status jitter p99 ms | longest status gap ms "
-        "| msg/s | server CPU % | server peak RSS MiB | loadgen CPU % | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| msg/s | server CPU % | server peak RSS MiB | loadgen CPU % | other processes CPU % | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, data in results.items():
         kind, guns = key.split("-")
@@ -164,7 +174,8 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"| {guns} | {'PECC' if kind == 'pecc' else 'echo floor'} | {_f(lat['p50_ms'], 2)} | {_f(lat['p99_ms'], 2)} "
             f"| {_f(lat['max_ms'])} | {ratio} | {_f(data['status']['jitter_p99_ms'], 2)} "
             f"| {_f(data['status']['interval_max_ms'])} | {rate:.0f} | {_f(data['server_cpu_percent'])} "
-            f"| {_f(data['server_peak_rss_mb'])} | {_f(data['loadgen_cpu_percent'])} | {data['protocol_errors']} |"
+            f"| {_f(data['server_peak_rss_mb'])} | {_f(data['loadgen_cpu_percent'])} | {_f(data['other_cpu_percent'])} "
+            f"| {data['protocol_errors']} |"
         )
     charge = [(k, v) for k, v in results.items() if k.startswith("charge-")]
     if charge:
@@ -173,8 +184,9 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"Charging load: `pecc secc-sim --duration {args.duration:g}` (real sessions, 10 Hz targetValues in charge).",
             "",
             "| guns | sessions ok / failed | targetValues p50 ms | p99 ms | max ms | status jitter p99 ms "
-            "| longest status gap ms | PECC CPU % | PECC peak RSS MiB | protocol errors |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| longest status gap ms | PECC CPU % | PECC peak RSS MiB | secc-sim CPU % | other processes CPU % "
+            "| protocol errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for key, data in charge:
             lat = data["latency"]["targetValues"]
@@ -182,7 +194,8 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
                 f"| {key.split('-')[1]} | {data['sessions_ok']} / {data['sessions_failed']} | {_f(lat['p50_ms'], 2)} "
                 f"| {_f(lat['p99_ms'], 2)} | {_f(lat['max_ms'])} | {_f(data['status']['jitter_p99_ms'], 2)} "
                 f"| {_f(data['status']['interval_max_ms'])} | {_f(data['server_cpu_percent'])} "
-                f"| {_f(data['server_peak_rss_mb'])} | {data['protocol_errors']} |"
+                f"| {_f(data['server_peak_rss_mb'])} | {_f(data['loadgen_cpu_percent'])} "
+                f"| {_f(data['other_cpu_percent'])} | {data['protocol_errors']} |"
             )
     return "\n".join(lines)
 
