@@ -109,6 +109,7 @@ class GunSimulator:
             ping_interval=None,  # the SECC watches status instead (PEP-WS)
             proxy=None,
             open_timeout=self.options.open_timeout,
+            close_timeout=2.0,
             max_size=2**20,
         )
         if ws.subprotocol != SUBPROTOCOL:
