@@ -30,5 +30,5 @@ clean:
 # `pecc run` and the echo floor, then the CAN bus benchmark. See benchmarks/RESULTS.md.
 .PHONY: bench
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run --json benchmarks/last-run.json
+	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.can_bench
