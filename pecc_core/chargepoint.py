@@ -114,7 +114,6 @@ IGNORED = Outcome.IGNORED
 _SESSION = (S.READY, S.PRECHARGE, S.CHARGE, S.POSTCHARGE)
 _CLOSED = (S.CABLE_CHECK, *_SESSION)
 _TARGETS = (E.TARGET_STANDBY, E.TARGET_PRECHARGE, E.TARGET_CHARGE, E.TARGET_POSTCHARGE)
-_REQUESTS = (E.CABLE_CHECK, E.CLOSE, E.OPEN, *_TARGETS, E.RESET)
 _PHASE_EVENT = {
     Phase.STANDBY: E.TARGET_STANDBY,
     Phase.PRECHARGE: E.TARGET_PRECHARGE,
@@ -122,50 +121,48 @@ _PHASE_EVENT = {
     Phase.POSTCHARGE: E.TARGET_POSTCHARGE,
 }
 
-#: The transition table, the one place that says what a gun does.
-#: ``(from states, event, outcome)``: a next state, ``IGNORED`` (answered,
+#: The transition table, the one place that says what a gun does
+#: (``docs/state-machine.md`` shows the same rows; a test keeps them equal).
+#: ``(from states, events, outcome)``: a next state, ``IGNORED`` (answered,
 #: nothing changes) or a refusal class (the request gets that error).
 #: Guards checked by the code on top of the table: CP/PP supervision must
 #: allow closing (else :class:`InternalRefused`); targetValues also need
 #: isolation valid/warning (else ignored); a voltage above the limits is
-#: :class:`ValueRefused` before anything else. An (state, event) pair not
-#: listed is an internal event with nothing to do.
-TABLE: tuple[tuple[tuple[GunState, ...], Event, GunState | Outcome | type[Refused]], ...] = (
-    ((S.STANDBY, S.READY, S.POSTCHARGE), E.CABLE_CHECK, S.CABLE_CHECK),
-    ((S.CABLE_CHECK,), E.CABLE_CHECK, IGNORED),
-    ((S.PRECHARGE, S.CHARGE), E.CABLE_CHECK, InternalRefused),
-    ((S.CABLE_CHECK,), E.TEST_PASSED, S.READY),
-    ((S.CABLE_CHECK,), E.TEST_FAILED, S.STOPPING),
-    ((S.STANDBY,), E.CLOSE, S.READY),
-    (_CLOSED, E.CLOSE, IGNORED),
-    ((S.STANDBY,), E.OPEN, IGNORED),
-    (_CLOSED, E.OPEN, S.STOPPING),
-    ((S.STANDBY, S.CABLE_CHECK), _TARGETS[0], IGNORED),
-    ((S.STANDBY, S.CABLE_CHECK), _TARGETS[1], IGNORED),
-    ((S.STANDBY, S.CABLE_CHECK), _TARGETS[2], IGNORED),
-    ((S.STANDBY, S.CABLE_CHECK), _TARGETS[3], IGNORED),
-    (_SESSION, E.TARGET_STANDBY, S.READY),
-    (_SESSION, E.TARGET_PRECHARGE, S.PRECHARGE),
-    (_SESSION, E.TARGET_CHARGE, S.CHARGE),
-    (_SESSION, E.TARGET_POSTCHARGE, S.POSTCHARGE),
-    ((S.STANDBY,), E.RESET, S.STANDBY),
-    ((*_CLOSED, S.STOPPING), E.RESET, S.STOPPING),
-    ((S.INOPERATIVE,), E.RESET, InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), E.CABLE_CHECK, InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), E.CLOSE, InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), E.OPEN, InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), _TARGETS[0], InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), _TARGETS[1], InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), _TARGETS[2], InoperativeRefused),
-    ((S.STOPPING, S.INOPERATIVE), _TARGETS[3], InoperativeRefused),
-    (_CLOSED, E.SECC_LOST, S.STOPPING),
-    ((S.STANDBY, *_CLOSED, S.STOPPING), E.FAULT, S.INOPERATIVE),
-    ((S.STOPPING,), E.SAFE, S.STANDBY),
-    ((S.INOPERATIVE,), E.CLEARED, S.STANDBY),
+#: :class:`ValueRefused` before anything changes; a reset while inoperative
+#: whose faults have already cleared is accepted (the gun is on its way to
+#: standby). A (state, event) pair not listed is an internal event with
+#: nothing to do.
+Row = tuple[tuple[GunState, ...], tuple[Event, ...], "GunState | Outcome | type[Refused]"]
+TABLE: tuple[Row, ...] = (
+    ((S.STANDBY, S.READY, S.POSTCHARGE), (E.CABLE_CHECK,), S.CABLE_CHECK),
+    ((S.CABLE_CHECK,), (E.CABLE_CHECK,), IGNORED),
+    ((S.PRECHARGE, S.CHARGE), (E.CABLE_CHECK,), InternalRefused),
+    ((S.CABLE_CHECK,), (E.TEST_PASSED,), S.READY),
+    ((S.CABLE_CHECK,), (E.TEST_FAILED,), S.STOPPING),
+    ((S.STANDBY,), (E.CLOSE,), S.READY),
+    (_CLOSED, (E.CLOSE,), IGNORED),
+    ((S.STANDBY,), (E.OPEN,), IGNORED),
+    (_CLOSED, (E.OPEN,), S.STOPPING),
+    ((S.STANDBY, S.CABLE_CHECK), _TARGETS, IGNORED),
+    (_SESSION, (E.TARGET_STANDBY,), S.READY),
+    (_SESSION, (E.TARGET_PRECHARGE,), S.PRECHARGE),
+    (_SESSION, (E.TARGET_CHARGE,), S.CHARGE),
+    (_SESSION, (E.TARGET_POSTCHARGE,), S.POSTCHARGE),
+    ((S.STANDBY,), (E.RESET,), S.STANDBY),
+    ((*_CLOSED, S.STOPPING), (E.RESET,), S.STOPPING),
+    ((S.INOPERATIVE,), (E.RESET,), InoperativeRefused),
+    ((S.STOPPING, S.INOPERATIVE), (E.CABLE_CHECK, E.CLOSE, E.OPEN, *_TARGETS), InoperativeRefused),
+    (_CLOSED, (E.SECC_LOST,), S.STOPPING),
+    ((S.STANDBY, *_CLOSED, S.STOPPING), (E.FAULT,), S.INOPERATIVE),
+    ((S.STOPPING,), (E.SAFE,), S.STANDBY),
+    ((S.INOPERATIVE,), (E.CLEARED,), S.STANDBY),
 )
 
 TRANSITIONS: dict[tuple[GunState, Event], GunState | Outcome | type[Refused]] = {
-    (state, event): outcome for states, event, outcome in TABLE for state in states
+    (state, event): outcome
+    for states, events, outcome in TABLE
+    for state in states
+    for event in events
 }
 
 #: States in which the gun is reported inoperative.
@@ -202,6 +199,7 @@ class ChargePoint:
         self._drive_request = 0.0  # the requested current, before clamping (A)
         self._task: asyncio.Task[None] | None = None  # cable check or safe-down
         self._safe_down_running = False
+        self._epoch = 0  # counts transitions to stopping/inoperative (see _close)
         self._demand: GunDemand | None = None
         self._active_since = 0.0
 
@@ -239,8 +237,6 @@ class ChargePoint:
         outcome = self._outcome(E.CABLE_CHECK)
         if outcome is IGNORED:
             return
-        if self._task is not None:  # a test already ran in READY/POSTCHARGE: start over
-            self._task.cancel()
         test_voltage = min(voltage, self.limits().voltage_max)
         await self._close()
         self._status.isolation = Isolation.INVALID
@@ -470,6 +466,7 @@ class ChargePoint:
             self._active_since = asyncio.get_running_loop().time()
         log.info("gun %s: %s -> %s on %s: %s", self.id, old, new, event, reason)
         if new in _INOPERATIVE_STATES:
+            self._epoch += 1
             self._drive(0.0, 0.0)
             self.target = None
             self._start_safe_down()
@@ -489,7 +486,7 @@ class ChargePoint:
         status = self._status
         closed = self._closed_cmd and station.io.contactors.closed(self.id)
         modules = station.pool.modules_of(self.id)
-        if closed and (voltage > 0.0 or current > 0.0):
+        if closed and voltage > 0.0:  # a current without a voltage drives nothing
             limits = self.limits()
             voltage = min(voltage, limits.voltage_max)
             current = setpoint_current(limits, voltage, current)
@@ -504,18 +501,27 @@ class ChargePoint:
             station.driver.off(modules)
 
     async def _close(self) -> None:
-        """Close the contactors if they are open; CP/PP must allow it."""
+        """Close the contactors if they are open; CP/PP must allow it.
+
+        The control loop runs while the contactors move: if the gun was
+        taken down meanwhile (fault, SECC loss), the safe-down owns the
+        contactors and the request is refused.
+        """
         if self._closed_cmd and self.station.io.contactors.closed(self.id):
             return
         if not self.station.io.supervision.allowed(self.id):
             raise InternalRefused(f"gun {self.id}: CP/PP supervision does not allow closing the contactors")
+        epoch = self._epoch
         try:
             await self._switch(True)
         except ContactorError as exc:
-            self._condition("contactors", True, str(exc))
-            raise InternalRefused(str(exc)) from None
-        if self.state in _INOPERATIVE_STATES:  # a fault came while closing
-            raise InoperativeRefused(f"gun {self.id} became {self.state} while closing")
+            if epoch == self._epoch:
+                self._condition("contactors", True, str(exc))
+                raise InternalRefused(str(exc)) from None
+        if epoch != self._epoch:
+            if self.state not in _INOPERATIVE_STATES:  # already back in standby: open again
+                self._start_safe_down()
+            raise InoperativeRefused(f"gun {self.id} was taken to standby while closing its contactors")
 
     async def _switch(self, closed: bool) -> None:
         self._closed_cmd = closed
@@ -541,16 +547,20 @@ class ChargePoint:
             and loop.time() < deadline
         ):
             await asyncio.sleep(cycle)
+            if self.state is not S.CABLE_CHECK:
+                return
         imd.start(self.id)
         deadline = loop.time() + station.profile.timings.cable_check_ms / 1000 + 5.0
         result = imd.result(self.id)
         while result is Isolation.INVALID and loop.time() < deadline:
             await asyncio.sleep(cycle)
+            if self.state is not S.CABLE_CHECK:
+                return
             result = imd.result(self.id)
         if result is Isolation.INVALID:
             log.warning("gun %s: isolation test gave no result in time", self.id)
             result = Isolation.FAULT
-        self._task = None
+        self._forget_task()
         self._drive(0.0, 0.0)
         self._status.isolation = result
         if result in _ISOLATION_OK:
@@ -558,10 +568,15 @@ class ChargePoint:
         else:
             self._go(E.TEST_FAILED, f"isolation {result}")
 
+    def _forget_task(self) -> None:
+        """At the end of the cable check or safe-down task: it is no longer the gun's task."""
+        if self._task is asyncio.current_task():
+            self._task = None
+
     def _start_safe_down(self) -> None:
         if self._safe_down_running:
             return
-        if self._task is not None:
+        if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
         self._safe_down_running = True
         self._task = asyncio.get_running_loop().create_task(self._safe_down(), name=f"safe-down-{self.id}")
@@ -599,7 +614,7 @@ class ChargePoint:
             station.io.imd.stop(self.id)
         finally:
             self._safe_down_running = False
-            self._task = None
+            self._forget_task()
         if self.state is S.STOPPING:
             self._go(E.SAFE, "outputs 0, contactors open, output discharged")
         elif self.state is S.INOPERATIVE and not self.faults:

@@ -94,7 +94,10 @@ class PowerDriver(Protocol):
 
         The current is split over the usable modules among ``addresses``
         (never broadcast), each capped by its own ratings. Frames go out
-        before this returns (or are counted as failed sends).
+        before this returns (or are counted as failed sends), except that a
+        driver may merge rising setpoints of a module that keeps exporting
+        into one update per short interval, to keep the bus from filling up;
+        a change of mode and a falling voltage or current are never delayed.
         """
 
     def off(self, addresses: Sequence[int]) -> None:

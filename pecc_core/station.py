@@ -100,6 +100,7 @@ class Station:
             await call_maybe_async(getattr(part, "start", None))
         self.pool.sync()
         self.driver.add_listener(self._module_changed)
+        self.tick()  # status is true from the first message (inoperative until modules answer)
         self._control = asyncio.get_running_loop().create_task(self._run(), name="station-control")
 
     async def stop(self) -> None:
@@ -165,7 +166,10 @@ class Station:
 
     def _allocate_soon(self) -> None:
         self._reallocate = False
-        self.allocate()
+        try:
+            self.allocate()
+        except Exception:  # the next control cycle tries again
+            log.exception("allocation failed")
 
     def allocate(self) -> None:
         """Ask the policy, apply its power caps now and start any module moves."""

@@ -6,5 +6,6 @@ Not a plugin with hooks of its own: a library the CAN plugins import.
 - :mod:`.moduledriver`: :class:`ModuleDriver`, the vendor-neutral part of a
   power-module driver (polling, offline/recovery, current split, wait_off);
 - :mod:`.params`: the marshmallow fields every CAN plugin shares;
-- :mod:`.load`: bus time of frames, for bus-load figures.
+- :mod:`.load`: bus time of frames, for bus-load figures;
+- :mod:`.episode`, :mod:`.tasks`: failure logging per episode, task cancelling.
 """

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import can
 
 from pecc_plugins.canbus.episode import Episode
+from pecc_plugins.canbus.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,9 @@ class CanLink:
         self._open_failures = Episode(log, f"{name}: opening {config.interface}/{config.channel}")
         self._send_failures = Episode(log, f"{name}: sending")
         self._handler_failures = Episode(log, f"{name}: handling frames")
+        self._deaths = Episode(log, f"{name}: bus {config.interface}/{config.channel}")
+        self._delay = config.reopen_min_s  # the next reopen backoff
+        self._opened_at = 0.0
 
     @property
     def up(self) -> bool:
@@ -145,13 +149,8 @@ class CanLink:
     async def stop(self) -> None:
         """Close the bus and stop retrying."""
         self._closing = True
-        if self._reopen is not None:
-            self._reopen.cancel()
-            try:
-                await self._reopen
-            except asyncio.CancelledError:
-                pass
-            self._reopen = None
+        await cancel(self._reopen)
+        self._reopen = None
         threaded = self._threaded
         self._close()
         if threaded:
@@ -173,16 +172,21 @@ class CanLink:
         if self._closing:
             bus.shutdown()
             return False
+        loop = asyncio.get_running_loop()
         self._bus = bus
         self._threaded = not _has_fd(bus)
-        self._notifier = _Notifier(
-            bus, [_Listener(self)], timeout=cfg.rx_poll_s, loop=asyncio.get_running_loop()
-        )
+        self._notifier = _Notifier(bus, [_Listener(self)], timeout=cfg.rx_poll_s, loop=loop)
+        self._opened_at = loop.time()
         self.counters.opens += 1
-        if self.counters.opens > 1:
-            log.warning("%s: %s/%s reopened", self.name, cfg.interface, cfg.channel)
+        log.log(
+            logging.INFO if self.counters.opens == 1 else logging.DEBUG,
+            "%s: %s/%s open",
+            self.name,
+            cfg.interface,
+            cfg.channel,
+        )
         if self._on_state is not None:
-            self._on_state(True)
+            self._on_state(True)  # may find the bus dead again at once
         return True
 
     def _close(self) -> None:
@@ -204,20 +208,22 @@ class CanLink:
         self._reopen = asyncio.get_running_loop().create_task(self._reopen_loop())
 
     async def _reopen_loop(self) -> None:
-        delay = self.config.reopen_min_s
+        # A bus that opens but dies at once (interface down, bus-off) keeps
+        # this loop going with a growing delay instead of a reopen storm.
         while not self._closing:
-            await asyncio.sleep(delay)
-            if await self._open():
+            await asyncio.sleep(self._delay)
+            self._delay = min(self._delay * 2, self.config.reopen_max_s)
+            if await self._open() and self._bus is not None:
                 return
-            delay = min(delay * 2, self.config.reopen_max_s)
 
     def _died(self, exc: BaseException, where: str) -> None:
         """The bus is unusable: close it, tell the user, start reopening."""
         if self._bus is None or self._closing:
             return
         self.counters.deaths += 1
-        cfg = self.config
-        log.error("%s: bus %s/%s down (%s: %s); reopening", self.name, cfg.interface, cfg.channel, where, exc)
+        self._deaths.failed(f"down ({where}: {exc}); reopening", level=logging.ERROR)
+        if asyncio.get_running_loop().time() - self._opened_at > self.config.reopen_max_s:
+            self._delay = self.config.reopen_min_s  # it had worked for a while: retry quickly
         self._close()
         if self._on_state is not None:
             self._on_state(False)
@@ -231,6 +237,8 @@ class CanLink:
         counters = self.counters
         counters.rx_frames += 1
         counters.rx_bytes += msg.dlc
+        if self._deaths.active:
+            self._deaths.ok()
         try:
             self._on_frame(msg)
         except Exception:  # a handler bug must not flood the log at bus speed
@@ -262,6 +270,8 @@ class CanLink:
         counters.tx_bytes += len(data)
         if self._send_failures.active:
             self._send_failures.ok()
+        if self._deaths.active:
+            self._deaths.ok()
         return True
 
     def _send_failed(self, exc: BaseException) -> None:

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import can
 
-from pecc_core.power import Fault, Mode, ModuleListener, ModuleState
+from pecc_core.power import BLOCKING, Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
+from pecc_plugins.canbus.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class DriverTiming:
     :attr offline_s: silence after which a module is offline; longer than
         the module's watchdog, so it has switched itself off by then.
     :attr off_current_a: output current below which relays may open.
+    :attr setpoint_interval_s: shortest time between two setpoint updates
+        of a module; changes in between are merged into the next update,
+        except a drop of the current or voltage (:data:`URGENT_DROP`).
     """
 
     poll_s: float = 0.25
@@ -45,6 +49,11 @@ class DriverTiming:
     resend_s: float = 1.0
     offline_s: float = 6.0
     off_current_a: float = 2.0
+    setpoint_interval_s: float = 0.2
+
+
+#: A setpoint falling by more than this share of its last sent value goes out at once.
+URGENT_DROP = 0.1
 
 
 def split_current(caps: Sequence[float], total: float) -> list[float]:
@@ -93,12 +102,15 @@ class ModuleDriver(ABC):
         self.bus_ok = False
         #: frames that came from addresses outside the configuration
         self.ignored_frames = 0
-        self.link = CanLink(bus, self._received, self._bus_state, name)
+        self.link = CanLink(bus, self._decode, self._bus_state, name)
         self._listeners: list[ModuleListener] = []
         self._recovering: dict[int, float] = {}  # address -> when the cached state was re-applied
         self._waiters: list[asyncio.Future[None]] = []
         self._poll_task: asyncio.Task[None] | None = None
         self._since = 0.0  # when polling started: silence is counted from here
+        self._sent: dict[int, tuple[Mode, float, float]] = {}  # the state each module was last sent
+        self._sent_at: dict[int, float] = {}
+        self._deferred: dict[int, asyncio.TimerHandle] = {}  # merged setpoint updates waiting
 
     # -- PowerDriver ------------------------------------------------------------
 
@@ -113,13 +125,11 @@ class ModuleDriver(ABC):
     async def stop(self) -> None:
         for module in self.modules.values():
             self._command(module, Mode.OFF, 0.0, 0.0)
-        if self._poll_task is not None:
-            self._poll_task.cancel()
-            try:
-                await self._poll_task
-            except asyncio.CancelledError:
-                pass
-            self._poll_task = None
+        await cancel(self._poll_task)
+        self._poll_task = None
+        for handle in self._deferred.values():
+            handle.cancel()
+        self._deferred.clear()
         await self.link.stop()
         self._wake()
 
@@ -127,7 +137,7 @@ class ModuleDriver(ABC):
         chosen = [m for a in addresses if (m := self.modules.get(a)) is not None]
         able = [m for m in chosen if m.usable and m.voltage_min <= voltage]
         caps = [min(m.current_max, m.power_max / voltage) if voltage > 0 else m.current_max for m in able]
-        for module, share in zip(able, split_current(caps, current)):
+        for module, share in zip(able, split_current(caps, current), strict=True):
             self._command(module, Mode.EXPORT, min(voltage, module.voltage_max), share)
         for module in chosen:
             if module not in able:
@@ -182,7 +192,26 @@ class ModuleDriver(ABC):
 
     @abstractmethod
     def _apply(self, module: ModuleState) -> None:
-        """Send the module's cached mode and setpoints (``module.mode`` etc.)."""
+        """Send the module's cached mode and setpoints (``module.mode`` etc.).
+
+        Called through :meth:`_send_state`. An ``OFF`` must go out at once,
+        whatever sequence the vendor code is in the middle of.
+        """
+
+    def _update(self, module: ModuleState, voltage: float, current: float) -> None:
+        """Send new setpoints of a module that stays in ``EXPORT``.
+
+        ``voltage`` and ``current`` are the values it was last sent; a
+        protocol with separate frames sends only what changed.
+        """
+        self._apply(module)
+
+    def _send_state(self, module: ModuleState) -> None:
+        """Send the module's whole cached state now and remember it as sent."""
+        self._apply(module)
+        address = module.address
+        self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
+        self._sent_at[address] = asyncio.get_running_loop().time()
 
     def _settled(self, module: ModuleState) -> bool:
         """True once the re-applied state has fully gone out (no sequence still running)."""
@@ -211,7 +240,7 @@ class ModuleDriver(ABC):
             applied = self._recovering.get(address)
             if applied is None:
                 self._recovering[address] = now
-                self._apply(module)
+                self._send_state(module)
             elif now - applied >= self.timing.poll_s and self._settled(module):
                 del self._recovering[address]
                 module.online = True
@@ -226,7 +255,12 @@ class ModuleDriver(ABC):
             self._wake()
 
     def _vendor_faults(self, module: ModuleState, faults: set[Fault]) -> None:
-        """Replace the module's protocol-reported faults by ``faults``."""
+        """Replace the module's protocol-reported faults by ``faults``.
+
+        A blocking fault also commands the module off: an unusable module
+        must not be switched back on by the setpoint refresh. It exports
+        again when it is usable and the station asks for it.
+        """
         if Fault.COMMUNICATION in module.faults:
             faults = faults | {Fault.COMMUNICATION}
         if faults != module.faults:
@@ -234,6 +268,8 @@ class ModuleDriver(ABC):
                 "%s: module %d faults %s", self.name, module.address, ", ".join(sorted(faults)) or "cleared"
             )
             module.faults = faults
+            if faults & BLOCKING:
+                self._command(module, Mode.OFF, 0.0, 0.0)
             self._notify(module)
 
     def _notify(self, module: ModuleState) -> None:
@@ -251,11 +287,40 @@ class ModuleDriver(ABC):
         module.mode = mode
         module.voltage_setpoint = voltage
         module.current_setpoint = current
-        if self.link.up:
-            self._apply(module)
+        self._flush(module)
 
-    def _received(self, msg: can.Message) -> None:
-        self._decode(msg)
+    def _flush(self, module: ModuleState) -> None:
+        """Send what changed in the module's cached state, rate-limited.
+
+        A mode change goes out at once; new setpoints of an exporting module
+        at most every ``setpoint_interval_s`` (the latest values win), unless
+        one of them drops by more than :data:`URGENT_DROP`.
+        """
+        address = module.address
+        handle = self._deferred.pop(address, None)
+        if handle is not None:
+            handle.cancel()
+        if not self.link.up:
+            return
+        sent = self._sent.get(address)
+        if sent is None or sent[0] is not module.mode:
+            self._send_state(module)
+            return
+        _, voltage, current = sent
+        if module.mode is Mode.OFF or (voltage, current) == (module.voltage_setpoint, module.current_setpoint):
+            return
+        loop = asyncio.get_running_loop()
+        due = self._sent_at[address] + self.timing.setpoint_interval_s
+        dropped = (
+            module.voltage_setpoint < voltage * (1 - URGENT_DROP)
+            or module.current_setpoint < current * (1 - URGENT_DROP)
+        )
+        if dropped or loop.time() >= due:
+            self._update(module, voltage, current)
+            self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
+            self._sent_at[address] = loop.time()
+        else:
+            self._deferred[address] = loop.call_at(due, self._flush, module)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -265,6 +330,7 @@ class ModuleDriver(ABC):
 
     def _lost(self, module: ModuleState) -> None:
         self._recovering.pop(module.address, None)
+        self._sent.pop(module.address, None)
         self._forget(module)
         if module.online or Fault.COMMUNICATION not in module.faults:
             module.online = False
@@ -277,7 +343,7 @@ class ModuleDriver(ABC):
         if up:
             self._since = asyncio.get_running_loop().time()
             for module in self.modules.values():
-                self._apply(module)
+                self._send_state(module)
             return
         for module in self.modules.values():
             self._lost(module)
@@ -289,18 +355,18 @@ class ModuleDriver(ABC):
         tick = 0
         next_resend = loop.time() + timing.resend_s
         failures = Episode(log, f"{self.name}: polling")
-        while True:
-            await asyncio.sleep(timing.poll_s)
+        while True:  # the first poll goes out at once: modules are found sooner
             now = loop.time()
             try:
                 self._poll_once(now, tick % timing.status_every == 0, now >= next_resend)
             except Exception as exc:  # a bug must not stop offline detection for good
                 failures.failed(exc, traceback=True, level=logging.ERROR)
-                continue
-            failures.ok()
-            tick += 1
-            if now >= next_resend:
-                next_resend = now + timing.resend_s
+            else:
+                failures.ok()
+                tick += 1
+                if now >= next_resend:
+                    next_resend = now + timing.resend_s
+            await asyncio.sleep(timing.poll_s)
 
     def _poll_once(self, now: float, full: bool, resend: bool) -> None:
         """Detect silent modules, send one poll and, when due, refresh the setpoints."""
@@ -312,4 +378,4 @@ class ModuleDriver(ABC):
         self._poll_all(full)
         if resend:
             for module in self.modules.values():
-                self._apply(module)
+                self._send_state(module)

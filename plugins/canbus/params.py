@@ -10,31 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import validate
 
+from pecc_core.profile.schema import Integer, Number, StrictSchema, String, between
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import DriverTiming
 
 
-def between(lo: float, hi: float) -> validate.Range:
-    return validate.Range(min=lo, max=hi, error=f"expected a value from {lo} to {hi}")
-
-
-class BusParams(Schema):
+class BusParams(StrictSchema):
     """``interface``, ``channel``, ``bitrate`` and how to retry a dead bus.
 
     ``virtual`` accepts and ignores the bitrate; ``socketcan`` needs the
     interface brought up with its bitrate outside PECC (``ip link``).
     """
 
-    class Meta:
-        unknown = RAISE
-
-    interface = fields.String(load_default="virtual", validate=validate.Length(min=1))
-    channel = fields.String(required=True, validate=validate.Length(min=1))
-    bitrate = fields.Integer(load_default=125_000, validate=between(10_000, 1_000_000))
-    reopen_min_ms = fields.Integer(load_default=100, validate=between(1, 60_000))
-    reopen_max_ms = fields.Integer(load_default=5_000, validate=between(1, 600_000))
+    interface = String(load_default="virtual", validate=validate.Length(min=1, error="expected a name"))
+    channel = String(required=True, validate=validate.Length(min=1, error="expected a name"))
+    bitrate = Integer(load_default=125_000, validate=between(10_000, 1_000_000))
+    reopen_min_ms = Integer(load_default=100, validate=between(1, 60_000))
+    reopen_max_ms = Integer(load_default=5_000, validate=between(1, 600_000))
 
 
 def bus_config(params: Mapping[str, Any]) -> BusConfig:
@@ -55,11 +49,12 @@ class DriverParams(BusParams):
     must stay longer than the vendor's module watchdog).
     """
 
-    poll_ms = fields.Integer(load_default=250, validate=between(10, 60_000))
-    status_every = fields.Integer(load_default=4, validate=between(1, 1000))
-    resend_ms = fields.Integer(load_default=1000, validate=between(10, 60_000))
-    offline_ms = fields.Integer(load_default=6000, validate=between(10, 600_000))
-    off_current_a = fields.Float(load_default=2.0, validate=between(0.0, 100.0))
+    poll_ms = Integer(load_default=250, validate=between(10, 60_000))
+    status_every = Integer(load_default=4, validate=between(1, 1000))
+    resend_ms = Integer(load_default=1000, validate=between(10, 60_000))
+    offline_ms = Integer(load_default=6000, validate=between(10, 600_000))
+    off_current_a = Number(load_default=2.0, validate=between(0.0, 100.0))
+    setpoint_interval_ms = Integer(load_default=200, validate=between(0, 10_000))
 
 
 def driver_timing(params: Mapping[str, Any]) -> DriverTiming:
@@ -70,4 +65,5 @@ def driver_timing(params: Mapping[str, Any]) -> DriverTiming:
         resend_s=params["resend_ms"] / 1000,
         offline_s=params["offline_ms"] / 1000,
         off_current_a=params["off_current_a"],
+        setpoint_interval_s=params["setpoint_interval_ms"] / 1000,
     )

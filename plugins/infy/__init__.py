@@ -15,23 +15,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, post_load, validate
+from marshmallow import post_load, validate
 
 from pecc_core import hookimpl
-from pecc_plugins.canbus.params import DriverParams, between, bus_config, driver_timing
+from pecc_core.profile.schema import Integer, String, between
+from pecc_plugins.canbus.params import DriverParams, bus_config, driver_timing
 from pecc_plugins.infy import codec
 from pecc_plugins.infy.driver import InfyDriver, InfySettings
 
 
 class InfyParams(DriverParams):
-    addressing = fields.String(
+    addressing = String(
         load_default="fixed", validate=validate.OneOf(["fixed", "group"], error="expected one of {choices}")
     )
-    group = fields.Integer(load_default=0, validate=between(0, codec.MAX_ADDRESS))
-    controller = fields.Integer(load_default=codec.CONTROLLER, validate=between(0, codec.MAX_ADDRESS))
-    poll_ms = fields.Integer(load_default=1000, validate=between(10, 60_000))
-    status_every = fields.Integer(load_default=1, validate=between(1, 1000))
-    offline_ms = fields.Integer(load_default=15_000, validate=between(10, 600_000))
+    group = Integer(load_default=0, validate=between(0, codec.MAX_ADDRESS))
+    controller = Integer(load_default=codec.CONTROLLER, validate=between(0, codec.MAX_ADDRESS))
+    poll_ms = Integer(load_default=1000, validate=between(10, 60_000))
+    status_every = Integer(load_default=1, validate=between(1, 1000))
+    offline_ms = Integer(load_default=15_000, validate=between(10, 600_000))
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> InfySettings:

@@ -81,7 +81,8 @@ class InfyDriver(ModuleDriver):
     def _counted(self, count: int) -> None:
         if count != self.group_count:
             level = logging.INFO if count == len(self.modules) else logging.WARNING
-            log.log(level, "infy: group %d reports %d modules, profile has %d", self.settings.group, count, len(self.modules))
+            group, configured = self.settings.group, len(self.modules)
+            log.log(level, "infy: group %d reports %d modules, profile has %d", group, count, configured)
             self.group_count = count
 
     def _narrow(self, module: ModuleState, caps: codec.Capabilities) -> None:
@@ -124,6 +125,9 @@ class InfyDriver(ModuleDriver):
         """Read the ratings of a module that answers but has not told them yet."""
         if module.address not in self._capabilities_read and module.last_seen:
             self._send(codec.read(module.address, Cmd.CAPABILITIES))
+
+    def _update(self, module: ModuleState, voltage: float, current: float) -> None:
+        self._send(codec.set_vi(module.address, module.voltage_setpoint, module.current_setpoint))
 
     def _apply(self, module: ModuleState) -> None:
         address = module.address

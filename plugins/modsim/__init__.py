@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, post_load, validate
+from marshmallow import post_load, validate
 
 from pecc_core import hookimpl
-from pecc_plugins.canbus.params import BusParams, between, bus_config
+from pecc_core.profile.schema import Integer, Number, String, between
+from pecc_plugins.canbus.params import BusParams, bus_config
 from pecc_plugins.modsim.physics import PhysicsConfig
 from pecc_plugins.modsim.service import PROTOCOLS, ModSim, SimSettings
 
@@ -31,19 +32,19 @@ WATCHDOG_MS = {"uugreen": 5000, "infy": 10_000}
 
 
 class SimParams(BusParams):
-    protocol = fields.String(
+    protocol = String(
         load_default="uugreen",
         validate=validate.OneOf(sorted(PROTOCOLS), error="expected one of {choices}"),
     )
-    group = fields.Integer(load_default=0, validate=between(0, 15))
-    tick_ms = fields.Integer(load_default=50, validate=between(1, 1000))
-    watchdog_ms = fields.Integer(load_default=None, allow_none=True, validate=between(10, 600_000))
-    slew_v_per_s = fields.Float(load_default=500.0, validate=between(1.0, 100_000.0))
-    node_capacitance_f = fields.Float(load_default=0.002, validate=between(1e-6, 10.0))
-    bleeder_ohm = fields.Float(load_default=500.0, validate=between(1.0, 1e7))
-    battery_ohm = fields.Float(load_default=0.05, validate=between(0.001, 10.0))
-    ocv_per_soc = fields.Float(load_default=0.002, validate=between(0.0, 0.1))
-    thermal_tau_s = fields.Float(load_default=60.0, validate=between(0.01, 10_000.0))
+    group = Integer(load_default=0, validate=between(0, 15))
+    tick_ms = Integer(load_default=50, validate=between(1, 1000))
+    watchdog_ms = Integer(load_default=None, allow_none=True, validate=between(10, 600_000))
+    slew_v_per_s = Number(load_default=500.0, validate=between(1.0, 100_000.0))
+    node_capacitance_f = Number(load_default=0.002, validate=between(1e-6, 10.0))
+    bleeder_ohm = Number(load_default=500.0, validate=between(1.0, 1e7))
+    battery_ohm = Number(load_default=0.05, validate=between(0.001, 10.0))
+    ocv_per_soc = Number(load_default=0.002, validate=between(0.0, 0.1))
+    thermal_tau_s = Number(load_default=60.0, validate=between(0.01, 10_000.0))
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> SimSettings:

@@ -121,7 +121,7 @@ class Plant:
                 node.voltage += (total - bleed) * dt / cfg.node_capacitance_f
             else:
                 node.voltage *= math.exp(-dt / (cfg.bleeder_ohm * cfg.node_capacitance_f))
-        for module, limit in zip(modules, limits):
+        for module, limit in zip(modules, limits, strict=True):
             module.current = total * limit / available if available else 0.0
             module.voltage = node.voltage
             self._heat(module, dt)

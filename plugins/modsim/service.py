@@ -26,6 +26,7 @@ from pecc_core.model import Phase
 from pecc_core.power import Fault
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
+from pecc_plugins.canbus.tasks import cancel
 from pecc_plugins.modsim.physics import Battery, ModuleOutput, Node, PhysicsConfig, Plant
 from pecc_plugins.modsim.infy import InfyResponder
 from pecc_plugins.modsim.uu import UuResponder
@@ -103,13 +104,8 @@ class ModSim:
         self._task = loop.create_task(self._run(), name="modsim")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await self.link.stop()
 
     # -- fault injection ------------------------------------------------------------

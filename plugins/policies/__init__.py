@@ -37,3 +37,10 @@ def pecc_register_limit_policies(register: Any) -> None:
         params=DynamicSchema,
         summary="each active gun what it can use (demand, car limit, SOC), spare to the others",
     )
+
+
+@hookimpl
+def pecc_add_commands(app: Any) -> None:
+    from pecc_plugins.policies.command import simulate
+
+    app.command("simulate")(simulate)

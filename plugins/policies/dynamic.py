@@ -53,7 +53,7 @@ from pecc_plugins.policies.capacity import (
 class DynamicParams:
     min_power_w: float = 10_000.0
     headroom: float = 0.1
-    saturation: float = 0.95
+    saturation: float = 0.98
     hysteresis: float = 0.1
     thermal: Thermal = field(default_factory=Thermal)
 
@@ -63,7 +63,9 @@ class DynamicSchema(ThermalSchema):
 
     min_power_w = fields.Float(load_default=10_000.0, validate=validate.Range(min=0, error="expected a value >= 0"))
     headroom = fields.Float(load_default=0.1, validate=validate.Range(min=0, max=1, error="expected 0 to 1"))
-    saturation = fields.Float(load_default=0.95, validate=validate.Range(min=0.5, max=1, error="expected 0.5 to 1"))
+    saturation = fields.Float(
+        load_default=0.98, validate=validate.Range(min=0.5, max=0.99, error="expected 0.5 to 0.99")
+    )
     hysteresis = fields.Float(load_default=0.1, validate=validate.Range(min=0, max=1, error="expected 0 to 1"))
 
     @post_load
@@ -93,12 +95,14 @@ class DynamicPolicy:
     def __init__(self, params: DynamicParams) -> None:
         self.params = params
         self._caps: dict[str, float] = {}
+        self._tight: set[str] = set()
 
     def allocate(self, demands: Sequence[GunDemand], pool: PoolView) -> Allocation:
         p = self.params
         active = priority_order([d for d in demands if d.active])
         reachable = candidates(pool, active, p.thermal)
-        need = {d.gun: self._need(d) for d in active}
+        needs = {d.gun: self._need(d) for d in active}
+        need = {g: n for g, (n, _) in needs.items()}
         unit = {d.gun: _unit(pool, reachable[d.gun], d.voltage, p.thermal) for d in active}
         targets = self._targets(active, pool, reachable, need, unit)
         modules = assign(pool, demands, targets, [d.gun for d in active], reachable)
@@ -106,18 +110,22 @@ class DynamicPolicy:
         caps = {
             d.gun: min(d.power_max, gun_capability(modules[d.gun], pool, d.voltage, p.thermal)) for d in active
         }
-        power.update(self._share_site(active, caps, need, pool.site_power_max))
+        power.update(self._share_site(active, caps, {g: h for g, (_, h) in needs.items()}, pool.site_power_max))
         self._caps = {g: w for g, w in power.items() if w > 0.0}
         return Allocation(modules={d.gun: modules.get(d.gun, ()) for d in demands}, power=power)
 
-    def _need(self, d: GunDemand) -> float:
+    def _need(self, d: GunDemand) -> tuple[float, bool]:
+        """(power to count modules for, whether it would take more than it asks)."""
         asked = d.voltage * d.current
         if asked <= 0.0:
-            return d.power_max  # not charging yet: it may take up to its limit
+            return d.power_max, True  # not charging yet: it may take up to its limit
         given = self._caps.get(d.gun, 0.0)
-        if given > 0.0 and asked >= self.params.saturation * given:
-            return d.power_max  # at its cap: it would take more
-        return min(d.power_max, asked * (1.0 + self.params.headroom))
+        at_cap = given > 0.0 and asked >= self.params.saturation * given
+        # A gun held at exactly its ask last cycle (the site was short) is at
+        # its cap by our doing, not the car's: it wants more only if it asks more.
+        if at_cap and not (d.gun in self._tight and asked <= given):
+            return d.power_max, True
+        return min(d.power_max, asked * (1.0 + self.params.headroom)), False
 
     def _targets(
         self,
@@ -156,25 +164,37 @@ class DynamicPolicy:
         self,
         active: Sequence[GunDemand],
         caps: dict[str, float],
-        need: dict[str, float],
+        hungry: dict[str, bool],
         site: float | None,
     ) -> dict[str, float]:
+        """Caps within the site cap, filled in tiers: the minimum, the asks by
+        priority, a margin to grow, the guns that would take more, the rest."""
+        self._tight = set()
         if site is None or sum(caps.values()) <= site:
             return caps
         budget = site * (1.0 - 1e-9)
         power = dict.fromkeys(caps, 0.0)
+
+        def fill(ceilings: dict[str, float]) -> None:
+            nonlocal budget
+            room = {g: max(0.0, c - power[g]) for g, c in ceilings.items()}
+            for g, w in water_fill(min(budget, sum(room.values())), room).items():
+                power[g] += w
+                budget -= w
+
         for d in active:  # the minimum, first come
             power[d.gun] = min(caps[d.gun], self.params.min_power_w, budget)
             budget -= power[d.gun]
-        for _, level in groupby(active, key=lambda d: d.priority):
-            guns = [d.gun for d in level]
-            wanted = {g: max(0.0, min(caps[g], need[g]) - power[g]) for g in guns}
-            extra = water_fill(min(budget, sum(wanted.values())), wanted)
-            for g, w in extra.items():
-                power[g] += w
-                budget -= w
-        spare = water_fill(budget, {g: caps[g] - power[g] for g in caps})
-        return {g: power[g] + spare[g] for g in caps}
+        asked = {d.gun: d.voltage * d.current or caps[d.gun] for d in active}
+        for _, level in groupby(active, key=lambda d: d.priority):  # what they ask, by priority
+            fill({d.gun: min(caps[d.gun], asked[d.gun]) for d in level})
+        # Room to grow: enough for a gun below its cap to stay clear of the saturation mark.
+        margin = 1.0 / (self.params.saturation * self.params.saturation)
+        fill({g: min(caps[g], a * margin) for g, a in asked.items()})
+        fill({g: caps[g] for g in caps if hungry[g]})  # then those that would take more
+        self._tight = {g for g in caps if not hungry[g] and power[g] <= asked[g] * (1.0 + 1e-9)}
+        fill(caps)
+        return power
 
 
 def _unit(pool: PoolView, reachable: Sequence[int], voltage: float, thermal: Thermal) -> float:

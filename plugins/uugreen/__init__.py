@@ -14,18 +14,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, post_load
+from marshmallow import post_load
 
 from pecc_core import hookimpl
-from pecc_plugins.canbus.params import DriverParams, between, bus_config, driver_timing
+from pecc_core.profile.schema import Integer, Number, between
+from pecc_plugins.canbus.params import DriverParams, bus_config, driver_timing
 from pecc_plugins.uugreen import codec
 from pecc_plugins.uugreen.driver import UuDriver, UuSettings
 
 
 class UuParams(DriverParams):
-    group = fields.Integer(load_default=0, validate=between(0, codec.MAX_GROUP))
-    mode_threshold_v = fields.Float(load_default=codec.MODE_THRESHOLD_V, validate=between(0.0, 1000.0))
-    mode_switch_ms = fields.Integer(load_default=2000, validate=between(0, 60_000))
+    group = Integer(load_default=0, validate=between(0, codec.MAX_GROUP))
+    mode_threshold_v = Number(load_default=codec.MODE_THRESHOLD_V, validate=between(0.0, 1000.0))
+    mode_switch_ms = Integer(load_default=2000, validate=between(0, 60_000))
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> UuSettings:

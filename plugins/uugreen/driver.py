@@ -22,7 +22,7 @@ from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver
 from pecc_plugins.uugreen import codec
-from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
+from pecc_plugins.uugreen.codec import Cmd, VoltageMode
 
 log = logging.getLogger(__name__)
 
@@ -122,22 +122,39 @@ class UuDriver(ModuleDriver):
         self._send(codec.set_output(address, group, True))
         self._output_on.add(address)
 
+    def _update(self, module: ModuleState, voltage: float, current: float) -> None:
+        address, group = module.address, self._group
+        needed = codec.mode_for(module.voltage_setpoint, self.settings.mode_threshold_v)
+        if address in self._switching or self._range.get(address) is not needed:
+            self._apply(module)  # starts the range switch, or leaves it to the running one
+            return
+        if module.voltage_setpoint != voltage:
+            self._send(codec.set_voltage(address, group, module.voltage_setpoint))
+        if module.current_setpoint != current:
+            self._send(codec.set_current(address, group, module.current_setpoint))
+
     async def _switch_range(self, module: ModuleState, mode: VoltageMode) -> None:
         """Change the hi/lo range with the output off, then re-apply the setpoints."""
         address, group, wait = module.address, self._group, self.settings.mode_switch_s
         log.info("uugreen: module %d to %s-voltage range", address, mode.name.lower())
         try:
             if address in self._output_on:
-                self._output_on.discard(address)
                 self._send(codec.set_output(address, group, False))
                 await asyncio.sleep(wait)
+                if not await self.wait_off([address], wait):
+                    # never switch under load: the next refresh starts over
+                    log.warning(
+                        "uugreen: module %d still carries %.1f A; range switch postponed", address, module.current
+                    )
+                    return
+                self._output_on.discard(address)
             self._send(codec.set_mode(address, group, mode))
             await asyncio.sleep(wait)
             self._range[address] = mode
         finally:
             del self._switching[address]
         if self.link.up:
-            self._apply(module)
+            self._send_state(module)
 
 
 def _signed(value: int) -> int:

@@ -1,65 +1,39 @@
-"""Pieces for the CAN tests: the simulator's view of a station, and waiting.
+"""Pieces for the CAN tests: a real station for the simulator to look at, and waiting.
 
-Until the ``gun`` branch's simulated I/O lands, the simulator's view of the
-station is built from real core objects (a validated core profile, real
-:class:`ChargePoint` objects) plus two small doubles for the relay matrix
-and the contactors that follow :mod:`pecc_core.io`.
+The simulator reads the station's profile, relay matrix, contactors and
+guns. These tests build a real :class:`Station` around the driver under
+test with the simulated I/O drivers, but do not start it: its control loop
+would deal modules to guns by policy, while these tests put each module
+where they need it (``station.io.matrix.connect``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pecc_core.chargepoint import ChargePoint
+from pecc_core.plugins import default_manager
+from pecc_core.power import PowerDriver
 from pecc_core.profile import schema
 from pecc_core.profile.model import Profile
+from pecc_core.station import Io, Station
+from pecc_plugins.canbus.moduledriver import ModuleDriver
+from pecc_plugins.infy import InfyParams
+from pecc_plugins.infy.driver import InfyDriver
+from pecc_plugins.policies.static import make_static
+from pecc_plugins.simio import SimContactors, SimIsolationMonitor, SimRelayMatrix, SimSupervision
+from pecc_plugins.uugreen import UuParams
+from pecc_plugins.uugreen.driver import UuDriver
 
 GUNS = ("g1", "g2")
 
-
-class Matrix:
-    """RelayMatrix double: modules sit where the test puts them."""
-
-    def __init__(self, assignment: dict[int, str | None]) -> None:
-        self.assignment = assignment
-
-    async def connect(self, module: int, gun: str | None) -> None:
-        self.assignment[module] = gun
-
-    def gun_of(self, module: int) -> str | None:
-        return self.assignment.get(module)
-
-
-class Contactors:
-    """Contactors double: closed when the test says so."""
-
-    def __init__(self) -> None:
-        self.state: dict[str, bool] = {}
-
-    async def set(self, gun: str, closed: bool) -> None:
-        self.state[gun] = closed
-
-    def closed(self, gun: str) -> bool:
-        return self.state.get(gun, False)
-
-
-@dataclass
-class Io:
-    matrix: Matrix
-    contactors: Contactors
-
-
-@dataclass
-class StationView:
-    """What the simulator reads of a station."""
-
-    profile: Profile
-    io: Io
-    guns: dict[str, ChargePoint] = field(default_factory=dict)
+#: params schema, driver class and test params of each vendor driver
+DRIVERS: dict[str, tuple[type, type[ModuleDriver], dict[str, Any]]] = {
+    "uugreen": (UuParams, UuDriver, {"group": 1, "mode_switch_ms": 60}),
+    "infy": (InfyParams, InfyDriver, {}),
+}
 
 
 def core_profile(modules: tuple[int | dict[str, Any], ...], driver: str = "uugreen") -> Profile:
@@ -73,16 +47,27 @@ def core_profile(modules: tuple[int | dict[str, Any], ...], driver: str = "uugre
                 ],
             }
         ],
-        "power": {"driver": {"name": driver}, "modules": [m if isinstance(m, dict) else {"address": m} for m in modules]},
+        "power": {
+            "driver": {"name": driver},
+            "modules": [m if isinstance(m, dict) else {"address": m} for m in modules],
+        },
+        "io": {role: {"name": "sim"} for role in ("contactors", "imd", "supervision", "matrix")},
     }
     return schema.build(raw, name="can-test", source=Path("can-test.toml"))
 
 
-def station_view(profile: Profile, assignment: dict[int, str | None]) -> StationView:
-    station = StationView(profile, Io(Matrix(assignment), Contactors()))
-    station.guns = {g.id: ChargePoint(g, station) for g in profile.guns}  # type: ignore[arg-type]
+async def sim_station(profile: Profile, driver: PowerDriver, assignment: dict[int, str | None]) -> Station:
+    """A station (not started) on simulated I/O, modules switched as ``assignment`` says."""
+    io = Io(
+        contactors=SimContactors(closing_ms=1, opening_ms=1),
+        imd=SimIsolationMonitor(profile.timings.cable_check_ms),
+        supervision=SimSupervision(),
+        matrix=SimRelayMatrix(switching_ms=0),
+    )
+    station = Station(profile, default_manager(), driver, io, make_static({}))
+    for address, gun in assignment.items():
+        await io.matrix.connect(address, gun)
     return station
-
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 3.0, what: str = "") -> None:
@@ -93,5 +78,3 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 3.0, what: 
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         await asyncio.sleep(0.01)
-
-

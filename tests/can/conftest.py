@@ -8,31 +8,23 @@ from typing import Any
 
 import can
 import pytest
-from can_rig import StationView, core_profile, station_view
+from can_rig import DRIVERS, core_profile, sim_station
 
-from pecc_plugins.canbus.moduledriver import ModuleDriver
-from pecc_plugins.infy import InfyParams
-from pecc_plugins.infy.driver import InfyDriver
+from pecc_core.station import Station
 from pecc_plugins.modsim import SimParams
 from pecc_plugins.modsim.service import ModSim
-from pecc_plugins.uugreen import UuParams
-from pecc_plugins.uugreen.driver import UuDriver
 
 #: Short periods so that silence, watchdogs and recovery happen within a second.
 FAST_DRIVER = {"poll_ms": 40, "resend_ms": 200, "offline_ms": 500, "status_every": 2,
                "reopen_min_ms": 20, "reopen_max_ms": 100}
 FAST_SIM = {"tick_ms": 10, "watchdog_ms": 300, "slew_v_per_s": 5000.0, "thermal_tau_s": 0.2}
-DRIVERS: dict[str, tuple[type, type[ModuleDriver], dict[str, Any]]] = {
-    "uugreen": (UuParams, UuDriver, {"group": 1, "mode_switch_ms": 60}),
-    "infy": (InfyParams, InfyDriver, {}),
-}
 
 
 @dataclass
 class Rig:
     driver: Any
     sim: ModSim
-    station: StationView
+    station: Station
     channel: str
 
 
@@ -66,9 +58,11 @@ def rig(can_channel: str) -> Callable[..., Any]:
             self.assignment = assignment if assignment is not None else {1: "g1", 2: "g1", 3: "g2"}
 
         async def __aenter__(self) -> Rig:
-            station = station_view(core_profile(self.sim_modules), self.assignment)
+            # the simulator sees the station of its own profile: its modules may differ
+            # from the driver's (ratings, extra addresses)
             driver = self.driver_class(self.driver_params, core_profile(self.modules).power.modules)
-            sim = ModSim(self.sim_params, station)  # type: ignore[arg-type]
+            station = await sim_station(core_profile(self.sim_modules), driver, self.assignment)
+            sim = ModSim(self.sim_params, station)
             await sim.start()
             await driver.start()
             self.rig = Rig(driver, sim, station, can_channel)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 
@@ -117,3 +118,35 @@ def test_load_of_a_frame_rate() -> None:
     assert load.frames_per_s == 1000
     assert load.percent == pytest.approx(100 * 160 * 1000 / 125_000, rel=0.01)
     assert load_of(0, 0, 1.0, 125_000).percent == 0
+
+
+async def test_a_bus_that_dies_on_every_reopen_backs_off_and_logs_once(
+    can_channel: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Like an interface that is down: it opens, then the first send fails."""
+    config = BusConfig(channel=can_channel, reopen_min_s=0.01, reopen_max_s=1.0)
+    link: CanLink
+
+    def on_state(up: bool) -> None:
+        if up and link.counters.opens > 1 and broken:
+            link.bus.shutdown()
+            link.send(1, bytes(8))  # fails: the link closes and keeps reopening
+
+    broken = True
+    link = CanLink(config, lambda msg: None, on_state)
+    await link.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="pecc_plugins.canbus.link"):
+            link.bus.shutdown()
+            link.send(1, bytes(8))
+            await asyncio.sleep(0.6)
+            assert not link.up
+            assert 3 <= link.counters.opens <= 8  # backoff 10, 20, 40 ... ms, not a storm
+            broken = False
+            await eventually(lambda: link.up, what="reopened for good")
+            assert link.send(1, bytes(8))
+        lines = [r.getMessage() for r in caplog.records]
+        assert sum("down" in line for line in lines) == 1, lines
+        assert "works again" in lines[-1]
+    finally:
+        await link.stop()

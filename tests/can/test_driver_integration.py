@@ -9,7 +9,7 @@ import asyncio
 
 import can
 import pytest
-from can_rig import core_profile, eventually
+from can_rig import DRIVERS, core_profile, eventually
 
 from pecc_core.model import Phase, Target
 from pecc_core.power import Fault, Mode
@@ -97,9 +97,14 @@ async def test_alarm_bits_become_typed_faults(rig, protocol: str) -> None:
         seen: list[frozenset[Fault]] = []
         driver.add_listener(lambda m: seen.append(frozenset(m.faults)))
         await eventually(lambda: all_online(driver))
+        driver.export([1], 400.0, 20.0)
+        await eventually(lambda: sim.modules[1].output.on)
         sim.fault(1, Fault.OVER_VOLTAGE)
         await eventually(lambda: Fault.OVER_VOLTAGE in driver.modules[1].faults, what="over-voltage")
         assert not driver.modules[1].usable
+        assert driver.modules[1].mode is Mode.OFF  # the refresh will not switch it back on
+        await asyncio.sleep(0.3)  # past a setpoint refresh
+        assert not sim.modules[1].output.on
         sim.over_temperature(3, 95.0)
         await eventually(lambda: Fault.OVER_TEMPERATURE in driver.modules[3].faults, what="over-temperature")
         await eventually(lambda: driver.modules[3].temperature == 95.0)
@@ -164,8 +169,6 @@ async def test_bus_shutdown_and_reopen(rig, protocol: str) -> None:
 
 
 async def test_a_bus_that_cannot_open_is_retried(rig, protocol: str, can_channel: str) -> None:
-    from conftest import DRIVERS
-
     params_schema, driver_class, _ = DRIVERS[protocol]
     params = params_schema().load(
         {"interface": "no-such-interface", "channel": can_channel, "reopen_min_ms": 10, "reopen_max_ms": 20}
@@ -181,3 +184,47 @@ async def test_a_bus_that_cannot_open_is_retried(rig, protocol: str, can_channel
         assert driver.link.counters.opens == 0
     finally:
         await driver.stop()
+
+
+def current_setpoints_to(protocol: str, frames: list[can.Message], address: int) -> list[float]:
+    """The current setpoints (A) the driver sent to ``address`` among ``frames``."""
+    found = []
+    for msg in frames:
+        if protocol == "uugreen":
+            uf = uu.decode(msg.arbitration_id, msg.data)
+            if uf and (uf.address, uf.msg_type, uf.cmd) == (address, uu.MsgType.SET, uu.Cmd.ILIMIT):
+                found.append(uf.value / 1000)
+        else:
+            inf = infy.decode(msg.arbitration_id, msg.data)
+            if inf and (inf.source, inf.destination, inf.cmd) == (infy.CONTROLLER, address, infy.Cmd.SET_VI):
+                found.append(int.from_bytes(inf.data[4:], "big") / 1000)
+    return found
+
+
+async def test_setpoint_changes_are_merged_and_the_latest_wins(rig, protocol: str, spy_bus) -> None:
+    async with rig(protocol, driver={"setpoint_interval_ms": 300, "resend_ms": 60_000}) as r:
+        await eventually(lambda: all_online(r.driver))
+        r.driver.export([1], 400.0, 10.0)
+        await eventually(lambda: r.sim.modules[1].output.on)
+        while spy_bus.recv(0) is not None:
+            pass
+        for step in range(1, 21):  # a ramp at 100 Hz, far faster than the bus should carry
+            r.driver.export([1], 400.0, 10.0 + step)
+            await asyncio.sleep(0.01)
+        await eventually(lambda: r.sim.modules[1].output.current_setpoint == 30.0, what="last value")
+        sent = current_setpoints_to(protocol, list(iter(lambda: spy_bus.recv(0), None)), 1)
+        assert sent[-1] == 30.0
+        assert len(sent) <= 3  # about one per 300 ms instead of 20
+
+
+async def test_a_falling_current_goes_out_at_once(rig, protocol: str) -> None:
+    async with rig(protocol, driver={"setpoint_interval_ms": 5000, "resend_ms": 60_000}) as r:
+        await eventually(lambda: all_online(r.driver))
+        out = r.sim.modules[1].output
+        r.driver.export([1], 400.0, 60.0)
+        await eventually(lambda: out.current_setpoint == 60.0)
+        r.driver.export([1], 400.0, 65.0)  # a rise waits for the interval
+        await asyncio.sleep(0.3)
+        assert out.current_setpoint == 60.0
+        r.driver.export([1], 400.0, 30.0)  # a drop does not
+        await eventually(lambda: out.current_setpoint == 30.0, timeout=1.0, what="drop applied")

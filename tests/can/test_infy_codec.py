@@ -82,6 +82,9 @@ def test_status_round_trip(bits: int, temperature: int) -> None:
     assert codec.status(codec.pack_status(bits, temperature)) == (bits, float(temperature))
 
 
-@given(st.floats(width=32, allow_nan=False, allow_infinity=False), st.floats(width=32, allow_nan=False, allow_infinity=False))
+finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+@given(finite32, finite32)
 def test_vi_round_trip(volts: float, amperes: float) -> None:
     assert codec.vi(codec.pack_vi(volts, amperes)) == (volts, amperes)

@@ -16,7 +16,7 @@ caps = st.lists(st.floats(0, 200, allow_nan=False), min_size=1, max_size=12)
 @given(caps, st.floats(-10, 3000, allow_nan=False))
 def test_split_never_exceeds_a_cap_and_delivers_what_it_can(module_caps: list[float], total: float) -> None:
     shares = split_current(module_caps, total)
-    assert all(0 <= s <= c + 1e-9 for s, c in zip(shares, module_caps))
+    assert all(0 <= s <= c + 1e-9 for s, c in zip(shares, module_caps, strict=True))
     assert math.isclose(sum(shares), min(max(total, 0), sum(module_caps)), abs_tol=1e-6)
 
 
@@ -109,7 +109,7 @@ def test_export_never_commands_more_than_asked_or_rated(
 
     modules = tuple({"address": i + 1, **t} for i, t in enumerate(tables))
     driver = UuDriver(UuParams().load({"channel": "unused"}), core_profile(modules).power.modules)
-    for state, ok in zip(driver.modules.values(), usable):
+    for state, ok in zip(driver.modules.values(), usable[: len(tables)], strict=True):
         state.online = True
         if not ok:
             state.faults.add(Fault.HARDWARE)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from can_rig import core_profile, eventually
 
+from pecc_core.model import Phase, Target
 from pecc_core.power import Fault
 from pecc_plugins.uugreen import UuParams, codec
 from pecc_plugins.uugreen.codec import VoltageMode
@@ -65,3 +66,23 @@ async def test_unknown_status_bits_are_a_warning_only(rig) -> None:
 def test_address_0_is_refused_it_is_the_broadcast_address() -> None:
     with pytest.raises(ValueError, match="outside 1..127"):
         UuDriver(UuParams().load({"channel": "x"}), core_profile((0, 1)).power.modules)
+
+
+async def test_a_range_switch_waits_until_the_current_has_gone(rig, caplog: pytest.LogCaptureFixture) -> None:
+    async with rig(driver={"mode_switch_ms": 50}) as r:
+        driver, sim, station = r.driver, r.sim, r.station
+        gun = station.guns["g2"]  # module 3
+        await eventually(lambda: all_online(driver))
+        await station.io.contactors.set("g2", True)
+        gun.target = Target(380.0, 2.0, 40.0, Phase.PRECHARGE)
+        driver.export([3], 380.0, 2.0)
+        await eventually(lambda: abs(driver.modules[3].voltage - 380.0) < 3.0)
+        gun.target = Target(450.0, 50.0, 40.0, Phase.CHARGE)
+        driver.export([3], 450.0, 50.0)
+        await eventually(lambda: abs(driver.modules[3].current - 50.0) < 1.0, what="charging")
+        sim.slow(3, 0.3)  # readings lag: the driver cannot see the current fall yet
+        driver.export([3], 750.0, 30.0)
+        await eventually(lambda: sim.responder.modes[3] is VoltageMode.HIGH, what="high range", timeout=5.0)
+        assert any("postponed" in rec.getMessage() for rec in caplog.records)
+        assert sim.responder.unsafe_mode_switches == 0
+        await eventually(lambda: abs(driver.modules[3].current - 30.0) < 1.0, what="charging again")

@@ -97,13 +97,15 @@ class InstantModules:
             listener(m)
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 3.0, what: str = "") -> None:
+async def wait_for(
+    predicate: Callable[[], bool], timeout: float = 3.0, what: str | Callable[[], str] = ""
+) -> None:
     """Poll ``predicate`` every 5 ms until true; fail the test after ``timeout`` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
         if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what or predicate}")
         await asyncio.sleep(0.005)
 
 

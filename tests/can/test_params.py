@@ -1,0 +1,41 @@
+"""The CAN plugins' profile params: defaults, and errors a profile author understands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pecc_core.profile import ProfileError
+from pecc_core.testing import sim_overrides
+
+
+def test_sim_profile_params_load_into_settings(make_profile: Any, can_channel: str) -> None:
+    profile = make_profile("sim", sim_overrides(can_channel))
+    driver = profile.power.driver.params
+    assert (driver.group, driver.bus.channel, driver.bus.bitrate) == (1, can_channel, 125_000)
+    assert (driver.timing.poll_s, driver.timing.offline_s, driver.mode_switch_s) == (0.25, 6.0, 2.0)
+    sim = profile.services[0].params
+    assert (sim.protocol, sim.group, sim.watchdog_s, sim.bus.channel) == ("uugreen", 1, 5.0, can_channel)
+
+
+def test_infy_simulator_defaults_to_the_10_s_watchdog(make_profile: Any, can_channel: str) -> None:
+    profile = make_profile("sim", {**sim_overrides(can_channel), "services.0.params.protocol": "infy"})
+    assert profile.services[0].params.watchdog_s == 10.0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("power.driver.params.group", 16, "power.driver.params.group"),
+        ("power.driver.params.poll_ms", 0, "expected a value from 10 to 60000"),
+        ("power.driver.params.pol_ms", 100, "pol_ms: got 100; unknown key"),
+        ("services.0.params.protocol", "winline", "expected one of infy, uugreen"),
+    ],
+)
+def test_bad_params_are_refused_with_their_key(
+    make_profile: Any, can_channel: str, key: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ProfileError) as info:
+        make_profile("sim", {**sim_overrides(can_channel), key: value})
+    assert message in str(info.value)

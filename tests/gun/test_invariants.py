@@ -1,0 +1,284 @@
+"""Random request sequences and fault injections against running guns (hypothesis).
+
+After every step the control cycle runs once (faults from below are seen
+within a cycle) and the safety invariants are checked on every gun:
+
+- never a driven voltage above any applicable limit (gun, modules, car);
+- never a driven current above the allocation (power cap at the driven
+  voltage, and the modules' current);
+- never power driven with the contactors open (feedback);
+- never closed contactors without valid/warning isolation, except for the
+  isolation test itself, unless the outputs are 0 (contactorsStatus closed
+  before any cableCheck is allowed, but carries no power);
+- after an accepted reset, standby within bounded time (or inoperative
+  with an active fault, when one was injected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from pecc_core.chargepoint import ChargePoint, GunState
+from pecc_core.plugins import default_manager
+from pecc_core.profile.model import Profile
+from pecc_core.runtime import Runtime
+from pecc_core.testing import sim_overrides
+from pecc_core.errors import Refused
+from pecc_core.model import Isolation, Phase, Target
+from pecc_core.power import Fault
+from pecc_core.station import Station
+
+from conftest import instant_profile, instant_station, wait_for
+
+GUNS = ("1-1", "2-1")
+EPS = 1e-6
+guns = st.sampled_from(GUNS)
+
+
+def check_invariants(station: Station) -> None:
+    for gun in station.guns.values():
+        check_gun(station, gun)
+
+
+def check_gun(station: Station, gun: ChargePoint) -> None:
+    s = gun.status()
+    cfg = gun.config
+    closed = station.io.contactors.closed(gun.id)
+    v_limit = min(cfg.voltage_max, station.pool.potential(gun.id).voltage_max)
+    if gun.ev.ev_max_voltage_volts is not None:
+        v_limit = min(v_limit, gun.ev.ev_max_voltage_volts)
+    assert s.driven_voltage <= v_limit + EPS, (gun, s.driven_voltage, v_limit)
+    assert s.driven_current <= station.pool.capability(gun.id).current_max + EPS
+    if gun.ev.ev_max_current_amperes is not None:
+        assert s.driven_current <= gun.ev.ev_max_current_amperes + EPS
+    allocated = station.allocation.power.get(gun.id, 0.0) if station.allocation else 0.0
+    assert s.driven_voltage * s.driven_current <= min(allocated, gun.power_cap) * (1 + 1e-9) + EPS, (
+        gun, s.driven_voltage, s.driven_current, allocated,
+    )
+    powered = s.driven_voltage > 0 or s.driven_current > 0
+    if powered:
+        assert closed, (gun, "power with contactors open")
+    if closed and s.isolation not in (Isolation.VALID, Isolation.WARNING) and gun.state is not GunState.CABLE_CHECK:
+        assert not powered, (gun, "power without isolation")
+
+
+class GunMachine(RuleBasedStateMachine):
+    """Two guns of one station, driven by the SECC and by the hardware at random."""
+
+    loop: asyncio.AbstractEventLoop
+    station: Station
+    #: Give module ``address`` a fault (COMMUNICATION: silent), or heal it (None).
+    inject_module: Callable[[int, Fault | None], None]
+    #: Bound on reaching standby after an accepted reset (s).
+    standby_s = 3.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run(self._start_clean())
+
+    def run(self, coro):  # type: ignore[no-untyped-def]
+        return self.loop.run_until_complete(coro)
+
+    async def _start_clean(self) -> None:
+        st_ = self.station
+        for gun_id in GUNS:
+            st_.io.imd.inject(gun_id, None)
+            st_.io.supervision.allow(gun_id, True)
+            st_.io.contactors.stick(gun_id, None)
+        for module in st_.driver.modules:
+            self.inject_module(module, None)
+        for gun in st_.guns.values():
+            gun.ev.clear()
+            try:
+                await gun.reset()
+            except Refused:
+                pass
+        await wait_for(
+            lambda: all(g.in_standby() for g in st_.guns.values()),
+            timeout=self.standby_s,
+            what=lambda: f"clean standby: {[(g, g.faults, g.status()) for g in st_.guns.values() if not g.in_standby()]}",
+        )
+        await wait_for(lambda: all(st_.pool.modules_of(g) for g in GUNS), timeout=self.standby_s, what="modules back")
+
+    async def _request(self, coro) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await coro
+        except Refused:
+            pass
+        self.station.tick()
+
+    def act(self, action: Callable[[], object]) -> None:
+        """Run a synchronous action (an injection) on the loop, then one control cycle."""
+
+        async def body() -> None:
+            action()
+            self.station.tick()
+
+        self.run(body())
+
+    @rule(gun=guns, voltage=st.floats(0, 1200))
+    def cable_check(self, gun: str, voltage: float) -> None:
+        self.run(self._request(self.station.guns[gun].cable_check(voltage)))
+
+    @rule(gun=guns, voltage=st.floats(300, 1000))
+    def cable_check_to_the_end(self, gun: str, voltage: float) -> None:
+        """A cableCheck and the wait for its result, so sessions get far often."""
+        charge_point = self.station.guns[gun]
+
+        async def body() -> None:
+            await self._request(charge_point.cable_check(voltage))
+            await wait_for(
+                lambda: charge_point.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
+            )
+            self.station.tick()
+
+        self.run(body())
+
+    @rule(gun=guns, voltage=st.floats(150, 1000), current=st.floats(0, 400))
+    def session(self, gun: str, voltage: float, current: float) -> None:
+        """cableCheck to its result, preCharge, charge: a session from wherever the gun is."""
+        charge_point = self.station.guns[gun]
+
+        async def body() -> None:
+            await self._request(charge_point.cable_check(voltage))
+            await wait_for(
+                lambda: charge_point.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
+            )
+            for phase in (Phase.PRECHARGE, Phase.CHARGE):
+                await self._request(charge_point.target_values(Target(voltage, current, 50.0, phase)))
+
+        self.run(body())
+
+    @rule(gun=guns, closed=st.booleans())
+    def contactors(self, gun: str, closed: bool) -> None:
+        self.run(self._request(self.station.guns[gun].set_contactors(closed)))
+
+    @rule(gun=guns, voltage=st.floats(0, 1100), current=st.floats(0, 400), phase=st.sampled_from(Phase))
+    def target(self, gun: str, voltage: float, current: float, phase: Phase) -> None:
+        self.run(self._request(self.station.guns[gun].target_values(Target(voltage, current, 50.0, phase))))
+
+    @rule(gun=guns, voltage=st.floats(150, 1000), current=st.floats(0, 400))
+    def charge(self, gun: str, voltage: float, current: float) -> None:
+        """A charge request with a plausible voltage, so the power limits get exercised."""
+        self.run(self._request(self.station.guns[gun].target_values(Target(voltage, current, 50.0, Phase.CHARGE))))
+
+    @rule(gun=guns, max_v=st.one_of(st.none(), st.floats(200, 1000)), max_i=st.one_of(st.none(), st.floats(0, 300)))
+    def car_limits(self, gun: str, max_v: float | None, max_i: float | None) -> None:
+        changes = {"ev_max_voltage_volts": max_v, "ev_max_current_amperes": max_i}
+        self.act(lambda: self.station.guns[gun].ev_session_changed(changes))
+
+    @rule(gun=guns)
+    def reset(self, gun: str) -> None:
+        charge_point = self.station.guns[gun]
+        try:
+            self.run(charge_point.reset())
+        except Refused:
+            assert charge_point.state is GunState.INOPERATIVE and charge_point.faults
+            return
+        self.run(wait_for(
+            lambda: charge_point.in_standby()
+            or (charge_point.state is GunState.INOPERATIVE and bool(charge_point.faults)),
+            timeout=self.standby_s,
+            what="standby after reset",
+        ))
+
+    @rule(gun=guns, result=st.sampled_from([None, Isolation.WARNING, Isolation.FAULT]))
+    def imd(self, gun: str, result: Isolation | None) -> None:
+        self.act(lambda: self.station.io.imd.inject(gun, result))
+
+    @rule(gun=guns, allowed=st.booleans())
+    def cp_pp(self, gun: str, allowed: bool) -> None:
+        self.act(lambda: self.station.io.supervision.allow(gun, allowed))
+
+    @rule(gun=guns, stuck=st.sampled_from([None, True, False]))
+    def contactor_feedback(self, gun: str, stuck: bool | None) -> None:
+        self.act(lambda: self.station.io.contactors.stick(gun, stuck))
+
+    @rule(module=st.integers(1, 8), fault=st.sampled_from([None, Fault.COMMUNICATION, Fault.OVER_TEMPERATURE]))
+    def module(self, module: int, fault: Fault | None) -> None:
+        self.act(lambda: self.inject_module(module, fault))
+
+    @rule(seconds=st.sampled_from([0.0, 0.01, 0.05, 0.2]))
+    def wait(self, seconds: float) -> None:
+        self.run(asyncio.sleep(seconds))
+
+    @invariant()
+    def safe(self) -> None:
+        check_invariants(self.station)
+
+
+def run_machine(station: Station, loop: asyncio.AbstractEventLoop, examples: int, steps: int,
+                inject: Callable[[int, Fault | None], None], standby_s: float) -> None:
+    machine = type("Machine", (GunMachine,), {
+        "loop": loop, "station": station, "inject_module": staticmethod(inject), "standby_s": standby_s,
+    })
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+def test_invariants_on_instant_modules() -> None:
+    """Many short runs on the in-memory module driver: the state machine's logic."""
+    loop = asyncio.new_event_loop()
+    station = instant_station(instant_profile(Path(tempfile.mkdtemp())))
+    loop.run_until_complete(station.start())
+    try:
+        run_machine(station, loop, 30, 20, station.driver.fail, 3.0)
+    finally:
+        loop.run_until_complete(station.stop())
+        loop.close()
+
+
+REAL_FAST = {
+    "timings.cable_check_ms": 100,
+    "timings.precharge_ms": 1000,
+    "timings.control_cycle_ms": 20,
+    "power.driver.params.poll_ms": 20,
+    "power.driver.params.offline_ms": 300,
+    "power.driver.params.mode_switch_ms": 50,
+    "services.0.params.tick_ms": 10,
+    "services.0.params.watchdog_ms": 200,
+    "services.0.params.slew_v_per_s": 5000.0,
+    "services.0.params.node_capacitance_f": 0.0005,
+}
+
+
+def test_invariants_on_the_sim_stack(make_profile: Callable[..., Profile], can_channel: str) -> None:
+    """Fewer runs on the real stack: uugreen driver, modsim, simio, static policy."""
+    profile = make_profile("sim", {**sim_overrides(can_channel), **REAL_FAST})
+    loop = asyncio.new_event_loop()
+    runtime = Runtime(profile, default_manager())
+    loop.run_until_complete(runtime.start())
+    sim = runtime.services[0]
+
+    def inject(address: int, fault: Fault | None) -> None:
+        if fault is None:
+            sim.clear(address)
+        elif fault is Fault.COMMUNICATION:
+            sim.silence(address)
+        else:
+            sim.fault(address, fault)
+
+    try:
+        loop.run_until_complete(wait_for(
+            lambda: all(g.in_standby() and runtime.station.pool.modules_of(g.id)
+                        for g in runtime.station.guns.values()),
+            timeout=5.0, what="settled",
+        ))
+        run_machine(runtime.station, loop, 15, 15, inject, 6.0)
+    finally:
+        loop.run_until_complete(runtime.stop())
+        loop.close()
