@@ -18,10 +18,10 @@ rules that keep the station safe and the relays quiet:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pecc_core.limits import GunDemand, PoolView
-from pecc_plugins.policies.capacity import Thermal, module_power, per_gun_limit, reaches
+from pecc_plugins.policies.capacity import Thermal, per_gun_limit, ratings
 
 
 def drawing(demand: GunDemand | None) -> bool:
@@ -49,13 +49,25 @@ def not_under_load(
     }
 
 
-def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) -> dict[str, list[int]]:
-    """Per active gun, the usable modules it can reach and that can deliver at its voltage."""
-    usable = [(a, m) for a, m in sorted(pool.modules.items()) if m.usable]
-    return {
-        d.gun: [a for a, m in usable if reaches(pool, a, d.gun) and module_power(m, d.voltage, thermal) > 0.0]
-        for d in active
-    }
+def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) -> dict[str, dict[int, float]]:
+    """Per active gun, the usable modules it can reach and what each gives at its voltage.
+
+    Modules that cannot deliver at the gun's voltage are left out; addresses
+    are in ascending order. Computed once per allocation: it is the costly part.
+    """
+    rated = ratings(pool, thermal)
+    reach = pool.reach
+    found: dict[str, dict[int, float]] = {}
+    for d in active:
+        powers = {}
+        for r in rated:
+            allowed = reach.get(r.address)
+            if not allowed or d.gun in allowed:
+                power = r.at(d.voltage)
+                if power > 0.0:
+                    powers[r.address] = power
+        found[d.gun] = powers
+    return found
 
 
 def assign(
@@ -63,7 +75,7 @@ def assign(
     demands: Sequence[GunDemand],
     targets: Mapping[str, int],
     order: Sequence[str],
-    reachable: Mapping[str, Sequence[int]],
+    reachable: Mapping[str, Mapping[int, float]],
 ) -> dict[str, tuple[int, ...]]:
     """Modules per gun meeting ``targets`` as far as the pool allows (see the module doc).
 
@@ -109,7 +121,7 @@ def assign(
 
 def _pick(
     gun: str,
-    reachable: Sequence[int],
+    reachable: Iterable[int],
     taken: set[int],
     surplus: Mapping[int, str],
     pool: PoolView,

@@ -41,20 +41,47 @@ class Thermal:
         return 1.0 - (1.0 - self.floor) * (temperature - self.start_c) / (self.end_c - self.start_c)
 
 
-def module_power(module: ModuleState, voltage: float, thermal: Thermal) -> float:
-    """The most ``module`` can deliver at ``voltage`` (W), derated by temperature.
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """A usable module's limits with its thermal derating applied."""
 
-    At an unknown voltage (0) the power rating alone counts; a voltage the
-    module cannot regulate to gives 0, so such a module never adds to a cap.
-    """
-    if not module.usable:
-        return 0.0
-    power = module.power_max
-    if voltage > 0.0:
-        if voltage < module.voltage_min or voltage > module.voltage_max:
+    address: int
+    voltage_min: float
+    voltage_max: float
+    current_max: float
+    power_max: float
+
+    @classmethod
+    def of(cls, module: ModuleState, thermal: Thermal) -> Rating | None:
+        """The derated rating of ``module``; None when it is not usable."""
+        if not module.usable:
+            return None
+        f = thermal.factor(module.temperature)
+        return cls(module.address, module.voltage_min, module.voltage_max, module.current_max * f, module.power_max * f)
+
+    def at(self, voltage: float) -> float:
+        """The most it can deliver at ``voltage`` (W).
+
+        At an unknown voltage (0) the power rating alone counts; a voltage the
+        module cannot regulate to gives 0, so such a module never adds to a cap.
+        """
+        if voltage <= 0.0:
+            return self.power_max
+        if voltage < self.voltage_min or voltage > self.voltage_max:
             return 0.0
-        power = min(power, module.current_max * voltage)
-    return power * thermal.factor(module.temperature)
+        return min(self.power_max, self.current_max * voltage)
+
+
+def ratings(pool: PoolView, thermal: Thermal) -> list[Rating]:
+    """The derated ratings of the pool's usable modules, by address."""
+    rated = (Rating.of(pool.modules[a], thermal) for a in sorted(pool.modules))
+    return [r for r in rated if r is not None]
+
+
+def module_power(module: ModuleState, voltage: float, thermal: Thermal) -> float:
+    """The most ``module`` can deliver at ``voltage`` (W), derated by temperature; 0 if unusable."""
+    rating = Rating.of(module, thermal)
+    return 0.0 if rating is None else rating.at(voltage)
 
 
 def gun_capability(addresses: Iterable[int], pool: PoolView, voltage: float, thermal: Thermal) -> float:

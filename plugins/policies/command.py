@@ -29,6 +29,8 @@ ROWS: tuple[tuple[str, Callable[[Report], str]], ...] = (
     ("peak site power (kW)", lambda r: f"{r.peak_kw:.1f}" + (f" / {r.cap_kw:.0f}" if r.cap_kw else "")),
     ("steps over the site cap", lambda r: f"{r.over_cap_steps}"),
     ("module switches", lambda r: f"{r.switches}"),
+    ("moves under load", lambda r: f"{r.hot_moves}"),
+    ("hottest module (°C)", lambda r: f"{r.hottest_c:.1f}"),
 )
 
 

@@ -4,22 +4,27 @@ Per control cycle:
 
 1. *Need* of each active gun (W): a car drawing less than its cap
    (``voltage x current`` below ``saturation`` of the cap it was given)
-   needs what it asks plus ``headroom``; a car at its cap, or one whose
-   voltage is not known yet, may need up to its ``power_max`` (car, gun
-   and run-time limits).
+   needs what it asks plus ``headroom``; a car at its cap may need up to
+   its ``power_max`` (car, gun and run-time limits); a gun not asking for
+   power yet (cable check) needs ``min_power_w``.
 2. *Modules*: every active gun first gets enough modules for
    ``min_power_w`` (in priority, then arrival order: a car that came
    earlier keeps its minimum, a newly arrived car gets its minimum before
    anyone gets more than theirs, so it never starves while modules
-   remain); then, priority level by priority level, the modules left are
-   dealt one at a time to the guns still short of their need, lowest SOC
-   first. A gun already holding modules keeps them while its need is
-   within ``hysteresis`` of what they give, so needs that wobble around a
-   module boundary move nothing.
+   remain; at least one module each, as a gun without any cannot even
+   check its cable); then, priority level by priority level, the modules
+   left are dealt one at a time to the guns still short of their need,
+   lowest SOC first (unknown SOC last). A gun already holding modules
+   keeps them while its need is within ``hysteresis`` of what they give,
+   so needs that wobble around a module boundary move nothing.
 3. *Power*: each gun's cap is what its modules give, up to ``power_max``.
-   Under a site cap the budget is filled in the same tiers: minimum
-   power, then need by priority (max-min fair within a level), then the
-   spare up to each gun's cap.
+   Under a site cap the budget is filled in tiers: ``min_power_w`` each
+   (first come first), what each asks (by priority, max-min fair within a
+   level), a margin to grow (``asked / saturation**2``), the guns that
+   would take more up to their cap, then the rest. A gun held at exactly
+   its ask because the site was short is remembered as such, so it is not
+   mistaken for a car at its cap next cycle (which would make its cap
+   flip every cycle).
 
 Modules are placed by :func:`pecc_plugins.policies.assign.assign`, which
 keeps current assignments and never moves a module from a gun drawing
@@ -41,9 +46,7 @@ from pecc_plugins.policies.capacity import (
     Thermal,
     ThermalSchema,
     ceil_div,
-    gun_capability,
     load_params,
-    module_power,
     per_gun_limit,
     pop_thermal,
 )
@@ -103,13 +106,15 @@ class DynamicPolicy:
         reachable = candidates(pool, active, p.thermal)
         needs = {d.gun: self._need(d) for d in active}
         need = {g: n for g, (n, _) in needs.items()}
-        unit = {d.gun: _unit(pool, reachable[d.gun], d.voltage, p.thermal) for d in active}
+        # The weakest module it can reach: counting with it over-provisions a
+        # little on a mixed pool but never leaves a gun short of the modules
+        # its need was counted for (which would flip it between "at its cap"
+        # and "has room" every cycle).
+        unit = {g: min(powers.values(), default=0.0) for g, powers in reachable.items()}
         targets = self._targets(active, pool, reachable, need, unit)
         modules = assign(pool, demands, targets, [d.gun for d in active], reachable)
         power = dict.fromkeys((d.gun for d in demands), 0.0)
-        caps = {
-            d.gun: min(d.power_max, gun_capability(modules[d.gun], pool, d.voltage, p.thermal)) for d in active
-        }
+        caps = {d.gun: min(d.power_max, sum(reachable[d.gun][a] for a in modules[d.gun])) for d in active}
         power.update(self._share_site(active, caps, {g: h for g, (_, h) in needs.items()}, pool.site_power_max))
         self._caps = {g: w for g, w in power.items() if w > 0.0}
         return Allocation(modules={d.gun: modules.get(d.gun, ()) for d in demands}, power=power)
@@ -118,7 +123,10 @@ class DynamicPolicy:
         """(power to count modules for, whether it would take more than it asks)."""
         asked = d.voltage * d.current
         if asked <= 0.0:
-            return d.power_max, True  # not charging yet: it may take up to its limit
+            # Cable check, or no target yet: one module's worth is enough; it
+            # grows as soon as it asks (taking modules from cars under load
+            # for a gun that will not draw for seconds would only churn).
+            return min(d.power_max, self.params.min_power_w), True
         given = self._caps.get(d.gun, 0.0)
         at_cap = given > 0.0 and asked >= self.params.saturation * given
         # A gun held at exactly its ask last cycle (the site was short) is at
@@ -131,7 +139,7 @@ class DynamicPolicy:
         self,
         active: Sequence[GunDemand],
         pool: PoolView,
-        reachable: dict[str, list[int]],
+        reachable: dict[str, dict[int, float]],
         need: dict[str, float],
         unit: dict[str, float],
     ) -> dict[str, int]:
@@ -147,12 +155,13 @@ class DynamicPolicy:
         targets = {d.gun: 0 for d in active}
         for d in active:  # tier 1: the guaranteed minimum, first come first served
             floor = min(p.min_power_w, d.power_max)
-            give = min(ceil_div(floor, unit[d.gun]), limit, len(reachable[d.gun]), budget)
+            # At least one module: an active gun without any cannot even check its cable.
+            give = min(max(1, ceil_div(floor, unit[d.gun])), limit, len(reachable[d.gun]), budget)
             targets[d.gun] = give
             want[d.gun] = max(want[d.gun], give)
             budget -= give
         for _, level in groupby(active, key=lambda d: d.priority):  # tier 2: the need
-            short = sorted(level, key=lambda d: (d.soc if d.soc is not None else 0.0, d.since))
+            short = sorted(level, key=lambda d: (d.soc is None, d.soc or 0.0, d.since))
             while budget > 0 and short:
                 short = [d for d in short if targets[d.gun] < want[d.gun]]
                 for d in short[:budget]:
@@ -178,12 +187,12 @@ class DynamicPolicy:
         def fill(ceilings: dict[str, float]) -> None:
             nonlocal budget
             room = {g: max(0.0, c - power[g]) for g, c in ceilings.items()}
-            for g, w in water_fill(min(budget, sum(room.values())), room).items():
+            for g, w in water_fill(max(0.0, min(budget, sum(room.values()))), room).items():
                 power[g] += w
                 budget -= w
 
         for d in active:  # the minimum, first come
-            power[d.gun] = min(caps[d.gun], self.params.min_power_w, budget)
+            power[d.gun] = max(0.0, min(caps[d.gun], self.params.min_power_w, budget))
             budget -= power[d.gun]
         asked = {d.gun: d.voltage * d.current or caps[d.gun] for d in active}
         for _, level in groupby(active, key=lambda d: d.priority):  # what they ask, by priority
@@ -195,16 +204,6 @@ class DynamicPolicy:
         self._tight = {g for g in caps if not hungry[g] and power[g] <= asked[g] * (1.0 + 1e-9)}
         fill(caps)
         return power
-
-
-def _unit(pool: PoolView, reachable: Sequence[int], voltage: float, thermal: Thermal) -> float:
-    """The power one more module surely gives this gun: the weakest it can reach.
-
-    Counting with the weakest module over-provisions a little on a mixed
-    pool but never leaves a gun short of the modules its need was counted
-    for, which would flip it between "at its cap" and "has room" every cycle.
-    """
-    return min((module_power(pool.modules[a], voltage, thermal) for a in reachable), default=0.0)
 
 
 def make_dynamic(params: Any) -> DynamicPolicy:

@@ -16,16 +16,27 @@ the same report, to the last digit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pecc_core.limits import GunDemand, LimitPolicy, PoolView
 from pecc_core.power import ModuleState
 from pecc_core.profile import Profile
+from pecc_plugins.policies.assign import drawing
+from pecc_plugins.policies.capacity import Rating, Thermal
 from pecc_plugins.policies.scenario import Car, Scenario, ScenarioError
 
 #: The SOC at which the "time to 80 %" is taken.
 SOC_MARK = 80.0
+
+#: The modules' own thermal behaviour: each warms towards AMBIENT_C +
+#: RISE_C x its load (fraction of its power rating) with time constant
+#: TAU_S, and derates itself like the policies' default model, so a policy
+#: that ignores temperatures gets less than its caps promise.
+AMBIENT_C = 30.0
+RISE_C = 45.0
+TAU_S = 600.0
+HARDWARE = Thermal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,8 @@ class Report:
     cap_kw: float | None
     over_cap_steps: int
     switches: int  # module relay closures onto a gun other than the one it was on
+    hot_moves: int  # modules handed straight from a gun drawing current to another (must be 0)
+    hottest_c: float  # the hottest any module got
 
 
 @dataclass(slots=True)
@@ -58,6 +71,8 @@ class _Tally:
     peak_w: float = 0.0
     over_cap: int = 0
     switches: int = 0
+    hot_moves: int = 0
+    hottest_c: float = AMBIENT_C
     jain_weighted: float = 0.0
     jain_time: float = 0.0
     to_80_s: list[float] = field(default_factory=list)
@@ -71,7 +86,9 @@ def run(scenario: Scenario, profile: Profile, policy: LimitPolicy, name: str) ->
     if missing:
         raise ScenarioError(f"scenario {scenario.name!r} uses guns {missing} that profile {profile.name!r} lacks")
     modules = {
-        m.address: ModuleState(m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, online=True)
+        m.address: ModuleState(
+            m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, online=True, temperature=AMBIENT_C
+        )
         for m in profile.power.modules
     }
     reach = {m.address: frozenset(m.guns) for m in profile.power.modules}
@@ -97,12 +114,15 @@ def run(scenario: Scenario, profile: Profile, policy: LimitPolicy, name: str) ->
         pool = PoolView(modules, reach, dict(assigned), profile.power.max_modules_per_gun, cap)
         allocation = policy.allocate(demands, pool)
         owner = {a: gun for gun, addresses in allocation.modules.items() for a in addresses}
+        loaded = {d.gun for d in demands if drawing(d)}
         for address in modules:
-            new = owner.get(address)
-            if new is not None and new != assigned[address]:
+            old, new = assigned[address], owner.get(address)
+            if new is not None and new != old:
                 tally.switches += 1
+                tally.hot_moves += old in loaded
             assigned[address] = new
-        drawn = _draw(scenario, demands, plugged, allocation.power, modules, owner)
+        drawn = _draw(demands, allocation.power, modules, owner)
+        tally.hottest_c = max(tally.hottest_c, _heat(modules, owner, drawn, dt))
         _advance(tally, plugged, drawn, now, dt, cap)
     return _report(name, scenario, tally, cap)
 
@@ -125,10 +145,8 @@ def _demand(scenario: Scenario, gun_power: float, gun_current: float, session: _
 
 
 def _draw(
-    scenario: Scenario,
     demands: Sequence[GunDemand],
-    plugged: dict[str, _Session],
-    caps: dict[str, float],
+    caps: Mapping[str, float],
     modules: dict[int, ModuleState],
     owner: dict[int, str],
 ) -> dict[str, tuple[float, float]]:
@@ -136,16 +154,32 @@ def _draw(
     capability: dict[str, float] = {}
     by_gun = {d.gun: d for d in demands}
     for address, gun in owner.items():
-        m = modules[address]
-        v = by_gun[gun].voltage
-        if m.voltage_min <= v <= m.voltage_max:
-            capability[gun] = capability.get(gun, 0.0) + min(m.power_max, m.current_max * v)
+        rating = Rating.of(modules[address], HARDWARE)
+        if rating is not None:
+            capability[gun] = capability.get(gun, 0.0) + rating.at(by_gun[gun].voltage)
     drawn = {}
     for d in demands:
         if d.active:
             wanted = d.voltage * d.current
             drawn[d.gun] = (min(wanted, caps.get(d.gun, 0.0), capability.get(d.gun, 0.0)), wanted)
     return drawn
+
+
+def _heat(
+    modules: dict[int, ModuleState], owner: dict[int, str], drawn: dict[str, tuple[float, float]], dt: float
+) -> float:
+    """Move every module's temperature towards what its load holds it at; the hottest (°C)."""
+    count: dict[str, int] = {}
+    for gun in owner.values():
+        count[gun] = count.get(gun, 0) + 1
+    alpha = 1.0 - math.exp(-dt / TAU_S)
+    hottest = 0.0
+    for address, module in modules.items():
+        on = owner.get(address)
+        load = drawn[on][0] / count[on] / module.power_max if on in drawn and module.power_max else 0.0
+        module.temperature += (AMBIENT_C + RISE_C * load - module.temperature) * alpha
+        hottest = max(hottest, module.temperature)
+    return hottest
 
 
 def _advance(
@@ -190,4 +224,6 @@ def _report(name: str, scenario: Scenario, tally: _Tally, cap: float | None) -> 
         cap_kw=cap / 1000.0 if cap is not None else None,
         over_cap_steps=tally.over_cap,
         switches=tally.switches,
+        hot_moves=tally.hot_moves,
+        hottest_c=tally.hottest_c,
     )

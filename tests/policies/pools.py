@@ -24,7 +24,9 @@ def pool_of(profile: Profile, site_power_max: float | None = None) -> PoolView:
     )
 
 
-def demands_of(profile: Profile, active: Iterable[str] = (), voltage: float = 400.0, current: float = 200.0) -> list[GunDemand]:
+def demands_of(
+    profile: Profile, active: Iterable[str] = (), voltage: float = 400.0, current: float = 200.0
+) -> list[GunDemand]:
     """One demand per gun of ``profile``; the guns in ``active`` draw ``voltage`` x ``current``."""
     on = set(active)
     return [

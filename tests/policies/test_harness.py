@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from pecc_core.limits import Allocation
 from pecc_core.plugins import default_manager
 from pecc_core.profile import load as load_profile
 from pecc_plugins.policies import harness
@@ -71,6 +72,13 @@ def test_a_lone_car_on_dynamic_gets_what_it_asks() -> None:
     assert report.energy_kwh == pytest.approx(100.0 / 6, rel=1e-3)
 
 
+def test_modules_under_long_full_load_heat_up_and_derate() -> None:
+    scenario = dataclasses.replace(one_car(battery_kwh=1000.0, depart_s=7200.0), end_s=7200.0)
+    report = harness.run(scenario, load_profile("sim"), policy("static"), "static")
+    assert report.hottest_c > harness.HARDWARE.start_c  # towards 30 + 45 = 75 °C
+    assert report.energy_kwh < 60.0 * 2 * 0.99  # two 30 kW modules, derated near the end
+
+
 def test_time_to_80_is_measured_from_arrival() -> None:
     # 100 kW into 10 kWh from 70 %: 80 % after 36 s, i.e. at the end of the fourth 10 s step.
     report = harness.run(one_car(battery_kwh=10.0, soc_start=70.0), load_profile("sim"), policy("dynamic"), "d")
@@ -84,7 +92,7 @@ def test_same_inputs_same_report(name: str) -> None:
     first = harness.run(scenario, profile, policy(name), name)
     second = harness.run(Scenario.from_json(scenario.to_json()), profile, policy(name), name)
     assert first == second
-    assert first.over_cap_steps == 0
+    assert first.over_cap_steps == 0 and first.hot_moves == 0
     assert first.peak_kw <= 150.0
 
 
@@ -105,6 +113,7 @@ def test_acceptance_on_the_shipped_scenarios() -> None:
         profile = load_profile(scenario.profile)
         reports = {n: harness.run(scenario, profile, policy(n), n) for n in ("static", "equal", "dynamic")}
         assert all(r.over_cap_steps == 0 and r.peak_kw <= r.cap_kw for r in reports.values())
+        assert all(r.hot_moves == 0 for r in reports.values())
         energy = {n: r.energy_kwh for n, r in reports.items()}
         assert energy["dynamic"] >= max(energy["static"], energy["equal"]), (name, energy)
 
@@ -128,3 +137,23 @@ def test_scenario_errors_are_messages(tmp_path) -> None:
         load(str(curve))
     with pytest.raises(ScenarioError, match="lacks"):
         harness.run(one_car(gun="9-9"), load_profile("sim"), policy("equal"), "equal")
+
+
+class Juggler:
+    """A bad policy: every module to the first active gun, the next step to the last one."""
+
+    def __init__(self) -> None:
+        self.flip = False
+
+    def allocate(self, demands, pool):
+        active = [d.gun for d in demands if d.active] or [demands[0].gun]
+        self.flip = not self.flip
+        gun = active[0] if self.flip else active[-1]
+        return Allocation(modules={gun: tuple(pool.modules)[:4]}, power={d.gun: 0.0 for d in demands})
+
+
+def test_the_harness_counts_modules_moved_under_load() -> None:
+    two = one_car()
+    second = dataclasses.replace(two.cars[0], gun="1-2")
+    report = harness.run(dataclasses.replace(two, cars=(*two.cars, second)), load_profile("sim"), Juggler(), "j")
+    assert report.hot_moves > 0

@@ -148,3 +148,40 @@ def test_a_steady_demand_moves_nothing(name: str, data: st.DataObject) -> None:
     pool = applied(pool, second, dict(pool.modules))
     third = policy.allocate(demands, pool)
     assert third.modules == second.modules
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_dynamic_minimum_reaches_every_active_gun_within_two_steps(data: st.DataObject) -> None:
+    """First-come protection: when the modules and the site cap suffice for every
+    active gun's minimum, every active gun has it once released modules are free."""
+    n_modules = data.draw(st.integers(1, 16))
+    guns = [f"g{i}" for i in range(data.draw(st.integers(1, 12)))]
+    modules = {a: ModuleState(a, 150.0, 1000.0, 100.0, 30_000.0, online=True) for a in range(1, n_modules + 1)}
+    active = data.draw(st.lists(st.sampled_from(guns), unique=True, max_size=n_modules))
+    minimum = data.draw(st.floats(1_000, 30_000))
+    demands = [
+        GunDemand(
+            g,
+            g in active,
+            data.draw(st.floats(300, 900)) if g in active else 0.0,
+            data.draw(st.floats(0, 300)) if g in active else 0.0,
+            data.draw(st.floats(minimum, 300_000)),
+            since=data.draw(st.floats(0, 100)),
+        )
+        for g in guns
+    ]
+    pool = PoolView(
+        modules=modules,
+        reach=dict.fromkeys(modules, frozenset()),
+        assigned={a: data.draw(st.none() | st.sampled_from(guns)) for a in modules},
+        max_modules_per_gun=data.draw(st.integers(0, 4)),
+        site_power_max=data.draw(st.none() | st.floats(minimum * len(guns), 1_000_000)),
+    )
+    policy = default_manager().registry("limit_policy").get("dynamic").factory({"min_power_w": minimum})
+    for _ in range(2):
+        alloc = policy.allocate(demands, pool)
+        pool = applied(pool, alloc, modules)
+    for demand in demands:
+        if demand.active:
+            assert alloc.power[demand.gun] >= minimum * (1 - 1e-6), demand.gun
