@@ -30,11 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import can
-from websockets.asyncio.client import connect
-
-from pecc_core.plugins import default_manager
-from pecc_core.profile import load
-from pecc_core.testing import running, sim_overrides, write_profile
 from pecc_plugins.canbus.load import stuffed_bits
 from pecc_plugins.seccsim.client import PepClient
 from pecc_plugins.seccsim.runner import SUBPROTOCOL
@@ -43,6 +38,12 @@ from pecc_plugins.seccsim.session import ChargingSession, SessionOptions, Ticker
 from pecc_plugins.seccsim.stats import RunStats, percentile
 from pecc_plugins.uugreen import codec
 from pecc_plugins.uugreen.codec import Cmd, MsgType
+from websockets.asyncio.client import connect
+
+from benchmarks.markdown import md_table
+from pecc_core.plugins import default_manager
+from pecc_core.profile import load
+from pecc_core.testing import running, sim_overrides, write_profile
 
 BITRATE = 125_000
 
@@ -98,7 +99,7 @@ def delays(sent: list[tuple[float, float]], setpoints: list[tuple[float, float]]
     times = [t for t, _ in setpoints]
     out = []
     for t0, volts in sent:
-        for t1, value in setpoints[bisect_left(times, t0):]:
+        for t1, value in setpoints[bisect_left(times, t0) :]:
             if abs(value - volts) < 0.0005:
                 out.append(t1 - t0)
                 break
@@ -126,7 +127,9 @@ async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
             idle = recorder.load(start, time.time())
             url = profile.url(profile.guns[0], port=runtime.transport.port)
             stats = RunStats()
-            async with connect(url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None) as ws:
+            async with connect(
+                url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None
+            ) as ws:
                 client = PepClient(ws, stats.add_gun(url), stats)
                 receiver = asyncio.create_task(client.receive())
                 SetpointProbe.steps = steps
@@ -155,23 +158,34 @@ async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
     }
 
 
+HEADER = [
+    "modules", "polling frames/s", "bus load %", "frames/s, 1 gun charging", "bus load %",
+    "targetValues -> VREF p50 ms", "p99 ms", "max ms", "matched",
+]  # fmt: skip
+
+
 def table(results: list[dict[str, Any]]) -> str:
-    lines = [
-        "| modules | polling frames/s | bus load % | frames/s, 1 gun charging | bus load % | targetValues -> VREF p50 ms "
-        "| p99 ms | max ms | matched |",
-        "|---|---|---|---|---|---|---|---|---|",
+    rows = [
+        [
+            str(r["modules"]),
+            f"{r['idle_frames_per_s']:.0f}",
+            f"{r['idle_load_percent']:.1f}",
+            f"{r['charging_frames_per_s']:.0f}",
+            f"{r['charging_load_percent']:.1f}",
+            f"{r['delay_p50_ms']:.1f}",
+            f"{r['delay_p99_ms']:.1f}",
+            f"{r['delay_max_ms']:.1f}",
+            f"{r['setpoints_matched']}/{r['targets']}",
+        ]
+        for r in results
     ]
-    for r in results:
-        lines.append(
-            f"| {r['modules']} | {r['idle_frames_per_s']:.0f} | {r['idle_load_percent']:.1f} "
-            f"| {r['charging_frames_per_s']:.0f} | {r['charging_load_percent']:.1f} | {r['delay_p50_ms']:.1f} "
-            f"| {r['delay_p99_ms']:.1f} | {r['delay_max_ms']:.1f} | {r['setpoints_matched']}/{r['targets']} |"
-        )
-    return "\n".join(lines)
+    return "\n".join(md_table(HEADER, rows))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--modules", type=int, nargs="+", default=[8, 12])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=200)

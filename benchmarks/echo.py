@@ -10,13 +10,14 @@ the cost any Python PECC pays. Run: ``python -m benchmarks.echo PORT``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 
+from pecc_plugins.pepws.codec import Encoder
 from websockets.asyncio.server import ServerConnection, serve
 
 from pecc_core.model import Status
-from pecc_plugins.pepws.codec import Encoder
 
 LIMITS = (("Voltage", 150, 1000), ("Current", 0, 200), ("Power", 0, 120000))
 CONFIGURATION = {"firmwareVersion": "echo", "manufacturer": "echo", "floatValues": True} | {
@@ -45,12 +46,12 @@ async def _handler(ws: ServerConnection) -> None:
 
 
 async def main(port: int) -> None:
-    async with serve(_handler, "127.0.0.1", port, subprotocols=["pep1.5"], compression=None, ping_interval=None):
+    async with serve(
+        _handler, "127.0.0.1", port, subprotocols=["pep1.5"], compression=None, ping_interval=None
+    ):
         await asyncio.Future()
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(int(sys.argv[1])))
-    except KeyboardInterrupt:
-        pass

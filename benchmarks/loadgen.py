@@ -22,26 +22,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import time
 from pathlib import Path
 
-from websockets.asyncio.client import connect
-
 from pecc_plugins.seccsim.client import ConnectionLost, PepClient, RequestFailed
 from pecc_plugins.seccsim.runner import SUBPROTOCOL
 from pecc_plugins.seccsim.session import Ticker
 from pecc_plugins.seccsim.stats import RunStats
+from websockets.asyncio.client import connect
 
-STANDBY_TARGET = {"targetVoltage": 0, "targetCurrent": 0, "batteryStateOfCharge": 50, "chargingState": "standby"}
+STANDBY_TARGET = {
+    "targetVoltage": 0,
+    "targetCurrent": 0,
+    "batteryStateOfCharge": 50,
+    "chargingState": "standby",
+}
 
 
-async def gun(url: str, stats: RunStats, rate: float, start: asyncio.Event, stop_at: list[float], handshakes: asyncio.Semaphore) -> None:
+async def gun(
+    url: str,
+    stats: RunStats,
+    rate: float,
+    start: asyncio.Event,
+    stop_at: list[float],
+    handshakes: asyncio.Semaphore,
+) -> None:
     progress = stats.add_gun(url)
     async with handshakes:
-        ws = await connect(url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None, open_timeout=60)
+        ws = await connect(
+            url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None, open_timeout=60
+        )
     client = PepClient(ws, progress, stats)
     receiver = asyncio.create_task(client.receive())
     try:
@@ -50,10 +64,8 @@ async def gun(url: str, stats: RunStats, rate: float, start: asyncio.Event, stop
         await asyncio.sleep(random.random() / rate)
         ticker = Ticker(1 / rate)
         while time.monotonic() < stop_at[0]:
-            try:
+            with contextlib.suppress(RequestFailed):  # counted by the client
                 await client.request("targetValues", STANDBY_TARGET)
-            except RequestFailed:
-                pass  # counted
             await ticker.wait()
     except (ConnectionLost, RequestFailed) as exc:
         stats.session_failed(progress, str(exc))
@@ -88,7 +100,9 @@ async def run(urls: list[str], rate: float, warmup: float, duration: float) -> t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("urls_file", type=Path)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)

@@ -34,9 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pecc_plugins.seccsim.ports import free_port, wait_listening
+
+from benchmarks.markdown import md_table
 from benchmarks.procstat import CpuWindow, peak_rss_mb
 from benchmarks.stations import gun_urls, station
-from pecc_plugins.seccsim.ports import free_port, wait_listening
 
 PY = sys.executable
 
@@ -63,13 +65,27 @@ class Server:
         return rss
 
 
-def protocol_load(server: Server, urls: list[str], work: Path, name: str, args: argparse.Namespace) -> dict[str, Any]:
+def protocol_load(
+    server: Server, urls: list[str], work: Path, name: str, args: argparse.Namespace
+) -> dict[str, Any]:
     urls_file = work / f"{name}.urls"
     urls_file.write_text("\n".join(urls))
     report = work / f"{name}.json"
     loadgen = subprocess.Popen(
-        [PY, "-m", "benchmarks.loadgen", str(urls_file), "--rate", str(args.rate), "--warmup", str(args.warmup),
-         "--duration", str(args.duration), "--report", str(report)],
+        [
+            PY,
+            "-m",
+            "benchmarks.loadgen",
+            str(urls_file),
+            "--rate",
+            str(args.rate),
+            "--warmup",
+            str(args.warmup),
+            "--duration",
+            str(args.duration),
+            "--report",
+            str(report),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -88,13 +104,26 @@ def protocol_load(server: Server, urls: list[str], work: Path, name: str, args: 
     return data
 
 
-def charging_load(pecc: Server, profile: Path, work: Path, name: str, args: argparse.Namespace) -> dict[str, Any]:
+def charging_load(
+    pecc: Server, profile: Path, work: Path, name: str, args: argparse.Namespace
+) -> dict[str, Any]:
     report = work / f"{name}.json"
     before = _children_cpu()
     pecc.cpu.start()
     subprocess.run(
-        [PY, "-m", "pecc_core.cli", "secc-sim", "--profile", str(profile), "--duration", str(args.duration),
-         "--no-live", "--report", str(report)],
+        [
+            PY,
+            "-m",
+            "pecc_core.cli",
+            "secc-sim",
+            "--profile",
+            str(profile),
+            "--duration",
+            str(args.duration),
+            "--no-live",
+            "--report",
+            str(report),
+        ],
         stdout=subprocess.DEVNULL,
         check=False,
     )
@@ -112,7 +141,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def start_pecc(guns: int, work: Path, tag: str, extra: dict[str, Any] | None = None) -> tuple[Server, Path, int]:
+def start_pecc(
+    guns: int, work: Path, tag: str, extra: dict[str, Any] | None = None
+) -> tuple[Server, Path, int]:
     port = free_port()
     directory = work / tag
     directory.mkdir()
@@ -123,7 +154,9 @@ def start_pecc(guns: int, work: Path, tag: str, extra: dict[str, Any] | None = N
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 72, 1000])
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -153,50 +186,62 @@ def _f(value: float, digits: int = 1) -> str:
     return "-" if value != value else f"{value:.{digits}f}"
 
 
+NAN_LATENCY = {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
+PROTOCOL_HEADER = [
+    "guns", "server", "p50 ms", "p99 ms", "max ms", "p50 / floor", "status jitter p99 ms",
+    "longest status gap ms", "msg/s", "server CPU %", "server peak RSS MiB", "loadgen CPU %",
+    "other processes CPU %", "errors",
+]  # fmt: skip
+CHARGING_HEADER = [
+    "guns", "sessions ok / failed", "targetValues p50 ms", "p99 ms", "max ms", "status jitter p99 ms",
+    "longest status gap ms", "PECC CPU %", "PECC peak RSS MiB", "secc-sim CPU %", "other processes CPU %",
+    "protocol errors",
+]  # fmt: skip
+
+
+def _common(data: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(latency p50/p99/max, status jitter/gap) cells of one run."""
+    lat = data["latency"].get("targetValues", NAN_LATENCY)
+    status = data["status"]
+    return (
+        [_f(lat["p50_ms"], 2), _f(lat["p99_ms"], 2), _f(lat["max_ms"])],
+        [_f(status["jitter_p99_ms"], 2), _f(status["interval_max_ms"])],
+    )
+
+
 def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
+    protocol, charging = [], []
+    for key, data in results.items():
+        kind, guns = key.split("-")
+        latency, status = _common(data)
+        cpu = [_f(data["server_cpu_percent"]), _f(data["server_peak_rss_mb"])]
+        others = [
+            _f(data["loadgen_cpu_percent"]),
+            _f(data["other_cpu_percent"]),
+            str(data["protocol_errors"]),
+        ]
+        if kind == "charge":
+            sessions = f"{data['sessions_ok']} / {data['sessions_failed']}"
+            charging.append([guns, sessions, *latency, *status, *cpu, *others])
+            continue
+        floor = results.get(f"echo-{guns}", {}).get("latency", {}).get("targetValues", NAN_LATENCY)
+        ratio = _f(data["latency"].get("targetValues", NAN_LATENCY)["p50_ms"] / floor["p50_ms"], 2)
+        rate = f"{(data['messages_sent'] + data['messages_received']) / data['window_s']:.0f}"
+        server = "PECC" if kind == "pecc" else "echo floor"
+        protocol.append([guns, server, *latency, ratio, *status, rate, *cpu, *others])
     lines = [
         f"Protocol load: targetValues (standby) at {args.rate:g} Hz per gun, {args.duration:g} s window "
         f"after {args.warmup:g} s warm-up.",
         "",
-        "| guns | server | p50 ms | p99 ms | max ms | p50 / floor | status jitter p99 ms | longest status gap ms "
-        "| msg/s | server CPU % | server peak RSS MiB | loadgen CPU % | other processes CPU % | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *md_table(PROTOCOL_HEADER, protocol),
     ]
-    for key, data in results.items():
-        kind, guns = key.split("-")
-        if kind == "charge":
-            continue
-        lat = data["latency"].get("targetValues", {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")})
-        floor = results.get(f"echo-{guns}", {}).get("latency", {}).get("targetValues", {}).get("p50_ms", float("nan"))
-        ratio = _f(lat["p50_ms"] / floor, 2) if kind == "pecc" else "1"
-        rate = (data["messages_sent"] + data["messages_received"]) / data["window_s"]
-        lines.append(
-            f"| {guns} | {'PECC' if kind == 'pecc' else 'echo floor'} | {_f(lat['p50_ms'], 2)} | {_f(lat['p99_ms'], 2)} "
-            f"| {_f(lat['max_ms'])} | {ratio} | {_f(data['status']['jitter_p99_ms'], 2)} "
-            f"| {_f(data['status']['interval_max_ms'])} | {rate:.0f} | {_f(data['server_cpu_percent'])} "
-            f"| {_f(data['server_peak_rss_mb'])} | {_f(data['loadgen_cpu_percent'])} | {_f(data['other_cpu_percent'])} "
-            f"| {data['protocol_errors']} |"
-        )
-    charge = [(k, v) for k, v in results.items() if k.startswith("charge-")]
-    if charge:
+    if charging:
         lines += [
             "",
-            f"Charging load: `pecc secc-sim --duration {args.duration:g}` (real sessions, 10 Hz targetValues in charge).",
+            f"Charging load: `pecc secc-sim --duration {args.duration:g}` (real sessions, 10 Hz in charge).",
             "",
-            "| guns | sessions ok / failed | targetValues p50 ms | p99 ms | max ms | status jitter p99 ms "
-            "| longest status gap ms | PECC CPU % | PECC peak RSS MiB | secc-sim CPU % | other processes CPU % "
-            "| protocol errors |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *md_table(CHARGING_HEADER, charging),
         ]
-        for key, data in charge:
-            lat = data["latency"]["targetValues"]
-            lines.append(
-                f"| {key.split('-')[1]} | {data['sessions_ok']} / {data['sessions_failed']} | {_f(lat['p50_ms'], 2)} "
-                f"| {_f(lat['p99_ms'], 2)} | {_f(lat['max_ms'])} | {_f(data['status']['jitter_p99_ms'], 2)} "
-                f"| {_f(data['status']['interval_max_ms'])} | {_f(data['server_cpu_percent'])} "
-                f"| {_f(data['server_peak_rss_mb'])} | {_f(data['loadgen_cpu_percent'])} "
-                f"| {_f(data['other_cpu_percent'])} | {data['protocol_errors']} |"
-            )
     return "\n".join(lines)
 
 

@@ -34,7 +34,8 @@ def station(guns: int, directory: Path, port: int, channel: str, extra: dict[str
             {
                 "id": f"secc{s + 1}",
                 "guns": [
-                    {**template, "id": f"{s + 1}-{g + 1}", "path": f"/secc{s + 1}/gun{g + 1}"} for g in range(count)
+                    {**template, "id": f"{s + 1}-{g + 1}", "path": f"/secc{s + 1}/gun{g + 1}"}
+                    for g in range(count)
                 ],
             }
         )

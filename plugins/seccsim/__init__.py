@@ -17,14 +17,17 @@ from pecc_core import hookimpl
 
 def secc_sim(
     urls: Annotated[
-        list[str] | None, typer.Argument(help="Gun URLs, e.g. ws://127.0.0.1:8765/secc1/gun1.", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Gun URLs, e.g. ws://127.0.0.1:8765/secc1/gun1.", show_default=False),
     ] = None,
     profile: Annotated[
         str | None, typer.Option("--profile", "-p", help="Take every gun URL of this PECC profile.")
     ] = None,
     host: Annotated[str | None, typer.Option(help="With --profile: connect to this host instead.")] = None,
     port: Annotated[int | None, typer.Option(help="With --profile: connect to this port instead.")] = None,
-    guns: Annotated[int | None, typer.Option("--guns", "-n", min=1, help="Simulate only the first N guns.")] = None,
+    guns: Annotated[
+        int | None, typer.Option("--guns", "-n", min=1, help="Simulate only the first N guns.")
+    ] = None,
     sessions: Annotated[int, typer.Option("--sessions", "-s", min=1, help="Charging sessions per gun.")] = 1,
     period_ms: Annotated[
         float, typer.Option("--period-ms", min=10, help="targetValues period during preCharge and charge.")
@@ -35,13 +38,17 @@ def secc_sim(
     time_scale: Annotated[
         float,
         typer.Option(
-            "--time-scale", min=0.001, help="Battery time runs this much faster (600: 30 min of charging in 3 s)."
+            "--time-scale",
+            min=0.001,
+            help="Battery time runs this much faster (600: 30 min of charging in 3 s).",
         ),
     ] = 1.0,
     duration: Annotated[
         float | None,
         typer.Option(
-            "--duration", min=0.1, help="After this many seconds end running sessions gracefully, start no more."
+            "--duration",
+            min=0.1,
+            help="After this many seconds end running sessions gracefully, start no more.",
         ),
     ] = None,
     live: Annotated[
@@ -58,7 +65,20 @@ def secc_sim(
     """
     from pecc_plugins.seccsim.command import secc_sim as run
 
-    run(urls or [], profile, host, port, guns, sessions, period_ms, scenario, time_scale, duration, live, report)
+    run(
+        urls or [],
+        profile,
+        host,
+        port,
+        guns,
+        sessions,
+        period_ms,
+        scenario,
+        time_scale,
+        duration,
+        live,
+        report,
+    )
 
 
 @hookimpl

@@ -26,14 +26,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
-
-from pecc_plugins.pepws.codec import Encoder, FrameError, SequenceCounter, parse, sequence_of
+from pecc_plugins.pepws.codec import (
+    Encoder,
+    FrameError,
+    SequenceCounter,
+    parse,
+    sequence_of,
+)
 from pecc_plugins.pepws.schemas import PECC_REQUESTS, SEQUENCE_MAX
 from pecc_plugins.seccsim.secc_io import IoRefused, SeccIo
 from pecc_plugins.seccsim.stats import GunProgress, RunStats
 from pecc_plugins.seccsim.validation import problem
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 REQUEST_TIMEOUT_S = 0.5
 UNRESPONSIVE_S = 5.0
@@ -113,13 +118,17 @@ class PepClient:
                     reply, received_at = await future
             except TimeoutError:
                 self._timed_out_seq = seq
-                raise self._failed(f"{kind} #{seq}: no reply within {self.request_timeout * 1000:.0f} ms") from None
+                raise self._failed(
+                    f"{kind} #{seq}: no reply within {self.request_timeout * 1000:.0f} ms"
+                ) from None
             finally:
                 self._pending = None
         self.stats.latency[kind].append(received_at - sent_at)
         if reply["type"] == "error":
             body = reply["payload"]
-            raise self._failed(f"{kind} #{seq}: error {body.get('errorCategory')}: {body.get('errorDetails')!r}")
+            raise self._failed(
+                f"{kind} #{seq}: error {body.get('errorCategory')}: {body.get('errorDetails')!r}"
+            )
         return reply["payload"]
 
     async def inform(self, kind: str, payload: dict[str, Any]) -> None:
@@ -248,7 +257,9 @@ class PepClient:
         if pending is not None and pending[0] == seq:
             _, pending_kind, future = pending
             if kind != pending_kind and not (msg["type"] == "error" and kind == "error"):
-                self.stats.error(self.progress, f"reply #{seq} has kind {kind!r}, the request was {pending_kind!r}")
+                self.stats.error(
+                    self.progress, f"reply #{seq} has kind {kind!r}, the request was {pending_kind!r}"
+                )
             if not future.done():
                 future.set_result((msg, received_at))
         elif seq != self._timed_out_seq:  # a late reply was already counted as a timeout

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from urllib.parse import urlsplit
 
+from pecc_plugins.seccsim.stats import RunStats, percentile
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-
-from pecc_plugins.seccsim.stats import RunStats, percentile
 
 #: Lines the table needs besides its gun rows (title, header, rules, totals).
 _FRAME_LINES = 8
@@ -26,7 +25,13 @@ def live_table(stats: RunStats, height: int) -> Table:
 
     Why a session failed or what protocol error occurred is in the summary.
     """
-    table = Table(title="PEP-WS SECC simulator", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
+    table = Table(
+        title="PEP-WS SECC simulator",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+    )
     for name, width in (
         ("gun", 14),
         ("state", 12),

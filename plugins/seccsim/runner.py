@@ -13,14 +13,13 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidURI
-from websockets.typing import Subprotocol
-
 from pecc_plugins.seccsim.client import ConnectionLost, PepClient
 from pecc_plugins.seccsim.scenario import Scenario
 from pecc_plugins.seccsim.session import ChargingSession, SessionFailed, SessionOptions
 from pecc_plugins.seccsim.stats import GunProgress, RunStats
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.typing import Subprotocol
 
 SUBPROTOCOL = Subprotocol("pep1.5")
 RECONNECT_INTERVAL_S = 10.0
@@ -113,7 +112,9 @@ class GunSimulator:
             max_size=2**20,
         )
         if ws.subprotocol != SUBPROTOCOL:
-            self.stats.error(self.progress, f"the PECC selected sub-protocol {ws.subprotocol!r}, not {SUBPROTOCOL}")
+            self.stats.error(
+                self.progress, f"the PECC selected sub-protocol {ws.subprotocol!r}, not {SUBPROTOCOL}"
+            )
         return ws
 
     async def _sessions_on(self, ws: ClientConnection) -> bool:
@@ -125,7 +126,10 @@ class GunSimulator:
             while self._more():
                 self._number += 1
                 session = ChargingSession(
-                    client, self.scenario, self.options.session, f"{self.scenario.ev.vehicle_id}{self._number:04d}"
+                    client,
+                    self.scenario,
+                    self.options.session,
+                    f"{self.scenario.ev.vehicle_id}{self._number:04d}",
                 )
                 self._session = session
                 try:

@@ -30,7 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 #: The shape of a typical DC charging curve of a 400 V car: the full current
 #: from low SOC to about half, then a taper as the cells approach full.
@@ -148,7 +155,7 @@ class ScenarioSchema(_Strict):
             )
         points = data["curve"]
         socs = [soc for soc, _ in points]
-        if socs[0] != 0 or socs[-1] != 100 or any(a >= b for a, b in zip(socs, socs[1:])):
+        if socs[0] != 0 or socs[-1] != 100 or any(a >= b for a, b in zip(socs, socs[1:], strict=False)):
             raise ValidationError("expected SOC points rising strictly from 0 to 100", "curve")
         if any(not 0 <= fraction <= 1 for _, fraction in points):
             raise ValidationError("expected every current fraction from 0 to 1", "curve")

@@ -19,12 +19,19 @@ always tries to leave the gun in standby (contactors open, reset).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pecc_plugins.seccsim.battery import Battery, ChargerLimits
-from pecc_plugins.seccsim.client import ConnectionLost, PepClient, RequestFailed, Status, StatusTimeout
+from pecc_plugins.seccsim.client import (
+    ConnectionLost,
+    PepClient,
+    RequestFailed,
+    Status,
+    StatusTimeout,
+)
 from pecc_plugins.seccsim.scenario import Scenario
 
 #: PE_PRE_CHARGE_TIME: preCharge request -> measured voltage reached.
@@ -84,7 +91,9 @@ class Ticker:
 class ChargingSession:
     """Run with :meth:`run`; :meth:`request_stop` (stopCharging) ends it early, gracefully."""
 
-    def __init__(self, client: PepClient, scenario: Scenario, options: SessionOptions, vehicle_id: str) -> None:
+    def __init__(
+        self, client: PepClient, scenario: Scenario, options: SessionOptions, vehicle_id: str
+    ) -> None:
         self.client = client
         self.scenario = scenario
         self.options = options
@@ -125,11 +134,18 @@ class ChargingSession:
         self._state("configuration")
         config = await client.request("configuration", {})
         client.float_values = config.get("floatValues") is True
-        self.charger = ChargerLimits(config["limitVoltageMax"], config["limitCurrentMax"], config["limitPowerMax"])
-        if ev.min_voltage > self.charger.voltage_max or self.scenario.battery.voltage_full > self.charger.voltage_max:
+        self.charger = ChargerLimits(
+            config["limitVoltageMax"], config["limitCurrentMax"], config["limitPowerMax"]
+        )
+        if (
+            ev.min_voltage > self.charger.voltage_max
+            or self.scenario.battery.voltage_full > self.charger.voltage_max
+        ):
             raise SessionFailed(f"the charger's {self.charger.voltage_max:g} V cannot charge this car")
         await client.wait_status(lambda s: not _inoperative(s), 5.0, "operationalStatus operative")
-        await client.inform("evConnectionState", {"evConnectionState": "connected", "vehicleId": self.vehicle_id})
+        await client.inform(
+            "evConnectionState", {"evConnectionState": "connected", "vehicleId": self.vehicle_id}
+        )
         await client.inform("evConnectionState", {"evConnectionState": "energyTransferAllowed"})
         await client.inform(
             "chargingSession",
@@ -153,7 +169,9 @@ class ChargingSession:
             raise SessionFailed("isolation fault")
         self._state("contactors")
         await client.request("contactorsStatus", {"contactorsStatus": "closed"})
-        await self._await(lambda s: s["contactorsStatus"] == "closed", self.options.contactor_timeout, "contactors closed")
+        await self._await(
+            lambda s: s["contactorsStatus"] == "closed", self.options.contactor_timeout, "contactors closed"
+        )
 
     async def _precharge(self) -> None:
         self._state("preCharge")
@@ -205,10 +223,14 @@ class ChargingSession:
             await ticker.wait()
         self._state("open")
         await client.request("contactorsStatus", {"contactorsStatus": "open"})
-        await client.wait_status(lambda s: s["contactorsStatus"] == "open", options.contactor_timeout, "contactors open")
+        await client.wait_status(
+            lambda s: s["contactorsStatus"] == "open", options.contactor_timeout, "contactors open"
+        )
         self._state("reset")
         await client.request("reset", {})
-        await client.wait_status(_standby, options.contactor_timeout, f"standby (<= {TOUCH_SAFE_V:g} V, open)")
+        await client.wait_status(
+            _standby, options.contactor_timeout, f"standby (<= {TOUCH_SAFE_V:g} V, open)"
+        )
         await client.inform("evConnectionState", {"evConnectionState": "disconnected"})
         self._state("done")
 
@@ -235,7 +257,7 @@ class ChargingSession:
         The protocol lets the SECC send the next one; whether the output
         follows is judged from the status (precharge budget, stall timeout).
         """
-        try:
+        with contextlib.suppress(RequestFailed):
             await self.client.request(
                 "targetValues",
                 {
@@ -245,8 +267,6 @@ class ChargingSession:
                     "chargingState": phase,
                 },
             )
-        except RequestFailed:
-            pass
 
     def _live_status(self) -> Status:
         """The latest status, refusing one that says the PECC cannot go on."""

@@ -15,9 +15,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
-
 from pecc_plugins.seccsim.scenario import Scenario, from_mapping
+from websockets.asyncio.server import ServerConnection, serve
 
 
 class ScriptedPecc:
@@ -74,7 +73,9 @@ class ScriptedPecc:
     async def request(self, kind: str, payload: dict[str, Any], seq: int | None = None) -> dict[str, Any]:
         """Send a PECC->SECC request and return the SECC's reply."""
         self._seq += 1
-        await self.send({"type": "request", "kind": kind, "sequenceNumber": seq or self._seq, "payload": payload})
+        await self.send(
+            {"type": "request", "kind": kind, "sequenceNumber": seq or self._seq, "payload": payload}
+        )
         return await asyncio.wait_for(self.replies.get(), 2)
 
     async def _handler(self, ws: ServerConnection) -> None:
@@ -112,7 +113,9 @@ class ScriptedPecc:
         elif kind == "targetValues" and s["contactorsStatus"] == "closed" and self.follow_targets:
             s.update(measuredVoltage=payload["targetVoltage"], measuredCurrent=payload["targetCurrent"])
         elif kind == "reset":
-            s.update(measuredVoltage=0.0, measuredCurrent=0.0, contactorsStatus="open", isolationStatus="invalid")
+            s.update(
+                measuredVoltage=0.0, measuredCurrent=0.0, contactorsStatus="open", isolationStatus="invalid"
+            )
         reply = {"type": "response", "kind": kind, "sequenceNumber": msg["sequenceNumber"], "payload": body}
         await ws.send(json.dumps(reply))
 

@@ -16,19 +16,18 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.typing import Subprotocol
-
-from pecc_core.profile import Profile
-from pecc_core.testing import running, sim_overrides, write_profile
 from pecc_plugins.seccsim.ports import free_port, wait_listening
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario, from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
 from pecc_plugins.seccsim.stats import RunStats
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
+
+from pecc_core.profile import Profile
+from pecc_core.testing import running, sim_overrides, write_profile
 
 #: A quick cabinet: 200 ms isolation test, fast module slew, a small output
 #: capacitance (ramp up for the cable check and discharge after reset in
@@ -79,7 +78,9 @@ def assert_clean(stats: RunStats, sessions: int) -> None:
     assert stats.passed
 
 
-async def test_one_session_per_gun_on_the_sim_station(make_profile: Callable[..., Profile], can_channel: str) -> None:
+async def test_one_session_per_gun_on_the_sim_station(
+    make_profile: Callable[..., Profile], can_channel: str
+) -> None:
     profile = make_profile("sim", {**sim_overrides(can_channel), **FAST_TIMINGS})
     stats = await charge(profile, from_mapping(QUICK_CAR), sessions=1)
     assert_clean(stats, 4)
@@ -87,7 +88,9 @@ async def test_one_session_per_gun_on_the_sim_station(make_profile: Callable[...
     assert all(g.soc >= 24 for g in stats.guns)
 
 
-async def test_one_session_on_each_of_the_72_sim_full_guns(make_profile: Callable[..., Profile], can_channel: str) -> None:
+async def test_one_session_on_each_of_the_72_sim_full_guns(
+    make_profile: Callable[..., Profile], can_channel: str
+) -> None:
     # sim-full has 48 modules for 72 guns: its `static` policy pins one module
     # to each of the first 48 guns and leaves 24 guns without power, so all
     # 72 cars at once need a policy that moves modules (dynamic).
@@ -98,7 +101,9 @@ async def test_one_session_on_each_of_the_72_sim_full_guns(make_profile: Callabl
 
 
 @pytest.mark.slow
-def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(tmp_path: Path, can_channel: str) -> None:
+def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(
+    tmp_path: Path, can_channel: str
+) -> None:
     """The acceptance as a user runs it: two processes, `pecc run` and `pecc secc-sim`."""
     port = free_port()
     profile = write_profile("sim", tmp_path, {**sim_overrides(can_channel, port=port), **FAST_TIMINGS})
@@ -115,9 +120,21 @@ def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(tmp_pat
         report = tmp_path / "report.json"
         result = subprocess.run(
             [
-                sys.executable, "-m", "pecc_core.cli", "secc-sim", "--profile", str(profile),
-                "--sessions", "10", "--time-scale", "50", "--scenario", str(car), "--no-live",
-                "--report", str(report),
+                sys.executable,
+                "-m",
+                "pecc_core.cli",
+                "secc-sim",
+                "--profile",
+                str(profile),
+                "--sessions",
+                "10",
+                "--time-scale",
+                "50",
+                "--scenario",
+                str(car),
+                "--no-live",
+                "--report",
+                str(report),
             ],
             capture_output=True,
             text=True,

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import typer
 from conftest import ScriptedPecc
-from typer.testing import CliRunner
-
 from pecc_plugins import seccsim
+from typer.testing import CliRunner
 
 
 @pytest.fixture
@@ -65,7 +64,18 @@ async def test_sessions_pass_with_exit_code_0_and_a_json_report(
     report = tmp_path / "report.json"
     car = tmp_path / "car.toml"
     car.write_text("[battery]\ncapacity_kwh = 10\nstart_soc = 20\ntarget_soc = 30\n")
-    args = [pecc.url, "--sessions", "2", "--time-scale", "100", "--scenario", str(car), "--no-live", "--report", str(report)]
+    args = [
+        pecc.url,
+        "--sessions",
+        "2",
+        "--time-scale",
+        "100",
+        "--scenario",
+        str(car),
+        "--no-live",
+        "--report",
+        str(report),
+    ]
     code, out = await asyncio.to_thread(invoke, app, *args)
     assert code == 0, out
     assert "PASS  2 sessions completed, 0 failed, 0 protocol errors" in out

@@ -7,19 +7,20 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from conftest import ScriptedPecc
-from websockets.asyncio.client import connect
-
 from pecc_plugins.seccsim.client import PepClient
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario
 from pecc_plugins.seccsim.session import SessionOptions
 from pecc_plugins.seccsim.stats import RunStats
+from websockets.asyncio.client import connect
 
 FAST = SessionOptions(time_scale=100)
 
 
 @contextlib.asynccontextmanager
-async def charging(pecc: ScriptedPecc, car: Scenario, options: SessionOptions = FAST) -> AsyncIterator[tuple[RunStats, asyncio.Task[None]]]:
+async def charging(
+    pecc: ScriptedPecc, car: Scenario, options: SessionOptions = FAST
+) -> AsyncIterator[tuple[RunStats, asyncio.Task[None]]]:
     """A simulator running one session against ``pecc``, once it is in charge."""
     stats = RunStats()
     task = asyncio.create_task(simulate([pecc.url], car, RunOptions(sessions=1, session=options), stats))
@@ -55,7 +56,9 @@ async def test_stop_charging_ends_the_session_gracefully(pecc: ScriptedPecc, sma
     assert pecc.kinds("request")[-2:] == ["contactorsStatus", "reset"]
 
 
-async def test_a_wrong_peer_sequence_number_and_unknown_kind_are_errors(pecc: ScriptedPecc, small_car: Scenario) -> None:
+async def test_a_wrong_peer_sequence_number_and_unknown_kind_are_errors(
+    pecc: ScriptedPecc, small_car: Scenario
+) -> None:
     async with charging(pecc, small_car, SessionOptions(time_scale=1)) as (stats, _):
         await pecc.request("getInput", {"inputIdentifiers": ["d1"]}, seq=5)
         await pecc.request("getInput", {"inputIdentifiers": ["d1"]}, seq=9)  # should be 6
@@ -66,7 +69,9 @@ async def test_a_wrong_peer_sequence_number_and_unknown_kind_are_errors(pecc: Sc
     assert any("sequence number should be 6" in e for e in stats.errors)
 
 
-async def test_a_missed_target_values_reply_is_counted_but_not_fatal(pecc: ScriptedPecc, small_car: Scenario) -> None:
+async def test_a_missed_target_values_reply_is_counted_but_not_fatal(
+    pecc: ScriptedPecc, small_car: Scenario
+) -> None:
     async with charging(pecc, small_car, SessionOptions(time_scale=1)) as (stats, _):
         pecc.reply_delay["targetValues"] = 0.6
         await asyncio.sleep(0.7)
@@ -101,7 +106,9 @@ async def test_an_isolation_fault_fails_the_session(pecc: ScriptedPecc, small_ca
     assert "isolation fault" in await fail_once(pecc, small_car)
 
 
-async def test_a_charger_that_cannot_reach_the_battery_voltage_fails(pecc: ScriptedPecc, small_car: Scenario) -> None:
+async def test_a_charger_that_cannot_reach_the_battery_voltage_fails(
+    pecc: ScriptedPecc, small_car: Scenario
+) -> None:
     pecc.configuration["limitVoltageMax"] = 300
     assert "cannot charge this car" in await fail_once(pecc, small_car)
 
@@ -129,7 +136,9 @@ async def test_garbage_and_stray_replies_are_protocol_errors(pecc: ScriptedPecc)
         await pecc.send("{not json")
         await pecc.send({"type": "response", "kind": "reset", "sequenceNumber": 42, "payload": {}})
         await pecc.send({"type": "info", "kind": "status"})
-        await pecc.send({"type": "info", "kind": "status", "payload": {**pecc.status, "contactorsStatus": "ajar"}})
+        await pecc.send(
+            {"type": "info", "kind": "status", "payload": {**pecc.status, "contactorsStatus": "ajar"}}
+        )
         await pecc.send({"type": "info", "kind": "hello", "payload": {}})
         await pecc.send(b"\x00")
         await asyncio.sleep(0.2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from pecc_plugins.seccsim.scenario import ScenarioError, load
 
 
@@ -31,9 +30,7 @@ def test_a_file_overrides_single_keys(tmp_path: Path) -> None:
 
 def test_every_problem_is_listed_with_its_key_and_value(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
-    path.write_text(
-        "[battery]\nstart_soc = 90\ntarget_soc = 120\ncolour = 'red'\n[ev]\nmax_current = -1\n"
-    )
+    path.write_text("[battery]\nstart_soc = 90\ntarget_soc = 120\ncolour = 'red'\n[ev]\nmax_current = -1\n")
     with pytest.raises(ScenarioError) as info:
         load(path)
     text = str(info.value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from conftest import ScriptedPecc
-
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario
 from pecc_plugins.seccsim.session import SessionOptions
@@ -14,7 +13,9 @@ from pecc_plugins.seccsim.stats import RunStats
 FAST = SessionOptions(time_scale=100)
 
 
-async def run(pecc: ScriptedPecc, car: Scenario, sessions: int = 1, options: SessionOptions = FAST) -> RunStats:
+async def run(
+    pecc: ScriptedPecc, car: Scenario, sessions: int = 1, options: SessionOptions = FAST
+) -> RunStats:
     stats = RunStats()
     await simulate([pecc.url], car, RunOptions(sessions=sessions, session=options), stats)
     return stats
@@ -56,16 +57,26 @@ async def test_a_session_runs_the_protocol_sequence_in_order(pecc: ScriptedPecc,
     assert seqs == list(range(1, len(seqs) + 1))
 
 
-async def test_charge_follows_the_car_and_ends_at_the_target_soc(pecc: ScriptedPecc, small_car: Scenario) -> None:
+async def test_charge_follows_the_car_and_ends_at_the_target_soc(
+    pecc: ScriptedPecc, small_car: Scenario
+) -> None:
     stats = await run(pecc, small_car)
-    charge = [m["payload"] for m in pecc.received if m["kind"] == "targetValues" and m["payload"]["chargingState"] == "charge"]
+    charge = [
+        m["payload"]
+        for m in pecc.received
+        if m["kind"] == "targetValues" and m["payload"]["chargingState"] == "charge"
+    ]
     assert len(charge) >= 3
     socs = [p["batteryStateOfCharge"] for p in charge]
     assert socs == sorted(socs)
     assert 20 <= socs[0] < socs[-1] < 30
     assert stats.guns[0].soc >= 30
     assert all(p["targetCurrent"] <= 200 and p["targetVoltage"] <= 450 for p in charge)
-    precharge = [m["payload"] for m in pecc.received if m["kind"] == "targetValues" and m["payload"]["chargingState"] == "preCharge"]
+    precharge = [
+        m["payload"]
+        for m in pecc.received
+        if m["kind"] == "targetValues" and m["payload"]["chargingState"] == "preCharge"
+    ]
     assert precharge[0]["targetCurrent"] == 2.0
     assert precharge[0]["targetVoltage"] == small_car.battery.voltage_empty + 0.2 * (
         small_car.battery.voltage_full - small_car.battery.voltage_empty
@@ -80,12 +91,17 @@ async def test_sessions_repeat_on_one_connection(pecc: ScriptedPecc, small_car: 
     assert pecc.kinds("request").count("reset") == 3
 
 
-async def test_integer_mode_when_the_pecc_has_no_float_values(pecc: ScriptedPecc, small_car: Scenario) -> None:
+async def test_integer_mode_when_the_pecc_has_no_float_values(
+    pecc: ScriptedPecc, small_car: Scenario
+) -> None:
     del pecc.configuration["floatValues"]
     stats = await run(pecc, small_car)
     assert stats.passed, (stats.errors, stats.failures)
     numbers = [
-        v for m in pecc.received if m["kind"] in ("targetValues", "chargingSession") for v in m["payload"].values()
+        v
+        for m in pecc.received
+        if m["kind"] in ("targetValues", "chargingSession")
+        for v in m["payload"].values()
     ]
     assert numbers and all(isinstance(v, (int, str)) for v in numbers)
 
