@@ -14,7 +14,11 @@ its share of the loop; a separate client process would not be faster.
 Bus load counts every frame on the bus with its exact stuffed bit count
 (:func:`pecc_plugins.canbus.load.stuffed_bits`) against 125 kbit/s.
 
-    python -m benchmarks.can_bench [--modules 8 12] [--seconds 10] [--steps 200]
+The uugreen driver rate-limits setpoint updates per module
+(``setpoint_interval_ms``, default 200 ms, latest value wins) to spare the
+bus; the benchmark runs with the default and with 0 (every change at once).
+
+    python -m benchmarks.can_bench [--modules 8 12] [--setpoint-interval-ms 200 0] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import math
 import tempfile
 import time
-from bisect import bisect_left
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
@@ -94,22 +98,38 @@ class SetpointProbe(ChargingSession):
             await ticker.wait()
 
 
-def delays(sent: list[tuple[float, float]], setpoints: list[tuple[float, float]]) -> list[float]:
-    """For each (time, volts) sent, seconds to the first setpoint frame with those volts."""
-    times = [t for t, _ in setpoints]
-    out = []
-    for t0, volts in sent:
-        for t1, value in setpoints[bisect_left(times, t0) :]:
-            if abs(value - volts) < 0.0005:
-                out.append(t1 - t0)
+def delays(sent: list[tuple[float, float]], setpoints: list[tuple[float, float]]) -> tuple[list[float], int]:
+    """Seconds from each target to the first setpoint frame carrying it or a newer target.
+
+    A frame's value names the latest target sent with that voltage before
+    the frame; a driver that coalesces targets arriving faster than it
+    refreshes setpoints sends the newest one, which also answers the older
+    ones. Also returns how many targets never appeared on the bus
+    themselves (superseded before being sent).
+    """
+    send_times = [t for t, _ in sent]
+    sources: list[tuple[float, int]] = []  # (frame time, index of the target it carries)
+    for stamp, volts in setpoints:
+        latest = bisect_right(send_times, stamp) - 1
+        for k in range(latest, max(latest - 20, -1), -1):
+            if abs(sent[k][1] - volts) < 0.0005:
+                sources.append((stamp, k))
                 break
-    return out
+    out = []
+    carried = {k for _, k in sources}
+    for k, (t0, _) in enumerate(sent):
+        for stamp, source in sources:
+            if stamp >= t0 and source >= k:
+                out.append(stamp - t0)
+                break
+    return out, len(sent) - len(carried)
 
 
-async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
+async def measure(modules: int, interval_ms: int, seconds: float, steps: int) -> dict[str, Any]:
     channel = f"can-bench-{modules}-{time.monotonic_ns()}"
     overrides: dict[str, Any] = {
         **sim_overrides(channel),
+        "power.driver.params.setpoint_interval_ms": interval_ms,
         "log_level": "WARNING",
         "timings.cable_check_ms": 200,
         "power.modules": [{"address": a} for a in range(1, modules + 1)],
@@ -142,15 +162,17 @@ async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
     finally:
         notifier.stop()
         bus.shutdown()
-    found = delays(probe.sent, recorder.setpoints())
+    found, superseded = delays(probe.sent, recorder.setpoints())
     return {
         "modules": modules,
+        "setpoint_interval_ms": interval_ms,
         "idle_frames_per_s": idle[0],
         "idle_load_percent": idle[1],
         "charging_frames_per_s": charging[0],
         "charging_load_percent": charging[1],
         "targets": len(probe.sent),
         "setpoints_matched": len(found),
+        "targets_superseded": superseded,
         "delay_p50_ms": percentile(found, 50) * 1000,
         "delay_p99_ms": percentile(found, 99) * 1000,
         "delay_max_ms": max(found, default=math.nan) * 1000,
@@ -159,8 +181,9 @@ async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
 
 
 HEADER = [
-    "modules", "polling frames/s", "bus load %", "frames/s, 1 gun charging", "bus load %",
-    "targetValues -> VREF p50 ms", "p99 ms", "max ms", "matched",
+    "modules", "setpoint interval ms", "polling frames/s", "bus load %", "frames/s, 1 gun charging",
+    "bus load %",
+    "targetValues -> VREF p50 ms", "p99 ms", "max ms", "answered", "superseded",
 ]  # fmt: skip
 
 
@@ -168,6 +191,7 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = [
         [
             str(r["modules"]),
+            str(r["setpoint_interval_ms"]),
             f"{r['idle_frames_per_s']:.0f}",
             f"{r['idle_load_percent']:.1f}",
             f"{r['charging_frames_per_s']:.0f}",
@@ -176,6 +200,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{r['delay_p99_ms']:.1f}",
             f"{r['delay_max_ms']:.1f}",
             f"{r['setpoints_matched']}/{r['targets']}",
+            str(r["targets_superseded"]),
         ]
         for r in results
     ]
@@ -187,11 +212,22 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--modules", type=int, nargs="+", default=[8, 12])
+    parser.add_argument(
+        "--setpoint-interval-ms",
+        type=int,
+        nargs="+",
+        default=[200, 0],
+        help="the uugreen driver's setpoint rate limit (200 is its default, 0 sends at once)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    results = [asyncio.run(measure(m, args.seconds, args.steps)) for m in args.modules]
+    results = [
+        asyncio.run(measure(m, interval, args.seconds, args.steps))
+        for m in args.modules
+        for interval in args.setpoint_interval_ms
+    ]
     print(table(results))
 
 
