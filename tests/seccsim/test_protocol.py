@@ -168,3 +168,32 @@ async def test_no_status_for_too_long_means_the_pecc_is_unresponsive(pecc: Scrip
         await asyncio.wait_for(receiver, 3)
     assert "PECC unresponsive" in client.closed_reason
     assert stats.error_count == 1
+
+
+async def test_an_invalid_pecc_request_gets_a_format_error_with_its_number(pecc: ScriptedPecc) -> None:
+    stats = RunStats()
+    async with connect(pecc.url, subprotocols=["pep1.5"], proxy=None) as ws:
+        client = PepClient(ws, stats.add_gun(pecc.url), stats)
+        receiver = asyncio.create_task(client.receive())
+        await pecc.connected.wait()
+        reply = await pecc.request("getInput", {"identifiers": ["d1"]}, seq=7)
+        assert reply["type"] == "error" and reply["kind"] == "getInput" and reply["sequenceNumber"] == 7
+        assert reply["payload"]["errorCategory"] == "format"
+        assert "inputIdentifiers" in reply["payload"]["errorDetails"]
+        await ws.close()
+        await receiver
+    assert stats.error_count == 1
+
+
+async def test_request_numbers_wrap_after_2_to_the_31_minus_1(pecc: ScriptedPecc) -> None:
+    stats = RunStats()
+    async with connect(pecc.url, subprotocols=["pep1.5"], proxy=None) as ws:
+        client = PepClient(ws, stats.add_gun(pecc.url), stats)
+        receiver = asyncio.create_task(client.receive())
+        client._seq.last = 2**31 - 2  # white box: skip two billion requests
+        for _ in range(3):
+            await client.request("configuration", {})
+        await ws.close()
+        await receiver
+    assert [m["sequenceNumber"] for m in pecc.received] == [2**31 - 1, 1, 2]
+    assert stats.passed
