@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import typer
-from conftest import ScriptedPecc
 from pecc_plugins import seccsim
+from scripted_pecc import ScriptedPecc
 from typer.testing import CliRunner
 
 
