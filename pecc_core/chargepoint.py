@@ -357,6 +357,11 @@ class ChargePoint:
             )
         return self._demand
 
+    @property
+    def holds_modules(self) -> bool:
+        """True during the safe-down: its modules must stay to measure the discharge."""
+        return self._safe_down_running
+
     def set_power_cap(self, power: float) -> None:
         """The allocation's cap for this gun (W); a lower cap applies at once."""
         if power != self.power_cap:

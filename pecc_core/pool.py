@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -173,6 +173,10 @@ class ModulePool:
             max_modules_per_gun=self.max_modules_per_gun,
             site_power_max=site_power_max,
         )
+
+    def set_site_power_max(self, watts: float | None) -> None:
+        """Change the site's grid cap the policies see (run-time limit updates)."""
+        self.view = replace(self.view, site_power_max=watts)
 
     def _potential_of(self, gun: str, modules: Sequence[ModuleConfig]) -> Capability:
         reachable = [m for m in modules if gun in self.reach[m.address]]

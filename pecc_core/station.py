@@ -199,6 +199,11 @@ class Station:
         for gun_id, addresses in allocation.modules.items():
             for address in addresses:
                 wanted[address] = gun_id
+        # A gun in its safe-down keeps its modules: they measure its output
+        # until the discharge is verified.
+        for address, gun_id in pool.assigned.items():
+            if gun_id is not None and self.guns[gun_id].holds_modules:
+                wanted[address] = gun_id
         leaving = [a for a, g in wanted.items() if pool.gun_of(a) not in (None, g)]
         for address in leaving:
             gun_id = pool.detach(address)

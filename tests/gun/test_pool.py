@@ -32,6 +32,8 @@ def test_reach_and_potential() -> None:
     assert pool.potential("a") == Capability(150.0, 1000.0, 200.0, 60_000.0)
     assert pool.potential("b") == Capability(200.0, 750.0, 250.0, 80_000.0)
     assert pool.view.site_power_max == 100_000.0
+    pool.set_site_power_max(None)
+    assert pool.view.site_power_max is None and pool.view.assigned is not None
     assert make_pool(max_per_gun=1).potential("b") == Capability(150.0, 1000.0, 100.0, 30_000.0)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pecc_core.model import Isolation
 from pecc_core.testing import running, sim_overrides
 
 from secc import Secc, secc
@@ -101,3 +102,36 @@ async def test_two_guns_charge_at_once_without_disturbing_each_other(make_profil
         assert all(r["precharge_s"] < 4.0 for r in results)
         for gun in runtime.station.guns.values():
             assert gun.in_standby()
+
+
+async def test_a_fault_during_charge_reaches_the_secc(make_profile: Any, can_channel: str) -> None:
+    profile = make_profile("sim", {**sim_overrides(can_channel), **FAST})
+    async with running(profile) as runtime:
+        await settled(runtime)
+        station = runtime.station
+        async with secc(profile.url(profile.guns[0], port=runtime.transport.port)) as client:
+            await client.ok("cableCheck", {"voltage": 450})
+            await client.until(lambda s: s["isolationStatus"] == "valid", 5.0, "isolation valid")
+            await client.target(380.0, 2.0, 30.0, "preCharge")
+            await client.until(lambda s: abs(s["measuredVoltage"] - 380.0) < 5.0, 4.0, "precharged")
+            await client.target(400.0, 80.0, 30.0, "charge")
+            await client.until(lambda s: s["measuredCurrent"] > 75, 3.0, "charging")
+
+            station.io.imd.inject("1-1", Isolation.FAULT)
+            await client.until(lambda s: s["operationalStatus"] == "inoperative", 1.0, "inoperative")
+            assert client.status["drivenCurrent"] == 0
+            await client.until(lambda s: True, 0.5, "")
+            assert any("isolation fault" in e for e in client.events), client.events
+            refused = await client.call("targetValues", {"targetVoltage": 400, "targetCurrent": 80,
+                                                         "batteryStateOfCharge": 30, "chargingState": "charge"})
+            assert refused["type"] == "error" and refused["payload"]["errorCategory"] == "inoperative"
+
+            station.io.imd.inject("1-1", None)
+            await client.until(
+                lambda s: s["operationalStatus"] == "operative" and s["contactorsStatus"] == "open"
+                and s["measuredVoltage"] < 60,
+                8.0, "operative standby",
+            )
+            assert client.status["isolationStatus"] == "fault"  # until the next cable check or reset
+            await client.ok("reset")
+            await client.until(lambda s: s["isolationStatus"] == "invalid", 1.0, "isolation reset")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,3 +81,39 @@ async def test_stop_ends_in_standby_with_modules_off(tmp_path: Path) -> None:
     for gun in station.guns.values():
         assert gun.in_standby(), gun
     assert all(m.mode is Mode.OFF for m in station.driver.modules.values())
+
+
+class ActiveOnly(Scripted):
+    """Gives its modules to a gun only while the gun is active (like ``dynamic``)."""
+
+    def allocate(self, demands: Sequence[GunDemand], pool: PoolView) -> Allocation:
+        self.demands = demands
+        active = {d.gun for d in demands if d.active}
+        return Allocation(
+            modules={g: m for g, m in self.modules.items() if g in active},
+            power={d.gun: self.power if d.active else 0.0 for d in demands},
+        )
+
+
+async def test_a_stopping_gun_keeps_its_modules_until_discharged(tmp_path: Path) -> None:
+    station = instant_station(instant_profile(tmp_path))
+    station.policy = ActiveOnly({"1-1": (1, 5)})
+    await station.start()
+    try:
+        gun = station.guns["1-1"]
+        await gun.cable_check(500)
+        await wait_for(lambda: gun.state is S.READY and station.pool.modules_of("1-1") == (1, 5), what="ready")
+        for address in (1, 5):
+            station.driver.residual[address] = 300.0  # the output holds its voltage for now
+        await gun.target_values(Target(300, 10, 50, Phase.CHARGE))
+        await gun.set_contactors(False)
+        for _ in range(5):
+            station.tick()
+            await asyncio.sleep(0.02)
+        assert gun.state is S.STOPPING and station.pool.modules_of("1-1") == (1, 5)
+        assert gun.status().measured_voltage == 300.0
+        station.driver.discharge()
+        await wait_for(gun.in_standby, what="standby")
+        await wait_for(lambda: station.pool.modules_of("1-1") == (), what="modules released")
+    finally:
+        await station.stop()
