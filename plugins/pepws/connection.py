@@ -115,17 +115,21 @@ class Connection:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def detach(self, reason: str) -> None:
-        """Take this link off its gun (once) and stop every activity but the receive loop."""
+        """Take this link off its gun (once) and stop every activity but the receive loop.
+
+        Called from anywhere, including from one of the connection's own
+        tasks (a full queue seen by the status task, a ping timeout).
+        """
         if self.detached is not None:
             return
         self.detached = reason
         pending = self._pending
         if pending is not None and not pending.reply.done():
             pending.reply.set_exception(SeccNotConnected(f"gun {self.gun.id}: {reason}"))
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
+        for task in self._tasks:  # the current one too: it stops at its next await
+            task.cancel()
+        while not self._inbox.empty():  # frees a receive loop blocked on a full inbox
+            self._inbox.get_nowait()
         log.info("gun %s: SECC detached: %s", self.gun.id, reason)
         try:
             self.gun.secc_detached(self, reason)
@@ -156,7 +160,8 @@ class Connection:
                         continue
                 else:
                     message = _BINARY
-                await inbox.put(message)
+                if self.detached is None:
+                    await inbox.put(message)
         except ConnectionClosed:
             pass
         return f"connection closed ({ws.close_code} {ws.close_reason or ''})".rstrip()

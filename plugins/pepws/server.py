@@ -26,6 +26,7 @@ closed in the background.
 from __future__ import annotations
 
 import logging
+import socket
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,12 @@ if TYPE_CHECKING:
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
+
+#: The kernel's send buffer per connection. Without a bound Linux grows it to
+#: megabytes for a client that stopped reading, so ``server.send_queue`` would
+#: only fill (and the client be dropped) after minutes; status traffic is
+#: about 1.3 kB/s per gun, so this still holds tens of seconds of it.
+KERNEL_SEND_BUFFER = 64 * 1024
 
 #: How long a peer gets to complete the closing handshake before the socket is cut.
 CLOSE_TIMEOUT_S = 2.0
@@ -138,6 +145,9 @@ class PepWsServer:
     # -- connections ---------------------------------------------------------------
 
     async def _serve(self, ws: ServerConnection) -> None:
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
         gun = self._station.by_path[gun_path(ws.request.path)]
         previous = self._live.get(gun.id)
         if previous is not None:

@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from pecc_core.chargepoint import ChargePoint
-from pecc_core.plugins import default_manager
+from pecc_core.plugins import PluginManager, default_manager
 from pecc_core.profile import load as load_profile
 from pecc_core.station import Station
 from pecc_core.testing import write_profile
@@ -73,12 +73,14 @@ async def start_pecc(tmp_path: Path) -> AsyncIterator[StartPecc]:
     """
     started: list[Pecc] = []
 
-    async def start(overrides: dict[str, Any] | None = None, source: str = "sim") -> Pecc:
+    async def start(
+        overrides: dict[str, Any] | None = None, source: str = "sim", plugins: PluginManager | None = None
+    ) -> Pecc:
         directory = tmp_path / f"profile{len(started)}"
         directory.mkdir()
         path = write_profile(source, directory, {"server.port": 0, **(overrides or {})})
         profile = load_profile(str(path))
-        station = Station(profile, default_manager(), driver=None, io=None, policy=None)  # type: ignore[arg-type]
+        station = Station(profile, plugins or default_manager(), driver=None, io=None, policy=None)  # type: ignore[arg-type]
         server = PepWsServer(station, profile.server)
         await server.start()
         pecc = Pecc(station, server)

@@ -148,6 +148,21 @@ class PepClient:
         times = [t for t, _ in self.statuses if t >= since]
         return [b - a for a, b in zip(times, times[1:], strict=False)]
 
+    def stall(self) -> None:
+        """Stop reading altogether, like a hung SECC (no pongs, a full TCP window).
+
+        The reader must stop too: websockets resumes a paused transport as soon
+        as its own queue is consumed.
+        """
+        self._reader.cancel()
+        self.ws.transport.pause_reading()
+
+    def unstall(self) -> None:
+        self.ws.transport.resume_reading()
+        if self._reader.done():
+            self._reader = asyncio.create_task(self._read())
+
     async def close(self) -> None:
+        self.unstall()
         await self.ws.close()
         await self._reader

@@ -1,0 +1,387 @@
+"""The transport: handshake, one connection per gun, status, liveness, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import statistics
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from pecc_core.model import Contactors, Isolation, Operational, Status
+from pecc_plugins.pepws.connection import Connection
+
+from .conftest import Pecc, StartPecc
+
+
+def link_of(pecc: Pecc, gun_id: str = "1-1") -> Connection:
+    link = pecc.gun(gun_id).secc
+    assert isinstance(link, Connection)
+    return link
+
+
+async def until(condition: Any, timeout: float = 3.0) -> None:
+    """Wait (polling the loop, never sleeping the thread) until ``condition()`` holds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+# -- handshake -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("offered", "selected"),
+    [
+        (("pep1.5",), "pep1.5"),
+        (("pep1.5", "pep1.8"), "pep1.8"),
+        (("chat", "pep1.6"), "pep1.6"),
+        (None, None),  # accepted with a warning: the profile does not require one
+    ],
+)
+async def test_subprotocol_negotiation(pecc: Pecc, offered: tuple[str, ...] | None, selected: str | None) -> None:
+    client = await pecc.connect(subprotocols=offered)
+    assert client.ws.subprotocol == selected
+    assert (await client.call("configuration"))["type"] == "response"
+
+
+async def test_client_without_subprotocol_is_accepted_with_a_warning(
+    pecc: Pecc, caplog: pytest.LogCaptureFixture
+) -> None:
+    await pecc.connect(subprotocols=None)
+    assert "offers no sub-protocol" in caplog.text
+
+
+async def test_unsupported_subprotocol_is_refused(pecc: Pecc) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        await pecc.connect(subprotocols=("pep2.0", "chat"))
+    assert refused.value.response.status_code == 400
+    assert b"pep1.5" in refused.value.response.body
+
+
+async def test_missing_subprotocol_is_refused_when_the_profile_requires_one(start_pecc: StartPecc) -> None:
+    pecc = await start_pecc({"server.require_subprotocol": True, "server.subprotocols": ["pep1.5"]})
+    with pytest.raises(InvalidStatus) as refused:
+        await pecc.connect(subprotocols=None)
+    assert refused.value.response.status_code == 400
+    assert (await pecc.connect(subprotocols=("pep1.5",))).ws.subprotocol == "pep1.5"
+
+
+async def test_unknown_path_is_refused_with_404_and_others_are_untouched(pecc: Pecc) -> None:
+    other = await pecc.connect("1-2")
+    for path in ("/", "/secc1", "/secc1/gun9", "/secc1/gun1/x"):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(pecc.url(path=path), subprotocols=["pep1.5"])
+        assert refused.value.response.status_code == 404
+    assert (await other.call("configuration"))["type"] == "response"
+    assert pecc.gun("1-2").secc is not None
+
+
+async def test_query_string_is_ignored(pecc: Pecc) -> None:
+    ws = await connect(pecc.url() + "?secc=42", subprotocols=["pep1.5"])
+    try:
+        assert json.loads(await ws.recv())["kind"] == "status"
+    finally:
+        await ws.close()
+
+
+async def test_second_connection_replaces_the_first(pecc: Pecc) -> None:
+    detached: list[str] = []
+    gun = pecc.gun()
+    original = gun.secc_detached
+    gun.secc_detached = lambda link, reason: (detached.append(reason), original(link, reason))  # type: ignore[method-assign]
+    first = await pecc.connect()
+    await first.call("configuration")
+    old_link = link_of(pecc)
+    second = await pecc.connect()
+    await second.call("configuration")
+    await asyncio.wait_for(first._reader, 3)  # the old socket is closed by the PECC
+    assert first.ws.close_code == 1000
+    assert gun.secc is not old_link and gun.secc is link_of(pecc)
+    assert detached == ["replaced by a new connection to the same gun"]
+    count = len(second.statuses)
+    await asyncio.sleep(0.3)
+    assert len(second.statuses) > count
+
+
+async def test_closed_connection_detaches_the_gun(pecc: Pecc) -> None:
+    client = await pecc.connect()
+    await client.call("configuration")
+    link = link_of(pecc)
+    await client.close()
+    await until(lambda: pecc.gun().secc is None)
+    assert link.detached is not None and "connection closed" in link.detached
+
+
+# -- status --------------------------------------------------------------------
+
+
+async def test_status_period(pecc: Pecc) -> None:
+    """Median period over ~2 s within 150-250 ms; the first status comes at once."""
+    loop = asyncio.get_running_loop()
+    opened = loop.time()
+    client = await pecc.connect()
+    await asyncio.sleep(2.1)
+    first_at = client.statuses[0][0]
+    periods = client.status_periods()
+    median = statistics.median(periods)
+    print(f"status: first after {1000 * (first_at - opened):.1f} ms, median period {1000 * median:.1f} ms, "
+          f"min {1000 * min(periods):.1f}, max {1000 * max(periods):.1f} over {len(periods)}")
+    assert first_at - opened < 0.15
+    assert 0.150 <= median <= 0.250
+    assert 9 <= len(client.statuses) <= 13
+
+
+async def test_status_reports_the_gun_and_keeps_flowing_during_a_slow_request(pecc: Pecc) -> None:
+    gun = pecc.gun()
+    gun._status = Status(401.25, 99.5, 402, 100, 31.5, Contactors.CLOSED, Isolation.VALID, Operational.INOPERATIVE)
+
+    async def slow_reset() -> None:
+        await asyncio.sleep(0.8)
+
+    gun.reset = slow_reset  # type: ignore[method-assign]
+    client = await pecc.connect()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reply = await client.call("reset")
+    assert reply["type"] == "response"
+    during = [t for t, _ in client.statuses if t >= started]
+    assert len(during) >= 3  # ~4 expected in 0.8 s
+    assert max(client.status_periods(since=started)) < 0.35
+    assert client.statuses[-1][1]["payload"] == {
+        "measuredVoltage": 401.25,
+        "measuredCurrent": 99.5,
+        "drivenVoltage": 402,
+        "drivenCurrent": 100,
+        "temperature": 31.5,
+        "contactorsStatus": "closed",
+        "isolationStatus": "valid",
+        "operationalStatus": "inoperative",
+    }
+
+
+async def test_out_of_range_readings_still_make_a_valid_status(pecc: Pecc) -> None:
+    pecc.gun()._status = Status(-0.4, float("nan"), float("inf"), 3e12, float("-inf"))
+    client = await pecc.connect()
+    await until(lambda: client.statuses)
+    payload = client.statuses[0][1]["payload"]
+    assert (payload["measuredVoltage"], payload["measuredCurrent"], payload["drivenVoltage"]) == (0, 0, 2**31 - 1)
+    assert payload["drivenCurrent"] == 2**31 - 1
+    assert payload["temperature"] == -(2**31 - 1)
+
+
+async def test_integer_mode_sends_only_integers(start_pecc: StartPecc) -> None:
+    """floatValues false: the client helper flags any float in any message."""
+    pecc = await start_pecc({"station.float_values": False, "seccs.0.guns.0.voltage_max": 999.6})
+    gun = pecc.gun()
+    gun._status = Status(401.5, 99.4, 402.7, 100, 31.5)
+    client = await pecc.connect()
+    config = (await client.call("configuration"))["payload"]
+    assert config["floatValues"] is False
+    assert config["limitVoltageMax"] == 999  # never rounded up beyond what the gun can do
+    requests = asyncio.create_task(link_of(pecc).set_output({"a1": 2.6}))
+    request = await client.pecc_request()
+    assert request["payload"] == {"outputValues": {"a1": 3}}
+    await client.answer(request)
+    await requests
+    gun.link().send_event("x")
+    await until(lambda: client.statuses)
+    assert client.statuses[0][1]["payload"]["measuredVoltage"] == 402
+    assert client.statuses[0][1]["payload"]["drivenVoltage"] == 403
+
+
+# -- PECC -> SECC requests ---------------------------------------------------------
+
+
+@pytest.fixture
+async def secc(pecc: Pecc) -> Any:
+    client = await pecc.connect()
+    await client.call("configuration")
+    return client
+
+
+async def test_get_input_set_output_stop_charging_answered(pecc: Pecc, secc: Any) -> None:
+    link = link_of(pecc)
+    task = asyncio.create_task(link.get_input(["d1", "a1"]))
+    request = await secc.pecc_request()
+    assert request == {"type": "request", "kind": "getInput", "sequenceNumber": 1, "payload": {"inputIdentifiers": ["d1", "a1"]}}
+    await secc.answer(request, {"inputValues": {"d1": True, "a1": 12.5}})
+    assert await task == {"d1": True, "a1": 12.5}
+
+    task = asyncio.create_task(link.set_output({"d2": False}))
+    request = await secc.pecc_request()
+    assert (request["kind"], request["sequenceNumber"], request["payload"]) == ("setOutput", 2, {"outputValues": {"d2": False}})
+    await secc.answer(request)
+    assert await task is None
+
+    task = asyncio.create_task(link.stop_charging())
+    request = await secc.pecc_request()
+    assert (request["kind"], request["sequenceNumber"], request["payload"]) == ("stopCharging", 3, {})
+    await secc.answer(request)
+    assert await task is None
+
+
+async def test_error_reply_raises_secc_error(pecc: Pecc, secc: Any) -> None:
+    from pecc_core.errors import SeccError
+
+    task = asyncio.create_task(link_of(pecc).get_input(["x9"]))
+    request = await secc.pecc_request()
+    await secc.send({"type": "error", "kind": "getInput", "sequenceNumber": request["sequenceNumber"],
+                     "payload": {"errorCategory": "value", "errorDetails": "unknown input x9"}})
+    with pytest.raises(SeccError) as failed:
+        await task
+    assert (failed.value.category, failed.value.details) == ("value", "unknown input x9")
+
+
+async def test_malformed_reply_raises_secc_error_format(pecc: Pecc, secc: Any) -> None:
+    from pecc_core.errors import SeccError
+
+    task = asyncio.create_task(link_of(pecc).get_input(["d1"]))
+    request = await secc.pecc_request()
+    await secc.answer(request, ["not", "an", "object"])
+    with pytest.raises(SeccError) as failed:
+        await task
+    assert failed.value.category == "format"
+
+
+async def test_unanswered_request_times_out_and_the_next_goes_out(pecc: Pecc, secc: Any) -> None:
+    from pecc_core.errors import SeccTimeout
+
+    link = link_of(pecc)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(SeccTimeout, match="no reply to stopCharging #1 within 500 ms"):
+        await link.stop_charging()
+    took = loop.time() - started
+    print(f"timeout after {1000 * took:.0f} ms")
+    assert 0.45 <= took <= 0.8
+    late = await secc.pecc_request()
+    task = asyncio.create_task(link.get_input(["d1"]))
+    request = await secc.pecc_request()
+    assert request["sequenceNumber"] == 2
+    await secc.answer(late)  # a late reply to #1: logged and dropped
+    await secc.answer(request, {"inputValues": {"d1": 1}})
+    assert await task == {"d1": 1}
+
+
+async def test_one_pending_request_at_a_time(pecc: Pecc, secc: Any) -> None:
+    link = link_of(pecc)
+    first = asyncio.create_task(link.get_input(["d1"]))
+    second = asyncio.create_task(link.set_output({"d2": True}))
+    request = await secc.pecc_request()
+    await asyncio.sleep(0.1)
+    assert secc.requests.empty()  # the second waits for the first
+    await secc.answer(request, {"inputValues": {}})
+    assert await first == {}
+    request = await secc.pecc_request()
+    assert (request["kind"], request["sequenceNumber"]) == ("setOutput", 2)
+    await secc.answer(request)
+    await second
+
+
+async def test_reply_with_an_unknown_number_is_dropped(pecc: Pecc, secc: Any, caplog: pytest.LogCaptureFixture) -> None:
+    task = asyncio.create_task(link_of(pecc).stop_charging())
+    request = await secc.pecc_request()
+    await secc.send({"type": "response", "kind": "stopCharging", "sequenceNumber": 777, "payload": {}})
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    await secc.answer(request)
+    await task
+    assert "777" in caplog.text
+
+
+async def test_request_handler_may_wait_for_its_own_secc(pecc: Pecc, secc: Any) -> None:
+    """A handler that asks the same SECC something does not deadlock the receive loop."""
+
+    async def reset_and_ask() -> None:
+        await pecc.gun().link().get_input(["d1"])
+
+    pecc.gun().reset = reset_and_ask  # type: ignore[method-assign]
+    await secc.send({"type": "request", "kind": "reset", "sequenceNumber": 50, "payload": {}})
+    request = await secc.pecc_request()
+    await secc.answer(request, {"inputValues": {"d1": 0}})
+    reply = await secc.reply()
+    assert (reply["type"], reply["sequenceNumber"]) == ("response", 50)
+
+
+async def test_sequence_numbers_wrap_to_1(pecc: Pecc, secc: Any) -> None:
+    link = link_of(pecc)
+    link.sequence.last = 2**31 - 2
+    seen = []
+    for _ in range(3):
+        task = asyncio.create_task(link.stop_charging())
+        request = await secc.pecc_request()
+        seen.append(request["sequenceNumber"])
+        await secc.answer(request)
+        await task
+    assert seen == [2**31 - 1, 1, 2]
+
+
+async def test_disconnect_fails_the_pending_request(pecc: Pecc, secc: Any) -> None:
+    from pecc_core.errors import SeccNotConnected
+
+    task = asyncio.create_task(link_of(pecc).stop_charging())
+    await secc.pecc_request()
+    await secc.close()
+    with pytest.raises(SeccNotConnected):
+        await task
+
+
+async def test_invalid_outgoing_request_is_refused_before_sending(pecc: Pecc, secc: Any) -> None:
+    with pytest.raises(ValueError, match="inputIdentifiers"):
+        await link_of(pecc).get_input([1, 2])  # type: ignore[list-item]
+    assert secc.requests.empty()
+
+
+# -- liveness and isolation --------------------------------------------------------
+
+
+async def test_unresponsive_secc_is_dropped_and_the_gun_detached(start_pecc: StartPecc) -> None:
+    pecc = await start_pecc({"timings.ping_interval_ms": 100, "timings.secc_unresponsive_ms": 400})
+    client = await pecc.connect()
+    other = await pecc.connect("1-2")
+    await client.call("configuration")
+    link = link_of(pecc)
+    loop = asyncio.get_running_loop()
+    client.stall()  # no more pongs (nor anything else)
+    silent = loop.time()
+    await until(lambda: pecc.gun().secc is None, timeout=2)
+    took = loop.time() - silent
+    print(f"unresponsive SECC detached after {1000 * took:.0f} ms")
+    assert 0.3 <= took <= 1.0
+    assert link.detached is not None and "unresponsive" in link.detached
+    assert pecc.gun("1-2").secc is not None
+    assert (await other.call("configuration"))["type"] == "response"
+
+
+async def test_client_that_cannot_keep_up_is_disconnected(start_pecc: StartPecc) -> None:
+    pecc = await start_pecc({"server.send_queue": 8})
+    other = await pecc.connect("1-2")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", pecc.server.port))
+    slow = await pecc.connect(sock=sock)
+    await slow.call("configuration")
+    link = link_of(pecc)
+    slow.stall()
+    request = json.dumps({"type": "request", "kind": "configuration", "sequenceNumber": 1, "payload": {}})
+    try:
+        for sent in range(1, 5001):
+            await slow.ws.send(request)
+            await asyncio.sleep(0)  # let the server run: send() alone may never yield
+            if link.detached:
+                break
+        else:
+            pytest.fail("the PECC kept buffering for a client that reads nothing")
+    finally:
+        slow.unstall()
+    print(f"slow client dropped after {sent} requests")
+    assert "send queue full" in link.detached
+    assert pecc.gun().secc is None
+    before = len(other.statuses)
+    await asyncio.sleep(0.45)
+    assert len(other.statuses) - before >= 2
