@@ -98,6 +98,13 @@ def summary(stats: RunStats, wall_s: float) -> RenderableType:
     for kind, values in (*sorted(stats.latency.items()), ("all", stats.all_latencies())):
         latency.add_row(kind, str(len(values)), _ms(values, 50), _ms(values, 99), _ms(values, 100))
     lines.append(latency)
+    if stats.phases:
+        phases = Table(title="session phases", title_justify="left")
+        for name in ("phase", "count", "p50", "max"):
+            phases.add_column(name, justify="left" if name == "phase" else "right")
+        for name, values in stats.phases.items():
+            phases.add_row(name, str(len(values)), f"{percentile(values, 50):.2f} s", f"{max(values):.2f} s")
+        lines.append(phases)
     lines.append(
         Text(
             f"status: {len(stats.status_intervals)} intervals, period jitter p99 "

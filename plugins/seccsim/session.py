@@ -102,6 +102,7 @@ class ChargingSession:
         self.progress = client.progress
         self.stop_requested = False
         self.charger = ChargerLimits(0.0, 0.0, 0.0)
+        self._phase_started = 0.0
 
     def request_stop(self) -> None:
         """The PECC asked the SECC to end the session (stopCharging)."""
@@ -126,6 +127,11 @@ class ChargingSession:
     # -- phases ------------------------------------------------------------------
 
     def _state(self, name: str) -> None:
+        """Enter phase ``name``; the time the completed phase took goes to the stats."""
+        now = time.monotonic()
+        if self._phase_started:
+            self.client.stats.phases[self.progress.state].append(now - self._phase_started)
+        self._phase_started = now
         self.progress.state = name
         self.progress.soc = self.battery.soc
 

@@ -54,6 +54,8 @@ class RunStats:
     guns: list[GunProgress] = field(default_factory=list)
     #: request round trips by kind, seconds
     latency: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    #: how long each phase took when it was completed (by any session), seconds
+    phases: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     #: time between consecutive status messages on a connection, seconds
     status_intervals: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -125,6 +127,10 @@ class RunStats:
             "messages_received": self.received,
             "latency": {kind: digest(v) for kind, v in sorted(self.latency.items())},
             "latency_all": digest(self.all_latencies()),
+            "phases_s": {
+                name: {"count": len(v), "p50": percentile(v, 50), "max": max(v)}
+                for name, v in self.phases.items()
+            },
             "status": {
                 "count": len(self.status_intervals),
                 "jitter_p50_ms": percentile(jitter, 50) * ms,

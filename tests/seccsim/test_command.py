@@ -79,6 +79,7 @@ async def test_sessions_pass_with_exit_code_0_and_a_json_report(
     code, out = await asyncio.to_thread(invoke, app, *args)
     assert code == 0, out
     assert "PASS  2 sessions completed, 0 failed, 0 protocol errors" in out
+    assert "session phases" in out
     data = json.loads(report.read_text())
     assert data["sessions_ok"] == 2 and data["protocol_errors"] == 0
     assert data["latency"]["targetValues"]["count"] > 0

@@ -51,6 +51,17 @@ async def test_a_session_runs_the_protocol_sequence_in_order(pecc: ScriptedPecc,
         "reset",
         "disconnected",
     ]
+    phases_timed = {
+        "configuration",
+        "cableCheck",
+        "contactors",
+        "preCharge",
+        "charge",
+        "postCharge",
+        "open",
+        "reset",
+    }
+    assert set(stats.phases) == phases_timed
     connected = next(m for m in pecc.received if m["kind"] == "evConnectionState")
     assert connected["payload"]["vehicleId"] == "SIMEV0001"
     seqs = [m["sequenceNumber"] for m in pecc.received if m["type"] == "request"]
