@@ -126,13 +126,21 @@ async def test_an_inoperative_pecc_ends_the_session(pecc: ScriptedPecc, small_ca
     assert "the PECC reports inoperative" in stats.failures[0]
 
 
-async def test_garbage_and_stray_replies_are_protocol_errors(pecc: ScriptedPecc) -> None:
+@contextlib.asynccontextmanager
+async def bare_client(pecc: ScriptedPecc, **options: float) -> AsyncIterator[tuple[PepClient, RunStats]]:
+    """A client connected to ``pecc`` with its receive loop running, no session."""
     stats = RunStats()
-    progress = stats.add_gun(pecc.url)
     async with connect(pecc.url, subprotocols=["pep1.5"], proxy=None) as ws:
-        client = PepClient(ws, progress, stats)
+        client = PepClient(ws, stats.add_gun(pecc.url), stats, **options)
         receiver = asyncio.create_task(client.receive())
         await pecc.connected.wait()
+        yield client, stats
+        await ws.close()
+        await asyncio.wait_for(receiver, 3)
+
+
+async def test_garbage_and_stray_replies_are_protocol_errors(pecc: ScriptedPecc) -> None:
+    async with bare_client(pecc) as (_, stats):
         await pecc.send("{not json")
         await pecc.send({"type": "response", "kind": "reset", "sequenceNumber": 42, "payload": {}})
         await pecc.send({"type": "info", "kind": "status"})
@@ -142,8 +150,6 @@ async def test_garbage_and_stray_replies_are_protocol_errors(pecc: ScriptedPecc)
         await pecc.send({"type": "info", "kind": "hello", "payload": {}})
         await pecc.send(b"\x00")
         await asyncio.sleep(0.2)
-        await ws.close()
-        await receiver
     assert stats.error_count == 6, stats.errors
     texts = " | ".join(stats.errors)
     for fragment in (
@@ -158,42 +164,29 @@ async def test_garbage_and_stray_replies_are_protocol_errors(pecc: ScriptedPecc)
 
 
 async def test_no_status_for_too_long_means_the_pecc_is_unresponsive(pecc: ScriptedPecc) -> None:
-    stats = RunStats()
-    progress = stats.add_gun(pecc.url)
-    async with connect(pecc.url, subprotocols=["pep1.5"], proxy=None) as ws:
-        client = PepClient(ws, progress, stats, unresponsive_after=0.3)
-        receiver = asyncio.create_task(client.receive())
+    async with bare_client(pecc, unresponsive_after=0.3) as (client, stats):
         await asyncio.sleep(0.2)
         pecc.send_status = False
-        await asyncio.wait_for(receiver, 3)
+        async with asyncio.timeout(3):
+            while not client.closed_reason:
+                await asyncio.sleep(0.05)
     assert "PECC unresponsive" in client.closed_reason
     assert stats.error_count == 1
 
 
 async def test_an_invalid_pecc_request_gets_a_format_error_with_its_number(pecc: ScriptedPecc) -> None:
-    stats = RunStats()
-    async with connect(pecc.url, subprotocols=["pep1.5"], proxy=None) as ws:
-        client = PepClient(ws, stats.add_gun(pecc.url), stats)
-        receiver = asyncio.create_task(client.receive())
-        await pecc.connected.wait()
+    async with bare_client(pecc) as (_, stats):
         reply = await pecc.request("getInput", {"identifiers": ["d1"]}, seq=7)
-        assert reply["type"] == "error" and reply["kind"] == "getInput" and reply["sequenceNumber"] == 7
-        assert reply["payload"]["errorCategory"] == "format"
-        assert "inputIdentifiers" in reply["payload"]["errorDetails"]
-        await ws.close()
-        await receiver
+    assert reply["type"] == "error" and reply["kind"] == "getInput" and reply["sequenceNumber"] == 7
+    assert reply["payload"]["errorCategory"] == "format"
+    assert "inputIdentifiers" in reply["payload"]["errorDetails"]
     assert stats.error_count == 1
 
 
 async def test_request_numbers_wrap_after_2_to_the_31_minus_1(pecc: ScriptedPecc) -> None:
-    stats = RunStats()
-    async with connect(pecc.url, subprotocols=["pep1.5"], proxy=None) as ws:
-        client = PepClient(ws, stats.add_gun(pecc.url), stats)
-        receiver = asyncio.create_task(client.receive())
+    async with bare_client(pecc) as (client, stats):
         client._seq.last = 2**31 - 2  # white box: skip two billion requests
         for _ in range(3):
             await client.request("configuration", {})
-        await ws.close()
-        await receiver
     assert [m["sequenceNumber"] for m in pecc.received] == [2**31 - 1, 1, 2]
     assert stats.passed
