@@ -92,7 +92,11 @@ def secc_sim(
         console.print(live_table(stats, console.height))
     console.print(summary(stats, wall))
     if report is not None:
-        report.write_text(json.dumps({"wall_s": wall, "guns": len(targets), **stats.report()}, indent=2))
+        try:
+            report.write_text(json.dumps({"wall_s": wall, "guns": len(targets), **stats.report()}, indent=2))
+        except OSError as exc:
+            err.print(f"pecc secc-sim: cannot write the report {report}: {exc.strerror or exc}", markup=False)
+            raise typer.Exit(EXIT_FAILED) from None
     if interrupted:
         console.print("interrupted", style="yellow")
         raise typer.Exit(130)

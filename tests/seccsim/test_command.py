@@ -91,3 +91,13 @@ async def test_a_failed_session_is_exit_code_1(app: typer.Typer, pecc: ScriptedP
     assert code == 1
     assert "FAIL  0 sessions completed, 1 failed" in out
     assert "isolation fault" in out
+
+
+async def test_an_unwritable_report_is_a_message_not_a_traceback(
+    app: typer.Typer, pecc: ScriptedPecc, tmp_path: Path
+) -> None:
+    pecc.status["isolationStatus"] = "fault"  # a quick run
+    report = tmp_path / "no-such-dir" / "report.json"
+    code, out = await asyncio.to_thread(invoke, app, pecc.url, "--no-live", "--report", str(report))
+    assert code == 1
+    assert "cannot write the report" in out and "Traceback" not in out
