@@ -91,7 +91,9 @@ def _finite(value: float) -> float:
     """Any finite number; NaN becomes 0, infinities the int32 bounds."""
     if value != value:  # NaN
         return 0
-    return max(-INT32_MAX, min(INT32_MAX, value))
+    if value > INT32_MAX:
+        return INT32_MAX
+    return value if value >= -INT32_MAX else -INT32_MAX
 
 
 _STATUS = (
@@ -126,7 +128,7 @@ class Encoder:
 
     def status(self, s: Status) -> str:
         """The status info of one gun (hot path: a template, no dict, no json.dumps)."""
-        values = (
+        values: tuple[float, ...] = (
             _clamp(s.measured_voltage),
             _clamp(s.measured_current),
             _clamp(s.driven_voltage),
@@ -134,5 +136,5 @@ class Encoder:
             _finite(s.temperature),
         )
         if not self.float_values:
-            values = tuple(round(v) for v in values)
+            values = tuple([round(v) for v in values])
         return _STATUS % (*values, s.contactors, s.isolation, s.operational)

@@ -34,6 +34,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from marshmallow import ValidationError
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
@@ -192,7 +193,7 @@ class Connection:
             schema = schemas.schema_for("response", pending.kind) or schemas.ENVELOPES["response"]
         try:
             loaded = schema.load(message)
-        except schemas.ValidationError as exc:
+        except ValidationError as exc:
             pending.reply.set_exception(
                 SeccError("format", f"invalid {msg_type} to {pending.kind}: {schemas.describe(exc.messages)}")
             )

@@ -40,6 +40,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from marshmallow import ValidationError
+
 from pecc_core.errors import InoperativeRefused, InternalRefused, Refused, ValueRefused
 from pecc_plugins.pepws import schemas
 from pecc_plugins.pepws.codec import Encoder, FrameError, sequence_of
@@ -102,23 +104,22 @@ class Dispatcher:
 
     async def _request(self, message: dict[str, Any], link: Any) -> str:
         seq = sequence_of(message)
-        kind = message.get("kind")
-        known = isinstance(kind, str) and kind in self._request_kinds
-        reply_kind = kind if known else "error"
+        raw_kind = message.get("kind")
+        kind = raw_kind if isinstance(raw_kind, str) and raw_kind in self._request_kinds else None
         msg_type = message.get("type")
         if msg_type != "request":
             return self._error(
-                reply_kind,
+                kind or "error",
                 seq,
                 "format",
                 f"type: expected one of {', '.join(schemas.MESSAGE_TYPES)}, got {msg_type!r}",
             )
-        if not known:
-            return self._error("error", seq, "format", f"kind: unknown request kind {kind!r}")
+        if kind is None:
+            return self._error("error", seq, "format", f"kind: unknown request kind {raw_kind!r}")
         schema = schemas.schema_for("request", kind) or schemas.ENVELOPES["request"]
         try:
             loaded = schema.load(message)
-        except schemas.ValidationError as exc:
+        except ValidationError as exc:
             return self._error(kind, seq, "format", schemas.describe(exc.messages))
         handler = self._handlers.get(("request", kind))
         if handler is None:
@@ -129,7 +130,7 @@ class Dispatcher:
             result = await self._call(handler, kind, loaded["payload"], link)
         except Refused as exc:
             return self._error(kind, seq, category_of(exc), str(exc))
-        except schemas.ValidationError as exc:
+        except ValidationError as exc:
             return self._error(kind, seq, "format", schemas.describe(exc.messages))
         except Exception as exc:
             log.exception("gun %s: %s #%d failed", self.gun.id, kind, seq)
@@ -154,14 +155,14 @@ class Dispatcher:
     async def _info(self, message: dict[str, Any], link: Any) -> None:
         kind = message.get("kind")
         handler = self._handlers.get(("info", kind)) if isinstance(kind, str) else None
-        if handler is None:
+        if handler is None or not isinstance(kind, str):
             log.info("gun %s: ignoring info of kind %r", self.gun.id, kind)
             return
         schema = schemas.schema_for("info", kind) or schemas.ENVELOPES["info"]
         try:
             loaded = schema.load(message)
             await self._call(handler, kind, loaded["payload"], link)
-        except schemas.ValidationError as exc:
+        except ValidationError as exc:
             log.warning("gun %s: invalid %s info ignored: %s", self.gun.id, kind, schemas.describe(exc.messages))
         except Exception:
             log.exception("gun %s: handling %s info failed", self.gun.id, kind)

@@ -30,9 +30,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
-INT32_MAX = 2**31 - 1
+INT32_MAX: int = 2**31 - 1
 SEQUENCE_MAX = INT32_MAX
 
 MESSAGE_TYPES = ("request", "response", "error", "info")
@@ -65,7 +65,7 @@ class PepSchema(Schema):
 # -- JSON Schema types -----------------------------------------------------
 
 
-class JsonNumber(fields.Field):
+class JsonNumber(fields.Field[float]):
     """JSON Schema ``number``: an int or a finite float, never a boolean or a string."""
 
     default_error_messages = {"invalid": "expected a number"}
@@ -78,7 +78,7 @@ class JsonNumber(fields.Field):
         return value
 
 
-class JsonInteger(fields.Field):
+class JsonInteger(fields.Field[int]):
     """JSON Schema draft-06 ``integer``: an int, or a float with no fractional part."""
 
     default_error_messages = {"invalid": "expected an integer"}
@@ -99,7 +99,7 @@ class JsonString(fields.String):
     default_error_messages = {"invalid": "expected a string"}
 
 
-class JsonBoolean(fields.Field):
+class JsonBoolean(fields.Field[bool]):
     """JSON Schema ``boolean``: ``true`` or ``false`` only (marshmallow's Boolean takes "yes" too)."""
 
     default_error_messages = {"invalid": "expected true or false"}
@@ -238,9 +238,9 @@ class ErrorMessagePayload(PepSchema):
 # -- whole messages ----------------------------------------------------------
 
 
-def _message(msg_type: str, kind_field: JsonString, payload: fields.Field, name: str) -> Schema:
+def _message(msg_type: str, kind_field: JsonString, payload: fields.Field[Any], name: str) -> Schema:
     """The schema of one message: the official envelope around ``payload``."""
-    spec: dict[str, fields.Field] = {
+    spec: dict[str, fields.Field[Any]] = {
         "type": one_of((msg_type,), required=True),
         "kind": kind_field,
         "payload": payload,
@@ -251,7 +251,7 @@ def _message(msg_type: str, kind_field: JsonString, payload: fields.Field, name:
 
 
 def _schema(msg_type: str, kind: str, payload: type[PepSchema] | None) -> Schema:
-    field = AnyPayload() if payload is None else fields.Nested(payload, required=True)
+    field: fields.Field[Any] = AnyPayload() if payload is None else fields.Nested(payload, required=True)
     name = f"{msg_type.capitalize()}{kind[0].upper()}{kind[1:]}"
     return _message(msg_type, one_of((kind,), required=True), field, name)
 
@@ -260,33 +260,37 @@ def _schema(msg_type: str, kind: str, payload: type[PepSchema] | None) -> Schema
 #: the error, which has one schema for all kinds (:data:`ERROR`). ``None`` as
 #: payload stands for the official empty schema ``{}``.
 MESSAGES: dict[tuple[str, str], Schema] = {
-    ("request", "configuration"): _schema("request", "configuration", None),
-    ("request", "cableCheck"): _schema("request", "cableCheck", CableCheckRequestPayload),
-    ("request", "targetValues"): _schema("request", "targetValues", TargetValuesRequestPayload),
-    ("request", "contactorsStatus"): _schema(
-        "request", "contactorsStatus", ContactorsStatusRequestPayload
-    ),
-    ("request", "reset"): _schema("request", "reset", None),
-    ("request", "getInput"): _schema("request", "getInput", GetInputRequestPayload),
-    ("request", "setOutput"): _schema("request", "setOutput", SetOutputRequestPayload),
-    ("request", "stopCharging"): _schema("request", "stopCharging", None),
-    ("response", "configuration"): _schema(
-        "response", "configuration", ConfigurationResponsePayload
-    ),
-    ("response", "cableCheck"): _schema("response", "cableCheck", None),
-    ("response", "targetValues"): _schema("response", "targetValues", None),
-    ("response", "contactorsStatus"): _schema("response", "contactorsStatus", None),
-    ("response", "reset"): _schema("response", "reset", None),
+    **{
+        ("request", kind): _schema("request", kind, payload)
+        for kind, payload in (
+            ("configuration", None),
+            ("cableCheck", CableCheckRequestPayload),
+            ("targetValues", TargetValuesRequestPayload),
+            ("contactorsStatus", ContactorsStatusRequestPayload),
+            ("reset", None),
+            ("getInput", GetInputRequestPayload),
+            ("setOutput", SetOutputRequestPayload),
+            ("stopCharging", None),
+        )
+    },
+    **{
+        ("response", kind): _schema("response", kind, None)
+        for kind in ("cableCheck", "targetValues", "contactorsStatus", "reset", "setOutput", "stopCharging")
+    },
+    ("response", "configuration"): _schema("response", "configuration", ConfigurationResponsePayload),
     # getInput's response payload is declared ``{"type": "object"}`` with no properties.
     ("response", "getInput"): _message(
         "response", one_of(("getInput",), required=True), JsonObject(required=True), "ResponseGetInput"
     ),
-    ("response", "setOutput"): _schema("response", "setOutput", None),
-    ("response", "stopCharging"): _schema("response", "stopCharging", None),
-    ("info", "status"): _schema("info", "status", StatusInfoPayload),
-    ("info", "event"): _schema("info", "event", EventInfoPayload),
-    ("info", "evConnectionState"): _schema("info", "evConnectionState", EvConnectionStatePayload),
-    ("info", "chargingSession"): _schema("info", "chargingSession", ChargingSessionInfoPayload),
+    **{
+        ("info", kind): _schema("info", kind, payload)
+        for kind, payload in (
+            ("status", StatusInfoPayload),
+            ("event", EventInfoPayload),
+            ("evConnectionState", EvConnectionStatePayload),
+            ("chargingSession", ChargingSessionInfoPayload),
+        )
+    },
 }
 
 #: Every error, whatever it answers (the kind enum widened: see the module doc).
@@ -329,12 +333,3 @@ def _flatten(messages: Any, path: str, out: list[str]) -> None:
     else:
         out.append(f"{path or 'message'}: {messages}")
 
-
-__all__ = [
-    "ENVELOPES",
-    "ERROR",
-    "MESSAGES",
-    "ValidationError",
-    "describe",
-    "schema_for",
-]

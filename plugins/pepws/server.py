@@ -85,10 +85,6 @@ class PepWsServer:
             raise RuntimeError("the PEP-WS server is not started")
         return int(self._server.sockets[0].getsockname()[1])
 
-    def connection(self, gun_id: str) -> Connection | None:
-        """The live connection of a gun, if an SECC is connected to it."""
-        return self._live.get(gun_id)
-
     async def start(self) -> None:
         settings = self._settings
         self._handlers = self._station.plugins.message_handlers()
@@ -148,6 +144,7 @@ class PepWsServer:
         sock = ws.transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
+        assert ws.request is not None  # the handshake is done when the handler runs
         gun = self._station.by_path[gun_path(ws.request.path)]
         previous = self._live.get(gun.id)
         if previous is not None:

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from websockets.asyncio.client import connect
 
 from pecc_core.chargepoint import ChargePoint
 from pecc_core.plugins import PluginManager, default_manager
 from pecc_core.profile import load as load_profile
+from pecc_core.profile.model import Profile
 from pecc_core.station import Station
-from pecc_core.testing import write_profile
+from pecc_core.testing import running, sim_overrides, write_profile
 from pecc_plugins.pepws.server import PepWsServer
 
 from .helpers import OfficialSchemas, PepClient, find_official_schemas
 
 _SCHEMAS_DIR = find_official_schemas()
-_OFFICIAL = OfficialSchemas(_SCHEMAS_DIR) if _SCHEMAS_DIR is not None else None
+OFFICIAL = OfficialSchemas(_SCHEMAS_DIR) if _SCHEMAS_DIR is not None else None
 MISSING_SCHEMAS = (
     "official PEP-WS schemas not found: expected shared/pep-ws/schemas beside the "
     "repository or one of its parents (CI clones ../shared)"
@@ -31,9 +35,22 @@ MISSING_SCHEMAS = (
 @pytest.fixture(scope="session")
 def official() -> OfficialSchemas:
     """The official schemas; tests that need nothing else are skipped without them."""
-    if _OFFICIAL is None:
+    if OFFICIAL is None:
         pytest.skip(MISSING_SCHEMAS)
-    return _OFFICIAL
+    return OFFICIAL
+
+
+def sim_profile(
+    directory: Path,
+    channel: str,
+    overrides: dict[str, Any] | None = None,
+    plugins: PluginManager | None = None,
+    source: str = "sim",
+) -> Profile:
+    """A whole simulated station (uugreen driver, module simulator, simulated I/O, static
+    policy) from profile ``source``, on its own virtual CAN channel and port 0."""
+    path = write_profile(source, directory, {**sim_overrides(channel), **(overrides or {})})
+    return load_profile(str(path), plugins or default_manager())
 
 
 @dataclass
@@ -56,46 +73,76 @@ class Pecc:
         ws = await connect(
             self.url(gun_id), subprotocols=list(subprotocols) if subprotocols else None, **kw
         )
-        client = PepClient(ws, _OFFICIAL, integers=not self.station.profile.station.float_values)
+        client = PepClient(ws, OFFICIAL, integers=not self.station.profile.station.float_values)
         self.clients.append(client)
         return client
+
+    async def close_clients(self) -> list[str]:
+        """Close every client; what they received that breaks the official schemas."""
+        problems = []
+        for client in self.clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+            problems.extend(client.problems)
+        self.clients.clear()
+        return problems
+
+
+def assert_valid(problems: list[str]) -> None:
+    assert not problems, "messages from the PECC that break the official schemas:\n" + "\n".join(problems[:20])
 
 
 StartPecc = Callable[..., Awaitable[Pecc]]
 
 
 @pytest.fixture
-async def start_pecc(tmp_path: Path) -> AsyncIterator[StartPecc]:
-    """``await start_pecc({"timings.status_interval_ms": 100})``: a station on the sim profile.
+async def start_pecc(tmp_path: Path, can_channel: str) -> AsyncIterator[StartPecc]:
+    """``await start_pecc({"timings.status_interval_ms": 100})``: a whole sim station running.
 
     Every message any client received must be valid under the official
     schemas (and integer mode); that is checked when the test ends.
     """
     started: list[Pecc] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(
-        overrides: dict[str, Any] | None = None, source: str = "sim", plugins: PluginManager | None = None
-    ) -> Pecc:
-        directory = tmp_path / f"profile{len(started)}"
-        directory.mkdir()
-        path = write_profile(source, directory, {"server.port": 0, **(overrides or {})})
-        profile = load_profile(str(path))
-        station = Station(profile, plugins or default_manager(), driver=None, io=None, policy=None)  # type: ignore[arg-type]
-        server = PepWsServer(station, profile.server)
-        await server.start()
-        pecc = Pecc(station, server)
-        started.append(pecc)
-        return pecc
+        async def start(
+            overrides: dict[str, Any] | None = None,
+            plugins: PluginManager | None = None,
+            source: str = "sim",
+        ) -> Pecc:
+            n = len(started)
+            directory = tmp_path / f"profile{n}"
+            directory.mkdir()
+            plugins = plugins or default_manager()
+            profile = sim_profile(directory, f"{can_channel}-{n}", overrides, plugins, source)
+            runtime = await stack.enter_async_context(running(profile, plugins))
+            pecc = Pecc(runtime.station, runtime.transport)  # type: ignore[arg-type]
+            started.append(pecc)
+            return pecc
 
-    yield start
-    problems: list[str] = []
-    for pecc in started:
-        for client in pecc.clients:
-            with contextlib.suppress(Exception):
-                await client.close()
-            problems.extend(client.problems)
-        await pecc.server.stop()
-    assert not problems, "messages from the PECC that break the official schemas:\n" + "\n".join(problems[:20])
+        yield start
+        problems = [p for pecc in started for p in await pecc.close_clients()]
+    assert_valid(problems)
+
+
+_shared = itertools.count()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_pecc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pecc]:
+    """One sim station for a whole test module, on the module's loop.
+
+    For tests that leave the station as they found it (monkeypatch for the
+    gun): starting a station costs little, stopping one ~0.2 s.
+    """
+    plugins = default_manager()
+    channel = f"pecc-shared-{os.getpid()}-{next(_shared)}"
+    profile = sim_profile(tmp_path_factory.mktemp("shared"), channel, plugins=plugins)
+    async with running(profile, plugins) as runtime:
+        pecc = Pecc(runtime.station, runtime.transport)  # type: ignore[arg-type]
+        yield pecc
+        problems = await pecc.close_clients()
+    assert_valid(problems)
 
 
 @pytest.fixture

@@ -143,6 +143,21 @@ class PepClient:
              "payload": {} if payload is None else payload}
         )
 
+    async def until(self, condition: Any, timeout: float, what: str) -> dict[str, Any]:
+        """The first status payload (the latest, then new ones) for which ``condition`` holds."""
+        seen = max(len(self.statuses) - 1, 0)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for _, status in self.statuses[seen:]:
+                        if condition(status["payload"]):
+                            return status["payload"]
+                    seen = len(self.statuses)
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            last = self.statuses[-1][1]["payload"] if self.statuses else None
+            raise AssertionError(f"{what}: not within {timeout} s; last status {last}") from None
+
     def status_periods(self, since: float = 0.0) -> list[float]:
         """Gaps between consecutive status messages received after ``since`` (s)."""
         times = [t for t, _ in self.statuses if t >= since]
