@@ -4,7 +4,7 @@ It is a small, well-behaved PECC by default (replies at once, status every
 50 ms to keep the tests fast, output follows the targets) with knobs to
 misbehave: delay a reply, stop the status flow, send arbitrary frames,
 send requests to the SECC.
-The real PECC is exercised in test_against_pecc.py.
+The real PECC is exercised in test_seccsim_against_pecc.py.
 """
 
 from __future__ import annotations
