@@ -9,7 +9,8 @@ sends (:mod:`pecc_plugins.pepws.handlers`). Modules:
 - ``dispatch``: validation, handler call and reply of one message;
 - ``connection``: one gun's connection (receive loop, worker, status,
   writer, liveness, PECC -> SECC requests);
-- ``server``: the websockets server (paths, sub-protocols, replacement).
+- ``server``: the websockets server (paths, sub-protocols, replacement);
+- ``logthrottle``: a bounded rate for log lines an SECC can cause.
 
 See docs/pepws.md.
 """

@@ -182,7 +182,8 @@ class Connection:
         pending = self._pending
         seq = sequence_of(message)
         if pending is None or pending.reply.done() or seq != pending.seq:
-            log.warning(
+            self._dispatcher.noise.log(
+                logging.WARNING,
                 "gun %s: dropping %s %r #%r: no pending request has that number",
                 self.gun.id, msg_type, message.get("kind"), message.get("sequenceNumber"),
             )

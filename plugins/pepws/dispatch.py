@@ -45,6 +45,7 @@ from marshmallow import ValidationError
 from pecc_core.errors import InoperativeRefused, InternalRefused, Refused, ValueRefused
 from pecc_plugins.pepws import schemas
 from pecc_plugins.pepws.codec import Encoder, FrameError, sequence_of
+from pecc_plugins.pepws.logthrottle import LogThrottle
 
 if TYPE_CHECKING:
     from pecc_core.chargepoint import ChargePoint
@@ -85,6 +86,8 @@ class Dispatcher:
         self._handlers = handlers
         self._encoder = encoder
         self._slow_s = slow_ms / 1000
+        #: The connection's rate-limited log for what its SECC does wrong.
+        self.noise = LogThrottle(log)
         self._request_kinds = frozenset(schemas.REQUEST_KINDS) | {
             kind for (msg_type, kind) in handlers if msg_type == "request"
         }
@@ -156,14 +159,16 @@ class Dispatcher:
         kind = message.get("kind")
         handler = self._handlers.get(("info", kind)) if isinstance(kind, str) else None
         if handler is None or not isinstance(kind, str):
-            log.info("gun %s: ignoring info of kind %r", self.gun.id, kind)
+            self.noise.log(logging.INFO, "gun %s: ignoring info of kind %r", self.gun.id, kind)
             return
         schema = schemas.schema_for("info", kind) or schemas.ENVELOPES["info"]
         try:
             loaded = schema.load(message)
             await self._call(handler, kind, loaded["payload"], link)
         except ValidationError as exc:
-            log.warning("gun %s: invalid %s info ignored: %s", self.gun.id, kind, schemas.describe(exc.messages))
+            self.noise.log(
+                logging.WARNING, "gun %s: invalid %s info ignored: %s", self.gun.id, kind, schemas.describe(exc.messages)
+            )
         except Exception:
             log.exception("gun %s: handling %s info failed", self.gun.id, kind)
 

@@ -28,4 +28,4 @@ async def test_72_guns_get_their_status_every_200_ms(start_pecc: StartPecc) -> N
         f"process CPU {100 * cpu / 2.0:.0f}% (station, 72 test clients and their schema checks)"
     )
     assert all(0.150 <= m <= 0.250 for m in medians)
-    assert periods[-1] < 0.5
+    assert periods[-1] < 0.8  # loose: a loaded CI machine must not make this flaky

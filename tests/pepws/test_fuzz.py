@@ -189,6 +189,6 @@ def test_other_guns_kept_their_status_and_the_fuzzed_gun_still_works(
     print(f"fuzzed {fuzzer.frames} frames; gun 1-2 status over {len(periods)} periods: "
           f"median {1000 * median:.1f} ms, max {1000 * worst:.1f} ms")
     assert 0.150 <= median <= 0.250
-    assert worst < 0.6
+    assert worst < 0.8  # loose: a loaded CI machine must not make this flaky
     assert not background.watcher.problems
     assert fuzzer.exchange('{"type":"request","kind":"reset","sequenceNumber":1,"payload":{}}')

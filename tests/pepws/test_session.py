@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pecc_core.model import Isolation
+
 from .conftest import Pecc, StartPecc
 from .helpers import PepClient
 
@@ -122,3 +124,16 @@ async def test_a_lost_secc_takes_the_gun_to_standby_and_a_new_one_finds_it_there
     assert (status["contactorsStatus"], status["drivenVoltage"], status["drivenCurrent"]) == ("open", 0, 0)
     await asyncio.sleep(0.3)
     assert gun.in_standby()  # no power without new requests
+
+
+async def test_requests_while_inoperative_are_inoperative_errors(start_pecc: StartPecc) -> None:
+    pecc = await start_pecc(FAST)
+    await settled(pecc)
+    client = await pecc.connect()
+    await ready(client)
+    pecc.station.io.imd.inject("1-1", Isolation.FAULT)
+    await client.until(lambda s: s["operationalStatus"] == "inoperative", 2, "inoperative")
+    reply = await client.call("targetValues", target(380, 2, "preCharge"), seq=44)
+    assert (reply["type"], reply["sequenceNumber"], reply["payload"]["errorCategory"]) == ("error", 44, "inoperative")
+    pecc.station.io.imd.inject("1-1", None)
+    await client.until(lambda s: s["operationalStatus"] == "operative" and s["measuredVoltage"] < 60, 8, "standby")
