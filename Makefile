@@ -25,3 +25,10 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+
+# Benchmarks (by hand; never part of `make test`): PEP-WS load against a real
+# `pecc run` and the echo floor, then the CAN bus benchmark. See benchmarks/RESULTS.md.
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.can_bench

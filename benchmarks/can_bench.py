@@ -1,0 +1,235 @@
+"""CAN benchmark: bus load of the module polling, and targetValues -> setpoint frame delay.
+
+python-can's ``virtual`` buses exist only inside one process, so this runs
+the whole station in-process (:func:`pecc_core.testing.running`, the same
+runtime as ``pecc run``: pepws, gun state machines, uugreen driver, the
+module simulator answering on the bus), a listener on the same virtual
+channel, and the SECC simulator's client on the same event loop. The
+delay is measured from just before the targetValues frame is sent on the
+WebSocket to the bus timestamp of the first voltage setpoint frame (UU
+``VREF``) carrying that voltage: both clocks are ``time.time()`` of this
+process. The client shares the loop with the PECC, so the delay includes
+its share of the loop; a separate client process would not be faster.
+
+Bus load counts every frame on the bus with its exact stuffed bit count
+(:func:`pecc_plugins.canbus.load.stuffed_bits`) against 125 kbit/s.
+
+The uugreen driver rate-limits setpoint updates per module
+(``setpoint_interval_ms``, default 200 ms, latest value wins) to spare the
+bus; the benchmark runs with the default and with 0 (every change at once).
+
+    python -m benchmarks.can_bench [--modules 8 12] [--setpoint-interval-ms 200 0] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import tempfile
+import time
+from bisect import bisect_right
+from pathlib import Path
+from typing import Any
+
+import can
+from pecc_plugins.canbus.load import stuffed_bits
+from pecc_plugins.seccsim.client import PepClient
+from pecc_plugins.seccsim.runner import SUBPROTOCOL
+from pecc_plugins.seccsim.scenario import from_mapping
+from pecc_plugins.seccsim.session import ChargingSession, SessionOptions, Ticker
+from pecc_plugins.seccsim.stats import RunStats, percentile
+from pecc_plugins.uugreen import codec
+from pecc_plugins.uugreen.codec import Cmd, MsgType
+from websockets.asyncio.client import connect
+
+from benchmarks.markdown import md_table
+from pecc_core.plugins import default_manager
+from pecc_core.profile import load
+from pecc_core.testing import running, sim_overrides, write_profile
+
+BITRATE = 125_000
+
+
+class Recorder(can.Listener):
+    """Every frame seen on the bus: timestamp, id, data (called from the notifier)."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[float, int, bytes]] = []
+
+    def on_message_received(self, msg: can.Message) -> None:
+        self.frames.append((msg.timestamp, msg.arbitration_id, bytes(msg.data)))
+
+    def load(self, since: float, until: float) -> tuple[float, float]:
+        """Frames per second and bus load (%) between two bus timestamps."""
+        window = [f for f in self.frames if since <= f[0] < until]
+        bits = sum(stuffed_bits(i, d) for _, i, d in window)
+        seconds = until - since
+        return len(window) / seconds, 100 * bits / seconds / BITRATE
+
+    def setpoints(self) -> list[tuple[float, float]]:
+        """(time, volts) of every voltage setpoint frame, in bus order."""
+        out = []
+        for stamp, ident, data in self.frames:
+            frame = codec.decode(ident, data)
+            if frame is not None and frame.msg_type == MsgType.SET and frame.cmd == Cmd.VREF:
+                out.append((stamp, frame.value / 1000))
+        return out
+
+
+class SetpointProbe(ChargingSession):
+    """A normal session whose charge phase steps the voltage by 0.5 V every period."""
+
+    steps = 200
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[tuple[float, float]] = []
+
+    async def _charge(self) -> None:
+        self._state("charge")
+        ticker = Ticker(self.options.target_period)
+        base = round(self.battery.open_circuit_voltage())
+        for k in range(self.steps):
+            volts = base + 0.5 * (k % 20 + 1)
+            self.sent.append((time.time(), volts))
+            await self._target(volts, 20.0, "charge")
+            await ticker.wait()
+
+
+def delays(sent: list[tuple[float, float]], setpoints: list[tuple[float, float]]) -> tuple[list[float], int]:
+    """Seconds from each target to the first setpoint frame carrying it or a newer target.
+
+    A frame's value names the latest target sent with that voltage before
+    the frame; a driver that coalesces targets arriving faster than it
+    refreshes setpoints sends the newest one, which also answers the older
+    ones. Also returns how many targets never appeared on the bus
+    themselves (superseded before being sent).
+    """
+    send_times = [t for t, _ in sent]
+    sources: list[tuple[float, int]] = []  # (frame time, index of the target it carries)
+    for stamp, volts in setpoints:
+        latest = bisect_right(send_times, stamp) - 1
+        for k in range(latest, max(latest - 20, -1), -1):
+            if abs(sent[k][1] - volts) < 0.0005:
+                sources.append((stamp, k))
+                break
+    out = []
+    carried = {k for _, k in sources}
+    for k, (t0, _) in enumerate(sent):
+        for stamp, source in sources:
+            if stamp >= t0 and source >= k:
+                out.append(stamp - t0)
+                break
+    return out, len(sent) - len(carried)
+
+
+async def measure(modules: int, interval_ms: int, seconds: float, steps: int) -> dict[str, Any]:
+    channel = f"can-bench-{modules}-{time.monotonic_ns()}"
+    overrides: dict[str, Any] = {
+        **sim_overrides(channel),
+        "power.driver.params.setpoint_interval_ms": interval_ms,
+        "log_level": "WARNING",
+        "timings.cable_check_ms": 200,
+        "power.modules": [{"address": a} for a in range(1, modules + 1)],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = load(str(write_profile("sim", Path(tmp), overrides)), default_manager())
+    recorder = Recorder()
+    bus = can.Bus(interface="virtual", channel=channel)
+    notifier = can.Notifier(bus, [recorder], loop=asyncio.get_running_loop())
+    try:
+        async with running(profile) as runtime:
+            await asyncio.sleep(2.0)  # modules discovered, polling steady
+            start = time.time()
+            await asyncio.sleep(seconds)
+            idle = recorder.load(start, time.time())
+            url = profile.url(profile.guns[0], port=runtime.transport.port)
+            stats = RunStats()
+            async with connect(
+                url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None
+            ) as ws:
+                client = PepClient(ws, stats.add_gun(url), stats)
+                receiver = asyncio.create_task(client.receive())
+                SetpointProbe.steps = steps
+                probe = SetpointProbe(client, from_mapping({}), SessionOptions(), "PROBE")
+                charging_from = time.time()
+                await probe.run()
+                charging = recorder.load(charging_from, time.time())
+                await ws.close()
+                await receiver
+    finally:
+        notifier.stop()
+        bus.shutdown()
+    found, superseded = delays(probe.sent, recorder.setpoints())
+    return {
+        "modules": modules,
+        "setpoint_interval_ms": interval_ms,
+        "idle_frames_per_s": idle[0],
+        "idle_load_percent": idle[1],
+        "charging_frames_per_s": charging[0],
+        "charging_load_percent": charging[1],
+        "targets": len(probe.sent),
+        "setpoints_matched": len(found),
+        "targets_superseded": superseded,
+        "delay_p50_ms": percentile(found, 50) * 1000,
+        "delay_p99_ms": percentile(found, 99) * 1000,
+        "delay_max_ms": max(found, default=math.nan) * 1000,
+        "protocol_errors": stats.error_count,
+    }
+
+
+HEADER = [
+    "modules", "setpoint interval ms", "polling frames/s", "bus load %", "frames/s, 1 gun charging",
+    "bus load %",
+    "targetValues -> VREF p50 ms", "p99 ms", "max ms", "answered", "superseded",
+]  # fmt: skip
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            str(r["modules"]),
+            str(r["setpoint_interval_ms"]),
+            f"{r['idle_frames_per_s']:.0f}",
+            f"{r['idle_load_percent']:.1f}",
+            f"{r['charging_frames_per_s']:.0f}",
+            f"{r['charging_load_percent']:.1f}",
+            f"{r['delay_p50_ms']:.1f}",
+            f"{r['delay_p99_ms']:.1f}",
+            f"{r['delay_max_ms']:.1f}",
+            f"{r['setpoints_matched']}/{r['targets']}",
+            str(r["targets_superseded"]),
+        ]
+        for r in results
+    ]
+    return "\n".join(md_table(HEADER, rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--modules", type=int, nargs="+", default=[8, 12])
+    parser.add_argument(
+        "--setpoint-interval-ms",
+        type=int,
+        nargs="+",
+        default=[200, 0],
+        help="the uugreen driver's setpoint rate limit (200 is its default, 0 sends at once)",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--steps", type=int, default=200)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    results = [
+        asyncio.run(measure(m, interval, args.seconds, args.steps))
+        for m in args.modules
+        for interval in args.setpoint_interval_ms
+    ]
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The load generator process: every gun sends targetValues at a fixed rate.
+
+Built on the SECC simulator's client (:class:`PepClient`: one pending
+request, 500 ms timeout, every frame validated with the PEP-WS schemas,
+status intervals recorded). Each gun connects, asks for the configuration
+and then sends ``targetValues`` (chargingState ``standby``, 0 V, 0 A) at
+``--rate`` Hz, tick phases spread over the period so the guns do not all
+fire in the same millisecond. A PECC answers such a request without
+driving anything (the gun is in standby): what is measured is the request
+path (transport, validation, state machine) and the status fan-out, which
+is what scales with the number of guns. Charging load is measured with
+``pecc secc-sim`` itself (see run.py).
+
+Prints ``MEASURING`` when the warm-up is over and ``DONE`` at the end, so
+the caller can sample the server's CPU over the same window; the JSON
+report covers the measuring window only.
+
+    python -m benchmarks.loadgen URLS_FILE --rate 10 --warmup 3 --duration 20 --report out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+from pecc_plugins.seccsim.client import ConnectionLost, PepClient, RequestFailed
+from pecc_plugins.seccsim.runner import SUBPROTOCOL
+from pecc_plugins.seccsim.session import Ticker
+from pecc_plugins.seccsim.stats import RunStats
+from websockets.asyncio.client import connect
+
+STANDBY_TARGET = {
+    "targetVoltage": 0,
+    "targetCurrent": 0,
+    "batteryStateOfCharge": 50,
+    "chargingState": "standby",
+}
+
+
+async def gun(
+    url: str,
+    stats: RunStats,
+    rate: float,
+    start: asyncio.Event,
+    stop_at: list[float],
+    handshakes: asyncio.Semaphore,
+) -> None:
+    progress = stats.add_gun(url)
+    async with handshakes:
+        ws = await connect(
+            url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None, open_timeout=60
+        )
+    client = PepClient(ws, progress, stats)
+    receiver = asyncio.create_task(client.receive())
+    try:
+        await client.request("configuration", {})
+        await start.wait()
+        await asyncio.sleep(random.random() / rate)
+        ticker = Ticker(1 / rate)
+        while time.monotonic() < stop_at[0]:
+            with contextlib.suppress(RequestFailed):  # counted by the client
+                await client.request("targetValues", STANDBY_TARGET)
+            await ticker.wait()
+    except (ConnectionLost, RequestFailed) as exc:
+        stats.session_failed(progress, str(exc))
+    finally:
+        await ws.close()
+        await receiver
+
+
+async def run(urls: list[str], rate: float, warmup: float, duration: float) -> tuple[RunStats, float, float]:
+    stats = RunStats()
+    start = asyncio.Event()
+    stop_at = [float("inf")]
+    handshakes = asyncio.Semaphore(50)
+    tasks = [asyncio.create_task(gun(u, stats, rate, start, stop_at, handshakes)) for u in urls]
+    while len(stats.latency.get("configuration", ())) + stats.sessions_failed < len(urls):
+        await asyncio.sleep(0.1)
+    start.set()
+    await asyncio.sleep(warmup)
+    stats.latency.clear()
+    stats.status_intervals.clear()
+    stats.sent = stats.received = 0
+    errors_before = stats.error_count
+    cpu0, t0 = sum(os.times()[:2]), time.monotonic()
+    print("MEASURING", flush=True)
+    stop_at[0] = t0 + duration
+    await asyncio.gather(*tasks)
+    window = time.monotonic() - t0
+    cpu = 100 * (sum(os.times()[:2]) - cpu0) / window
+    print("DONE", flush=True)
+    stats.error_count -= errors_before  # errors during connect/warm-up are reported apart
+    return stats, window, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("urls_file", type=Path)
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--report", type=Path, required=True)
+    args = parser.parse_args()
+    urls = args.urls_file.read_text().split()
+    stats, window, cpu = asyncio.run(run(urls, args.rate, args.warmup, args.duration))
+    report = {"guns": len(urls), "window_s": window, "loadgen_cpu_percent": cpu, **stats.report()}
+    args.report.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

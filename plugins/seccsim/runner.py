@@ -1,0 +1,160 @@
+"""Many simulated SECC guns at once: connect, run sessions, reconnect.
+
+Each gun is one task with its own connection, so one gun's trouble never
+holds up another. A gun runs its sessions one after the other on the same
+connection; when the connection is lost it reconnects after the protocol's
+reconnect interval (``PEP_WS_RECONNECT_INTERVAL``, 10 s) and goes on with
+the next session. A connection that cannot be opened costs one session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from pecc_plugins.seccsim.client import ConnectionLost, PepClient
+from pecc_plugins.seccsim.scenario import Scenario
+from pecc_plugins.seccsim.session import ChargingSession, SessionFailed, SessionOptions
+from pecc_plugins.seccsim.stats import GunProgress, RunStats
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.typing import Subprotocol
+
+SUBPROTOCOL = Subprotocol("pep1.5")
+RECONNECT_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    sessions: int = 1
+    session: SessionOptions = SessionOptions()
+    reconnect_interval: float = RECONNECT_INTERVAL_S
+    open_timeout: float = 10.0
+    #: after this many seconds, end running sessions gracefully and start no more
+    duration: float | None = None
+
+
+async def simulate(urls: list[str], scenario: Scenario, options: RunOptions, stats: RunStats) -> None:
+    """Run ``options.sessions`` sessions on every URL concurrently."""
+    guns = [GunSimulator(url, stats.add_gun(url), scenario, options, stats) for url in urls]
+
+    def finish_all() -> None:
+        for gun in guns:
+            gun.finish()
+
+    timer = None
+    if options.duration is not None:
+        timer = asyncio.get_running_loop().call_later(options.duration, finish_all)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for gun in guns:
+                group.create_task(gun.run())
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+class GunSimulator:
+    """The simulated SECC of one gun (one URL)."""
+
+    def __init__(
+        self,
+        url: str,
+        progress: GunProgress,
+        scenario: Scenario,
+        options: RunOptions,
+        stats: RunStats,
+    ) -> None:
+        self.url = url
+        self.progress = progress
+        self.scenario = scenario
+        self.options = options
+        self.stats = stats
+        self._number = 0
+        self._session: ChargingSession | None = None
+        self._finishing = False
+
+    def finish(self) -> None:
+        """End the running session gracefully (as stopCharging does) and start no other."""
+        self._finishing = True
+        self._stop()
+
+    def _more(self) -> bool:
+        return self._number < self.options.sessions and not self._finishing
+
+    async def run(self) -> None:
+        while self._more():
+            try:
+                ws = await self._connect()
+            except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+                self._number += 1
+                self._failed(f"cannot connect: {exc}")
+                if self._more():
+                    await asyncio.sleep(self.options.reconnect_interval)
+                continue
+            lost = await self._sessions_on(ws)
+            if lost and self._more():
+                self.progress.state = "reconnecting"
+                await asyncio.sleep(self.options.reconnect_interval)
+        self.progress.state = "finished"
+
+    async def _connect(self) -> ClientConnection:
+        self.progress.state = "connecting"
+        ws = await connect(
+            self.url,
+            subprotocols=[SUBPROTOCOL],
+            compression=None,
+            ping_interval=None,  # the SECC watches status instead (PEP-WS)
+            proxy=None,
+            open_timeout=self.options.open_timeout,
+            close_timeout=2.0,
+            max_size=2**20,
+        )
+        if ws.subprotocol != SUBPROTOCOL:
+            self.stats.error(
+                self.progress, f"the PECC selected sub-protocol {ws.subprotocol!r}, not {SUBPROTOCOL}"
+            )
+        return ws
+
+    async def _sessions_on(self, ws: ClientConnection) -> bool:
+        """Run sessions until done or the connection is lost (returns True then)."""
+        client = PepClient(ws, self.progress, self.stats, on_stop_charging=self._stop)
+        receiver = asyncio.create_task(client.receive())
+        lost = False
+        try:
+            while self._more():
+                self._number += 1
+                session = ChargingSession(
+                    client,
+                    self.scenario,
+                    self.options.session,
+                    f"{self.scenario.ev.vehicle_id}{self._number:04d}",
+                )
+                self._session = session
+                try:
+                    await session.run()
+                except SessionFailed as exc:
+                    self._failed(str(exc))
+                except ConnectionLost as exc:
+                    self._failed(str(exc))
+                    lost = True
+                    break
+                else:
+                    self.progress.sessions_ok += 1
+                finally:
+                    self._session = None
+        finally:
+            await ws.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiver
+        return lost
+
+    def _stop(self) -> None:
+        # stopCharging is ignored when no session runs (PROTOCOL.md).
+        if self._session is not None:
+            self._session.request_stop()
+
+    def _failed(self, reason: str) -> None:
+        self.stats.session_failed(self.progress, reason)
+        self.progress.state = "failed"
