@@ -149,8 +149,9 @@ def pecc_register_services(register: Register) -> None:
     """Offer background services a profile may start beside the station.
 
     Module simulators, exporters, dashboards. ``factory(params, station)``
-    returns a :class:`pecc_core.runtime.Service`; it is started after the
-    station's drivers and stopped before them.
+    returns a :class:`pecc_core.runtime.Service`. The station is built but
+    not started: services start before the station's drivers and stop after
+    them, as hardware that a simulator stands in for would.
     """
 
 

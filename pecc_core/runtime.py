@@ -1,7 +1,8 @@
 """Running a station as a service on one asyncio loop.
 
-Start order: station (I/O, power driver) -> services -> transport, so that
-an SECC that connects finds everything live. Stop order is the reverse,
+Start order: services (e.g. the module simulator, standing in for
+hardware) -> station (I/O, power driver) -> transport, so that an SECC that
+connects finds everything live. Stop order is the reverse,
 and it runs on SIGINT/SIGTERM, on a failure while starting, and on any
 error that escapes a task: guns to standby, modules off, sockets closed.
 """
@@ -56,11 +57,13 @@ class Runtime:
             for s in self.profile.services
         ]
         try:
-            await self.station.start()
-            self._started.append(self.station)
+            # Services first: a simulator stands in for hardware, which is there
+            # before the station starts and still there while it shuts down.
             for service in self.services:
                 await call_maybe_async(getattr(service, "start", None))
                 self._started.append(service)
+            await self.station.start()
+            self._started.append(self.station)
             await self.transport.start()
             self._started.append(self.transport)
         except BaseException:

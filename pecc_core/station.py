@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STARTUP_WAIT = 3.0  # s: several poll periods of any driver
+STARTUP_POLL = 0.02
+
 
 @dataclass(slots=True)
 class Io:
@@ -98,10 +101,28 @@ class Station:
         """Start the I/O drivers and the power driver, then the control loop."""
         for part in (*self._io_parts(), self.driver):
             await call_maybe_async(getattr(part, "start", None))
+        await self._await_modules()
         self.pool.sync()
         self.driver.add_listener(self._module_changed)
         self.tick()  # status is true from the first message (inoperative until modules answer)
         self._control = asyncio.get_running_loop().create_task(self._run(), name="station-control")
+
+    async def _await_modules(self) -> None:
+        """Give the modules a bounded time to answer their first poll.
+
+        Without it every gun would report operative, then inoperative for a
+        few hundred ms until its modules are found, and an SECC that starts a
+        session in that window fails. A module still silent after
+        STARTUP_WAIT is left to the normal offline handling.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_WAIT
+        modules = self.driver.modules.values()
+        while not all(m.online for m in modules) and loop.time() < deadline:
+            await asyncio.sleep(STARTUP_POLL)
+        silent = sorted(m.address for m in modules if not m.online)
+        if silent:
+            log.warning("modules %s did not answer within %.1f s of start", silent, STARTUP_WAIT)
 
     async def stop(self) -> None:
         """Every gun to standby, every module off, drivers stopped; never raises."""

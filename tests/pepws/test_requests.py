@@ -88,8 +88,10 @@ async def test_contactors_open_maps_to_false(pecc: Pecc, client: PepClient, monk
     assert gun.calls == [("set_contactors", False)]
 
 
-async def test_configuration_reports_the_gun_and_station(client: PepClient) -> None:
+async def test_configuration_reports_the_gun_and_station(pecc: Pecc, client: PepClient) -> None:
     payload = (await client.call("configuration"))["payload"]
+    # The gun's 120 kW cap, narrowed to the 2 x 30 kW modules `static` gives it on sim.
+    assert pecc.station.pool.modules_of("1-1") == (1, 5)
     assert payload == {
         "firmwareVersion": payload["firmwareVersion"],
         "manufacturer": "PECC",
@@ -98,7 +100,7 @@ async def test_configuration_reports_the_gun_and_station(client: PepClient) -> N
         "limitCurrentMin": 0.0,
         "limitCurrentMax": 200.0,
         "limitPowerMin": 0.0,
-        "limitPowerMax": 120000.0,
+        "limitPowerMax": 60000.0,
         "floatValues": True,
     }
     assert payload["firmwareVersion"]
