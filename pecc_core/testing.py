@@ -9,11 +9,13 @@ gets these fixtures without any import:
 - ``make_profile``: a builtin or given profile with dotted-key overrides,
   validated like ``pecc run`` would.
 
-and :func:`running` to run a whole station inside a test.
+and :func:`running` to run a whole station inside a test, :func:`eventually`
+to wait for simulated hardware.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
@@ -75,6 +77,22 @@ async def running(profile: Profile, plugins: PluginManager | None = None) -> Asy
         yield runtime
     finally:
         await runtime.stop()
+
+
+async def eventually(
+    predicate: Callable[[], bool], timeout: float = 3.0, what: str | Callable[[], str] = ""
+) -> None:
+    """Poll ``predicate`` every 5 ms until it holds; fail the test after ``timeout`` s.
+
+    For waiting on simulated hardware with loose bounds instead of asserting
+    a timing. ``what`` (text, or a callable giving it) explains a timeout.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what or predicate}")
+        await asyncio.sleep(0.005)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from pecc_plugins.canbus.scale import milli
+
 from pecc_core.power import Fault
 
 CONTROLLER = 0xF0
@@ -46,7 +48,7 @@ def frame_id(cmd: int, destination: int, source: int = CONTROLLER, device: int =
 
 def set_vi(address: int, volts: float, amperes: float) -> tuple[int, bytes]:
     """Set output voltage and current limit of one module (cmd 0x1C)."""
-    return frame_id(Cmd.SET_VI, address), _VI.pack(_milli(volts), _milli(amperes))
+    return frame_id(Cmd.SET_VI, address), _VI.pack(milli(volts), milli(amperes))
 
 
 def set_output(address: int, on: bool) -> tuple[int, bytes]:
@@ -60,10 +62,6 @@ def read(address: int, cmd: Cmd) -> tuple[int, bytes]:
 def read_group(group: int, cmd: Cmd) -> tuple[int, bytes]:
     """A read to every module of ``group``: each answers with its own address."""
     return frame_id(cmd, group, device=DEVICE_GROUP), _EMPTY
-
-
-def _milli(value: float) -> int:
-    return min(max(0, round(value * 1000)), 0xFFFFFFFF)  # saturate, never wrap
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from pecc_plugins.canbus.scale import milli
+
 from pecc_core.power import Fault
 
 PROTOCOL = 1
@@ -146,11 +148,11 @@ def encode(address: int, group: int, msg_type: MsgType, cmd: int, value: int = 0
 
 
 def set_voltage(address: int, group: int, volts: float) -> tuple[int, bytes]:
-    return encode(address, group, MsgType.SET, Cmd.VREF, _milli(volts))
+    return encode(address, group, MsgType.SET, Cmd.VREF, milli(volts))
 
 
 def set_current(address: int, group: int, amperes: float) -> tuple[int, bytes]:
-    return encode(address, group, MsgType.SET, Cmd.ILIMIT, _milli(amperes))
+    return encode(address, group, MsgType.SET, Cmd.ILIMIT, milli(amperes))
 
 
 def set_output(address: int, group: int, on: bool) -> tuple[int, bytes]:
@@ -163,10 +165,6 @@ def set_mode(address: int, group: int, mode: VoltageMode) -> tuple[int, bytes]:
 
 def read(address: int, group: int, cmd: Cmd) -> tuple[int, bytes]:
     return encode(address, group, MsgType.READ, cmd)
-
-
-def _milli(value: float) -> int:
-    return min(max(0, round(value * 1000)), 0xFFFFFFFF)  # saturate, never wrap
 
 
 @dataclass(frozen=True, slots=True)

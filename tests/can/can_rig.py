@@ -9,23 +9,27 @@ where they need it (``station.io.matrix.connect``).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from pecc_plugins.canbus.moduledriver import ModuleDriver
+from pecc_plugins.infy import InfyParams
+from pecc_plugins.infy.driver import InfyDriver
+from pecc_plugins.policies.static import make_static
+from pecc_plugins.simio import (
+    SimContactors,
+    SimIsolationMonitor,
+    SimRelayMatrix,
+    SimSupervision,
+)
+from pecc_plugins.uugreen import UuParams
+from pecc_plugins.uugreen.driver import UuDriver
 
 from pecc_core.plugins import default_manager
 from pecc_core.power import PowerDriver
 from pecc_core.profile import schema
 from pecc_core.profile.model import Profile
 from pecc_core.station import Io, Station
-from pecc_plugins.canbus.moduledriver import ModuleDriver
-from pecc_plugins.infy import InfyParams
-from pecc_plugins.infy.driver import InfyDriver
-from pecc_plugins.policies.static import make_static
-from pecc_plugins.simio import SimContactors, SimIsolationMonitor, SimRelayMatrix, SimSupervision
-from pecc_plugins.uugreen import UuParams
-from pecc_plugins.uugreen.driver import UuDriver
 
 GUNS = ("g1", "g2")
 
@@ -68,13 +72,3 @@ async def sim_station(profile: Profile, driver: PowerDriver, assignment: dict[in
     for address, gun in assignment.items():
         await io.matrix.connect(address, gun)
     return station
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 3.0, what: str = "") -> None:
-    """Wait until ``predicate()`` holds; loose bounds, never a timing assert."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 
 import can
-from can_rig import eventually
-
 from pecc_plugins.canbus.load import nominal_bits, stuffed_bits, worst_case_bits
+
+from pecc_core.testing import eventually
 
 BITRATE = 125_000
 SECONDS = 4.0  # whole seconds: the 1 s refresh and status reads are not over-counted

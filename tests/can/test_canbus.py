@@ -8,12 +8,17 @@ import logging
 
 import can
 import pytest
-from can_rig import eventually
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pecc_plugins.canbus.link import BusConfig, CanLink
-from pecc_plugins.canbus.load import load_of, nominal_bits, stuffed_bits, worst_case_bits
+from pecc_plugins.canbus.load import (
+    load_of,
+    nominal_bits,
+    stuffed_bits,
+    worst_case_bits,
+)
+
+from pecc_core.testing import eventually
 
 
 async def test_frames_are_counted_both_ways(can_channel: str, spy_bus: can.BusABC) -> None:

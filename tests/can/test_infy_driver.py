@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from can_rig import eventually
+from pecc_plugins.infy import InfyParams, codec
 
-from pecc_plugins.infy import InfyParams
-from pecc_plugins.infy import codec
+from pecc_core.testing import eventually
 
 
 def all_online(driver) -> bool:

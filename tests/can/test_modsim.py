@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from can_rig import eventually
 
 from pecc_core.model import Phase, Target
+from pecc_core.testing import eventually
 
 
 async def test_the_car_follows_the_secc_targets(rig) -> None:

@@ -6,9 +6,14 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pecc_plugins.canbus.moduledriver import split_current
-from pecc_plugins.modsim.physics import Battery, ModuleOutput, Node, PhysicsConfig, Plant
+from pecc_plugins.modsim.physics import (
+    Battery,
+    ModuleOutput,
+    Node,
+    PhysicsConfig,
+    Plant,
+)
 
 caps = st.lists(st.floats(0, 200, allow_nan=False), min_size=1, max_size=12)
 
@@ -102,10 +107,10 @@ def test_export_never_commands_more_than_asked_or_rated(
     tables: list[dict[str, float]], usable: list[bool], voltage: float, current: float
 ) -> None:
     from can_rig import core_profile
-
-    from pecc_core.power import Fault, Mode
     from pecc_plugins.uugreen import UuParams
     from pecc_plugins.uugreen.driver import UuDriver
+
+    from pecc_core.power import Fault, Mode
 
     modules = tuple({"address": i + 1, **t} for i, t in enumerate(tables))
     driver = UuDriver(UuParams().load({"channel": "unused"}), core_profile(modules).power.modules)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from can_rig import eventually
-
 from pecc_core.chargepoint import GunState
 from pecc_core.model import Phase, Target
 from pecc_core.power import Mode
-from pecc_core.testing import running, sim_overrides
+from pecc_core.testing import eventually, running, sim_overrides
 
 FAST = {
     "timings.cable_check_ms": 100,

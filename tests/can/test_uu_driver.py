@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from can_rig import core_profile, eventually
-
-from pecc_core.model import Phase, Target
-from pecc_core.power import Fault
+from can_rig import core_profile
 from pecc_plugins.uugreen import UuParams, codec
 from pecc_plugins.uugreen.codec import VoltageMode
 from pecc_plugins.uugreen.driver import UuDriver
+
+from pecc_core.model import Phase, Target
+from pecc_core.power import Fault
+from pecc_core.testing import eventually
 
 
 def all_online(driver) -> bool:

@@ -9,21 +9,25 @@ tests use the real driver and the CAN-level simulator instead.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pecc_plugins.policies.static import make_static
+from pecc_plugins.simio import (
+    SimContactors,
+    SimIsolationMonitor,
+    SimRelayMatrix,
+    SimSupervision,
+)
 
 from pecc_core.plugins import default_manager
 from pecc_core.power import Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile import load as load_profile
 from pecc_core.profile.model import ModuleConfig, Profile
 from pecc_core.station import Io, Station
-from pecc_core.testing import write_profile
-from pecc_plugins.policies.static import make_static
-from pecc_plugins.simio import SimContactors, SimIsolationMonitor, SimRelayMatrix, SimSupervision
+from pecc_core.testing import eventually, write_profile
 
 FAST = {
     "timings.control_cycle_ms": 10,
@@ -97,18 +101,6 @@ class InstantModules:
             listener(m)
 
 
-async def wait_for(
-    predicate: Callable[[], bool], timeout: float = 3.0, what: str | Callable[[], str] = ""
-) -> None:
-    """Poll ``predicate`` every 5 ms until true; fail the test after ``timeout`` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what() if callable(what) else what or predicate}")
-        await asyncio.sleep(0.005)
-
-
 def instant_profile(tmp_path: Path, overrides: dict[str, Any] | None = None) -> Profile:
     """The ``sim`` profile with fast timings (plugin names unchecked: the driver is ours)."""
     return load_profile(str(write_profile("sim", tmp_path, {**FAST, **(overrides or {})})))
@@ -129,7 +121,7 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
     """A started station of the ``sim`` profile on instant modules, modules dealt to guns."""
     st = instant_station(instant_profile(tmp_path))
     await st.start()
-    await wait_for(lambda: all(st.pool.modules_of(g) for g in st.guns), what="modules dealt")
+    await eventually(lambda: all(st.pool.modules_of(g) for g in st.guns), what="modules dealt")
     try:
         yield st
     finally:

@@ -11,7 +11,7 @@ from pecc_core.model import Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
 
-from conftest import wait_for
+from pecc_core.testing import eventually
 
 S, E = GunState, Event
 PHASE_OF = {
@@ -75,7 +75,7 @@ async def bring_to(gun: ChargePoint, state: GunState) -> None:
         await gun.cable_check(500)
     elif state is S.INOPERATIVE:
         station.driver.fail(first_module(gun), Fault.HARDWARE)
-        await wait_for(lambda: gun.state is S.INOPERATIVE, what="inoperative")
+        await eventually(lambda: gun.state is S.INOPERATIVE, what="inoperative")
     elif state is S.STOPPING:
         await bring_to(gun, S.CHARGE)
         for address in station.pool.modules_of(gun.id):  # the output does not discharge yet
@@ -83,7 +83,7 @@ async def bring_to(gun: ChargePoint, state: GunState) -> None:
         await gun.set_contactors(False)
     else:
         await gun.cable_check(500)
-        await wait_for(lambda: gun.state is S.READY, what="ready")
+        await eventually(lambda: gun.state is S.READY, what="ready")
         phase = {S.PRECHARGE: Phase.PRECHARGE, S.CHARGE: Phase.CHARGE, S.POSTCHARGE: Phase.POSTCHARGE}
         if state in phase:
             await gun.target_values(Target(400.0, 50.0, 40.0, phase[state]))

@@ -10,7 +10,7 @@ from pecc_core.model import Contactors, Isolation, Operational, Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
 
-from conftest import wait_for
+from pecc_core.testing import eventually
 from helpers import FakeLink, bring_to, first_module, record
 
 S = GunState
@@ -23,10 +23,10 @@ async def test_cable_check_caps_test_voltage_and_reports_isolation(station: Stat
     await gun.cable_check(900)
     assert gun.status().isolation is Isolation.INVALID
     assert gun.status().contactors is Contactors.CLOSED
-    await wait_for(lambda: gun.status().driven_voltage > 0, what="test voltage")
+    await eventually(lambda: gun.status().driven_voltage > 0, what="test voltage")
     assert gun.status().driven_voltage == 450.0
     assert gun.status().driven_current == gun.config.precharge_current
-    await wait_for(lambda: gun.state is S.READY, what="ready")
+    await eventually(lambda: gun.state is S.READY, what="ready")
     assert gun.status().isolation is Isolation.VALID
     assert gun.status().driven_voltage == 0.0  # ramped back down
 
@@ -35,7 +35,7 @@ async def test_cable_check_fault_ends_in_standby_reporting_the_fault(station: St
     gun = station.guns["1-1"]
     station.io.imd.inject("1-1", Isolation.FAULT)
     await gun.cable_check(500)
-    await wait_for(lambda: gun.state is S.STANDBY, what="standby")
+    await eventually(lambda: gun.state is S.STANDBY, what="standby")
     assert gun.in_standby()
     assert gun.status().isolation is Isolation.FAULT
     assert gun.status().operational is Operational.OPERATIVE
@@ -130,7 +130,7 @@ async def test_postcharge_drives_zero_and_keeps_measuring(station: Station) -> N
     await gun.target_values(Target(0, 0, 80, Phase.POSTCHARGE))
     assert gun.state is S.POSTCHARGE
     assert gun.status().driven_voltage == gun.status().driven_current == 0.0
-    await wait_for(lambda: gun.status().measured_voltage == 390.0, what="measured")
+    await eventually(lambda: gun.status().measured_voltage == 390.0, what="measured")
     assert gun.status().contactors is Contactors.CLOSED
 
 
@@ -140,7 +140,7 @@ async def test_open_then_reset_reaches_verified_standby(station: Station) -> Non
     recorder = record(station)
     await gun.set_contactors(False)
     await gun.reset()
-    await wait_for(gun.in_standby, what="standby")
+    await eventually(gun.in_standby, what="standby")
     assert gun.target is None and gun.status().isolation is Isolation.INVALID
     assert [(old, new) for _, old, new, _ in recorder.transitions] == [
         (S.CHARGE, S.STOPPING), (S.STOPPING, S.STANDBY)
@@ -154,7 +154,7 @@ async def test_secc_detached_goes_to_standby_and_does_not_resume(station: Statio
     gun.secc_attached(link)
     await bring_to(gun, S.CHARGE)
     gun.secc_detached(link, "unresponsive")
-    await wait_for(gun.in_standby, what="standby")
+    await eventually(gun.in_standby, what="standby")
     assert gun.target is None
     for _ in range(3):
         station.tick()
@@ -182,7 +182,7 @@ async def test_fault_during_charge(station: Station, inject, heal, text) -> None
     await bring_to(gun, S.CHARGE)
     recorder = record(station)
     inject(station, gun)
-    await wait_for(lambda: gun.state is S.INOPERATIVE, what="inoperative")
+    await eventually(lambda: gun.state is S.INOPERATIVE, what="inoperative")
     assert gun.status().operational is Operational.INOPERATIVE
     assert gun.status().driven_voltage == gun.status().driven_current == 0.0
     assert any(text in e for e in link.events), link.events
@@ -191,9 +191,9 @@ async def test_fault_during_charge(station: Station, inject, heal, text) -> None
         await gun.target_values(Target(400, 50, 50, Phase.CHARGE))
     with pytest.raises(InoperativeRefused):
         await gun.set_contactors(True)
-    await wait_for(lambda: not station.io.contactors.commanded(gun.id), what="contactors commanded open")
+    await eventually(lambda: not station.io.contactors.commanded(gun.id), what="contactors commanded open")
     heal(station, gun)
-    await wait_for(gun.in_standby, what="operative standby")
+    await eventually(gun.in_standby, what="operative standby")
     assert gun.status().operational is Operational.OPERATIVE
     assert any(not active for _, _, active in recorder.faults)
 
@@ -206,9 +206,9 @@ async def test_measured_over_voltage_is_a_fault(station: Station) -> None:
     await bring_to(gun, S.CHARGE)
     for a in station.pool.modules_of("1-1"):
         station.driver.modules[a].voltage = 520.0
-    await wait_for(lambda: gun.state is S.INOPERATIVE, what="inoperative")
+    await eventually(lambda: gun.state is S.INOPERATIVE, what="inoperative")
     assert any("over-voltage: measured 520 V, limit 450 V" in e for e in link.events)
-    await wait_for(gun.in_standby, what="standby once discharged")
+    await eventually(gun.in_standby, what="standby once discharged")
 
 
 async def test_a_fault_on_one_gun_does_not_disturb_another(station: Station) -> None:
@@ -217,7 +217,7 @@ async def test_a_fault_on_one_gun_does_not_disturb_another(station: Station) -> 
     await bring_to(two, S.CHARGE)
     driven = (two.status().driven_voltage, two.status().driven_current)
     station.io.imd.inject("1-1", Isolation.FAULT)
-    await wait_for(lambda: one.state is S.INOPERATIVE, what="inoperative")
+    await eventually(lambda: one.state is S.INOPERATIVE, what="inoperative")
     for _ in range(3):
         station.tick()
     assert two.state is S.CHARGE

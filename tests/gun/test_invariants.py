@@ -35,7 +35,8 @@ from pecc_core.model import Isolation, Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
 
-from conftest import instant_profile, instant_station, wait_for
+from conftest import instant_profile, instant_station
+from pecc_core.testing import eventually
 
 GUNS = ("1-1", "2-1")
 EPS = 1e-6
@@ -100,12 +101,12 @@ class GunMachine(RuleBasedStateMachine):
                 await gun.reset()
             except Refused:
                 pass
-        await wait_for(
+        await eventually(
             lambda: all(g.in_standby() for g in st_.guns.values()),
             timeout=self.standby_s,
             what=lambda: f"clean standby: {[(g, g.faults, g.status()) for g in st_.guns.values() if not g.in_standby()]}",
         )
-        await wait_for(lambda: all(st_.pool.modules_of(g) for g in GUNS), timeout=self.standby_s, what="modules back")
+        await eventually(lambda: all(st_.pool.modules_of(g) for g in GUNS), timeout=self.standby_s, what="modules back")
 
     async def _request(self, coro) -> None:  # type: ignore[no-untyped-def]
         try:
@@ -134,7 +135,7 @@ class GunMachine(RuleBasedStateMachine):
 
         async def body() -> None:
             await self._request(charge_point.cable_check(voltage))
-            await wait_for(
+            await eventually(
                 lambda: charge_point.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
             )
             self.station.tick()
@@ -148,7 +149,7 @@ class GunMachine(RuleBasedStateMachine):
 
         async def body() -> None:
             await self._request(charge_point.cable_check(voltage))
-            await wait_for(
+            await eventually(
                 lambda: charge_point.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
             )
             for phase in (Phase.PRECHARGE, Phase.CHARGE):
@@ -182,7 +183,7 @@ class GunMachine(RuleBasedStateMachine):
         except Refused:
             assert charge_point.state is GunState.INOPERATIVE and charge_point.faults
             return
-        self.run(wait_for(
+        self.run(eventually(
             lambda: charge_point.in_standby()
             or (charge_point.state is GunState.INOPERATIVE and bool(charge_point.faults)),
             timeout=self.standby_s,
@@ -275,7 +276,7 @@ def test_invariants_on_the_sim_stack(make_profile: Callable[..., Profile], can_c
             sim.fault(address, fault)
 
     try:
-        loop.run_until_complete(wait_for(
+        loop.run_until_complete(eventually(
             lambda: all(g.in_standby() and runtime.station.pool.modules_of(g.id)
                         for g in runtime.station.guns.values()),
             timeout=5.0, what="settled",

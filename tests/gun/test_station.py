@@ -12,7 +12,8 @@ from pecc_core.model import Phase, Target
 from pecc_core.power import Mode
 from pecc_core.station import Station
 
-from conftest import instant_profile, instant_station, wait_for
+from conftest import instant_profile, instant_station
+from pecc_core.testing import eventually
 from helpers import bring_to
 
 S = GunState
@@ -50,7 +51,7 @@ async def test_a_gun_losing_a_module_is_capped_first_and_the_module_moves_off(tm
     station.policy = policy
     await station.start()
     try:
-        await wait_for(lambda: station.pool.modules_of("1-1") == (1, 5), what="dealt")
+        await eventually(lambda: station.pool.modules_of("1-1") == (1, 5), what="dealt")
         gun = station.guns["1-1"]
         await bring_to(gun, S.CHARGE)
         await gun.target_values(Target(400, 150, 50, Phase.CHARGE))
@@ -61,7 +62,7 @@ async def test_a_gun_losing_a_module_is_capped_first_and_the_module_moves_off(tm
         policy.power = 20_000.0
         station.allocate()
         assert gun.status().driven_current == 50.0  # capped at once: 20 kW at 400 V
-        await wait_for(lambda: station.pool.modules_of("1-2") == (2, 5), what="moved")
+        await eventually(lambda: station.pool.modules_of("1-2") == (2, 5), what="moved")
         assert station.pool.modules_of("1-1") == (1,)
         five = station.driver.modules[5]
         assert five.mode is Mode.OFF and five.current == 0.0
@@ -74,7 +75,7 @@ async def test_a_gun_losing_a_module_is_capped_first_and_the_module_moves_off(tm
 async def test_stop_ends_in_standby_with_modules_off(tmp_path: Path) -> None:
     station = instant_station(instant_profile(tmp_path))
     await station.start()
-    await wait_for(lambda: all(station.pool.modules_of(g) for g in station.guns), what="dealt")
+    await eventually(lambda: all(station.pool.modules_of(g) for g in station.guns), what="dealt")
     for gun_id in ("1-1", "2-2"):
         await bring_to(station.guns[gun_id], S.CHARGE)
     await station.stop()
@@ -102,7 +103,7 @@ async def test_a_stopping_gun_keeps_its_modules_until_discharged(tmp_path: Path)
     try:
         gun = station.guns["1-1"]
         await gun.cable_check(500)
-        await wait_for(lambda: gun.state is S.READY and station.pool.modules_of("1-1") == (1, 5), what="ready")
+        await eventually(lambda: gun.state is S.READY and station.pool.modules_of("1-1") == (1, 5), what="ready")
         for address in (1, 5):
             station.driver.residual[address] = 300.0  # the output holds its voltage for now
         await gun.target_values(Target(300, 10, 50, Phase.CHARGE))
@@ -113,7 +114,7 @@ async def test_a_stopping_gun_keeps_its_modules_until_discharged(tmp_path: Path)
         assert gun.state is S.STOPPING and station.pool.modules_of("1-1") == (1, 5)
         assert gun.status().measured_voltage == 300.0
         station.driver.discharge()
-        await wait_for(gun.in_standby, what="standby")
-        await wait_for(lambda: station.pool.modules_of("1-1") == (), what="modules released")
+        await eventually(gun.in_standby, what="standby")
+        await eventually(lambda: station.pool.modules_of("1-1") == (), what="modules released")
     finally:
         await station.stop()

@@ -8,7 +8,7 @@ from pecc_core.chargepoint import TRANSITIONS, ChargePoint, Event, GunState, Out
 from pecc_core.errors import Refused
 from pecc_core.station import Station
 
-from conftest import wait_for
+from pecc_core.testing import eventually
 from helpers import FakeLink, bring_to, fire, record
 
 S, E = GunState, Event
@@ -50,12 +50,12 @@ async def test_row(station: Station, state: GunState, event: Event) -> None:
     assert isinstance(expected, GunState)
     if expected is S.STOPPING:
         station.driver.discharge()
-        await wait_for(lambda: gun.state is S.STANDBY, what="standby after stopping")
+        await eventually(lambda: gun.state is S.STANDBY, what="standby after stopping")
         assert gun.in_standby()
         assert (state, S.STOPPING) in [(old, new) for _, old, new, _ in recorder.transitions] or (
             state is S.STOPPING
         )
     else:
-        await wait_for(lambda: gun.state is expected, what=str(expected))
+        await eventually(lambda: gun.state is expected, what=str(expected))
     if expected is not state:
         assert any(new == expected for _, _, new, _ in recorder.transitions)
