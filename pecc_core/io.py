@@ -3,8 +3,11 @@
 One driver instance serves every gun of the station; methods take the gun
 id (or module address). Factories registered through
 ``pecc_register_io_drivers`` are called as ``factory(params, profile)``.
-Each driver may be started and stopped with the station (``start``/``stop``
-are optional: the runtime calls them when present).
+Each driver may be started and stopped with the station: the station calls
+``start()`` and ``stop()`` without arguments when a driver has them. The
+isolation monitor's own ``start(gun)``/``stop(gun)`` share those names, so
+an IMD driver treats a call without a gun as the station's lifecycle call
+(both builtin IMDs, ``sim`` and ``gpio``, do).
 """
 
 from __future__ import annotations
@@ -35,11 +38,14 @@ class Contactors(Protocol):
 class IsolationMonitor(Protocol):
     """The insulation monitoring device (IMD) of each gun."""
 
-    def start(self, gun: str) -> None:
-        """Begin an isolation test/monitoring; the test voltage is applied by the caller."""
+    def start(self, gun: str | None = None) -> None:
+        """Begin an isolation test/monitoring of ``gun``; the caller applies the test voltage.
 
-    def stop(self, gun: str) -> None:
-        """Stop monitoring; the result becomes invalid."""
+        Without a gun: the station is starting (set up the device).
+        """
+
+    def stop(self, gun: str | None = None) -> None:
+        """Stop monitoring ``gun``; its result becomes invalid. Without a gun: the station stops."""
 
     def result(self, gun: str) -> Isolation:
         """The present result: ``INVALID`` until a test has finished."""
