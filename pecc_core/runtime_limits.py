@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import ValidationError, fields
 
 from pecc_core.profile.loader import describe
-from pecc_core.profile.schema import Integer, Nested, Number, StrictSchema, at_least
+from pecc_core.profile.schema import Integer, Number, StrictSchema, at_least
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -77,7 +77,7 @@ class GunCapsSchema(StrictSchema):
 
 class UpdateSchema(StrictSchema):
     site_max_power_w = Number(allow_none=True, validate=at_least(0))
-    guns = fields.Dict(keys=fields.String(), values=Nested(GunCapsSchema))
+    guns = fields.Dict(keys=fields.String())  # each value: GunCapsSchema, checked per gun
     policy = fields.Dict(keys=fields.String())
 
 
@@ -108,12 +108,18 @@ def parse_update(
     except ValidationError as exc:
         raise LimitsError(list(describe(exc.messages, raw))) from None
     known = set(gun_ids)
-    unknown = [g for g in data.get("guns", {}) if g not in known]
-    if unknown:
-        raise LimitsError([f"guns.{g}: unknown gun; expected one of {sorted(known)}" for g in unknown])
-    guns = {
-        gun: replace(present[gun], **changes) for gun, changes in data.get("guns", {}).items()
-    }
+    problems: list[str] = []
+    guns: dict[str, GunCaps] = {}
+    for gun, changes in data.get("guns", {}).items():
+        if gun not in known:
+            problems.append(f"guns.{gun}: unknown gun; expected one of {sorted(known)}")
+            continue
+        try:
+            guns[gun] = replace(present[gun], **GunCapsSchema().load(changes))
+        except ValidationError as exc:
+            problems.extend(describe(exc.messages, changes, f"guns.{gun}"))
+    if problems:
+        raise LimitsError(problems)
     policy = None
     if "policy" in data:
         merged = {**policy_params, **data["policy"]}
