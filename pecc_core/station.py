@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -62,8 +61,10 @@ class Station:
         self.driver = driver
         self.io = io
         self.policy = policy
-        #: The policy's validated params (run-time updates replace them).
+        #: The policy's validated params and the raw ones they came from
+        #: (run-time updates merge into the raw ones and replace both).
         self.policy_params: Any = profile.policy.params
+        self._policy_raw: dict[str, Any] = dict(profile.policy.raw)
         self.cycle = profile.timings.control_cycle_ms / 1000
         self.pool = ModulePool(
             profile.power, [g.id for g in profile.guns], driver, io.matrix, profile.site.max_power_w
@@ -108,14 +109,8 @@ class Station:
         return {
             "site_max_power_w": self.pool.view.site_power_max,
             "guns": {gun.id: gun.caps.as_dict() for gun in self._gun_list},
-            "policy": {"name": self.profile.policy.name, "params": self._policy_params()},
+            "policy": {"name": self.profile.policy.name, "params": dict(self._policy_raw)},
         }
-
-    def _policy_params(self) -> dict[str, Any]:
-        params = self.policy_params
-        if dataclasses.is_dataclass(params) and not isinstance(params, type):
-            return dataclasses.asdict(params)
-        return dict(params or {})
 
     def apply_limits(self, raw: Any) -> dict[str, Any]:
         """Validate and apply a partial limits update at once; the new snapshot.
@@ -130,12 +125,13 @@ class Station:
             raw,
             self.guns,
             {gun.id: gun.caps for gun in self._gun_list},
-            self._policy_params(),
+            self._policy_raw,
             registration.params,
         )
         if update.policy is not None:
             self.policy = registration.factory(update.policy)
             self.policy_params = update.policy
+            self._policy_raw = {**self._policy_raw, **raw["policy"]}
         if update.site:
             self.pool.set_site_power_max(update.site["site_max_power_w"])
         for gun_id, caps in update.guns.items():

@@ -130,7 +130,7 @@ def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager)
                 problems.append(f"{key}.params: got {choice.params!r}; {choice.name!r} takes no params")
             return choice
         try:
-            return PluginChoice(choice.name, params_schema().load(choice.params))
+            return PluginChoice(choice.name, params_schema().load(choice.params), dict(choice.params))
         except ValidationError as exc:
             problems.extend(describe(exc.messages, choice.params, f"{key}.params"))
             return choice
