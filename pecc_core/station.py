@@ -73,6 +73,9 @@ class Station:
         self.by_path: dict[str, ChargePoint] = {gun.path: gun for gun in self.guns.values()}
         #: The policy's last answer (None before the first control cycle).
         self.allocation: Allocation | None = None
+        #: The profile's services, set by the runtime once built: plugins that
+        #: control them (the control API's simulator routes) find them here.
+        self.services: tuple[Any, ...] = ()
         #: Module moves done and refused since start (metrics, tests).
         self.moves = 0
         self.refused_moves = 0
