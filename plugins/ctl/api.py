@@ -10,11 +10,15 @@ POST     /api/guns/{gun}/inputs                  ``{"ids": [...]}`` -> getInput
 POST     /api/guns/{gun}/outputs                 ``{"values": {...}}`` -> setOutput
 POST     /api/sim/guns/{gun}/imd                 ``{"result": "warning"|"fault"|null}``
 POST     /api/sim/guns/{gun}/supervision         ``{"allowed": bool}``
+POST     /api/sim/modules/{address}/silence      ``{"silent": bool}``
+POST     /api/sim/modules/{address}/fault        ``{"fault": "hardware", "active": bool}``
+POST     /api/sim/modules/{address}/clear        every injection on the module undone
 =======  ======================================  ==========================================
 
 A request to the SECC answers 409 without a connected SECC, 504 when it
 times out and 502 when the SECC answers with an error. The ``/api/sim``
-routes answer 404 unless the station runs the simulated I/O drivers.
+routes answer 404 unless the station runs the simulated I/O drivers
+(guns) or a module simulator service (modules).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
 from pecc_core.model import Isolation
+from pecc_core.power import Fault
 from pecc_core.runtime_limits import LimitsError
 from pecc_plugins.ctl.http import HttpError, Request
 from pecc_plugins.ctl.views import gun_view, modules_view
@@ -55,6 +60,9 @@ class ControlApi:
             (re.compile(r"/api/guns/(?P<gun>[^/]+)/outputs"), {"POST": self.outputs}),
             (re.compile(r"/api/sim/guns/(?P<gun>[^/]+)/imd"), {"POST": self.sim_imd}),
             (re.compile(r"/api/sim/guns/(?P<gun>[^/]+)/supervision"), {"POST": self.sim_supervision}),
+            (re.compile(r"/api/sim/modules/(?P<address>[^/]+)/silence"), {"POST": self.sim_silence}),
+            (re.compile(r"/api/sim/modules/(?P<address>[^/]+)/fault"), {"POST": self.sim_fault}),
+            (re.compile(r"/api/sim/modules/(?P<address>[^/]+)/clear"), {"POST": self.sim_clear}),
         ]
 
     async def __call__(self, request: Request) -> Reply:
@@ -133,6 +141,43 @@ class ControlApi:
         allowed = _field(request, "allowed", bool, "true or false")
         supervision.allow(self._gun(gun).id, allowed)
         return OK, {"gun": gun, "allowed": allowed}
+
+    async def sim_silence(self, request: Request, address: str) -> Reply:
+        sim, module = self._sim_module(address)
+        silent = _field(request, "silent", bool, "true or false")
+        sim.silence(module, silent)
+        return OK, {"module": module, "silent": silent}
+
+    async def sim_fault(self, request: Request, address: str) -> Reply:
+        sim, module = self._sim_module(address)
+        name = _field(request, "fault", str, f"one of {[str(f) for f in Fault]}")
+        body = request.json()
+        active = body.get("active", True)
+        if name not in Fault.__members__.values() or not isinstance(active, bool):
+            raise HttpError(
+                HTTPStatus.BAD_REQUEST,
+                f"fault: got {name!r}, active: got {active!r}; expected one of "
+                f"{[str(f) for f in Fault]} and true or false",
+            )
+        sim.fault(module, Fault(name), active)
+        return OK, {"module": module, "fault": name, "active": active}
+
+    async def sim_clear(self, request: Request, address: str) -> Reply:
+        sim, module = self._sim_module(address)
+        sim.clear(module)
+        return OK, {"module": module, "cleared": True}
+
+    def _sim_module(self, address: str) -> tuple[Any, int]:
+        """The module simulator service and a configured module address."""
+        sim = next((s for s in self.station.services if callable(getattr(s, "silence", None))), None)
+        if sim is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, "this station runs no module simulator: no fault injection")
+        if not address.isdigit() or int(address) not in self.station.driver.modules:
+            raise HttpError(
+                HTTPStatus.NOT_FOUND,
+                f"no module {address!r}; modules: {sorted(self.station.driver.modules)}",
+            )
+        return sim, int(address)
 
     def _sim(self, driver: Any, method: str, what: str) -> Any:
         if not callable(getattr(driver, method, None)):

@@ -145,6 +145,33 @@ def sim_supervision(ctx: typer.Context, gun: str, allowed: bool) -> None:
     _call(ctx, "POST", f"/api/sim/guns/{gun}/supervision", {"allowed": allowed})
 
 
+@sim_app.command("silence")
+def sim_silence(
+    ctx: typer.Context,
+    address: int,
+    off: Annotated[bool, typer.Option("--off", help="Make it answer again.")] = False,
+) -> None:
+    """Make a simulated power module deaf and mute (or answer again with --off)."""
+    _call(ctx, "POST", f"/api/sim/modules/{address}/silence", {"silent": not off})
+
+
+@sim_app.command("module-fault")
+def sim_module_fault(
+    ctx: typer.Context,
+    address: int,
+    fault: str,
+    clear: Annotated[bool, typer.Option("--clear", help="Stop reporting it.")] = False,
+) -> None:
+    """Make a simulated module report FAULT (hardware, over_temperature, ...)."""
+    _call(ctx, "POST", f"/api/sim/modules/{address}/fault", {"fault": fault, "active": not clear})
+
+
+@sim_app.command("clear")
+def sim_clear(ctx: typer.Context, address: int) -> None:
+    """Undo every injection on a simulated module."""
+    _call(ctx, "POST", f"/api/sim/modules/{address}/clear")
+
+
 def _assignment(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:

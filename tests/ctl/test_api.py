@@ -130,3 +130,32 @@ async def test_sim_routes_are_404_without_simulated_io(ctl: Ctl) -> None:
     finally:
         io.imd = real
     assert status == 404 and "not simulated" in body["error"]
+
+
+async def test_sim_module_routes_silence_and_fault_a_module(ctl: Ctl) -> None:
+    await ctl.settled()
+    station = ctl.runtime.station
+    address = station.pool.modules_of("1-1")[0]
+    module = station.driver.modules[address]
+    status, _ = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "hardware"})
+    assert status == 200
+    async with asyncio.timeout(3):
+        while module.usable:
+            await asyncio.sleep(0.02)
+    assert (await ctl.http("POST", f"/api/sim/modules/{address}/clear"))[0] == 200
+    status, _ = await ctl.http("POST", f"/api/sim/modules/{address}/silence", {"silent": True})
+    assert status == 200
+    async with asyncio.timeout(5):
+        while module.online:
+            await asyncio.sleep(0.02)
+    assert (await ctl.http("POST", f"/api/sim/modules/{address}/silence", {"silent": False}))[0] == 200
+    async with asyncio.timeout(5):
+        while not module.online:
+            await asyncio.sleep(0.02)
+    status, body = await ctl.http("POST", "/api/sim/modules/999/silence", {"silent": True})
+    assert status == 404 and "no module '999'" in body["error"]
+    status, body = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "gremlins"})
+    assert status == 400 and "gremlins" in body["error"]
+    station.services = ()  # a station without a module simulator
+    status, body = await ctl.http("POST", f"/api/sim/modules/{address}/clear")
+    assert status == 404 and "no module simulator" in body["error"]
