@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import ValidationError, fields
 
 from pecc_core.profile.loader import describe
-from pecc_core.profile.schema import Integer, Number, StrictSchema, at_least
+from pecc_core.profile.schema import Integer, Number, StrictSchema, at_least, between
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -72,7 +72,7 @@ class GunCaps:
 class GunCapsSchema(StrictSchema):
     max_current_a = Number(allow_none=True, validate=at_least(0))
     max_power_w = Number(allow_none=True, validate=at_least(0))
-    priority = Integer(validate=at_least(-1000))
+    priority = Integer(validate=between(-1000, 1000))
 
 
 class UpdateSchema(StrictSchema):

@@ -43,6 +43,7 @@ Reply = tuple[HTTPStatus, Any]
 Route = Callable[..., Awaitable[Reply]]
 
 OK = HTTPStatus.OK
+_FAULTS = [str(f) for f in Fault]
 _INJECTABLE = {"warning": Isolation.WARNING, "fault": Isolation.FAULT, None: None}
 
 
@@ -150,14 +151,13 @@ class ControlApi:
 
     async def sim_fault(self, request: Request, address: str) -> Reply:
         sim, module = self._sim_module(address)
-        name = _field(request, "fault", str, f"one of {[str(f) for f in Fault]}")
-        body = request.json()
-        active = body.get("active", True)
-        if name not in Fault.__members__.values() or not isinstance(active, bool):
+        name = _field(request, "fault", str, f"one of {_FAULTS}")
+        active = request.json().get("active", True)
+        if name not in _FAULTS or not isinstance(active, bool):
             raise HttpError(
                 HTTPStatus.BAD_REQUEST,
                 f"fault: got {name!r}, active: got {active!r}; expected one of "
-                f"{[str(f) for f in Fault]} and true or false",
+                f"{_FAULTS} and true or false",
             )
         sim.fault(module, Fault(name), active)
         return OK, {"module": module, "fault": name, "active": active}
