@@ -25,7 +25,6 @@ FAST = {
     "services.0.params.tick_ms": 10,
     "services.0.params.slew_v_per_s": 2000.0,
     "services.0.params.node_capacitance_f": 0.0005,
-    "services.1.params.port": 0,
 }
 
 
