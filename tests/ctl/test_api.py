@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from pecc_core.model import Isolation
 
@@ -37,13 +40,17 @@ async def test_unknown_routes_methods_and_bodies_are_json_errors(ctl: Ctl) -> No
     assert status == 404 and "no gun 'nope'" in body["error"]
 
 
-async def test_a_limit_update_changes_configuration_and_driven_current_at_once(ctl: Ctl) -> None:
+async def test_a_limit_update_changes_configuration_and_driven_current_at_once(
+    ctl: Ctl, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pecc_core.station")
     await ctl.settled()
     secc = await ctl.secc()
     await charging(secc, 60)
     gun = ctl.runtime.station.guns["1-1"]
     status, body = await ctl.http("PUT", "/api/limits", {"guns": {"1-1": {"max_current_a": 30}}})
     assert status == 200 and body["guns"]["1-1"]["max_current_a"] == 30
+    assert "run-time limits changed: {'guns': {'1-1': {'max_current_a': 30}}}" in caplog.text
     assert gun.status().driven_current <= 30  # applied before the answer: within one cycle
     assert (await secc.ok("configuration"))["limitCurrentMax"] == 30
     await secc.until(lambda s: s["measuredCurrent"] <= 31, 3, "current follows the cap")
