@@ -45,6 +45,7 @@ from pecc_core.model import (
     Target,
 )
 from pecc_core.pool import effective_limits, setpoint_current
+from pecc_core.runtime_limits import GunCaps
 
 if TYPE_CHECKING:
     from pecc_core.power import ModuleState
@@ -177,6 +178,10 @@ class ChargePoint:
 
     def __init__(self, config: GunConfig, station: Station) -> None:
         self.config = config
+        #: The operator's run-time caps (control API); :attr:`capped` applies them.
+        self.caps = GunCaps()
+        #: ``config`` with the run-time caps applied: what every limit is computed from.
+        self.capped = config
         self.id = config.id
         self.path = config.path
         self.station = station
@@ -222,12 +227,12 @@ class ChargePoint:
         if self.state in _ACTIVE_STATES:
             return self.limits()
         hardware = pool.capability(self.id) if pool.modules_of(self.id) else pool.potential(self.id)
-        return effective_limits(self.config, hardware, self.ev, None)
+        return effective_limits(self.capped, hardware, self.ev, None)
 
     def limits(self) -> Limits:
         """The limits every setpoint is held to now (modules, car and allocation)."""
         return effective_limits(
-            self.config, self.station.pool.capability(self.id), self.ev, self.power_cap
+            self.capped, self.station.pool.capability(self.id), self.ev, self.power_cap
         )
 
     # -- SECC requests --------------------------------------------------------
@@ -350,8 +355,9 @@ class ChargePoint:
                 voltage=self._drive_voltage or (target.voltage if target else 0.0),
                 current=target.current if target else self._drive_request,
                 power_max=effective_limits(
-                    self.config, self.station.pool.potential(self.id), self.ev, None
+                    self.capped, self.station.pool.potential(self.id), self.ev, None
                 ).power_max,
+                priority=self.caps.priority,
                 soc=target.soc if target else None,
                 since=self._active_since,
             )
@@ -361,6 +367,13 @@ class ChargePoint:
     def holds_modules(self) -> bool:
         """True during the safe-down: its modules must stay to measure the discharge."""
         return self._safe_down_running
+
+    def set_caps(self, caps: GunCaps) -> None:
+        """New run-time caps: they count for the policy and the setpoint at once."""
+        self.caps = caps
+        self.capped = caps.apply(self.config)
+        self._demand = None
+        self.refresh_output()
 
     def set_power_cap(self, power: float) -> None:
         """The allocation's cap for this gun (W); a lower cap applies at once."""

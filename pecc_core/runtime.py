@@ -56,6 +56,7 @@ class Runtime:
             self.plugins.registry("service").get(s.name).factory(s.params, self.station)
             for s in self.profile.services
         ]
+        self.station.services = tuple(self.services)
         try:
             # Services first: a simulator stands in for hardware, which is there
             # before the station starts and still there while it shuts down.

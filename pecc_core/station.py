@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pecc_core.asyncutil import call_maybe_async
 from pecc_core.chargepoint import OFF_TIMEOUT, ChargePoint
 from pecc_core.pool import ModulePool, PoolError
+from pecc_core.runtime_limits import parse_update
 
 if TYPE_CHECKING:
     from pecc_core.io import Contactors, IsolationMonitor, RelayMatrix, Supervision
@@ -60,6 +61,10 @@ class Station:
         self.driver = driver
         self.io = io
         self.policy = policy
+        #: The policy's validated params and the raw ones they came from
+        #: (run-time updates merge into the raw ones and replace both).
+        self.policy_params: Any = profile.policy.params
+        self._policy_raw: dict[str, Any] = dict(profile.policy.raw)
         self.cycle = profile.timings.control_cycle_ms / 1000
         self.pool = ModulePool(
             profile.power, [g.id for g in profile.guns], driver, io.matrix, profile.site.max_power_w
@@ -68,6 +73,9 @@ class Station:
         self.by_path: dict[str, ChargePoint] = {gun.path: gun for gun in self.guns.values()}
         #: The policy's last answer (None before the first control cycle).
         self.allocation: Allocation | None = None
+        #: The profile's services, set by the runtime once built: plugins that
+        #: control them (the control API's simulator routes) find them here.
+        self.services: tuple[Any, ...] = ()
         #: Module moves done and refused since start (metrics, tests).
         self.moves = 0
         self.refused_moves = 0
@@ -96,6 +104,44 @@ class Station:
         )
         policy = plugins.registry("limit_policy").get(profile.policy.name).factory(profile.policy.params)
         return cls(profile, plugins, driver, io, policy)
+
+    # -- run-time limits (control API) ----------------------------------------------
+
+    def limits_snapshot(self) -> dict[str, Any]:
+        """The run-time limits now: site cap, every gun's caps, the policy and its params."""
+        return {
+            "site_max_power_w": self.pool.view.site_power_max,
+            "guns": {gun.id: gun.caps.as_dict() for gun in self._gun_list},
+            "policy": {"name": self.profile.policy.name, "params": dict(self._policy_raw)},
+        }
+
+    def apply_limits(self, raw: Any) -> dict[str, Any]:
+        """Validate and apply a partial limits update at once; the new snapshot.
+
+        Everything is validated (and a new policy built) before anything
+        changes, so a refused update (:class:`~pecc_core.runtime_limits.LimitsError`)
+        leaves the station exactly as it was. The new caps reach every gun's
+        setpoint and the allocation now, not at the next cycle.
+        """
+        registration = self.plugins.registry("limit_policy").get(self.profile.policy.name)
+        update = parse_update(
+            raw,
+            self.guns,
+            {gun.id: gun.caps for gun in self._gun_list},
+            self._policy_raw,
+            registration.params,
+        )
+        if update.policy is not None:
+            self.policy = registration.factory(update.policy)
+            self.policy_params = update.policy
+            self._policy_raw = {**self._policy_raw, **raw["policy"]}
+        if update.site:
+            self.pool.set_site_power_max(update.site["site_max_power_w"])
+        for gun_id, caps in update.guns.items():
+            self.guns[gun_id].set_caps(caps)
+        log.info("run-time limits changed: %s", raw)
+        self.allocate()
+        return self.limits_snapshot()
 
     async def start(self) -> None:
         """Start the I/O drivers and the power driver, then the control loop."""

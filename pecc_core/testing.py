@@ -65,6 +65,7 @@ def sim_overrides(channel: str, port: int = 0) -> dict[str, Any]:
         "server.port": port,
         "power.driver.params.channel": channel,
         "services.0.params.channel": channel,
+        "services.1.params.port": 0,  # the control API (ctl service): any free port
     }
 
 

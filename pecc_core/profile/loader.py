@@ -107,7 +107,7 @@ def load(name_or_path: str, plugins: PluginManager | None = None) -> Profile:
     try:
         profile = schema.build(raw, name=path.stem, source=path)
     except ValidationError as exc:
-        raise ProfileError(str(path), list(_describe(exc.messages, raw))) from None
+        raise ProfileError(str(path), list(describe(exc.messages, raw))) from None
     if plugins is not None:
         profile = check_plugins(profile, raw, plugins)
     return profile
@@ -130,9 +130,9 @@ def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager)
                 problems.append(f"{key}.params: got {choice.params!r}; {choice.name!r} takes no params")
             return choice
         try:
-            return PluginChoice(choice.name, params_schema().load(choice.params))
+            return PluginChoice(choice.name, params_schema().load(choice.params), dict(choice.params))
         except ValidationError as exc:
-            problems.extend(_describe(exc.messages, choice.params, f"{key}.params"))
+            problems.extend(describe(exc.messages, choice.params, f"{key}.params"))
             return choice
 
     transport = profile.server.transport
@@ -161,7 +161,7 @@ def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager)
     )
 
 
-def _describe(messages: Any, raw: Any, prefix: str = "") -> Iterator[str]:
+def describe(messages: Any, raw: Any, prefix: str = "") -> Iterator[str]:
     """``key: got VALUE; MESSAGE`` for every leaf of marshmallow's error tree."""
     for path, message in _leaves(messages, ()):
         value = _lookup(raw, path)

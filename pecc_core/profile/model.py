@@ -13,10 +13,15 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class PluginChoice:
-    """A plugin thing picked by name, with its validated parameters."""
+    """A plugin thing picked by name, with its validated parameters.
+
+    ``raw`` keeps the params as written, so run-time updates (control API)
+    can merge changes into them and validate the whole again.
+    """
 
     name: str
     params: Any = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

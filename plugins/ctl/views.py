@@ -1,0 +1,65 @@
+"""JSON views of the station for the control API (plain dicts, JSON-ready)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.power import ModuleState
+    from pecc_core.station import Station
+
+
+def gun_view(gun: ChargePoint) -> dict[str, Any]:
+    """One gun: ids, URL path, state, measurements, modules and effective limits."""
+    status = gun.status()
+    return {
+        "id": gun.id,
+        "secc": gun.config.secc,
+        "path": gun.path,
+        "state": str(gun.state),
+        "contactors": str(status.contactors),
+        "isolation": str(status.isolation),
+        "operational": str(status.operational),
+        "measured_voltage": status.measured_voltage,
+        "measured_current": status.measured_current,
+        "driven_voltage": status.driven_voltage,
+        "driven_current": status.driven_current,
+        "power_w": status.measured_voltage * status.measured_current,
+        "temperature": status.temperature,
+        "modules": list(gun.station.pool.modules_of(gun.id)),
+        "power_cap_w": gun.power_cap,
+        "limits": {k: v for k, v in dataclasses.asdict(gun.configuration()).items() if v is not None},
+        "caps": gun.caps.as_dict(),
+        "faults": sorted(gun.faults.values()),
+        "secc_connected": gun.secc is not None,
+    }
+
+
+def module_view(module: ModuleState, gun: str | None) -> dict[str, Any]:
+    """One power module: ratings, readings, mode, faults and the gun it is switched onto."""
+    return {
+        "address": module.address,
+        "gun": gun,
+        "online": module.online,
+        "usable": module.usable,
+        "mode": str(module.mode),
+        "faults": sorted(str(f) for f in module.faults),
+        "voltage": module.voltage,
+        "current": module.current,
+        "temperature": module.temperature,
+        "voltage_setpoint": module.voltage_setpoint,
+        "current_setpoint": module.current_setpoint,
+        "ratings": {
+            "voltage_min": module.voltage_min,
+            "voltage_max": module.voltage_max,
+            "current_max": module.current_max,
+            "power_max": module.power_max,
+        },
+    }
+
+
+def modules_view(station: Station) -> list[dict[str, Any]]:
+    pool = station.pool
+    return [module_view(m, pool.gun_of(a)) for a, m in sorted(station.driver.modules.items())]

@@ -1,0 +1,143 @@
+"""A whole sim station with its control API, real HTTP and a real WebSocket SECC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from pecc_core.runtime import Runtime
+from pecc_core.testing import running, sim_overrides
+
+FAST = {
+    "timings.cable_check_ms": 200,
+    "timings.control_cycle_ms": 50,
+    "timings.request_timeout_ms": 300,
+    "power.driver.params.poll_ms": 50,
+    "power.driver.params.offline_ms": 300,
+    "services.0.params.tick_ms": 10,
+    "services.0.params.slew_v_per_s": 2000.0,
+    "services.0.params.node_capacitance_f": 0.0005,
+}
+
+
+def http_request(port: int, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+    """One blocking HTTP request to the API (run it in a thread): status and decoded JSON."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        connection.request(method, path, body=data)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+class Secc:
+    """An SECC on a real WebSocket: sends requests, collects the PECC's requests and statuses."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.requests: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.status: dict[str, Any] = {}
+        self._seq = 0
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(Exception):
+            async for frame in self.ws:
+                message = json.loads(frame)
+                if message["type"] == "request":
+                    self.requests.put_nowait(message)
+                elif message["type"] == "info" and message["kind"] == "status":
+                    self.status = message["payload"]
+                elif message["type"] in ("response", "error"):
+                    self.replies.put_nowait(message)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def ok(self, kind: str, payload: Any = None) -> dict[str, Any]:
+        self._seq += 1
+        await self.send({"type": "request", "kind": kind, "sequenceNumber": self._seq, "payload": payload or {}})
+        reply = await asyncio.wait_for(self.replies.get(), 5)
+        assert reply["type"] == "response", reply
+        return reply["payload"]
+
+    async def pecc_request(self) -> dict[str, Any]:
+        return await asyncio.wait_for(self.requests.get(), 5)
+
+    async def answer(self, request: dict[str, Any], payload: Any = None, error: str | None = None) -> None:
+        if error is None:
+            reply = {"type": "response", "kind": request["kind"], "payload": payload or {}}
+        else:
+            reply = {"type": "error", "kind": request["kind"],
+                     "payload": {"errorCategory": "internal", "errorDetails": error}}
+        await self.send({**reply, "sequenceNumber": request["sequenceNumber"]})
+
+    async def until(self, condition: Any, timeout: float, what: str) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(timeout):
+                while not (self.status and condition(self.status)):
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise AssertionError(f"{what}: not within {timeout} s; last status {self.status}") from None
+        return self.status
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+
+
+@dataclass
+class Ctl:
+    runtime: Runtime
+    api_port: int
+
+    async def http(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+        return await asyncio.to_thread(http_request, self.api_port, method, path, body, raw)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    async def secc(self, gun_id: str = "1-1") -> Secc:
+        path = self.runtime.station.guns[gun_id].path
+        ws = await connect(f"ws://127.0.0.1:{self.runtime.transport.port}{path}", subprotocols=["pep1.5"])
+        return Secc(ws)
+
+    async def settled(self, gun_id: str = "1-1") -> None:
+        gun, pool = self.runtime.station.guns[gun_id], self.runtime.station.pool
+        async with asyncio.timeout(5):
+            while not (pool.modules_of(gun_id) and gun.in_standby()):
+                await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def ctl(make_profile: Any, can_channel: str) -> AsyncIterator[Ctl]:
+    profile = make_profile("sim", {**sim_overrides(can_channel), **FAST})
+    async with running(profile) as runtime:
+        service = next(s for s in runtime.services if type(s).__name__ == "ControlService")
+        yield Ctl(runtime, service.port)
+
+
+async def charging(secc: Secc, current: float) -> None:
+    """Cable check, contactors, precharge, then charge at 400 V / ``current`` A."""
+    def target(voltage: float, amps: float, phase: str) -> dict[str, Any]:
+        return {"targetVoltage": voltage, "targetCurrent": amps, "batteryStateOfCharge": 40, "chargingState": phase}
+
+    await secc.ok("cableCheck", {"voltage": 500})
+    await secc.until(lambda s: s["isolationStatus"] == "valid", 5, "isolation valid")
+    await secc.ok("contactorsStatus", {"contactorsStatus": "closed"})
+    await secc.ok("targetValues", target(380, 2, "preCharge"))
+    await secc.until(lambda s: abs(s["measuredVoltage"] - 380) <= 8, 4, "precharged")
+    await secc.ok("targetValues", target(400, current, "charge"))
+    await secc.until(lambda s: s["measuredCurrent"] > current * 0.9, 5, "charging")
