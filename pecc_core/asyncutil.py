@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -19,3 +20,18 @@ async def call_maybe_async(method: Callable[[], Any] | None) -> None:
     result = method()
     if inspect.isawaitable(result):
         await result
+
+
+async def poll_until(check: Callable[[], bool], timeout: float, interval: float) -> bool:
+    """Call ``check()`` every ``interval`` s until it is true (True) or ``timeout`` s pass (False).
+
+    For conditions nothing signals, such as a GPIO feedback line or modules
+    answering their first poll; it sleeps between checks, never blocks the loop.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pecc_core.asyncutil import call_maybe_async
+from pecc_core.asyncutil import call_maybe_async, poll_until
 from pecc_core.chargepoint import OFF_TIMEOUT, ChargePoint
 from pecc_core.pool import ModulePool, PoolError
 from pecc_core.runtime_limits import parse_update
@@ -161,11 +161,8 @@ class Station:
         session in that window fails. A module still silent after
         STARTUP_WAIT is left to the normal offline handling.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP_WAIT
         modules = self.driver.modules.values()
-        while not all(m.online for m in modules) and loop.time() < deadline:
-            await asyncio.sleep(STARTUP_POLL)
+        await poll_until(lambda: all(m.online for m in modules), STARTUP_WAIT, STARTUP_POLL)
         silent = sorted(m.address for m in modules if not m.online)
         if silent:
             log.warning("modules %s did not answer within %.1f s of start", silent, STARTUP_WAIT)

@@ -15,7 +15,6 @@ to wait for simulated hardware.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from pecc_core.asyncutil import poll_until
 from pecc_core.plugins import PluginManager, default_manager
 from pecc_core.profile import Profile
 from pecc_core.profile import load as load_profile
@@ -88,12 +88,8 @@ async def eventually(
     For waiting on simulated hardware with loose bounds instead of asserting
     a timing. ``what`` (text, or a callable giving it) explains a timeout.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what() if callable(what) else what or predicate}")
-        await asyncio.sleep(0.005)
+    if not await poll_until(predicate, timeout, 0.005):
+        raise AssertionError(f"timed out waiting for {what() if callable(what) else what or predicate}")
 
 
 @pytest.fixture

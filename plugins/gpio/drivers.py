@@ -7,11 +7,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pecc_plugins.gpio.lines import GpioLines
+
+from pecc_core.asyncutil import poll_until
 from pecc_core.errors import ConfigError
 from pecc_core.io import ContactorError
 from pecc_core.model import Isolation
 from pecc_core.profile.model import Profile
-from pecc_plugins.gpio.lines import GpioLines
 
 POLL_S = 0.005
 
@@ -28,17 +30,6 @@ def _per_gun(profile: Profile, key: str, mapping: Mapping[str, int]) -> dict[str
     if unknown or missing:
         raise ConfigError(f"gpio {key}: unknown guns {unknown}, guns without a line {missing}")
     return dict(mapping)
-
-
-async def _until(check: Any, timeout: float) -> bool:
-    """Poll ``check()`` every few ms until true or ``timeout`` seconds pass."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(POLL_S)
-    return True
 
 
 class GpioContactors:
@@ -62,7 +53,7 @@ class GpioContactors:
 
     async def set(self, gun: str, closed: bool) -> None:
         self.io.write(self.command[gun], closed)
-        if not await _until(lambda: self.closed(gun) == closed, self.timeout):
+        if not await poll_until(lambda: self.closed(gun) == closed, self.timeout, POLL_S):
             raise ContactorError(
                 f"gun {gun}: contactor feedback still {'open' if closed else 'closed'} "
                 f"{self.timeout * 1000:.0f} ms after the command"
