@@ -10,7 +10,6 @@ from pecc_core.chargepoint import ChargePoint, Event, GunState
 from pecc_core.model import Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
-
 from pecc_core.testing import eventually
 
 S, E = GunState, Event

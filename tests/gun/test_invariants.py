@@ -21,22 +21,25 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from gun_rig import instant_profile, instant_station
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from pecc_core.chargepoint import ChargePoint, GunState
-from pecc_core.plugins import default_manager
-from pecc_core.profile.model import Profile
-from pecc_core.runtime import Runtime
-from pecc_core.testing import sim_overrides
 from pecc_core.errors import Refused
 from pecc_core.model import Isolation, Phase, Target
+from pecc_core.plugins import default_manager
 from pecc_core.power import Fault
+from pecc_core.profile.model import Profile
+from pecc_core.runtime import Runtime
 from pecc_core.station import Station
-
-from conftest import instant_profile, instant_station
-from pecc_core.testing import eventually
+from pecc_core.testing import eventually, sim_overrides
 
 GUNS = ("1-1", "2-1")
 EPS = 1e-6

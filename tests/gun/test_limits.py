@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from pecc_core.errors import ValueRefused
 from pecc_core.model import EvSession
-from pecc_core.pool import NO_CAPABILITY, Capability, effective_limits, group_capability, setpoint_current
+from pecc_core.pool import (
+    NO_CAPABILITY,
+    Capability,
+    effective_limits,
+    group_capability,
+    setpoint_current,
+)
 from pecc_core.power import ModuleState
 from pecc_core.profile.model import GunConfig
 

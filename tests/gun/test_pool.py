@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from gun_rig import InstantModules
+from pecc_plugins.simio import SimRelayMatrix
 
 from pecc_core.model import Status
 from pecc_core.pool import NO_CAPABILITY, Capability, ModulePool, PoolError
 from pecc_core.power import Fault
-from pecc_core.profile.model import ModuleConfig, PowerConfig, PluginChoice
-from pecc_plugins.simio import SimRelayMatrix
-
-from conftest import InstantModules
+from pecc_core.profile.model import ModuleConfig, PluginChoice, PowerConfig
 
 MODULES = (
     ModuleConfig(1, 150.0, 1000.0, 100.0, 30_000.0, ()),

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pecc_plugins.simio import (
+    SimContactors,
+    SimIsolationMonitor,
+    SimRelayMatrix,
+    SimSupervision,
+)
+from pecc_plugins.simio.contactors import ContactorParams
 
 from pecc_core.io import ContactorError
 from pecc_core.model import Isolation
-from pecc_plugins.simio import SimContactors, SimIsolationMonitor, SimRelayMatrix, SimSupervision
-from pecc_plugins.simio.contactors import ContactorParams
 
 
 async def test_contactor_feedback_follows_after_delay() -> None:

@@ -6,15 +6,15 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from gun_rig import instant_profile, instant_station
+from helpers import bring_to
+
 from pecc_core.chargepoint import GunState
 from pecc_core.limits import Allocation, GunDemand, PoolView
 from pecc_core.model import Phase, Target
 from pecc_core.power import Mode
 from pecc_core.station import Station
-
-from conftest import instant_profile, instant_station
 from pecc_core.testing import eventually
-from helpers import bring_to
 
 S = GunState
 
