@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import typer
     from marshmallow import Schema
 
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
     from pecc_core.station import Station
 
 hookspec = pluggy.HookspecMarker("pecc")
@@ -140,7 +140,7 @@ def pecc_register_io_drivers(register: RegisterIoDriver) -> None:
 def pecc_register_limit_policies(register: Register) -> None:
     """Offer power-sharing policies by name (``static``, ``equal``, ...).
 
-    ``factory(params)`` returns a :class:`pecc_core.limits.LimitPolicy`.
+    ``factory(params)`` returns a :class:`pecc_core.policy.LimitPolicy`.
     """
 
 
@@ -180,10 +180,10 @@ def pecc_station_stopping(station: Station) -> None:
 
 
 @hookspec
-def pecc_gun_state_changed(gun: ChargePoint, old: str, new: str, reason: str) -> None:
+def pecc_gun_state_changed(gun: Gun, old: str, new: str, reason: str) -> None:
     """A gun's state machine took a transition ``old -> new`` for ``reason``."""
 
 
 @hookspec
-def pecc_gun_fault(gun: ChargePoint, fault: str, active: bool) -> None:
+def pecc_gun_fault(gun: Gun, fault: str, active: bool) -> None:
     """A fault condition of a gun became active, or cleared (``active`` False)."""

@@ -12,6 +12,7 @@ an IMD driver treats a call without a gun as the station's lifecycle call
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from pecc_core.model import Isolation
@@ -69,3 +70,13 @@ class RelayMatrix(Protocol):
 
     def gun_of(self, module: int) -> str | None:
         """The gun ``module`` is switched onto, as the relay feedback says."""
+
+
+@dataclass(slots=True)
+class Io:
+    """The station's I/O drivers, one of each role."""
+
+    contactors: Contactors
+    imd: IsolationMonitor
+    supervision: Supervision
+    matrix: RelayMatrix

@@ -7,9 +7,12 @@ words and never parses or builds protocol messages itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pecc_core.profile.model import GunConfig
 
 
 class Contactors(StrEnum):
@@ -53,7 +56,9 @@ class ChargeMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What an outlet can deliver right now (V, A, W).
+    """A gun's effective limits: what it can deliver right now (V, A, W).
+
+    Computed by :func:`pecc_core.gun.limits.effective_limits`.
 
     Discharge values are ``None`` unless the hardware is bidirectional; when
     set they are <= 0, as PEP-WS requires.
@@ -121,3 +126,38 @@ class Target:
     current: float
     soc: float
     phase: Phase
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCaps:
+    """An operator's run-time caps on one gun, on top of its profile ratings (None = no cap).
+
+    Set through the control API (:mod:`pecc_core.caps` parses and applies
+    an update); the gun lowers its ratings with :meth:`apply`.
+    """
+
+    max_current_a: float | None = None
+    max_power_w: float | None = None
+    priority: int = 0
+
+    def apply(self, config: GunConfig) -> GunConfig:
+        """``config`` with its current and power maxima lowered to these caps."""
+        current_max = config.current_max if self.max_current_a is None else min(
+            config.current_max, self.max_current_a
+        )
+        power_max = config.power_max if self.max_power_w is None else min(
+            config.power_max, self.max_power_w
+        )
+        return replace(
+            config,
+            current_max=current_max,
+            current_min=min(config.current_min, current_max),
+            power_max=power_max,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_current_a": self.max_current_a,
+            "max_power_w": self.max_power_w,
+            "priority": self.priority,
+        }

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from marshmallow import Schema
 
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
@@ -221,10 +221,10 @@ class PluginManager:
     def station_stopping(self, station: Station) -> None:
         self._pm.hook.pecc_station_stopping(station=station)
 
-    def gun_state_changed(self, gun: ChargePoint, old: str, new: str, reason: str) -> None:
+    def gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
         self._pm.hook.pecc_gun_state_changed(gun=gun, old=old, new=new, reason=reason)
 
-    def gun_fault(self, gun: ChargePoint, fault: str, active: bool) -> None:
+    def gun_fault(self, gun: Gun, fault: str, active: bool) -> None:
         self._pm.hook.pecc_gun_fault(gun=gun, fault=fault, active=active)
 
 

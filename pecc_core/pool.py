@@ -3,7 +3,8 @@
 The relay matrix (an I/O driver) is the truth about where each module is
 switched; the pool mirrors it as a tuple of addresses per gun so that the
 per-cycle work (measurements, setpoints) only touches a gun's own modules.
-The pool also computes what a group of modules can deliver, and it is the
+The pool also computes what a group of modules can deliver (its
+:class:`Supply`), and it is the
 one place that switches relays: :meth:`ModulePool.move` refuses to move a
 module that is not off with its current near zero, whatever asked for it.
 """
@@ -16,16 +17,14 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from pecc_core.errors import ValueRefused
-from pecc_core.limits import PoolView
-from pecc_core.model import Limits
+from pecc_core.policy import PoolView
 from pecc_core.power import Mode, ModuleState
 
 if TYPE_CHECKING:
     from pecc_core.io import RelayMatrix
-    from pecc_core.model import EvSession, Status
+    from pecc_core.model import Status
     from pecc_core.power import PowerDriver
-    from pecc_core.profile.model import GunConfig, ModuleConfig, PowerConfig
+    from pecc_core.profile.model import ModuleConfig, PowerConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,11 @@ class PoolError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Capability:
-    """What a group of modules can deliver: V range, total current and power."""
+class Supply:
+    """What a group of modules can deliver: V range, total current and power.
+
+    The hardware side of a gun's limits (:mod:`pecc_core.gun.limits`).
+    """
 
     voltage_min: float
     voltage_max: float
@@ -49,14 +51,14 @@ class Capability:
     power_max: float
 
 
-NO_CAPABILITY = Capability(0.0, 0.0, 0.0, 0.0)
+NO_SUPPLY = Supply(0.0, 0.0, 0.0, 0.0)
 
 
-def group_capability(ratings: Iterable[ModuleState | ModuleConfig]) -> Capability:
+def group_supply(ratings: Iterable[ModuleState | ModuleConfig]) -> Supply:
     """The V range intersected and the current and power summed over ``ratings``.
 
     An empty group, or one whose voltage ranges do not overlap, can deliver
-    nothing (:data:`NO_CAPABILITY`).
+    nothing (:data:`NO_SUPPLY`).
     """
     v_min, v_max, i_max, p_max, count = 0.0, float("inf"), 0.0, 0.0, 0
     for m in ratings:
@@ -66,74 +68,8 @@ def group_capability(ratings: Iterable[ModuleState | ModuleConfig]) -> Capabilit
         p_max += m.power_max
         count += 1
     if not count or v_min > v_max:
-        return NO_CAPABILITY
-    return Capability(v_min, v_max, i_max, p_max)
-
-
-def _least(value: float, *caps: float | None) -> float:
-    for cap in caps:
-        if cap is not None and cap < value:
-            value = cap
-    return value
-
-
-def effective_limits(
-    gun: GunConfig, hardware: Capability, ev: EvSession, power_cap: float | None
-) -> Limits:
-    """A gun's limits now: gun config ∩ its modules ∩ the car ∩ the policy's power cap.
-
-    Pure, so that the configuration response, every setpoint and the
-    policies compute the very same thing. The car's values count once the
-    SECC has sent them (chargingSession); ``power_cap`` is the allocation's
-    (None before the first allocation). Minimums never exceed maximums.
-    """
-    voltage_max = _least(min(gun.voltage_max, hardware.voltage_max), ev.ev_max_voltage_volts)
-    current_max = _least(min(gun.current_max, hardware.current_max), ev.ev_max_current_amperes)
-    power_max = _least(
-        min(gun.power_max, hardware.power_max),
-        ev.ev_max_power_watts,
-        ev.charging_profile_max_power_limit_watts,
-        power_cap,
-    )
-    voltage_max = max(voltage_max, 0.0)
-    current_max = max(current_max, 0.0)
-    power_max = max(power_max, 0.0)
-    discharge = (
-        dict(
-            discharge_current_min=0.0,
-            discharge_current_max=-current_max,
-            discharge_power_min=0.0,
-            discharge_power_max=-power_max,
-        )
-        if gun.bidirectional
-        else {}
-    )
-    return Limits(
-        voltage_min=min(max(gun.voltage_min, hardware.voltage_min), voltage_max),
-        voltage_max=voltage_max,
-        current_min=min(gun.current_min, current_max),
-        current_max=current_max,
-        power_min=0.0,
-        power_max=power_max,
-        **discharge,
-    )
-
-
-def setpoint_current(limits: Limits, voltage: float, current: float) -> float:
-    """The current to drive for a requested ``voltage`` and ``current`` within ``limits``.
-
-    A voltage above the limit is refused (:class:`ValueRefused`): the SECC
-    must not get a different voltage than it asked for. A current above
-    what is available is not an error: the most the current and power
-    limits allow at that voltage is driven instead (degraded).
-    """
-    if voltage > limits.voltage_max:
-        raise ValueRefused(
-            f"target voltage {voltage:g} V is above the limit {limits.voltage_max:g} V"
-        )
-    if voltage > 0.0:
-        current = min(current, limits.power_max / voltage)
-    return max(0.0, min(current, limits.current_max))
+        return NO_SUPPLY
+    return Supply(v_min, v_max, i_max, p_max)
 
 
 class ModulePool:
@@ -163,7 +99,7 @@ class ModulePool:
         # A gun without usable modules can still be asked for a voltage it could
         # reach once the policy gives it modules, but no current until then.
         self._idle = {
-            gun: Capability(p.voltage_min, p.voltage_max, 0.0, 0.0)
+            gun: Supply(p.voltage_min, p.voltage_max, 0.0, 0.0)
             for gun, p in self._potential.items()
         }
         self.view = PoolView(
@@ -178,12 +114,12 @@ class ModulePool:
         """Change the site's grid cap the policies see (run-time limit updates)."""
         self.view = replace(self.view, site_power_max=watts)
 
-    def _potential_of(self, gun: str, modules: Sequence[ModuleConfig]) -> Capability:
+    def _potential_of(self, gun: str, modules: Sequence[ModuleConfig]) -> Supply:
         reachable = [m for m in modules if gun in self.reach[m.address]]
         reachable.sort(key=lambda m: m.power_max, reverse=True)
         if self.max_modules_per_gun:
             reachable = reachable[: self.max_modules_per_gun]
-        return group_capability(reachable)
+        return group_supply(reachable)
 
     # -- assignment -------------------------------------------------------------
 
@@ -239,9 +175,13 @@ class ModulePool:
                 f"module {module} is under load ({state.mode}, {state.current:.1f} A): "
                 "never switched hot"
             )
-        if gun is not None and self._assigned[module] != gun:
-            if self.max_modules_per_gun and len(self._groups[gun]) >= self.max_modules_per_gun:
-                raise PoolError(f"gun {gun} already has {self.max_modules_per_gun} modules")
+        if (
+            gun is not None
+            and self._assigned[module] != gun
+            and self.max_modules_per_gun
+            and len(self._groups[gun]) >= self.max_modules_per_gun
+        ):
+            raise PoolError(f"gun {gun} already has {self.max_modules_per_gun} modules")
 
     async def move(self, module: int, gun: str | None) -> None:
         """Switch ``module`` onto ``gun`` (None: onto no gun) if that is safe.
@@ -278,7 +218,7 @@ class ModulePool:
         status.measured_current = max(current, 0.0)
         status.temperature = temperature
 
-    def capability(self, gun: str) -> Capability:
+    def supply(self, gun: str) -> Supply:
         """What the usable modules switched onto ``gun`` can deliver now.
 
         Without any, the voltage range of the modules it can reach and no
@@ -286,10 +226,10 @@ class ModulePool:
         given the gun its modules yet.
         """
         modules = self.driver.modules
-        group = group_capability(m for m in (modules[a] for a in self._groups[gun]) if m.usable)
-        return self._idle[gun] if group is NO_CAPABILITY else group
+        group = group_supply(m for m in (modules[a] for a in self._groups[gun]) if m.usable)
+        return self._idle[gun] if group is NO_SUPPLY else group
 
-    def potential(self, gun: str) -> Capability:
+    def potential(self, gun: str) -> Supply:
         """What ``gun`` could get from the modules it can reach (configured ratings)."""
         return self._potential[gun]
 

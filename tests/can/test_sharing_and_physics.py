@@ -6,7 +6,6 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
-from pecc_plugins.canbus.moduledriver import split_current
 from pecc_plugins.modsim.physics import (
     Battery,
     ModuleOutput,
@@ -15,19 +14,21 @@ from pecc_plugins.modsim.physics import (
     Plant,
 )
 
+from pecc_core.sharing import fair_shares
+
 caps = st.lists(st.floats(0, 200, allow_nan=False), min_size=1, max_size=12)
 
 
 @given(caps, st.floats(-10, 3000, allow_nan=False))
 def test_split_never_exceeds_a_cap_and_delivers_what_it_can(module_caps: list[float], total: float) -> None:
-    shares = split_current(module_caps, total)
+    shares = fair_shares(total, module_caps)
     assert all(0 <= s <= c + 1e-9 for s, c in zip(shares, module_caps, strict=True))
     assert math.isclose(sum(shares), min(max(total, 0), sum(module_caps)), abs_tol=1e-6)
 
 
 def test_split_is_equal_when_nothing_is_capped() -> None:
-    assert split_current([100, 100, 100], 150) == [50, 50, 50]
-    assert split_current([20, 100, 100], 150) == [20, 65, 65]
+    assert fair_shares(150, [100, 100, 100]) == [50, 50, 50]
+    assert fair_shares(150, [20, 100, 100]) == [20, 65, 65]
 
 
 def run(plant: Plant, node: Node, modules: list[ModuleOutput], seconds: float, dt: float = 0.01) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pecc_core.chargepoint import GunState
+from pecc_core.gun import GunState
 from pecc_core.model import Phase, Target
 from pecc_core.power import Mode
 from pecc_core.testing import eventually, running, sim_overrides
@@ -35,14 +35,14 @@ async def test_sim_profile_charges_a_car_through_the_uugreen_driver(make_profile
         modules = station.pool.modules_of("1-1")
 
         await gun.cable_check(500)
-        await eventually(lambda: gun.status().isolation.value == "valid", what="cable check")
+        await eventually(lambda: gun.report().isolation.value == "valid", what="cable check")
         await gun.target_values(Target(380.0, 2.0, 40.0, Phase.PRECHARGE))
-        await eventually(lambda: abs(gun.status().measured_voltage - 380.0) < 5.0, what="precharged")
+        await eventually(lambda: abs(gun.report().measured_voltage - 380.0) < 5.0, what="precharged")
 
         await gun.target_values(Target(450.0, 100.0, 40.0, Phase.CHARGE))
-        await eventually(lambda: abs(gun.status().measured_current - 100.0) < 2.0, what="100 A", timeout=5.0)
+        await eventually(lambda: abs(gun.report().measured_current - 100.0) < 2.0, what="100 A", timeout=5.0)
         # constant current: the battery sits at 380 V + 100 A x 0.05 ohm, far below the 450 V asked
-        assert 380.0 < gun.status().measured_voltage < 395.0
+        assert 380.0 < gun.report().measured_voltage < 395.0
         assert all(sim.modules[a].output.on for a in modules)
 
         await gun.target_values(Target(450.0, 0.0, 41.0, Phase.POSTCHARGE))
@@ -51,7 +51,7 @@ async def test_sim_profile_charges_a_car_through_the_uugreen_driver(make_profile
         await eventually(lambda: not any(sim.modules[a].output.on for a in modules), what="outputs off")
         # the bleeder discharges the output; the gun then reaches standby by itself
         await eventually(lambda: gun.in_standby(), what="standby", timeout=5.0)
-        assert gun.status().measured_voltage < 60.0
+        assert gun.report().measured_voltage < 60.0
 
 
 async def test_a_dead_bus_makes_the_guns_inoperative_until_it_is_back(make_profile: Any, can_channel: str) -> None:

@@ -43,7 +43,7 @@ async def test_unknown_routes_methods_and_bodies_are_json_errors(ctl: Ctl) -> No
 async def test_a_limit_update_changes_configuration_and_driven_current_at_once(
     ctl: Ctl, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="pecc_core.station")
+    caplog.set_level(logging.INFO, logger="pecc_core.caps")
     await ctl.settled()
     secc = await ctl.secc()
     await charging(secc, 60)
@@ -51,14 +51,14 @@ async def test_a_limit_update_changes_configuration_and_driven_current_at_once(
     status, body = await ctl.http("PUT", "/api/limits", {"guns": {"1-1": {"max_current_a": 30}}})
     assert status == 200 and body["guns"]["1-1"]["max_current_a"] == 30
     assert "run-time limits changed: {'guns': {'1-1': {'max_current_a': 30}}}" in caplog.text
-    assert gun.status().driven_current <= 30  # applied before the answer: within one cycle
+    assert gun.report().driven_current <= 30  # applied before the answer: within one cycle
     assert (await secc.ok("configuration"))["limitCurrentMax"] == 30
     await secc.until(lambda s: s["measuredCurrent"] <= 31, 3, "current follows the cap")
     # site cap and priority too, in one update
     status, body = await ctl.http("PUT", "/api/limits", {"site_max_power_w": 8000, "guns": {"1-1": {"priority": 3}}})
     assert status == 200 and body["site_max_power_w"] == 8000
     assert gun.demand().priority == 3
-    assert gun.status().driven_current * gun.status().driven_voltage <= 8000 + 1
+    assert gun.report().driven_current * gun.report().driven_voltage <= 8000 + 1
     assert (await secc.ok("configuration"))["limitPowerMax"] <= 8000
     await secc.close()
 

@@ -9,6 +9,7 @@ import socket
 import typer
 from typer.testing import CliRunner
 
+from pecc_core import caps
 from pecc_core.plugins import default_manager
 
 from .conftest import Ctl, charging
@@ -30,7 +31,7 @@ async def test_set_limits_changes_configuration_and_driven_current(ctl: Ctl) -> 
     code, out, err = await pecc("ctl", "--url", ctl.url, "set-limits", "--gun", "1-1", "--max-current", "25")
     assert code == 0, err
     assert json.loads(out)["guns"]["1-1"]["max_current_a"] == 25
-    assert ctl.runtime.station.guns["1-1"].status().driven_current <= 25
+    assert ctl.runtime.station.guns["1-1"].report().driven_current <= 25
     assert (await secc.ok("configuration"))["limitCurrentMax"] == 25
     await secc.until(lambda s: s["measuredCurrent"] <= 26, 3, "current follows the cap")
     code, out, _ = await pecc("ctl", "--url", ctl.url, "guns")
@@ -41,21 +42,21 @@ async def test_set_limits_changes_configuration_and_driven_current(ctl: Ctl) -> 
 
 
 async def test_policy_params_change_at_run_time(ctl: Ctl) -> None:
-    policy = ctl.runtime.station.policy
+    policy = ctl.runtime.station.allocator.policy
     code, out, err = await pecc("ctl", "--url", ctl.url, "set-limits", "--policy", "derate_floor=0.5")
     assert code == 0, err
     assert json.loads(out)["policy"]["params"]["derate_floor"] == 0.5
-    assert ctl.runtime.station.policy is not policy  # rebuilt with the new params
+    assert ctl.runtime.station.allocator.policy is not policy  # rebuilt with the new params
 
 
 async def test_a_bad_value_is_refused_with_exit_2_and_changes_nothing(ctl: Ctl) -> None:
-    before = ctl.runtime.station.limits_snapshot()
+    before = caps.snapshot(ctl.runtime.station)
     code, out, err = await pecc(
         "ctl", "--url", ctl.url, "set-limits", "--site-max-power-w", "5000", "--gun", "1-1", "--max-power", "-1"
     )
     assert code == 2 and out == ""
     assert "HTTP 400" in err and "guns.1-1.max_power_w: got -1.0; expected a value >= 0" in err
-    assert ctl.runtime.station.limits_snapshot() == before
+    assert caps.snapshot(ctl.runtime.station) == before
 
 
 async def test_other_commands_reach_the_api(ctl: Ctl) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pecc_core import hookimpl
-from pecc_core.chargepoint import ChargePoint, Event, GunState
+from pecc_core.gun import Event, Gun, GunState
 from pecc_core.model import Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
@@ -46,11 +46,11 @@ class Recorder:
         self.faults: list[tuple[str, str, bool]] = []
 
     @hookimpl
-    def pecc_gun_state_changed(self, gun: ChargePoint, old: str, new: str, reason: str) -> None:
+    def pecc_gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
         self.transitions.append((gun.id, old, new, reason))
 
     @hookimpl
-    def pecc_gun_fault(self, gun: ChargePoint, fault: str, active: bool) -> None:
+    def pecc_gun_fault(self, gun: Gun, fault: str, active: bool) -> None:
         self.faults.append((gun.id, fault, active))
 
 
@@ -60,13 +60,13 @@ def record(station: Station) -> Recorder:
     return recorder
 
 
-def first_module(gun: ChargePoint) -> int:
-    return gun.station.pool.modules_of(gun.id)[0]
+def first_module(gun: Gun) -> int:
+    return gun.modules()[0]
 
 
-async def bring_to(gun: ChargePoint, state: GunState) -> None:
+async def bring_to(gun: Gun, state: GunState) -> None:
     """Drive ``gun`` from standby into ``state`` through real requests and injections."""
-    station = gun.station
+    station = gun.wiring
     if state is S.STANDBY:
         return
     if state is S.CABLE_CHECK:
@@ -89,7 +89,7 @@ async def bring_to(gun: ChargePoint, state: GunState) -> None:
     assert gun.state is state, (gun.state, state)
 
 
-async def fire(gun: ChargePoint, event: Event, link: FakeLink) -> None:
+async def fire(gun: Gun, event: Event, link: FakeLink) -> None:
     """Make ``event`` happen to ``gun`` as the SECC or the hardware would."""
     if event is E.CABLE_CHECK:
         await gun.cable_check(500)
@@ -102,7 +102,7 @@ async def fire(gun: ChargePoint, event: Event, link: FakeLink) -> None:
     elif event is E.SECC_LOST:
         gun.secc_detached(link, "test")
     elif event is E.FAULT:
-        gun.station.driver.fail(first_module(gun), Fault.OVER_TEMPERATURE)
+        gun.wiring.driver.fail(first_module(gun), Fault.OVER_TEMPERATURE)
         gun.update()
     else:
         raise AssertionError(f"{event} is internal: tested on its own")

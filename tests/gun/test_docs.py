@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pecc_core.chargepoint import TABLE, Outcome
+from pecc_core.gun import TABLE, Outcome
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "state-machine.md"
 CATEGORY = {"InternalRefused": "internal", "InoperativeRefused": "inoperative", "ValueRefused": "value"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import FakeLink, bring_to, first_module, record
 
-from pecc_core.chargepoint import GunState
 from pecc_core.errors import InoperativeRefused, InternalRefused, ValueRefused
+from pecc_core.gun import GunState
 from pecc_core.model import Contactors, Isolation, Operational, Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
@@ -20,14 +20,14 @@ async def test_cable_check_caps_test_voltage_and_reports_isolation(station: Stat
     gun.ev_session_changed({"ev_max_voltage_volts": 450.0})
     station.io.imd.test_s = 0.2
     await gun.cable_check(900)
-    assert gun.status().isolation is Isolation.INVALID
-    assert gun.status().contactors is Contactors.CLOSED
-    await eventually(lambda: gun.status().driven_voltage > 0, what="test voltage")
-    assert gun.status().driven_voltage == 450.0
-    assert gun.status().driven_current == gun.config.precharge_current
+    assert gun.report().isolation is Isolation.INVALID
+    assert gun.report().contactors is Contactors.CLOSED
+    await eventually(lambda: gun.report().driven_voltage > 0, what="test voltage")
+    assert gun.report().driven_voltage == 450.0
+    assert gun.report().driven_current == gun.config.precharge_current
     await eventually(lambda: gun.state is S.READY, what="ready")
-    assert gun.status().isolation is Isolation.VALID
-    assert gun.status().driven_voltage == 0.0  # ramped back down
+    assert gun.report().isolation is Isolation.VALID
+    assert gun.report().driven_voltage == 0.0  # ramped back down
 
 
 async def test_cable_check_fault_ends_in_standby_reporting_the_fault(station: Station) -> None:
@@ -36,19 +36,19 @@ async def test_cable_check_fault_ends_in_standby_reporting_the_fault(station: St
     await gun.cable_check(500)
     await eventually(lambda: gun.state is S.STANDBY, what="standby")
     assert gun.in_standby()
-    assert gun.status().isolation is Isolation.FAULT
-    assert gun.status().operational is Operational.OPERATIVE
+    assert gun.report().isolation is Isolation.FAULT
+    assert gun.report().operational is Operational.OPERATIVE
     await gun.set_contactors(True)  # closing is allowed, but targetValues stay ignored
     await gun.target_values(Target(400, 10, 50, Phase.PRECHARGE))
-    assert gun.state is S.READY and gun.status().driven_voltage == 0.0
+    assert gun.state is S.READY and gun.report().driven_voltage == 0.0
 
 
 async def test_isolation_warning_allows_charging(station: Station) -> None:
     gun = station.guns["1-1"]
     station.io.imd.inject("1-1", Isolation.WARNING)
     await bring_to(gun, S.CHARGE)
-    assert gun.status().isolation is Isolation.WARNING
-    assert gun.status().driven_current > 0
+    assert gun.report().isolation is Isolation.WARNING
+    assert gun.report().driven_current > 0
 
 
 async def test_cp_pp_refusal_keeps_contactors_open(station: Station) -> None:
@@ -62,42 +62,42 @@ async def test_cp_pp_refusal_keeps_contactors_open(station: Station) -> None:
     assert not station.io.contactors.closed("1-1") and not station.io.contactors.commanded("1-1")
     station.io.supervision.allow("1-1", True)
     await gun.set_contactors(True)
-    assert gun.state is S.READY and gun.status().contactors is Contactors.CLOSED
+    assert gun.state is S.READY and gun.report().contactors is Contactors.CLOSED
 
 
 async def test_target_values_ignored_with_contactors_open(station: Station) -> None:
     gun = station.guns["1-1"]
     await gun.target_values(Target(400, 50, 50, Phase.CHARGE))
     assert gun.state is S.STANDBY and gun.target is None
-    assert gun.status().driven_voltage == gun.status().driven_current == 0.0
+    assert gun.report().driven_voltage == gun.report().driven_current == 0.0
 
 
 async def test_target_values_ignored_without_isolation_result(station: Station) -> None:
     gun = station.guns["1-1"]
     await gun.set_contactors(True)
     await gun.target_values(Target(400, 50, 50, Phase.CHARGE))
-    assert gun.state is S.READY and gun.status().driven_current == 0.0
+    assert gun.state is S.READY and gun.report().driven_current == 0.0
 
 
 @pytest.mark.parametrize("state", [S.STANDBY, S.READY, S.CHARGE])
 async def test_over_voltage_is_refused_without_side_effect(station: Station, state: GunState) -> None:
     gun = station.guns["1-1"]
     await bring_to(gun, state)
-    before = (gun.state, gun.target, gun.status().driven_voltage, gun.status().driven_current)
+    before = (gun.state, gun.target, gun.report().driven_voltage, gun.report().driven_current)
     with pytest.raises(ValueRefused, match="above the limit 1000 V"):
         await gun.target_values(Target(1000.5, 10, 50, Phase.CHARGE))
     gun.ev_session_changed({"ev_max_voltage_volts": 420.0})
     with pytest.raises(ValueRefused, match="above the limit 420 V"):
         await gun.target_values(Target(421, 10, 50, Phase.CHARGE))
-    assert (gun.state, gun.target, gun.status().driven_voltage, gun.status().driven_current) == before
+    assert (gun.state, gun.target, gun.report().driven_voltage, gun.report().driven_current) == before
 
 
 async def test_precharge_uses_the_small_current(station: Station) -> None:
     gun = station.guns["1-1"]
     await bring_to(gun, S.READY)
     await gun.target_values(Target(380, 150, 50, Phase.PRECHARGE))
-    assert gun.status().driven_voltage == 380
-    assert gun.status().driven_current == gun.config.precharge_current
+    assert gun.report().driven_voltage == 380
+    assert gun.report().driven_current == gun.config.precharge_current
 
 
 async def test_current_above_the_available_is_degraded_not_refused(station: Station) -> None:
@@ -106,19 +106,19 @@ async def test_current_above_the_available_is_degraded_not_refused(station: Stat
     gun.ev_session_changed({"ev_max_current_amperes": 120.0})
     await gun.target_values(Target(400, 500, 50, Phase.CHARGE))
     assert gun.state is S.CHARGE
-    assert gun.status().driven_voltage == 400
-    assert gun.status().driven_current == 120.0
+    assert gun.report().driven_voltage == 400
+    assert gun.report().driven_current == 120.0
     gun.ev_session_changed({"charging_profile_max_power_limit_watts": 20_000.0})
-    assert gun.status().driven_current == pytest.approx(50.0)  # 20 kW at 400 V, at once
+    assert gun.report().driven_current == pytest.approx(50.0)  # 20 kW at 400 V, at once
 
 
 async def test_driven_current_follows_the_allocation(station: Station) -> None:
     gun = station.guns["1-1"]
     await bring_to(gun, S.CHARGE)
     await gun.target_values(Target(500, 200, 50, Phase.CHARGE))
-    assert gun.status().driven_current == 120.0  # 2 modules x 30 kW at 500 V
-    gun.set_power_cap(10_000.0)
-    assert gun.status().driven_current == pytest.approx(20.0)
+    assert gun.report().driven_current == 120.0  # 2 modules x 30 kW at 500 V
+    gun.set_allowance(10_000.0)
+    assert gun.report().driven_current == pytest.approx(20.0)
 
 
 async def test_postcharge_drives_zero_and_keeps_measuring(station: Station) -> None:
@@ -128,9 +128,9 @@ async def test_postcharge_drives_zero_and_keeps_measuring(station: Station) -> N
         station.driver.residual[a] = 390.0  # the car's side still holds voltage
     await gun.target_values(Target(0, 0, 80, Phase.POSTCHARGE))
     assert gun.state is S.POSTCHARGE
-    assert gun.status().driven_voltage == gun.status().driven_current == 0.0
-    await eventually(lambda: gun.status().measured_voltage == 390.0, what="measured")
-    assert gun.status().contactors is Contactors.CLOSED
+    assert gun.report().driven_voltage == gun.report().driven_current == 0.0
+    await eventually(lambda: gun.report().measured_voltage == 390.0, what="measured")
+    assert gun.report().contactors is Contactors.CLOSED
 
 
 async def test_open_then_reset_reaches_verified_standby(station: Station) -> None:
@@ -140,7 +140,7 @@ async def test_open_then_reset_reaches_verified_standby(station: Station) -> Non
     await gun.set_contactors(False)
     await gun.reset()
     await eventually(gun.in_standby, what="standby")
-    assert gun.target is None and gun.status().isolation is Isolation.INVALID
+    assert gun.target is None and gun.report().isolation is Isolation.INVALID
     assert [(old, new) for _, old, new, _ in recorder.transitions] == [
         (S.CHARGE, S.STOPPING), (S.STOPPING, S.STANDBY)
     ]
@@ -157,7 +157,7 @@ async def test_secc_detached_goes_to_standby_and_does_not_resume(station: Statio
     assert gun.target is None
     for _ in range(3):
         station.tick()
-    assert gun.status().driven_voltage == 0.0 and gun.state is S.STANDBY
+    assert gun.report().driven_voltage == 0.0 and gun.state is S.STANDBY
 
 
 @pytest.mark.parametrize(
@@ -182,8 +182,8 @@ async def test_fault_during_charge(station: Station, inject, heal, text) -> None
     recorder = record(station)
     inject(station, gun)
     await eventually(lambda: gun.state is S.INOPERATIVE, what="inoperative")
-    assert gun.status().operational is Operational.INOPERATIVE
-    assert gun.status().driven_voltage == gun.status().driven_current == 0.0
+    assert gun.report().operational is Operational.INOPERATIVE
+    assert gun.report().driven_voltage == gun.report().driven_current == 0.0
     assert any(text in e for e in link.events), link.events
     assert any(text in f and active for _, f, active in recorder.faults)
     with pytest.raises(InoperativeRefused):
@@ -193,7 +193,7 @@ async def test_fault_during_charge(station: Station, inject, heal, text) -> None
     await eventually(lambda: not station.io.contactors.commanded(gun.id), what="contactors commanded open")
     heal(station, gun)
     await eventually(gun.in_standby, what="operative standby")
-    assert gun.status().operational is Operational.OPERATIVE
+    assert gun.report().operational is Operational.OPERATIVE
     assert any(not active for _, _, active in recorder.faults)
 
 
@@ -214,10 +214,10 @@ async def test_a_fault_on_one_gun_does_not_disturb_another(station: Station) -> 
     one, two = station.guns["1-1"], station.guns["2-1"]
     await bring_to(one, S.CHARGE)
     await bring_to(two, S.CHARGE)
-    driven = (two.status().driven_voltage, two.status().driven_current)
+    driven = (two.report().driven_voltage, two.report().driven_current)
     station.io.imd.inject("1-1", Isolation.FAULT)
     await eventually(lambda: one.state is S.INOPERATIVE, what="inoperative")
     for _ in range(3):
         station.tick()
     assert two.state is S.CHARGE
-    assert (two.status().driven_voltage, two.status().driven_current) == driven
+    assert (two.report().driven_voltage, two.report().driven_current) == driven

@@ -31,8 +31,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from pecc_core.chargepoint import ChargePoint, GunState
 from pecc_core.errors import Refused
+from pecc_core.gun import Gun, GunState
 from pecc_core.model import Isolation, Phase, Target
 from pecc_core.plugins import default_manager
 from pecc_core.power import Fault
@@ -51,19 +51,19 @@ def check_invariants(station: Station) -> None:
         check_gun(station, gun)
 
 
-def check_gun(station: Station, gun: ChargePoint) -> None:
-    s = gun.status()
+def check_gun(station: Station, gun: Gun) -> None:
+    s = gun.report()
     cfg = gun.config
     closed = station.io.contactors.closed(gun.id)
     v_limit = min(cfg.voltage_max, station.pool.potential(gun.id).voltage_max)
     if gun.ev.ev_max_voltage_volts is not None:
         v_limit = min(v_limit, gun.ev.ev_max_voltage_volts)
     assert s.driven_voltage <= v_limit + EPS, (gun, s.driven_voltage, v_limit)
-    assert s.driven_current <= station.pool.capability(gun.id).current_max + EPS
+    assert s.driven_current <= station.pool.supply(gun.id).current_max + EPS
     if gun.ev.ev_max_current_amperes is not None:
         assert s.driven_current <= gun.ev.ev_max_current_amperes + EPS
-    allocated = station.allocation.power.get(gun.id, 0.0) if station.allocation else 0.0
-    assert s.driven_voltage * s.driven_current <= min(allocated, gun.power_cap) * (1 + 1e-9) + EPS, (
+    allocated = station.allocator.allocation.power.get(gun.id, 0.0) if station.allocator.allocation else 0.0
+    assert s.driven_voltage * s.driven_current <= min(allocated, gun.allowance) * (1 + 1e-9) + EPS, (
         gun, s.driven_voltage, s.driven_current, allocated,
     )
     powered = s.driven_voltage > 0 or s.driven_current > 0
@@ -107,7 +107,7 @@ class GunMachine(RuleBasedStateMachine):
         await eventually(
             lambda: all(g.in_standby() for g in st_.guns.values()),
             timeout=self.standby_s,
-            what=lambda: f"clean standby: {[(g, g.faults, g.status()) for g in st_.guns.values() if not g.in_standby()]}",
+            what=lambda: f"clean standby: {[(g, g.faults, g.report()) for g in st_.guns.values() if not g.in_standby()]}",
         )
         await eventually(lambda: all(st_.pool.modules_of(g) for g in GUNS), timeout=self.standby_s, what="modules back")
 
@@ -134,12 +134,12 @@ class GunMachine(RuleBasedStateMachine):
     @rule(gun=guns, voltage=st.floats(300, 1000))
     def cable_check_to_the_end(self, gun: str, voltage: float) -> None:
         """A cableCheck and the wait for its result, so sessions get far often."""
-        charge_point = self.station.guns[gun]
+        gun_ = self.station.guns[gun]
 
         async def body() -> None:
-            await self._request(charge_point.cable_check(voltage))
+            await self._request(gun_.cable_check(voltage))
             await eventually(
-                lambda: charge_point.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
+                lambda: gun_.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
             )
             self.station.tick()
 
@@ -148,15 +148,15 @@ class GunMachine(RuleBasedStateMachine):
     @rule(gun=guns, voltage=st.floats(150, 1000), current=st.floats(0, 400))
     def session(self, gun: str, voltage: float, current: float) -> None:
         """cableCheck to its result, preCharge, charge: a session from wherever the gun is."""
-        charge_point = self.station.guns[gun]
+        gun_ = self.station.guns[gun]
 
         async def body() -> None:
-            await self._request(charge_point.cable_check(voltage))
+            await self._request(gun_.cable_check(voltage))
             await eventually(
-                lambda: charge_point.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
+                lambda: gun_.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
             )
             for phase in (Phase.PRECHARGE, Phase.CHARGE):
-                await self._request(charge_point.target_values(Target(voltage, current, 50.0, phase)))
+                await self._request(gun_.target_values(Target(voltage, current, 50.0, phase)))
 
         self.run(body())
 
@@ -180,15 +180,15 @@ class GunMachine(RuleBasedStateMachine):
 
     @rule(gun=guns)
     def reset(self, gun: str) -> None:
-        charge_point = self.station.guns[gun]
+        gun_ = self.station.guns[gun]
         try:
-            self.run(charge_point.reset())
+            self.run(gun_.reset())
         except Refused:
-            assert charge_point.state is GunState.INOPERATIVE and charge_point.faults
+            assert gun_.state is GunState.INOPERATIVE and gun_.faults
             return
         self.run(eventually(
-            lambda: charge_point.in_standby()
-            or (charge_point.state is GunState.INOPERATIVE and bool(charge_point.faults)),
+            lambda: gun_.in_standby()
+            or (gun_.state is GunState.INOPERATIVE and bool(gun_.faults)),
             timeout=self.standby_s,
             what="standby after reset",
         ))

@@ -9,19 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pecc_core.errors import ValueRefused
+from pecc_core.gun.limits import effective_limits, setpoint_current
 from pecc_core.model import EvSession
-from pecc_core.pool import (
-    NO_CAPABILITY,
-    Capability,
-    effective_limits,
-    group_capability,
-    setpoint_current,
-)
+from pecc_core.pool import NO_SUPPLY, Supply, group_supply
 from pecc_core.power import ModuleState
 from pecc_core.profile.model import GunConfig
 
 GUN = GunConfig("g", "s", "/g", 150.0, 1000.0, 0.0, 200.0, 120_000.0, 2.0, False)
-HW = Capability(150.0, 1000.0, 200.0, 60_000.0)
+HW = Supply(150.0, 1000.0, 200.0, 60_000.0)
 
 
 def test_gun_alone_is_bounded_by_its_modules() -> None:
@@ -39,7 +34,7 @@ def test_car_and_allocation_lower_the_limits() -> None:
 
 
 def test_no_modules_means_no_current_and_consistent_minimums() -> None:
-    limits = effective_limits(GUN, NO_CAPABILITY, EvSession(), None)
+    limits = effective_limits(GUN, NO_SUPPLY, EvSession(), None)
     assert limits.voltage_max == limits.current_max == limits.power_max == 0.0
     assert limits.voltage_min <= limits.voltage_max and limits.current_min <= limits.current_max
 
@@ -53,10 +48,10 @@ def test_bidirectional_reports_negative_discharge_limits() -> None:
 def test_group_capability_intersects_voltage_and_sums_the_rest() -> None:
     a = ModuleState(1, 150.0, 1000.0, 100.0, 30_000.0)
     b = ModuleState(2, 200.0, 750.0, 80.0, 20_000.0)
-    assert group_capability([a, b]) == Capability(200.0, 750.0, 180.0, 50_000.0)
-    assert group_capability([]) is NO_CAPABILITY
+    assert group_supply([a, b]) == Supply(200.0, 750.0, 180.0, 50_000.0)
+    assert group_supply([]) is NO_SUPPLY
     c = ModuleState(3, 800.0, 1000.0, 50.0, 20_000.0)
-    assert group_capability([b, c]) is NO_CAPABILITY  # ranges do not overlap
+    assert group_supply([b, c]) is NO_SUPPLY  # ranges do not overlap
 
 
 def test_setpoint_refuses_voltage_and_degrades_current() -> None:
@@ -78,7 +73,7 @@ optional = st.one_of(st.none(), number(2000))
 
 
 @given(
-    hw=st.builds(Capability, number(500), number(1200), number(500), number(2e5)),
+    hw=st.builds(Supply, number(500), number(1200), number(500), number(2e5)),
     ev_v=optional, ev_i=optional, ev_p=optional, profile_p=optional, cap=optional,
     voltage=number(1500), current=number(1000),
 )

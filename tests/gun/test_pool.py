@@ -7,7 +7,7 @@ from gun_rig import InstantModules
 from pecc_plugins.simio import SimRelayMatrix
 
 from pecc_core.model import Status
-from pecc_core.pool import NO_CAPABILITY, Capability, ModulePool, PoolError
+from pecc_core.pool import NO_SUPPLY, ModulePool, PoolError, Supply
 from pecc_core.power import Fault
 from pecc_core.profile.model import ModuleConfig, PluginChoice, PowerConfig
 
@@ -28,22 +28,22 @@ def make_pool(max_per_gun: int = 0) -> ModulePool:
 def test_reach_and_potential() -> None:
     pool = make_pool()
     assert pool.reach == {1: frozenset({"a", "b"}), 2: frozenset({"a", "b"}), 3: frozenset({"b"})}
-    assert pool.potential("a") == Capability(150.0, 1000.0, 200.0, 60_000.0)
-    assert pool.potential("b") == Capability(200.0, 750.0, 250.0, 80_000.0)
+    assert pool.potential("a") == Supply(150.0, 1000.0, 200.0, 60_000.0)
+    assert pool.potential("b") == Supply(200.0, 750.0, 250.0, 80_000.0)
     assert pool.view.site_power_max == 100_000.0
     pool.set_site_power_max(None)
     assert pool.view.site_power_max is None and pool.view.assigned is not None
-    assert make_pool(max_per_gun=1).potential("b") == Capability(150.0, 1000.0, 100.0, 30_000.0)
+    assert make_pool(max_per_gun=1).potential("b") == Supply(150.0, 1000.0, 100.0, 30_000.0)
 
 
 async def test_moves_group_and_measure() -> None:
     pool = make_pool()
-    assert pool.modules_of("a") == () and pool.capability("a").current_max == 0.0
-    assert pool.capability("a").voltage_max == 1000.0  # a voltage it could reach
+    assert pool.modules_of("a") == () and pool.supply("a").current_max == 0.0
+    assert pool.supply("a").voltage_max == 1000.0  # a voltage it could reach
     await pool.move(2, "a")
     await pool.move(1, "a")
     assert pool.modules_of("a") == (1, 2) and pool.view.assigned[1] == "a"
-    assert pool.capability("a") == Capability(150.0, 1000.0, 200.0, 60_000.0)
+    assert pool.supply("a") == Supply(150.0, 1000.0, 200.0, 60_000.0)
     driver = pool.driver
     driver.load = {1: 30.0, 2: 20.0}
     driver.export([1, 2], 400.0, 100.0)
@@ -52,7 +52,7 @@ async def test_moves_group_and_measure() -> None:
     pool.measure("a", status)
     assert (status.measured_voltage, status.measured_current, status.temperature) == (400.0, 50.0, 61.0)
     driver.fail(1, Fault.HARDWARE)
-    assert pool.capability("a") == Capability(150.0, 1000.0, 100.0, 30_000.0)
+    assert pool.supply("a") == Supply(150.0, 1000.0, 100.0, 30_000.0)
     assert pool.first_unusable("a").address == 1
 
 
@@ -82,4 +82,4 @@ async def test_detach_takes_a_module_out_of_its_group_only() -> None:
     await pool.move(1, "a")
     assert pool.detach(1) == "a"
     assert pool.modules_of("a") == () and pool.matrix.gun_of(1) == "a"
-    assert pool.capability("a") is not NO_CAPABILITY
+    assert pool.supply("a") is not NO_SUPPLY

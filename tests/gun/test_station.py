@@ -9,9 +9,9 @@ from pathlib import Path
 from gun_rig import instant_profile, instant_station
 from helpers import bring_to
 
-from pecc_core.chargepoint import GunState
-from pecc_core.limits import Allocation, GunDemand, PoolView
+from pecc_core.gun import GunState
 from pecc_core.model import Phase, Target
+from pecc_core.policy import Allocation, GunDemand, PoolView
 from pecc_core.power import Mode
 from pecc_core.station import Station
 from pecc_core.testing import eventually
@@ -42,32 +42,32 @@ async def test_demands_follow_the_session(station: Station) -> None:
     await bring_to(gun, S.CHARGE)
     demand = gun.demand()
     assert demand.active and demand.voltage == 400.0 and demand.current == 50.0 and demand.soc == 40.0
-    assert station.allocation is not None and station.allocation.power["1-1"] > 0
+    assert station.allocator.allocation is not None and station.allocator.allocation.power["1-1"] > 0
 
 
 async def test_a_gun_losing_a_module_is_capped_first_and_the_module_moves_off(tmp_path: Path) -> None:
     station = instant_station(instant_profile(tmp_path))
     policy = Scripted({"1-1": (1, 5), "1-2": (2,)})
-    station.policy = policy
+    station.allocator.policy = policy
     await station.start()
     try:
         await eventually(lambda: station.pool.modules_of("1-1") == (1, 5), what="dealt")
         gun = station.guns["1-1"]
         await bring_to(gun, S.CHARGE)
         await gun.target_values(Target(400, 150, 50, Phase.CHARGE))
-        assert gun.status().driven_current == 150.0
+        assert gun.report().driven_current == 150.0
         station.driver.load = {1: 75.0, 5: 75.0}
         gun.refresh_output()
         policy.modules = {"1-1": (1,), "1-2": (2, 5)}
         policy.power = 20_000.0
-        station.allocate()
-        assert gun.status().driven_current == 50.0  # capped at once: 20 kW at 400 V
+        station.allocator.allocate()
+        assert gun.report().driven_current == 50.0  # capped at once: 20 kW at 400 V
         await eventually(lambda: station.pool.modules_of("1-2") == (2, 5), what="moved")
         assert station.pool.modules_of("1-1") == (1,)
         five = station.driver.modules[5]
         assert five.mode is Mode.OFF and five.current == 0.0
-        assert station.moves >= 4
-        assert gun.state is S.CHARGE and gun.status().driven_current == 50.0
+        assert station.allocator.moves >= 4
+        assert gun.state is S.CHARGE and gun.report().driven_current == 50.0
     finally:
         await station.stop()
 
@@ -98,7 +98,7 @@ class ActiveOnly(Scripted):
 
 async def test_a_stopping_gun_keeps_its_modules_until_discharged(tmp_path: Path) -> None:
     station = instant_station(instant_profile(tmp_path))
-    station.policy = ActiveOnly({"1-1": (1, 5)})
+    station.allocator.policy = ActiveOnly({"1-1": (1, 5)})
     await station.start()
     try:
         gun = station.guns["1-1"]
@@ -112,7 +112,7 @@ async def test_a_stopping_gun_keeps_its_modules_until_discharged(tmp_path: Path)
             station.tick()
             await asyncio.sleep(0.02)
         assert gun.state is S.STOPPING and station.pool.modules_of("1-1") == (1, 5)
-        assert gun.status().measured_voltage == 300.0
+        assert gun.report().measured_voltage == 300.0
         station.driver.discharge()
         await eventually(gun.in_standby, what="standby")
         await eventually(lambda: station.pool.modules_of("1-1") == (), what="modules released")

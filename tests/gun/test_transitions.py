@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import FakeLink, bring_to, fire, record
 
-from pecc_core.chargepoint import TRANSITIONS, ChargePoint, Event, GunState, Outcome
 from pecc_core.errors import Refused
+from pecc_core.gun import TRANSITIONS, Event, Gun, GunState, Outcome
 from pecc_core.station import Station
 from pecc_core.testing import eventually
 
@@ -27,24 +27,24 @@ def test_table_covers_every_request_in_every_state() -> None:
 
 @pytest.mark.parametrize(("state", "event"), ROWS, ids=[f"{s}-{e}".replace(" ", "_") for s, e in ROWS])
 async def test_row(station: Station, state: GunState, event: Event) -> None:
-    gun: ChargePoint = station.guns["1-1"]
+    gun: Gun = station.guns["1-1"]
     link = FakeLink()
     gun.secc_attached(link)
     await bring_to(gun, state)
     recorder = record(station)
-    driven = (gun.status().driven_voltage, gun.status().driven_current)
+    driven = (gun.report().driven_voltage, gun.report().driven_current)
     expected = TRANSITIONS[(state, event)]
 
     if isinstance(expected, type) and issubclass(expected, Refused):
         with pytest.raises(expected):
             await fire(gun, event, link)
         assert gun.state is state
-        assert (gun.status().driven_voltage, gun.status().driven_current) == driven
+        assert (gun.report().driven_voltage, gun.report().driven_current) == driven
         return
     await fire(gun, event, link)
     if expected is Outcome.IGNORED:
         assert gun.state is state
-        assert (gun.status().driven_voltage, gun.status().driven_current) == driven
+        assert (gun.report().driven_voltage, gun.report().driven_current) == driven
         return
     assert isinstance(expected, GunState)
     if expected is S.STOPPING:

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from pecc_plugins.pepws.server import PepWsServer
 from websockets.asyncio.client import connect
 
-from pecc_core.chargepoint import ChargePoint
+from pecc_core.gun import Gun
 from pecc_core.plugins import PluginManager, default_manager
 from pecc_core.profile import load as load_profile
 from pecc_core.profile.model import Profile
 from pecc_core.station import Station
 from pecc_core.testing import running, sim_overrides, write_profile
-from pecc_plugins.pepws.server import PepWsServer
 
 from .helpers import OfficialSchemas, PepClient, find_official_schemas
 
@@ -61,7 +61,7 @@ class Pecc:
     server: PepWsServer
     clients: list[PepClient] = field(default_factory=list)
 
-    def gun(self, gun_id: str = "1-1") -> ChargePoint:
+    def gun(self, gun_id: str = "1-1") -> Gun:
         return self.station.guns[gun_id]
 
     def url(self, gun_id: str = "1-1", path: str | None = None) -> str:

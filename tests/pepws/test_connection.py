@@ -9,12 +9,12 @@ import statistics
 from typing import Any
 
 import pytest
+from pecc_plugins.pepws.connection import Connection
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from pecc_core.chargepoint import ChargePoint
+from pecc_core.gun import Gun
 from pecc_core.model import Contactors, Isolation, Operational, Status
-from pecc_plugins.pepws.connection import Connection
 
 from .conftest import Pecc, StartPecc
 
@@ -25,9 +25,9 @@ def link_of(pecc: Pecc, gun_id: str = "1-1") -> Connection:
     return link
 
 
-def report(gun: ChargePoint, status: Status) -> None:
+def report(gun: Gun, status: Status) -> None:
     """Make the gun report ``status`` whatever its state machine measures."""
-    gun.status = lambda: status  # type: ignore[method-assign]
+    gun.report = lambda: status  # type: ignore[method-assign]
 
 
 async def until(condition: Any, timeout: float = 3.0) -> None:

@@ -109,7 +109,7 @@ async def test_configuration_reports_the_gun_and_station(pecc: Pecc, client: Pep
 async def test_configuration_has_bpt_fields_only_when_the_hardware_discharges(
     pecc: Pecc, client: PepClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pecc.gun(), "configuration", lambda: Limits(150, 1000, 0, 200, 0, 120000, -1, -200, -500, -120000))
+    monkeypatch.setattr(pecc.gun(), "offered_limits", lambda: Limits(150, 1000, 0, 200, 0, 120000, -1, -200, -500, -120000))
     payload = (await client.call("configuration"))["payload"]
     assert payload["limitDischargeCurrentMin"] == -1
     assert payload["limitDischargeCurrentMax"] == -200

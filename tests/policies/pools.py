@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pecc_core.limits import GunDemand, PoolView
+from pecc_core.policy import GunDemand, PoolView
 from pecc_core.power import ModuleState
 from pecc_core.profile import Profile
 

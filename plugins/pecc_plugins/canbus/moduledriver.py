@@ -21,6 +21,7 @@ import can
 
 from pecc_core.power import BLOCKING, Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
+from pecc_core.sharing import fair_shares
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.tasks import cancel
@@ -54,30 +55,6 @@ class DriverTiming:
 
 #: A setpoint falling by more than this share of its last sent value goes out at once.
 URGENT_DROP = 0.1
-
-
-def split_current(caps: Sequence[float], total: float) -> list[float]:
-    """Share ``total`` over modules with current ``caps``: equal shares, capped.
-
-    What a capped module cannot take is shared over the others (water
-    filling), so the result sums to ``min(total, sum(caps))`` and no
-    module gets more than its cap.
-    """
-    shares = [0.0] * len(caps)
-    remaining = max(total, 0.0)
-    open_ = sorted(range(len(caps)), key=lambda i: caps[i])
-    while open_ and remaining > 1e-9:
-        share = remaining / len(open_)
-        i = open_[0]
-        if caps[i] <= share:
-            shares[i] = max(caps[i], 0.0)
-            remaining -= shares[i]
-            open_.pop(0)
-            continue
-        for i in open_:
-            shares[i] = share
-        remaining = 0.0
-    return shares
 
 
 class ModuleDriver(ABC):
@@ -137,7 +114,7 @@ class ModuleDriver(ABC):
         chosen = [m for a in addresses if (m := self.modules.get(a)) is not None]
         able = [m for m in chosen if m.usable and m.voltage_min <= voltage]
         caps = [min(m.current_max, m.power_max / voltage) if voltage > 0 else m.current_max for m in able]
-        for module, share in zip(able, split_current(caps, current), strict=True):
+        for module, share in zip(able, fair_shares(current, caps), strict=True):
             self._command(module, Mode.EXPORT, min(voltage, module.voltage_max), share)
         for module in chosen:
             if module not in able:

@@ -28,15 +28,15 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from pecc_core import caps
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
 from pecc_core.model import Isolation
 from pecc_core.power import Fault
-from pecc_core.runtime_limits import LimitsError
 from pecc_plugins.ctl.http import HttpError, Request
 from pecc_plugins.ctl.views import gun_view, modules_view
 
 if TYPE_CHECKING:
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
     from pecc_core.station import Station
 
 Reply = tuple[HTTPStatus, Any]
@@ -80,7 +80,7 @@ class ControlApi:
             return await route(request, **match.groupdict())
         raise HttpError(HTTPStatus.NOT_FOUND, f"no API route {request.path}")
 
-    def _gun(self, gun_id: str) -> ChargePoint:
+    def _gun(self, gun_id: str) -> Gun:
         gun = self.station.guns.get(gun_id)
         if gun is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no gun {gun_id!r}; guns: {sorted(self.station.guns)}")
@@ -95,12 +95,12 @@ class ControlApi:
         return OK, {"modules": modules_view(self.station)}
 
     async def limits(self, request: Request) -> Reply:
-        return OK, self.station.limits_snapshot()
+        return OK, caps.snapshot(self.station)
 
     async def put_limits(self, request: Request) -> Reply:
         try:
-            return OK, self.station.apply_limits(request.json())
-        except LimitsError as exc:
+            return OK, caps.apply(self.station, request.json())
+        except caps.CapsError as exc:
             raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
 
     # -- requests to the SECC -----------------------------------------------------------

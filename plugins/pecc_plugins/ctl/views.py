@@ -6,14 +6,14 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
     from pecc_core.power import ModuleState
     from pecc_core.station import Station
 
 
-def gun_view(gun: ChargePoint) -> dict[str, Any]:
+def gun_view(gun: Gun) -> dict[str, Any]:
     """One gun: ids, URL path, state, measurements, modules and effective limits."""
-    status = gun.status()
+    status = gun.report()
     return {
         "id": gun.id,
         "secc": gun.config.secc,
@@ -28,9 +28,9 @@ def gun_view(gun: ChargePoint) -> dict[str, Any]:
         "driven_current": status.driven_current,
         "power_w": status.measured_voltage * status.measured_current,
         "temperature": status.temperature,
-        "modules": list(gun.station.pool.modules_of(gun.id)),
-        "power_cap_w": gun.power_cap,
-        "limits": {k: v for k, v in dataclasses.asdict(gun.configuration()).items() if v is not None},
+        "modules": list(gun.modules()),
+        "power_cap_w": gun.allowance,
+        "limits": {k: v for k, v in dataclasses.asdict(gun.offered_limits()).items() if v is not None},
         "caps": gun.caps.as_dict(),
         "faults": sorted(gun.faults.values()),
         "secc_connected": gun.secc is not None,

@@ -40,12 +40,18 @@ from websockets.frames import CloseCode
 
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
 from pecc_plugins.pepws import schemas
-from pecc_plugins.pepws.codec import Encoder, FrameError, SequenceCounter, parse, sequence_of
+from pecc_plugins.pepws.codec import (
+    Encoder,
+    FrameError,
+    SequenceCounter,
+    parse,
+    sequence_of,
+)
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
 
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
     from pecc_core.profile.model import Timings
     from pecc_plugins.pepws.dispatch import Dispatcher
 
@@ -72,7 +78,7 @@ class Connection:
     def __init__(
         self,
         ws: ServerConnection,
-        gun: ChargePoint,
+        gun: Gun,
         dispatcher: Dispatcher,
         encoder: Encoder,
         timings: Timings,
@@ -238,7 +244,7 @@ class Connection:
         due = loop.time()
         while True:
             try:
-                self._send(encode(gun.status()))
+                self._send(encode(gun.report()))
                 failing = False
             except Exception:
                 if not failing:

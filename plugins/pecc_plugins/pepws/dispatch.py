@@ -48,7 +48,7 @@ from pecc_plugins.pepws.codec import Encoder, FrameError, sequence_of
 from pecc_plugins.pepws.logthrottle import LogThrottle
 
 if TYPE_CHECKING:
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        gun: ChargePoint,
+        gun: Gun,
         handlers: Mapping[tuple[str, str], Handler],
         encoder: Encoder,
         slow_ms: int,

@@ -1,7 +1,7 @@
 """The standard PEP-WS message handlers: one function per kind the SECC sends.
 
 Each maps one validated message onto the gun's API
-(:class:`pecc_core.chargepoint.ChargePoint`); what is allowed when is the
+(:class:`pecc_core.gun.Gun`); what is allowed when is the
 gun's state machine's business, and its refusals become protocol errors in
 :mod:`pecc_plugins.pepws.dispatch`. Signature: ``handler(gun, payload, link)``;
 request handlers return the response payload, ``None`` meaning ``{}``.
@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 from pecc_core.model import ChargeMode, EvConnection, Phase, Target
 
 if TYPE_CHECKING:
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
     from pecc_core.hookspecs import RegisterMessageHandler
 
 log = logging.getLogger(__name__)
 
 
-def configuration(gun: ChargePoint, payload: Any, link: Any) -> dict[str, Any]:
+def configuration(gun: Gun, payload: Any, link: Any) -> dict[str, Any]:
     """The outlet's present capabilities; BPT fields only when the hardware discharges."""
-    station = gun.station.profile.station
-    limits = gun.configuration()
+    station = gun.wiring.station
+    limits = gun.offered_limits()
     values: dict[str, float | None] = {
         "limitVoltageMin": limits.voltage_min,
         "limitVoltageMax": limits.voltage_max,
@@ -64,11 +64,11 @@ def conservative_integer(key: str, value: float) -> int:
     return int(math.copysign(math.ceil(abs(value)), value))
 
 
-async def cable_check(gun: ChargePoint, payload: dict[str, Any], link: Any) -> None:
+async def cable_check(gun: Gun, payload: dict[str, Any], link: Any) -> None:
     await gun.cable_check(payload["voltage"])
 
 
-async def target_values(gun: ChargePoint, payload: dict[str, Any], link: Any) -> None:
+async def target_values(gun: Gun, payload: dict[str, Any], link: Any) -> None:
     await gun.target_values(
         Target(
             voltage=payload["targetVoltage"],
@@ -79,19 +79,19 @@ async def target_values(gun: ChargePoint, payload: dict[str, Any], link: Any) ->
     )
 
 
-async def contactors_status(gun: ChargePoint, payload: dict[str, Any], link: Any) -> None:
+async def contactors_status(gun: Gun, payload: dict[str, Any], link: Any) -> None:
     await gun.set_contactors(payload["contactorsStatus"] == "closed")
 
 
-async def reset(gun: ChargePoint, payload: Any, link: Any) -> None:
+async def reset(gun: Gun, payload: Any, link: Any) -> None:
     await gun.reset()
 
 
-def ev_connection_state(gun: ChargePoint, payload: dict[str, Any], link: Any) -> None:
+def ev_connection_state(gun: Gun, payload: dict[str, Any], link: Any) -> None:
     gun.ev_connection_changed(EvConnection(payload["evConnectionState"]), payload.get("vehicleId"))
 
 
-def charging_session(gun: ChargePoint, payload: dict[str, Any], link: Any) -> None:
+def charging_session(gun: Gun, payload: dict[str, Any], link: Any) -> None:
     """Only the fields present are changed (the schema already named them as EvSession's)."""
     changes = dict(payload)
     if "charge_mode" in changes:
@@ -99,7 +99,7 @@ def charging_session(gun: ChargePoint, payload: dict[str, Any], link: Any) -> No
     gun.ev_session_changed(changes)
 
 
-def event(gun: ChargePoint, payload: dict[str, Any], link: Any) -> None:
+def event(gun: Gun, payload: dict[str, Any], link: Any) -> None:
     """An SECC's vendor-specific event: logged; a vendor plugin may give it meaning."""
     log.info("gun %s: SECC event: %s", gun.id, payload["eventDetails"])
 

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from websockets.http11 import Request, Response
     from websockets.typing import Subprotocol
 
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
     from pecc_core.profile.model import ServerConfig
     from pecc_core.station import Station
 
@@ -157,7 +157,7 @@ class PepWsServer:
             if self._live.get(gun.id) is connection:
                 del self._live[gun.id]
 
-    def _connect(self, ws: ServerConnection, gun: ChargePoint) -> Connection:
+    def _connect(self, ws: ServerConnection, gun: Gun) -> Connection:
         timings = self._station.profile.timings
         dispatcher = Dispatcher(gun, self._handlers, self._encoder, timings.request_timeout_ms)
         return Connection(ws, gun, dispatcher, self._encoder, timings, self._settings.send_queue)

@@ -1,7 +1,7 @@
 """Power-sharing policies: static, equal, dynamic.
 
 Each policy is a pure function of the guns' demands and the module pool
-(see :mod:`pecc_core.limits`); the station applies its answer safely.
+(see :mod:`pecc_core.policy`); the station applies its answer safely.
 Every policy applies the same limits on top (module ratings at the gun's
 voltage, thermal derating, the gun's ``power_max``, the site cap): see
 :mod:`pecc_plugins.policies.capacity`.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from pecc_core.limits import GunDemand, PoolView
+from pecc_core.policy import GunDemand, PoolView
 from pecc_plugins.policies.capacity import Thermal, per_gun_limit, ratings
 
 

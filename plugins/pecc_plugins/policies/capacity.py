@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from pecc_core.limits import Allocation, GunDemand, PoolView
+from pecc_core.policy import Allocation, GunDemand, PoolView
 from pecc_core.power import ModuleState
 
 #: Scaling under the site cap leaves this relative margin so that rounding

@@ -40,7 +40,8 @@ from typing import Any
 
 from marshmallow import fields, post_load, validate
 
-from pecc_core.limits import Allocation, GunDemand, PoolView
+from pecc_core.policy import Allocation, GunDemand, PoolView
+from pecc_core.sharing import fair_shares
 from pecc_plugins.policies.assign import assign, candidates
 from pecc_plugins.policies.capacity import (
     Thermal,
@@ -79,17 +80,6 @@ class DynamicSchema(ThermalSchema):
 def priority_order(active: Sequence[GunDemand]) -> list[GunDemand]:
     """Higher priority first, then first come (``since``); the demands' order breaks ties."""
     return sorted(active, key=lambda d: (-d.priority, d.since))
-
-
-def water_fill(budget: float, ceilings: dict[str, float]) -> dict[str, float]:
-    """Max-min fair split of ``budget``: equal shares, none above its ceiling."""
-    share: dict[str, float] = {}
-    remaining = sorted(ceilings.items(), key=lambda item: item[1])
-    for i, (gun, ceiling) in enumerate(remaining):
-        level = budget / (len(remaining) - i)
-        share[gun] = min(ceiling, level)
-        budget -= share[gun]
-    return share
 
 
 class DynamicPolicy:
@@ -187,7 +177,8 @@ class DynamicPolicy:
         def fill(ceilings: dict[str, float]) -> None:
             nonlocal budget
             room = {g: max(0.0, c - power[g]) for g, c in ceilings.items()}
-            for g, w in water_fill(max(0.0, min(budget, sum(room.values()))), room).items():
+            shares = fair_shares(min(budget, sum(room.values())), list(room.values()))
+            for g, w in zip(room, shares, strict=True):
                 power[g] += w
                 budget -= w
 

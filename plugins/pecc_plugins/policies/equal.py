@@ -15,9 +15,15 @@ from typing import Any
 
 from marshmallow import post_load
 
-from pecc_core.limits import Allocation, GunDemand, PoolView
+from pecc_core.policy import Allocation, GunDemand, PoolView
 from pecc_plugins.policies.assign import assign, candidates
-from pecc_plugins.policies.capacity import Thermal, ThermalSchema, finish, load_params, pop_thermal
+from pecc_plugins.policies.capacity import (
+    Thermal,
+    ThermalSchema,
+    finish,
+    load_params,
+    pop_thermal,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pecc_core.limits import GunDemand, LimitPolicy, PoolView
+from pecc_core.policy import GunDemand, LimitPolicy, PoolView
 from pecc_core.power import ModuleState
 from pecc_core.profile import Profile
 from pecc_plugins.policies.assign import drawing

@@ -18,7 +18,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validates_schema
 
-from pecc_core.limits import Allocation, GunDemand, PoolView
+from pecc_core.policy import Allocation, GunDemand, PoolView
 from pecc_plugins.policies.assign import not_under_load
 from pecc_plugins.policies.capacity import (
     Thermal,

@@ -1,4 +1,4 @@
-"""Limits an operator changes while the station runs: site cap, per-gun caps, policy params.
+"""The operator's run-time caps: site cap, per-gun caps, policy params, changed while running.
 
 An update is a partial mapping (the control API's ``PUT /api/limits``)::
 
@@ -8,29 +8,33 @@ An update is a partial mapping (the control API's ``PUT /api/limits``)::
 
 It is validated with the profile's field classes, so the messages read
 like the profile's (``guns.1-1.max_current_a: got -5; expected a value >=
-0``), and applied all at once by :meth:`pecc_core.station.Station.apply_limits`:
-an invalid update raises :class:`LimitsError` before anything changed. A
+0``), and applied all at once by :func:`apply` (the control API calls it):
+an invalid update raises :class:`CapsError` before anything changed. A
 ``null`` cap removes that cap. Policy params are merged into the present
 ones and checked by the policy's own params schema.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError, fields
 
+from pecc_core.model import OperatorCaps
 from pecc_core.profile.loader import describe
 from pecc_core.profile.schema import Integer, Number, StrictSchema, at_least, between
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from pecc_core.profile.model import GunConfig
+    from pecc_core.station import Station
+
+log = logging.getLogger(__name__)
 
 
-class LimitsError(ValueError):
+class CapsError(ValueError):
     """A refused update: every problem as ``key: got VALUE; message``."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -38,38 +42,7 @@ class LimitsError(ValueError):
         self.problems = problems
 
 
-@dataclass(frozen=True, slots=True)
-class GunCaps:
-    """An operator's caps on one gun, on top of its profile limits (None = no cap)."""
-
-    max_current_a: float | None = None
-    max_power_w: float | None = None
-    priority: int = 0
-
-    def apply(self, config: GunConfig) -> GunConfig:
-        """``config`` with its current and power maxima lowered to these caps."""
-        current_max = config.current_max if self.max_current_a is None else min(
-            config.current_max, self.max_current_a
-        )
-        power_max = config.power_max if self.max_power_w is None else min(
-            config.power_max, self.max_power_w
-        )
-        return replace(
-            config,
-            current_max=current_max,
-            current_min=min(config.current_min, current_max),
-            power_max=power_max,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "max_current_a": self.max_current_a,
-            "max_power_w": self.max_power_w,
-            "priority": self.priority,
-        }
-
-
-class GunCapsSchema(StrictSchema):
+class CapsSchema(StrictSchema):
     max_current_a = Number(allow_none=True, validate=at_least(0))
     max_power_w = Number(allow_none=True, validate=at_least(0))
     priority = Integer(validate=between(-1000, 1000))
@@ -77,7 +50,7 @@ class GunCapsSchema(StrictSchema):
 
 class UpdateSchema(StrictSchema):
     site_max_power_w = Number(allow_none=True, validate=at_least(0))
-    guns = fields.Dict(keys=fields.String())  # each value: GunCapsSchema, checked per gun
+    guns = fields.Dict(keys=fields.String())  # each value: CapsSchema, checked per gun
     policy = fields.Dict(keys=fields.String())
 
 
@@ -86,50 +59,88 @@ class Update:
     """A validated update: only what the request named."""
 
     site: dict[str, float | None]  # {"site_max_power_w": W or None} or {}
-    guns: dict[str, GunCaps]  # the new caps of each named gun
+    guns: dict[str, OperatorCaps]  # the new caps of each named gun
     policy: Any  # the policy's validated params, or None when unchanged
 
 
 def parse_update(
     raw: Any,
     gun_ids: Iterable[str],
-    present: dict[str, GunCaps],
+    present: dict[str, OperatorCaps],
     policy_params: dict[str, Any],
     params_schema: type | None,
 ) -> Update:
     """Validate ``raw`` against the schemas, the gun ids and the policy's params schema.
 
-    :raises LimitsError: naming every bad key and value; nothing is built.
+    :raises CapsError: naming every bad key and value; nothing is built.
     """
     if not isinstance(raw, dict):
-        raise LimitsError([f"(top level): got {raw!r}; expected an object"])
+        raise CapsError([f"(top level): got {raw!r}; expected an object"])
     try:
         data = UpdateSchema().load(raw)
     except ValidationError as exc:
-        raise LimitsError(list(describe(exc.messages, raw))) from None
+        raise CapsError(list(describe(exc.messages, raw))) from None
     known = set(gun_ids)
     problems: list[str] = []
-    guns: dict[str, GunCaps] = {}
+    guns: dict[str, OperatorCaps] = {}
     for gun, changes in data.get("guns", {}).items():
         if gun not in known:
             problems.append(f"guns.{gun}: unknown gun; expected one of {sorted(known)}")
             continue
         try:
-            guns[gun] = replace(present[gun], **GunCapsSchema().load(changes))
+            guns[gun] = replace(present[gun], **CapsSchema().load(changes))
         except ValidationError as exc:
             problems.extend(describe(exc.messages, changes, f"guns.{gun}"))
     if problems:
-        raise LimitsError(problems)
+        raise CapsError(problems)
     policy = None
     if "policy" in data:
         merged = {**policy_params, **data["policy"]}
         if params_schema is None:
             if data["policy"]:
-                raise LimitsError([f"policy: got {data['policy']!r}; this policy takes no params"])
+                raise CapsError([f"policy: got {data['policy']!r}; this policy takes no params"])
         else:
             try:
                 policy = params_schema().load(merged)
             except ValidationError as exc:
-                raise LimitsError(list(describe(exc.messages, merged, "policy"))) from None
+                raise CapsError(list(describe(exc.messages, merged, "policy"))) from None
     site = {"site_max_power_w": data["site_max_power_w"]} if "site_max_power_w" in data else {}
     return Update(site=site, guns=guns, policy=policy)
+
+
+def snapshot(station: Station) -> dict[str, Any]:
+    """The run-time caps now: site cap, every gun's caps, the policy and its params."""
+    allocator = station.allocator
+    return {
+        "site_max_power_w": allocator.pool.view.site_power_max,
+        "guns": {gun.id: gun.caps.as_dict() for gun in station.guns.values()},
+        "policy": {"name": station.profile.policy.name, "params": dict(allocator.params)},
+    }
+
+
+def apply(station: Station, raw: Any) -> dict[str, Any]:
+    """Validate and apply a partial caps update to ``station`` at once; the new snapshot.
+
+    Everything is validated (and a new policy built) before anything
+    changes, so a refused update (:class:`CapsError`) leaves the station
+    exactly as it was. The new caps reach every gun's setpoint and the
+    allocation now, not at the next cycle.
+    """
+    allocator = station.allocator
+    registration = station.plugins.registry("limit_policy").get(station.profile.policy.name)
+    update = parse_update(
+        raw,
+        station.guns,
+        {gun.id: gun.caps for gun in station.guns.values()},
+        allocator.params,
+        registration.params,
+    )
+    if update.policy is not None:
+        allocator.set_policy(registration.factory(update.policy), {**allocator.params, **raw["policy"]})
+    if update.site:
+        allocator.pool.set_site_power_max(update.site["site_max_power_w"])
+    for gun_id, caps in update.guns.items():
+        station.guns[gun_id].set_caps(caps)
+    log.info("run-time limits changed: %s", raw)
+    allocator.allocate()
+    return snapshot(station)

@@ -7,11 +7,12 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pecc_core.caps import CapsError, parse_update
+from pecc_core.model import OperatorCaps
 from pecc_core.profile.model import GunConfig
-from pecc_core.runtime_limits import GunCaps, LimitsError, parse_update
 
 GUNS = ("1-1", "1-2")
-PRESENT = {g: GunCaps() for g in GUNS}
+PRESENT = {g: OperatorCaps() for g in GUNS}
 CONFIG = GunConfig("1-1", "secc1", "/g", 150.0, 1000.0, 5.0, 200.0, 60_000.0, 2.0, False)
 
 values = st.one_of(
@@ -29,7 +30,7 @@ updates = st.dictionaries(
 def test_an_update_is_either_refused_with_reasons_or_entirely_valid(raw: dict[str, Any]) -> None:
     try:
         update = parse_update(raw, GUNS, PRESENT, {}, None)
-    except LimitsError as exc:
+    except CapsError as exc:
         assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
         return
     assert set(update.guns) <= set(GUNS)
@@ -44,7 +45,7 @@ def test_an_update_is_either_refused_with_reasons_or_entirely_valid(raw: dict[st
 
 
 def test_null_removes_a_cap_and_other_caps_stay() -> None:
-    present = {"1-1": GunCaps(max_current_a=50, max_power_w=20_000, priority=1), "1-2": GunCaps()}
+    present = {"1-1": OperatorCaps(max_current_a=50, max_power_w=20_000, priority=1), "1-2": OperatorCaps()}
     update = parse_update({"guns": {"1-1": {"max_current_a": None}}}, GUNS, present, {}, None)
-    assert update.guns["1-1"] == GunCaps(max_current_a=None, max_power_w=20_000, priority=1)
+    assert update.guns["1-1"] == OperatorCaps(max_current_a=None, max_power_w=20_000, priority=1)
     assert update.policy is None and update.site == {}

@@ -1,0 +1,17 @@
+"""A gun: its state machine (:mod:`.machine`, :mod:`.table`) and its jobs beside it.
+
+=====================  ==========================================================
+:mod:`.table`          states, events and the transition table
+:mod:`.machine`        :class:`Gun`: SECC requests, transitions, setpoints
+:mod:`.faults`         the fault conditions checked every control cycle
+:mod:`.cable_check`    the isolation test before a session
+:mod:`.safe_down`      every way out of a session to a verified safe output
+:mod:`.demand`         what the gun asks of the power allocation
+:mod:`.limits`         the gun's effective limits and the setpoint arithmetic
+=====================  ==========================================================
+"""
+
+from pecc_core.gun.machine import Gun, Observers, Wiring
+from pecc_core.gun.table import TABLE, TRANSITIONS, Event, GunState, Outcome
+
+__all__ = ["TABLE", "TRANSITIONS", "Event", "Gun", "GunState", "Observers", "Outcome", "Wiring"]

@@ -1,0 +1,506 @@
+"""One gun: what a transport calls, what it reports, and how it takes a transition.
+
+The transport maps each SECC request to one method here and each refusal
+(:mod:`pecc_core.errors`) to a protocol error; it reads :meth:`Gun.report`
+for every status message. Every transition goes through the one table
+(:mod:`pecc_core.gun.table`), is logged with the gun id and the reason,
+finishes its safety actions (setpoint, safe-down) and only then is
+reported to the observers, synchronously: an observer that raises is
+logged and cannot undo or skip a safety action.
+
+The gun's other jobs live next to it: fault monitoring
+(:mod:`~pecc_core.gun.faults`), the cable check
+(:mod:`~pecc_core.gun.cable_check`), the safe-down
+(:mod:`~pecc_core.gun.safe_down`), its demand for the allocation
+(:mod:`~pecc_core.gun.demand`) and its limits (:mod:`~pecc_core.gun.limits`).
+
+Safety rules this class keeps on every path:
+
+- power (a voltage or current setpoint above 0) is driven only while the
+  contactors are commanded closed and their feedback says closed;
+- every setpoint is within :func:`~pecc_core.gun.limits.effective_limits`
+  (gun ∩ modules ∩ car ∩ allocation);
+- leaving a session always goes through the safe-down: outputs 0, wait
+  for the modules' current to fall (bounded), open the contactors, wait
+  for the output to discharge under 60 V (bounded), stop the IMD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pecc_core.errors import InoperativeRefused, InternalRefused, SeccNotConnected
+from pecc_core.gun import cable_check, faults, safe_down
+from pecc_core.gun.demand import build_demand
+from pecc_core.gun.limits import effective_limits, setpoint_current
+from pecc_core.gun.table import (
+    ACTIVE_STATES,
+    IGNORED,
+    INOPERATIVE_STATES,
+    ISOLATION_OK,
+    PHASE_EVENT,
+    TRANSITIONS,
+    Event,
+    GunState,
+    Outcome,
+)
+from pecc_core.io import ContactorError
+from pecc_core.model import (
+    Contactors,
+    EvConnection,
+    EvSession,
+    Isolation,
+    Limits,
+    Operational,
+    OperatorCaps,
+    Phase,
+    Status,
+    Target,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pecc_core.io import Io
+    from pecc_core.policy import GunDemand
+    from pecc_core.pool import ModulePool
+    from pecc_core.power import PowerDriver
+    from pecc_core.profile.model import GunConfig, StationConfig, Timings
+    from pecc_core.transport import SeccLink
+
+log = logging.getLogger(__name__)
+
+#: How long a reply to ``reset`` / ``contactorsStatus: open`` waits for the
+#: transition to standby before answering (the rest goes on behind it) (s).
+REPLY_WAIT = 0.3
+
+S, E = GunState, Event
+
+
+class Observers(Protocol):
+    """Who is told about transitions and faults (the plugin manager's observer hooks)."""
+
+    def gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None: ...
+
+    def gun_fault(self, gun: Gun, fault: str, active: bool) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What a gun is connected to; the station builds one and every gun shares it.
+
+    :param pool: the module pool (measurements, what the modules can supply).
+    :param driver: the power driver (setpoints).
+    :param io: contactors, IMD, CP/PP supervision.
+    :param observers: told after every transition and fault change.
+    :param wake: asks the allocator for a new allocation soon (a demand changed).
+    :param timings: the profile's timings (control cycle, cable check, precharge).
+    :param station: the station's identity the SECC is told (manufacturer, firmware).
+    """
+
+    pool: ModulePool
+    driver: PowerDriver
+    io: Io
+    observers: Observers
+    wake: Callable[[], None]
+    timings: Timings
+    station: StationConfig
+
+    @property
+    def cycle(self) -> float:
+        """The control cycle (s)."""
+        return self.timings.control_cycle_ms / 1000
+
+
+class Gun:
+    """A gun: its configuration, its SECC link, what the car said, its state."""
+
+    def __init__(self, config: GunConfig, wiring: Wiring) -> None:
+        self.config = config
+        self.wiring = wiring
+        #: The operator's run-time caps (control API); :attr:`ratings` applies them.
+        self.caps = OperatorCaps()
+        #: ``config`` lowered to the operator's caps: what every limit is computed from.
+        self.ratings = config
+        #: The allocation's power allowance (W); 0 until the policy gives power.
+        self.allowance = 0.0
+        self.id = config.id
+        self.path = config.path
+        self.secc: SeccLink | None = None
+        self.ev_connection = EvConnection.DISCONNECTED
+        self.vehicle_id: str | None = None
+        self.ev = EvSession()
+        #: The last accepted targetValues (None outside a session); simulators
+        #: and policies read it, only the state machine writes it.
+        self.target: Target | None = None
+        self.state = GunState.STANDBY
+        #: Active fault conditions by kind, with their event text.
+        self.faults: dict[str, str] = {}
+        #: What the gun reports now (the values of the next status message):
+        #: measured and driven values, contactors, isolation, operational.
+        self.readout = Status()
+        #: What the contactors were last commanded (True: closed).
+        self.commanded_closed = False
+        #: True while a contactor command is in progress.
+        self.switching = False
+        #: The requested voltage being driven (V) and current before clamping (A).
+        self.setpoint = (0.0, 0.0)
+        #: Loop time when the gun last became active (first-come order).
+        self.active_since = 0.0
+        #: True during the safe-down: its modules must stay to measure the discharge.
+        self.holds_modules = False
+        self._task: asyncio.Task[None] | None = None  # cable check or safe-down
+        self._epoch = 0  # counts transitions to stopping/inoperative (see _close)
+        self._demand: GunDemand | None = None
+
+    def __repr__(self) -> str:
+        return f"<Gun {self.id} {self.state}>"
+
+    # -- what the transport reads -------------------------------------------
+
+    def report(self) -> Status:
+        """What the gun reports now (the gun's own :attr:`readout`: do not keep it)."""
+        return self.readout
+
+    def offered_limits(self) -> Limits:
+        """The limits the gun offers the car now.
+
+        An idle gun offers what it could get from the modules it can
+        reach; a gun in a session what its modules and allocation give.
+        """
+        if self.state in ACTIVE_STATES:
+            return self.limits()
+        pool = self.wiring.pool
+        hardware = pool.supply(self.id) if pool.modules_of(self.id) else pool.potential(self.id)
+        return effective_limits(self.ratings, hardware, self.ev, None)
+
+    def limits(self) -> Limits:
+        """The limits every setpoint is held to now (modules, car and allocation)."""
+        return effective_limits(self.ratings, self.wiring.pool.supply(self.id), self.ev, self.allowance)
+
+    def modules(self) -> tuple[int, ...]:
+        """The addresses of the modules switched onto this gun."""
+        return self.wiring.pool.modules_of(self.id)
+
+    # -- SECC requests --------------------------------------------------------
+
+    async def cable_check(self, voltage: float) -> None:
+        """Start the isolation test at (at most) ``voltage``; the result comes in the readout."""
+        outcome = self._outcome(E.CABLE_CHECK)
+        if outcome is IGNORED:
+            return
+        test_voltage = min(voltage, self.limits().voltage_max)
+        await self._close()
+        self.readout.isolation = Isolation.INVALID
+        self.go(E.CABLE_CHECK, f"cableCheck at {test_voltage:g} V (asked {voltage:g} V)")
+        self._task = asyncio.get_running_loop().create_task(
+            cable_check.run(self, test_voltage), name=f"cable-check-{self.id}"
+        )
+
+    async def target_values(self, target: Target) -> None:
+        """Drive the output as the SECC asks, within every limit.
+
+        The limits are computed once; a voltage above them is refused
+        before anything changes.
+        """
+        event = PHASE_EVENT[target.phase]
+        outcome = self._outcome(event)
+        limits = self.limits()
+        current = setpoint_current(limits, target.voltage, target.current)  # may refuse
+        if outcome is IGNORED or self.readout.isolation not in ISOLATION_OK:
+            log.debug("gun %s: %s ignored in %s", self.id, event, self.state)
+            return
+        self.target = target
+        self._demand = None
+        if target.phase is Phase.PRECHARGE:
+            self._drive(target.voltage, self.config.precharge_current, limits)
+        elif target.phase is Phase.CHARGE:
+            self._drive(target.voltage, target.current, limits)
+        else:
+            self.drive(0.0, 0.0)
+        if outcome is not self.state:
+            self.go(event, f"{target.voltage:g} V / {target.current:g} A (driving {current:g} A)")
+
+    async def set_contactors(self, closed: bool) -> None:
+        """Close or open the output contactors."""
+        event = E.CLOSE if closed else E.OPEN
+        outcome = self._outcome(event)
+        if outcome is IGNORED:
+            return
+        if closed:
+            await self._close()
+            self.go(E.CLOSE, "contactorsStatus closed")
+        else:
+            self.go(E.OPEN, "contactorsStatus open")
+            await self._stop_and_wait()
+
+    async def reset(self) -> None:
+        """Go to standby: outputs 0, contactors open, modules released, operative."""
+        if self.state is S.INOPERATIVE and not self.faults:
+            await self._stop_and_wait()  # faults cleared: already on its way to standby
+            return
+        outcome = self._outcome(E.RESET)
+        self.readout.isolation = Isolation.INVALID
+        self.target = None
+        if outcome is S.STANDBY:
+            self.drive(0.0, 0.0)
+            self.wiring.io.imd.stop(self.id)
+            return
+        if self.state is not S.STOPPING:
+            self.go(E.RESET, "reset")
+        await self._stop_and_wait()
+
+    # -- SECC information -------------------------------------------------------
+
+    def ev_connection_changed(self, state: EvConnection, vehicle_id: str | None) -> None:
+        """evConnectionState: informational only, never a safety input."""
+        self.ev_connection = state
+        self.vehicle_id = vehicle_id if state is EvConnection.CONNECTED else self.vehicle_id
+        if state is EvConnection.DISCONNECTED:
+            self.vehicle_id = None
+            self.ev.clear()
+            self._demand = None
+        log.info("gun %s: EV %s%s", self.id, state, f" ({vehicle_id})" if vehicle_id else "")
+
+    def ev_session_changed(self, changes: dict[str, Any]) -> None:
+        """chargingSession: merge the changed fields (names in snake_case).
+
+        A lower car limit applies to the present setpoint at once.
+        """
+        self.ev.merge(changes)
+        self._demand = None
+        self.refresh_output()
+
+    # -- the SECC connection ----------------------------------------------------
+
+    def secc_attached(self, link: SeccLink) -> None:
+        """An SECC connected to this gun (replacing any previous one)."""
+        self.secc = link
+
+    def secc_detached(self, link: SeccLink, reason: str) -> None:
+        """The SECC connection ``link`` is gone: to standby, no power without new requests."""
+        if self.secc is not link:
+            return
+        self.secc = None
+        self.target = None
+        if (self.state, E.SECC_LOST) in TRANSITIONS:
+            self.go(E.SECC_LOST, f"SECC detached ({reason})")
+
+    def link(self) -> SeccLink:
+        """The live SECC link; :class:`SeccNotConnected` without one."""
+        if self.secc is None:
+            raise SeccNotConnected(f"no SECC is connected to gun {self.id}")
+        return self.secc
+
+    # -- called by the station and the allocator -------------------------------------
+
+    def demand(self) -> GunDemand:
+        """What this gun wants, for the policy (rebuilt only when it changes)."""
+        if self._demand is None:
+            self._demand = build_demand(self)
+        return self._demand
+
+    def set_caps(self, caps: OperatorCaps) -> None:
+        """New operator caps: they count for the policy and the setpoint at once."""
+        self.caps = caps
+        self.ratings = caps.apply(self.config)
+        self._demand = None
+        self.refresh_output()
+
+    def set_allowance(self, power: float) -> None:
+        """The allocation's power allowance for this gun (W); a lower one applies at once."""
+        if power != self.allowance:
+            self.allowance = power
+            self.refresh_output()
+
+    def refresh_output(self) -> None:
+        """Re-apply the present setpoint to the gun's modules and limits now."""
+        voltage, current = self.setpoint
+        if voltage > 0.0 or current > 0.0:
+            self.drive(voltage, current)
+
+    def update(self) -> None:
+        """One control cycle: measurements, contactor feedback, IMD and fault conditions."""
+        faults.check(self)
+
+    def check_modules(self) -> None:
+        """A module changed: check this gun's module faults now (see :mod:`~pecc_core.gun.faults`)."""
+        faults.check_modules(self)
+
+    def fail(self, text: str) -> None:
+        """Something went wrong outside the gun's own checks: fault, to a safe state."""
+        self.condition("internal", True, text)
+
+    def in_standby(self) -> bool:
+        """Standby, verified: state, driven 0, contactors open, output under 60 V."""
+        s = self.readout
+        return (
+            self.state is S.STANDBY
+            and s.driven_voltage == 0.0
+            and s.driven_current == 0.0
+            and not self.wiring.io.contactors.closed(self.id)
+            and s.measured_voltage < safe_down.SAFE_VOLTAGE
+        )
+
+    async def shutdown(self) -> None:
+        """Station stop: reach standby (or a safe inoperative state) whatever happens."""
+        if self.state in ACTIVE_STATES:
+            self.go(E.RESET, "station stopping")
+        self.start_safe_down()
+        task = self._task
+        if task is not None:
+            await asyncio.wait({task}, timeout=safe_down.OFF_TIMEOUT + safe_down.DISCHARGE_TIMEOUT + 1.0)
+
+    # -- the machine -----------------------------------------------------------------
+
+    def _outcome(self, event: Event) -> GunState | Outcome:
+        """The table's answer to a request ``event`` now; raises its refusal."""
+        outcome = TRANSITIONS[(self.state, event)]
+        if isinstance(outcome, type):
+            raise outcome(f"gun {self.id} is {self.state}: {event} not possible")
+        return outcome
+
+    def go(self, event: Event, reason: str) -> None:
+        """Take the table's transition for ``event``: safety actions first, then the observers."""
+        old = self.state
+        new = TRANSITIONS[(old, event)]
+        assert isinstance(new, GunState), (old, event, new)
+        self.state = new
+        self._demand = None
+        self.readout.operational = (
+            Operational.INOPERATIVE if new in INOPERATIVE_STATES else Operational.OPERATIVE
+        )
+        if new in ACTIVE_STATES and old not in ACTIVE_STATES:
+            self.active_since = asyncio.get_running_loop().time()
+        log.info("gun %s: %s -> %s on %s: %s", self.id, old, new, event, reason)
+        if new in INOPERATIVE_STATES:
+            self._epoch += 1
+            self.drive(0.0, 0.0)
+            self.target = None
+            self.start_safe_down()
+        elif new is S.STANDBY or new is S.READY:
+            self.drive(0.0, 0.0)
+        self.wiring.wake()
+        if old != new:
+            self._tell(self.wiring.observers.gun_state_changed, self, old, new, reason)
+
+    def _tell(self, hook: Callable[..., None], *args: Any) -> None:
+        """Call an observer hook after the safety work is done; its failure changes nothing."""
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("gun %s: an observer failed (the gun carries on)", self.id)
+
+    def drive(self, voltage: float, current: float) -> None:
+        """Send the setpoint to the gun's modules now, held to every limit.
+
+        No power without closed contactors (commanded and confirmed).
+        """
+        self._drive(voltage, current, None)
+
+    def _drive(self, voltage: float, current: float, limits: Limits | None) -> None:
+        """:meth:`drive` with the limits already computed for this request (or None)."""
+        wiring = self.wiring
+        self.setpoint = (voltage, current)
+        readout = self.readout
+        closed = self.commanded_closed and wiring.io.contactors.closed(self.id)
+        if closed and voltage > 0.0:  # a current without a voltage drives nothing
+            if limits is None:
+                limits = self.limits()
+            voltage = min(voltage, limits.voltage_max)
+            current = setpoint_current(limits, voltage, current)
+        else:
+            voltage = current = 0.0
+        readout.driven_voltage, readout.driven_current = voltage, current
+        modules = wiring.pool.modules_of(self.id)
+        if not modules:
+            return
+        if voltage > 0.0:
+            wiring.driver.export(modules, voltage, current)
+        else:
+            wiring.driver.off(modules)
+
+    async def _close(self) -> None:
+        """Close the contactors if they are open; CP/PP must allow it.
+
+        The control loop runs while the contactors move: if the gun was
+        taken down meanwhile (fault, SECC loss), the safe-down owns the
+        contactors and the request is refused.
+        """
+        io = self.wiring.io
+        if self.commanded_closed and io.contactors.closed(self.id):
+            return
+        if not io.supervision.allowed(self.id):
+            raise InternalRefused(f"gun {self.id}: CP/PP supervision does not allow closing the contactors")
+        epoch = self._epoch
+        try:
+            await self.switch(True)
+        except ContactorError as exc:
+            if epoch == self._epoch:
+                self.condition("contactors", True, str(exc))
+                raise InternalRefused(str(exc)) from None
+        if epoch != self._epoch:
+            if self.state not in INOPERATIVE_STATES:  # already back in standby: open again
+                self.start_safe_down()
+            raise InoperativeRefused(f"gun {self.id} was taken to standby while closing its contactors")
+
+    async def switch(self, closed: bool) -> None:
+        """Command the contactors and wait for the feedback (:class:`ContactorError` if it disagrees)."""
+        contactors = self.wiring.io.contactors
+        self.commanded_closed = closed
+        self.switching = True
+        try:
+            await contactors.set(self.id, closed)
+        finally:
+            self.switching = False
+            feedback = contactors.closed(self.id)
+            self.readout.contactors = Contactors.CLOSED if feedback else Contactors.OPEN
+
+    def forget_task(self) -> None:
+        """At the end of the cable check or safe-down task: it is no longer the gun's task."""
+        if self._task is asyncio.current_task():
+            self._task = None
+
+    def start_safe_down(self) -> None:
+        """Start the safe-down (once), cancelling a running cable check."""
+        if self.holds_modules:
+            return
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+        self.holds_modules = True
+        self._task = asyncio.get_running_loop().create_task(safe_down.run(self), name=f"safe-down-{self.id}")
+
+    async def _stop_and_wait(self) -> None:
+        """Let the transition to standby run, replying after at most :data:`REPLY_WAIT`."""
+        self.start_safe_down()
+        task = self._task
+        if task is not None:
+            await asyncio.wait({task}, timeout=REPLY_WAIT)
+
+    def condition(self, kind: str, active: bool, text: str) -> None:
+        """Track one fault condition: raise it when it appears, clear it when it goes.
+
+        Callers in the control cycle test for a change first, so that no
+        text is built while all is well.
+        """
+        if active == (kind in self.faults):
+            return
+        observers = self.wiring.observers
+        if active:
+            message = f"gun {self.id}: {text}"
+            self.faults[kind] = message
+            log.warning("%s", message)
+            if (self.state, E.FAULT) in TRANSITIONS:
+                self.go(E.FAULT, message)
+            if self.secc is not None:
+                self.secc.send_event(message)
+            self._tell(observers.gun_fault, self, message, True)
+            return
+        message = self.faults.pop(kind)
+        log.info("gun %s: cleared: %s", self.id, message)
+        if self.state is S.INOPERATIVE and not self.faults and not self.holds_modules:
+            self.go(E.CLEARED, f"cleared: {message}")
+        self._tell(observers.gun_fault, self, message, False)
