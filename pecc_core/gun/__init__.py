@@ -3,6 +3,8 @@
 =====================  ==========================================================
 :mod:`.table`          states, events and the transition table
 :mod:`.machine`        :class:`Gun`: SECC requests, transitions, setpoints
+:mod:`.wiring`         what a gun is connected to (pool, drivers, observers …)
+:mod:`.contactors`     closing and opening the output contactors
 :mod:`.faults`         the fault conditions checked every control cycle
 :mod:`.cable_check`    the isolation test before a session
 :mod:`.safe_down`      every way out of a session to a verified safe output
@@ -11,7 +13,8 @@
 =====================  ==========================================================
 """
 
-from pecc_core.gun.machine import Gun, Observers, Wiring
+from pecc_core.gun.machine import Gun
 from pecc_core.gun.table import TABLE, TRANSITIONS, Event, GunState, Outcome
+from pecc_core.gun.wiring import Observers, Wiring
 
 __all__ = ["TABLE", "TRANSITIONS", "Event", "Gun", "GunState", "Observers", "Outcome", "Wiring"]

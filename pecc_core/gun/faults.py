@@ -1,22 +1,24 @@
 """Fault monitoring of one gun: the conditions checked every control cycle.
 
 Each condition is raised when it appears and cleared when it goes, through
-:meth:`pecc_core.gun.machine.Gun.condition` (which takes the gun to
-inoperative and back). A check tests for a change first, so that nothing
+:func:`condition` (which takes the gun to inoperative and back). A check tests for a change first, so that nothing
 is built while all is well: this runs every cycle for every gun.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
-from pecc_core.gun.safe_down import SAFE_VOLTAGE
-from pecc_core.gun.table import SESSION
+from pecc_core.gun.limits import SAFE_VOLTAGE
+from pecc_core.gun.table import SESSION, TRANSITIONS, Event, GunState
 from pecc_core.model import Contactors, Isolation
 
 if TYPE_CHECKING:
     from pecc_core.gun.machine import Gun
     from pecc_core.power import ModuleState
+
+log = logging.getLogger(__name__)
 
 #: Measured voltage above the applicable maximum by this fraction (+ 5 V) is a fault.
 OVER_VOLTAGE_MARGIN = 0.05
@@ -37,10 +39,10 @@ def check(gun: Gun) -> None:
             readout.isolation = result
     active = monitoring and readout.isolation is Isolation.FAULT
     if active != ("isolation" in faults):
-        gun.condition("isolation", active, "isolation fault reported by the IMD during the session")
+        condition(gun, "isolation", active, "isolation fault reported by the IMD during the session")
     active = not gun.switching and closed != gun.commanded_closed
     if active != ("contactors" in faults):
-        gun.condition(
+        condition(gun, 
             "contactors",
             active,
             f"contactor feedback says {'closed' if closed else 'open'}, "
@@ -52,15 +54,15 @@ def check(gun: Gun) -> None:
         v_limit = min(v_limit, gun.ev.ev_max_voltage_volts)
     active = readout.measured_voltage > v_limit * (1 + OVER_VOLTAGE_MARGIN) + 5.0
     if active != ("over_voltage" in faults):
-        gun.condition(
+        condition(gun, 
             "over_voltage",
             active,
             f"over-voltage: measured {readout.measured_voltage:.0f} V, limit {v_limit:.0f} V",
         )
     if "discharge" in faults and readout.measured_voltage < SAFE_VOLTAGE:
-        gun.condition("discharge", False, "")
+        condition(gun, "discharge", False, "")
     if "internal" in faults:  # the cycle ran through: what failed it has gone
-        gun.condition("internal", False, "")
+        condition(gun, "internal", False, "")
 
 
 def check_modules(gun: Gun) -> None:
@@ -74,10 +76,36 @@ def check_modules(gun: Gun) -> None:
     pool = gun.wiring.pool
     module = pool.first_unusable(gun.id)
     if (module is not None) != ("module" in gun.faults):
-        gun.condition("module", module is not None, _module_text(module))
+        condition(gun, "module", module is not None, _module_text(module))
     unpowered = not pool.reachable_usable(gun.id)
     if unpowered != ("no_modules" in gun.faults):
-        gun.condition("no_modules", unpowered, "no usable power module can reach this gun")
+        condition(gun, "no_modules", unpowered, "no usable power module can reach this gun")
+
+
+def condition(gun: Gun, kind: str, active: bool, text: str) -> None:
+    """Track one fault condition: raise it when it appears, clear it when it goes.
+
+    Callers in the control cycle test for a change first, so that no
+    text is built while all is well.
+    """
+    if active == (kind in gun.faults):
+        return
+    observers = gun.wiring.observers
+    if active:
+        message = f"gun {gun.id}: {text}"
+        gun.faults[kind] = message
+        log.warning("%s", message)
+        if (gun.state, Event.FAULT) in TRANSITIONS:
+            gun.go(Event.FAULT, message)
+        if gun.secc is not None:
+            gun.secc.send_event(message)
+        gun.tell(observers.gun_fault, gun, message, True)
+        return
+    message = gun.faults.pop(kind)
+    log.info("gun %s: cleared: %s", gun.id, message)
+    if gun.state is GunState.INOPERATIVE and not gun.faults and not gun.holds_modules:
+        gun.go(Event.CLEARED, f"cleared: {message}")
+    gun.tell(observers.gun_fault, gun, message, False)
 
 
 def _module_text(module: ModuleState | None) -> str:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from pecc_core.pool import Supply
     from pecc_core.profile.model import GunConfig
 
+#: Touch-voltage limit: standby needs the measured output below this (V).
+SAFE_VOLTAGE = 60.0
+
 
 def _least(value: float, *caps: float | None) -> float:
     for cap in caps:

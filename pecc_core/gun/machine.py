@@ -9,7 +9,8 @@ reported to the observers, synchronously: an observer that raises is
 logged and cannot undo or skip a safety action.
 
 The gun's other jobs live next to it: fault monitoring
-(:mod:`~pecc_core.gun.faults`), the cable check
+(:mod:`~pecc_core.gun.faults`), the contactors
+(:mod:`~pecc_core.gun.contactors`), the cable check
 (:mod:`~pecc_core.gun.cable_check`), the safe-down
 (:mod:`~pecc_core.gun.safe_down`), its demand for the allocation
 (:mod:`~pecc_core.gun.demand`) and its limits (:mod:`~pecc_core.gun.limits`).
@@ -29,13 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from pecc_core.errors import InoperativeRefused, InternalRefused, SeccNotConnected
-from pecc_core.gun import cable_check, faults, safe_down
+from pecc_core.errors import SeccNotConnected
+from pecc_core.gun import cable_check, contactors, faults, safe_down
 from pecc_core.gun.demand import build_demand
-from pecc_core.gun.limits import effective_limits, setpoint_current
+from pecc_core.gun.limits import SAFE_VOLTAGE, effective_limits, setpoint_current
 from pecc_core.gun.table import (
     ACTIVE_STATES,
     IGNORED,
@@ -47,9 +47,7 @@ from pecc_core.gun.table import (
     GunState,
     Outcome,
 )
-from pecc_core.io import ContactorError
 from pecc_core.model import (
-    Contactors,
     EvConnection,
     EvSession,
     Isolation,
@@ -64,11 +62,9 @@ from pecc_core.model import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pecc_core.io import Io
+    from pecc_core.gun.wiring import Wiring
     from pecc_core.policy import GunDemand
-    from pecc_core.pool import ModulePool
-    from pecc_core.power import PowerDriver
-    from pecc_core.profile.model import GunConfig, StationConfig, Timings
+    from pecc_core.profile.model import GunConfig
     from pecc_core.transport import SeccLink
 
 log = logging.getLogger(__name__)
@@ -78,41 +74,6 @@ log = logging.getLogger(__name__)
 REPLY_WAIT = 0.3
 
 S, E = GunState, Event
-
-
-class Observers(Protocol):
-    """Who is told about transitions and faults (the plugin manager's observer hooks)."""
-
-    def gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None: ...
-
-    def gun_fault(self, gun: Gun, fault: str, active: bool) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Wiring:
-    """What a gun is connected to; the station builds one and every gun shares it.
-
-    :param pool: the module pool (measurements, what the modules can supply).
-    :param driver: the power driver (setpoints).
-    :param io: contactors, IMD, CP/PP supervision.
-    :param observers: told after every transition and fault change.
-    :param wake: asks the allocator for a new allocation soon (a demand changed).
-    :param timings: the profile's timings (control cycle, cable check, precharge).
-    :param station: the station's identity the SECC is told (manufacturer, firmware).
-    """
-
-    pool: ModulePool
-    driver: PowerDriver
-    io: Io
-    observers: Observers
-    wake: Callable[[], None]
-    timings: Timings
-    station: StationConfig
-
-    @property
-    def cycle(self) -> float:
-        """The control cycle (s)."""
-        return self.timings.control_cycle_ms / 1000
 
 
 class Gun:
@@ -152,8 +113,9 @@ class Gun:
         self.active_since = 0.0
         #: True during the safe-down: its modules must stay to measure the discharge.
         self.holds_modules = False
+        #: Counts transitions to stopping/inoperative (see :func:`.contactors.close`).
+        self.epoch = 0
         self._task: asyncio.Task[None] | None = None  # cable check or safe-down
-        self._epoch = 0  # counts transitions to stopping/inoperative (see _close)
         self._demand: GunDemand | None = None
 
     def __repr__(self) -> str:
@@ -193,7 +155,7 @@ class Gun:
         if outcome is IGNORED:
             return
         test_voltage = min(voltage, self.limits().voltage_max)
-        await self._close()
+        await contactors.close(self)
         self.readout.isolation = Isolation.INVALID
         self.go(E.CABLE_CHECK, f"cableCheck at {test_voltage:g} V (asked {voltage:g} V)")
         self._task = asyncio.get_running_loop().create_task(
@@ -231,7 +193,7 @@ class Gun:
         if outcome is IGNORED:
             return
         if closed:
-            await self._close()
+            await contactors.close(self)
             self.go(E.CLOSE, "contactorsStatus closed")
         else:
             self.go(E.OPEN, "contactorsStatus open")
@@ -332,7 +294,7 @@ class Gun:
 
     def fail(self, text: str) -> None:
         """Something went wrong outside the gun's own checks: fault, to a safe state."""
-        self.condition("internal", True, text)
+        faults.condition(self, "internal", True, text)
 
     def in_standby(self) -> bool:
         """Standby, verified: state, driven 0, contactors open, output under 60 V."""
@@ -342,7 +304,7 @@ class Gun:
             and s.driven_voltage == 0.0
             and s.driven_current == 0.0
             and not self.wiring.io.contactors.closed(self.id)
-            and s.measured_voltage < safe_down.SAFE_VOLTAGE
+            and s.measured_voltage < SAFE_VOLTAGE
         )
 
     async def shutdown(self) -> None:
@@ -377,7 +339,7 @@ class Gun:
             self.active_since = asyncio.get_running_loop().time()
         log.info("gun %s: %s -> %s on %s: %s", self.id, old, new, event, reason)
         if new in INOPERATIVE_STATES:
-            self._epoch += 1
+            self.epoch += 1
             self.drive(0.0, 0.0)
             self.target = None
             self.start_safe_down()
@@ -385,9 +347,9 @@ class Gun:
             self.drive(0.0, 0.0)
         self.wiring.wake()
         if old != new:
-            self._tell(self.wiring.observers.gun_state_changed, self, old, new, reason)
+            self.tell(self.wiring.observers.gun_state_changed, self, old, new, reason)
 
-    def _tell(self, hook: Callable[..., None], *args: Any) -> None:
+    def tell(self, hook: Callable[..., None], *args: Any) -> None:
         """Call an observer hook after the safety work is done; its failure changes nothing."""
         try:
             hook(*args)
@@ -423,42 +385,6 @@ class Gun:
         else:
             wiring.driver.off(modules)
 
-    async def _close(self) -> None:
-        """Close the contactors if they are open; CP/PP must allow it.
-
-        The control loop runs while the contactors move: if the gun was
-        taken down meanwhile (fault, SECC loss), the safe-down owns the
-        contactors and the request is refused.
-        """
-        io = self.wiring.io
-        if self.commanded_closed and io.contactors.closed(self.id):
-            return
-        if not io.supervision.allowed(self.id):
-            raise InternalRefused(f"gun {self.id}: CP/PP supervision does not allow closing the contactors")
-        epoch = self._epoch
-        try:
-            await self.switch(True)
-        except ContactorError as exc:
-            if epoch == self._epoch:
-                self.condition("contactors", True, str(exc))
-                raise InternalRefused(str(exc)) from None
-        if epoch != self._epoch:
-            if self.state not in INOPERATIVE_STATES:  # already back in standby: open again
-                self.start_safe_down()
-            raise InoperativeRefused(f"gun {self.id} was taken to standby while closing its contactors")
-
-    async def switch(self, closed: bool) -> None:
-        """Command the contactors and wait for the feedback (:class:`ContactorError` if it disagrees)."""
-        contactors = self.wiring.io.contactors
-        self.commanded_closed = closed
-        self.switching = True
-        try:
-            await contactors.set(self.id, closed)
-        finally:
-            self.switching = False
-            feedback = contactors.closed(self.id)
-            self.readout.contactors = Contactors.CLOSED if feedback else Contactors.OPEN
-
     def forget_task(self) -> None:
         """At the end of the cable check or safe-down task: it is no longer the gun's task."""
         if self._task is asyncio.current_task():
@@ -479,28 +405,3 @@ class Gun:
         task = self._task
         if task is not None:
             await asyncio.wait({task}, timeout=REPLY_WAIT)
-
-    def condition(self, kind: str, active: bool, text: str) -> None:
-        """Track one fault condition: raise it when it appears, clear it when it goes.
-
-        Callers in the control cycle test for a change first, so that no
-        text is built while all is well.
-        """
-        if active == (kind in self.faults):
-            return
-        observers = self.wiring.observers
-        if active:
-            message = f"gun {self.id}: {text}"
-            self.faults[kind] = message
-            log.warning("%s", message)
-            if (self.state, E.FAULT) in TRANSITIONS:
-                self.go(E.FAULT, message)
-            if self.secc is not None:
-                self.secc.send_event(message)
-            self._tell(observers.gun_fault, self, message, True)
-            return
-        message = self.faults.pop(kind)
-        log.info("gun %s: cleared: %s", self.id, message)
-        if self.state is S.INOPERATIVE and not self.faults and not self.holds_modules:
-            self.go(E.CLEARED, f"cleared: {message}")
-        self._tell(observers.gun_fault, self, message, False)

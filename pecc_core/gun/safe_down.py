@@ -15,6 +15,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from pecc_core.gun import contactors, faults
+from pecc_core.gun.limits import SAFE_VOLTAGE
 from pecc_core.gun.table import Event, GunState
 from pecc_core.io import ContactorError
 
@@ -23,8 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Touch-voltage limit: standby needs the measured output below this (V).
-SAFE_VOLTAGE = 60.0
 #: How long the modules get to bring their current down before the
 #: contactors open anyway (an emergency then, logged as such) (s).
 OFF_TIMEOUT = 2.0
@@ -42,14 +42,15 @@ async def run(gun: Gun) -> None:
             log.error("gun %s: current still flowing after %.1f s: opening under load", gun.id, OFF_TIMEOUT)
         if gun.commanded_closed or wiring.io.contactors.closed(gun.id):
             with contextlib.suppress(ContactorError):  # the fault check reports the mismatch
-                await gun.switch(False)
+                await contactors.switch(gun, False)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DISCHARGE_TIMEOUT
         wiring.pool.measure(gun.id, readout)
         while readout.measured_voltage >= SAFE_VOLTAGE and loop.time() < deadline:
             await asyncio.sleep(wiring.cycle)
             wiring.pool.measure(gun.id, readout)
-        gun.condition(
+        faults.condition(
+            gun,
             "discharge",
             readout.measured_voltage >= SAFE_VOLTAGE,
             f"output still at {readout.measured_voltage:.0f} V after {DISCHARGE_TIMEOUT:g} s",
