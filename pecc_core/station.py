@@ -24,6 +24,7 @@ from pecc_core.asyncutil import call_maybe_async, poll_until
 from pecc_core.gun import Gun, Wiring
 from pecc_core.gun.safe_down import OFF_TIMEOUT
 from pecc_core.io import Io
+from pecc_core.plugins import IO_ROLES
 from pecc_core.pool import ModulePool
 
 if TYPE_CHECKING:
@@ -83,15 +84,11 @@ class Station:
         driver = plugins.registry("power_driver").get(driver_choice.name).factory(
             driver_choice.params, profile.power.modules
         )
+        choices = {role: getattr(profile.io, role) for role in IO_ROLES}
         io = Io(
             **{
                 role: plugins.registry(f"io.{role}").get(choice.name).factory(choice.params, profile)
-                for role, choice in (
-                    ("contactors", profile.io.contactors),
-                    ("imd", profile.io.imd),
-                    ("supervision", profile.io.supervision),
-                    ("matrix", profile.io.matrix),
-                )
+                for role, choice in choices.items()
             }
         )
         policy = plugins.registry("limit_policy").get(profile.policy.name).factory(profile.policy.params)
@@ -147,8 +144,7 @@ class Station:
                 log.exception("stopping %s failed", type(part).__name__)
 
     def _io_parts(self) -> list[Any]:
-        io = self.io
-        return [io.contactors, io.imd, io.supervision, io.matrix]
+        return [getattr(self.io, role) for role in IO_ROLES]
 
     # -- the control loop --------------------------------------------------------
 
