@@ -2,10 +2,10 @@
 
 A policy is a pure decision: given what every gun wants and what the pool
 can do, say which modules each gun gets and how much power it may draw.
-It never touches hardware. The station applies its answer safely (a gun
-losing modules is ramped down first; a module is switched only when its
-output is off and its current ~0) and enforces every limit again on every
-setpoint, so a policy cannot make the hardware exceed a limit even if it
+It never touches hardware. The :class:`~pecc_core.allocator.PowerAllocator`
+applies its answer safely (a gun losing modules is ramped down first; a
+module is switched only when its output is off and its current ~0) and the
+gun enforces every limit again on every setpoint, so a policy cannot make the hardware exceed a limit even if it
 is wrong.
 """
 
@@ -64,7 +64,7 @@ class PoolView:
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
-    """A policy's answer: modules and a power cap (W) per gun."""
+    """A policy's answer: modules and a power allowance (W) per gun."""
 
     modules: Mapping[str, tuple[int, ...]]
     power: Mapping[str, float]
