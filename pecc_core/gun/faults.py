@@ -103,8 +103,8 @@ def condition(gun: Gun, kind: str, active: bool, text: str) -> None:
         return
     message = gun.faults.pop(kind)
     log.info("gun %s: cleared: %s", gun.id, message)
-    if gun.state is GunState.INOPERATIVE and not gun.faults and not gun.holds_modules:
-        gun.go(Event.CLEARED, f"cleared: {message}")
+    if gun.state is GunState.INOPERATIVE and not gun.faults:
+        gun.start_safe_down()  # standby only through a completed safe-down (it takes CLEARED)
     gun.tell(observers.gun_fault, gun, message, False)
 
 

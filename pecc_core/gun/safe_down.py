@@ -33,9 +33,16 @@ DISCHARGE_TIMEOUT = 5.0
 
 
 async def run(gun: Gun) -> None:
-    """Outputs 0, current down, contactors open, output discharged, IMD stopped."""
+    """Outputs 0, current down, contactors open, output discharged, IMD stopped.
+
+    Standby (or the end of a fault) is reached only through a run that
+    completed: a run that fails (a driver raising) is logged and leaves the
+    gun inoperative with an ``internal`` fault; once that clears, the
+    safe-down runs again.
+    """
     wiring = gun.wiring
     readout = gun.readout
+    failed = False
     try:
         gun.drive(0.0, 0.0)
         if not await wiring.driver.wait_off(gun.modules(), OFF_TIMEOUT):
@@ -56,10 +63,15 @@ async def run(gun: Gun) -> None:
             f"output still at {readout.measured_voltage:.0f} V after {DISCHARGE_TIMEOUT:g} s",
         )
         wiring.io.imd.stop(gun.id)
+    except Exception:
+        log.exception("gun %s: safe-down failed; the gun stays inoperative", gun.id)
+        failed = True
     finally:
         gun.holds_modules = False
         gun.forget_task()
-    if gun.state is GunState.STOPPING:
+    if failed:
+        faults.condition(gun, "internal", True, "safe-down failed (see the log)")
+    elif gun.state is GunState.STOPPING:
         gun.go(Event.SAFE, "outputs 0, contactors open, output discharged")
     elif gun.state is GunState.INOPERATIVE and not gun.faults:
         gun.go(Event.CLEARED, "fault cleared")

@@ -73,6 +73,8 @@ async def test_one_guns_failing_cycle_neither_skips_the_others_nor_leaves_it_uns
     assert first.report().operational is Operational.INOPERATIVE
     assert first.report().driven_voltage == first.report().driven_current == 0.0
     assert f"gun {first.id}: control cycle failed" in caplog.text
+    await eventually(lambda: not first.holds_modules, what="the safe-down ran")
+    assert first.state is S.INOPERATIVE  # its safe-down could not verify the contactors: no standby
     monkeypatch.setattr(station.io.contactors, "closed", feedback)
     module.voltage = 0.0
     await eventually(lambda: first.in_standby() and last.in_standby(), what="both back in standby")
