@@ -170,7 +170,8 @@ class Station:
             try:
                 gun.update()
             except Exception:
-                log.exception("gun %s: control cycle failed; taking it to a safe state", gun.id)
+                if "internal" not in gun.faults:  # once per episode: it lasts until a cycle runs through
+                    log.exception("gun %s: control cycle failed; taking it to a safe state", gun.id)
                 try:
                     gun.fail("control cycle failed (see the log)")
                 except Exception:
