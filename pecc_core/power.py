@@ -23,6 +23,7 @@ class Fault(StrEnum):
 
     COMMUNICATION = "communication"  # module silent, or the bus is down
     HARDWARE = "hardware"
+    INPUT = "input"  # AC input out of range or lost: the module stops
     OVER_TEMPERATURE = "over_temperature"
     OVER_VOLTAGE = "over_voltage"
     UNDER_VOLTAGE = "under_voltage"
@@ -89,15 +90,18 @@ class PowerDriver(Protocol):
     async def stop(self) -> None:
         """Switch every module off, stop polling and close the bus."""
 
-    def export(self, addresses: Sequence[int], voltage: float, current: float) -> None:
+    def export(
+        self, addresses: Sequence[int], voltage: float, current: float, voltage_max: float | None = None
+    ) -> None:
         """Drive ``voltage`` with the total current limit ``current`` on ``addresses``.
 
         The current is split over the usable modules among ``addresses``
         (never broadcast), each capped by its own ratings. Frames go out
-        before this returns (or are counted as failed sends), except that a
-        driver may merge rising setpoints of a module that keeps exporting
-        into one update per short interval, to keep the bus from filling up;
-        a change of mode and a falling voltage or current are never delayed.
+        before this returns (or are counted as failed sends). ``voltage_max``
+        is the most this gun's session may ask for (the EV's maximum voltage
+        within the gun's limits): a driver whose modules have voltage ranges
+        chooses a module's range from it when the module starts, and never
+        switches it while the module exports.
         """
 
     def off(self, addresses: Sequence[int]) -> None:

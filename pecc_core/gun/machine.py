@@ -380,8 +380,8 @@ class Gun:
         modules = wiring.pool.modules_of(self.id)
         if not modules:
             return
-        if voltage > 0.0:
-            wiring.driver.export(modules, voltage, current)
+        if voltage > 0.0 and limits is not None:  # limits: computed whenever a voltage is driven
+            wiring.driver.export(modules, voltage, current, voltage_max=limits.voltage_max)
         else:
             wiring.driver.off(modules)
 

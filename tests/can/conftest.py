@@ -15,8 +15,8 @@ from pecc_plugins.modsim.service import ModSim
 from pecc_core.station import Station
 
 #: Short periods so that silence, watchdogs and recovery happen within a second.
-FAST_DRIVER = {"poll_ms": 40, "resend_ms": 200, "offline_ms": 500, "status_every": 2,
-               "reopen_min_ms": 20, "reopen_max_ms": 100}
+FAST_DRIVER = {"poll_ms": 40, "idle_poll_ms": 100, "status_ms": 80, "temperature_ms": 200,
+               "resend_ms": 200, "offline_ms": 500, "reopen_min_ms": 20, "reopen_max_ms": 100}
 FAST_SIM = {"tick_ms": 10, "watchdog_ms": 300, "slew_v_per_s": 5000.0, "thermal_tau_s": 0.2}
 
 

@@ -6,6 +6,7 @@ The behaviour the PowerDriver contract promises, whatever the protocol.
 from __future__ import annotations
 
 import asyncio
+import struct
 
 import can
 import pytest
@@ -31,7 +32,7 @@ def voltage_reply_from(protocol: str, address: int, volts: float) -> can.Message
         data = uu.pack(1, uu.MsgType.READ_RESPONSE, uu.Cmd.VOUT_FAST, round(volts * 1000))
     else:
         arbitration_id = infy.frame_id(infy.Cmd.READ_VI, infy.CONTROLLER, source=address)
-        data = infy.pack_vi(volts, 0.0)
+        data = struct.pack(">ff", volts, 0.0)  # cmd 0x03: float32 V, float32 A
     return can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=True)
 
 
@@ -202,30 +203,19 @@ def current_setpoints_to(protocol: str, frames: list[can.Message], address: int)
     return found
 
 
-async def test_setpoint_changes_are_merged_and_the_latest_wins(rig, protocol: str, spy_bus) -> None:
-    async with rig(protocol, driver={"setpoint_interval_ms": 300, "resend_ms": 60_000}) as r:
-        await eventually(lambda: all_online(r.driver))
-        r.driver.export([1], 400.0, 10.0)
-        await eventually(lambda: r.sim.modules[1].output.on)
-        while spy_bus.recv(0) is not None:
-            pass
-        for step in range(1, 21):  # a ramp at 100 Hz, far faster than the bus should carry
-            r.driver.export([1], 400.0, 10.0 + step)
-            await asyncio.sleep(0.01)
-        await eventually(lambda: r.sim.modules[1].output.current_setpoint == 30.0, what="last value")
-        sent = current_setpoints_to(protocol, list(iter(lambda: spy_bus.recv(0), None)), 1)
-        assert sent[-1] == 30.0
-        assert len(sent) <= 3  # about one per 300 ms instead of 20
-
-
-async def test_a_falling_current_goes_out_at_once(rig, protocol: str) -> None:
-    async with rig(protocol, driver={"setpoint_interval_ms": 5000, "resend_ms": 60_000}) as r:
+async def test_every_setpoint_change_goes_out_at_once(rig, protocol: str, spy_bus) -> None:
+    async with rig(protocol, driver={"resend_ms": 60_000}) as r:
         await eventually(lambda: all_online(r.driver))
         out = r.sim.modules[1].output
-        r.driver.export([1], 400.0, 60.0)
-        await eventually(lambda: out.current_setpoint == 60.0)
-        r.driver.export([1], 400.0, 65.0)  # a rise waits for the interval
-        await asyncio.sleep(0.3)
-        assert out.current_setpoint == 60.0
-        r.driver.export([1], 400.0, 30.0)  # a drop does not
-        await eventually(lambda: out.current_setpoint == 30.0, timeout=1.0, what="drop applied")
+        r.driver.export([1], 400.0, 10.0)
+        await eventually(lambda: out.on)
+        while spy_bus.recv(0) is not None:
+            pass
+        for step in range(1, 21):  # a ramp at 100 Hz: no setpoint is held back or merged
+            r.driver.export([1], 400.0, 10.0 + step)
+        await eventually(lambda: out.current_setpoint == 30.0, what="last value")
+        sent = current_setpoints_to(protocol, list(iter(lambda: spy_bus.recv(0), None)), 1)
+        assert sent == [10.0 + step for step in range(1, 21)]
+        r.driver.export([1], 400.0, 30.0)  # no change: nothing sent
+        await asyncio.sleep(0.1)
+        assert current_setpoints_to(protocol, list(iter(lambda: spy_bus.recv(0), None)), 1) == []

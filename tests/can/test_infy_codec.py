@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import struct
 
 import pytest
 from hypothesis import given
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pecc_plugins.infy import codec
 from pecc_plugins.infy.codec import Cmd
 
-from pecc_core.power import Fault
+from pecc_core.power import BLOCKING, Fault
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,7 @@ from pecc_core.power import Fault
         (codec.read(2, Cmd.READ_VI), 0x028302F0, "00 00 00 00 00 00 00 00"),
         (codec.read(2, Cmd.STATUS), 0x028402F0, "00 00 00 00 00 00 00 00"),
         (codec.read(2, Cmd.CAPABILITIES), 0x028A02F0, "00 00 00 00 00 00 00 00"),
+        (codec.read(2, Cmd.VI_AFTER_DIODE), 0x028C02F0, "00 00 00 00 00 00 00 00"),
     ],
 )
 def test_frames_match_the_protocol_notes(frame: tuple[int, bytes], arbitration_id: int, data: str) -> None:
@@ -31,24 +32,69 @@ def test_frames_match_the_protocol_notes(frame: tuple[int, bytes], arbitration_i
 
 def test_replies_decode() -> None:
     reply_id = codec.frame_id(Cmd.READ_VI, codec.CONTROLLER, source=3)
-    frame = codec.decode(reply_id, codec.pack_vi(500.0, 50.0))
+    frame = codec.decode(reply_id, bytes.fromhex("43 FA 00 00 42 48 00 00"))  # 500.0 V, 50.0 A
     assert frame is not None and (frame.source, frame.destination, frame.cmd) == (3, 0xF0, Cmd.READ_VI)
     assert codec.vi(frame.data) == (500.0, 50.0)
     caps = codec.capabilities(bytes.fromhex("03 E8 00 96 03 E8 0B B8"))
     assert caps == codec.Capabilities(voltage_max=1000.0, voltage_min=150.0, current_max=100.0, power_max=30_000.0)
-    assert codec.count(codec.pack_count(4)) == 4
+    assert codec.count(bytes.fromhex("00 00 04 00 00 00 00 00")) == 4
+    # cmd 0x0C: uint16 x 0.1 V, then uint16 x 0.1 A
+    assert codec.after_diode(bytes.fromhex("0F A0 01 F4 00 00 00 00")) == (400.0, 50.0)
 
 
-def test_status_word_and_temperature() -> None:
-    bits, temperature = codec.status(bytes.fromhex("00 00 00 00 F6 00 10 01"))
-    assert temperature == -10.0
-    assert codec.faults_of(bits) == {Fault.OVER_TEMPERATURE, Fault.OVER_CURRENT}
-    assert codec.faults_of(codec.STATUS_DC_OFF | 1 << 4 | 1 << 16) == set()  # off, sleeping, power limit
+def test_a_reply_with_an_error_code_decodes_with_it() -> None:
+    # bits 28-26 = 3 (data invalid), device 0x0A, cmd 0x1C, to 0xF0 from module 2
+    frame = codec.decode(0x0E9CF002, bytes(8))
+    assert frame is not None and (frame.error, frame.cmd, frame.source) == (3, 0x1C, 2)
+
+
+# The alarm table of CAN-PROTOCOLS.md, written out here: (byte, bit, typed fault or None for a
+# state bit). Faults that take the module out of service: fault, protection, short circuit,
+# over-voltage, over-temperature, discharge failure, lost input, duplicate ID.
+INFY_ALARMS = [
+    (7, 0, Fault.OVER_CURRENT),  # output short circuit
+    (7, 4, None),  # sleeping
+    (7, 5, Fault.HARDWARE),  # discharge abnormal
+    (6, 0, None),  # DC side off (state)
+    (6, 1, Fault.HARDWARE),  # module fault
+    (6, 2, Fault.HARDWARE),  # module protection
+    (6, 3, Fault.VENDOR_WARNING),  # fan fault
+    (6, 4, Fault.OVER_TEMPERATURE),
+    (6, 5, Fault.OVER_VOLTAGE),  # output over-voltage
+    (6, 6, None),  # walk-in enabled (state)
+    (6, 7, Fault.VENDOR_WARNING),  # CAN communication interrupted
+    (5, 0, None),  # power limited (state)
+    (5, 1, Fault.VENDOR_ERROR),  # module ID repeated
+    (5, 2, Fault.VENDOR_WARNING),  # load sharing alarm
+    (5, 3, Fault.INPUT),  # input phase lost
+    (5, 4, Fault.VENDOR_WARNING),  # input unbalanced
+    (5, 5, Fault.INPUT),  # input under-voltage
+    (5, 6, Fault.INPUT),  # input over-voltage protection
+    (5, 7, None),  # PFC side off (state)
+]
+
+
+@pytest.mark.parametrize(("byte", "bit", "fault"), INFY_ALARMS)
+def test_every_alarm_bit_of_the_table(byte: int, bit: int, fault: Fault | None) -> None:
+    data = bytearray(8)
+    data[byte] = 1 << bit
+    status = codec.status(bytes(data))
+    assert status.faults == (frozenset() if fault is None else {fault})
+    assert status.dc_off == ((byte, bit) == (6, 0))
+    blocking = fault is not None and fault in BLOCKING
+    assert blocking == (fault not in (None, Fault.VENDOR_WARNING))
+
+
+def test_temperature_is_byte_4_signed() -> None:
+    assert codec.status(bytes.fromhex("00 00 00 00 F6 00 00 00")).temperature == -10.0
+    assert codec.status(bytes.fromhex("00 00 00 00 37 00 10 01")) == codec.Status(
+        frozenset({Fault.OVER_TEMPERATURE, Fault.OVER_CURRENT}), False, 55.0
+    )
 
 
 def test_non_finite_readings_are_dropped() -> None:
-    assert codec.vi(codec.pack_vi(math.nan, 1.0)) is None
-    assert codec.vi(codec.pack_vi(1.0, math.inf)) is None
+    assert codec.vi(bytes.fromhex("7F C0 00 00 3F 80 00 00")) is None  # NaN V
+    assert codec.vi(bytes.fromhex("3F 80 00 00 7F 80 00 00")) is None  # inf A
 
 
 @pytest.mark.parametrize("arbitration_id", [0x02204000, 0x1C9C00F0 & ~(0xF << 22)])
@@ -77,14 +123,14 @@ def test_set_vi_carries_milli_units(volts: float, amperes: float) -> None:
     assert abs(int.from_bytes(data[4:], "big") - amperes * 1000) <= 0.5
 
 
-@given(st.integers(0, 0xFFFFFF), st.integers(-128, 127))
-def test_status_round_trip(bits: int, temperature: int) -> None:
-    assert codec.status(codec.pack_status(bits, temperature)) == (bits, float(temperature))
-
-
 finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 
 
 @given(finite32, finite32)
-def test_vi_round_trip(volts: float, amperes: float) -> None:
-    assert codec.vi(codec.pack_vi(volts, amperes)) == (volts, amperes)
+def test_vi_decodes_two_big_endian_floats(volts: float, amperes: float) -> None:
+    assert codec.vi(struct.pack(">ff", volts, amperes)) == (volts, amperes)
+
+
+@given(st.binary(min_size=8, max_size=8))
+def test_status_never_raises_and_ignores_bytes_0_to_3(data: bytes) -> None:
+    assert codec.status(data) == codec.status(bytes(4) + data[4:])

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pecc_plugins.uugreen import codec
 from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
 
-from pecc_core.power import Fault
+from pecc_core.power import BLOCKING, Fault
 
 
 def hexbytes(text: str) -> bytes:
@@ -66,19 +66,73 @@ def test_out_of_range_fields_are_refused(bad) -> None:
         bad()
 
 
-def test_mode_threshold() -> None:
+def test_range_for_a_session() -> None:
     assert codec.mode_for(500.0) is VoltageMode.LOW
     assert codec.mode_for(500.1) is VoltageMode.HIGH
+    assert (VoltageMode.HIGH, VoltageMode.LOW, VoltageMode.AUTO) == (1, 2, 3)
 
 
-def test_status_bits_map_to_typed_faults() -> None:
-    assert codec.faults_of(0) == set()
-    assert codec.faults_of(codec.STATUS_OUTPUT_OFF) == set()
-    assert codec.faults_of(1 << 1) == {Fault.OVER_TEMPERATURE}
-    assert codec.faults_of(1 << 2 | 1 << 20) == {Fault.OVER_VOLTAGE, Fault.VENDOR_WARNING}
-    for fault in Fault:
-        if fault is not Fault.COMMUNICATION:
-            assert fault in codec.faults_of(codec.status_bits(fault))
+@pytest.mark.parametrize(
+    ("frame", "data"),
+    [
+        (codec.read(1, 1, Cmd.ACTUAL_RANGE), "12 65 00 00 00 00 00 00"),  # cmd 101
+        (codec.read(1, 1, Cmd.CURRENT_CAPABILITY), "12 68 00 00 00 00 00 00"),  # cmd 104
+        (codec.read(1, 1, Cmd.STATUS), "12 08 00 00 00 00 00 00"),
+        (codec.set_mode(1, 1, VoltageMode.AUTO), "10 5F 00 00 00 00 00 03"),
+    ],
+)
+def test_range_and_capability_frames(frame: tuple[int, bytes], data: str) -> None:
+    assert frame == (0x02204000, hexbytes(data))
+
+
+# The status word map of CAN-PROTOCOLS.md, written out here: bit -> typed fault, or None for
+# the DC/DC-off state bit. Bits 20 (PFC failure), 21 (DC/DC failure) and 12 (over-temperature)
+# must take the module out of service.
+UU_STATUS = {
+    0: Fault.INPUT,  # AC input over-voltage (module stops)
+    1: Fault.INPUT,  # AC input under-voltage
+    2: Fault.INPUT,  # AC over-voltage disconnect
+    3: Fault.HARDWARE,  # PFC bus over-voltage
+    4: Fault.HARDWARE,  # PFC bus under-voltage
+    5: Fault.HARDWARE,  # PFC bus unbalance
+    6: Fault.OVER_VOLTAGE,  # DC output over-voltage
+    7: Fault.OVER_VOLTAGE,  # DC over-voltage shutdown
+    8: Fault.VENDOR_WARNING,  # DC output under-voltage: warning
+    9: Fault.VENDOR_WARNING,  # fan stopped: warning, derate
+    12: Fault.OVER_TEMPERATURE,
+    14: Fault.OVER_TEMPERATURE,
+    15: Fault.OVER_TEMPERATURE,
+    16: Fault.OVER_TEMPERATURE,
+    17: Fault.OVER_TEMPERATURE,
+    18: Fault.HARDWARE,  # PFC <-> DC/DC communication failure
+    20: Fault.HARDWARE,  # PFC failure
+    21: Fault.HARDWARE,  # DC/DC failure
+    25: None,  # DC/DC off: state
+    29: Fault.VENDOR_ERROR,  # duplicate serial number: configuration fault
+    31: Fault.HARDWARE,  # bleeder circuit failure
+}
+
+
+@pytest.mark.parametrize("bit", range(32))
+def test_every_status_bit_decodes_from_a_reply_frame(bit: int) -> None:
+    data = hexbytes("13 08 00 00") + (1 << bit).to_bytes(4, "big")
+    frame = codec.decode(codec.reply_id(1, date=9, serial=300), data)
+    assert frame is not None and (frame.cmd, frame.msg_type) == (0x08, MsgType.READ_RESPONSE)
+    status = codec.status(frame.value)
+    expected = UU_STATUS.get(bit, Fault.VENDOR_WARNING)  # bits not in the table: a warning
+    assert status.faults == (frozenset() if expected is None else {expected})
+    assert status.output_off == (bit == 25)
+
+
+@pytest.mark.parametrize("bit", [12, 20, 21])
+def test_the_field_failures_block_the_module(bit: int) -> None:
+    assert codec.status(1 << bit).faults & BLOCKING
+
+
+def test_status_words_combine() -> None:
+    status = codec.status(1 << 21 | 1 << 25 | 1 << 9)
+    assert status == codec.Status(frozenset({Fault.HARDWARE, Fault.VENDOR_WARNING}), True)
+    assert codec.status(0) == codec.Status(frozenset(), False)
 
 
 @given(

@@ -61,7 +61,9 @@ class InstantModules:
     async def stop(self) -> None:
         self.off(list(self.modules))
 
-    def export(self, addresses: Sequence[int], voltage: float, current: float) -> None:
+    def export(
+        self, addresses: Sequence[int], voltage: float, current: float, voltage_max: float | None = None
+    ) -> None:
         usable = [self.modules[a] for a in addresses if self.modules[a].usable]
         for m in usable:
             m.mode = Mode.EXPORT

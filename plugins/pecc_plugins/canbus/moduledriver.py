@@ -16,6 +16,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Flag, auto
 
 import can
 
@@ -31,30 +32,47 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class DriverTiming:
-    """How often a driver talks to its modules and when it gives up on one.
+    """How often a driver reads what, and when it gives up on a module.
 
-    :attr poll_s: period of the measurement reads (voltage, current).
-    :attr status_every: read temperature and status every n-th poll.
-    :attr resend_s: period of the setpoint refresh (modules forget
-        setpoints and shut off after their own watchdog time).
+    A 125 kbit/s bus carries about 900 frames a second and every read costs
+    two (request and reply), so each reading is asked for at the rate the
+    station needs it: the voltage and current of modules that feed a gun
+    (or still carry current or voltage) every ``poll_s``, those of idle
+    modules every ``idle_poll_s``, status and temperature less often.
+
+    :attr poll_s: measurement period of active modules.
+    :attr idle_poll_s: measurement period of idle modules (off, no current,
+        output below :data:`LIVE_VOLTAGE`).
+    :attr status_s: status word period (faults, output on/off), every module.
+    :attr temperature_s: temperature period, every module.
+    :attr resend_s: setpoint refresh period of exporting modules.
     :attr offline_s: silence after which a module is offline; longer than
         the module's watchdog, so it has switched itself off by then.
     :attr off_current_a: output current below which relays may open.
-    :attr setpoint_interval_s: shortest time between two setpoint updates
-        of a module; changes in between are merged into the next update,
-        except a drop of the current or voltage (:data:`URGENT_DROP`).
+    :attr min_current_a: the smallest current limit a module accepts while
+        exporting; a smaller share switches the module off instead.
     """
 
-    poll_s: float = 0.25
-    status_every: int = 4
+    poll_s: float = 0.2
+    idle_poll_s: float = 1.0
+    status_s: float = 1.0
+    temperature_s: float = 5.0
     resend_s: float = 1.0
     offline_s: float = 6.0
     off_current_a: float = 2.0
-    setpoint_interval_s: float = 0.2
+    min_current_a: float = 0.0
 
 
-#: A setpoint falling by more than this share of its last sent value goes out at once.
-URGENT_DROP = 0.1
+#: A module output at or above this voltage (V) is live: it is measured at the active rate.
+LIVE_VOLTAGE = 60.0
+
+
+class Reading(Flag):
+    """What one poll of a module asks for."""
+
+    MEASUREMENT = auto()  # output voltage and current
+    STATUS = auto()  # status / alarm word
+    TEMPERATURE = auto()
 
 
 class ModuleDriver(ABC):
@@ -86,14 +104,16 @@ class ModuleDriver(ABC):
         self._poll_task: asyncio.Task[None] | None = None
         self._since = 0.0  # when polling started: silence is counted from here
         self._sent: dict[int, tuple[Mode, float, float]] = {}  # the state each module was last sent
-        self._sent_at: dict[int, float] = {}
-        self._deferred: dict[int, asyncio.TimerHandle] = {}  # merged setpoint updates waiting
+        #: per module, loop time when each reading (and the setpoint refresh) is next due
+        self._due: dict[int, dict[Reading | None, float]] = {}
+        self._schedule(0.0)
 
     # -- PowerDriver ------------------------------------------------------------
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._since = loop.time()
+        self._since = now = loop.time()
+        self._schedule(now)
         await self.link.start()
         if not self.link.up:
             self._bus_state(False)
@@ -104,17 +124,24 @@ class ModuleDriver(ABC):
             self._command(module, Mode.OFF, 0.0, 0.0)
         await cancel(self._poll_task)
         self._poll_task = None
-        for handle in self._deferred.values():
-            handle.cancel()
-        self._deferred.clear()
         await self.link.stop()
         self._wake()
 
-    def export(self, addresses: Sequence[int], voltage: float, current: float) -> None:
+    def export(
+        self, addresses: Sequence[int], voltage: float, current: float, voltage_max: float | None = None
+    ) -> None:
         chosen = [m for a in addresses if (m := self.modules.get(a)) is not None]
         able = [m for m in chosen if m.usable and m.voltage_min <= voltage]
-        caps = [min(m.current_max, m.power_max / voltage) if voltage > 0 else m.current_max for m in able]
+        caps = [self._current_cap(m, voltage) for m in able]
+        floor = self.timing.min_current_a
+        if floor > 0.0:
+            # as many modules as can each regulate at least the floor; the others off
+            count = min(len(able), int(max(current, 0.0) / floor + 1e-9))
+            keep = sorted(sorted(range(len(able)), key=lambda i: caps[i], reverse=True)[:count])
+            able, caps = [able[i] for i in keep], [caps[i] for i in keep]
+        session_max = voltage if voltage_max is None else max(voltage, voltage_max)
         for module, share in zip(able, fair_shares(current, caps), strict=True):
+            self._prepare(module, session_max)
             self._command(module, Mode.EXPORT, min(voltage, module.voltage_max), share)
         for module in chosen:
             if module not in able:
@@ -125,8 +152,6 @@ class ModuleDriver(ABC):
             module = self.modules.get(address)
             if module is not None:
                 self._command(module, Mode.OFF, 0.0, 0.0)
-                if self.link.up:
-                    self._poll(module, False)  # measure the falling current soon
 
     async def wait_off(self, addresses: Sequence[int], timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -159,13 +184,11 @@ class ModuleDriver(ABC):
         """Handle one received frame (call :meth:`_heard` first for its module)."""
 
     @abstractmethod
-    def _poll(self, module: ModuleState, full: bool) -> None:
-        """Send the read requests of one poll; ``full`` adds temperature and status."""
+    def _poll(self, module: ModuleState, readings: Reading) -> None:
+        """Send the read requests for ``readings`` of one module."""
 
-    def _poll_all(self, full: bool) -> None:
-        """One poll of every module; a protocol with group reads overrides this."""
-        for module in self.modules.values():
-            self._poll(module, full)
+    def _poll_bus(self, now: float) -> None:
+        """Reads that concern the bus rather than one module (a group count); every tick."""
 
     @abstractmethod
     def _apply(self, module: ModuleState) -> None:
@@ -183,12 +206,22 @@ class ModuleDriver(ABC):
         """
         self._apply(module)
 
+    def _prepare(self, module: ModuleState, voltage_max: float) -> None:
+        """The module is about to export, in a session that may ask for up to ``voltage_max``.
+
+        A protocol with voltage ranges chooses the range here (UU).
+        """
+
+    def _current_cap(self, module: ModuleState, voltage: float) -> float:
+        """The most current ``module`` can deliver at ``voltage``: constant current, then constant power."""
+        return min(module.current_max, module.power_max / voltage) if voltage > 0 else module.current_max
+
     def _send_state(self, module: ModuleState) -> None:
         """Send the module's whole cached state now and remember it as sent."""
         self._apply(module)
         address = module.address
         self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
-        self._sent_at[address] = asyncio.get_running_loop().time()
+        self._due[address][None] = asyncio.get_running_loop().time() + self.timing.resend_s
 
     def _settled(self, module: ModuleState) -> bool:
         """True once the re-applied state has fully gone out (no sequence still running)."""
@@ -249,6 +282,23 @@ class ModuleDriver(ABC):
                 self._command(module, Mode.OFF, 0.0, 0.0)
             self._notify(module)
 
+    def _output_reported(self, module: ModuleState, running: bool) -> None:
+        """The module's status says whether its output runs: correct it if that is not what was sent.
+
+        A module that runs although it was commanded off (a lost frame) gets
+        its off again at once; one that stopped by itself while it should
+        export (its own watchdog, a restart) gets its state re-applied.
+        """
+        expected = module.mode is Mode.EXPORT
+        if running == expected or not module.online or not self._settled(module):
+            return
+        if running or not module.faults & BLOCKING:
+            log.warning(
+                "%s: module %d output %s, commanded %s: sending its state again",
+                self.name, module.address, "on" if running else "off", module.mode,
+            )
+            self._send_state(module)
+
     def _notify(self, module: ModuleState) -> None:
         for listener in self._listeners:
             try:
@@ -261,24 +311,24 @@ class ModuleDriver(ABC):
     def _command(self, module: ModuleState, mode: Mode, voltage: float, current: float) -> None:
         if (module.mode, module.voltage_setpoint, module.current_setpoint) == (mode, voltage, current):
             return
+        if mode is not module.mode:
+            # a module starting or stopping is measured on the next tick, then at the active rate
+            self._due[module.address][Reading.MEASUREMENT] = 0.0
         module.mode = mode
         module.voltage_setpoint = voltage
         module.current_setpoint = current
         self._flush(module)
 
     def _flush(self, module: ModuleState) -> None:
-        """Send what changed in the module's cached state, rate-limited.
+        """Send what changed in the module's cached state, now.
 
-        A mode change goes out at once; new setpoints of an exporting module
-        at most every ``setpoint_interval_s`` (the latest values win), unless
-        one of them drops by more than :data:`URGENT_DROP`.
+        Setpoints are never held back: a new target reaches the bus within
+        the call. A mode change sends the whole state, a setpoint change of
+        an exporting module only the setpoints (:meth:`_update`).
         """
-        address = module.address
-        handle = self._deferred.pop(address, None)
-        if handle is not None:
-            handle.cancel()
         if not self.link.up:
             return
+        address = module.address
         sent = self._sent.get(address)
         if sent is None or sent[0] is not module.mode:
             self._send_state(module)
@@ -286,18 +336,8 @@ class ModuleDriver(ABC):
         _, voltage, current = sent
         if module.mode is Mode.OFF or (voltage, current) == (module.voltage_setpoint, module.current_setpoint):
             return
-        loop = asyncio.get_running_loop()
-        due = self._sent_at[address] + self.timing.setpoint_interval_s
-        dropped = (
-            module.voltage_setpoint < voltage * (1 - URGENT_DROP)
-            or module.current_setpoint < current * (1 - URGENT_DROP)
-        )
-        if dropped or loop.time() >= due:
-            self._update(module, voltage, current)
-            self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
-            self._sent_at[address] = loop.time()
-        else:
-            self._deferred[address] = loop.call_at(due, self._flush, module)
+        self._update(module, voltage, current)
+        self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -326,33 +366,64 @@ class ModuleDriver(ABC):
             self._lost(module)
         self._wake()
 
+    def _schedule(self, now: float) -> None:
+        """First due times, spread over each period so that modules are not read in bursts."""
+        timing, count = self.timing, max(len(self.modules), 1)
+        for i, address in enumerate(self.modules):
+            share = i / count
+            self._due[address] = {
+                Reading.MEASUREMENT: now + share * timing.poll_s,
+                Reading.STATUS: now + share * timing.status_s,
+                Reading.TEMPERATURE: now + share * timing.temperature_s,
+                None: now + timing.resend_s + share * timing.resend_s,  # the setpoint refresh
+            }
+
+    def _active(self, module: ModuleState) -> bool:
+        """Measured at the fast rate: feeding a gun, or still carrying current or voltage."""
+        return (
+            module.mode is Mode.EXPORT
+            or abs(module.current) > self.timing.off_current_a
+            or module.voltage >= LIVE_VOLTAGE
+        )
+
     async def _poll_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        timing = self.timing
-        tick = 0
-        next_resend = loop.time() + timing.resend_s
+        tick = min(self.timing.poll_s, TICK_S)
         failures = Episode(log, f"{self.name}: polling")
-        while True:  # the first poll goes out at once: modules are found sooner
-            now = loop.time()
+        while True:
             try:
-                self._poll_once(now, tick % timing.status_every == 0, now >= next_resend)
+                self._poll_once(loop.time())
             except Exception as exc:  # a bug must not stop offline detection for good
                 failures.failed(exc, traceback=True, level=logging.ERROR)
             else:
                 failures.ok()
-                tick += 1
-                if now >= next_resend:
-                    next_resend = now + timing.resend_s
-            await asyncio.sleep(timing.poll_s)
+            await asyncio.sleep(tick)
 
-    def _poll_once(self, now: float, full: bool, resend: bool) -> None:
-        """Detect silent modules, send one poll and, when due, refresh the setpoints."""
+    def _poll_once(self, now: float) -> None:
+        """Detect silent modules, send the reads that are due and, when due, refresh setpoints."""
+        timing = self.timing
         for module in self.modules.values():
-            if now - max(module.last_seen, self._since) > self.timing.offline_s:
+            if now - max(module.last_seen, self._since) > timing.offline_s:
                 self._lost(module)
         if not self.link.up:
             return
-        self._poll_all(full)
-        if resend:
-            for module in self.modules.values():
+        self._poll_bus(now)
+        for address, module in self.modules.items():
+            due = self._due[address]
+            readings = Reading(0)
+            if now >= due[Reading.MEASUREMENT]:
+                readings |= Reading.MEASUREMENT
+                period = timing.poll_s if self._active(module) else timing.idle_poll_s
+                due[Reading.MEASUREMENT] = max(due[Reading.MEASUREMENT] + period, now)
+            for reading, period in ((Reading.STATUS, timing.status_s), (Reading.TEMPERATURE, timing.temperature_s)):
+                if now >= due[reading]:
+                    readings |= reading
+                    due[reading] = max(due[reading] + period, now)
+            if readings:
+                self._poll(module, readings)
+            if module.mode is Mode.EXPORT and now >= due[None]:
                 self._send_state(module)
+
+
+#: The poll loop's tick (s): fine enough to spread reads over each period.
+TICK_S = 0.05

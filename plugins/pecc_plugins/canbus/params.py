@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import validate
+from marshmallow import ValidationError, validate, validates_schema
 
 from pecc_core.profile.schema import Integer, Number, StrictSchema, String, between
 from pecc_plugins.canbus.link import BusConfig
@@ -43,27 +43,46 @@ def bus_config(params: Mapping[str, Any]) -> BusConfig:
 
 
 class DriverParams(BusParams):
-    """:class:`BusParams` plus the poll and offline timing of a module driver.
+    """:class:`BusParams` plus the polling budget and offline timing of a module driver.
 
     A vendor schema overrides a field to change its default (``offline_ms``
     must stay longer than the vendor's module watchdog).
     """
 
-    poll_ms = Integer(load_default=250, validate=between(10, 60_000))
-    status_every = Integer(load_default=4, validate=between(1, 1000))
+    poll_ms = Integer(load_default=200, validate=between(10, 60_000))
+    idle_poll_ms = Integer(load_default=1000, validate=between(10, 60_000))
+    status_ms = Integer(load_default=1000, validate=between(10, 60_000))
+    temperature_ms = Integer(load_default=5000, validate=between(10, 600_000))
     resend_ms = Integer(load_default=1000, validate=between(10, 60_000))
     offline_ms = Integer(load_default=6000, validate=between(10, 600_000))
     off_current_a = Number(load_default=2.0, validate=between(0.0, 100.0))
-    setpoint_interval_ms = Integer(load_default=200, validate=between(0, 10_000))
+    min_current_a = Number(load_default=0.0, validate=between(0.0, 100.0))
+
+    @validates_schema
+    def rates(self, data: dict[str, Any], **_: Any) -> None:
+        """Idle modules are not read faster than active ones, and every module is read before it counts as lost."""
+        if data["idle_poll_ms"] < data["poll_ms"]:
+            raise ValidationError(
+                f"got {data['idle_poll_ms']}; expected at least poll_ms ({data['poll_ms']})", "idle_poll_ms"
+            )
+        slowest = max(data["idle_poll_ms"], data["status_ms"])
+        if data["offline_ms"] < 2 * slowest:
+            raise ValidationError(
+                f"got {data['offline_ms']}; expected at least twice the slowest read "
+                f"(idle_poll_ms, status_ms: {slowest})",
+                "offline_ms",
+            )
 
 
 def driver_timing(params: Mapping[str, Any]) -> DriverTiming:
     """The driver timing out of loaded :class:`DriverParams`."""
     return DriverTiming(
         poll_s=params["poll_ms"] / 1000,
-        status_every=params["status_every"],
+        idle_poll_s=params["idle_poll_ms"] / 1000,
+        status_s=params["status_ms"] / 1000,
+        temperature_s=params["temperature_ms"] / 1000,
         resend_s=params["resend_ms"] / 1000,
         offline_s=params["offline_ms"] / 1000,
         off_current_a=params["off_current_a"],
-        setpoint_interval_s=params["setpoint_interval_ms"] / 1000,
+        min_current_a=params["min_current_a"],
     )

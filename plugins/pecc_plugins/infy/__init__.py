@@ -5,10 +5,12 @@ Frames are in :mod:`.codec` (pure), the driver in :mod:`.driver`. Params::
     driver = { name = "infy", params = { interface = "socketcan",
                channel = "can0", addressing = "group", group = 1 } }
 
-plus ``bitrate`` (125000), ``controller`` (source address, 0xF0),
-``poll_ms`` (1000), ``status_every`` (1), ``resend_ms`` (1000),
-``offline_ms`` (15000: the modules' own watchdog is 10 s) and
-``off_current_a`` (2).
+plus ``bitrate`` (125000), ``controller`` (source address, 0xF0), the
+polling budget of :class:`~pecc_plugins.canbus.params.DriverParams` with
+Infy defaults (``poll_ms`` 500, ``idle_poll_ms`` 1000, ``status_ms``
+1000: known drivers read V/I, status and V after the diode once a second),
+``offline_ms`` (15000: the modules' own watchdog is 10 s),
+``off_current_a`` (2) and ``min_current_a`` (1: the modules refuse less).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from marshmallow import post_load, validate
 
 from pecc_core import hookimpl
-from pecc_core.profile.schema import Integer, String, between
+from pecc_core.profile.schema import Integer, Number, String, between
 from pecc_plugins.canbus.params import DriverParams, bus_config, driver_timing
 from pecc_plugins.infy import codec
 from pecc_plugins.infy.driver import InfyDriver, InfySettings
@@ -30,9 +32,9 @@ class InfyParams(DriverParams):
     )
     group = Integer(load_default=0, validate=between(0, codec.MAX_ADDRESS))
     controller = Integer(load_default=codec.CONTROLLER, validate=between(0, codec.MAX_ADDRESS))
-    poll_ms = Integer(load_default=1000, validate=between(10, 60_000))
-    status_every = Integer(load_default=1, validate=between(1, 1000))
+    poll_ms = Integer(load_default=500, validate=between(10, 60_000))
     offline_ms = Integer(load_default=15_000, validate=between(10, 600_000))
+    min_current_a = Number(load_default=1.0, validate=between(1.0, 100.0))
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> InfySettings:

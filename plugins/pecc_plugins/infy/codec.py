@@ -100,10 +100,6 @@ def vi(data: bytes) -> tuple[float, float] | None:
     return volts, amperes
 
 
-def pack_vi(volts: float, amperes: float) -> bytes:
-    return _FLOATS.pack(volts, amperes)
-
-
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     voltage_max: float
@@ -117,60 +113,63 @@ def capabilities(data: bytes) -> Capabilities:
     return Capabilities(float(vmax), float(vmin), imax / 10, pmax * 10.0)
 
 
-def pack_capabilities(caps: Capabilities) -> bytes:
-    return _CAPS.pack(
-        round(caps.voltage_max), round(caps.voltage_min), round(caps.current_max * 10), round(caps.power_max / 10)
-    )
-
-
 def count(data: bytes) -> int:
     return data[2]
 
 
-def pack_count(n: int) -> bytes:
-    return bytes((0, 0, n & 0xFF)) + bytes(5)
+def after_diode(data: bytes) -> tuple[float, float]:
+    """Voltage and current after the output diode (cmd 0x0C): uint16 x 0.1 each."""
+    return int.from_bytes(data[0:2], "big") / 10, int.from_bytes(data[2:4], "big") / 10
 
 
-# Status (cmd 0x04): a 24-bit word of bytes 5 (high) to 7 (low), as read by
-# known drivers. Byte 4 carries the module temperature in degC (signed);
-# *check* on hardware. Bits not listed are informational (sleeping, DC side
-# off, walk-in, power limiting, PFC side off).
-STATUS_FAULTS: dict[int, Fault] = {
-    0: Fault.OVER_CURRENT,  # output short circuit
-    5: Fault.VENDOR_ERROR,  # discharge abnormal
-    9: Fault.HARDWARE,  # module fault
-    10: Fault.VENDOR_ERROR,  # module protection
-    11: Fault.HARDWARE,  # fan fault
-    12: Fault.OVER_TEMPERATURE,
-    13: Fault.OVER_VOLTAGE,  # output over-voltage
-    15: Fault.VENDOR_WARNING,  # module-internal communication interrupted
-    17: Fault.VENDOR_ERROR,  # address (ID) repeated on the bus
-    18: Fault.VENDOR_WARNING,  # load-sharing alarm
-    19: Fault.VENDOR_ERROR,  # input phase lost
-    20: Fault.VENDOR_WARNING,  # input unbalanced
-    21: Fault.VENDOR_ERROR,  # input under-voltage
-    22: Fault.VENDOR_ERROR,  # input over-voltage protection
+# Status (cmd 0x04): bytes 5 (high) to 7 (low) as one 24-bit word, so that
+# byte 7 bit 0 is word bit 0, byte 6 bit 0 word bit 8, byte 5 bit 0 word
+# bit 16 (the map EVerest's and an independent CEG driver decode). A module
+# with a fault, protection, short-circuit, over-voltage or over-temperature
+# alarm, a discharge failure, a lost input or a duplicate address is taken
+# out of service; the other alarms are warnings; "state" bits are not
+# faults. Byte 4 carries the temperature in degC (signed: *check*).
+STATUS_MAP: dict[int, Fault] = {
+    0: Fault.OVER_CURRENT,  # byte 7 bit 0: output short circuit
+    5: Fault.HARDWARE,  # byte 7 bit 5: discharge abnormal
+    9: Fault.HARDWARE,  # byte 6 bit 1: module fault
+    10: Fault.HARDWARE,  # byte 6 bit 2: module protection
+    11: Fault.VENDOR_WARNING,  # byte 6 bit 3: fan fault
+    12: Fault.OVER_TEMPERATURE,  # byte 6 bit 4
+    13: Fault.OVER_VOLTAGE,  # byte 6 bit 5: output over-voltage
+    15: Fault.VENDOR_WARNING,  # byte 6 bit 7: CAN communication interrupted
+    17: Fault.VENDOR_ERROR,  # byte 5 bit 1: module ID repeated on the bus
+    18: Fault.VENDOR_WARNING,  # byte 5 bit 2: load sharing alarm
+    19: Fault.INPUT,  # byte 5 bit 3: input phase lost
+    20: Fault.VENDOR_WARNING,  # byte 5 bit 4: input unbalanced
+    21: Fault.INPUT,  # byte 5 bit 5: input under-voltage
+    22: Fault.INPUT,  # byte 5 bit 6: input over-voltage protection
 }
-STATUS_DC_OFF = 1 << 8
+#: byte 6 bit 0: the DC side is off (a state)
+STATUS_DC_OFF = 8
 
 
-def status(data: bytes) -> tuple[int, float]:
-    """The alarm word and the temperature of a STATUS reply."""
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A decoded status reply."""
+
+    faults: frozenset[Fault]
+    dc_off: bool
+    temperature: float
+
+
+def status(data: bytes) -> Status:
+    """Typed faults, the DC side state and the temperature of a STATUS reply."""
+    word = data[5] << 16 | data[6] << 8 | data[7]
     temperature = data[4] - 256 if data[4] & 0x80 else data[4]
-    return data[5] << 16 | data[6] << 8 | data[7], float(temperature)
+    faults = frozenset(fault for bit, fault in STATUS_MAP.items() if word >> bit & 1)
+    return Status(faults, bool(word >> STATUS_DC_OFF & 1), float(temperature))
 
 
-def pack_status(bits: int, temperature: float) -> bytes:
-    return bytes(4) + bytes((round(temperature) & 0xFF,)) + (bits & 0xFFFFFF).to_bytes(3, "big")
+class ErrorCode(IntEnum):
+    """Error codes a module puts in bits 28-26 of a reply (EVerest's names; *check* for V1.13)."""
 
-
-def faults_of(bits: int) -> set[Fault]:
-    return {fault for bit, fault in STATUS_FAULTS.items() if bits >> bit & 1}
-
-
-def status_bits(fault: Fault) -> int:
-    """The status bit a module sets for ``fault`` (the first one listed)."""
-    for bit, known in STATUS_FAULTS.items():
-        if known is fault:
-            return 1 << bit
-    raise ValueError(f"no Infy status bit for {fault}")
+    OK = 0
+    COMMAND_INVALID = 2
+    DATA_INVALID = 3
+    BUSY_STARTING = 7

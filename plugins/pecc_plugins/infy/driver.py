@@ -1,31 +1,46 @@
 """The InfyPower V1.13 driver: :class:`ModuleDriver` plus Infy frames.
 
 Setpoints (cmd 0x1C, voltage and current together) and on/off always go
-to one module. Reads go to each module (``addressing = "fixed"``) or, in
-``"group"`` addressing, once to the whole group: every module answers with
-its own source address, and the group's module count (cmd 0x02) is read
-beside the status to notice modules that are missing or extra. Each
-module's capabilities (cmd 0x0A) are read when it is first heard and
-narrow the profile's ratings. Modules switch themselves off after 10 s
-without controller frames, so a module is offline only after 15 s.
+to one module, and so do the reads, as the reference drivers do them:
+V/I (0x03), V/I after the output diode (0x0C), status (0x04) per module;
+in ``addressing = "group"`` the group's module count (0x02, device 0x0B)
+is read besides, to notice modules that are missing or extra.
+
+- The present voltage is the one after the output diode (0x0C): the
+  module side (0x03) drops to ~0 V when the module is off while the
+  connector still holds the battery.
+- A module does not accept a current limit below 1 A (``min_current_a``):
+  a share below it switches the module off instead, and a 0 A request
+  switches every module off.
+- A reply with a non-zero error code is a refusal: counted per code in
+  :attr:`InfyDriver.refusals`, logged, and a typed fault while it lasts
+  (a refused setpoint or on/off makes the module unusable; a refused read
+  is a warning) until the same command is accepted again.
+- Each module's capabilities (0x0A) are read when it is first heard and
+  narrow the profile's ratings. Modules switch themselves off after 10 s
+  without controller frames, so a module is offline only after 15 s.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import can
 
-from pecc_core.power import Mode, ModuleState
+from pecc_core.power import Fault, Mode, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.link import BusConfig
-from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver
+from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
 from pecc_plugins.infy import codec
 from pecc_plugins.infy.codec import Cmd
 
 log = logging.getLogger(__name__)
+
+#: Commands whose refusal means the module does not do what the station asked.
+_SETS = frozenset({Cmd.SET_VI, Cmd.ON_OFF})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,36 +62,80 @@ class InfyDriver(ModuleDriver):
         self.settings = settings
         self._rated = {m.address: m for m in modules}
         self._capabilities_read: set[int] = set()
+        self._after_diode: set[int] = set()  # modules that answer cmd 0x0C
+        self._status_faults: dict[int, frozenset[Fault]] = {}
+        self._refused: dict[int, set[int]] = {}  # commands each module refuses now
+        #: refusals seen, by (module, command, error code)
+        self.refusals: Counter[tuple[int, int, int]] = Counter()
         #: the module count the group reported (group addressing), or None
         self.group_count: int | None = None
+        self._count_due = 0.0
 
     def _forget(self, module: ModuleState) -> None:
         # a module that comes back may be another unit with other ratings
         self._capabilities_read.discard(module.address)
+        self._after_diode.discard(module.address)
 
     # -- frames in ----------------------------------------------------------------
 
     def _decode(self, msg: can.Message) -> None:
         frame = codec.decode(msg.arbitration_id, msg.data)
-        if frame is None or frame.destination != self.settings.controller or frame.error:
+        if frame is None or frame.destination != self.settings.controller:
             return
         if frame.cmd == Cmd.COUNT:
-            self._counted(codec.count(frame.data))
+            if not frame.error:
+                self._counted(codec.count(frame.data))
             return
         module = self._heard(frame.source)
         if module is None:
             return
         cmd = frame.cmd
+        if frame.error:
+            self._refusal(module, cmd, frame.error)
+            return
+        if module.address in self._refused and cmd in self._refused[module.address]:
+            self._refused[module.address].discard(cmd)
+            self._faults(module)
         if cmd == Cmd.READ_VI:
             values = codec.vi(frame.data)
             if values is not None:
-                module.voltage, module.current = values
+                if module.address not in self._after_diode:
+                    module.voltage = values[0]  # until the module answers 0x0C
+                module.current = values[1]
                 self._measured(module)
+        elif cmd == Cmd.VI_AFTER_DIODE:
+            self._after_diode.add(module.address)
+            module.voltage = codec.after_diode(frame.data)[0]
+            self._measured(module)
         elif cmd == Cmd.STATUS:
-            bits, module.temperature = codec.status(frame.data)
-            self._vendor_faults(module, codec.faults_of(bits))
+            status = codec.status(frame.data)
+            module.temperature = status.temperature
+            self._status_faults[module.address] = status.faults
+            self._faults(module)
+            self._output_reported(module, not status.dc_off)
         elif cmd == Cmd.CAPABILITIES:
             self._narrow(module, codec.capabilities(frame.data))
+
+    def _refusal(self, module: ModuleState, cmd: int, error: int) -> None:
+        """A reply with an error code: the module refused ``cmd``."""
+        key = (module.address, cmd, error)
+        self.refusals[key] += 1
+        refused = self._refused.setdefault(module.address, set())
+        if cmd not in refused:
+            name = codec.ErrorCode(error).name if error in codec.ErrorCode._value2member_map_ else str(error)
+            log.warning("infy: module %d refused command 0x%02X: error %s", module.address, cmd, name)
+            refused.add(cmd)
+            self._faults(module)
+
+    def _faults(self, module: ModuleState) -> None:
+        """Status faults plus the refusals in force."""
+        faults = set(self._status_faults.get(module.address, ()))
+        refused = self._refused.get(module.address, set())
+        if refused & _SETS:
+            faults.add(Fault.VENDOR_ERROR)
+        elif refused:
+            faults.add(Fault.VENDOR_WARNING)
+        self._vendor_faults(module, faults)
 
     def _counted(self, count: int) -> None:
         if count != self.group_count:
@@ -103,28 +162,20 @@ class InfyDriver(ModuleDriver):
 
     # -- frames out ---------------------------------------------------------------
 
-    def _poll_all(self, full: bool) -> None:
-        if self.settings.addressing == "fixed":
-            super()._poll_all(full)
-            return
-        group = self.settings.group
-        self._send(codec.read_group(group, Cmd.READ_VI))
-        if full:
-            self._send(codec.read_group(group, Cmd.STATUS))
-            self._send(codec.read_group(group, Cmd.COUNT))
-            for module in self.modules.values():
-                self._ask_capabilities(module)
+    def _poll_bus(self, now: float) -> None:
+        if self.settings.addressing == "group" and now >= self._count_due:
+            self._count_due = now + self.timing.status_s
+            self._send(codec.read_group(self.settings.group, Cmd.COUNT))
 
-    def _poll(self, module: ModuleState, full: bool) -> None:
-        self._send(codec.read(module.address, Cmd.READ_VI))
-        if full:
-            self._send(codec.read(module.address, Cmd.STATUS))
-            self._ask_capabilities(module)
-
-    def _ask_capabilities(self, module: ModuleState) -> None:
-        """Read the ratings of a module that answers but has not told them yet."""
-        if module.address not in self._capabilities_read and module.last_seen:
-            self._send(codec.read(module.address, Cmd.CAPABILITIES))
+    def _poll(self, module: ModuleState, readings: Reading) -> None:
+        address = module.address
+        if Reading.MEASUREMENT in readings:
+            self._send(codec.read(address, Cmd.READ_VI))
+            self._send(codec.read(address, Cmd.VI_AFTER_DIODE))
+        if Reading.STATUS in readings:  # carries the temperature too
+            self._send(codec.read(address, Cmd.STATUS))
+            if address not in self._capabilities_read and module.last_seen:
+                self._send(codec.read(address, Cmd.CAPABILITIES))
 
     def _update(self, module: ModuleState, voltage: float, current: float) -> None:
         self._send(codec.set_vi(module.address, module.voltage_setpoint, module.current_setpoint))
@@ -135,5 +186,5 @@ class InfyDriver(ModuleDriver):
             self._send(codec.set_vi(address, module.voltage_setpoint, module.current_setpoint))
             self._send(codec.set_output(address, True))
         else:
+            # off, never a 0 A limit while on: the module does not accept one
             self._send(codec.set_output(address, False))
-            self._send(codec.set_vi(address, 0.0, 0.0))

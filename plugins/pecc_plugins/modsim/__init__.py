@@ -11,8 +11,11 @@ driver code a cabinet runs. The module list is the profile's
 
 plus ``interface`` (virtual), ``bitrate``, ``tick_ms`` (50),
 ``watchdog_ms`` (module output off after this silence; default 5000 for
-uugreen, 10000 for infy), ``slew_v_per_s`` (500), ``node_capacitance_f``,
-``bleeder_ohm``, ``battery_ohm``, ``ocv_per_soc``, ``thermal_tau_s``.
+uugreen, configurable; 10000 for infy, the protocol's own),
+``low_range_max_v`` (500) and ``high_range_current_share`` (0.5) for the
+UU ranges, ``slew_v_per_s`` (500, also the soft start from 0 V),
+``node_capacitance_f``, ``bleeder_ohm``, ``battery_ohm``, ``ocv_per_soc``,
+``thermal_tau_s``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class SimParams(BusParams):
     group = Integer(load_default=0, validate=between(0, 15))
     tick_ms = Integer(load_default=50, validate=between(1, 1000))
     watchdog_ms = Integer(load_default=None, allow_none=True, validate=between(10, 600_000))
+    low_range_max_v = Number(load_default=500.0, validate=between(50.0, 1000.0))
+    high_range_current_share = Number(load_default=0.5, validate=between(0.05, 1.0))
     slew_v_per_s = Number(load_default=500.0, validate=between(1.0, 100_000.0))
     node_capacitance_f = Number(load_default=0.002, validate=between(1e-6, 10.0))
     bleeder_ohm = Number(load_default=500.0, validate=between(1.0, 1e7))
@@ -55,6 +60,8 @@ class SimParams(BusParams):
             group=data["group"],
             tick_s=data["tick_ms"] / 1000,
             watchdog_s=watchdog_ms / 1000,
+            low_range_max_v=data["low_range_max_v"],
+            high_range_current_share=data["high_range_current_share"],
             physics=PhysicsConfig(
                 slew_v_per_s=data["slew_v_per_s"],
                 node_capacitance_f=data["node_capacitance_f"],

@@ -3,8 +3,12 @@
 Protocol-free and time-stepped: :meth:`Plant.step` advances everything by
 ``dt`` seconds. Modules switched onto the same gun share that gun's output
 node (a capacitance with a bleeder resistor). Each running module is a
-voltage source with a current limit whose reference slews toward its
-setpoint. With the gun's contactors and the car's contactors closed the
+voltage source behind an output diode, with a current limit: constant
+current up to its range's current, then constant power. Its reference
+starts from 0 V when the output is switched on (soft start) and slews
+toward the setpoint, held between the module's minimum voltage and the top
+of its range. An off module's own side of the diode is at ~0 V while its
+terminal still shows the node (a car's battery, a charged capacitor). With the gun's contactors and the car's contactors closed the
 node is clamped by the car's battery (open-circuit voltage plus internal
 resistance), so a voltage target above the battery gives constant-current
 charging at the current limit; otherwise the node is charged by the
@@ -43,22 +47,30 @@ class ModuleOutput:
     current_max: float
     power_max: float
     voltage_min: float = 150.0
-    #: highest voltage the module delivers in its present range (UU hi/lo)
+    #: highest voltage and current of the present range (UU hi/lo)
     range_max: float = math.inf
+    range_current_max: float = math.inf
     on: bool = False
     voltage_setpoint: float = 0.0
     current_setpoint: float = 0.0
     reference: float = 0.0  # the slewing internal voltage reference
-    voltage: float = 0.0  # at its output terminals (= its node)
+    voltage: float = 0.0  # at its output terminals, after the diode (= its node)
+    module_voltage: float = 0.0  # its own side of the output diode
     current: float = 0.0
     temperature: float = 25.0
     forced_temperature: float | None = None  # injected over-temperature
+    stopped: bool = False  # a fault stops the power stage (set by the protocol side)
 
     def overheated(self, config: PhysicsConfig) -> bool:
         return self.temperature > config.over_temperature_c
 
     def running(self, config: PhysicsConfig) -> bool:
-        return self.on and not self.overheated(config)
+        return self.on and not self.overheated(config) and not self.stopped
+
+    def current_limit(self, voltage: float) -> float:
+        """Constant current (the setpoint, the range) then constant power."""
+        return max(0.0, min(self.current_setpoint, self.current_max, self.range_current_max,
+                            self.power_max / max(voltage, 1.0)))
 
 
 @dataclass(slots=True)
@@ -94,18 +106,14 @@ class Plant:
         reference = 0.0
         for module in modules:
             if module.running(cfg):
-                target = min(module.voltage_setpoint, module.voltage_max, module.range_max)
+                top = min(module.voltage_max, module.range_max)
+                target = max(module.voltage_min, min(module.voltage_setpoint, top))
                 step = cfg.slew_v_per_s * dt
                 module.reference += max(-step, min(step, target - module.reference))
                 reference = max(reference, module.reference)
-                limits.append(
-                    max(
-                        0.0,
-                        min(module.current_setpoint, module.current_max, module.power_max / max(node.voltage, 1.0)),
-                    )
-                )
+                limits.append(module.current_limit(node.voltage))
             else:
-                module.reference = node.voltage  # a module restarts from its output voltage
+                module.reference = 0.0  # the next start ramps up from 0 V (soft start)
                 limits.append(0.0)
         available = sum(limits)
         battery = node.battery
@@ -124,6 +132,7 @@ class Plant:
         for module, limit in zip(modules, limits, strict=True):
             module.current = total * limit / available if available else 0.0
             module.voltage = node.voltage
+            module.module_voltage = max(module.reference, node.voltage) if module.running(cfg) else 0.0
             self._heat(module, dt)
 
     def _heat(self, module: ModuleOutput, dt: float) -> None:

@@ -9,7 +9,10 @@ module is switched onto (relay matrix), the guns' contactors, and each
 gun's last target (for the car model).
 
 Faults are injected through methods (:meth:`ModSim.silence`,
-:meth:`ModSim.fault`, ...), used by tests and a control API.
+:meth:`ModSim.inject` by the status bit's real number, :meth:`ModSim.fault`
+by kind, ...), used by tests and the control API. A status bit of a
+stopping kind (hardware, input, over-voltage, over-temperature) stops the
+module's power stage as long as it is set.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ class SimSettings:
     group: int = 0
     tick_s: float = 0.05
     watchdog_s: float = 5.0
+    #: UU ranges: the top of the low range, and the high range's share of the rated current
+    low_range_max_v: float = 500.0
+    high_range_current_share: float = 0.5
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
 
 
@@ -58,6 +64,7 @@ class SimModule:
     silent: bool = False  # deaf and mute, as with a broken transceiver
     reply_delay_s: float = 0.0
     alarm_bits: int = 0  # injected status bits, in the protocol's own layout
+    refusal: int = 0  # Infy: the error code every set is refused with (0: accepted)
 
 
 class Responder(Protocol):
@@ -68,8 +75,11 @@ class Responder(Protocol):
     def handle(self, arbitration_id: int, data: bytes | bytearray) -> None:
         """Obey one received frame and send the replies a module would."""
 
-    def status_bits(self, fault: Fault) -> int:
-        """The protocol's status bits that report ``fault``."""
+    def bit_for(self, fault: Fault) -> int:
+        """The number of the status bit that reports ``fault``; ValueError if none does."""
+
+    def stops(self, bits: int) -> bool:
+        """True if ``bits`` hold a fault that stops the power stage."""
 
 
 class ModSim:
@@ -120,15 +130,27 @@ class ModSim:
 
     def alarm(self, address: int, bits: int) -> None:
         """Set the raw status/alarm bits a module reports (protocol layout)."""
-        self.modules[address].alarm_bits = bits
+        module = self.modules[address]
+        module.alarm_bits = bits
+        module.output.stopped = self.responder.stops(bits)
+
+    def inject(self, address: int, bit: int, active: bool = True) -> None:
+        """Set (or clear) one status bit by its number in the protocol's status word.
+
+        UU: bit 0..31 of the cmd 8 word; Infy: ``(7 - byte) * 8 + bit`` of
+        the alarm bytes 5-7.
+        """
+        module = self.modules[address]
+        bits = module.alarm_bits | 1 << bit if active else module.alarm_bits & ~(1 << bit)
+        self.alarm(address, bits)
 
     def fault(self, address: int, fault: Fault, active: bool = True) -> None:
-        """Make a module report (or stop reporting) ``fault`` in its status."""
-        bits = self.responder.status_bits(fault)
-        module = self.modules[address]
-        module.alarm_bits = module.alarm_bits | bits if active else module.alarm_bits & ~bits
-        if fault is not Fault.VENDOR_WARNING and active:
-            module.output.on = False  # a faulted module stops its output
+        """Make a module report (or stop reporting) ``fault`` by the first status bit of that kind."""
+        self.inject(address, self.responder.bit_for(fault), active)
+
+    def refuse(self, address: int, error: int) -> None:
+        """Infy: refuse every set with ``error`` in the reply's identifier (0: accept again)."""
+        self.modules[address].refusal = error
 
     def over_temperature(self, address: int, celsius: float | None = 95.0) -> None:
         """Force a module's temperature (None: back to the thermal model)."""
@@ -139,7 +161,8 @@ class ModSim:
         module = self.modules[address]
         module.silent = False
         module.reply_delay_s = 0.0
-        module.alarm_bits = 0
+        module.refusal = 0
+        self.alarm(address, 0)
         module.output.forced_temperature = None
 
     # -- for responders -------------------------------------------------------------

@@ -28,8 +28,6 @@ ADDRESS_MASK = 0x1FFFC000
 ADDRESS_SHIFT = 14
 MAX_ADDRESS = 0x7F
 MAX_GROUP = 0xF
-#: Modes are selected by the voltage asked for: high above this, low at or below.
-MODE_THRESHOLD_V = 500.0
 
 _FRAME = struct.Struct(">BBHI")
 
@@ -55,7 +53,7 @@ class Cmd(IntEnum):
     ILIMIT = 0x03  # mA (set)
     SHUTDOWN = 0x04  # 0 = run, 1 = off (set)
     SERIAL = 0x05
-    STATUS = 0x08  # alarm bits, see STATUS_FAULTS
+    STATUS = 0x08  # status word, see STATUS_MAP
     VAB = 0x14
     VBC = 0x15
     VCA = 0x16
@@ -63,57 +61,73 @@ class Cmd(IntEnum):
     IOUT_FASTEST = 0x2F
     IOUT_FAST = 0x30  # mA; what the field deployment polls
     GROUP = 0x59
-    MODE_SET = 0x5F  # 1 = high (> 500 V), 2 = low (<= 500 V)
-    MODE_STATUS = 0x60
+    MODE_SET = 0x5F  # VoltageMode (set)
+    MODE_STATUS = 0x60  # the selection (read)
     VOUT_FAST = 0x62  # mV
+    ACTUAL_RANGE = 0x65  # the range the module really runs in: 1 high, 2 low (read)
+    CURRENT_CAPABILITY = 0x68  # mA the module can deliver (read)
 
 
 class VoltageMode(IntEnum):
-    HIGH = 1
-    LOW = 2
+    HIGH = 1  # the 1000 V range
+    LOW = 2  # the 500 V range
+    AUTO = 3  # the module picks its range itself (firmware dependent)
 
 
-def mode_for(voltage: float, threshold: float = MODE_THRESHOLD_V) -> VoltageMode:
-    """The hi/lo mode a module needs to deliver ``voltage``."""
-    return VoltageMode.HIGH if voltage > threshold else VoltageMode.LOW
+#: The top of the low range (V): a module in it cannot deliver more.
+LOW_RANGE_MAX_V = 500.0
 
 
-# Status word (cmd 0x08). The bit map is not in the public notes and must be
-# checked on hardware (CAN-PROTOCOLS.md: *check*); this table is the one
-# place to correct it. Bits not listed are reported as vendor warnings.
-STATUS_FAULTS: dict[int, Fault] = {
-    0: Fault.HARDWARE,  # module fault
-    1: Fault.OVER_TEMPERATURE,
-    2: Fault.OVER_VOLTAGE,  # output over-voltage
-    3: Fault.OVER_CURRENT,  # output over-current / short circuit
-    4: Fault.UNDER_VOLTAGE,  # output under-voltage
-    5: Fault.VENDOR_ERROR,  # AC input fault (under/over-voltage, phase loss)
-    6: Fault.HARDWARE,  # fan fault
-    7: Fault.VENDOR_ERROR,  # CAN address conflict
+def mode_for(voltage: float, low_max: float = LOW_RANGE_MAX_V) -> VoltageMode:
+    """The range a session that may ask for up to ``voltage`` needs."""
+    return VoltageMode.HIGH if voltage > low_max else VoltageMode.LOW
+
+
+# Status word (cmd 0x08): the map two independent open drivers agree on
+# (CAN-PROTOCOLS.md). Bits not listed there are reported as a vendor warning.
+STATUS_MAP: dict[int, Fault] = {
+    0: Fault.INPUT,  # AC input over-voltage (module stops)
+    1: Fault.INPUT,  # AC input under-voltage
+    2: Fault.INPUT,  # AC over-voltage disconnect
+    3: Fault.HARDWARE,  # PFC bus over-voltage
+    4: Fault.HARDWARE,  # PFC bus under-voltage
+    5: Fault.HARDWARE,  # PFC bus unbalance
+    6: Fault.OVER_VOLTAGE,  # DC output over-voltage
+    7: Fault.OVER_VOLTAGE,  # DC over-voltage shutdown (latched)
+    8: Fault.VENDOR_WARNING,  # DC output under-voltage: a warning
+    9: Fault.VENDOR_WARNING,  # fan stopped: the module derates
+    12: Fault.OVER_TEMPERATURE,  # ambient
+    14: Fault.OVER_TEMPERATURE,  # PFC protection 1
+    15: Fault.OVER_TEMPERATURE,  # PFC protection 2
+    16: Fault.OVER_TEMPERATURE,  # DC/DC protection 1
+    17: Fault.OVER_TEMPERATURE,  # DC/DC protection 2
+    18: Fault.HARDWARE,  # PFC <-> DC/DC communication failure
+    20: Fault.HARDWARE,  # PFC failure
+    21: Fault.HARDWARE,  # DC/DC failure
+    29: Fault.VENDOR_ERROR,  # duplicate serial number on the bus: configuration
+    31: Fault.HARDWARE,  # bleeder (discharge) circuit failure
 }
-#: Informational bits: the module reports them but keeps delivering.
-STATUS_OUTPUT_OFF = 1 << 8  # DC/DC output is off (commanded or by itself)
-STATUS_POWER_LIMITED = 1 << 9  # derating
-STATUS_INFO_BITS = STATUS_OUTPUT_OFF | STATUS_POWER_LIMITED
+#: DC/DC off: the output is switched off (commanded or by itself); a state, not a fault.
+STATUS_DCDC_OFF = 25
 
 
-def faults_of(status: int) -> set[Fault]:
-    """Typed faults of a status word; unknown bits become a vendor warning."""
-    faults = {fault for bit, fault in STATUS_FAULTS.items() if status >> bit & 1}
-    known = STATUS_INFO_BITS | sum(1 << bit for bit in STATUS_FAULTS)
-    if status & ~known:
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A decoded status word."""
+
+    faults: frozenset[Fault]
+    output_off: bool
+
+
+def status(word: int) -> Status:
+    """Typed faults and the output state of a status word; unlisted bits are a vendor warning."""
+    faults = {fault for bit, fault in STATUS_MAP.items() if word >> bit & 1}
+    if word & ~(_KNOWN_BITS | 1 << STATUS_DCDC_OFF):
         faults.add(Fault.VENDOR_WARNING)
-    return faults
+    return Status(frozenset(faults), bool(word >> STATUS_DCDC_OFF & 1))
 
 
-def status_bits(fault: Fault) -> int:
-    """The status bit a module sets for ``fault`` (for simulators and tests)."""
-    if fault is Fault.VENDOR_WARNING:
-        return 1 << 15
-    for bit, known in STATUS_FAULTS.items():
-        if known is fault:
-            return 1 << bit
-    raise ValueError(f"no UU status bit for {fault}")
+_KNOWN_BITS = sum(1 << bit for bit in STATUS_MAP)
 
 
 def module_id(address: int) -> int:

@@ -2,10 +2,19 @@
 
 Per module: voltage reference, current limit and run/stop frames addressed
 to that module only (a broadcast current limit would make every module
-deliver it in full), reads of Vout fast, Iout fast (every poll) and inlet
-temperature and status (every ``status_every`` polls), replies matched by
-the masked identifier. The hi/lo voltage range is switched only with the
-output off: off, wait, select, wait, then the cached setpoints.
+deliver it in full); reads of Vout fast and Iout fast at the driver's
+measurement rates, the status word and the inlet temperature less often,
+the actual range (cmd 101) and the current capability (cmd 104) when they
+are not known; replies matched by the masked identifier.
+
+Ranges: a module in the low range cannot deliver above ~500 V, and a
+switch needs the output off for seconds. In ``range_select = "session"``
+the range is chosen when a module starts exporting, from the most the
+session may ask for (the EV's maximum voltage, through ``export``'s
+``voltage_max``) — off, wait, select, wait, then the setpoints — and never
+while it exports: a voltage above the range is held at its top. In
+``"module"`` the module is told to pick its range itself (firmware that
+supports it) and the driver only reads which one it runs in.
 """
 
 from __future__ import annotations
@@ -20,9 +29,9 @@ import can
 from pecc_core.power import Mode, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.link import BusConfig
-from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver
+from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
 from pecc_plugins.uugreen import codec
-from pecc_plugins.uugreen.codec import Cmd, VoltageMode
+from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +43,8 @@ class UuSettings:
     bus: BusConfig
     timing: DriverTiming
     group: int = 0
-    mode_threshold_v: float = codec.MODE_THRESHOLD_V
+    range_select: str = "session"  # or "module"
+    low_range_max_v: float = codec.LOW_RANGE_MAX_V
     mode_switch_s: float = 2.0
 
 
@@ -48,9 +58,14 @@ class UuDriver(ModuleDriver):
                 raise ValueError(f"uugreen: module address {module.address} is outside 1..{codec.MAX_ADDRESS}")
         self.settings = settings
         self._group = settings.group
-        self._range: dict[int, VoltageMode] = {}  # as the module last reported or confirmed
+        self._rated = {m.address: m.current_max for m in modules}
+        self._range: dict[int, VoltageMode] = {}  # what cmd 101 last said
+        self._capability_read: set[int] = set()  # cmd 104 answered in the present range
+        self._auto_sent: set[int] = set()  # told to pick its range itself
         self._switching: dict[int, asyncio.Task[None]] = {}
         self._output_on: set[int] = set()  # modules last commanded to run
+        #: range switches started, per module (one per session at most)
+        self.range_switches: dict[int, int] = dict.fromkeys(self.modules, 0)
 
     async def stop(self) -> None:
         for task in list(self._switching.values()):
@@ -62,8 +77,11 @@ class UuDriver(ModuleDriver):
 
     def _forget(self, module: ModuleState) -> None:
         # a module that was silent may have restarted in its default range
-        self._range.pop(module.address, None)
-        self._output_on.discard(module.address)
+        address = module.address
+        self._range.pop(address, None)
+        self._capability_read.discard(address)
+        self._auto_sent.discard(address)
+        self._output_on.discard(address)
 
     # -- frames in ----------------------------------------------------------------
 
@@ -72,7 +90,7 @@ class UuDriver(ModuleDriver):
         if frame is None or frame.msg_type not in codec.RESPONSES or frame.group != self._group:
             return
         module = self._heard(frame.address)
-        if module is None:
+        if module is None or frame.msg_type != MsgType.READ_RESPONSE:
             return
         cmd, value = frame.cmd, frame.value
         if cmd == Cmd.VOUT_FAST or cmd == Cmd.VOUT:
@@ -84,73 +102,113 @@ class UuDriver(ModuleDriver):
         elif cmd == Cmd.TEMPERATURE:
             module.temperature = _signed(value) / 1000
         elif cmd == Cmd.STATUS:
-            self._vendor_faults(module, codec.faults_of(value))
-        elif cmd == Cmd.MODE_STATUS or cmd == Cmd.MODE_SET:
-            if value in (VoltageMode.HIGH, VoltageMode.LOW):
-                self._range[module.address] = VoltageMode(value)
+            status = codec.status(value)
+            self._vendor_faults(module, set(status.faults))
+            self._output_reported(module, not status.output_off)
+        elif cmd == Cmd.ACTUAL_RANGE:
+            self._ranged(module, value)
+        elif cmd == Cmd.CURRENT_CAPABILITY:
+            self._capable(module, value / 1000)
+
+    def _ranged(self, module: ModuleState, value: int) -> None:
+        if value not in (VoltageMode.HIGH, VoltageMode.LOW):
+            log.warning("uugreen: module %d reports range %d; expected 1 or 2", module.address, value)
+            return
+        mode = VoltageMode(value)
+        if self._range.get(module.address) is not mode:
+            self._range[module.address] = mode
+            self._capability_read.discard(module.address)  # the capability is the range's
+
+    def _capable(self, module: ModuleState, amperes: float) -> None:
+        """The module's current capability (cmd 104) in its present range narrows its rating."""
+        self._capability_read.add(module.address)
+        current_max = min(self._rated[module.address], amperes)
+        if current_max != module.current_max:
+            log.info("uugreen: module %d can deliver %.1f A", module.address, current_max)
+            module.current_max = current_max
+            self._notify(module)
 
     # -- frames out ---------------------------------------------------------------
 
-    def _poll(self, module: ModuleState, full: bool) -> None:
+    def _poll(self, module: ModuleState, readings: Reading) -> None:
         address, group = module.address, self._group
-        self._send(codec.read(address, group, Cmd.VOUT_FAST))
-        self._send(codec.read(address, group, Cmd.IOUT_FAST))
-        if full:
-            self._send(codec.read(address, group, Cmd.TEMPERATURE))
+        if Reading.MEASUREMENT in readings:
+            self._send(codec.read(address, group, Cmd.VOUT_FAST))
+            self._send(codec.read(address, group, Cmd.IOUT_FAST))
+        if Reading.STATUS in readings:
             self._send(codec.read(address, group, Cmd.STATUS))
+            if self.settings.range_select == "module" and address not in self._auto_sent and module.last_seen:
+                self._send(codec.set_mode(address, group, VoltageMode.AUTO))
+                self._auto_sent.add(address)
             if address not in self._range:
-                self._send(codec.read(address, group, Cmd.MODE_STATUS))
+                self._send(codec.read(address, group, Cmd.ACTUAL_RANGE))
+            elif address not in self._capability_read:
+                self._send(codec.read(address, group, Cmd.CURRENT_CAPABILITY))
+        if Reading.TEMPERATURE in readings:
+            self._send(codec.read(address, group, Cmd.TEMPERATURE))
+
+    def _prepare(self, module: ModuleState, voltage_max: float) -> None:
+        address = module.address
+        if self.settings.range_select != "session" or module.mode is Mode.EXPORT or address in self._switching:
+            return  # the module picks, or it is charging: never switched mid-charge
+        needed = codec.mode_for(voltage_max, self.settings.low_range_max_v)
+        if self._range.get(address) is needed or not self.link.up:
+            return
+        self.range_switches[address] += 1
+        self._switching[address] = asyncio.get_running_loop().create_task(
+            self._switch_range(module, needed), name=f"uugreen-range-{address}"
+        )
 
     def _apply(self, module: ModuleState) -> None:
         address, group = module.address, self._group
         if module.mode is Mode.OFF:
             # Off always goes out at once, even in the middle of a range switch.
             self._output_on.discard(address)
-            self._send(codec.set_current(address, group, 0.0))
             self._send(codec.set_output(address, group, False))
+            self._send(codec.set_current(address, group, 0.0))
             return
         if address in self._switching:
             return  # the switch applies the setpoints when it is done
-        needed = codec.mode_for(module.voltage_setpoint, self.settings.mode_threshold_v)
-        if self._range.get(address) is not needed:
-            self._switching[address] = asyncio.get_running_loop().create_task(
-                self._switch_range(module, needed), name=f"uugreen-range-{address}"
-            )
-            return
-        self._send(codec.set_voltage(address, group, module.voltage_setpoint))
+        self._send(codec.set_voltage(address, group, self._deliverable(module)))
         self._send(codec.set_current(address, group, module.current_setpoint))
         self._send(codec.set_output(address, group, True))
         self._output_on.add(address)
 
     def _update(self, module: ModuleState, voltage: float, current: float) -> None:
         address, group = module.address, self._group
-        needed = codec.mode_for(module.voltage_setpoint, self.settings.mode_threshold_v)
-        if address in self._switching or self._range.get(address) is not needed:
-            self._apply(module)  # starts the range switch, or leaves it to the running one
+        if address in self._switching:
             return
         if module.voltage_setpoint != voltage:
-            self._send(codec.set_voltage(address, group, module.voltage_setpoint))
+            self._send(codec.set_voltage(address, group, self._deliverable(module)))
         if module.current_setpoint != current:
             self._send(codec.set_current(address, group, module.current_setpoint))
 
+    def _deliverable(self, module: ModuleState) -> float:
+        """The voltage setpoint, held at the top of the low range in that range."""
+        if self._range.get(module.address) is VoltageMode.LOW:
+            return min(module.voltage_setpoint, self.settings.low_range_max_v)
+        return module.voltage_setpoint
+
     async def _switch_range(self, module: ModuleState, mode: VoltageMode) -> None:
-        """Change the hi/lo range with the output off, then re-apply the setpoints."""
+        """Change the range with the output off, then apply the cached state."""
         address, group, wait = module.address, self._group, self.settings.mode_switch_s
-        log.info("uugreen: module %d to %s-voltage range", address, mode.name.lower())
+        log.info("uugreen: module %d to the %s range", address, mode.name.lower())
         try:
-            if address in self._output_on:
+            if address in self._output_on or abs(module.current) > self.timing.off_current_a:
                 self._send(codec.set_output(address, group, False))
+                self._output_on.discard(address)
                 await asyncio.sleep(wait)
                 if not await self.wait_off([address], wait):
-                    # never switch under load: the next refresh starts over
+                    # never switched under load: the next start tries again
                     log.warning(
-                        "uugreen: module %d still carries %.1f A; range switch postponed", address, module.current
+                        "uugreen: module %d still carries %.1f A; range switch given up", address, module.current
                     )
                     return
-                self._output_on.discard(address)
             self._send(codec.set_mode(address, group, mode))
             await asyncio.sleep(wait)
-            self._range[address] = mode
+            self._range[address] = mode  # until cmd 101 says otherwise
+            self._capability_read.discard(address)
+            self._send(codec.read(address, group, Cmd.ACTUAL_RANGE))
         finally:
             del self._switching[address]
         if self.link.up:
