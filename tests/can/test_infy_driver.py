@@ -1,14 +1,24 @@
-"""What only the infy driver does: capabilities from the module, group addressing."""
+"""What only the infy driver does: after-diode voltage, minimum current, refusals, group reads."""
 
 from __future__ import annotations
 
+import asyncio
+
+import can
 from pecc_plugins.infy import InfyParams, codec
 
+from pecc_core.model import Phase, Target
+from pecc_core.power import Fault, Mode
 from pecc_core.testing import eventually
 
 
 def all_online(driver) -> bool:
     return all(m.online for m in driver.modules.values())
+
+
+def requests(frames: list[can.Message]) -> list[codec.Frame]:
+    decoded = (codec.decode(m.arbitration_id, m.data) for m in frames)
+    return [f for f in decoded if f is not None and f.source == codec.CONTROLLER]
 
 
 async def test_capabilities_read_from_the_module_narrow_the_ratings(rig) -> None:
@@ -28,7 +38,7 @@ async def test_capabilities_read_from_the_module_narrow_the_ratings(rig) -> None
         assert r.sim.modules[2].output.current_setpoint == 60.0  # 30 kW / 500 V
 
 
-async def test_group_addressing_polls_the_group_and_counts_its_modules(rig, spy_bus) -> None:
+async def test_group_addressing_reads_the_count_from_the_group_and_the_rest_per_module(rig, spy_bus) -> None:
     async with rig("infy", modules=(1, 2, 3), sim_modules=(1, 2, 3, 4),
                    assignment={1: "g1", 2: "g1", 3: "g2", 4: None},
                    driver={"addressing": "group", "group": 0}) as r:
@@ -36,17 +46,66 @@ async def test_group_addressing_polls_the_group_and_counts_its_modules(rig, spy_
         await eventually(lambda: r.driver.group_count == 4, what="group count")
         r.driver.export([1, 2], 400.0, 20.0)
         await eventually(lambda: abs(r.driver.modules[1].voltage - 400.0) < 3.0)
-        frames = list(iter(lambda: spy_bus.recv(0), None))
-        reads = [codec.decode(m.arbitration_id, m.data) for m in frames]
-        requests = [f for f in reads if f is not None and f.source == codec.CONTROLLER]
-        polls = [f for f in requests if f.cmd == codec.Cmd.READ_VI]
-        assert polls and all(f.device == codec.DEVICE_GROUP for f in polls)
-        # setpoints still go to one module each, never to the group
-        setpoints = [f for f in requests if f.cmd in (codec.Cmd.SET_VI, codec.Cmd.ON_OFF)]
-        assert setpoints and all(f.device == codec.DEVICE_MODULE for f in setpoints)
-        assert 4 not in r.driver.modules and r.driver.ignored_frames > 0
+        sent = requests(list(iter(lambda: spy_bus.recv(0), None)))
+        group = [f for f in sent if f.device == codec.DEVICE_GROUP]
+        assert group and {f.cmd for f in group} == {codec.Cmd.COUNT}  # as EVerest's driver does
+        per_module = {f.cmd for f in sent if f.device == codec.DEVICE_MODULE}
+        assert {codec.Cmd.READ_VI, codec.Cmd.VI_AFTER_DIODE, codec.Cmd.STATUS, codec.Cmd.SET_VI} <= per_module
 
 
-def test_default_offline_time_is_15_s() -> None:
+async def test_the_present_voltage_is_the_one_after_the_diode(rig) -> None:
+    async with rig("infy", modules=(1,), assignment={1: "g1"}) as r:
+        driver, sim, station = r.driver, r.sim, r.station
+        gun = station.guns["g1"]
+        await eventually(lambda: all_online(driver))
+        await station.io.contactors.set("g1", True)
+        gun.target = Target(380.0, 2.0, 40.0, Phase.PRECHARGE)
+        driver.export([1], 380.0, 2.0)
+        await eventually(lambda: abs(driver.modules[1].voltage - 380.0) < 3.0, what="precharged")
+        gun.target = Target(420.0, 20.0, 40.0, Phase.CHARGE)  # the car's contactors close
+        await eventually(lambda: sim.nodes["g1"].battery is not None and sim.nodes["g1"].battery.closed)
+        driver.off([1])
+        await eventually(lambda: not sim.modules[1].output.on)
+        await asyncio.sleep(0.3)
+        # the module's own side reads ~0 V; the connector still holds the battery
+        assert sim.modules[1].output.module_voltage == 0.0
+        assert driver.modules[1].voltage > 370.0
+
+
+async def test_a_0_a_request_switches_the_module_off(rig, spy_bus) -> None:
+    async with rig("infy", modules=(1, 2), assignment={1: "g1", 2: "g1"}) as r:
+        driver, sim = r.driver, r.sim
+        await eventually(lambda: all_online(driver))
+        driver.export([1, 2], 400.0, 20.0)
+        await eventually(lambda: sim.modules[1].output.on and sim.modules[2].output.on)
+        driver.export([1, 2], 400.0, 1.5)  # below 1 A each: one module carries it
+        await eventually(lambda: sim.modules[1].output.on != sim.modules[2].output.on, what="one on")
+        driver.export([1, 2], 400.0, 0.0)
+        await eventually(lambda: not sim.modules[1].output.on and not sim.modules[2].output.on, what="off")
+        assert all(m.mode is Mode.OFF for m in driver.modules.values())
+        limits = [
+            int.from_bytes(f.data[4:], "big")
+            for f in requests(list(iter(lambda: spy_bus.recv(0), None)))
+            if f.cmd == codec.Cmd.SET_VI
+        ]
+        assert limits and min(limits) >= 1000  # never a limit below 1 A (mA on the wire)
+        assert sum(driver.refusals.values()) == 0
+
+
+async def test_refusals_are_counted_and_become_a_fault_until_accepted(rig, caplog) -> None:
+    async with rig("infy", modules=(1, 2), assignment={1: "g1", 2: "g1"}) as r:
+        driver, sim = r.driver, r.sim
+        await eventually(lambda: all_online(driver))
+        sim.refuse(1, 7)  # busy starting
+        driver.export([1, 2], 400.0, 20.0)
+        await eventually(lambda: Fault.VENDOR_ERROR in driver.modules[1].faults, what="refusal fault")
+        assert not driver.modules[1].usable
+        assert driver.refusals[(1, codec.Cmd.SET_VI, 7)] >= 1
+        assert any("refused command 0x1C: error BUSY_STARTING" in rec.getMessage() for rec in caplog.records)
+        sim.refuse(1, 0)
+        await eventually(lambda: Fault.VENDOR_ERROR not in driver.modules[1].faults, what="accepted again")
+
+
+def test_defaults_offline_15_s_and_1_a_minimum() -> None:
     settings = InfyParams().load({"channel": "x"})
-    assert settings.timing.offline_s == 15.0
+    assert (settings.timing.offline_s, settings.timing.min_current_a) == (15.0, 1.0)

@@ -14,7 +14,9 @@ def test_sim_profile_params_load_into_settings(make_profile: Any, can_channel: s
     profile = make_profile("sim", sim_overrides(can_channel))
     driver = profile.power.driver.params
     assert (driver.group, driver.bus.channel, driver.bus.bitrate) == (1, can_channel, 125_000)
-    assert (driver.timing.poll_s, driver.timing.offline_s, driver.mode_switch_s) == (0.25, 6.0, 2.0)
+    timing = driver.timing
+    assert (timing.poll_s, timing.idle_poll_s, timing.status_s, timing.temperature_s) == (0.2, 1.0, 1.0, 5.0)
+    assert (timing.offline_s, driver.mode_switch_s, driver.range_select) == (6.0, 2.0, "session")
     sim = profile.services[0].params
     assert (sim.protocol, sim.group, sim.watchdog_s, sim.bus.channel) == ("uugreen", 1, 5.0, can_channel)
 
@@ -31,6 +33,10 @@ def test_infy_simulator_defaults_to_the_10_s_watchdog(make_profile: Any, can_cha
         ("power.driver.params.poll_ms", 0, "expected a value from 10 to 60000"),
         ("power.driver.params.pol_ms", 100, "pol_ms: got 100; unknown key"),
         ("services.0.params.protocol", "winline", "expected one of infy, uugreen"),
+        ("power.driver.params.idle_poll_ms", 100, "idle_poll_ms: got 100; expected at least poll_ms (200)"),
+        ("power.driver.params.offline_ms", 1500, "offline_ms: got 1500; expected at least twice the slowest"),
+        ("power.driver.params.range_select", "auto", "expected one of session, module"),
+        ("power.driver.params.setpoint_interval_ms", 200, "setpoint_interval_ms: got 200; unknown key"),
     ],
 )
 def test_bad_params_are_refused_with_their_key(

@@ -13,9 +13,10 @@ is read besides, to notice modules that are missing or extra.
   a share below it switches the module off instead, and a 0 A request
   switches every module off.
 - A reply with a non-zero error code is a refusal: counted per code in
-  :attr:`InfyDriver.refusals`, logged, and a typed fault while it lasts
-  (a refused setpoint or on/off makes the module unusable; a refused read
-  is a warning) until the same command is accepted again.
+  :attr:`InfyDriver.refusals`, logged, and a typed fault while it lasts:
+  a refused setpoint or on/off makes the module unusable (its state is
+  sent again at the status rate, and the first accepted set clears it),
+  a refused read is a warning until that read is answered.
 - Each module's capabilities (0x0A) are read when it is first heard and
   narrow the profile's ratings. Modules switch themselves off after 10 s
   without controller frames, so a module is offline only after 15 s.
@@ -93,8 +94,10 @@ class InfyDriver(ModuleDriver):
         if frame.error:
             self._refusal(module, cmd, frame.error)
             return
-        if module.address in self._refused and cmd in self._refused[module.address]:
-            self._refused[module.address].discard(cmd)
+        refused = self._refused.get(module.address)
+        if refused and cmd in refused:
+            # an accepted set clears every set refusal: the module takes orders again
+            refused.difference_update(_SETS if cmd in _SETS else (cmd,))
             self._faults(module)
         if cmd == Cmd.READ_VI:
             values = codec.vi(frame.data)
@@ -174,6 +177,8 @@ class InfyDriver(ModuleDriver):
             self._send(codec.read(address, Cmd.VI_AFTER_DIODE))
         if Reading.STATUS in readings:  # carries the temperature too
             self._send(codec.read(address, Cmd.STATUS))
+            if self._refused.get(address, set()) & _SETS:
+                self._send_state(module)  # retried at the status rate until accepted
             if address not in self._capabilities_read and module.last_seen:
                 self._send(codec.read(address, Cmd.CAPABILITIES))
 

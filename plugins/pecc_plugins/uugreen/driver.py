@@ -173,6 +173,8 @@ class UuDriver(ModuleDriver):
         self._send(codec.set_current(address, group, module.current_setpoint))
         self._send(codec.set_output(address, group, True))
         self._output_on.add(address)
+        if self.settings.range_select == "module":
+            self._range.pop(address, None)  # it may have picked another: read it again
 
     def _update(self, module: ModuleState, voltage: float, current: float) -> None:
         address, group = module.address, self._group
@@ -184,8 +186,8 @@ class UuDriver(ModuleDriver):
             self._send(codec.set_current(address, group, module.current_setpoint))
 
     def _deliverable(self, module: ModuleState) -> float:
-        """The voltage setpoint, held at the top of the low range in that range."""
-        if self._range.get(module.address) is VoltageMode.LOW:
+        """The voltage setpoint, held at the top of the low range in that range (chosen by the driver)."""
+        if self.settings.range_select == "session" and self._range.get(module.address) is VoltageMode.LOW:
             return min(module.voltage_setpoint, self.settings.low_range_max_v)
         return module.voltage_setpoint
 
@@ -198,11 +200,12 @@ class UuDriver(ModuleDriver):
                 self._send(codec.set_output(address, group, False))
                 self._output_on.discard(address)
                 await asyncio.sleep(wait)
-                if not await self.wait_off([address], wait):
-                    # never switched under load: the next start tries again
-                    log.warning(
+                if not await self.wait_off([address], self.timing.offline_s):
+                    # never switched under load: the module stays off
+                    log.error(
                         "uugreen: module %d still carries %.1f A; range switch given up", address, module.current
                     )
+                    self._command(module, Mode.OFF, 0.0, 0.0)
                     return
             self._send(codec.set_mode(address, group, mode))
             await asyncio.sleep(wait)
