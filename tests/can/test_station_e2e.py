@@ -66,3 +66,57 @@ async def test_a_dead_bus_makes_the_guns_inoperative_until_it_is_back(make_profi
         assert not driver.bus_ok
         await eventually(lambda: driver.bus_ok, what="bus reopened")
         await eventually(lambda: all(g.state is GunState.STANDBY for g in station.guns.values()), what="back")
+
+
+async def charge(gun: Any, station: Any, volts: float) -> None:
+    """Cable check, precharge and charge at ``volts`` (the car's battery is at 380 V)."""
+    await gun.cable_check(500)
+    await eventually(lambda: gun.status().isolation.value == "valid", what="cable check", timeout=5.0)
+    await gun.target_values(Target(380.0, 2.0, 40.0, Phase.PRECHARGE))
+    await eventually(lambda: abs(gun.status().measured_voltage - 380.0) < 5.0, what="precharged", timeout=5.0)
+    await gun.set_contactors(True)
+    await gun.target_values(Target(volts, 40.0, 40.0, Phase.CHARGE))
+
+
+async def test_the_range_is_chosen_once_per_session(make_profile: Any, can_channel: str) -> None:
+    async with running(make_profile("sim", {**sim_overrides(can_channel), **FAST})) as runtime:
+        station = runtime.station
+        gun, sim, driver = station.guns["1-1"], runtime.services[0], station.driver
+        await eventually(lambda: all(m.online for m in driver.modules.values()), what="modules online")
+        await eventually(lambda: station.pool.modules_of("1-1"), what="modules dealt")
+        modules = station.pool.modules_of("1-1")
+        gun.ev_session_changed({"ev_max_voltage_volts": 800.0})  # chargingSession: an 800 V car
+        await charge(gun, station, 450.0)
+        for volts in (480.0, 520.0, 650.0, 470.0):  # the charge crosses 500 V both ways
+            await gun.target_values(Target(volts, 40.0, 41.0, Phase.CHARGE))
+            await eventually(lambda: abs(gun.status().measured_current - 40.0) < 2.0, what=f"40 A at {volts}")
+        # one switch per module at the start of the session (power-on low range -> high), never after
+        assert all(sim.responder.mode_switches[a] == 1 for a in modules)
+        assert all(driver.range_switches[a] == 1 for a in modules)
+        assert sim.responder.unsafe_mode_switches == 0
+
+
+async def test_a_dc_dc_failure_takes_the_module_out_and_the_gun_down_when_none_is_left(
+    make_profile: Any, can_channel: str
+) -> None:
+    # modules 1 and 2 reach gun 1-1 only; the others serve the other guns
+    modules = [{"address": a, "guns": ["1-1"]} for a in (1, 2)]
+    modules += [{"address": a, "guns": ["1-2", "2-1", "2-2"]} for a in range(3, 9)]
+    overrides = {**sim_overrides(can_channel), **FAST, "power.modules": modules}
+    async with running(make_profile("sim", overrides)) as runtime:
+        station = runtime.station
+        gun, sim, driver, pool = station.guns["1-1"], runtime.services[0], station.driver, station.pool
+        await eventually(lambda: all(m.online for m in driver.modules.values()), what="modules online")
+        await eventually(lambda: pool.modules_of("1-1") == (1, 2), what="modules dealt")
+        gun.ev_session_changed({"ev_max_voltage_volts": 450.0})
+        await charge(gun, station, 420.0)
+        await eventually(lambda: abs(gun.status().measured_current - 40.0) < 2.0, what="charging on 1 and 2")
+        sim.inject(1, 21)  # DC/DC failure
+        await eventually(lambda: not driver.modules[1].usable, what="module 1 unusable")
+        await eventually(lambda: pool.modules_of("1-1") == (2,), what="the allocation shrinks to module 2")
+        assert pool.capability("1-1").current_max == driver.modules[2].current_max
+        await eventually(lambda: not sim.modules[1].output.on, what="module 1 off")
+        sim.inject(2, 21)
+        await eventually(lambda: "no_modules" in gun.faults, what="no usable module can reach it")
+        assert gun.state is GunState.INOPERATIVE
+        assert not any(sim.modules[a].output.on for a in (1, 2))

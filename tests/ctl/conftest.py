@@ -21,6 +21,8 @@ FAST = {
     "timings.control_cycle_ms": 50,
     "timings.request_timeout_ms": 300,
     "power.driver.params.poll_ms": 50,
+    "power.driver.params.idle_poll_ms": 100,
+    "power.driver.params.status_ms": 100,
     "power.driver.params.offline_ms": 300,
     "services.0.params.tick_ms": 10,
     "services.0.params.slew_v_per_s": 2000.0,

@@ -253,6 +253,8 @@ REAL_FAST = {
     "timings.precharge_ms": 1000,
     "timings.control_cycle_ms": 20,
     "power.driver.params.poll_ms": 20,
+    "power.driver.params.idle_poll_ms": 50,
+    "power.driver.params.status_ms": 50,
     "power.driver.params.offline_ms": 300,
     "power.driver.params.mode_switch_ms": 50,
     "services.0.params.tick_ms": 10,
