@@ -163,6 +163,15 @@ async def test_sim_module_routes_silence_and_fault_a_module(ctl: Ctl) -> None:
     assert status == 404 and "no module '999'" in body["error"]
     status, body = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "gremlins"})
     assert status == 400 and "gremlins" in body["error"]
+    status, _ = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"bit": 21})  # DC/DC failure
+    assert status == 200
+    async with asyncio.timeout(3):
+        while module.usable:
+            await asyncio.sleep(0.02)
+    status, body = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"bit": 32})
+    assert status == 400 and "bit: got 32" in body["error"]
+    status, body = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "over_current"})
+    assert status == 400 and "no status bit" in body["error"]  # a UU module has none for it
     station.services = ()  # a station without a module simulator
     status, body = await ctl.http("POST", f"/api/sim/modules/{address}/clear")
     assert status == 404 and "no module simulator" in body["error"]

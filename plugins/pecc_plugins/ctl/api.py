@@ -150,16 +150,25 @@ class ControlApi:
         return OK, {"module": module, "silent": silent}
 
     async def sim_fault(self, request: Request, address: str) -> Reply:
+        """Inject a fault by name (``{"fault": "hardware"}``) or by its status bit (``{"bit": 21}``)."""
         sim, module = self._sim_module(address)
-        name = _field(request, "fault", str, f"one of {_FAULTS}")
-        active = request.json().get("active", True)
-        if name not in _FAULTS or not isinstance(active, bool):
-            raise HttpError(
-                HTTPStatus.BAD_REQUEST,
-                f"fault: got {name!r}, active: got {active!r}; expected one of "
-                f"{_FAULTS} and true or false",
-            )
-        sim.fault(module, Fault(name), active)
+        body = request.json()
+        active = body.get("active", True) if isinstance(body, dict) else True
+        if not isinstance(active, bool):
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"active: got {active!r}; expected true or false")
+        if isinstance(body, dict) and "bit" in body:
+            bit = body["bit"]
+            if not isinstance(bit, int) or isinstance(bit, bool) or not 0 <= bit <= 31:
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"bit: got {bit!r}; expected a status bit number 0..31")
+            sim.inject(module, bit, active)
+            return OK, {"module": module, "bit": bit, "active": active}
+        name = _field(request, "fault", str, f"one of {_FAULTS}, or a status bit number as \"bit\"")
+        if name not in _FAULTS:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"fault: got {name!r}; expected one of {_FAULTS}")
+        try:
+            sim.fault(module, Fault(name), active)
+        except ValueError as exc:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"fault: got {name!r}; {exc}") from None
         return OK, {"module": module, "fault": name, "active": active}
 
     async def sim_clear(self, request: Request, address: str) -> Reply:

@@ -162,8 +162,9 @@ def sim_module_fault(
     fault: str,
     clear: Annotated[bool, typer.Option("--clear", help="Stop reporting it.")] = False,
 ) -> None:
-    """Make a simulated module report FAULT (hardware, over_temperature, ...)."""
-    _call(ctx, "POST", f"/api/sim/modules/{address}/fault", {"fault": fault, "active": not clear})
+    """Make a simulated module report FAULT: a name (hardware, over_temperature, ...) or a status bit number (21)."""
+    what: dict[str, Any] = {"bit": int(fault)} if fault.isdigit() else {"fault": fault}
+    _call(ctx, "POST", f"/api/sim/modules/{address}/fault", {**what, "active": not clear})
 
 
 @sim_app.command("clear")
