@@ -14,11 +14,10 @@ its share of the loop; a separate client process would not be faster.
 Bus load counts every frame on the bus with its exact stuffed bit count
 (:func:`pecc_plugins.canbus.load.stuffed_bits`) against 125 kbit/s.
 
-The uugreen driver rate-limits setpoint updates per module
-(``setpoint_interval_ms``, default 200 ms, latest value wins) to spare the
-bus; the benchmark runs with the default and with 0 (every change at once).
+The uugreen driver sends every setpoint change at once and keeps the bus
+load down with its polling budget (active modules fast, idle ones slowly).
 
-    python -m benchmarks.can_bench [--modules 8 12] [--setpoint-interval-ms 200 0] [--seconds 10]
+    python -m benchmarks.can_bench [--modules 12 24] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -125,11 +124,10 @@ def delays(sent: list[tuple[float, float]], setpoints: list[tuple[float, float]]
     return out, len(sent) - len(carried)
 
 
-async def measure(modules: int, interval_ms: int, seconds: float, steps: int) -> dict[str, Any]:
+async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
     channel = f"can-bench-{modules}-{time.monotonic_ns()}"
     overrides: dict[str, Any] = {
         **sim_overrides(channel),
-        "power.driver.params.setpoint_interval_ms": interval_ms,
         "log_level": "WARNING",
         "timings.cable_check_ms": 200,
         "power.modules": [{"address": a} for a in range(1, modules + 1)],
@@ -165,7 +163,6 @@ async def measure(modules: int, interval_ms: int, seconds: float, steps: int) ->
     found, superseded = delays(probe.sent, recorder.setpoints())
     return {
         "modules": modules,
-        "setpoint_interval_ms": interval_ms,
         "idle_frames_per_s": idle[0],
         "idle_load_percent": idle[1],
         "charging_frames_per_s": charging[0],
@@ -181,7 +178,7 @@ async def measure(modules: int, interval_ms: int, seconds: float, steps: int) ->
 
 
 HEADER = [
-    "modules", "setpoint interval ms", "polling frames/s", "bus load %", "frames/s, 1 gun charging",
+    "modules", "polling frames/s", "bus load %", "frames/s, 1 gun charging",
     "bus load %",
     "targetValues -> VREF p50 ms", "p99 ms", "max ms", "answered", "superseded",
 ]  # fmt: skip
@@ -191,7 +188,6 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = [
         [
             str(r["modules"]),
-            str(r["setpoint_interval_ms"]),
             f"{r['idle_frames_per_s']:.0f}",
             f"{r['idle_load_percent']:.1f}",
             f"{r['charging_frames_per_s']:.0f}",
@@ -211,23 +207,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--modules", type=int, nargs="+", default=[8, 12])
-    parser.add_argument(
-        "--setpoint-interval-ms",
-        type=int,
-        nargs="+",
-        default=[200, 0],
-        help="the uugreen driver's setpoint rate limit (200 is its default, 0 sends at once)",
-    )
+    parser.add_argument("--modules", type=int, nargs="+", default=[12, 24])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    results = [
-        asyncio.run(measure(m, interval, args.seconds, args.steps))
-        for m in args.modules
-        for interval in args.setpoint_interval_ms
-    ]
+    results = [asyncio.run(measure(m, args.seconds, args.steps)) for m in args.modules]
     print(table(results))
 
 
