@@ -103,9 +103,10 @@ module_tables = st.lists(
     usable=st.lists(st.booleans(), min_size=6, max_size=6),
     voltage=st.floats(0, 1200),
     current=st.floats(0, 1000),
+    floor=st.sampled_from([0.0, 1.0]),
 )
 def test_export_never_commands_more_than_asked_or_rated(
-    tables: list[dict[str, float]], usable: list[bool], voltage: float, current: float
+    tables: list[dict[str, float]], usable: list[bool], voltage: float, current: float, floor: float
 ) -> None:
     from can_rig import core_profile
     from pecc_plugins.uugreen import UuParams
@@ -114,7 +115,8 @@ def test_export_never_commands_more_than_asked_or_rated(
     from pecc_core.power import Fault, Mode
 
     modules = tuple({"address": i + 1, **t} for i, t in enumerate(tables))
-    driver = UuDriver(UuParams().load({"channel": "unused"}), core_profile(modules).power.modules)
+    params = UuParams().load({"channel": "unused", "min_current_a": floor})
+    driver = UuDriver(params, core_profile(modules).power.modules)
     for state, ok in zip(driver.modules.values(), usable[: len(tables)], strict=True):
         state.online = True
         if not ok:
@@ -131,4 +133,5 @@ def test_export_never_commands_more_than_asked_or_rated(
         assert state.current_setpoint <= state.current_max + 1e-9
         assert state.current_setpoint * state.voltage_setpoint <= state.power_max + 1e-6
         total += state.current_setpoint
+        assert state.current_setpoint >= floor - 1e-9  # never a limit below the module's minimum
     assert total <= current + 1e-6

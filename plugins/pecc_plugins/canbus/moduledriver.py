@@ -136,8 +136,9 @@ class ModuleDriver(ABC):
         floor = self.timing.min_current_a
         if floor > 0.0:
             # as many modules as can each regulate at least the floor; the others off
-            count = min(len(able), int(max(current, 0.0) / floor + 1e-9))
-            keep = sorted(sorted(range(len(able)), key=lambda i: caps[i], reverse=True)[:count])
+            count = int(max(current, 0.0) / floor + 1e-9)
+            fit = sorted((i for i in range(len(able)) if caps[i] >= floor), key=lambda i: caps[i], reverse=True)
+            keep = sorted(fit[:count])
             able, caps = [able[i] for i in keep], [caps[i] for i in keep]
         session_max = voltage if voltage_max is None else max(voltage, voltage_max)
         for module, share in zip(able, fair_shares(current, caps), strict=True):
