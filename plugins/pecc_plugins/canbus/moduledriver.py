@@ -1,8 +1,11 @@
 """What every CAN power-module driver does, whatever the vendor protocol.
 
 :class:`ModuleDriver` implements :class:`pecc_core.power.PowerDriver` up to
-the frames: it keeps the module table, owns the :class:`CanLink`, runs the
-poll loop, splits currents, caches mode and setpoints, detects silent
+the frames: it keeps the module table, owns the :class:`CanLink`, polls
+each module at the rate its state needs (the polling budget of
+:class:`DriverTiming`), splits currents, caches mode and setpoints and
+sends their changes at once, corrects outputs whose status disagrees with
+what was sent, detects silent
 modules, recovers them (cached mode and setpoints re-applied *before* the
 module is declared online again), reacts to the bus dying, and waits for
 outputs to go off. A vendor driver subclasses it and supplies the frames:
@@ -65,6 +68,8 @@ class DriverTiming:
 
 #: A module output at or above this voltage (V) is live: it is measured at the active rate.
 LIVE_VOLTAGE = 60.0
+#: The poll loop's tick (s): fine enough to spread reads over each period.
+TICK_S = 0.05
 
 
 class Reading(Flag):
@@ -73,6 +78,16 @@ class Reading(Flag):
     MEASUREMENT = auto()  # output voltage and current
     STATUS = auto()  # status / alarm word
     TEMPERATURE = auto()
+
+
+@dataclass(slots=True)
+class _Schedule:
+    """When each reading of one module, and its setpoint refresh, is next due (loop time)."""
+
+    measurement: float
+    status: float
+    temperature: float
+    refresh: float
 
 
 class ModuleDriver(ABC):
@@ -104,8 +119,7 @@ class ModuleDriver(ABC):
         self._poll_task: asyncio.Task[None] | None = None
         self._since = 0.0  # when polling started: silence is counted from here
         self._sent: dict[int, tuple[Mode, float, float]] = {}  # the state each module was last sent
-        #: per module, loop time when each reading (and the setpoint refresh) is next due
-        self._due: dict[int, dict[Reading | None, float]] = {}
+        self._due: dict[int, _Schedule] = {}
         self._schedule(0.0)
 
     # -- PowerDriver ------------------------------------------------------------
@@ -222,7 +236,7 @@ class ModuleDriver(ABC):
         self._apply(module)
         address = module.address
         self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
-        self._due[address][None] = asyncio.get_running_loop().time() + self.timing.resend_s
+        self._due[address].refresh = asyncio.get_running_loop().time() + self.timing.resend_s
 
     def _settled(self, module: ModuleState) -> bool:
         """True once the re-applied state has fully gone out (no sequence still running)."""
@@ -314,7 +328,7 @@ class ModuleDriver(ABC):
             return
         if mode is not module.mode:
             # a module starting or stopping is measured on the next tick, then at the active rate
-            self._due[module.address][Reading.MEASUREMENT] = 0.0
+            self._due[module.address].measurement = 0.0
         module.mode = mode
         module.voltage_setpoint = voltage
         module.current_setpoint = current
@@ -372,12 +386,12 @@ class ModuleDriver(ABC):
         timing, count = self.timing, max(len(self.modules), 1)
         for i, address in enumerate(self.modules):
             share = i / count
-            self._due[address] = {
-                Reading.MEASUREMENT: now + share * timing.poll_s,
-                Reading.STATUS: now + share * timing.status_s,
-                Reading.TEMPERATURE: now + share * timing.temperature_s,
-                None: now + timing.resend_s + share * timing.resend_s,  # the setpoint refresh
-            }
+            self._due[address] = _Schedule(
+                measurement=now + share * timing.poll_s,
+                status=now + share * timing.status_s,
+                temperature=now + share * timing.temperature_s,
+                refresh=now + (1 + share) * timing.resend_s,
+            )
 
     def _active(self, module: ModuleState) -> bool:
         """Measured at the fast rate: feeding a gun, or still carrying current or voltage."""
@@ -412,19 +426,17 @@ class ModuleDriver(ABC):
         for address, module in self.modules.items():
             due = self._due[address]
             readings = Reading(0)
-            if now >= due[Reading.MEASUREMENT]:
+            if now >= due.measurement:
                 readings |= Reading.MEASUREMENT
                 period = timing.poll_s if self._active(module) else timing.idle_poll_s
-                due[Reading.MEASUREMENT] = max(due[Reading.MEASUREMENT] + period, now)
-            for reading, period in ((Reading.STATUS, timing.status_s), (Reading.TEMPERATURE, timing.temperature_s)):
-                if now >= due[reading]:
-                    readings |= reading
-                    due[reading] = max(due[reading] + period, now)
+                due.measurement = max(due.measurement + period, now)
+            if now >= due.status:
+                readings |= Reading.STATUS
+                due.status = max(due.status + timing.status_s, now)
+            if now >= due.temperature:
+                readings |= Reading.TEMPERATURE
+                due.temperature = max(due.temperature + timing.temperature_s, now)
             if readings:
                 self._poll(module, readings)
-            if module.mode is Mode.EXPORT and now >= due[None]:
+            if module.mode is Mode.EXPORT and now >= due.refresh:
                 self._send_state(module)
-
-
-#: The poll loop's tick (s): fine enough to spread reads over each period.
-TICK_S = 0.05

@@ -125,7 +125,10 @@ class InfyDriver(ModuleDriver):
         self.refusals[key] += 1
         refused = self._refused.setdefault(module.address, set())
         if cmd not in refused:
-            name = codec.ErrorCode(error).name if error in codec.ErrorCode._value2member_map_ else str(error)
+            try:
+                name = codec.ErrorCode(error).name
+            except ValueError:
+                name = str(error)
             log.warning("infy: module %d refused command 0x%02X: error %s", module.address, cmd, name)
             refused.add(cmd)
             self._faults(module)
