@@ -13,9 +13,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from pecc_plugins.canbus.scale import milli
-
 from pecc_core.power import Fault
+from pecc_plugins.canbus.scale import milli
 
 CONTROLLER = 0xF0
 DEVICE_MODULE = 0x0A

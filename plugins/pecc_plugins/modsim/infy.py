@@ -65,11 +65,11 @@ class InfyResponder:
         if request.device == wire.INFY_GROUP:
             if request.destination != self.group:
                 return
-            modules = list(self.sim.listening())
+            listeners = list(self.sim.listening())
             if request.cmd == wire.INFY_COUNT:
-                modules = modules[:1]
-            for module in modules:
-                self._answer(module, request)
+                listeners = listeners[:1]
+            for listener in listeners:
+                self._answer(listener, request)
             return
         module = self.sim.reachable(request.destination)
         if module is not None:

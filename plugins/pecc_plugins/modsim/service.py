@@ -30,8 +30,14 @@ from pecc_core.power import Fault
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.tasks import cancel
-from pecc_plugins.modsim.physics import Battery, ModuleOutput, Node, PhysicsConfig, Plant
 from pecc_plugins.modsim.infy import InfyResponder
+from pecc_plugins.modsim.physics import (
+    Battery,
+    ModuleOutput,
+    Node,
+    PhysicsConfig,
+    Plant,
+)
 from pecc_plugins.modsim.uu import UuResponder
 
 if TYPE_CHECKING:

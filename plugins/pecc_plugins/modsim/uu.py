@@ -74,8 +74,8 @@ class UuResponder:
         if request is None or request.group != self.group:
             return
         if request.address == 0:
-            for module in self.sim.listening():
-                self._obey(module, request)
+            for listener in self.sim.listening():
+                self._obey(listener, request)
             return
         module = self.sim.reachable(request.address)
         if module is None:

@@ -16,9 +16,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from pecc_plugins.canbus.scale import milli
-
 from pecc_core.power import Fault
+from pecc_plugins.canbus.scale import milli
 
 PROTOCOL = 1
 MONITOR = 1
