@@ -85,6 +85,14 @@ def test_every_alarm_bit_of_the_table(byte: int, bit: int, fault: Fault | None) 
     assert blocking == (fault not in (None, Fault.VENDOR_WARNING))
 
 
+@given(st.binary(min_size=3, max_size=3))
+def test_any_alarm_bytes_are_the_union_of_their_bits(alarms: bytes) -> None:
+    data = bytes(5) + alarms
+    expected = {f for byte, bit, f in INFY_ALARMS if data[byte] >> bit & 1} - {None}
+    status = codec.status(data)
+    assert status.faults == expected and status.dc_off == bool(data[6] & 1)
+
+
 def test_temperature_is_byte_4_signed() -> None:
     assert codec.status(bytes.fromhex("00 00 00 00 F6 00 00 00")).temperature == -10.0
     assert codec.status(bytes.fromhex("00 00 00 00 37 00 10 01")) == codec.Status(

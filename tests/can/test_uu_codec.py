@@ -129,6 +129,13 @@ def test_the_field_failures_block_the_module(bit: int) -> None:
     assert codec.status(1 << bit).faults & BLOCKING
 
 
+@given(st.integers(0, 2**32 - 1))
+def test_any_status_word_is_the_union_of_its_bits(word: int) -> None:
+    bits = [b for b in range(32) if word >> b & 1]
+    expected = {UU_STATUS.get(b, Fault.VENDOR_WARNING) for b in bits} - {None}
+    assert codec.status(word) == codec.Status(frozenset(expected), bool(word >> 25 & 1))
+
+
 def test_status_words_combine() -> None:
     status = codec.status(1 << 21 | 1 << 25 | 1 << 9)
     assert status == codec.Status(frozenset({Fault.HARDWARE, Fault.VENDOR_WARNING}), True)

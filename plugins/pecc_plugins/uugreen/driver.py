@@ -135,14 +135,14 @@ class UuDriver(ModuleDriver):
         if Reading.MEASUREMENT in readings:
             self._send(codec.read(address, group, Cmd.VOUT_FAST))
             self._send(codec.read(address, group, Cmd.IOUT_FAST))
+        if address not in self._range:  # with the first reads: a session may start soon
+            self._send(codec.read(address, group, Cmd.ACTUAL_RANGE))
         if Reading.STATUS in readings:
             self._send(codec.read(address, group, Cmd.STATUS))
             if self.settings.range_select == "module" and address not in self._auto_sent and module.last_seen:
                 self._send(codec.set_mode(address, group, VoltageMode.AUTO))
                 self._auto_sent.add(address)
-            if address not in self._range:
-                self._send(codec.read(address, group, Cmd.ACTUAL_RANGE))
-            elif address not in self._capability_read:
+            if address in self._range and address not in self._capability_read:
                 self._send(codec.read(address, group, Cmd.CURRENT_CAPABILITY))
         if Reading.TEMPERATURE in readings:
             self._send(codec.read(address, group, Cmd.TEMPERATURE))
