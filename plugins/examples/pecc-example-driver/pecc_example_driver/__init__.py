@@ -51,7 +51,10 @@ class IdealDriver:
         self.off(list(self.modules))
         self.bus_ok = False
 
-    def export(self, addresses: Sequence[int], voltage: float, current: float) -> None:
+    def export(
+        self, addresses: Sequence[int], voltage: float, current: float, voltage_max: float | None = None
+    ) -> None:
+        # voltage_max (the session's most) matters to modules with voltage ranges; these have none
         usable = [self.modules[a] for a in addresses if self.modules[a].usable]
         share = current / len(usable) if usable else 0.0
         for module in usable:
