@@ -48,7 +48,9 @@ class DriverTiming:
         output below :data:`LIVE_VOLTAGE`).
     :attr status_s: status word period (faults, output on/off), every module.
     :attr temperature_s: temperature period, every module.
-    :attr resend_s: setpoint refresh period of exporting modules.
+    :attr resend_s: setpoint refresh period of exporting modules, counted
+        from their last setpoint frame (stretched up to 1.5 times, module by
+        module, so that modules started together drift apart).
     :attr offline_s: silence after which a module is offline; longer than
         the module's watchdog, so it has switched itself off by then.
     :attr off_current_a: output current below which relays may open.
@@ -82,12 +84,23 @@ class Reading(Flag):
 
 @dataclass(slots=True)
 class _Schedule:
-    """When each reading of one module, and its setpoint refresh, is next due (loop time)."""
+    """When each reading of one module, and its setpoint refresh, is next due (loop time).
+
+    ``phase`` (0 to 1) spreads the modules over each period; it also
+    stretches each module's refresh interval a little differently, so that
+    modules started by one ``export`` do not refresh in one burst ahead of
+    the next setpoint change.
+    """
 
     measurement: float
     status: float
     temperature: float
     refresh: float
+    phase: float = 0.0
+
+    def refreshed(self, now: float, period: float) -> None:
+        """Setpoints went out at ``now``: the next refresh is due about one period later."""
+        self.refresh = now + period * (1.0 + 0.5 * self.phase)
 
 
 class ModuleDriver(ABC):
@@ -236,7 +249,7 @@ class ModuleDriver(ABC):
         self._apply(module)
         address = module.address
         self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
-        self._due[address].refresh = asyncio.get_running_loop().time() + self.timing.resend_s
+        self._due[address].refreshed(asyncio.get_running_loop().time(), self.timing.resend_s)
 
     def _settled(self, module: ModuleState) -> bool:
         """True once the re-applied state has fully gone out (no sequence still running)."""
@@ -353,6 +366,8 @@ class ModuleDriver(ABC):
             return
         self._update(module, voltage, current)
         self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
+        # a setpoint just sent is as good as a refresh: no refresh burst while targets change
+        self._due[address].refreshed(asyncio.get_running_loop().time(), self.timing.resend_s)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -391,6 +406,7 @@ class ModuleDriver(ABC):
                 status=now + share * timing.status_s,
                 temperature=now + share * timing.temperature_s,
                 refresh=now + (1 + share) * timing.resend_s,
+                phase=share,
             )
 
     def _active(self, module: ModuleState) -> bool:

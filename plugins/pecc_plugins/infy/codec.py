@@ -117,7 +117,11 @@ def count(data: bytes) -> int:
 
 
 def after_diode(data: bytes) -> tuple[float, float]:
-    """Voltage and current after the output diode (cmd 0x0C): uint16 x 0.1 each."""
+    """The two values of cmd 0x0C: voltage after the output diode, then a current, uint16 x 0.1 each.
+
+    The notes call the pair V/I; EVerest's driver names the second the
+    *available* current. Only the voltage is used.
+    """
     return int.from_bytes(data[0:2], "big") / 10, int.from_bytes(data[2:4], "big") / 10
 
 
