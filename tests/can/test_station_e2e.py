@@ -71,9 +71,9 @@ async def test_a_dead_bus_makes_the_guns_inoperative_until_it_is_back(make_profi
 async def charge(gun: Any, station: Any, volts: float) -> None:
     """Cable check, precharge and charge at ``volts`` (the car's battery is at 380 V)."""
     await gun.cable_check(500)
-    await eventually(lambda: gun.status().isolation.value == "valid", what="cable check", timeout=5.0)
+    await eventually(lambda: gun.report().isolation.value == "valid", what="cable check", timeout=5.0)
     await gun.target_values(Target(380.0, 2.0, 40.0, Phase.PRECHARGE))
-    await eventually(lambda: abs(gun.status().measured_voltage - 380.0) < 5.0, what="precharged", timeout=5.0)
+    await eventually(lambda: abs(gun.report().measured_voltage - 380.0) < 5.0, what="precharged", timeout=5.0)
     await gun.set_contactors(True)
     await gun.target_values(Target(volts, 40.0, 40.0, Phase.CHARGE))
 
@@ -89,7 +89,7 @@ async def test_the_range_is_chosen_once_per_session(make_profile: Any, can_chann
         await charge(gun, station, 450.0)
         for volts in (480.0, 520.0, 650.0, 470.0):  # the charge crosses 500 V both ways
             await gun.target_values(Target(volts, 40.0, 41.0, Phase.CHARGE))
-            await eventually(lambda: abs(gun.status().measured_current - 40.0) < 2.0, what=f"40 A at {volts}")
+            await eventually(lambda: abs(gun.report().measured_current - 40.0) < 2.0, what=f"40 A at {volts}")
         # one switch per module at the start of the session (power-on low range -> high), never after
         assert all(sim.responder.mode_switches[a] == 1 for a in modules)
         assert all(driver.range_switches[a] == 1 for a in modules)
@@ -110,11 +110,11 @@ async def test_a_dc_dc_failure_takes_the_module_out_and_the_gun_down_when_none_i
         await eventually(lambda: pool.modules_of("1-1") == (1, 2), what="modules dealt")
         gun.ev_session_changed({"ev_max_voltage_volts": 450.0})
         await charge(gun, station, 420.0)
-        await eventually(lambda: abs(gun.status().measured_current - 40.0) < 2.0, what="charging on 1 and 2")
+        await eventually(lambda: abs(gun.report().measured_current - 40.0) < 2.0, what="charging on 1 and 2")
         sim.inject(1, 21)  # DC/DC failure
         await eventually(lambda: not driver.modules[1].usable, what="module 1 unusable")
         await eventually(lambda: pool.modules_of("1-1") == (2,), what="the allocation shrinks to module 2")
-        assert pool.capability("1-1").current_max == driver.modules[2].current_max
+        assert pool.supply("1-1").current_max == driver.modules[2].current_max
         await eventually(lambda: not sim.modules[1].output.on, what="module 1 off")
         sim.inject(2, 21)
         await eventually(lambda: "no_modules" in gun.faults, what="no usable module can reach it")
