@@ -15,8 +15,13 @@ Plugins implement hooks with :data:`pecc_core.hookimpl`::
     def pecc_register_power_drivers(register):
         register("acme", AcmeDriver, params=AcmeParams, summary="ACME modules")
 
-pluggy is synchronous: observer hooks must not block. A plugin that needs
-to do I/O from an observer schedules a task on the running loop.
+Observer hooks run synchronously, on the event loop, inside the transition
+they report: after its safety actions (outputs off, contactors commanded)
+and before the request that caused it is answered. So they must not block;
+a plugin that needs to do I/O from an observer schedules a task on the
+running loop. Each observer implementation is called on its own and an
+exception it raises is logged with the plugin's name and otherwise ignored:
+an observer can neither fail a transition nor stop the station.
 """
 
 from __future__ import annotations
@@ -131,7 +136,8 @@ def pecc_register_power_drivers(register: Register) -> None:
 def pecc_register_io_drivers(register: RegisterIoDriver) -> None:
     """Offer I/O drivers by role and name.
 
-    ``factory(params, station_config)`` returns the role's interface from
+    ``factory(params, profile)`` gets the validated params and the whole
+    :class:`pecc_core.profile.model.Profile` and returns the role's interface from
     :mod:`pecc_core.io`; one instance serves every gun of the station.
     """
 

@@ -101,6 +101,7 @@ class PluginManager:
         self._registries: dict[str, Registry] = {}
         self._handlers: dict[tuple[str, str], Callable[..., Any]] | None = None
         self.load_errors: dict[str, str] = {}
+        self._failing: set[tuple[str, str]] = set()
 
     # -- loading -----------------------------------------------------------
 
@@ -214,18 +215,42 @@ class PluginManager:
         self._pm.hook.pecc_add_commands(app=app)
 
     # -- observers ------------------------------------------------------------
+    #
+    # Observers only watch. Each implementation is called on its own and its
+    # exception is caught here: a broken observer package must neither fail a
+    # gun transition (whose safety actions are already done when it is told)
+    # nor stop ``pecc run``. It is logged with the plugin's name once per
+    # episode: again only after the hook has succeeded in between.
 
     def station_started(self, station: Station) -> None:
-        self._pm.hook.pecc_station_started(station=station)
+        self._notify("pecc_station_started", station=station)
 
     def station_stopping(self, station: Station) -> None:
-        self._pm.hook.pecc_station_stopping(station=station)
+        self._notify("pecc_station_stopping", station=station)
 
     def gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
-        self._pm.hook.pecc_gun_state_changed(gun=gun, old=old, new=new, reason=reason)
+        self._notify("pecc_gun_state_changed", gun=gun, old=old, new=new, reason=reason)
 
     def gun_fault(self, gun: Gun, fault: str, active: bool) -> None:
-        self._pm.hook.pecc_gun_fault(gun=gun, fault=fault, active=active)
+        self._notify("pecc_gun_fault", gun=gun, fault=fault, active=active)
+
+    def _notify(self, hook: str, **kwargs: Any) -> None:
+        # pluggy calls the newest registration first; so do we.
+        for impl in reversed(getattr(self._pm.hook, hook).get_hookimpls()):
+            episode = (impl.plugin_name, hook)
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception:
+                if episode not in self._failing:
+                    self._failing.add(episode)
+                    log.exception(
+                        "plugin %r raised in %s; ignored (observers only watch), "
+                        "logged again only after it has succeeded",
+                        impl.plugin_name,
+                        hook,
+                    )
+            else:
+                self._failing.discard(episode)
 
 
 def default_manager() -> PluginManager:

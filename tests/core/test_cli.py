@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from pecc_core import __version__
 from pecc_core.cli import app
-from pecc_core.testing import write_profile
+from pecc_core.testing import sim_overrides, write_profile
 
 runner = CliRunner()
 
@@ -89,11 +89,7 @@ def test_plugins_list_shows_every_builtin_plugin() -> None:
 
 @pytest.mark.slow
 def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str) -> None:
-    path = write_profile(
-        "sim",
-        tmp_path,
-        {"server.port": 0, "power.driver.params.channel": can_channel, "services.0.params.channel": can_channel},
-    )
+    path = write_profile("sim", tmp_path, sim_overrides(can_channel))  # port 0 everywhere
     log = tmp_path / "pecc.log"
     systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     systemd.bind(str(tmp_path / "notify"))

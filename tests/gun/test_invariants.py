@@ -181,10 +181,19 @@ class GunMachine(RuleBasedStateMachine):
     @rule(gun=guns)
     def reset(self, gun: str) -> None:
         gun_ = self.station.guns[gun]
-        try:
-            self.run(gun_.reset())
-        except Refused:
-            assert gun_.state is GunState.INOPERATIVE and gun_.faults
+
+        async def body() -> tuple[GunState, bool] | None:
+            try:
+                await gun_.reset()
+            except Refused:
+                # Read at the refusal, in the same step of the loop: the fault
+                # monitor may clear the fault before run_until_complete returns.
+                return gun_.state, bool(gun_.faults)
+            return None
+
+        refused = self.run(body())
+        if refused is not None:
+            assert refused == (GunState.INOPERATIVE, True), refused
             return
         self.run(eventually(
             lambda: gun_.in_standby()
