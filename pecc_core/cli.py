@@ -21,6 +21,7 @@ from pecc_core.errors import ConfigError
 from pecc_core.plugins import PluginError, PluginManager, default_manager
 from pecc_core.profile import ProfileError, available
 from pecc_core.profile import load as load_profile
+from pecc_core.profile.loader import check_server_flags
 from pecc_core.profile.model import Profile
 
 EXIT_BAD_PROFILE = 2
@@ -66,17 +67,34 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_PROFILE)
 
 
-def _load(name: str, host: str | None = None, port: int | None = None) -> tuple[Profile, PluginManager]:
-    """The validated profile with CLI overrides, and the plugins it was checked against."""
+def _load(
+    name: str, host: str | None = None, port: int | None = None, build: bool = False
+) -> tuple[Profile, PluginManager]:
+    """The validated profile with CLI overrides, and the plugins it was checked against.
+
+    With ``build``, every plugin of the profile is also built (not started),
+    as ``pecc run`` builds them: a factory's refusal is reported here.
+    """
     try:
+        changes = check_server_flags(host, port)
         plugins = default_manager()
         profile = load_profile(name, plugins)
     except (ProfileError, PluginError) as exc:
         raise _fail(str(exc)) from None
-    changes = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if changes:
         profile = dataclasses.replace(profile, server=dataclasses.replace(profile.server, **changes))
+    if build:
+        from pecc_core.runtime import Runtime
+
+        try:
+            Runtime(profile, plugins).build()
+        except ConfigError as exc:
+            raise _fail(_invalid(profile, exc)) from None
     return profile, plugins
+
+
+def _invalid(profile: Profile, exc: ConfigError) -> str:
+    return f"invalid profile {profile.source}:\n  - {exc}"
 
 
 @app.command()
@@ -103,7 +121,7 @@ def run(
     try:
         asyncio.run(serve(loaded, plugins))
     except ConfigError as exc:
-        raise _fail(f"invalid profile {loaded.source}:\n  - {exc}") from None
+        raise _fail(_invalid(loaded, exc)) from None
     except OSError as exc:  # e.g. the port is taken
         typer.echo(f"pecc: cannot start: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -144,8 +162,11 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name or path
 
 @profiles_app.command("validate")
 def profiles_validate(name: Annotated[str, typer.Argument(help="Profile name or path.")]) -> None:
-    """Check a profile; exit code 2 and a list of problems if it is invalid."""
-    loaded, _ = _load(name)
+    """Check a profile as ``pecc run`` would, building its plugins without starting them.
+
+    Exit code 2 and a list of problems if it is invalid.
+    """
+    loaded, _ = _load(name, build=True)
     typer.echo(f"{loaded.source}: valid ({len(loaded.seccs)} SECCs, {len(loaded.guns)} guns)")
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from pecc_core import hookspecs
+from pecc_core.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from marshmallow import Schema
 
     from pecc_core.gun import Gun
+    from pecc_core.profile.model import PluginChoice
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,24 @@ class PluginManager:
         if not self._registries:
             self._collect()
         return self._registries[category]
+
+    def build(self, category: str, key: str, choice: PluginChoice, *args: Any) -> Any:
+        """Call the factory of ``choice`` in ``category`` with ``args``.
+
+        A factory's own :class:`ConfigError` (which names its key) passes
+        through; any other exception becomes one naming ``key``, so a bad
+        profile is reported as a problem, never as a traceback.
+        """
+        factory = self.registry(category).get(choice.name).factory
+        try:
+            return factory(*args)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                f"{key}: got {choice.name!r} with params {choice.raw or choice.params!r}; "
+                f"expected a configuration it accepts ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def message_handlers(self) -> dict[tuple[str, str], Callable[..., Any]]:
         """Handlers by ``(type, kind)``; later plugins override earlier ones."""

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pecc_core.asyncutil import call_maybe_async
+from pecc_core.errors import ConfigError
+from pecc_core.plugins import IO_ROLES
+from pecc_core.profile.model import PluginChoice
 from pecc_core.sdnotify import SystemdNotifier
 from pecc_core.station import Station
 
@@ -46,17 +49,41 @@ class Runtime:
     services: list[Any] = field(default_factory=list, init=False)
     _started: list[Any] = field(default_factory=list, init=False)
 
-    async def start(self) -> None:
-        """Build and start everything; on failure, stop what started and re-raise."""
-        self.station = Station.build(self.profile, self.plugins)
-        self.transport = self.plugins.registry("transport").get(self.profile.server.transport).factory(
-            self.station, self.profile.server
+    def build(self) -> None:
+        """Build station, transport and services; start nothing.
+
+        Every plugin factory of the profile runs here, so ``pecc profiles
+        validate`` (which stops after this) accepts exactly what ``pecc run``
+        accepts. A factory that refuses its part of the profile raises
+        :class:`~pecc_core.errors.ConfigError` naming the profile key.
+        """
+        profile, plugins = self.profile, self.plugins
+        # The station's own parts, once each on their own first: Station.build
+        # makes them again, but a refusal here names its key.
+        driver = profile.power.driver
+        plugins.build("power_driver", "power.driver", driver, driver.params, profile.power.modules)
+        for role in IO_ROLES:
+            choice = getattr(profile.io, role)
+            plugins.build(f"io.{role}", f"io.{role}", choice, choice.params, profile)
+        plugins.build("limit_policy", "policy", profile.policy, profile.policy.params)
+        try:
+            self.station = Station.build(profile, plugins)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"station: cannot be built from this profile: {exc}") from exc
+        self.transport = plugins.build(
+            "transport", "server.transport", PluginChoice(profile.server.transport, {}), self.station, profile.server
         )
         self.services = [
-            self.plugins.registry("service").get(s.name).factory(s.params, self.station)
-            for s in self.profile.services
+            plugins.build("service", f"services[{i}]", s, s.params, self.station)
+            for i, s in enumerate(profile.services)
         ]
         self.station.services = tuple(self.services)
+
+    async def start(self) -> None:
+        """Build and start everything; on failure, stop what started and re-raise."""
+        self.build()
         try:
             # Services first: a simulator stands in for hardware, which is there
             # before the station starts and still there while it shuts down.

@@ -35,10 +35,10 @@ _MISSING = object()
 class ProfileError(Exception):
     """A profile cannot be used; the message lists every problem."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, problems: list[str], what: str = "invalid profile") -> None:
         self.source = source
         self.problems = problems
-        super().__init__(f"invalid profile {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(f"{what} {source}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def search_path() -> list[Path]:
@@ -111,6 +111,25 @@ def load(name_or_path: str, plugins: PluginManager | None = None) -> Profile:
     if plugins is not None:
         profile = check_plugins(profile, raw, plugins)
     return profile
+
+
+def check_server_flags(host: str | None, port: int | None) -> dict[str, Any]:
+    """The command line's ``--host``/``--port``, checked by the profile's own fields.
+
+    :returns: the given ones, to be set on ``server``.
+    :raises ProfileError: ``--port: got 99999; expected a value from 0 to 65535``.
+    """
+    given = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    fields = schema.ServerSchema().fields
+    problems = []
+    for key, value in given.items():
+        try:
+            fields[key].deserialize(value)
+        except ValidationError as exc:
+            problems.extend(describe(exc.messages, value, f"--{key}"))
+    if problems:
+        raise ProfileError("given", problems, what="invalid options")
+    return given
 
 
 def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager) -> Profile:

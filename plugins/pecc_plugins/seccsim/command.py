@@ -28,12 +28,17 @@ def gun_urls(urls: list[str], profile: str | None, host: str | None, port: int |
     """The URLs to simulate: given ones, or every gun URL of ``profile``."""
     if urls and profile:
         raise typer.BadParameter("give URLs or --profile, not both")
+    from pecc_core.profile import ProfileError, load
+    from pecc_core.profile.loader import check_server_flags
+
+    try:
+        check_server_flags(host, port)
+    except ProfileError as exc:
+        raise typer.BadParameter(str(exc)) from None
     if profile is None:
         if not urls:
             raise typer.BadParameter("give at least one ws:// URL, or --profile NAME")
         return urls
-    from pecc_core.profile import ProfileError, load
-
     try:
         loaded = load(profile)
     except ProfileError as exc:

@@ -31,6 +31,7 @@ from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
 from pecc_plugins.uugreen import codec
+from pecc_core.errors import ConfigError
 from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,12 @@ class UuDriver(ModuleDriver):
 
     def __init__(self, settings: UuSettings, modules: Sequence[ModuleConfig]) -> None:
         super().__init__("uugreen", settings.bus, settings.timing, modules)
-        for module in modules:
+        for i, module in enumerate(modules):
             if not 1 <= module.address <= codec.MAX_ADDRESS:  # 0 is the broadcast address
-                raise ValueError(f"uugreen: module address {module.address} is outside 1..{codec.MAX_ADDRESS}")
+                raise ConfigError(
+                    f"power.modules[{i}].address: got {module.address}; expected a UU address "
+                    f"from 1 to {codec.MAX_ADDRESS} (0 is the broadcast address)"
+                )
         self.settings = settings
         self._group = settings.group
         self._rated = {m.address: m.current_max for m in modules}

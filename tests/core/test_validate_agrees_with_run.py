@@ -1,0 +1,77 @@
+"""``pecc profiles validate`` accepts exactly what ``pecc run`` accepts.
+
+A corpus of bad profiles and bad flags goes through both commands: both
+refuse with exit code 2, the same ``key: got VALUE; expected ...`` line and
+no traceback. ``run`` here is the real command (CliRunner), so a profile
+that slipped through would start a station; the corpus makes sure none does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from pecc_core.cli import app
+from pecc_core.testing import sim_overrides, write_profile
+
+runner = CliRunner()
+
+MODULES = [{"address": a} for a in (1, 2, 3, 4, 5, 6, 7, 200)]
+
+# (overrides of the sim profile, the problem line both commands must print)
+BAD_PROFILES: dict[str, tuple[dict[str, Any], str]] = {
+    "uu-address-200": (
+        {"power.modules": MODULES},  # the schema allows 0..255; the UU protocol does not
+        "power.modules[7].address: got 200; expected a UU address from 1 to",
+    ),
+    "port-text": ({"server.port": "eighty"}, "server.port: got 'eighty'; expected an integer"),
+    "unknown-driver": ({"power.driver.name": "acme"}, "power.driver.name: got 'acme'; unknown power driver"),
+    "bad-io-params": ({"io.contactors.params": {"nonsense": 1}}, "io.contactors.params.nonsense: got 1;"),
+    "unknown-transport": ({"server.transport": "carrier-pigeon"}, "server.transport: got 'carrier-pigeon';"),
+}
+
+BAD_FLAGS: dict[str, tuple[list[str], str]] = {
+    "port-high": (["--port", "99999"], "--port: got 99999; expected a value from 0 to 65535"),
+    "port-negative": (["--port", "-5"], "--port: got -5; expected a value from 0 to 65535"),
+}
+
+
+def refused(args: list[str], line: str) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, (args, result.output, result.exception)
+    assert line in result.output, (args, result.output)
+    assert "Traceback" not in result.output
+    return result.output
+
+
+@pytest.mark.parametrize("case", BAD_PROFILES, ids=list(BAD_PROFILES))
+def test_a_bad_profile_is_refused_alike_by_validate_and_run(tmp_path: Path, can_channel: str, case: str) -> None:
+    overrides, line = BAD_PROFILES[case]
+    path = str(write_profile("sim", tmp_path, {**sim_overrides(can_channel), **overrides}))
+    validate = refused(["profiles", "validate", path], line)
+    run = refused(["run", "--profile", path], line)
+    assert validate == run
+
+
+@pytest.mark.parametrize("case", BAD_FLAGS, ids=list(BAD_FLAGS))
+@pytest.mark.parametrize("command", [["run"], ["urls"], ["secc-sim"]], ids=lambda c: c[0])
+def test_a_bad_flag_is_refused_like_a_profile_key(command: list[str], case: str) -> None:
+    """As a real process: ``secc-sim`` is a plugin's command, added when ``pecc`` starts."""
+    flags, line = BAD_FLAGS[case]
+    done = subprocess.run(
+        [sys.executable, "-m", "pecc_core.cli", *command, *flags], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done
+    assert line in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_the_shipped_profiles_validate(tmp_path: Path) -> None:
+    for name in ("sim", "sim-full", "cabinet-uu12"):
+        result = runner.invoke(app, ["profiles", "validate", name])
+        assert result.exit_code == 0, result.output
