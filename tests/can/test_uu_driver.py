@@ -9,6 +9,7 @@ from can_rig import core_profile
 from pecc_plugins.uugreen import UuParams, codec
 from pecc_plugins.uugreen.driver import UuDriver
 
+from pecc_core.errors import ConfigError
 from pecc_core.model import Phase, Target
 from pecc_core.power import Fault, Mode
 from pecc_core.testing import eventually
@@ -155,5 +156,5 @@ async def test_a_module_that_runs_although_it_was_commanded_off_is_sent_off_agai
 
 
 def test_address_0_is_refused_it_is_the_broadcast_address() -> None:
-    with pytest.raises(ValueError, match="outside 1..127"):
+    with pytest.raises(ConfigError, match=r"power.modules\[0\].address: got 0; expected a UU address from 1 to 127"):
         UuDriver(UuParams().load({"channel": "x"}), core_profile((0, 1)).power.modules)
