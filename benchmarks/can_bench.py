@@ -33,6 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import can
+from websockets.asyncio.client import connect
+
+from benchmarks.markdown import md_table
+from pecc_core.plugins import default_manager
+from pecc_core.profile import load
+from pecc_core.testing import running, sim_overrides, write_profile
 from pecc_plugins.canbus.load import stuffed_bits
 from pecc_plugins.seccsim.client import PepClient
 from pecc_plugins.seccsim.runner import SUBPROTOCOL
@@ -41,12 +47,6 @@ from pecc_plugins.seccsim.session import ChargingSession, SessionOptions, Ticker
 from pecc_plugins.seccsim.stats import RunStats, percentile
 from pecc_plugins.uugreen import codec
 from pecc_plugins.uugreen.codec import Cmd, MsgType
-from websockets.asyncio.client import connect
-
-from benchmarks.markdown import md_table
-from pecc_core.plugins import default_manager
-from pecc_core.profile import load
-from pecc_core.testing import running, sim_overrides, write_profile
 
 BITRATE = 125_000
 

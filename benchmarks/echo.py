@@ -14,10 +14,10 @@ import contextlib
 import json
 import sys
 
-from pecc_plugins.pepws.codec import Encoder
 from websockets.asyncio.server import ServerConnection, serve
 
 from pecc_core.model import Status
+from pecc_plugins.pepws.codec import Encoder
 
 LIMITS = (("Voltage", 150, 1000), ("Current", 0, 200), ("Power", 0, 120000))
 CONFIGURATION = {"firmwareVersion": "echo", "manufacturer": "echo", "floatValues": True} | {

@@ -29,11 +29,12 @@ import random
 import time
 from pathlib import Path
 
+from websockets.asyncio.client import connect
+
 from pecc_plugins.seccsim.client import ConnectionLost, PepClient, RequestFailed
 from pecc_plugins.seccsim.runner import SUBPROTOCOL
 from pecc_plugins.seccsim.session import Ticker
 from pecc_plugins.seccsim.stats import RunStats
-from websockets.asyncio.client import connect
 
 STANDBY_TARGET = {
     "targetVoltage": 0,

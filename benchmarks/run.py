@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import signal
@@ -34,11 +35,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pecc_plugins.seccsim.ports import free_port, wait_listening
-
 from benchmarks.markdown import md_table
 from benchmarks.procstat import CpuWindow, peak_rss_mb
 from benchmarks.stations import gun_urls, station
+from pecc_plugins.seccsim.ports import free_port, wait_listening
 
 PY = sys.executable
 
@@ -183,7 +183,7 @@ def main() -> None:
 
 
 def _f(value: float, digits: int = 1) -> str:
-    return "-" if value != value else f"{value:.{digits}f}"
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 NAN_LATENCY = {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
@@ -230,8 +230,10 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
         server = "PECC" if kind == "pecc" else "echo floor"
         protocol.append([guns, server, *latency, ratio, *status, rate, *cpu, *others])
     lines = [
-        f"Protocol load: targetValues (standby) at {args.rate:g} Hz per gun, {args.duration:g} s window "
-        f"after {args.warmup:g} s warm-up.",
+        (
+            f"Protocol load: targetValues (standby) at {args.rate:g} Hz per gun, {args.duration:g} s window "
+            f"after {args.warmup:g} s warm-up."
+        ),
         "",
         *md_table(PROTOCOL_HEADER, protocol),
     ]

@@ -39,7 +39,7 @@ class SystemdNotifier:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
                 sock.sendto(message.encode(), self._address)
         except OSError as exc:
-            log.warning("systemd notification %r failed: %s", message.split("\n")[0], exc)
+            log.warning("systemd notification %r failed: %s", message.split("\n", maxsplit=1)[0], exc)
 
     async def keep_alive(self) -> None:
         """Feed the watchdog at half its period, forever (cancel to stop)."""

@@ -204,9 +204,9 @@ def _leaves(messages: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, .
 
 def _lookup(raw: Any, path: tuple[Any, ...]) -> Any:
     for part in path:
-        if isinstance(raw, Mapping) and part in raw:
-            raw = raw[part]
-        elif isinstance(raw, list) and isinstance(part, int) and 0 <= part < len(raw):
+        in_table = isinstance(raw, Mapping) and part in raw
+        in_list = isinstance(raw, list) and isinstance(part, int) and 0 <= part < len(raw)
+        if in_table or in_list:
             raw = raw[part]
         else:
             return _MISSING

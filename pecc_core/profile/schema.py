@@ -280,8 +280,10 @@ class ProfileSchema(StrictSchema):
         for i, secc in enumerate(seccs):
             if len(secc["guns"]) > MAX_GUNS_PER_SECC and not oversize:
                 raise ValidationError(
-                    {i: {"guns": [f"expected at most {MAX_GUNS_PER_SECC} guns per SECC, got "
-                                  f"{len(secc['guns'])} (set station.allow_oversize = true to allow more)"]}},
+                    {i: {"guns": [(
+                        f"expected at most {MAX_GUNS_PER_SECC} guns per SECC, got "
+                        f"{len(secc['guns'])} (set station.allow_oversize = true to allow more)"
+                    )]}},
                     "seccs",
                 )
         guns = [g for s in seccs for g in s["guns"]]

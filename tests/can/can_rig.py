@@ -12,6 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pecc_core.plugins import default_manager
+from pecc_core.power import PowerDriver
+from pecc_core.profile import schema
+from pecc_core.profile.model import Profile
+from pecc_core.station import Io, Station
 from pecc_plugins.canbus.moduledriver import ModuleDriver
 from pecc_plugins.infy import InfyParams
 from pecc_plugins.infy.driver import InfyDriver
@@ -24,12 +29,6 @@ from pecc_plugins.simio import (
 )
 from pecc_plugins.uugreen import UuParams
 from pecc_plugins.uugreen.driver import UuDriver
-
-from pecc_core.plugins import default_manager
-from pecc_core.power import PowerDriver
-from pecc_core.profile import schema
-from pecc_core.profile.model import Profile
-from pecc_core.station import Io, Station
 
 GUNS = ("g1", "g2")
 

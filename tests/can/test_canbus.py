@@ -10,6 +10,8 @@ import can
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from pecc_core.testing import eventually
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.load import (
     load_of,
@@ -17,8 +19,6 @@ from pecc_plugins.canbus.load import (
     stuffed_bits,
     worst_case_bits,
 )
-
-from pecc_core.testing import eventually
 
 
 async def test_frames_are_counted_both_ways(can_channel: str, spy_bus: can.BusABC) -> None:

@@ -50,7 +50,7 @@ async def test_sim_profile_charges_a_car_through_the_uugreen_driver(make_profile
         await eventually(lambda: all(driver.modules[a].mode is Mode.OFF for a in modules), what="modules off")
         await eventually(lambda: not any(sim.modules[a].output.on for a in modules), what="outputs off")
         # the bleeder discharges the output; the gun then reaches standby by itself
-        await eventually(lambda: gun.in_standby(), what="standby", timeout=5.0)
+        await eventually(gun.in_standby, what="standby", timeout=5.0)
         assert gun.report().measured_voltage < 60.0
 
 

@@ -155,7 +155,7 @@ def test_more_than_twelve_guns_per_secc_needs_explicit_permission(tmp_path: Path
 
 def test_io_drivers_are_never_defaulted(tmp_path: Path) -> None:
     path = tmp_path / "no-io.toml"
-    path.write_text(MINIMAL.split("[io]")[0])
+    path.write_text(MINIMAL.split("[io]", maxsplit=1)[0])
     with pytest.raises(ProfileError) as err:
         load(str(path))
     assert "io: required key is missing" in str(err.value)

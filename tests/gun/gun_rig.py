@@ -16,6 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pecc_core.plugins import default_manager
+from pecc_core.power import Fault, Mode, ModuleListener, ModuleState
+from pecc_core.profile import load as load_profile
+from pecc_core.profile.model import ModuleConfig, Profile
+from pecc_core.station import Io, Station
+from pecc_core.testing import write_profile
 from pecc_plugins.policies.static import make_static
 from pecc_plugins.simio import (
     SimContactors,
@@ -23,13 +29,6 @@ from pecc_plugins.simio import (
     SimRelayMatrix,
     SimSupervision,
 )
-
-from pecc_core.plugins import default_manager
-from pecc_core.power import Fault, Mode, ModuleListener, ModuleState
-from pecc_core.profile import load as load_profile
-from pecc_core.profile.model import ModuleConfig, Profile
-from pecc_core.station import Io, Station
-from pecc_core.testing import write_profile
 
 FAST = {
     "timings.control_cycle_ms": 10,

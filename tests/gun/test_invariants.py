@@ -17,6 +17,7 @@ within a cycle) and the safety invariants are checked on every gun:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -100,10 +101,8 @@ class GunMachine(RuleBasedStateMachine):
             self.inject_module(module, None)
         for gun in st_.guns.values():
             gun.ev.clear()
-            try:
+            with contextlib.suppress(Refused):
                 await gun.reset()
-            except Refused:
-                pass
         await eventually(
             lambda: all(g.in_standby() for g in st_.guns.values()),
             timeout=self.standby_s,
@@ -112,10 +111,8 @@ class GunMachine(RuleBasedStateMachine):
         await eventually(lambda: all(st_.pool.modules_of(g) for g in GUNS), timeout=self.standby_s, what="modules back")
 
     async def _request(self, coro) -> None:  # type: ignore[no-untyped-def]
-        try:
+        with contextlib.suppress(Refused):
             await coro
-        except Refused:
-            pass
         self.station.tick()
 
     def act(self, action: Callable[[], object]) -> None:

@@ -56,7 +56,7 @@ def test_group_capability_intersects_voltage_and_sums_the_rest() -> None:
 
 def test_setpoint_refuses_voltage_and_degrades_current() -> None:
     limits = effective_limits(GUN, HW, EvSession(), None)
-    with pytest.raises(ValueRefused, match="1000.1 V is above the limit 1000 V"):
+    with pytest.raises(ValueRefused, match=r"1000\.1 V is above the limit 1000 V"):
         setpoint_current(limits, 1000.1, 10.0)
     assert setpoint_current(limits, 1000.0, 10.0) == 10.0
     assert setpoint_current(limits, 400.0, 500.0) == 150.0  # 60 kW at 400 V

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from gun_rig import InstantModules
-from pecc_plugins.simio import SimRelayMatrix
 
 from pecc_core.model import Status
 from pecc_core.pool import NO_SUPPLY, ModulePool, PoolError, Supply
 from pecc_core.power import Fault
 from pecc_core.profile.model import ModuleConfig, PluginChoice, PowerConfig
+from pecc_plugins.simio import SimRelayMatrix
 
 MODULES = (
     ModuleConfig(1, 150.0, 1000.0, 100.0, 30_000.0, ()),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
+from pecc_core.io import ContactorError
+from pecc_core.model import Isolation
 from pecc_plugins.simio import (
     SimContactors,
     SimIsolationMonitor,
@@ -12,9 +15,6 @@ from pecc_plugins.simio import (
     SimSupervision,
 )
 from pecc_plugins.simio.contactors import ContactorParams
-
-from pecc_core.io import ContactorError
-from pecc_core.model import Isolation
 
 
 async def test_contactor_feedback_follows_after_delay() -> None:

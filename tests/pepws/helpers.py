@@ -11,6 +11,7 @@ request carries the request's kind (PROTOCOL.md, "Errors").
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,7 @@ class PepClient:
     def status_periods(self, since: float = 0.0) -> list[float]:
         """Gaps between consecutive status messages received after ``since`` (s)."""
         times = [t for t, _ in self.statuses if t >= since]
-        return [b - a for a, b in zip(times, times[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(times)]
 
     def stall(self) -> None:
         """Stop reading altogether, like a hung SECC (no pongs, a full TCP window).

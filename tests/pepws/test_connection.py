@@ -376,7 +376,7 @@ async def test_client_that_cannot_keep_up_is_disconnected(start_pecc: StartPecc)
     slow.stall()
     request = json.dumps({"type": "request", "kind": "configuration", "sequenceNumber": 1, "payload": {}})
     try:
-        for sent in range(1, 5001):
+        for sent in range(1, 5001):  # noqa: B007 (reported after the loop)
             await slow.ws.send(request)
             await asyncio.sleep(0)  # let the server run: send() alone may never yield
             if link.detached:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from pecc_plugins.seccsim.scenario import Scenario, from_mapping
 from scripted_pecc import ScriptedPecc
+
+from pecc_plugins.seccsim.scenario import Scenario, from_mapping
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ class ScriptedPecc:
         self.connected = asyncio.Event()
         self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._seq = 0
+        self._replying: set[asyncio.Task[None]] = set()
         self.url = ""
 
     @contextlib.asynccontextmanager
@@ -86,7 +87,9 @@ class ScriptedPecc:
                 msg = json.loads(raw)
                 self.received.append(msg)
                 if msg["type"] == "request":
-                    asyncio.create_task(self._reply(ws, msg))
+                    reply = asyncio.create_task(self._reply(ws, msg))
+                    self._replying.add(reply)  # a task only weakly referenced may vanish
+                    reply.add_done_callback(self._replying.discard)
                 elif msg["type"] in ("response", "error"):
                     self.replies.put_nowait(msg)
         finally:

@@ -18,16 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pecc_plugins.seccsim.ports import free_port, wait_listening
-from pecc_plugins.seccsim.runner import RunOptions, simulate
-from pecc_plugins.seccsim.scenario import Scenario, from_mapping
-from pecc_plugins.seccsim.session import SessionOptions
-from pecc_plugins.seccsim.stats import RunStats
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from pecc_core.profile import Profile
 from pecc_core.testing import running, sim_overrides, write_profile
+from pecc_plugins.seccsim.ports import free_port, wait_listening
+from pecc_plugins.seccsim.runner import RunOptions, simulate
+from pecc_plugins.seccsim.scenario import Scenario, from_mapping
+from pecc_plugins.seccsim.session import SessionOptions
+from pecc_plugins.seccsim.stats import RunStats
 
 #: A quick cabinet: 200 ms isolation test, fast module slew, a small output
 #: capacitance (ramp up for the cable check and discharge after reset in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pecc_plugins.seccsim.battery import Battery, ChargerLimits, Curve
 from pecc_plugins.seccsim.scenario import DEFAULT_CURVE, from_mapping
 

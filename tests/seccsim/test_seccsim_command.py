@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import typer
-from pecc_plugins import seccsim
 from scripted_pecc import ScriptedPecc
 from typer.testing import CliRunner
+
+from pecc_plugins import seccsim
 
 
 @pytest.fixture

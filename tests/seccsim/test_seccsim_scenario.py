@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from pecc_plugins.seccsim.scenario import ScenarioError, load
 
 
@@ -48,7 +49,7 @@ def test_cross_checks_name_what_to_fix(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="curve: expected SOC points rising strictly from 0 to 100"):
         load(path)
     path.write_text("[ev]\nmax_voltage = 400\n")
-    with pytest.raises(ScenarioError, match="ev: expected ev.max_voltage >= battery.voltage_full"):
+    with pytest.raises(ScenarioError, match=r"ev: expected ev\.max_voltage >= battery\.voltage_full"):
         load(path)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pecc_core.profile.schema import Boolean, Integer, String, StrictSchema, between
+from pecc_core.profile.schema import Boolean, Integer, StrictSchema, String, between
 from pecc_plugins.ctl.api import ControlApi
 from pecc_plugins.ctl.http import JsonHttpServer
 

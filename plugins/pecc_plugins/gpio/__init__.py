@@ -15,7 +15,6 @@ from pecc_plugins.gpio.drivers import GpioContactors, GpioImd, GpioMatrix, GpioS
 from pecc_plugins.gpio.lines import DEFAULT_ROOT
 
 
-
 def _per_gun() -> fields.Dict:
     return fields.Dict(keys=fields.String(), values=fields.Integer(validate=validate.Range(min=0)), required=True)
 

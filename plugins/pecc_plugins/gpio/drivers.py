@@ -7,13 +7,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pecc_plugins.gpio.lines import GpioLines
-
 from pecc_core.asyncutil import poll_until
 from pecc_core.errors import ConfigError
 from pecc_core.io import ContactorError
 from pecc_core.model import Isolation
 from pecc_core.profile.model import Profile
+from pecc_plugins.gpio.lines import GpioLines
 
 POLL_S = 0.005
 

@@ -26,10 +26,8 @@ class GpioLines:
         directory = self.root / f"gpio{line}"
         if not directory.exists():
             (self.root / "export").write_text(str(line))
-        if output:  # "low"/"high" set the direction and the first value at once
-            direction = "high" if self.active_low else "low"
-        else:
-            direction = "in"
+        # "low"/"high" set the direction and the first value at once
+        direction = ("high" if self.active_low else "low") if output else "in"
         (directory / "direction").write_text(direction)
         self._values[line] = directory / "value"
 

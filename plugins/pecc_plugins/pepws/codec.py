@@ -89,7 +89,7 @@ def _clamp(value: float) -> float:
 
 def _finite(value: float) -> float:
     """Any finite number; NaN becomes 0, infinities the int32 bounds."""
-    if value != value:  # NaN
+    if math.isnan(value):
         return 0
     if value > INT32_MAX:
         return INT32_MAX

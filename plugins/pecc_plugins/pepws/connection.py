@@ -252,8 +252,7 @@ class Connection:
                 failing = True
             due += interval
             now = loop.time()
-            if due < now:
-                due = now
+            due = max(due, now)
             await asyncio.sleep(due - now)
 
     async def _liveness_loop(self) -> None:

@@ -167,7 +167,11 @@ class Dispatcher:
             await self._call(handler, kind, loaded["payload"], link)
         except ValidationError as exc:
             self.noise.log(
-                logging.WARNING, "gun %s: invalid %s info ignored: %s", self.gun.id, kind, schemas.describe(exc.messages)
+                logging.WARNING,
+                "gun %s: invalid %s info ignored: %s",
+                self.gun.id,
+                kind,
+                schemas.describe(exc.messages),
             )
         except Exception:
             log.exception("gun %s: handling %s info failed", self.gun.id, kind)

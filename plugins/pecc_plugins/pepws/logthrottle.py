@@ -14,7 +14,7 @@ from typing import Any
 class LogThrottle:
     """At most ``burst`` lines per ``window`` seconds; then says how many it held back."""
 
-    __slots__ = ("_logger", "_burst", "_window", "_start", "_count", "_held")
+    __slots__ = ("_burst", "_count", "_held", "_logger", "_start", "_window")
 
     def __init__(self, logger: logging.Logger, burst: int = 10, window: float = 1.0) -> None:
         self._logger = logger

@@ -90,7 +90,7 @@ def assign(
     kept = {g: held[g][: want[g]] for g in order}
     taken = {a for addresses in kept.values() for a in addresses}
     surplus = {a: g for g in order for a in held[g][want[g] :]}
-    scarcity = {a: 0 for a in pool.modules}
+    scarcity = dict.fromkeys(pool.modules, 0)
     for g in order:
         for a in reachable[g]:
             scarcity[a] += 1

@@ -179,10 +179,9 @@ def generate(
         if t >= traffic.arrive_until_s:
             break
         curve, voltage, lo_kw, hi_kw = rnd.choice(traffic.fleet)
-        if traffic.depart_at_s is None:
-            depart = t + rnd.uniform(*traffic.dwell_s)
-        else:
-            depart = rnd.uniform(*traffic.depart_at_s)
+        depart = (
+            t + rnd.uniform(*traffic.dwell_s) if traffic.depart_at_s is None else rnd.uniform(*traffic.depart_at_s)
+        )
         gun = next((g for g in guns if busy_until[g] <= t), None)
         if gun is None:
             continue  # every gun taken: the driver goes elsewhere

@@ -36,7 +36,7 @@ class ChargerLimits:
 class Curve:
     """Piecewise-linear current fraction by SOC."""
 
-    __slots__ = ("_socs", "_fractions")
+    __slots__ = ("_fractions", "_socs")
 
     def __init__(self, points: tuple[tuple[float, float], ...]) -> None:
         self._socs = [p[0] for p in points]
@@ -57,7 +57,7 @@ class Curve:
 class Battery:
     """One car's battery for one session."""
 
-    __slots__ = ("scenario", "soc", "time_scale", "_curve", "_capacity_as", "energy_wh")
+    __slots__ = ("_capacity_as", "_curve", "energy_wh", "scenario", "soc", "time_scale")
 
     def __init__(self, scenario: Scenario, time_scale: float = 1.0) -> None:
         spec = scenario.battery

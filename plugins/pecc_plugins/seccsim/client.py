@@ -26,6 +26,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
 from pecc_plugins.pepws.codec import (
     Encoder,
     FrameError,
@@ -37,8 +40,6 @@ from pecc_plugins.pepws.schemas import PECC_REQUESTS, SEQUENCE_MAX
 from pecc_plugins.seccsim.secc_io import IoRefused, SeccIo
 from pecc_plugins.seccsim.stats import GunProgress, RunStats
 from pecc_plugins.seccsim.validation import problem
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 REQUEST_TIMEOUT_S = 0.5
 UNRESPONSIVE_S = 5.0

@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.live import Live
+
 from pecc_plugins.seccsim import scenario as scenarios
 from pecc_plugins.seccsim.display import live_table, summary
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.session import SessionOptions
 from pecc_plugins.seccsim.stats import RunStats
-from rich.console import Console
-from rich.live import Live
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from urllib.parse import urlsplit
 
-from pecc_plugins.seccsim.stats import RunStats, percentile
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from pecc_plugins.seccsim.stats import RunStats, percentile
 
 #: Lines the table needs besides its gun rows (title, header, rules, totals).
 _FRAME_LINES = 8

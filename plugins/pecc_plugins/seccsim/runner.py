@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.typing import Subprotocol
 
 from pecc_plugins.seccsim.client import ConnectionLost, PepClient
 from pecc_plugins.seccsim.scenario import Scenario
 from pecc_plugins.seccsim.session import ChargingSession, SessionFailed, SessionOptions
 from pecc_plugins.seccsim.stats import GunProgress, RunStats
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidURI
-from websockets.typing import Subprotocol
 
 SUBPROTOCOL = Subprotocol("pep1.5")
 RECONNECT_INTERVAL_S = 10.0
@@ -28,7 +29,7 @@ RECONNECT_INTERVAL_S = 10.0
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     sessions: int = 1
-    session: SessionOptions = SessionOptions()
+    session: SessionOptions = field(default_factory=SessionOptions)
     reconnect_interval: float = RECONNECT_INTERVAL_S
     open_timeout: float = 10.0
     #: after this many seconds, end running sessions gracefully and start no more

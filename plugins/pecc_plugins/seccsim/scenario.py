@@ -25,6 +25,7 @@ Problems are reported as ``key: got VALUE; MESSAGE``, all at once.
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,7 +156,7 @@ class ScenarioSchema(_Strict):
             )
         points = data["curve"]
         socs = [soc for soc, _ in points]
-        if socs[0] != 0 or socs[-1] != 100 or any(a >= b for a, b in zip(socs, socs[1:], strict=False)):
+        if socs[0] != 0 or socs[-1] != 100 or any(a >= b for a, b in itertools.pairwise(socs)):
             raise ValidationError("expected SOC points rising strictly from 0 to 100", "curve")
         if any(not 0 <= fraction <= 1 for _, fraction in points):
             raise ValidationError("expected every current fraction from 0 to 1", "curve")

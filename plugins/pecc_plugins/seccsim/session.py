@@ -73,7 +73,7 @@ def _standby(status: Status) -> bool:
 class Ticker:
     """A fixed-rate schedule that skips ticks it is late for instead of bursting."""
 
-    __slots__ = ("period", "_next")
+    __slots__ = ("_next", "period")
 
     def __init__(self, period: float) -> None:
         self.period = period

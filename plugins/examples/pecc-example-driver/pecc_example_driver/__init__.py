@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from pecc_core import hookimpl
-from pecc_core.power import ModuleListener, ModuleState, Mode
+from pecc_core.power import Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
 
 
