@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import sys
 from typing import Annotated
 
 import typer
 
 from pecc_core import __version__
 from pecc_core.errors import ConfigError
+from pecc_core.hookspecs import CATEGORIES
+from pecc_core.io import IO_ROLES
 from pecc_core.plugins import PluginError, PluginManager, default_manager
 from pecc_core.profile import ProfileError, available
 from pecc_core.profile import load as load_profile
@@ -181,10 +182,10 @@ def plugins_list() -> None:
     for name, error in sorted(pm.load_errors.items()):
         typer.echo(f"{name} FAILED TO LOAD: {error}")
     try:
-        for category in ("transport", "power_driver", "limit_policy", "service"):
+        for category in CATEGORIES:
             for reg in pm.registry(category).entries.values():
                 typer.echo(f"{category} {reg.name!r} from {reg.plugin}: {reg.summary}")
-        for role in ("contactors", "imd", "supervision", "matrix"):
+        for role in IO_ROLES:
             for reg in pm.registry(f"io.{role}").entries.values():
                 typer.echo(f"io {role} {reg.name!r} from {reg.plugin}: {reg.summary}")
     except PluginError as exc:
@@ -198,4 +199,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -26,7 +26,7 @@ an observer can neither fail a transition nor stop the station.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 import pluggy
 
@@ -37,19 +37,68 @@ if TYPE_CHECKING:
     from marshmallow import Schema
 
     from pecc_core.gun import Gun
+    from pecc_core.io import Contactors, IsolationMonitor, RelayMatrix, Supervision
+    from pecc_core.policy import LimitPolicy
+    from pecc_core.power import PowerDriver
+    from pecc_core.profile.model import ModuleConfig, Profile, ServerConfig
+    from pecc_core.runtime import Service
     from pecc_core.station import Station
+    from pecc_core.transport import Transport
 
 hookspec = pluggy.HookspecMarker("pecc")
 
+#: Registry categories, each with the hook that fills it. I/O drivers have
+#: one registry per role (``io.<role>``, see :data:`pecc_core.io.IO_ROLES`).
+CATEGORIES: dict[str, str] = {
+    "transport": "pecc_register_transports",
+    "power_driver": "pecc_register_power_drivers",
+    "limit_policy": "pecc_register_limit_policies",
+    "service": "pecc_register_services",
+}
 
-class Register(Protocol):
+# -- factories: what each category's ``register`` accepts ---------------------
+#
+# Positional-only, so a class (``register("acme", AcmeDriver)``) or a function
+# with any parameter names fits. ``params`` is what the thing's params schema
+# loaded (a dict, or the object its ``post_load`` made).
+
+
+class TransportFactory(Protocol):
+    def __call__(self, station: Station, settings: ServerConfig, /) -> Transport: ...
+
+
+class PowerDriverFactory(Protocol):
+    def __call__(self, params: Any, modules: tuple[ModuleConfig, ...], /) -> PowerDriver: ...
+
+
+class LimitPolicyFactory(Protocol):
+    def __call__(self, params: Any, /) -> LimitPolicy: ...
+
+
+class ServiceFactory(Protocol):
+    def __call__(self, params: Any, station: Station, /) -> Service: ...
+
+
+T_co = TypeVar("T_co", covariant=True)
+F_contra = TypeVar("F_contra", contravariant=True)
+
+
+class IoDriverFactory(Protocol[T_co]):
+    """Builds the driver of one I/O role; one instance serves every gun."""
+
+    def __call__(self, params: Any, profile: Profile, /) -> T_co: ...
+
+
+class Register(Protocol[F_contra]):
     """The ``register`` callable handed to every ``pecc_register_*`` hook.
+
+    ``Register[PowerDriverFactory]`` takes power-driver factories, and so on.
 
     :param name: the name a profile uses to pick this thing; unique in its
         category (a second registration of the same name is a startup error
         naming both plugins).
-    :param factory: called by the runtime to build the thing; its signature
-        is given by the hook that receives this ``register``.
+    :param factory: called by the runtime to build the thing (see the
+        category's factory protocol above).
     :param params: a marshmallow schema class for the thing's ``params``
         table in the profile. The profile is validated against it before
         anything starts, so a typo is reported with its key path. ``None``
@@ -60,7 +109,7 @@ class Register(Protocol):
     def __call__(
         self,
         name: str,
-        factory: Callable[..., Any],
+        factory: F_contra,
         *,
         params: type[Schema] | None = None,
         summary: str = "",
@@ -70,19 +119,29 @@ class Register(Protocol):
 class RegisterIoDriver(Protocol):
     """The ``register`` callable of :func:`pecc_register_io_drivers`.
 
-    Like :class:`Register` with the I/O role first: ``"contactors"``,
-    ``"imd"`` (isolation monitor), ``"supervision"`` (CP/PP) or
-    ``"matrix"`` (module relay matrix).
+    Like :class:`Register` with the I/O role first (one of
+    :data:`pecc_core.io.IO_ROLES`); the factory returns that role's interface.
     """
 
+    @overload
     def __call__(
-        self,
-        role: str,
-        name: str,
-        factory: Callable[..., Any],
-        *,
-        params: type[Schema] | None = None,
-        summary: str = "",
+        self, role: Literal["contactors"], name: str, factory: IoDriverFactory[Contactors], *,
+        params: type[Schema] | None = None, summary: str = "",
+    ) -> None: ...
+    @overload
+    def __call__(
+        self, role: Literal["imd"], name: str, factory: IoDriverFactory[IsolationMonitor], *,
+        params: type[Schema] | None = None, summary: str = "",
+    ) -> None: ...
+    @overload
+    def __call__(
+        self, role: Literal["supervision"], name: str, factory: IoDriverFactory[Supervision], *,
+        params: type[Schema] | None = None, summary: str = "",
+    ) -> None: ...
+    @overload
+    def __call__(
+        self, role: Literal["matrix"], name: str, factory: IoDriverFactory[RelayMatrix], *,
+        params: type[Schema] | None = None, summary: str = "",
     ) -> None: ...
 
 
@@ -102,7 +161,7 @@ class RegisterMessageHandler(Protocol):
 
 
 @hookspec
-def pecc_register_transports(register: Register) -> None:
+def pecc_register_transports(register: Register[TransportFactory]) -> None:
     """Offer transports: servers the SECCs connect to (``pepws``).
 
     Called once at startup. ``factory(station, settings)`` returns an object
@@ -123,7 +182,7 @@ def pecc_register_message_handlers(register: RegisterMessageHandler) -> None:
 
 
 @hookspec
-def pecc_register_power_drivers(register: Register) -> None:
+def pecc_register_power_drivers(register: Register[PowerDriverFactory]) -> None:
     """Offer power-module drivers by name (``uugreen``, ``infy``, ...).
 
     ``factory(params, modules)`` gets the validated params and the
@@ -143,7 +202,7 @@ def pecc_register_io_drivers(register: RegisterIoDriver) -> None:
 
 
 @hookspec
-def pecc_register_limit_policies(register: Register) -> None:
+def pecc_register_limit_policies(register: Register[LimitPolicyFactory]) -> None:
     """Offer power-sharing policies by name (``static``, ``equal``, ...).
 
     ``factory(params)`` returns a :class:`pecc_core.policy.LimitPolicy`.
@@ -151,7 +210,7 @@ def pecc_register_limit_policies(register: Register) -> None:
 
 
 @hookspec
-def pecc_register_services(register: Register) -> None:
+def pecc_register_services(register: Register[ServiceFactory]) -> None:
     """Offer background services a profile may start beside the station.
 
     Module simulators, exporters, dashboards. ``factory(params, station)``

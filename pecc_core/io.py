@@ -13,9 +13,13 @@ an IMD driver treats a call without a gun as the station's lifecycle call
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 from pecc_core.model import Isolation
+
+#: The I/O roles a profile's ``[io]`` table fills, each with its interface below.
+IoRole = Literal["contactors", "imd", "supervision", "matrix"]
+IO_ROLES: tuple[IoRole, ...] = get_args(IoRole)
 
 
 class ContactorError(Exception):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,8 @@ import pluggy
 
 from pecc_core import hookspecs
 from pecc_core.errors import ConfigError
+from pecc_core.hookspecs import CATEGORIES
+from pecc_core.io import IO_ROLES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -35,15 +39,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "pecc"
+#: Load only these plugins (comma-separated entry-point names; empty: none).
+PLUGINS_ENV = "PECC_PLUGINS"
+#: Never load these plugins (comma-separated entry-point names).
+DISABLE_PLUGINS_ENV = "PECC_DISABLE_PLUGINS"
 
-#: Registry categories and the hook that fills each.
-CATEGORIES: dict[str, str] = {
-    "transport": "pecc_register_transports",
-    "power_driver": "pecc_register_power_drivers",
-    "limit_policy": "pecc_register_limit_policies",
-    "service": "pecc_register_services",
-}
-IO_ROLES = ("contactors", "imd", "supervision", "matrix")
 
 
 class PluginError(Exception):
@@ -107,16 +107,27 @@ class PluginManager:
 
     # -- loading -----------------------------------------------------------
 
-    def load_entry_points(self, allow: Iterable[str] | None = None) -> None:
+    def load_entry_points(
+        self, allow: Iterable[str] | None = None, environ: Mapping[str, str] = os.environ
+    ) -> None:
         """Register every plugin of the ``pecc`` entry-point group, builtins first.
 
         :param allow: if given, only plugins with these names are loaded.
+        :param environ: where ``PECC_PLUGINS`` (load only these, comma-separated;
+            empty: none) and ``PECC_DISABLE_PLUGINS`` (never load these) are
+            read, as datasette's ``DATASETTE_LOAD_PLUGINS``. Both narrow
+            ``allow``; a plugin left out is simply not there (a profile that
+            names what it offers is then invalid, and says what is installed).
         """
         allowed = set(allow) if allow is not None else None
+        if PLUGINS_ENV in environ:
+            listed = _names(environ[PLUGINS_ENV])
+            allowed = listed if allowed is None else allowed & listed
+        disabled = _names(environ.get(DISABLE_PLUGINS_ENV, ""))
         eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
         # Builtins first, so a vendor's plugin registered after them can override.
         for ep in sorted(eps, key=lambda e: (not e.value.startswith("pecc_plugins."), e.name)):
-            if allowed is not None and ep.name not in allowed:
+            if (allowed is not None and ep.name not in allowed) or ep.name in disabled:
                 continue
             if self._pm.has_plugin(ep.name):
                 continue
@@ -198,7 +209,7 @@ class PluginManager:
         for impl in self._pm.hook.pecc_register_io_drivers.get_hookimpls():
             self._collect_io(impl.plugin_name, impl.function)
 
-    def _collect_io(self, plugin: str, hook: Callable[..., None]) -> None:
+    def _collect_io(self, plugin: str, hook: Callable[..., object]) -> None:
         def register(role: str, name: str, factory: Callable[..., Any], **kw: Any) -> None:
             if role not in IO_ROLES:
                 raise PluginError(
@@ -271,6 +282,10 @@ class PluginManager:
                     )
             else:
                 self._failing.discard(episode)
+
+
+def _names(value: str) -> set[str]:
+    return {name.strip() for name in value.split(",") if name.strip()}
 
 
 def default_manager() -> PluginManager:

@@ -72,13 +72,15 @@ ModuleListener = Callable[[ModuleState], None]
 class PowerDriver(Protocol):
     """A driver for the modules of one bus.
 
-    :attr modules: every configured module by address, updated in place.
     :attr bus_ok: False while the bus is down (every module then also has
         :attr:`Fault.COMMUNICATION`); the driver keeps trying to reopen it.
     """
 
-    modules: Mapping[int, ModuleState]
     bus_ok: bool
+
+    @property
+    def modules(self) -> Mapping[int, ModuleState]:
+        """Every configured module by address, updated in place (read-only to the core)."""
 
     async def start(self) -> None:
         """Open the bus and start polling; returns once polling runs.

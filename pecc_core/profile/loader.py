@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from dynaconf import Dynaconf
 from marshmallow import ValidationError
 
+from pecc_core.io import IO_ROLES
+from pecc_core.plugins import DISABLE_PLUGINS_ENV, PLUGINS_ENV
 from pecc_core.profile import schema
 from pecc_core.profile.model import PluginChoice, Profile
 
@@ -87,7 +89,9 @@ def read(path: Path) -> dict[str, Any]:
         raw = settings.as_dict()
     except Exception as exc:  # dynaconf reports TOML syntax errors as assorted types
         raise ProfileError(str(path), [f"cannot be read: {exc}"]) from None
-    internal = {"LOAD_DOTENV", PROFILES_ENV[len(ENV_PREFIX) + 1 :]}
+    # PECC_* variables that configure PECC itself, not the profile
+    own = (PROFILES_ENV, PLUGINS_ENV, DISABLE_PLUGINS_ENV)
+    internal = {"LOAD_DOTENV", *(env[len(ENV_PREFIX) + 1 :] for env in own)}
     return {k.lower(): _lower_keys(v) for k, v in raw.items() if k not in internal}
 
 
@@ -121,7 +125,7 @@ def check_server_flags(host: str | None, port: int | None) -> dict[str, Any]:
     """
     given = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     fields = schema.ServerSchema().fields
-    problems = []
+    problems: list[str] = []
     for key, value in given.items():
         try:
             fields[key].deserialize(value)
@@ -163,7 +167,7 @@ def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager)
     driver = check("power.driver", power.driver, plugins.registry("power_driver"))
     io = {
         role: check(f"io.{role}", getattr(profile.io, role), plugins.registry(f"io.{role}"))
-        for role in ("contactors", "imd", "supervision", "matrix")
+        for role in IO_ROLES
     }
     policy = check("policy", profile.policy, plugins.registry("limit_policy"))
     services = tuple(

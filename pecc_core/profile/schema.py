@@ -65,7 +65,7 @@ class Nested(fields.Nested):
     }
 
 
-class List(fields.List):
+class List(fields.List[Any]):
     default_error_messages = {
         "required": "required key is missing",
         "null": "expected a list, not null",

@@ -115,3 +115,39 @@ def test_example_vendor_package_installs_and_is_selectable_from_a_profile(tmp_pa
     invalid = subprocess.run([*pecc, "profiles", "validate", str(bad)], env=env, capture_output=True, text=True)
     assert invalid.returncode == 2
     assert "power.driver.params.voltage_max: got -1;" in invalid.stderr
+
+
+# -- PECC_PLUGINS / PECC_DISABLE_PLUGINS ------------------------------------------
+
+
+def loaded_names(environ: dict[str, str]) -> set[str]:
+    pm = PluginManager()
+    pm.load_entry_points(environ=environ)
+    return {info.name for info in pm.plugins()}
+
+
+def test_the_plugin_environment_variables_narrow_what_is_loaded() -> None:
+    everything = loaded_names({})
+    assert {"pepws", "uugreen", "modsim", "simio", "policies"} <= everything
+    assert loaded_names({"PECC_PLUGINS": "pepws, policies"}) == {"pepws", "policies"}
+    assert loaded_names({"PECC_PLUGINS": ""}) == set()
+    assert loaded_names({"PECC_DISABLE_PLUGINS": "gpio,infy"}) == everything - {"gpio", "infy"}
+    assert loaded_names({"PECC_PLUGINS": "pepws,gpio", "PECC_DISABLE_PLUGINS": "gpio"}) == {"pepws"}
+
+
+def test_a_disabled_plugin_is_gone_for_the_command_line_too() -> None:
+    from typer.testing import CliRunner
+
+    from pecc_core.cli import app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["plugins", "list"], env={"PECC_DISABLE_PLUGINS": "gpio"})
+    assert listed.exit_code == 0, listed.output
+    assert "gpio" not in listed.output and "uugreen" in listed.output
+    # the sim profile needs modsim: without it the profile is invalid, and says why
+    refused = runner.invoke(app, ["profiles", "validate", "sim"], env={"PECC_DISABLE_PLUGINS": "modsim"})
+    assert refused.exit_code == 2
+    assert "services[0].name: got 'modsim'; unknown service 'modsim'" in refused.output
+    # the variables are PECC's own, not profile keys
+    valid = runner.invoke(app, ["profiles", "validate", "sim"], env={"PECC_PLUGINS": "pepws,uugreen,modsim,simio,policies,ctl"})
+    assert valid.exit_code == 0, valid.output

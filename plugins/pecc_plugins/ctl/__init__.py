@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from pecc_core import hookimpl
+from pecc_core.hookspecs import Register, ServiceFactory
 
 
 @hookimpl
-def pecc_register_services(register: Any) -> None:
+def pecc_register_services(register: Register[ServiceFactory]) -> None:
     from pecc_plugins.ctl.service import ControlService, CtlParams
 
     register("ctl", ControlService, params=CtlParams, summary="local control API (JSON over HTTP, loopback)")

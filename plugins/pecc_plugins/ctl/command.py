@@ -8,7 +8,7 @@ API refuses the request (its message is printed), never a traceback.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -40,7 +40,7 @@ def profile_url(name: str) -> str:
     _exit(f"profile {name!r} runs no 'ctl' service: give --url", EXIT_REFUSED)
 
 
-def _exit(message: str, code: int) -> Any:
+def _exit(message: str, code: int) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
 

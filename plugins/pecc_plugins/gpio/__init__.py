@@ -6,11 +6,10 @@ profile (``cabinet-uu12``) shows the wiring parameters.
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import Schema, fields, validate
 
 from pecc_core import hookimpl
+from pecc_core.hookspecs import RegisterIoDriver
 from pecc_plugins.gpio.drivers import GpioContactors, GpioImd, GpioMatrix, GpioSupervision
 from pecc_plugins.gpio.lines import DEFAULT_ROOT
 
@@ -48,7 +47,7 @@ class MatrixParams(_Lines):
 
 
 @hookimpl
-def pecc_register_io_drivers(register: Any) -> None:
+def pecc_register_io_drivers(register: RegisterIoDriver) -> None:
     register("contactors", "gpio", GpioContactors, params=ContactorParams,
              summary="contactor command + auxiliary feedback lines per gun")
     register("supervision", "gpio", GpioSupervision, params=SupervisionParams,

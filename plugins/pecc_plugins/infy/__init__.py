@@ -20,6 +20,7 @@ from typing import Any
 from marshmallow import post_load, validate
 
 from pecc_core import hookimpl
+from pecc_core.hookspecs import PowerDriverFactory, Register
 from pecc_core.profile.schema import Integer, Number, String, between
 from pecc_plugins.canbus.params import DriverParams, bus_config, driver_timing
 from pecc_plugins.infy import codec
@@ -48,5 +49,5 @@ class InfyParams(DriverParams):
 
 
 @hookimpl
-def pecc_register_power_drivers(register: Any) -> None:
+def pecc_register_power_drivers(register: Register[PowerDriverFactory]) -> None:
     register("infy", InfyDriver, params=InfyParams, summary="InfyPower V1.13 modules on CAN")

@@ -25,6 +25,7 @@ from typing import Any
 from marshmallow import post_load, validate
 
 from pecc_core import hookimpl
+from pecc_core.hookspecs import Register, ServiceFactory
 from pecc_core.profile.schema import Integer, Number, String, between
 from pecc_plugins.canbus.params import BusParams, bus_config
 from pecc_plugins.modsim.physics import PhysicsConfig
@@ -74,5 +75,5 @@ class SimParams(BusParams):
 
 
 @hookimpl
-def pecc_register_services(register: Any) -> None:
+def pecc_register_services(register: Register[ServiceFactory]) -> None:
     register("modsim", ModSim, params=SimParams, summary="simulated CAN power modules with an EV model")

@@ -23,11 +23,11 @@ from pecc_core import hookimpl
 from pecc_plugins.pepws import handlers
 
 if TYPE_CHECKING:
-    from pecc_core.hookspecs import Register, RegisterMessageHandler
+    from pecc_core.hookspecs import Register, RegisterMessageHandler, TransportFactory
 
 
 @hookimpl
-def pecc_register_transports(register: Register) -> None:
+def pecc_register_transports(register: Register[TransportFactory]) -> None:
     from pecc_plugins.pepws.server import PepWsServer
 
     register("pepws", PepWsServer, summary="PEP-WS 1.8 server (websockets), one URL per gun")

@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from pecc_core import hookimpl
+from pecc_core.hookspecs import LimitPolicyFactory, Register
 from pecc_plugins.policies.dynamic import DynamicSchema, make_dynamic
 from pecc_plugins.policies.equal import EqualSchema, make_equal
 from pecc_plugins.policies.static import StaticSchema, make_static
 
 
 @hookimpl
-def pecc_register_limit_policies(register: Any) -> None:
+def pecc_register_limit_policies(register: Register[LimitPolicyFactory]) -> None:
     register(
         "static",
         make_static,

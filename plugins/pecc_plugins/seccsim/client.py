@@ -225,8 +225,8 @@ class PepClient:
         if not isinstance(msg, dict):
             return
         if msg.get("type") == "request":
-            known = isinstance(kind, str) and kind in PECC_REQUESTS
-            await self._send_error(kind if known else "error", sequence_of(msg), "format", why)
+            answered = kind if isinstance(kind, str) and kind in PECC_REQUESTS else "error"
+            await self._send_error(answered, sequence_of(msg), "format", why)
         elif msg.get("type") in ("response", "error") and self._pending is not None:
             seq, _, future = self._pending
             if sequence_of(msg) == seq and not future.done():

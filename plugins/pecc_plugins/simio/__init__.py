@@ -11,6 +11,7 @@ tests today and by the control API later.
 from __future__ import annotations
 
 from pecc_core import hookimpl
+from pecc_core.hookspecs import RegisterIoDriver
 from pecc_plugins.simio.contactors import ContactorParams, SimContactors
 from pecc_plugins.simio.imd import ImdParams, SimIsolationMonitor
 from pecc_plugins.simio.matrix import MatrixParams, SimRelayMatrix
@@ -20,7 +21,7 @@ __all__ = ["SimContactors", "SimIsolationMonitor", "SimRelayMatrix", "SimSupervi
 
 
 @hookimpl
-def pecc_register_io_drivers(register):  # type: ignore[no-untyped-def]
+def pecc_register_io_drivers(register: RegisterIoDriver) -> None:
     register(
         "contactors",
         "sim",

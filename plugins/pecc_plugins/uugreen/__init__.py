@@ -21,6 +21,7 @@ from typing import Any
 from marshmallow import post_load, validate
 
 from pecc_core import hookimpl
+from pecc_core.hookspecs import PowerDriverFactory, Register
 from pecc_core.profile.schema import Integer, Number, String, between
 from pecc_plugins.canbus.params import DriverParams, bus_config, driver_timing
 from pecc_plugins.uugreen import codec
@@ -48,5 +49,5 @@ class UuParams(DriverParams):
 
 
 @hookimpl
-def pecc_register_power_drivers(register: Any) -> None:
+def pecc_register_power_drivers(register: Register[PowerDriverFactory]) -> None:
     register("uugreen", UuDriver, params=UuParams, summary="UUGreenPower UR1000x0 modules on CAN")
