@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,15 +23,27 @@ from marshmallow import ValidationError
 
 from pecc_core.io import IO_ROLES
 from pecc_core.plugins import DISABLE_PLUGINS_ENV, PLUGINS_ENV
+from pecc_core.problems import describe
 from pecc_core.profile import schema
 from pecc_core.profile.model import PluginChoice, Profile
 
 if TYPE_CHECKING:
     from pecc_core.plugins import PluginManager, Registry
 
+__all__ = [
+    "ProfileError",
+    "available",
+    "check_plugins",
+    "check_server_flags",
+    "describe",  # re-exported for the run-time limits, which report like profiles
+    "load",
+    "read",
+    "resolve",
+    "search_path",
+]
+
 ENV_PREFIX = "PECC"
 PROFILES_ENV = "PECC_PROFILES_DIR"
-_MISSING = object()
 
 
 class ProfileError(Exception):
@@ -182,45 +194,3 @@ def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager)
         policy=policy,
         services=services,
     )
-
-
-def describe(messages: Any, raw: Any, prefix: str = "") -> Iterator[str]:
-    """``key: got VALUE; MESSAGE`` for every leaf of marshmallow's error tree."""
-    for path, message in _leaves(messages, ()):
-        value = _lookup(raw, path)
-        key = _key(prefix, path)
-        if value is _MISSING:
-            yield f"{key}: {message}"
-        else:
-            yield f"{key}: got {value!r}; {message}"
-
-
-def _leaves(messages: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
-    if isinstance(messages, Mapping):
-        for k, v in messages.items():
-            yield from _leaves(v, path if k == "_schema" else (*path, k))
-    elif isinstance(messages, list):
-        for m in messages:
-            yield from _leaves(m, path)
-    else:
-        yield path, str(messages)
-
-
-def _lookup(raw: Any, path: tuple[Any, ...]) -> Any:
-    for part in path:
-        in_table = isinstance(raw, Mapping) and part in raw
-        in_list = isinstance(raw, list) and isinstance(part, int) and 0 <= part < len(raw)
-        if in_table or in_list:
-            raw = raw[part]
-        else:
-            return _MISSING
-    if isinstance(raw, (Mapping, list)):
-        return _MISSING  # a table or list: the message names what is wrong inside
-    return raw
-
-
-def _key(prefix: str, path: tuple[Any, ...]) -> str:
-    key = prefix
-    for part in path:
-        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    return key or "(top level)"

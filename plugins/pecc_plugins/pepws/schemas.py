@@ -32,6 +32,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from pecc_core import problems
+
 INT32_MAX: int = 2**31 - 1
 SEQUENCE_MAX = INT32_MAX
 
@@ -317,19 +319,5 @@ def schema_for(msg_type: str, kind: str) -> Schema | None:
 
 def describe(messages: Any, prefix: str = "") -> str:
     """marshmallow's nested error messages as one line: ``payload.voltage: ...; kind: ...``."""
-    parts: list[str] = []
-    _flatten(messages, prefix, parts)
-    return "; ".join(parts)
-
-
-def _flatten(messages: Any, path: str, out: list[str]) -> None:
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            sub = path if key == "_schema" else (f"{path}.{key}" if path else str(key))
-            _flatten(value, sub, out)
-    elif isinstance(messages, list):
-        for message in messages:
-            _flatten(message, path, out)
-    else:
-        out.append(f"{path or 'message'}: {messages}")
+    return "; ".join(problems.describe(messages, prefix=prefix, top="message"))
 

@@ -40,6 +40,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from pecc_core.problems import describe
+
 #: The shape of a typical DC charging curve of a 400 V car: the full current
 #: from low SOC to about half, then a taper as the cells approach full.
 DEFAULT_CURVE: tuple[tuple[float, float], ...] = (
@@ -199,7 +201,7 @@ def from_mapping(raw: dict[str, Any], source: str = "scenario") -> Scenario:
     try:
         return ScenarioSchema().load(merged)
     except ValidationError as exc:
-        problems = "\n".join(f"  - {p}" for p in _flatten(exc.messages, merged))
+        problems = "\n".join(f"  - {p}" for p in describe(exc.messages, merged))
         raise ScenarioError(f"invalid scenario {source}:\n{problems}") from None
 
 
@@ -214,18 +216,3 @@ def load(path: Path | None) -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"invalid scenario {path}: {exc}") from None
     return from_mapping(raw, str(path))
-
-
-def _flatten(messages: Any, raw: Any, key: str = "") -> list[str]:
-    """``key: got VALUE; MESSAGE`` lines from marshmallow's nested error dict."""
-    if isinstance(messages, dict):
-        out: list[str] = []
-        for name, inner in messages.items():
-            sub = raw.get(name) if isinstance(raw, dict) else None
-            if name == "_schema":
-                out.extend(_flatten(inner, raw, key))
-            else:
-                out.extend(_flatten(inner, sub, f"{key}.{name}" if key else str(name)))
-        return out
-    shown = "" if isinstance(raw, (dict, list)) or raw is None else f"got {raw!r}; "
-    return [f"{key or '(top level)'}: {shown}{m}" for m in messages]
