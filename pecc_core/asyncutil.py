@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-async def call_maybe_async(method: Callable[[], Any] | None) -> None:
-    """Call ``method`` if there is one and await its result if it is awaitable.
+async def maybe_await(value: T | Awaitable[T]) -> T:
+    """``value``, awaited if it is awaitable (datasette's ``await_me_maybe``).
 
-    Lets plugins implement ``start``/``stop`` as plain or async methods, or
-    leave them out (pluggy itself is synchronous; see datasette's
-    ``await_me_maybe``).
+    Lets plugins implement a callback as a plain or an async function
+    (pluggy itself is synchronous).
     """
-    if method is None:
-        return
-    result = method()
-    if inspect.isawaitable(result):
-        await result
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def call_maybe_async(method: Callable[[], object] | None) -> None:
+    """Call ``method`` if there is one, awaiting its result: optional ``start``/``stop``."""
+    if method is not None:
+        await maybe_await(method())
 
 
 async def poll_until(check: Callable[[], bool], timeout: float, interval: float) -> bool:

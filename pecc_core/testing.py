@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from pecc_core.asyncutil import poll_until
 from pecc_core.plugins import PluginManager, default_manager
@@ -55,7 +56,7 @@ def write_profile(source: str, directory: Path, overrides: dict[str, Any]) -> Pa
     for key, value in overrides.items():
         override(data, key, value)
     target = directory / path.name
-    target.write_text(_dump(data))
+    target.write_text(tomli_w.dumps(data))
     return target
 
 
@@ -115,52 +116,3 @@ def make_profile(
         return load_profile(str(path), pecc_plugins)
 
     return make
-
-
-# -- a minimal TOML writer: enough for profiles (tables, arrays of tables, scalars)
-
-
-def _dump(data: dict[str, Any]) -> str:
-    lines: list[str] = []
-    _dump_table(data, [], lines)
-    return "\n".join(lines) + "\n"
-
-
-def _dump_table(table: dict[str, Any], prefix: list[str], lines: list[str]) -> None:
-    nested = []
-    for key, value in table.items():
-        if isinstance(value, dict) or (_is_table_list(value)):
-            nested.append((key, value))
-        else:
-            lines.append(f"{_key(key)} = {_value(value)}")
-    for key, value in nested:
-        name = ".".join(_key(k) for k in [*prefix, key])
-        if isinstance(value, dict):
-            lines.append(f"[{name}]")
-            _dump_table(value, [*prefix, key], lines)
-        else:
-            for item in value:
-                lines.append(f"[[{name}]]")
-                _dump_table(item, [*prefix, key], lines)
-
-
-def _is_table_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def _key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else _value(key)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {value!r} as TOML")

@@ -34,7 +34,6 @@ by the connection (:mod:`pecc_plugins.pepws.connection`), not here.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError
 
+from pecc_core.asyncutil import maybe_await
 from pecc_core.errors import InoperativeRefused, InternalRefused, Refused, ValueRefused
 from pecc_plugins.pepws import schemas
 from pecc_plugins.pepws.codec import Encoder, FrameError, sequence_of
@@ -180,9 +180,7 @@ class Dispatcher:
 
     async def _call(self, handler: Handler, kind: str, payload: Any, link: Any) -> Any:
         started = time.monotonic()
-        result = handler(self.gun, payload, link)
-        if inspect.isawaitable(result):
-            result = await result
+        result = await maybe_await(handler(self.gun, payload, link))
         took = time.monotonic() - started
         if took > self._slow_s:
             log.warning("gun %s: handling %s took %.0f ms", self.gun.id, kind, took * 1000)
