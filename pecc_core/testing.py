@@ -16,6 +16,7 @@ to wait for simulated hardware.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import os
 import tomllib
@@ -54,7 +55,8 @@ def write_profile(source: str, directory: Path, overrides: dict[str, Any]) -> Pa
     path = resolve(source)
     data = tomllib.loads(path.read_text())
     for key, value in overrides.items():
-        override(data, key, value)
+        # a copy: a later dotted key must not reach into the caller's objects
+        override(data, key, copy.deepcopy(value))
     target = directory / path.name
     target.write_text(tomli_w.dumps(data))
     return target

@@ -13,9 +13,6 @@ import pytest
 from pecc_core import hookimpl
 from pecc_core.plugins import PluginError, PluginManager
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "plugins" / "examples" / "pecc-example-driver"
-
 
 def test_builtin_plugins_are_found_through_entry_points(pecc_plugins: PluginManager) -> None:
     names = {info.name for info in pecc_plugins.plugins()}
@@ -89,32 +86,6 @@ def test_later_plugins_override_message_handlers() -> None:
     handlers = pm.message_handlers()
     assert handlers[("info", "event")] == "vendor"
     assert handlers[("info", "builtin")] == "builtin"
-
-
-@pytest.mark.slow
-def test_example_vendor_package_installs_and_is_selectable_from_a_profile(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(EXAMPLE)],
-        check=True, capture_output=True,
-    )
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    pecc = [sys.executable, "-m", "pecc_core.cli"]
-    listed = subprocess.run([*pecc, "plugins", "list"], env=env, capture_output=True, text=True, check=True)
-    assert "example_driver 0.1.0" in listed.stdout
-    assert "power_driver 'example-ideal' from example_driver" in listed.stdout
-
-    from pecc_core.testing import write_profile
-
-    path = write_profile("sim", tmp_path, {"power.driver": {"name": "example-ideal", "params": {"voltage_max": 920}}})
-    valid = subprocess.run([*pecc, "profiles", "validate", str(path)], env=env, capture_output=True, text=True)
-    assert valid.returncode == 0, valid.stdout + valid.stderr
-    (tmp_path / "bad").mkdir()
-    bad = write_profile("sim", tmp_path / "bad", {"power.driver": {"name": "example-ideal", "params": {"voltage_max": -1}}})
-    invalid = subprocess.run([*pecc, "profiles", "validate", str(bad)], env=env, capture_output=True, text=True)
-    assert invalid.returncode == 2
-    assert "power.driver.params.voltage_max: got -1;" in invalid.stderr
 
 
 # -- PECC_PLUGINS / PECC_DISABLE_PLUGINS ------------------------------------------

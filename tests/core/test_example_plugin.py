@@ -1,0 +1,99 @@
+"""The example vendor package, pip-installed as a vendor would, charges a car.
+
+It is installed into a target directory (PYTHONPATH), found through its
+entry point by a real ``pecc`` process, validated, and then a complete
+``secc-sim`` session runs against ``pecc run`` on a profile that selects it
+(no module simulator: the example driver is the whole power stage).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pecc_core.testing import write_profile
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "plugins" / "examples" / "pecc-example-driver"
+PECC = [sys.executable, "-m", "pecc_core.cli"]
+#: The sim profile with the example driver and no services (no CAN at all).
+STAGE = {
+    "power.driver": {"name": "example-stage", "params": {"voltage_max": 920}},
+    "services": [],
+    "server.port": 0,
+    "timings.cable_check_ms": 200,
+}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def vendor_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a PECC with the example package pip-installed beside it."""
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(EXAMPLE)],
+        check=True, capture_output=True,
+    )
+    return {**os.environ, "PYTHONPATH": str(site), "PYTHONUNBUFFERED": "1"}
+
+
+def test_example_vendor_package_installs_and_is_selectable_from_a_profile(
+    tmp_path: Path, vendor_env: dict[str, str]
+) -> None:
+    listed = subprocess.run([*PECC, "plugins", "list"], env=vendor_env, capture_output=True, text=True, check=True)
+    assert "example_driver 0.1.0" in listed.stdout
+    assert "power_driver 'example-stage' from example_driver" in listed.stdout
+
+    path = write_profile("sim", tmp_path, STAGE)
+    valid = subprocess.run([*PECC, "profiles", "validate", str(path)], env=vendor_env, capture_output=True, text=True)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    (tmp_path / "bad").mkdir()
+    bad = write_profile("sim", tmp_path / "bad", {**STAGE, "power.driver.params.voltage_max": -1})
+    invalid = subprocess.run([*PECC, "profiles", "validate", str(bad)], env=vendor_env, capture_output=True, text=True)
+    assert invalid.returncode == 2
+    assert "power.driver.params.voltage_max: got -1;" in invalid.stderr
+
+
+def test_a_complete_secc_sim_session_charges_on_the_example_driver(
+    tmp_path: Path, vendor_env: dict[str, str]
+) -> None:
+    path = write_profile("sim", tmp_path, STAGE)
+    car = tmp_path / "car.toml"
+    car.write_text("[battery]\ncapacity_kwh = 10\nstart_soc = 20\ntarget_soc = 24\n")
+    log = tmp_path / "pecc.log"
+    with log.open("w") as out:
+        pecc = subprocess.Popen(
+            [*PECC, "run", "--profile", str(path), "--log-level", "INFO"], stdout=out, stderr=subprocess.STDOUT,
+            env=vendor_env,
+        )
+        try:
+            port = _serving_port(log, pecc)
+            result = subprocess.run(
+                [*PECC, "secc-sim", "--profile", str(path), "--port", str(port), "--guns", "1",
+                 "--time-scale", "50", "--scenario", str(car), "--no-live"],
+                capture_output=True, text=True, timeout=120, env=vendor_env,
+            )
+        finally:
+            pecc.terminate()
+            pecc.wait(timeout=15)
+    assert result.returncode == 0, result.stdout + result.stderr + log.read_text()
+    assert "PASS  1 sessions completed, 0 failed, 0 protocol errors, 1 guns" in result.stdout, result.stdout
+    assert pecc.returncode == 0, log.read_text()
+
+
+def _serving_port(log: Path, proc: subprocess.Popen[bytes]) -> int:
+    """The port ``pecc run`` bound (it was asked for port 0), read from its log."""
+    deadline = time.monotonic() + 30
+    while (found := re.search(r"serving \d+ guns on 127\.0\.0\.1:(\d+)", log.read_text())) is None:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    return int(found.group(1))
