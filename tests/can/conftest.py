@@ -8,7 +8,7 @@ from typing import Any
 
 import can
 import pytest
-from can_rig import DRIVERS, core_profile, sim_station
+from .can_rig import DRIVERS, core_profile, sim_station
 
 from pecc_core.station import Station
 from pecc_plugins.modsim import SimParams

@@ -10,7 +10,7 @@ import struct
 
 import can
 import pytest
-from can_rig import DRIVERS, core_profile
+from .can_rig import DRIVERS, core_profile
 
 from pecc_core.model import Phase, Target
 from pecc_core.power import Fault, Mode

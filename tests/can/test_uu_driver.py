@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from can_rig import core_profile
+from .can_rig import core_profile
 from pecc_plugins.uugreen import UuParams, codec
 from pecc_plugins.uugreen.driver import UuDriver
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import FakeLink, bring_to, first_module, record
+from .helpers import FakeLink, bring_to, first_module, record
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, ValueRefused
 from pecc_core.gun import GunState

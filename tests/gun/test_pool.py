@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gun_rig import InstantModules
+from .gun_rig import InstantModules
 
 from pecc_core.model import Status
 from pecc_core.pool import NO_SUPPLY, ModulePool, PoolError, Supply

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from secc import Secc, secc
+from .secc import Secc, secc
 
 from pecc_core.model import Isolation
 from pecc_core.testing import running, sim_overrides

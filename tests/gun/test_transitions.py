@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import FakeLink, bring_to, fire, record
+from .helpers import FakeLink, bring_to, fire, record
 
 from pecc_core.errors import Refused
 from pecc_core.gun import TRANSITIONS, Event, Gun, GunState, Outcome

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from scripted_pecc import ScriptedPecc
+from .scripted_pecc import ScriptedPecc
 from typer.testing import CliRunner
 
 from pecc_plugins import seccsim

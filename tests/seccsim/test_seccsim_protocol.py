@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from scripted_pecc import ScriptedPecc
+from .scripted_pecc import ScriptedPecc
 from websockets.asyncio.client import connect
 
 from pecc_plugins.seccsim.client import PepClient

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from scripted_pecc import ScriptedPecc
+from .scripted_pecc import ScriptedPecc
 
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario
