@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from pecc_core import hookspecs
@@ -13,14 +15,40 @@ from pecc_core.sdnotify import SystemdNotifier
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_every_hook_has_a_docstring_and_is_in_contributing() -> None:
+HOOKS = {name: obj for name, obj in vars(hookspecs).items() if name.startswith("pecc_") and inspect.isfunction(obj)}
+
+
+def signature_text(function: Callable[..., object], skip_self: bool = False) -> str:
+    """``a: A, b: B`` as the docs write a signature (annotations are strings here)."""
+    params = list(inspect.signature(function).parameters.values())[1 if skip_self else 0 :]
+    return ", ".join(f"{p.name}: {p.annotation}" for p in params)
+
+
+def test_every_hook_is_documented_with_its_exact_signature() -> None:
+    """docs/hooks.md has one heading per hook, ``name(param: Type, ...)``, and no other (as datasette's docs test)."""
+    documented = dict(re.findall(r"^### `(pecc_\w+)\((.*)\)`$", (REPO / "docs" / "hooks.md").read_text(), re.MULTILINE))
+    assert set(documented) == set(HOOKS), "hooks missing from or unknown to docs/hooks.md"
+    for name, hook in HOOKS.items():
+        assert inspect.getdoc(hook), f"{name} has no docstring"
+        assert documented[name] == signature_text(hook), f"docs/hooks.md shows {name} with another signature"
+
+
+def test_contributing_shows_each_factory_as_it_is_called() -> None:
+    """CONTRIBUTING's hook table: every hook, and each category's factory with its protocol's parameters."""
     contributing = (REPO / "CONTRIBUTING.md").read_text()
-    hooks = [name for name, obj in vars(hookspecs).items() if name.startswith("pecc_") and inspect.isfunction(obj)]
-    assert len(hooks) >= 10
-    for name in hooks:
-        assert inspect.getdoc(getattr(hookspecs, name)), f"{name} has no docstring"
-        documented = name in contributing or (name.startswith(("pecc_station_", "pecc_gun_")) and "`pecc_station_*`, `pecc_gun_*`" in contributing)
-        assert documented, f"{name} is missing from CONTRIBUTING.md"
+    for name in HOOKS:
+        observer = name.startswith(("pecc_station_", "pecc_gun_"))
+        assert (observer and "`pecc_station_*`, `pecc_gun_*`" in contributing) or name in contributing, name
+    rows = dict(re.findall(r"^\s*\| `(pecc_register_\w+)` \|.*\| `factory\((.*)\)` \|$", contributing, re.MULTILINE))
+    for name, hook in HOOKS.items():
+        register = str(inspect.signature(hook).parameters.get("register", inspect.Parameter("x", 1)).annotation)
+        found = re.fullmatch(r"Register\[(\w+)\]", register)
+        factory_name = found.group(1) if found else {"RegisterIoDriver": "IoDriverFactory"}.get(register)
+        if factory_name is None:
+            continue
+        factory = getattr(hookspecs, factory_name)
+        expected = ", ".join(p for p in inspect.signature(factory.__call__).parameters if p != "self")
+        assert rows.get(name) == expected, f"CONTRIBUTING shows {name}'s factory as ({rows.get(name)}), it is ({expected})"
 
 
 async def test_systemd_notifications_and_watchdog(tmp_path: Path) -> None:
