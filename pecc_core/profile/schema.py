@@ -41,6 +41,29 @@ class Integer(fields.Integer):
     }
 
 
+class Milliseconds(fields.Field[float]):
+    """A duration the profile writes in milliseconds, loaded as seconds.
+
+    Declare it under the seconds name with the profile's key as ``data_key``
+    (``tick_s = Milliseconds(data_key="tick_ms", load_default=50)``): the
+    value is checked as an :class:`Integer` with ``validate`` in the
+    profile's milliseconds (so are the messages), the code gets seconds,
+    and no ``post_load`` converts by hand.
+    """
+
+    default_error_messages = Integer.default_error_messages
+
+    def __init__(self, *, validate: Any = None, load_default: Any = fields.missing_, **kwargs: Any) -> None:
+        self._ms = Integer(validate=validate)
+        if isinstance(load_default, int):
+            load_default = load_default / 1000
+        super().__init__(load_default=load_default, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        ms: int = self._ms.deserialize(value, attr, data)
+        return ms / 1000
+
+
 class String(fields.String):
     default_error_messages = {
         "invalid": "expected a string",

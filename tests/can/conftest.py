@@ -8,11 +8,12 @@ from typing import Any
 
 import can
 import pytest
-from .can_rig import DRIVERS, core_profile, sim_station
 
 from pecc_core.station import Station
 from pecc_plugins.modsim import SimParams
 from pecc_plugins.modsim.service import ModSim
+
+from .can_rig import DRIVERS, core_profile, sim_station
 
 #: Short periods so that silence, watchdogs and recovery happen within a second.
 FAST_DRIVER = {"poll_ms": 40, "idle_poll_ms": 100, "status_ms": 80, "temperature_ms": 200,

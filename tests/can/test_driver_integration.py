@@ -10,13 +10,14 @@ import struct
 
 import can
 import pytest
-from .can_rig import DRIVERS, core_profile
 
 from pecc_core.model import Phase, Target
 from pecc_core.power import Fault, Mode
 from pecc_core.testing import eventually
 from pecc_plugins.infy import codec as infy
 from pecc_plugins.uugreen import codec as uu
+
+from .can_rig import DRIVERS, core_profile
 
 pytestmark = pytest.mark.parametrize("protocol", ["uugreen", "infy"])
 

@@ -108,7 +108,7 @@ module_tables = st.lists(
 def test_export_never_commands_more_than_asked_or_rated(
     tables: list[dict[str, float]], usable: list[bool], voltage: float, current: float, floor: float
 ) -> None:
-    from can_rig import core_profile
+    from .can_rig import core_profile
 
     from pecc_core.power import Fault, Mode
     from pecc_plugins.uugreen import UuParams

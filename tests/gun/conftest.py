@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from .gun_rig import instant_profile, instant_station
 
 from pecc_core.station import Station
 from pecc_core.testing import eventually
+
+from .gun_rig import instant_profile, instant_station
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ its setpoint at once and falls to 0 when it is switched off, and it
 carries no current unless a test gives its gun a load. The end-to-end
 tests use the real driver and the CAN-level simulator instead.
 
-A module of its own name (not conftest): test modules import from it, and
-``from gun_rig import`` finds whichever conftest was loaded first.
+A module of its own (not conftest): test modules import from it
+(``from .gun_rig import``); conftest modules are pytest's, not a library.
 """
 
 from __future__ import annotations

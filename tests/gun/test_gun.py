@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from .helpers import FakeLink, bring_to, first_module, record
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, ValueRefused
 from pecc_core.gun import GunState
@@ -11,6 +10,8 @@ from pecc_core.model import Contactors, Isolation, Operational, Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
 from pecc_core.testing import eventually
+
+from .helpers import FakeLink, bring_to, first_module, record
 
 S = GunState
 

@@ -22,7 +22,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .gun_rig import instant_profile, instant_station
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -41,6 +40,8 @@ from pecc_core.profile.model import Profile
 from pecc_core.runtime import Runtime
 from pecc_core.station import Station
 from pecc_core.testing import eventually, sim_overrides
+
+from .gun_rig import instant_profile, instant_station
 
 GUNS = ("1-1", "2-1")
 EPS = 1e-6

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from .gun_rig import InstantModules
 
 from pecc_core.model import Status
 from pecc_core.pool import NO_SUPPLY, ModulePool, PoolError, Supply
 from pecc_core.power import Fault
 from pecc_core.profile.model import ModuleConfig, PluginChoice, PowerConfig
 from pecc_plugins.simio import SimRelayMatrix
+
+from .gun_rig import InstantModules
 
 MODULES = (
     ModuleConfig(1, 150.0, 1000.0, 100.0, 30_000.0, ()),

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .secc import Secc, secc
-
 from pecc_core.model import Isolation
 from pecc_core.testing import running, sim_overrides
+
+from .secc import Secc, secc
 
 FAST = {
     "timings.cable_check_ms": 200,

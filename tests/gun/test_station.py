@@ -16,6 +16,9 @@ from pecc_core.power import Mode
 from pecc_core.station import Station
 from pecc_core.testing import eventually
 
+from .gun_rig import instant_profile, instant_station
+from .helpers import bring_to
+
 S = GunState
 
 

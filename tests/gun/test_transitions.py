@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from .helpers import FakeLink, bring_to, fire, record
 
 from pecc_core.errors import Refused
 from pecc_core.gun import TRANSITIONS, Event, Gun, GunState, Outcome
 from pecc_core.station import Station
 from pecc_core.testing import eventually
+
+from .helpers import FakeLink, bring_to, fire, record
 
 S, E = GunState, Event
 INTERNAL = {E.TEST_PASSED, E.TEST_FAILED, E.SAFE, E.CLEARED}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from .scripted_pecc import ScriptedPecc
 
 from pecc_plugins.seccsim.scenario import Scenario, from_mapping
+
+from .scripted_pecc import ScriptedPecc
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import typer
-from .scripted_pecc import ScriptedPecc
 from typer.testing import CliRunner
 
 from pecc_plugins import seccsim
+
+from .scripted_pecc import ScriptedPecc
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from .scripted_pecc import ScriptedPecc
 from websockets.asyncio.client import connect
 
 from pecc_plugins.seccsim.client import PepClient
@@ -14,6 +13,8 @@ from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario
 from pecc_plugins.seccsim.session import SessionOptions
 from pecc_plugins.seccsim.stats import RunStats
+
+from .scripted_pecc import ScriptedPecc
 
 FAST = SessionOptions(time_scale=100)
 

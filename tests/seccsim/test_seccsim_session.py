@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from .scripted_pecc import ScriptedPecc
-
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario
 from pecc_plugins.seccsim.session import SessionOptions
 from pecc_plugins.seccsim.stats import RunStats
+
+from .scripted_pecc import ScriptedPecc
 
 FAST = SessionOptions(time_scale=100)
 

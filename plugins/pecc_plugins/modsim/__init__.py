@@ -26,7 +26,7 @@ from marshmallow import post_load, validate
 
 from pecc_core import hookimpl
 from pecc_core.hookspecs import Register, ServiceFactory
-from pecc_core.profile.schema import Integer, Number, String, between
+from pecc_core.profile.schema import Integer, Milliseconds, Number, String, between
 from pecc_plugins.canbus.params import BusParams, bus_config
 from pecc_plugins.modsim.physics import PhysicsConfig
 from pecc_plugins.modsim.service import PROTOCOLS, ModSim, SimSettings
@@ -41,8 +41,8 @@ class SimParams(BusParams):
         validate=validate.OneOf(sorted(PROTOCOLS), error="expected one of {choices}"),
     )
     group = Integer(load_default=0, validate=between(0, 15))
-    tick_ms = Integer(load_default=50, validate=between(1, 1000))
-    watchdog_ms = Integer(load_default=None, allow_none=True, validate=between(10, 600_000))
+    tick_s = Milliseconds(data_key="tick_ms", load_default=50, validate=between(1, 1000))
+    watchdog_s = Milliseconds(data_key="watchdog_ms", load_default=None, allow_none=True, validate=between(10, 600_000))
     low_range_max_v = Number(load_default=500.0, validate=between(50.0, 1000.0))
     high_range_current_share = Number(load_default=0.5, validate=between(0.05, 1.0))
     slew_v_per_s = Number(load_default=500.0, validate=between(1.0, 100_000.0))
@@ -54,13 +54,12 @@ class SimParams(BusParams):
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> SimSettings:
-        watchdog_ms = data["watchdog_ms"] or WATCHDOG_MS[data["protocol"]]
         return SimSettings(
             bus=bus_config(data),
             protocol=data["protocol"],
             group=data["group"],
-            tick_s=data["tick_ms"] / 1000,
-            watchdog_s=watchdog_ms / 1000,
+            tick_s=data["tick_s"],
+            watchdog_s=data["watchdog_s"] or WATCHDOG_MS[data["protocol"]] / 1000,
             low_range_max_v=data["low_range_max_v"],
             high_range_current_share=data["high_range_current_share"],
             physics=PhysicsConfig(

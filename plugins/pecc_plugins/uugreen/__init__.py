@@ -22,7 +22,7 @@ from marshmallow import post_load, validate
 
 from pecc_core import hookimpl
 from pecc_core.hookspecs import PowerDriverFactory, Register
-from pecc_core.profile.schema import Integer, Number, String, between
+from pecc_core.profile.schema import Integer, Milliseconds, Number, String, between
 from pecc_plugins.canbus.params import DriverParams, bus_config, driver_timing
 from pecc_plugins.uugreen import codec
 from pecc_plugins.uugreen.driver import UuDriver, UuSettings
@@ -34,7 +34,7 @@ class UuParams(DriverParams):
         load_default="session", validate=validate.OneOf(["session", "module"], error="expected one of {choices}")
     )
     low_range_max_v = Number(load_default=codec.LOW_RANGE_MAX_V, validate=between(50.0, 1000.0))
-    mode_switch_ms = Integer(load_default=2000, validate=between(0, 60_000))
+    mode_switch_s = Milliseconds(data_key="mode_switch_ms", load_default=2000, validate=between(0, 60_000))
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> UuSettings:
@@ -44,7 +44,7 @@ class UuParams(DriverParams):
             group=data["group"],
             range_select=data["range_select"],
             low_range_max_v=data["low_range_max_v"],
-            mode_switch_s=data["mode_switch_ms"] / 1000,
+            mode_switch_s=data["mode_switch_s"],
         )
 
 
