@@ -1,13 +1,13 @@
 # The two commands of the README:
 #   make run    set up .venv and start PECC on the embedded `sim` profile
-#   make test   set up .venv and run the test suite
+#   make test   set up .venv, run ruff and mypy, then the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PROFILE ?= sim
 
-.PHONY: run test setup clean
+.PHONY: run test lint setup clean
 
 setup: $(STAMP)
 
@@ -20,11 +20,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/pecc run --profile $(PROFILE)
 
-test: $(STAMP)
+# Lint first: ruff and mypy (configured in pyproject.toml) must be clean.
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
 
 # Benchmarks (by hand; never part of `make test`): PEP-WS load against a real
 # `pecc run` and the echo floor, then the CAN bus benchmark. See benchmarks/RESULTS.md.

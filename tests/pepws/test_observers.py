@@ -14,7 +14,7 @@ from pecc_core.plugins import default_manager
 from pecc_core.testing import eventually, running
 
 from .conftest import Pecc, assert_valid, sim_profile
-from .test_session import FAST, ok, ready, settled, target
+from .test_session import FAST, charge_to_the_end, ok, ready, settled
 
 
 class RaisingObserver:
@@ -69,15 +69,7 @@ async def test_a_raising_observer_cannot_break_a_session_or_the_stop(
         await settled(pecc)
         client = await pecc.connect()
         await ok(client, "configuration")
-        await ready(client)  # cableCheck and contactorsStatus closed are answered with responses
-        await ok(client, "targetValues", target(380, 2, "preCharge"))
-        await client.until(lambda s: abs(s["measuredVoltage"] - 380) <= 8, 4, "precharged")
-        await ok(client, "targetValues", target(400, 60, "charge"))
-        await client.until(lambda s: s["measuredCurrent"] > 55, 5, "charging")
-        await ok(client, "targetValues", target(0, 0, "postCharge"))
-        await ok(client, "contactorsStatus", {"contactorsStatus": "open"})
-        await ok(client, "reset")
-        await client.until(lambda s: s["measuredVoltage"] < 60 and s["drivenVoltage"] == 0, 8, "standby")
+        await charge_to_the_end(client)  # every request answered with a response, not an error
         # The station stops while another gun is mid-session, contactors closed.
         gun = pecc.gun("1-2")
         await eventually(lambda: bool(pecc.station.pool.modules_of(gun.id)) and gun.in_standby(), 5.0, "1-2 settled")
