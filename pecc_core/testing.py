@@ -10,7 +10,8 @@ gets these fixtures without any import:
   validated like ``pecc run`` would.
 
 and :func:`running` to run a whole station inside a test, :func:`eventually`
-to wait for simulated hardware.
+to wait for simulated hardware, :func:`wait_serving` to learn the port of a
+``pecc run`` process started on port 0.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import contextlib
 import copy
 import itertools
 import os
+import re
+import subprocess
+import time
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -93,6 +97,23 @@ async def eventually(
     """
     if not await poll_until(predicate, timeout, 0.005):
         raise AssertionError(f"timed out waiting for {what() if callable(what) else what or predicate}")
+
+
+def wait_serving(log: Path, process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """The port a ``pecc run`` process bound, read from its log (it may have asked for port 0).
+
+    Fails the test if the process exits or says nothing within ``timeout`` s;
+    polls the log file, so the process writes it (``stdout=log.open("w")``).
+    """
+    deadline = time.monotonic() + timeout
+    while (found := _SERVING.search(log.read_text())) is None:
+        assert process.poll() is None, f"pecc run exited with {process.returncode}:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"pecc run not serving after {timeout:g} s:\n{log.read_text()}"
+        time.sleep(0.05)
+    return int(found.group(1))
+
+
+_SERVING = re.compile(r"serving \d+ guns on [^\s:]+:(\d+)")
 
 
 @pytest.fixture

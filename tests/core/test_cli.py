@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 
 from pecc_core import __version__
 from pecc_core.cli import app
-from pecc_core.testing import sim_overrides, write_profile
+from pecc_core.testing import sim_overrides, wait_serving, write_profile
 
 runner = CliRunner()
 
@@ -103,11 +102,7 @@ def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str)
             env=env,
         )
         try:
-            deadline = time.monotonic() + 20
-            while "serving 4 guns" not in log.read_text():
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
+            wait_serving(log, proc)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0, log.read_text()
         finally:

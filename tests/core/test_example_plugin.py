@@ -9,15 +9,13 @@ entry point by a real ``pecc`` process, validated, and then a complete
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from pecc_core.testing import write_profile
+from pecc_core.testing import wait_serving, write_profile
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "plugins" / "examples" / "pecc-example-driver"
@@ -75,7 +73,7 @@ def test_a_complete_secc_sim_session_charges_on_the_example_driver(
             env=vendor_env,
         )
         try:
-            port = _serving_port(log, pecc)
+            port = wait_serving(log, pecc)
             result = subprocess.run(
                 [*PECC, "secc-sim", "--profile", str(path), "--port", str(port), "--guns", "1",
                  "--time-scale", "50", "--scenario", str(car), "--no-live"],
@@ -87,13 +85,3 @@ def test_a_complete_secc_sim_session_charges_on_the_example_driver(
     assert result.returncode == 0, result.stdout + result.stderr + log.read_text()
     assert "PASS  1 sessions completed, 0 failed, 0 protocol errors, 1 guns" in result.stdout, result.stdout
     assert pecc.returncode == 0, log.read_text()
-
-
-def _serving_port(log: Path, proc: subprocess.Popen[bytes]) -> int:
-    """The port ``pecc run`` bound (it was asked for port 0), read from its log."""
-    deadline = time.monotonic() + 30
-    while (found := re.search(r"serving \d+ guns on 127\.0\.0\.1:(\d+)", log.read_text())) is None:
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
-    return int(found.group(1))

@@ -22,8 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from pecc_core.profile import Profile
-from pecc_core.testing import running, sim_overrides, write_profile
-from pecc_plugins.seccsim.ports import free_port, wait_listening
+from pecc_core.testing import running, sim_overrides, wait_serving, write_profile
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario, from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
@@ -105,44 +104,47 @@ def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(
     tmp_path: Path, can_channel: str
 ) -> None:
     """The acceptance as a user runs it: two processes, `pecc run` and `pecc secc-sim`."""
-    port = free_port()
-    profile = write_profile("sim", tmp_path, {**sim_overrides(can_channel, port=port), **FAST_TIMINGS})
+    profile = write_profile("sim", tmp_path, {**sim_overrides(can_channel), **FAST_TIMINGS})  # port 0
     car = tmp_path / "car.toml"
     car.write_text("[battery]\ncapacity_kwh = 10\nstart_soc = 20\ntarget_soc = 24\n")
-    pecc = subprocess.Popen(
-        [sys.executable, "-m", "pecc_core.cli", "run", "--profile", str(profile), "--log-level", "WARNING"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_listening(port)
-        asyncio.run(settled(f"ws://127.0.0.1:{port}/secc1/gun1"))
-        report = tmp_path / "report.json"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pecc_core.cli",
-                "secc-sim",
-                "--profile",
-                str(profile),
-                "--sessions",
-                "10",
-                "--time-scale",
-                "50",
-                "--scenario",
-                str(car),
-                "--no-live",
-                "--report",
-                str(report),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
+    log = tmp_path / "pecc.log"
+    with log.open("w") as out:
+        pecc = subprocess.Popen(
+            [sys.executable, "-m", "pecc_core.cli", "run", "--profile", str(profile), "--log-level", "INFO"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
-    finally:
-        pecc.terminate()
-        out, _ = pecc.communicate(timeout=10)
+        try:
+            port = wait_serving(log, pecc)
+            asyncio.run(settled(f"ws://127.0.0.1:{port}/secc1/gun1"))
+            report = tmp_path / "report.json"
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pecc_core.cli",
+                    "secc-sim",
+                    "--profile",
+                    str(profile),
+                    "--port",
+                    str(port),
+                    "--sessions",
+                    "10",
+                    "--time-scale",
+                    "50",
+                    "--scenario",
+                    str(car),
+                    "--no-live",
+                    "--report",
+                    str(report),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            pecc.terminate()
+            pecc.wait(timeout=10)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS  40 sessions completed, 0 failed, 0 protocol errors, 4 guns" in result.stdout
-    assert pecc.returncode == 0, out
+    assert pecc.returncode == 0, log.read_text()
