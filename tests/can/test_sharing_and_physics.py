@@ -108,11 +108,11 @@ module_tables = st.lists(
 def test_export_never_commands_more_than_asked_or_rated(
     tables: list[dict[str, float]], usable: list[bool], voltage: float, current: float, floor: float
 ) -> None:
-    from .can_rig import core_profile
-
     from pecc_core.power import Fault, Mode
     from pecc_plugins.uugreen import UuParams
     from pecc_plugins.uugreen.driver import UuDriver
+
+    from .can_rig import core_profile
 
     modules = tuple({"address": i + 1, **t} for i, t in enumerate(tables))
     params = UuParams().load({"channel": "unused", "min_current_a": floor})
