@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import ValidationError, fields
 
 from pecc_core.model import OperatorCaps
-from pecc_core.profile.loader import describe
+from pecc_core.problems import describe
 from pecc_core.profile.schema import Integer, Number, StrictSchema, at_least, between
 
 if TYPE_CHECKING:

@@ -23,8 +23,7 @@ from pecc_core.allocator import PowerAllocator
 from pecc_core.asyncutil import call_maybe_async, poll_until
 from pecc_core.gun import Gun, Wiring
 from pecc_core.gun.safe_down import OFF_TIMEOUT
-from pecc_core.io import Io
-from pecc_core.io import IO_ROLES
+from pecc_core.io import IO_ROLES, Io
 from pecc_core.pool import ModulePool
 
 if TYPE_CHECKING:

@@ -42,7 +42,7 @@ def check(gun: Gun) -> None:
         condition(gun, "isolation", active, "isolation fault reported by the IMD during the session")
     active = not gun.switching and closed != gun.commanded_closed
     if active != ("contactors" in faults):
-        condition(gun, 
+        condition(gun,
             "contactors",
             active,
             f"contactor feedback says {'closed' if closed else 'open'}, "
@@ -54,7 +54,7 @@ def check(gun: Gun) -> None:
         v_limit = min(v_limit, gun.ev.ev_max_voltage_volts)
     active = readout.measured_voltage > v_limit * (1 + OVER_VOLTAGE_MARGIN) + 5.0
     if active != ("over_voltage" in faults):
-        condition(gun, 
+        condition(gun,
             "over_voltage",
             active,
             f"over-voltage: measured {readout.measured_voltage:.0f} V, limit {v_limit:.0f} V",

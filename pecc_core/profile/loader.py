@@ -35,7 +35,6 @@ __all__ = [
     "available",
     "check_plugins",
     "check_server_flags",
-    "describe",  # re-exported for the run-time limits, which report like profiles
     "load",
     "read",
     "resolve",

@@ -6,6 +6,8 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
+
+from pecc_core.sharing import fair_shares
 from pecc_plugins.modsim.physics import (
     Battery,
     ModuleOutput,
@@ -13,8 +15,6 @@ from pecc_plugins.modsim.physics import (
     PhysicsConfig,
     Plant,
 )
-
-from pecc_core.sharing import fair_shares
 
 caps = st.lists(st.floats(0, 200, allow_nan=False), min_size=1, max_size=12)
 

@@ -6,14 +6,15 @@ import logging
 from pathlib import Path
 
 import pytest
-from gun_rig import instant_profile, instant_station
-from helpers import bring_to
 
 from pecc_core import hookimpl
 from pecc_core.gun import Gun, GunState
 from pecc_core.model import Contactors, Operational
 from pecc_core.station import Station
 from pecc_core.testing import eventually
+
+from .gun_rig import instant_profile, instant_station
+from .helpers import bring_to
 
 S = GunState
 

@@ -6,9 +6,6 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-from .gun_rig import instant_profile, instant_station
-from .helpers import bring_to
-
 from pecc_core.gun import GunState
 from pecc_core.model import Phase, Target
 from pecc_core.policy import Allocation, GunDemand, PoolView

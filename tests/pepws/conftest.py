@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from pecc_plugins.pepws.server import PepWsServer
 from websockets.asyncio.client import connect
 
 from pecc_core.gun import Gun
@@ -21,6 +20,7 @@ from pecc_core.profile import load as load_profile
 from pecc_core.profile.model import Profile
 from pecc_core.station import Station
 from pecc_core.testing import running, sim_overrides, write_profile
+from pecc_plugins.pepws.server import PepWsServer
 
 from .helpers import OfficialSchemas, PepClient, find_official_schemas
 

@@ -9,12 +9,12 @@ import statistics
 from typing import Any
 
 import pytest
-from pecc_plugins.pepws.connection import Connection
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from pecc_core.gun import Gun
 from pecc_core.model import Contactors, Isolation, Operational, Status
+from pecc_plugins.pepws.connection import Connection
 
 from .conftest import Pecc, StartPecc
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pecc_core import hookimpl
-from pecc_core.chargepoint import GunState
+from pecc_core.gun import GunState
 from pecc_core.plugins import default_manager
 from pecc_core.testing import eventually, running
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
+from pecc_core.plugins import default_manager
+from pecc_core.policy import Allocation
+from pecc_core.profile import load as load_profile
 from pecc_plugins.policies import harness
 from pecc_plugins.policies.scenario import (
     CURVES,
@@ -17,10 +21,6 @@ from pecc_plugins.policies.scenario import (
     shipped,
     standard,
 )
-
-from pecc_core.plugins import default_manager
-from pecc_core.policy import Allocation
-from pecc_core.profile import load as load_profile
 
 SMALL = Traffic(
     per_hour=10.0,

@@ -12,12 +12,12 @@ import dataclasses
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pecc_plugins.policies.assign import drawing
-from pecc_plugins.policies.capacity import Thermal, module_power, reaches
 
 from pecc_core.plugins import default_manager
 from pecc_core.policy import Allocation, GunDemand, PoolView
 from pecc_core.power import Fault, ModuleState
+from pecc_plugins.policies.assign import drawing
+from pecc_plugins.policies.capacity import Thermal, module_power, reaches
 
 POLICIES = ("static", "equal", "dynamic")
 EPS = 1e-6

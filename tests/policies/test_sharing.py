@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 from marshmallow import ValidationError
-from pecc_plugins.policies.dynamic import make_dynamic
-from pecc_plugins.policies.equal import make_equal
 
 from pecc_core.policy import Allocation, GunDemand, PoolView
 from pecc_core.profile import load
+from pecc_plugins.policies.dynamic import make_dynamic
+from pecc_plugins.policies.equal import make_equal
 
 from .pools import demands_of, pool_of
 
