@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pecc_core.asyncutil import call_maybe_async
 from pecc_core.errors import ConfigError
-from pecc_core.io import IO_ROLES
 from pecc_core.profile.model import PluginChoice
 from pecc_core.sdnotify import SystemdNotifier
 from pecc_core.station import Station
@@ -58,19 +57,11 @@ class Runtime:
         :class:`~pecc_core.errors.ConfigError` naming the profile key.
         """
         profile, plugins = self.profile, self.plugins
-        # The station's own parts, once each on their own first: Station.build
-        # makes them again, but a refusal here names its key.
-        driver = profile.power.driver
-        plugins.build("power_driver", "power.driver", driver, driver.params, profile.power.modules)
-        for role in IO_ROLES:
-            choice = getattr(profile.io, role)
-            plugins.build(f"io.{role}", f"io.{role}", choice, choice.params, profile)
-        plugins.build("limit_policy", "policy", profile.policy, profile.policy.params)
         try:
             self.station = Station.build(profile, plugins)
         except ConfigError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # e.g. the gun's or the pool's own checks of the profile
             raise ConfigError(f"station: cannot be built from this profile: {exc}") from exc
         self.transport = plugins.build(
             "transport", "server.transport", PluginChoice(profile.server.transport, {}), self.station, profile.server

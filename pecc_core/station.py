@@ -78,19 +78,23 @@ class Station:
 
     @classmethod
     def build(cls, profile: Profile, plugins: PluginManager) -> Station:
-        """Instantiate the profile's driver, I/O drivers and policy (nothing started yet)."""
+        """Instantiate the profile's driver, I/O drivers and policy (nothing started yet).
+
+        A factory that refuses its part raises :class:`~pecc_core.errors.ConfigError`
+        naming the profile key (see :meth:`PluginManager.build`).
+        """
         driver_choice = profile.power.driver
-        driver = plugins.registry("power_driver").get(driver_choice.name).factory(
-            driver_choice.params, profile.power.modules
+        driver = plugins.build(
+            "power_driver", "power.driver", driver_choice, driver_choice.params, profile.power.modules
         )
         choices = {role: getattr(profile.io, role) for role in IO_ROLES}
         io = Io(
             **{
-                role: plugins.registry(f"io.{role}").get(choice.name).factory(choice.params, profile)
+                role: plugins.build(f"io.{role}", f"io.{role}", choice, choice.params, profile)
                 for role, choice in choices.items()
             }
         )
-        policy = plugins.registry("limit_policy").get(profile.policy.name).factory(profile.policy.params)
+        policy = plugins.build("limit_policy", "policy", profile.policy, profile.policy.params)
         return cls(profile, plugins, driver, io, policy)
 
     async def start(self) -> None:
