@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 
 import can
-from pecc_plugins.canbus.load import stuffed_bits
 
 from pecc_core.testing import eventually
+from pecc_plugins.canbus.load import stuffed_bits
 
 BITRATE = 125_000
 SECONDS = 4.0

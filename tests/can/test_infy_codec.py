@@ -7,10 +7,10 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pecc_plugins.infy import codec
-from pecc_plugins.infy.codec import Cmd
 
 from pecc_core.power import BLOCKING, Fault
+from pecc_plugins.infy import codec
+from pecc_plugins.infy.codec import Cmd
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import can
-from pecc_plugins.infy import InfyParams, codec
 
 from pecc_core.model import Phase, Target
 from pecc_core.power import Fault, Mode
 from pecc_core.testing import eventually
+from pecc_plugins.infy import InfyParams, codec
 
 
 def all_online(driver) -> bool:

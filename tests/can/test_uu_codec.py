@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pecc_plugins.uugreen import codec
-from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
 
 from pecc_core.power import BLOCKING, Fault
+from pecc_plugins.uugreen import codec
+from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
 
 
 def hexbytes(text: str) -> bytes:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from .can_rig import core_profile
-from pecc_plugins.uugreen import UuParams, codec
-from pecc_plugins.uugreen.driver import UuDriver
 
 from pecc_core.errors import ConfigError
 from pecc_core.model import Phase, Target
 from pecc_core.power import Fault, Mode
 from pecc_core.testing import eventually
+from pecc_plugins.uugreen import UuParams, codec
+from pecc_plugins.uugreen.driver import UuDriver
+
+from .can_rig import core_profile
 
 HIGH, LOW, AUTO = 1, 2, 3  # cmd 95 / 101 values (CAN-PROTOCOLS.md)
 

@@ -8,10 +8,11 @@ current up to its range's current, then constant power. Its reference
 starts from 0 V when the output is switched on (soft start) and slews
 toward the setpoint, held between the module's minimum voltage and the top
 of its range. An off module's own side of the diode is at ~0 V while its
-terminal still shows the node (a car's battery, a charged capacitor). With the gun's contactors and the car's contactors closed the
-node is clamped by the car's battery (open-circuit voltage plus internal
-resistance), so a voltage target above the battery gives constant-current
-charging at the current limit; otherwise the node is charged by the
+terminal still shows the node (a car's battery, a charged capacitor). With
+the gun's contactors and the car's contactors closed the node is clamped
+by the car's battery (open-circuit voltage plus internal resistance), so a
+voltage target above the battery gives constant-current charging at the
+current limit; otherwise the node is charged by the
 modules and discharged by the bleeder.
 """
 

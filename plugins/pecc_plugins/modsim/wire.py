@@ -142,7 +142,9 @@ def infy_parse(arbitration_id: int, data: bytes | bytearray) -> InfyRequest | No
     device = arbitration_id >> 22 & 0xF
     if arbitration_id >> 26 & 7 or device not in (INFY_SINGLE, INFY_GROUP) or len(data) != 8:
         return None
-    return InfyRequest(device, arbitration_id >> 16 & 0x3F, arbitration_id >> 8 & 0xFF, arbitration_id & 0xFF, bytes(data))
+    return InfyRequest(
+        device, arbitration_id >> 16 & 0x3F, arbitration_id >> 8 & 0xFF, arbitration_id & 0xFF, bytes(data)
+    )
 
 
 def infy_reply_id(cmd: int, controller: int, source: int, device: int, error: int = 0) -> int:
@@ -151,7 +153,8 @@ def infy_reply_id(cmd: int, controller: int, source: int, device: int, error: in
 
 def infy_status(alarms: int, temperature: float) -> bytes:
     """Status reply: temperature (degC, signed) in byte 4, alarm bytes 5-7."""
-    return bytes(4) + struct.pack(">b", max(-128, min(127, round(temperature)))) + (alarms & 0xFFFFFF).to_bytes(3, "big")
+    degrees = struct.pack(">b", max(-128, min(127, round(temperature))))
+    return bytes(4) + degrees + (alarms & 0xFFFFFF).to_bytes(3, "big")
 
 
 def infy_vi(volts: float, amperes: float) -> bytes:

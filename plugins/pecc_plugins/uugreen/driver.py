@@ -26,12 +26,12 @@ from dataclasses import dataclass
 
 import can
 
+from pecc_core.errors import ConfigError
 from pecc_core.power import Mode, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
 from pecc_plugins.uugreen import codec
-from pecc_core.errors import ConfigError
 from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,10 @@ class UuDriver(ModuleDriver):
         if module is None or frame.msg_type != MsgType.READ_RESPONSE:
             return
         cmd, value = frame.cmd, frame.value
-        if cmd == Cmd.VOUT_FAST or cmd == Cmd.VOUT:
+        if cmd in (Cmd.VOUT_FAST, Cmd.VOUT):
             module.voltage = value / 1000
             self._measured(module)
-        elif cmd == Cmd.IOUT_FAST or cmd == Cmd.IOUT_SLOW or cmd == Cmd.IOUT_FASTEST:
+        elif cmd in (Cmd.IOUT_FAST, Cmd.IOUT_SLOW, Cmd.IOUT_FASTEST):
             module.current = value / 1000
             self._measured(module)
         elif cmd == Cmd.TEMPERATURE:
