@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "PECC"
 PROFILES_ENV = "PECC_PROFILES_DIR"
+#: ``PECC_*`` variables that configure the process, not a profile key.
+PROCESS_ENV = (PROFILES_ENV, "PECC_STATE_DIR", "PECC_CTL_PORT")
 _MISSING = object()
 
 
@@ -87,7 +89,7 @@ def read(path: Path) -> dict[str, Any]:
         raw = settings.as_dict()
     except Exception as exc:  # dynaconf reports TOML syntax errors as assorted types
         raise ProfileError(str(path), [f"cannot be read: {exc}"]) from None
-    internal = {"LOAD_DOTENV", PROFILES_ENV[len(ENV_PREFIX) + 1 :]}
+    internal = {"LOAD_DOTENV", *(name[len(ENV_PREFIX) + 1 :] for name in PROCESS_ENV)}
     return {k.lower(): _lower_keys(v) for k, v in raw.items() if k not in internal}
 
 

@@ -8,11 +8,14 @@ API refuses the request (its message is printed), never a traceback.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from pecc_plugins.ctl import client
+from pecc_plugins.ctl.state import runtime_file, state_dir
 
 EXIT_UNREACHABLE = 1
 EXIT_REFUSED = 2
@@ -35,9 +38,22 @@ def profile_url(name: str) -> str:
         _exit(str(exc), EXIT_REFUSED)
     for service in profile.services:
         if service.name == "ctl":
+            running = _running_url(state_dir(service.params["state_dir"], profile.name))
+            if running is not None:
+                return running
             host = service.params["host"]
             return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{service.params['port']}"
     _exit(f"profile {name!r} runs no 'ctl' service: give --url", EXIT_REFUSED)
+
+
+def _running_url(directory: Path) -> str | None:
+    """The URL a running PECC wrote to its state directory, if that process still lives."""
+    try:
+        written = json.loads(runtime_file(directory).read_text())
+        os.kill(int(written["pid"]), 0)
+        return str(written["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _exit(message: str, code: int) -> Any:
