@@ -57,6 +57,7 @@ class Runtime:
             for s in self.profile.services
         ]
         self.station.services = tuple(self.services)
+        self.station.transport = self.transport
         try:
             # Services first: a simulator stands in for hardware, which is there
             # before the station starts and still there while it shuts down.
