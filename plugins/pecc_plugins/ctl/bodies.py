@@ -10,6 +10,7 @@ bad key the same way a profile error does.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -127,3 +128,35 @@ def _unwrap(messages: Any) -> Any:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Since(fields.Field):
+    """A time in a query: Unix seconds or ISO 8601 (``2026-01-31T12:00:00+00:00``)."""
+
+    default_error_messages = {"invalid": "expected Unix seconds or an ISO 8601 time"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+
+
+class HistoryQuery(Body):
+    """``?gun=&since=&limit=`` of the history routes (query strings: numbers are parsed)."""
+
+    gun = Text()
+    since = Since()
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 10_000, error="expected 1 to 10000"))
+
+
+class EventsQuery(HistoryQuery):
+    kind = Text()
+    after = fields.Integer(validate=validate.Range(0, error="expected an event id >= 0"))

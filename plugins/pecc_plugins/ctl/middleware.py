@@ -9,6 +9,9 @@ The middleware chain, outermost first:
    unless the service allows remote clients.
 3. (the authentication of the security work goes here: after the client's
    address is known to be allowed, before any route runs.)
+4. :func:`audit`: a state-changing request that succeeded is an
+   ``operator`` event in the history (limit changes are recorded by the
+   limits keeper as ``limits`` events).
 
 Request bodies are limited by ``client_max_size``; state-changing routes
 need ``Content-Type: application/json`` (a browser cannot send that
@@ -87,6 +90,22 @@ def loopback_only(allow_remote: bool) -> Middleware:
             if not is_loopback(peer):
                 raise error(web.HTTPForbidden, "the control API answers loopback clients only")
         return await handler(request)
+
+    return middleware
+
+
+def audit(record: Callable[[str, str | None, dict[str, Any]], None]) -> Middleware:
+    """Record every successful POST/PUT (but the limits routes) with ``record(action, gun, details)``."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if request.method in ("POST", "PUT") and response.status == 200 and not request.path.startswith(
+            "/api/limits"
+        ):
+            body = await read_json(request)
+            record(f"{request.method} {request.path}", request.match_info.get("gun"), {"body": body})
+        return response
 
     return middleware
 

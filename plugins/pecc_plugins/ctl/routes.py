@@ -1,13 +1,12 @@
 """The control API's routes: JSON in, JSON out, errors as ``{"error": "..."}``.
 
 =======  ======================================  ==========================================
-GET      /healthz                                the event loop answers
-GET      /readyz                                 station started, buses open, modules answering
 GET      /api/guns                               every gun (:func:`views.gun_view`)
 GET      /api/guns/{gun}                         one gun
 GET      /api/modules                            every power module
 GET      /api/limits                             run-time limits
 PUT      /api/limits                             partial update; 400 names the bad key
+POST     /api/limits/reset                       back to the profile's limits
 POST     /api/guns/{gun}/stop-charging           PEP-WS stopCharging to the gun's SECC
 POST     /api/guns/{gun}/inputs                  ``{"ids": [...]}`` -> getInput
 POST     /api/guns/{gun}/outputs                 ``{"values": {...}}`` -> setOutput
@@ -37,7 +36,7 @@ from pecc_core.model import Isolation
 from pecc_core.power import Fault
 from pecc_core.runtime_limits import LimitsError
 from pecc_plugins.ctl import bodies
-from pecc_plugins.ctl.keys import STATION
+from pecc_plugins.ctl.keys import LIMITS, STATION
 from pecc_plugins.ctl.middleware import error, read_json
 from pecc_plugins.ctl.views import gun_view, modules_view
 
@@ -103,9 +102,15 @@ async def put_limits(request: web.Request) -> web.Response:
     update = await read_json(request)
     try:
         bodies.load(bodies.LimitsBody(), update)
-        return answer(_station(request).apply_limits(update))
+        return answer(request.app[LIMITS].apply(update))
     except (bodies.BodyError, LimitsError) as exc:
         raise error(web.HTTPBadRequest, str(exc)) from None
+
+
+@routes.post("/api/limits/reset")
+async def reset_limits(request: web.Request) -> web.Response:
+    await _body(request, bodies.EmptyBody())
+    return answer(request.app[LIMITS].reset())
 
 
 # -- requests to the SECC -------------------------------------------------------------

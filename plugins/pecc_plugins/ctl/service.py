@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from marshmallow import ValidationError
 
-from pecc_core.profile.schema import Boolean, Integer, String, StrictSchema, between
+from pecc_core.profile.schema import Boolean, Integer, Number, String, StrictSchema, between
 from pecc_plugins.ctl.app import make_app
-from pecc_plugins.ctl.state import runtime_file, state_dir
+from pecc_plugins.ctl.history import Retention
+from pecc_plugins.ctl.state import history_file, runtime_file, state_dir
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,13 +37,16 @@ class CtlParams(StrictSchema):
     """``host`` / ``port`` to listen on; ``allow_remote`` answers non-loopback clients too.
 
     ``state_dir``: where the history and the run-time limits are kept
-    (default: see :func:`pecc_plugins.ctl.state.state_dir`).
+    (default: see :func:`pecc_plugins.ctl.state.state_dir`);
+    ``history_max_rows`` (per table) and ``history_max_days`` bound it.
     """
 
     host = String(load_default="127.0.0.1")
     port = Integer(load_default=DEFAULT_PORT, validate=between(0, 65535))
     allow_remote = Boolean(load_default=False)
     state_dir = String(load_default=None, allow_none=True)
+    history_max_rows = Integer(load_default=200_000, validate=between(100, 100_000_000))
+    history_max_days = Number(load_default=90.0, validate=between(0.001, 36_500))
 
 
 def port_from_env(configured: int) -> int:
@@ -64,7 +68,10 @@ class ControlService:
         self.host: str = params["host"]
         self._port = port_from_env(params["port"])
         self.state_dir: Path = state_dir(params["state_dir"], station.profile.name)
-        self.app = make_app(station, allow_remote=params["allow_remote"])
+        retention = Retention(params["history_max_rows"], params["history_max_days"] * 86_400)
+        self.app = make_app(
+            station, history_file(self.state_dir), retention, allow_remote=params["allow_remote"]
+        )
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 

@@ -63,3 +63,19 @@ def module_view(module: ModuleState, gun: str | None) -> dict[str, Any]:
 def modules_view(station: Station) -> list[dict[str, Any]]:
     pool = station.pool
     return [module_view(m, pool.gun_of(a)) for a, m in sorted(station.driver.modules.items())]
+
+
+def site_view(station: Station) -> dict[str, Any]:
+    """Site power against the cap, and the allocator's module moves."""
+    return {
+        "power_w": sum(s.measured_voltage * s.measured_current for s in (g.status() for g in station.guns.values())),
+        "max_power_w": station.limits_snapshot()["site_max_power_w"],
+        "module_moves": station.moves,
+        "module_moves_refused": station.refused_moves,
+    }
+
+
+def can_links(station: Station) -> list[Any]:
+    """The CAN links of the station's power driver (those built on the shared CAN layer)."""
+    link = getattr(station.driver, "link", None)
+    return [link] if link is not None and hasattr(link, "counters") else []
