@@ -28,13 +28,13 @@ async def test_set_limits_changes_configuration_and_driven_current(ctl: Ctl) -> 
     await ctl.settled()
     secc = await ctl.secc()
     await charging(secc, 60)
-    code, out, err = await pecc("ctl", "--url", ctl.url, "set-limits", "--gun", "1-1", "--max-current", "25")
+    code, out, err = await pecc("ctl", "--url", ctl.url, "--json", "set-limits", "--gun", "1-1", "--max-current", "25")
     assert code == 0, err
     assert json.loads(out)["guns"]["1-1"]["max_current_a"] == 25
     assert ctl.runtime.station.guns["1-1"].report().driven_current <= 25
     assert (await secc.ok("configuration"))["limitCurrentMax"] == 25
     await secc.until(lambda s: s["measuredCurrent"] <= 26, 3, "current follows the cap")
-    code, out, _ = await pecc("ctl", "--url", ctl.url, "guns")
+    code, out, _ = await pecc("ctl", "guns", "--url", ctl.url, "--json")  # options after the command too
     assert code == 0
     gun = next(g for g in json.loads(out)["guns"] if g["id"] == "1-1")
     assert gun["state"] == "charge" and gun["secc_connected"] and gun["limits"]["current_max"] == 25
@@ -43,7 +43,7 @@ async def test_set_limits_changes_configuration_and_driven_current(ctl: Ctl) -> 
 
 async def test_policy_params_change_at_run_time(ctl: Ctl) -> None:
     policy = ctl.runtime.station.allocator.policy
-    code, out, err = await pecc("ctl", "--url", ctl.url, "set-limits", "--policy", "derate_floor=0.5")
+    code, out, err = await pecc("ctl", "--url", ctl.url, "--json", "set-limits", "--policy", "derate_floor=0.5")
     assert code == 0, err
     assert json.loads(out)["policy"]["params"]["derate_floor"] == 0.5
     assert ctl.runtime.station.allocator.policy is not policy  # rebuilt with the new params
@@ -61,13 +61,13 @@ async def test_a_bad_value_is_refused_with_exit_2_and_changes_nothing(ctl: Ctl) 
 
 async def test_other_commands_reach_the_api(ctl: Ctl) -> None:
     for args in (("modules",), ("limits",), ("sim", "imd", "1-1", "warning"), ("sim", "supervision", "1-1", "true")):
-        code, out, err = await pecc("ctl", "--url", ctl.url, *args)
+        code, out, err = await pecc("ctl", "--url", ctl.url, "--json", *args)
         assert code == 0, (args, err)
         json.loads(out)
     code, _, err = await pecc("ctl", "--url", ctl.url, "stop-charging", "1-1")
     assert code == 2 and "HTTP 409" in err and "no SECC is connected to gun 1-1" in err
     secc = await ctl.secc()
-    call = asyncio.create_task(pecc("ctl", "--url", ctl.url, "get-input", "1-1", "door"))
+    call = asyncio.create_task(pecc("ctl", "--url", ctl.url, "--json", "get-input", "1-1", "door"))
     await secc.answer(await secc.pecc_request(), {"inputValues": {"door": "open"}})
     code, out, _ = await call
     assert code == 0 and json.loads(out)["inputs"] == {"door": "open"}

@@ -194,6 +194,11 @@ class History:
                 )
             connection.executescript(_SCHEMA)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # Sessions still open were cut by a PECC that did not stop cleanly.
+            connection.execute(
+                "UPDATE sessions SET outcome = 'failed', end_reason = 'PECC ended without closing it' "
+                "WHERE end IS NULL"
+            )
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: {exc}") from None
         return connection

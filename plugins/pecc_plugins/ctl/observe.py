@@ -6,7 +6,8 @@ GET      /readyz                                 200 once the station is started
                                                  open and a power module answers; else 503
 GET      /metrics                                Prometheus text format (docs/metrics.md)
 GET      /api/events?gun=&kind=&since=&after=&limit=   stored events, oldest first
-GET      /api/sessions?gun=&since=&limit=        charging sessions, oldest first
+GET      /api/sessions?gun=&since=&limit=        charging sessions, oldest first (a running
+                                                 one with its energy so far, ``end`` null)
 =======  ======================================  ==========================================
 """
 
@@ -66,7 +67,6 @@ async def events(request: web.Request) -> web.Response:
 async def sessions(request: web.Request) -> web.Response:
     query = _query(request, bodies.HistoryQuery())
     recorder = request.app[RECORDER]
-    return web.json_response({
-        "sessions": await request.app[HISTORY].sessions(**query),
-        "open": [s for g in recorder.guns if (s := recorder.session_view(g)) is not None],
-    })
+    running = {s["id"]: s for g in recorder.guns if (s := recorder.session_view(g)) is not None}
+    stored = await request.app[HISTORY].sessions(**query)
+    return web.json_response({"sessions": [running.get(s["id"], s) for s in stored]})

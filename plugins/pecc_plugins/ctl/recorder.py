@@ -22,7 +22,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pecc_plugins.ctl.history import History, Session
@@ -207,10 +207,11 @@ class Recorder:
                         if power > session.peak_power_w:
                             session.peak_power_w = power
 
+    def gun_summary(self, gun_id: str) -> dict[str, Any]:
+        """Energy since start and the open session of a gun, for the gun views."""
+        return {"energy_wh": self.guns[gun_id].energy_wh, "session": self.session_view(gun_id)}
+
     def session_view(self, gun_id: str) -> dict[str, Any] | None:
         """The open session of a gun (start, vehicle, energy so far), or None."""
         session = self.guns[gun_id].session
-        if session is None:
-            return None
-        return {"id": session.id, "vehicle_id": session.vehicle_id, "start": session.start,
-                "energy_wh": session.energy_wh, "peak_power_w": session.peak_power_w}
+        return None if session is None else asdict(session)

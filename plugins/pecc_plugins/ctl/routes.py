@@ -36,7 +36,7 @@ from pecc_core.model import Isolation
 from pecc_core.power import Fault
 from pecc_core.runtime_limits import LimitsError
 from pecc_plugins.ctl import bodies
-from pecc_plugins.ctl.keys import LIMITS, STATION
+from pecc_plugins.ctl.keys import LIMITS, RECORDER, STATION
 from pecc_plugins.ctl.middleware import error, read_json
 from pecc_plugins.ctl.views import gun_view, modules_view
 
@@ -77,14 +77,19 @@ async def _body(request: web.Request, schema: Schema) -> dict[str, Any]:
 # -- reading -----------------------------------------------------------------------
 
 
+def _gun_view(request: web.Request, gun: ChargePoint) -> dict[str, Any]:
+    """The gun's view with its energy and open session (from the recorder)."""
+    return {**gun_view(gun), **request.app[RECORDER].gun_summary(gun.id)}
+
+
 @routes.get("/api/guns")
 async def guns(request: web.Request) -> web.Response:
-    return answer({"guns": [gun_view(g) for g in _station(request).guns.values()]})
+    return answer({"guns": [_gun_view(request, g) for g in _station(request).guns.values()]})
 
 
 @routes.get("/api/guns/{gun}")
 async def gun(request: web.Request) -> web.Response:
-    return answer(gun_view(_gun(request)))
+    return answer(_gun_view(request, _gun(request)))
 
 
 @routes.get("/api/modules")
