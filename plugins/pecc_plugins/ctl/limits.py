@@ -46,7 +46,7 @@ class LimitsKeeper:
         self.recorder = recorder
         self.saved: dict[str, Any] = {}
 
-    def apply(self, update: dict[str, Any], source: str = "api") -> dict[str, Any]:
+    def apply(self, update: dict[str, Any], source: str = "operator") -> dict[str, Any]:
         """Apply ``update`` (:class:`LimitsError` if refused), save it; the new limits."""
         snapshot = self.station.apply_limits(update)
         self.saved = merge(self.saved, update)

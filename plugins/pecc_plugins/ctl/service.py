@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import ValidationError
 
 from pecc_core.profile.schema import Boolean, Integer, Number, String, StrictSchema, between
@@ -28,6 +29,23 @@ if TYPE_CHECKING:
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
+#: aiohttp's protocol-level log (malformed requests), as one line without a traceback.
+http_log = logging.getLogger("pecc_plugins.ctl.http")
+
+
+class _BadRequestsInOneLine(logging.Filter):
+    """A malformed request is the client's fault: INFO, its reason, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = f"{record.msg}: {error.code} {error.message}".replace("\n", " ")
+            record.exc_info = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+http_log.addFilter(_BadRequestsInOneLine())
 
 DEFAULT_PORT = 8766
 PORT_ENV = "PECC_CTL_PORT"
@@ -87,7 +105,7 @@ class ControlService:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, logger=http_log)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.host, self._port)
         await self._site.start()
