@@ -14,7 +14,7 @@ from pecc_core.plugins import default_manager
 
 from .conftest import Ctl, charging
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # wide enough for every table column
 app = typer.Typer()  # what `pecc` gets from the plugins' pecc_add_commands hooks
 default_manager().add_commands(app)
 
@@ -85,3 +85,63 @@ async def test_no_service_is_exit_1_without_a_traceback() -> None:
         port = s.getsockname()[1]  # closed again: nothing listens there
     code, out, err = await pecc("ctl", "--url", f"http://127.0.0.1:{port}", "guns")
     assert code == 1 and "no control API at" in err and "Traceback" not in err + out
+
+
+async def test_tables_are_the_default_with_rounded_numbers_and_totals(ctl: Ctl) -> None:
+    await ctl.settled()
+    secc = await ctl.secc()
+    await charging(secc, 60)
+    code, out, err = await pecc("ctl", "--url", ctl.url, "guns")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("│ 1-1"))
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert cells[2] == "charge" and cells[3] == "closed"
+    volts = cells[5]
+    assert volts.count(".") == 1 and len(volts.split(".")[1]) == 1  # one decimal
+    assert "4 guns" in out and "1 charging" in out
+    code, out, _ = await pecc("ctl", "gun", "1-1", "--url", ctl.url)
+    assert code == 0 and "Gun 1-1" in out and "session" in out and "kWh" in out
+    code, out, _ = await pecc("ctl", "modules", "--url", ctl.url)
+    assert code == 0 and "8 online" in out
+    code, out, _ = await pecc("ctl", "limits", "--url", ctl.url)
+    assert code == 0 and "site cap none" in out and "1-2" in out
+    code, out, err = await pecc("ctl", "--url", ctl.url, "gun", "9-9")
+    assert code == 2 and "no gun '9-9'" in err
+    await secc.close()
+
+
+async def test_caps_can_be_removed_and_limits_reset(ctl: Ctl) -> None:
+    code, _, err = await pecc("ctl", "set-limits", "--url", ctl.url, "--gun", "1-1", "--max-current", "30",
+                              "--max-power", "20000", "--site-max-power-w", "70000")
+    assert code == 0, err
+    code, out, err = await pecc("ctl", "set-limits", "--url", ctl.url, "--gun", "1-1", "--max-current", "none",
+                                "--json")
+    assert code == 0, err
+    assert json.loads(out)["guns"]["1-1"] == {"max_current_a": None, "max_power_w": 20000, "priority": 0}
+    code, _, err = await pecc("ctl", "set-limits", "--url", ctl.url, "--gun", "1-1", "--max-current", "lots")
+    assert code == 2 and "--max-current: got 'lots'; expected a number or 'none'" in err
+    code, out, err = await pecc("ctl", "limits", "--reset", "--url", ctl.url, "--json")
+    assert code == 0, err
+    limits = json.loads(out)
+    assert limits["guns"]["1-1"]["max_power_w"] is None and limits["site_max_power_w"] is None
+
+
+async def test_events_and_sessions_commands(ctl: Ctl) -> None:
+    await ctl.settled()
+    secc = await ctl.secc()
+    await charging(secc, 40)
+    await secc.ok("contactorsStatus", {"contactorsStatus": "open"})
+    await secc.close()
+    async with asyncio.timeout(5):
+        while True:
+            code, out, err = await pecc("ctl", "sessions", "--url", ctl.url, "--json")
+            assert code == 0, err
+            if json.loads(out)["sessions"] and json.loads(out)["sessions"][0]["outcome"]:
+                break
+            await asyncio.sleep(0.05)
+    code, out, _ = await pecc("ctl", "sessions", "--url", ctl.url)
+    assert code == 0 and "completed" in out and "1 sessions" in out
+    code, out, _ = await pecc("ctl", "events", "--gun", "1-1", "--kind", "state", "--url", ctl.url)
+    assert code == 0 and "standby -> cableCheck" in out and "charge -> stopping" in out
+    code, out, _ = await pecc("ctl", "--url", ctl.url, "--json", "events", "--limit", "1")
+    assert code == 0 and len(json.loads(out)["events"]) == 1

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pecc_core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -68,8 +70,12 @@ CREATE TABLE IF NOT EXISTS limits (
 """
 
 
-class HistoryError(Exception):
-    """The history database cannot be opened (path, permissions, a newer schema)."""
+class HistoryError(ConfigError):
+    """The history database cannot be opened (path, permissions, a newer schema).
+
+    A configuration error: ``pecc run`` reports it and exits 2 rather than
+    run without the operator's saved limits.
+    """
 
 
 @dataclass(slots=True)
@@ -199,8 +205,8 @@ class History:
                 "UPDATE sessions SET outcome = 'failed', end_reason = 'PECC ended without closing it' "
                 "WHERE end IS NULL"
             )
-        except sqlite3.Error as exc:
-            raise HistoryError(f"{self.path}: {exc}") from None
+        except (sqlite3.Error, OSError) as exc:
+            raise HistoryError(f"services.ctl.params.state_dir: {self.path}: {exc}") from None
         return connection
 
     def _write(self, connection: sqlite3.Connection) -> None:
