@@ -8,17 +8,18 @@ scraped: nothing is updated in the hot path for the sake of metrics.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pecc_core.power import Fault
 from pecc_plugins.canbus.load import load_of
-from pecc_plugins.ctl.views import can_links, gun_view, modules_view, site_view
+from pecc_plugins.ctl.views import can_links, gun_reading, modules_view, site_view
 
 if TYPE_CHECKING:
     from pecc_core.station import Station
@@ -33,6 +34,25 @@ def registry_for(station: Station, recorder: Recorder, history: History) -> Coll
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StationCollector(station, recorder, history))
     return registry
+
+
+class Snapshot:
+    """Metric families collected already: formatted off the loop, read on it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._families = list(registry.collect())
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+async def exposition(registry: CollectorRegistry) -> bytes:
+    """The text format of ``registry``: read on the loop (consistent), formatted in a worker thread.
+
+    Formatting is most of a scrape's cost (~10 ms at 72 guns); in a thread
+    the loop keeps running between the interpreter's switch intervals.
+    """
+    return await asyncio.to_thread(generate_latest, Snapshot(registry))  # type: ignore[arg-type]
 
 
 def _gauge(name: str, doc: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
@@ -78,7 +98,7 @@ class StationCollector(Collector):
         failed = _counter("pecc_gun_sessions_failed", "sessions ended by a fault, the SECC lost or a stop", label)
         records = self.recorder.guns
         for gun in self.station.guns.values():
-            view = gun_view(gun)
+            view = gun_reading(gun)
             gun_id = [view["id"]]
             for name in GUN_STATES:
                 state.add_metric([*gun_id, name], float(view["state"] == name))

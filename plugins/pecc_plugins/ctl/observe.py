@@ -16,10 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from pecc_plugins.ctl import bodies
 from pecc_plugins.ctl.keys import HISTORY, METRICS, RECORDER, STATION
+from pecc_plugins.ctl.metrics import exposition
 from pecc_plugins.ctl.middleware import error
 
 routes = web.RouteTableDef()
@@ -46,7 +47,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS])
+    body = await exposition(request.app[METRICS])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
