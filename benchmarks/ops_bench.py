@@ -25,9 +25,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pecc_plugins.seccsim.ports import free_port, wait_listening
-
 from pecc_plugins.ctl.history import History, Retention
+from pecc_plugins.seccsim.ports import free_port, wait_listening
 
 from benchmarks.markdown import md_table
 from benchmarks.procstat import CpuWindow
@@ -66,7 +65,7 @@ def run(ops: bool, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     while time.monotonic() < end:
         if ops:
             started = time.perf_counter()
-            with urllib.request.urlopen(f"http://127.0.0.1:{ctl_port}/metrics", timeout=10) as answer:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{ctl_port}/metrics", timeout=10) as answer:
                 answer.read()
             scrapes.append(time.perf_counter() - started)
         time.sleep(args.scrape_s)

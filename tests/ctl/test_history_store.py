@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pecc_plugins.ctl.history import History, HistoryError, Retention, Session
 
 

@@ -10,7 +10,6 @@ import logging
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pecc_plugins.ctl.middleware import is_loopback
 
 from .conftest import Ctl

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 from urllib.parse import urlencode
 
 import typer
@@ -78,7 +78,7 @@ def _running_url(directory: Path) -> str | None:
         return None
 
 
-def _exit(message: str, code: int) -> Any:
+def _exit(message: str, code: int) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
 
@@ -157,7 +157,7 @@ def _cap(text: str | None, option: str) -> float | None | str:
     try:
         return float(text)
     except ValueError:
-        return _exit(f"{option}: got {text!r}; expected a number or 'none'", EXIT_REFUSED)
+        _exit(f"{option}: got {text!r}; expected a number or 'none'", EXIT_REFUSED)
 
 
 @ctl_app.command("set-limits")

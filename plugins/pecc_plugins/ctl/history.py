@@ -159,7 +159,7 @@ class History:
     ) -> list[dict[str, Any]]:
         """The newest ``limit`` events matching, oldest first."""
         where, args = _where(("gun = ?", gun), ("kind = ?", kind), ("ts >= ?", since), ("id > ?", after))
-        sql = f"SELECT id, ts, gun, kind, data FROM events{where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        sql = f"SELECT id, ts, gun, kind, data FROM events{where} ORDER BY id DESC LIMIT ?"
         rows = await asyncio.to_thread(self._query, sql, (*args, limit))
         return [
             {"id": i, "ts": ts, "gun": g, "kind": k, **json.loads(data)} for i, ts, g, k, data in reversed(rows)
@@ -171,7 +171,7 @@ class History:
         """The newest ``limit`` sessions matching, oldest first."""
         where, args = _where(("gun = ?", gun), ("start >= ?", since))
         names = ", ".join(Session.__slots__)
-        sql = f"SELECT {names} FROM sessions{where} ORDER BY start DESC LIMIT ?"  # noqa: S608
+        sql = f"SELECT {names} FROM sessions{where} ORDER BY start DESC LIMIT ?"
         rows = await asyncio.to_thread(self._query, sql, (*args, limit))
         return [dict(zip(Session.__slots__, row, strict=True)) for row in reversed(rows)]
 

@@ -204,8 +204,7 @@ class Recorder:
                     session = record.session
                     if session is not None:
                         session.energy_wh += energy
-                        if power > session.peak_power_w:
-                            session.peak_power_w = power
+                        session.peak_power_w = max(session.peak_power_w, power)
 
     def gun_summary(self, gun_id: str) -> dict[str, Any]:
         """Energy since start and the open session of a gun, for the gun views."""

@@ -18,7 +18,14 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import ValidationError
 
-from pecc_core.profile.schema import Boolean, Integer, Number, String, StrictSchema, between
+from pecc_core.profile.schema import (
+    Boolean,
+    Integer,
+    Number,
+    StrictSchema,
+    String,
+    between,
+)
 from pecc_plugins.ctl.app import make_app
 from pecc_plugins.ctl.history import Retention
 from pecc_plugins.ctl.state import history_file, runtime_file, state_dir

@@ -70,8 +70,8 @@ def gun(view: dict[str, Any]) -> Table:
         ("SECC", f"{view['secc']} ({'connected' if view['secc_connected'] else 'not connected'}) {view['path']}"),
         ("state", view["state"]), ("operational", view["operational"]),
         ("contactors", view["contactors"]), ("isolation", view["isolation"]),
-        ("measured", f"{_num(view['measured_voltage'])} V  {_num(view['measured_current'])} A  "
-                     f"{_kw(view['power_w'])} kW"),
+        ("measured", (f"{_num(view['measured_voltage'])} V  {_num(view['measured_current'])} A  "
+                      f"{_kw(view['power_w'])} kW")),
         ("driven", f"{_num(view['driven_voltage'])} V  {_num(view['driven_current'])} A"),
         ("temperature", f"{_num(view['temperature'])} °C"),
         ("modules", " ".join(str(m) for m in view["modules"]) or "-"),
@@ -79,9 +79,9 @@ def gun(view: dict[str, Any]) -> Table:
         ("limits", ", ".join(f"{k} {_num(v)}" for k, v in view["limits"].items())),
         ("operator caps", ", ".join(f"{k} {v if v is not None else '-'}" for k, v in view["caps"].items())),
         ("energy since start", f"{_num(view.get('energy_wh', 0.0) / 1000, 3)} kWh"),
-        ("session", "-" if not session else
-         f"since {_time(session['start'])}, {_num(session['energy_wh'] / 1000, 3)} kWh, "
-         f"peak {_kw(session['peak_power_w'])} kW, vehicle {session['vehicle_id'] or '-'}"),
+        ("session", "-" if not session else (
+            f"since {_time(session['start'])}, {_num(session['energy_wh'] / 1000, 3)} kWh, "
+            f"peak {_kw(session['peak_power_w'])} kW, vehicle {session['vehicle_id'] or '-'}")),
         ("faults", "; ".join(view["faults"]) or "-"),
     ]
     for key, value in rows:
