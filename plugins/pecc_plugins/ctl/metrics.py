@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -33,6 +33,38 @@ if TYPE_CHECKING:
 
 GUN_STATES = ("standby", "cableCheck", "ready", "preCharge", "charge", "postCharge", "stopping", "inoperative")
 ISOLATION = ("invalid", "valid", "warning", "fault")
+
+
+Read = Callable[[Any], float]
+
+#: Per gun: (name, help, how to read it from :func:`views.gun_reading`).
+GUN_GAUGES: tuple[tuple[str, str, Read], ...] = (
+    ("pecc_gun_operational", "1 operative, 0 inoperative", lambda v: float(v["operational"] == "operative")),
+    ("pecc_gun_contactors_closed", "1 closed, 0 open", lambda v: float(v["contactors"] == "closed")),
+    ("pecc_gun_secc_connected", "1 while an SECC is connected", lambda v: float(v["secc_connected"])),
+    ("pecc_gun_measured_volts", "measured output voltage", lambda v: v["measured_voltage"]),
+    ("pecc_gun_measured_amperes", "measured output current", lambda v: v["measured_current"]),
+    ("pecc_gun_driven_volts", "voltage the modules are driven to", lambda v: v["driven_voltage"]),
+    ("pecc_gun_driven_amperes", "current the modules are driven to", lambda v: v["driven_current"]),
+    ("pecc_gun_power_watts", "measured voltage x measured current", lambda v: v["power_w"]),
+    ("pecc_gun_faults", "active fault conditions", lambda v: len(v["faults"])),
+)
+#: Per gun, from the recorder's :class:`~pecc_plugins.ctl.recorder.GunRecord`.
+GUN_COUNTERS: tuple[tuple[str, str, Read], ...] = (
+    ("pecc_gun_energy_delivered_watt_hours", "energy delivered (measured V x I)", lambda r: r.energy_wh),
+    ("pecc_gun_sessions_started", "charging sessions started", lambda r: r.sessions_started),
+    ("pecc_gun_sessions_completed", "sessions the SECC ended", lambda r: r.sessions_completed),
+    ("pecc_gun_sessions_failed", "sessions ended by a fault, the SECC lost or a stop", lambda r: r.sessions_failed),
+)
+#: Per module, from :func:`views.module_view`.
+MODULE_GAUGES: tuple[tuple[str, str, Read], ...] = (
+    ("pecc_module_online", "1 while the module answers", lambda v: float(v["online"])),
+    ("pecc_module_usable", "1 online and without a blocking fault", lambda v: float(v["usable"])),
+    ("pecc_module_volts", "module output voltage", lambda v: v["voltage"]),
+    ("pecc_module_amperes", "module output current", lambda v: v["current"]),
+    ("pecc_module_temperature_celsius", "module temperature", lambda v: v["temperature"]),
+)
+FAULTS = tuple(str(f) for f in Fault)
 
 
 def registry_for(station: Station, recorder: Recorder, history: History) -> CollectorRegistry:
@@ -85,22 +117,10 @@ class StationCollector(Collector):
         yield from self._site()
 
     def _guns(self) -> Iterator[Metric]:
-        label = ["gun"]
         state = _gauge("pecc_gun_state", "1 for the gun's present state", ["gun", "state"])
         isolation = _gauge("pecc_gun_isolation", "1 for the gun's present isolation status", ["gun", "isolation"])
-        operational = _gauge("pecc_gun_operational", "1 operative, 0 inoperative", label)
-        contactors = _gauge("pecc_gun_contactors_closed", "1 closed, 0 open", label)
-        secc = _gauge("pecc_gun_secc_connected", "1 while an SECC is connected", label)
-        measured_v = _gauge("pecc_gun_measured_volts", "measured output voltage", label)
-        measured_a = _gauge("pecc_gun_measured_amperes", "measured output current", label)
-        driven_v = _gauge("pecc_gun_driven_volts", "voltage the modules are driven to", label)
-        driven_a = _gauge("pecc_gun_driven_amperes", "current the modules are driven to", label)
-        power = _gauge("pecc_gun_power_watts", "measured voltage x measured current", label)
-        faults = _gauge("pecc_gun_faults", "active fault conditions", label)
-        energy = _counter("pecc_gun_energy_delivered_watt_hours", "energy delivered (measured V x I)", label)
-        started = _counter("pecc_gun_sessions_started", "charging sessions started", label)
-        completed = _counter("pecc_gun_sessions_completed", "sessions the SECC ended", label)
-        failed = _counter("pecc_gun_sessions_failed", "sessions ended by a fault, the SECC lost or a stop", label)
+        values = [(_gauge(name, doc, ["gun"]), read) for name, doc, read in GUN_GAUGES]
+        counts = [(_counter(name, doc, ["gun"]), read) for name, doc, read in GUN_COUNTERS]
         records = self.recorder.guns
         for gun in self.station.guns.values():
             view = gun_reading(gun)
@@ -109,41 +129,27 @@ class StationCollector(Collector):
                 state.add_metric([*gun_id, name], float(view["state"] == name))
             for name in ISOLATION:
                 isolation.add_metric([*gun_id, name], float(view["isolation"] == name))
-            operational.add_metric(gun_id, float(view["operational"] == "operative"))
-            contactors.add_metric(gun_id, float(view["contactors"] == "closed"))
-            secc.add_metric(gun_id, float(view["secc_connected"]))
-            measured_v.add_metric(gun_id, view["measured_voltage"])
-            measured_a.add_metric(gun_id, view["measured_current"])
-            driven_v.add_metric(gun_id, view["driven_voltage"])
-            driven_a.add_metric(gun_id, view["driven_current"])
-            power.add_metric(gun_id, view["power_w"])
-            faults.add_metric(gun_id, len(view["faults"]))
+            for family, read in values:
+                family.add_metric(gun_id, read(view))
             record = records[view["id"]]
-            energy.add_metric(gun_id, record.energy_wh)
-            started.add_metric(gun_id, record.sessions_started)
-            completed.add_metric(gun_id, record.sessions_completed)
-            failed.add_metric(gun_id, record.sessions_failed)
-        yield from (state, isolation, operational, contactors, secc, measured_v, measured_a, driven_v, driven_a,
-                    power, faults, energy, started, completed, failed)
+            for counter, count in counts:
+                counter.add_metric(gun_id, count(record))
+        yield state
+        yield isolation
+        yield from (family for family, _ in values)
+        yield from (counter for counter, _ in counts)
 
     def _modules(self) -> Iterator[Metric]:
-        label = ["module"]
-        online = _gauge("pecc_module_online", "1 while the module answers", label)
-        usable = _gauge("pecc_module_usable", "1 online and without a blocking fault", label)
-        volts = _gauge("pecc_module_volts", "module output voltage", label)
-        amperes = _gauge("pecc_module_amperes", "module output current", label)
-        temperature = _gauge("pecc_module_temperature_celsius", "module temperature", label)
+        values = [(_gauge(name, doc, ["module"]), read) for name, doc, read in MODULE_GAUGES]
         faults = _gauge("pecc_module_fault", "1 while the module reports the fault", ["module", "fault"])
         for view in modules_view(self.station):
             address = [str(view["address"])]
-            online.add_metric(address, float(view["online"]))
-            usable.add_metric(address, float(view["usable"]))
-            volts.add_metric(address, view["voltage"])
-            amperes.add_metric(address, view["current"])
-            temperature.add_metric(address, view["temperature"])
-            for fault in Fault:
-                faults.add_metric([*address, str(fault)], float(str(fault) in view["faults"]))
-        yield from (online, usable, volts, amperes, temperature, faults)
+            for family, read in values:
+                family.add_metric(address, read(view))
+            for fault in FAULTS:
+                faults.add_metric([*address, fault], float(fault in view["faults"]))
+        yield from (family for family, _ in values)
+        yield faults
 
     def _transport(self) -> Iterator[Metric]:
         stats = getattr(self.station.transport, "stats", None)
