@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
+import sys
 
 import typer
 from typer.testing import CliRunner
@@ -145,3 +147,19 @@ async def test_events_and_sessions_commands(ctl: Ctl) -> None:
     assert code == 0 and "standby -> cableCheck" in out and "charge -> stopping" in out
     code, out, _ = await pecc("ctl", "--url", ctl.url, "--json", "events", "--limit", "1")
     assert code == 0 and len(json.loads(out)["events"]) == 1
+
+
+async def test_events_follow_prints_new_events_until_ctrl_c(ctl: Ctl) -> None:
+    follower = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pecc_core.cli", "ctl", "events", "--follow", "--json", "--url", ctl.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert follower.stdout is not None
+    first = json.loads(await asyncio.wait_for(follower.stdout.readuntil(b"\n}\n"), 30))  # the JSON page
+    assert "events" in first
+    assert (await ctl.http("POST", "/api/sim/guns/1-2/supervision", {"allowed": False}))[0] == 200
+    line = json.loads(await asyncio.wait_for(follower.stdout.readline(), 10))
+    assert line["kind"] == "operator" and line["gun"] == "1-2"
+    follower.send_signal(signal.SIGINT)
+    assert await asyncio.wait_for(follower.wait(), 10) == 0
+    assert b"Traceback" not in await follower.stderr.read()  # type: ignore[union-attr]

@@ -10,6 +10,8 @@ import pytest
 
 from pecc_core.testing import running, sim_overrides
 
+from pecc_plugins.ctl.keys import RECORDER
+
 from .conftest import FAST, Ctl, Secc, charging
 
 
@@ -160,3 +162,17 @@ async def test_probes(ctl: Ctl) -> None:
     ctl.runtime.plugins.station_stopping(ctl.runtime.station)  # what the runtime says first when stopping
     status, body = await ctl.http("GET", "/readyz")
     assert status == 503 and body["checks"]["started"] is False
+
+
+async def test_listeners_get_every_event_as_it_is_recorded(ctl: Ctl) -> None:
+    recorder = ctl.runtime.services[-1].app[RECORDER]
+    seen: list[dict[str, Any]] = []
+    recorder.listeners.add(seen.append)
+    recorder.listeners.add(lambda event: 1 / 0)  # a broken listener harms nobody
+    secc = await ctl.secc()
+    await secc.ok("cableCheck", {"voltage": 500})
+    await secc.until(lambda s: s["isolationStatus"] == "valid", 5, "isolation valid")
+    await secc.close()
+    kinds = [(e["gun"], e["kind"]) for e in seen]
+    assert ("1-1", "secc_connected") in kinds and ("1-1", "state") in kinds
+    assert next(e for e in seen if e["kind"] == "state")["to"] == "cableCheck"

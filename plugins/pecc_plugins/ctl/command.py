@@ -10,6 +10,7 @@ API refuses the request (its message is printed), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -212,13 +213,17 @@ def events(
     query = {k: v for k, v in (("gun", gun), ("kind", kind), ("since", since)) if v is not None}
     answer = _call(target, "GET", "/api/events?" + urlencode({**query, "limit": limit}))
     _show(target, answer, tables.events)
-    last = answer["events"][-1]["id"] if answer["events"] else 0
+    if follow:
+        last = answer["events"][-1]["id"] if answer["events"] else 0
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends following, quietly
+            _follow(target, query, last)
+
+
+def _follow(target: Target, query: dict[str, str], last: int) -> None:
+    """Print the events stored after event ``last``, every second, forever."""
     console = Console()
-    while follow:
-        try:
-            time.sleep(FOLLOW_EVERY_S)
-        except KeyboardInterrupt:
-            return
+    while True:
+        time.sleep(FOLLOW_EVERY_S)
         new = _call(target, "GET", "/api/events?" + urlencode({**query, "after": last, "limit": 10_000}))
         for event in new["events"]:
             if target.json:

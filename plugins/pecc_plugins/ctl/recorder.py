@@ -77,6 +77,8 @@ class Recorder:
     _failing: set[str] = field(default_factory=set, init=False)
     #: Called once the station is up (e.g. restoring the run-time limits).
     on_started: list[Callable[[], None]] = field(default_factory=list, init=False)
+    #: Called with every event as it is recorded (``{"ts", "gun", "kind", ...}``), e.g. a live page.
+    listeners: set[Callable[[dict[str, Any]], None]] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self.guns = {gun_id: GunRecord() for gun_id in self.station.guns}
@@ -88,7 +90,7 @@ class Recorder:
 
     def station_started(self) -> None:
         self.started = True
-        self.history.event(None, "station", {"what": "started"})
+        self._event(None, "station", {"what": "started"})
         for call in self.on_started:
             with self.guarded(getattr(call, "__name__", "start")):
                 call()
@@ -98,7 +100,7 @@ class Recorder:
         self.started = False
         if self._sampler is not None:
             self._sampler.cancel()
-        self.history.event(None, "station", {"what": "stopping"})
+        self._event(None, "station", {"what": "stopping"})
 
     async def stop(self) -> None:
         if self._sampler is not None:
@@ -121,9 +123,19 @@ class Recorder:
                 self._failing.add(what)
                 log.exception("history: recording %s failed (further failures not logged)", what)
 
+    def _event(self, gun: str | None, kind: str, data: dict[str, Any], ts: float | None = None) -> None:
+        """Queue the event for the history and hand it to the listeners."""
+        ts = self.clock() if ts is None else ts
+        self.history.event(gun, kind, data, ts)
+        if self.listeners:
+            event = {"ts": ts, "gun": gun, "kind": kind, **data}
+            for listener in tuple(self.listeners):
+                with self.guarded(f"listener {getattr(listener, '__qualname__', listener)}"):
+                    listener(event)
+
     def state_changed(self, gun: ChargePoint, old: str, new: str, reason: str) -> None:
         now = self.clock()
-        self.history.event(gun.id, "state", {"from": str(old), "to": str(new), "reason": reason}, now)
+        self._event(gun.id, "state", {"from": str(old), "to": str(new), "reason": reason}, now)
         record = self.guns[gun.id]
         if record.session is None and str(old) == "standby" and str(new) in SESSION_STATES:
             record.sessions_started += 1
@@ -144,19 +156,19 @@ class Recorder:
             record.sessions_failed += 1
         record.session = None
         self.history.session(session)
-        self.history.event(gun_id, "session", {
+        self._event(gun_id, "session", {
             "outcome": outcome, "energy_wh": round(session.energy_wh, 3),
             "peak_power_w": round(session.peak_power_w, 1), "reason": reason,
         })
 
     def fault(self, gun: ChargePoint, text: str, active: bool) -> None:
-        self.history.event(gun.id, "fault" if active else "fault_cleared", {"fault": text})
+        self._event(gun.id, "fault" if active else "fault_cleared", {"fault": text})
 
     def secc_connected(self, gun: ChargePoint, peer: str, subprotocol: str | None) -> None:
-        self.history.event(gun.id, "secc_connected", {"peer": peer, "subprotocol": subprotocol})
+        self._event(gun.id, "secc_connected", {"peer": peer, "subprotocol": subprotocol})
 
     def secc_disconnected(self, gun: ChargePoint, reason: str) -> None:
-        self.history.event(gun.id, "secc_disconnected", {"reason": reason})
+        self._event(gun.id, "secc_disconnected", {"reason": reason})
 
     def request_refused(self, gun: ChargePoint, kind: str, category: str, details: str) -> None:
         """Store the first refusals of each window per gun; count the rest (a flood stays cheap)."""
@@ -164,20 +176,20 @@ class Recorder:
         now = time.monotonic()
         if now - record.window_start >= REFUSAL_WINDOW_S:
             if record.refusals_suppressed:
-                self.history.event(gun.id, "refused", {"suppressed": record.refusals_suppressed})
+                self._event(gun.id, "refused", {"suppressed": record.refusals_suppressed})
             record.window_start, record.refusals_in_window, record.refusals_suppressed = now, 0, 0
         if record.refusals_in_window >= REFUSALS_PER_WINDOW:
             record.refusals_suppressed += 1
             return
         record.refusals_in_window += 1
-        self.history.event(gun.id, "refused", {"request": kind, "category": category, "details": details})
+        self._event(gun.id, "refused", {"request": kind, "category": category, "details": details})
 
     def operator(self, action: str, gun: str | None, details: dict[str, Any]) -> None:
         """An operator changed something through the control API."""
-        self.history.event(gun, "operator", {"action": action, **details})
+        self._event(gun, "operator", {"action": action, **details})
 
     def limits_changed(self, update: Any, source: str) -> None:
-        self.history.event(None, "limits", {"source": source, "update": update})
+        self._event(None, "limits", {"source": source, "update": update})
 
     # -- energy ---------------------------------------------------------------------
 
