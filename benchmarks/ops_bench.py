@@ -3,7 +3,8 @@
 Runs ``pecc run`` on ``sim-full`` (72 guns) twice, with ``pecc secc-sim``
 charging every gun (targetValues at 10 Hz): once without the ``ctl``
 service, once with it and a Prometheus-like scrape of ``/metrics`` every
-``--scrape-s`` seconds. Over the same window after a warm-up it reports
+``--scrape-s`` seconds (``--time-scale 600`` makes the sessions end and
+start again every few seconds: the history's worst case). Over the same window after a warm-up it reports
 the PECC's CPU % of one core, the difference per status cycle, the scrape
 time, and the rows the history writer stored per second.
 
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,7 +54,7 @@ def run(ops: bool, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     wait_listening(port)
     load = subprocess.Popen(
         [PY, "-m", "pecc_core.cli", "secc-sim", "--profile", str(profile), "--no-live",
-         "--duration", str(args.warmup + args.window + 10)],
+         "--sessions", "1000", "--time-scale", str(args.time_scale), "--duration", str(args.warmup + args.window + 10)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     time.sleep(args.warmup)
@@ -97,6 +99,10 @@ async def store_capacity(directory: Path, count: int = 15_000) -> tuple[float, f
     return 1e6 * queued / count, history.written / written
 
 
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: (statistics.median(r[key] for r in runs) if key != "variant" else runs[0][key]) for key in runs[0]}
+
+
 def _rows(database: Path) -> int:
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
@@ -111,9 +117,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--scrape-s", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=1, help="alternate without/with this many times (medians)")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="secc-sim battery time scale: 1 keeps every gun charging, 600 cycles sessions fast")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        results = [run(False, Path(tmp), args), run(True, Path(tmp), args)]
+        rounds = [[run(False, Path(tmp) / f"{n}", args), run(True, Path(tmp) / f"{n}", args)]
+                  for n in range(args.rounds) if not (Path(tmp) / f"{n}").mkdir()]
+        results = [_median([r[i] for r in rounds]) for i in (0, 1)]
         per_event_us, rows_per_s = asyncio.run(store_capacity(Path(tmp)))
     delta = results[1]["cpu"] - results[0]["cpu"]
     rows = [[r["variant"], f"{r['cpu']:.1f}", f"{r['machine']:.1f}", f"{r['rows_per_s']:.1f}",

@@ -7,10 +7,9 @@ import logging
 from typing import Any
 
 import pytest
+from pecc_plugins.ctl.keys import RECORDER
 
 from pecc_core.testing import running, sim_overrides
-
-from pecc_plugins.ctl.keys import RECORDER
 
 from .conftest import FAST, Ctl, Secc, charging
 
