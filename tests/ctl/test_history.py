@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from pecc_plugins.ctl.keys import RECORDER
+from pecc_plugins.ctl.keys import HISTORY, RECORDER
 
 from pecc_core.testing import running, sim_overrides
 
@@ -163,11 +163,11 @@ async def test_probes(ctl: Ctl) -> None:
     assert status == 503 and body["checks"]["started"] is False
 
 
-async def test_listeners_get_every_event_as_it_is_recorded(ctl: Ctl) -> None:
-    recorder = ctl.runtime.services[-1].app[RECORDER]
+async def test_listeners_get_every_event_and_a_broken_one_harms_nobody(ctl: Ctl) -> None:
+    history = ctl.runtime.services[-1].app[HISTORY]
     seen: list[dict[str, Any]] = []
-    recorder.listeners.add(seen.append)
-    recorder.listeners.add(lambda event: 1 / 0)  # a broken listener harms nobody
+    history.listeners.append(seen.append)
+    history.listeners.append(lambda event: 1 / 0)  # type: ignore[arg-type,func-returns-value]
     secc = await ctl.secc()
     await secc.ok("cableCheck", {"voltage": 500})
     await secc.until(lambda s: s["isolationStatus"] == "valid", 5, "isolation valid")
@@ -175,3 +175,5 @@ async def test_listeners_get_every_event_as_it_is_recorded(ctl: Ctl) -> None:
     kinds = [(e["gun"], e["kind"]) for e in seen]
     assert ("1-1", "secc_connected") in kinds and ("1-1", "state") in kinds
     assert next(e for e in seen if e["kind"] == "state")["to"] == "cableCheck"
+    # the session bookkeeping went on although the first listener raised
+    assert ctl.runtime.services[-1].app[RECORDER].guns["1-1"].sessions_started == 1

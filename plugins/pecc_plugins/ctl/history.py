@@ -26,6 +26,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,9 @@ class History:
         self.written = 0
         self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(QUEUE_SIZE)
         self._thread: threading.Thread | None = None
+        #: Called on the loop with every event as it is recorded, shaped as
+        #: :meth:`events` returns it without ``id`` (the dashboard's live feed).
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     async def open(self) -> dict[str, Any] | None:
         """Create or check the database and start the writer; the saved limit overrides."""
@@ -136,7 +140,10 @@ class History:
     # -- from the loop: never blocks ------------------------------------------------
 
     def event(self, gun: str | None, kind: str, data: dict[str, Any], ts: float | None = None) -> None:
-        self._put("event", (time.time() if ts is None else ts, gun, kind, json.dumps(data, default=str)))
+        ts = time.time() if ts is None else ts
+        self._put("event", (ts, gun, kind, json.dumps(data, default=str)))
+        for listener in self.listeners:
+            listener({"ts": ts, "gun": gun, "kind": kind, **data})
 
     def session(self, record: Session) -> None:
         self._put("session", tuple(asdict(record).values()))

@@ -77,8 +77,6 @@ class Recorder:
     _failing: set[str] = field(default_factory=set, init=False)
     #: Called once the station is up (e.g. restoring the run-time limits).
     on_started: list[Callable[[], None]] = field(default_factory=list, init=False)
-    #: Called with every event as it is recorded (``{"ts", "gun", "kind", ...}``), e.g. a live page.
-    listeners: set[Callable[[dict[str, Any]], None]] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self.guns = {gun_id: GunRecord() for gun_id in self.station.guns}
@@ -124,14 +122,9 @@ class Recorder:
                 log.exception("history: recording %s failed (further failures not logged)", what)
 
     def _event(self, gun: str | None, kind: str, data: dict[str, Any], ts: float | None = None) -> None:
-        """Queue the event for the history and hand it to the listeners."""
-        ts = self.clock() if ts is None else ts
-        self.history.event(gun, kind, data, ts)
-        if self.listeners:
-            event = {"ts": ts, "gun": gun, "kind": kind, **data}
-            for listener in tuple(self.listeners):
-                with self.guarded(f"listener {getattr(listener, '__qualname__', listener)}"):
-                    listener(event)
+        """Record an event; a failing history listener (a live page) is logged, never propagated."""
+        with self.guarded("event listeners"):
+            self.history.event(gun, kind, data, self.clock() if ts is None else ts)
 
     def state_changed(self, gun: ChargePoint, old: str, new: str, reason: str) -> None:
         now = self.clock()
