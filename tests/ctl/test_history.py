@@ -55,7 +55,9 @@ async def test_a_session_is_recorded_with_its_transitions_energy_and_outcome(ctl
     await stop_session(secc)
     await secc.close()
     found = await eventually_events(
-        ctl, "&gun=1-1", lambda f: "standby" in states(f)[1:] and any(e["kind"] == "session" for e in f), "stopped"
+        ctl, "&gun=1-1",
+        lambda f: "standby" in states(f)[1:] and {"session", "secc_disconnected"} <= {e["kind"] for e in f},
+        "session stopped and SECC gone",
     )
     assert states(found) == ["cableCheck", "ready", "preCharge", "charge", "postCharge", "stopping", "standby"]
     kinds = [e["kind"] for e in found]
