@@ -141,9 +141,10 @@ async def test_history_and_limits_survive_a_restart_and_reset_goes_back_to_the_p
         assert limits["policy"]["params"]["derate_floor"] == 0.4
         assert runtime.station.guns["1-1"].configuration().current_max == 40
         assert "run-time limits restored" in caplog.text
-        after = (await ctl.http("GET", "/api/events?limit=10000"))[1]["events"]
+        after = await eventually_events(
+            ctl, "", lambda f: any(e["kind"] == "limits" and e["source"] == "restored" for e in f), "restored"
+        )
         assert [e["id"] for e in after[: len(before)]] == [e["id"] for e in before]
-        assert any(e["kind"] == "limits" and e["source"] == "restored" for e in after)
         status, body = await ctl.http("POST", "/api/limits/reset", {})
         assert status == 200 and body["site_max_power_w"] == profile.site.max_power_w
         assert body["guns"]["1-1"] == {"max_current_a": None, "max_power_w": None, "priority": 0}
