@@ -139,7 +139,7 @@ async def test_history_and_limits_survive_a_restart_and_reset_goes_back_to_the_p
         assert limits["site_max_power_w"] == 50_000
         assert limits["guns"]["1-1"] == {"max_current_a": 40, "max_power_w": None, "priority": 2}
         assert limits["policy"]["params"]["derate_floor"] == 0.4
-        assert runtime.station.guns["1-1"].configuration().current_max == 40
+        assert runtime.station.guns["1-1"].offered_limits().current_max == 40
         assert "run-time limits restored" in caplog.text
         after = await eventually_events(
             ctl, "", lambda f: any(e["kind"] == "limits" and e["source"] == "restored" for e in f), "restored"

@@ -3,7 +3,7 @@
 JSON already has types, so nothing is coerced: ``"1e3"`` is not a number,
 ``1.5`` is not an integer and ``1`` is not ``true``. The schemas check
 types and shapes only; ranges, gun ids and policy params are checked by the
-station's own validation (:mod:`pecc_core.runtime_limits`), which names the
+station's own validation (:mod:`pecc_core.caps`), which names the
 bad key the same way a profile error does.
 """
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import missing
 
-from pecc_core.runtime_limits import LimitsError
+from pecc_core import caps
 
 if TYPE_CHECKING:
     from pecc_core.station import Station
@@ -47,8 +47,8 @@ class LimitsKeeper:
         self.saved: dict[str, Any] = {}
 
     def apply(self, update: dict[str, Any], source: str = "operator") -> dict[str, Any]:
-        """Apply ``update`` (:class:`LimitsError` if refused), save it; the new limits."""
-        snapshot = self.station.apply_limits(update)
+        """Apply ``update`` (:class:`~pecc_core.caps.CapsError` if refused), save it; the new limits."""
+        snapshot = caps.apply(self.station, update)
         self.saved = merge(self.saved, update)
         self.history.save_limits(self.saved)
         self.recorder.limits_changed(update, source)
@@ -59,8 +59,8 @@ class LimitsKeeper:
         if not self.saved:
             return
         try:
-            self.station.apply_limits(self.saved)
-        except LimitsError as exc:  # the profile changed under them (a gun removed, a new policy)
+            caps.apply(self.station, self.saved)
+        except caps.CapsError as exc:  # the profile changed under them (a gun removed, a new policy)
             log.warning("saved run-time limits not restored (the profile differs): %s", exc)
             self.recorder.limits_changed(self.saved, f"not restored: {exc}")
             return
@@ -77,7 +77,7 @@ class LimitsKeeper:
         policy = _profile_policy(station, self.saved.get("policy", {}))
         if policy:
             update["policy"] = policy
-        snapshot = station.apply_limits(update)
+        snapshot = caps.apply(station, update)
         self.saved = {}
         self.history.save_limits(None)
         self.recorder.limits_changed(update, "reset")

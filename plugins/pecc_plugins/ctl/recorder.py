@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pecc_plugins.ctl.history import History, Session
 
 if TYPE_CHECKING:
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class Recorder:
         with self.guarded("event listeners"):
             self.history.event(gun, kind, data, self.clock() if ts is None else ts)
 
-    def state_changed(self, gun: ChargePoint, old: str, new: str, reason: str) -> None:
+    def state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
         now = self.clock()
         self._event(gun.id, "state", {"from": str(old), "to": str(new), "reason": reason}, now)
         record = self.guns[gun.id]
@@ -154,16 +154,16 @@ class Recorder:
             "peak_power_w": round(session.peak_power_w, 1), "reason": reason,
         })
 
-    def fault(self, gun: ChargePoint, text: str, active: bool) -> None:
+    def fault(self, gun: Gun, text: str, active: bool) -> None:
         self._event(gun.id, "fault" if active else "fault_cleared", {"fault": text})
 
-    def secc_connected(self, gun: ChargePoint, peer: str, subprotocol: str | None) -> None:
+    def secc_connected(self, gun: Gun, peer: str, subprotocol: str | None) -> None:
         self._event(gun.id, "secc_connected", {"peer": peer, "subprotocol": subprotocol})
 
-    def secc_disconnected(self, gun: ChargePoint, reason: str) -> None:
+    def secc_disconnected(self, gun: Gun, reason: str) -> None:
         self._event(gun.id, "secc_disconnected", {"reason": reason})
 
-    def request_refused(self, gun: ChargePoint, kind: str, category: str, details: str) -> None:
+    def request_refused(self, gun: Gun, kind: str, category: str, details: str) -> None:
         """Store the first refusals of each window per gun; count the rest (a flood stays cheap)."""
         record = self.guns[gun.id]
         now = time.monotonic()
@@ -199,7 +199,7 @@ class Recorder:
             last = now
             with self.guarded("energy"):
                 for gun, record in guns:
-                    status = gun.status()
+                    status = gun.report()
                     power = max(0.0, status.measured_voltage * status.measured_current)
                     if power == 0.0 and record.last_power_w == 0.0:
                         continue

@@ -31,17 +31,17 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from marshmallow import Schema
 
+from pecc_core import caps
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
 from pecc_core.model import Isolation
 from pecc_core.power import Fault
-from pecc_core.runtime_limits import LimitsError
 from pecc_plugins.ctl import bodies
 from pecc_plugins.ctl.keys import LIMITS, RECORDER, STATION
 from pecc_plugins.ctl.middleware import error, read_json
 from pecc_plugins.ctl.views import gun_view, modules_view
 
 if TYPE_CHECKING:
-    from pecc_core.chargepoint import ChargePoint
+    from pecc_core.gun import Gun
     from pecc_core.station import Station
 
 routes = web.RouteTableDef()
@@ -58,7 +58,7 @@ def _station(request: web.Request) -> Station:
     return request.app[STATION]
 
 
-def _gun(request: web.Request) -> ChargePoint:
+def _gun(request: web.Request) -> Gun:
     station = _station(request)
     gun_id = request.match_info["gun"]
     gun = station.guns.get(gun_id)
@@ -77,7 +77,7 @@ async def _body(request: web.Request, schema: Schema) -> dict[str, Any]:
 # -- reading -----------------------------------------------------------------------
 
 
-def _gun_view(request: web.Request, gun: ChargePoint) -> dict[str, Any]:
+def _gun_view(request: web.Request, gun: Gun) -> dict[str, Any]:
     """The gun's view with its energy and open session (from the recorder)."""
     return {**gun_view(gun), **request.app[RECORDER].gun_summary(gun.id)}
 
@@ -99,7 +99,7 @@ async def modules(request: web.Request) -> web.Response:
 
 @routes.get("/api/limits")
 async def limits(request: web.Request) -> web.Response:
-    return answer(_station(request).limits_snapshot())
+    return answer(caps.snapshot(_station(request)))
 
 
 @routes.put("/api/limits")
@@ -108,7 +108,7 @@ async def put_limits(request: web.Request) -> web.Response:
     try:
         bodies.load(bodies.LimitsBody(), update)
         return answer(request.app[LIMITS].apply(update))
-    except (bodies.BodyError, LimitsError) as exc:
+    except (bodies.BodyError, caps.CapsError) as exc:
         raise error(web.HTTPBadRequest, str(exc)) from None
 
 
