@@ -125,6 +125,10 @@ async def test_limit_values_have_strict_json_types(ctl: Ctl, update: object, wor
         ("/api/guns/1-1/inputs", {"ids": ["door", 3]}, "ids[1]: got 3; expected a string"),
         ("/api/guns/1-1/outputs", {"values": []}, "values"),
         ("/api/guns/1-1/stop-charging", {"now": True}, "now: got True; unknown key"),
+        ("/api/sim/modules/1/fault", {"bit": True}, "bit: got True; expected an integer"),
+        ("/api/sim/modules/1/fault", {"bit": 21.0}, "bit: got 21.0; expected an integer"),
+        ("/api/sim/modules/1/fault", {"bit": 21, "fault": "hardware"}, 'expected either "fault"'),
+        ("/api/sim/modules/1/fault", {"active": False}, 'expected either "fault"'),
     ],
 )
 async def test_route_bodies_have_strict_json_types(ctl: Ctl, path: str, body: object, words: str) -> None:

@@ -13,7 +13,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from pecc_core.profile.loader import describe
 
@@ -102,8 +102,16 @@ class SilenceBody(Body):
 
 
 class FaultBody(Body):
-    fault = Text(required=True)
+    """A fault by kind (``fault``) or by its bit in the protocol's status word (``bit``): exactly one."""
+
+    fault = Text()
+    bit = Whole(validate=validate.Range(0, 31, error="expected a status bit number 0..31"))
     active = Flag(load_default=True)
+
+    @validates_schema
+    def _one_of(self, data: dict[str, Any], **_: Any) -> None:
+        if ("fault" in data) == ("bit" in data):
+            raise ValidationError('expected either "fault" (a fault kind) or "bit" (a status bit number)')
 
 
 def load(schema: Schema, body: Any) -> dict[str, Any]:

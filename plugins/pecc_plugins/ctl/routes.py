@@ -192,12 +192,20 @@ async def sim_silence(request: web.Request) -> web.Response:
 
 @routes.post("/api/sim/modules/{address}/fault")
 async def sim_fault(request: web.Request) -> web.Response:
+    """Inject a fault by name (``{"fault": "hardware"}``) or by its status bit (``{"bit": 21}``)."""
     sim, module = _sim_module(request)
     body = await _body(request, bodies.FaultBody())
-    name, active = body["fault"], body["active"]
+    active = body["active"]
+    if "bit" in body:
+        sim.inject(module, body["bit"], active)
+        return answer({"module": module, "bit": body["bit"], "active": active})
+    name = body["fault"]
     if name not in _FAULTS:
         raise error(web.HTTPBadRequest, f"fault: got {name!r}; expected one of {_FAULTS}")
-    sim.fault(module, Fault(name), active)
+    try:
+        sim.fault(module, Fault(name), active)
+    except ValueError as exc:
+        raise error(web.HTTPBadRequest, f"fault: got {name!r}; {exc}") from None
     return answer({"module": module, "fault": name, "active": active})
 
 
