@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -106,6 +107,10 @@ def run(
     log_level: Annotated[
         str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR; overrides the profile's log_level.")
     ] = None,
+    ctl_port: Annotated[
+        int | None,
+        typer.Option(help="Control API port (0: any free port); sets PECC_CTL_PORT for the 'ctl' service."),
+    ] = None,
 ) -> None:
     """Run the PECC in the foreground until SIGINT or SIGTERM.
 
@@ -114,6 +119,10 @@ def run(
     """
     from pecc_core.runtime import serve
 
+    if ctl_port is not None:
+        if not 0 <= ctl_port <= 65535:
+            raise _fail(f"--ctl-port: got {ctl_port}; expected a port from 0 to 65535")
+        os.environ["PECC_CTL_PORT"] = str(ctl_port)
     loaded, plugins = _load(profile, host, port)
     level = (log_level or loaded.log_level).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -252,3 +252,28 @@ def pecc_gun_state_changed(gun: Gun, old: str, new: str, reason: str) -> None:
 @hookspec
 def pecc_gun_fault(gun: Gun, fault: str, active: bool) -> None:
     """A fault condition of a gun became active, or cleared (``active`` False)."""
+
+
+@hookspec
+def pecc_secc_connected(gun: Gun, peer: str, subprotocol: str | None) -> None:
+    """An SECC connected to ``gun``'s URL from ``peer`` (``host:port``), speaking ``subprotocol``.
+
+    Called by the transport once the gun has the new link.
+    """
+
+
+@hookspec
+def pecc_secc_disconnected(gun: Gun, reason: str) -> None:
+    """The SECC of ``gun`` is gone (closed, replaced, unresponsive, PECC stopping) for ``reason``."""
+
+
+@hookspec
+def pecc_request_refused(gun: Gun, kind: str, category: str, details: str) -> None:
+    """The transport answered a frame from ``gun``'s SECC with an error.
+
+    ``kind`` is the request kind (``error`` for a frame without a valid
+    one), ``category`` the protocol's error category (``format``,
+    ``value``, ``inoperative``, ``internal``, ``generic``). Called for every
+    refused frame: a hostile SECC makes it frequent, so keep it cheap.
+    """
+

@@ -265,6 +265,15 @@ class PluginManager:
     def gun_fault(self, gun: Gun, fault: str, active: bool) -> None:
         self._notify("pecc_gun_fault", gun=gun, fault=fault, active=active)
 
+    def secc_connected(self, gun: Gun, peer: str, subprotocol: str | None) -> None:
+        self._notify("pecc_secc_connected", gun=gun, peer=peer, subprotocol=subprotocol)
+
+    def secc_disconnected(self, gun: Gun, reason: str) -> None:
+        self._notify("pecc_secc_disconnected", gun=gun, reason=reason)
+
+    def request_refused(self, gun: Gun, kind: str, category: str, details: str) -> None:
+        self._notify("pecc_request_refused", gun=gun, kind=kind, category=category, details=details)
+
     def _notify(self, hook: str, **kwargs: Any) -> None:
         # pluggy calls the newest registration first; so do we.
         for impl in reversed(getattr(self._pm.hook, hook).get_hookimpls()):

@@ -71,6 +71,7 @@ class Runtime:
             for i, s in enumerate(profile.services)
         ]
         self.station.services = tuple(self.services)
+        self.station.transport = self.transport
 
     async def start(self) -> None:
         """Build and start everything; on failure, stop what started and re-raise."""

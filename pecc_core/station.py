@@ -73,6 +73,9 @@ class Station:
         #: The profile's services, set by the runtime once built: plugins that
         #: control them (the control API's simulator routes) find them here.
         self.services: tuple[Any, ...] = ()
+        #: The transport, set by the runtime once built: the ops server reads
+        #: its counters (``stats``) for the metrics.
+        self.transport: Any = None
         self._gun_list = tuple(self.guns.values())
         self._control: asyncio.Task[None] | None = None
 

@@ -16,10 +16,21 @@ other jobs (a slow example there says nothing about the code).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _LOADED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("ci", derandomize=True, print_blob=True, **_LOADED)  # type: ignore[arg-type]
 settings.register_profile("explore", **_LOADED)  # type: ignore[arg-type]
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "explore"))
+
+
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's stations keep their history and runtime files in the test's own directory."""
+    directory = tmp_path / "state"
+    monkeypatch.setenv("PECC_STATE_DIR", str(directory))
+    monkeypatch.delenv("PECC_CTL_PORT", raising=False)
+    return directory

@@ -43,6 +43,8 @@ __all__ = [
 
 ENV_PREFIX = "PECC"
 PROFILES_ENV = "PECC_PROFILES_DIR"
+#: ``PECC_*`` variables that configure the process, not a profile key.
+PROCESS_ENV = (PROFILES_ENV, "PECC_STATE_DIR", "PECC_CTL_PORT")
 
 
 class ProfileError(Exception):
@@ -101,7 +103,7 @@ def read(path: Path) -> dict[str, Any]:
     except Exception as exc:  # dynaconf reports TOML syntax errors as assorted types
         raise ProfileError(str(path), [f"cannot be read: {exc}"]) from None
     # PECC_* variables that configure PECC itself, not the profile
-    own = (PROFILES_ENV, PLUGINS_ENV, DISABLE_PLUGINS_ENV)
+    own = (*PROCESS_ENV, PLUGINS_ENV, DISABLE_PLUGINS_ENV)
     internal = {"LOAD_DOTENV", *(env[len(ENV_PREFIX) + 1 :] for env in own)}
     return {k.lower(): _lower_keys(v) for k, v in raw.items() if k not in internal}
 

@@ -35,7 +35,8 @@ def http_request(port: int, method: str, path: str, body: Any = None, raw: bytes
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        connection.request(method, path, body=data)
+        headers = {"Content-Type": "application/json"} if method in ("POST", "PUT") else {}
+        connection.request(method, path, body=data, headers=headers)
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:

@@ -33,7 +33,7 @@ async def test_reading_routes_describe_guns_modules_and_limits(ctl: Ctl) -> None
 async def test_unknown_routes_methods_and_bodies_are_json_errors(ctl: Ctl) -> None:
     assert await ctl.http("GET", "/api/nothing") == (404, {"error": "no API route /api/nothing"})
     status, body = await ctl.http("DELETE", "/api/limits")
-    assert status == 405 and "GET, PUT" in body["error"]
+    assert status == 405 and "use GET, HEAD, PUT" in body["error"]
     status, body = await ctl.http("PUT", "/api/limits", raw=b"{not json")
     assert status == 400 and "not valid JSON" in body["error"]
     status, body = await ctl.http("POST", "/api/guns/nope/stop-charging")

@@ -1,12 +1,16 @@
-"""Local control of a running PECC: a JSON HTTP API (service ``ctl``) and ``pecc ctl``.
+"""The ops server of a running PECC (service ``ctl``) and ``pecc ctl``.
 
-- ``http``: a minimal HTTP/1.1 JSON server, loopback clients only by default;
-- ``api``: the routes (guns, modules, run-time limits, SECC requests, sim faults);
-- ``views``: JSON views of guns and modules;
+- ``app``: the aiohttp application (``middleware``: errors as JSON, the
+  loopback rule, the audit of operator actions);
+- ``routes``: control (guns, modules, run-time limits, SECC requests, sim
+  faults); ``observe``: ``/healthz``, ``/readyz``, ``/metrics``, history;
+- ``recorder``: events, energy and sessions, fed by the observer hooks
+  below; ``history``: their SQLite store; ``limits``: run-time limits kept
+  across restarts; ``metrics``: the Prometheus collector;
 - ``service``: the ``ctl`` service a profile lists under ``[[services]]``;
-- ``client`` / ``command``: the ``pecc ctl`` command line (standard library HTTP).
+- ``client`` / ``command`` / ``tables``: the ``pecc ctl`` command line.
 
-See docs/control-api.md.
+See docs/control-api.md and docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pecc_core.hookspecs import Register, ServiceFactory
 def pecc_register_services(register: Register[ServiceFactory]) -> None:
     from pecc_plugins.ctl.service import ControlService, CtlParams
 
-    register("ctl", ControlService, params=CtlParams, summary="local control API (JSON over HTTP, loopback)")
+    register("ctl", ControlService, params=CtlParams, summary="ops server: control API, metrics, history")
 
 
 @hookimpl
@@ -29,3 +33,61 @@ def pecc_add_commands(app: Any) -> None:
     from pecc_plugins.ctl.command import ctl_app
 
     app.add_typer(ctl_app, name="ctl")
+
+
+# -- observers: each finds the station's recorder (None: no ctl service there) ---------
+
+
+def _recorder(thing: Any) -> Any:
+    from pecc_plugins.ctl.recorder import recorder_of
+
+    return recorder_of(thing)
+
+
+@hookimpl
+def pecc_station_started(station: Any) -> None:
+    if (recorder := _recorder(station)) is not None:
+        with recorder.guarded("station start"):
+            recorder.station_started()
+
+
+@hookimpl
+def pecc_station_stopping(station: Any) -> None:
+    if (recorder := _recorder(station)) is not None:
+        with recorder.guarded("station stop"):
+            recorder.station_stopping()
+
+
+@hookimpl
+def pecc_gun_state_changed(gun: Any, old: str, new: str, reason: str) -> None:
+    if (recorder := _recorder(gun)) is not None:
+        with recorder.guarded("state change"):
+            recorder.state_changed(gun, old, new, reason)
+
+
+@hookimpl
+def pecc_gun_fault(gun: Any, fault: str, active: bool) -> None:
+    if (recorder := _recorder(gun)) is not None:
+        with recorder.guarded("fault"):
+            recorder.fault(gun, fault, active)
+
+
+@hookimpl
+def pecc_secc_connected(gun: Any, peer: str, subprotocol: str | None) -> None:
+    if (recorder := _recorder(gun)) is not None:
+        with recorder.guarded("SECC connect"):
+            recorder.secc_connected(gun, peer, subprotocol)
+
+
+@hookimpl
+def pecc_secc_disconnected(gun: Any, reason: str) -> None:
+    if (recorder := _recorder(gun)) is not None:
+        with recorder.guarded("SECC disconnect"):
+            recorder.secc_disconnected(gun, reason)
+
+
+@hookimpl
+def pecc_request_refused(gun: Any, kind: str, category: str, details: str) -> None:
+    if (recorder := _recorder(gun)) is not None:
+        with recorder.guarded("refusal"):
+            recorder.request_refused(gun, kind, category, details)

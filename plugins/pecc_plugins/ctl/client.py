@@ -33,7 +33,7 @@ def call(url: str, method: str, path: str, body: Any = None) -> Any:
         raise Unreachable(f"expected a URL like http://127.0.0.1:8766, got {url!r}")
     connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=TIMEOUT)
     payload = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"} if payload is not None else {}
+    headers = {"Content-Type": "application/json"} if method in ("POST", "PUT") else {}
     try:
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()

@@ -1,26 +1,52 @@
-"""``pecc ctl``: talk to a running PECC's control API (see docs/control-api.md).
+"""``pecc ctl``: talk to a running PECC's ops server (see docs/control-api.md).
 
-The URL comes from ``--url`` or from the ``ctl`` service of ``--profile``.
-Answers are printed as JSON. Exit codes: 1 when no API answers, 2 when the
+The URL comes from ``--url``, else from the state directory of the
+``--profile``'s ``ctl`` service (where a running PECC writes its bound
+URL), else from that service's host and port. Answers are ``rich`` tables,
+or JSON with ``--json``. ``--url``, ``--profile`` and ``--json`` work before
+or after the sub-command. Exit codes: 1 when no API answers, 2 when the
 API refuses the request (its message is printed), never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import urlencode
 
 import typer
+from rich.console import Console
 
-from pecc_plugins.ctl import client
+from pecc_plugins.ctl import client, tables
+from pecc_plugins.ctl.state import runtime_file, state_dir
 
 EXIT_UNREACHABLE = 1
 EXIT_REFUSED = 2
+FOLLOW_EVERY_S = 1.0
 
-ctl_app = typer.Typer(help="Control a running PECC: guns, modules, limits, SECC requests, sim faults.",
+ctl_app = typer.Typer(help="Control a running PECC: guns, modules, limits, history, SECC requests, sim faults.",
                       no_args_is_help=True)
 sim_app = typer.Typer(help="Inject faults into a station running the simulated I/O.", no_args_is_help=True)
 ctl_app.add_typer(sim_app, name="sim")
+
+UrlOpt = Annotated[str | None, typer.Option(help="Control API URL, e.g. http://127.0.0.1:8766.")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Profile whose 'ctl' service to reach.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
+
+
+@dataclass
+class Target:
+    """Where to send the request and how to print the answer."""
+
+    url: str | None = None
+    profile: str | None = None
+    json: bool = False
 
 
 def profile_url(name: str) -> str:
@@ -35,9 +61,22 @@ def profile_url(name: str) -> str:
         _exit(str(exc), EXIT_REFUSED)
     for service in profile.services:
         if service.name == "ctl":
+            running = _running_url(state_dir(service.params["state_dir"], profile.name))
+            if running is not None:
+                return running
             host = service.params["host"]
             return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{service.params['port']}"
     _exit(f"profile {name!r} runs no 'ctl' service: give --url", EXIT_REFUSED)
+
+
+def _running_url(directory: Path) -> str | None:
+    """The URL a running PECC wrote to its state directory, if that process still lives."""
+    try:
+        written = json.loads(runtime_file(directory).read_text())
+        os.kill(int(written["pid"]), 0)
+        return str(written["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _exit(message: str, code: int) -> NoReturn:
@@ -46,64 +85,108 @@ def _exit(message: str, code: int) -> NoReturn:
 
 
 @ctl_app.callback()
-def ctl_callback(
-    ctx: typer.Context,
-    url: Annotated[str | None, typer.Option(help="Control API URL, e.g. http://127.0.0.1:8766.")] = None,
-    profile: Annotated[str, typer.Option("--profile", "-p", help="Profile whose 'ctl' service to reach.")] = "sim",
-) -> None:
+def ctl_callback(ctx: typer.Context, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False) -> None:
     """Talk to a running PECC."""
-    ctx.obj = (url, profile)  # inherited by every sub-command's context
+    ctx.obj = Target(url, profile, json_)  # inherited by every sub-command's context
 
 
-def _call(ctx: typer.Context, method: str, path: str, body: Any = None) -> None:
-    url, profile = ctx.obj
-    url = url or profile_url(profile)
+def _target(ctx: typer.Context, url: str | None, profile: str | None, json_: bool) -> Target:
+    """The options given before the sub-command, overridden by those given after it."""
+    before = ctx.find_object(Target) or Target()
+    return Target(url or before.url, profile or before.profile, json_ or before.json)
+
+
+def _call(target: Target, method: str, path: str, body: Any = None) -> Any:
+    url = target.url or profile_url(target.profile or "sim")
     try:
-        answer = client.call(url, method, path, body)
+        return client.call(url, method, path, body)
     except client.Unreachable as exc:
         _exit(str(exc), EXIT_UNREACHABLE)
     except client.Refused as exc:
         _exit(f"refused: {exc}", EXIT_REFUSED)
-    typer.echo(json.dumps(answer, indent=2))
+
+
+def _show(target: Target, answer: Any, table: Callable[[Any], Any] | None = None) -> None:
+    if target.json or table is None:
+        typer.echo(json.dumps(answer, indent=2))
+    else:
+        Console().print(table(answer))
 
 
 @ctl_app.command()
-def guns(ctx: typer.Context) -> None:
-    """Every gun: state, contactors, isolation, measurements, modules, limits, SECC."""
-    _call(ctx, "GET", "/api/guns")
+def guns(ctx: typer.Context, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False) -> None:
+    """Every gun: state, contactors, isolation, V, A, kW, session energy, modules, faults."""
+    target = _target(ctx, url, profile, json_)
+    _show(target, _call(target, "GET", "/api/guns"), tables.guns)
 
 
 @ctl_app.command()
-def modules(ctx: typer.Context) -> None:
-    """Every power module: readings, mode, faults, gun."""
-    _call(ctx, "GET", "/api/modules")
+def gun(
+    ctx: typer.Context, gun_id: Annotated[str, typer.Argument(metavar="GUN")],
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
+) -> None:
+    """One gun in detail: measurements, limits, caps, session, faults."""
+    target = _target(ctx, url, profile, json_)
+    _show(target, _call(target, "GET", f"/api/guns/{gun_id}"), tables.gun)
 
 
 @ctl_app.command()
-def limits(ctx: typer.Context) -> None:
-    """The run-time limits: site cap, per-gun caps, policy params."""
-    _call(ctx, "GET", "/api/limits")
+def modules(ctx: typer.Context, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False) -> None:
+    """Every power module: gun, online, usable, mode, V, A, kW, temperature, faults."""
+    target = _target(ctx, url, profile, json_)
+    _show(target, _call(target, "GET", "/api/modules"), tables.modules)
+
+
+@ctl_app.command()
+def limits(
+    ctx: typer.Context,
+    reset: Annotated[bool, typer.Option("--reset", help="Go back to the profile's limits.")] = False,
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
+) -> None:
+    """The run-time limits: site cap, per-gun caps, policy params (--reset: the profile's)."""
+    target = _target(ctx, url, profile, json_)
+    answer = _call(target, "POST", "/api/limits/reset", {}) if reset else _call(target, "GET", "/api/limits")
+    _show(target, answer, tables.limits)
+
+
+def _cap(text: str | None, option: str) -> float | str | None:
+    """A cap option: a number >= 0, or ``none`` to remove the cap ("" when not given)."""
+    if text is None:
+        return ""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        _exit(f"{option}: got {text!r}; expected a number or 'none'", EXIT_REFUSED)
 
 
 @ctl_app.command("set-limits")
 def set_limits(
     ctx: typer.Context,
-    site_max_power_w: Annotated[float | None, typer.Option(help="Site grid cap (W); negative: no cap.")] = None,
+    site_max_power_w: Annotated[
+        str | None, typer.Option(help="Site grid cap (W); 'none' (or negative): no cap.")] = None,
     gun: Annotated[str | None, typer.Option(help="The gun the caps below apply to.")] = None,
-    max_current: Annotated[float | None, typer.Option(help="Gun current cap (A).")] = None,
-    max_power: Annotated[float | None, typer.Option(help="Gun power cap (W).")] = None,
+    max_current: Annotated[str | None, typer.Option(help="Gun current cap (A); 'none' removes it.")] = None,
+    max_power: Annotated[str | None, typer.Option(help="Gun power cap (W); 'none' removes it.")] = None,
     priority: Annotated[int | None, typer.Option(help="Gun priority (higher first).")] = None,
     policy: Annotated[list[str] | None, typer.Option(help="Policy param KEY=VALUE (JSON value).")] = None,
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Change run-time limits (only what is given); refused as a whole if any value is bad."""
+    target = _target(ctx, url, profile, json_)
     body: dict[str, Any] = {}
-    if site_max_power_w is not None:
-        body["site_max_power_w"] = None if site_max_power_w < 0 else site_max_power_w
-    caps = {
+    site = _cap(site_max_power_w, "--site-max-power-w")
+    if site != "":
+        body["site_max_power_w"] = None if site is None or float(site) < 0 else site
+    caps: dict[str, Any] = {
         k: v
-        for k, v in (("max_current_a", max_current), ("max_power_w", max_power), ("priority", priority))
-        if v is not None
+        for k, v in (("max_current_a", _cap(max_current, "--max-current")),
+                     ("max_power_w", _cap(max_power, "--max-power")))
+        if v != ""
     }
+    if priority is not None:
+        caps["priority"] = priority
     if caps:
         if gun is None:
             _exit("--max-current, --max-power and --priority need --gun", EXIT_REFUSED)
@@ -112,37 +195,107 @@ def set_limits(
         body["policy"] = dict(_assignment(p) for p in policy)
     if not body:
         _exit("nothing to change: give --site-max-power-w, --gun with caps, or --policy", EXIT_REFUSED)
-    _call(ctx, "PUT", "/api/limits", body)
+    _show(target, _call(target, "PUT", "/api/limits", body), tables.limits)
+
+
+@ctl_app.command()
+def events(
+    ctx: typer.Context,
+    gun: Annotated[str | None, typer.Option(help="Only this gun's events.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only events of this kind (state, fault, refused, ...).")] = None,
+    since: Annotated[str | None, typer.Option(help="Unix seconds or an ISO 8601 time.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (the newest).")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events until Ctrl-C.")] = False,
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
+) -> None:
+    """The station's event history: transitions, faults, SECCs, refusals, limits, operator actions."""
+    target = _target(ctx, url, profile, json_)
+    query = {k: v for k, v in (("gun", gun), ("kind", kind), ("since", since)) if v is not None}
+    answer = _call(target, "GET", "/api/events?" + urlencode({**query, "limit": limit}))
+    _show(target, answer, tables.events)
+    if follow:
+        last = answer["events"][-1]["id"] if answer["events"] else 0
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends following, quietly
+            _follow(target, query, last)
+
+
+def _follow(target: Target, query: dict[str, str], last: int) -> None:
+    """Print the events stored after event ``last``, every second, forever."""
+    console = Console()
+    while True:
+        time.sleep(FOLLOW_EVERY_S)
+        new = _call(target, "GET", "/api/events?" + urlencode({**query, "after": last, "limit": 10_000}))
+        for event in new["events"]:
+            if target.json:
+                typer.echo(json.dumps(event))
+            else:
+                console.print("  ".join(tables.event_row(event)), highlight=False)
+            last = event["id"]
+
+
+@ctl_app.command()
+def sessions(
+    ctx: typer.Context,
+    gun: Annotated[str | None, typer.Option(help="Only this gun's sessions.")] = None,
+    since: Annotated[str | None, typer.Option(help="Unix seconds or an ISO 8601 time.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (the newest).")] = 50,
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
+) -> None:
+    """Charging sessions: gun, vehicle, start, end, energy, peak power, outcome."""
+    target = _target(ctx, url, profile, json_)
+    query = {k: v for k, v in (("gun", gun), ("since", since)) if v is not None}
+    _show(target, _call(target, "GET", "/api/sessions?" + urlencode({**query, "limit": limit})), tables.sessions)
 
 
 @ctl_app.command("stop-charging")
-def stop_charging(ctx: typer.Context, gun: str) -> None:
+def stop_charging(
+    ctx: typer.Context, gun: str, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False
+) -> None:
     """Ask the gun's SECC to end its session (PEP-WS stopCharging)."""
-    _call(ctx, "POST", f"/api/guns/{gun}/stop-charging")
+    target = _target(ctx, url, profile, json_)
+    _show(target, _call(target, "POST", f"/api/guns/{gun}/stop-charging", {}))
 
 
 @ctl_app.command("get-input")
-def get_input(ctx: typer.Context, gun: str, ids: list[str]) -> None:
+def get_input(
+    ctx: typer.Context, gun: str, ids: list[str],
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
+) -> None:
     """Read SECC hardware inputs (PEP-WS getInput)."""
-    _call(ctx, "POST", f"/api/guns/{gun}/inputs", {"ids": ids})
+    target = _target(ctx, url, profile, json_)
+    _show(target, _call(target, "POST", f"/api/guns/{gun}/inputs", {"ids": ids}))
 
 
 @ctl_app.command("set-output")
-def set_output(ctx: typer.Context, gun: str, assignments: list[str]) -> None:
+def set_output(
+    ctx: typer.Context, gun: str, assignments: list[str],
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
+) -> None:
     """Set SECC hardware outputs ID=VALUE (VALUE as JSON, else a string) (PEP-WS setOutput)."""
-    _call(ctx, "POST", f"/api/guns/{gun}/outputs", {"values": dict(_assignment(a) for a in assignments)})
+    target = _target(ctx, url, profile, json_)
+    values = dict(_assignment(a) for a in assignments)
+    _show(target, _call(target, "POST", f"/api/guns/{gun}/outputs", {"values": values}))
 
 
 @sim_app.command("imd")
-def sim_imd(ctx: typer.Context, gun: str, result: str) -> None:
+def sim_imd(
+    ctx: typer.Context, gun: str, result: str, url: UrlOpt = None, profile: ProfileOpt = None,
+    json_: JsonOpt = False,
+) -> None:
     """Make the gun's isolation tests end in RESULT: warning, fault or clear."""
-    _call(ctx, "POST", f"/api/sim/guns/{gun}/imd", {"result": None if result == "clear" else result})
+    target = _target(ctx, url, profile, json_)
+    body = {"result": None if result == "clear" else result}
+    _show(target, _call(target, "POST", f"/api/sim/guns/{gun}/imd", body))
 
 
 @sim_app.command("supervision")
-def sim_supervision(ctx: typer.Context, gun: str, allowed: bool) -> None:
+def sim_supervision(
+    ctx: typer.Context, gun: str, allowed: bool, url: UrlOpt = None, profile: ProfileOpt = None,
+    json_: JsonOpt = False,
+) -> None:
     """Allow or refuse closing the gun's contactors (CP/PP): true or false."""
-    _call(ctx, "POST", f"/api/sim/guns/{gun}/supervision", {"allowed": allowed})
+    target = _target(ctx, url, profile, json_)
+    _show(target, _call(target, "POST", f"/api/sim/guns/{gun}/supervision", {"allowed": allowed}))
 
 
 @sim_app.command("silence")
@@ -150,9 +303,11 @@ def sim_silence(
     ctx: typer.Context,
     address: int,
     off: Annotated[bool, typer.Option("--off", help="Make it answer again.")] = False,
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Make a simulated power module deaf and mute (or answer again with --off)."""
-    _call(ctx, "POST", f"/api/sim/modules/{address}/silence", {"silent": not off})
+    target = _target(ctx, url, profile, json_)
+    _show(target, _call(target, "POST", f"/api/sim/modules/{address}/silence", {"silent": not off}))
 
 
 @sim_app.command("module-fault")
@@ -161,16 +316,21 @@ def sim_module_fault(
     address: int,
     fault: str,
     clear: Annotated[bool, typer.Option("--clear", help="Stop reporting it.")] = False,
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Make a simulated module report FAULT: a name (hardware, over_temperature, ...) or a status bit number (21)."""
+    target = _target(ctx, url, profile, json_)
     what: dict[str, Any] = {"bit": int(fault)} if fault.isdigit() else {"fault": fault}
-    _call(ctx, "POST", f"/api/sim/modules/{address}/fault", {**what, "active": not clear})
+    _show(target, _call(target, "POST", f"/api/sim/modules/{address}/fault", {**what, "active": not clear}))
 
 
 @sim_app.command("clear")
-def sim_clear(ctx: typer.Context, address: int) -> None:
+def sim_clear(
+    ctx: typer.Context, address: int, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False
+) -> None:
     """Undo every injection on a simulated module."""
-    _call(ctx, "POST", f"/api/sim/modules/{address}/clear")
+    target = _target(ctx, url, profile, json_)
+    _show(target, _call(target, "POST", f"/api/sim/modules/{address}/clear", {}))
 
 
 def _assignment(text: str) -> tuple[str, Any]:

@@ -1,46 +1,135 @@
-"""The ``ctl`` service: the control API on its own loopback port, beside the station."""
+"""The ``ctl`` service: the control API on its own port, beside the station.
+
+The port comes from the profile (``params.port``), overridden by the
+``PECC_CTL_PORT`` environment variable (``pecc run --ctl-port`` sets the
+profile's value); 0 picks any free port. The bound URL is logged and
+written to ``ctl.json`` in the state directory, where ``pecc ctl
+--profile`` looks first.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
-from pecc_core.profile.schema import Boolean, Integer, StrictSchema, String, between
-from pecc_plugins.ctl.api import ControlApi
-from pecc_plugins.ctl.http import JsonHttpServer
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from marshmallow import ValidationError
+
+from pecc_core.profile.schema import (
+    Boolean,
+    Integer,
+    Number,
+    StrictSchema,
+    String,
+    between,
+)
+from pecc_plugins.ctl.app import make_app
+from pecc_plugins.ctl.history import Retention
+from pecc_plugins.ctl.state import history_file, runtime_file, state_dir
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
+#: aiohttp's protocol-level log (malformed requests), as one line without a traceback.
+http_log = logging.getLogger("pecc_plugins.ctl.http")
+
+
+class _BadRequestsInOneLine(logging.Filter):
+    """A malformed request is the client's fault: INFO, its reason, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = f"{record.msg}: {error.code} {error.message}".replace("\n", " ")
+            record.exc_info = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+http_log.addFilter(_BadRequestsInOneLine())
 
 DEFAULT_PORT = 8766
+PORT_ENV = "PECC_CTL_PORT"
 
 
 class CtlParams(StrictSchema):
-    """``host`` / ``port`` to listen on; ``allow_remote`` answers non-loopback clients too."""
+    """``host`` / ``port`` to listen on; ``allow_remote`` answers non-loopback clients too.
+
+    ``state_dir``: where the history and the run-time limits are kept
+    (default: see :func:`pecc_plugins.ctl.state.state_dir`);
+    ``history_max_rows`` (per table) and ``history_max_days`` bound it.
+    """
 
     host = String(load_default="127.0.0.1")
     port = Integer(load_default=DEFAULT_PORT, validate=between(0, 65535))
     allow_remote = Boolean(load_default=False)
+    state_dir = String(load_default=None, allow_none=True)
+    history_max_rows = Integer(load_default=200_000, validate=between(100, 100_000_000))
+    history_max_days = Number(load_default=90.0, validate=between(0.001, 36_500))
+
+
+def port_from_env(configured: int) -> int:
+    """``PECC_CTL_PORT`` if set (checked like the profile key), else ``configured``."""
+    raw = os.environ.get(PORT_ENV)
+    if raw is None:
+        return configured
+    try:
+        return int(CtlParams().load({"port": int(raw)})["port"])
+    except (ValueError, ValidationError):
+        raise ValueError(f"{PORT_ENV}: got {raw!r}; expected a port from 0 to 65535") from None
 
 
 class ControlService:
-    """Serves :class:`ControlApi` for ``station`` while the runtime runs."""
+    """Serves the control API for ``station`` while the runtime runs."""
 
     def __init__(self, params: dict[str, Any], station: Station) -> None:
-        self.host = params["host"]
-        self.server = JsonHttpServer(
-            ControlApi(station), params["host"], params["port"], params["allow_remote"]
+        self.station = station
+        self.host: str = params["host"]
+        self._port = port_from_env(params["port"])
+        self.state_dir: Path = state_dir(params["state_dir"], station.profile.name)
+        retention = Retention(params["history_max_rows"], params["history_max_days"] * 86_400)
+        self.app = make_app(
+            station, history_file(self.state_dir), retention, allow_remote=params["allow_remote"]
         )
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
 
     @property
     def port(self) -> int:
-        return self.server.port
+        """The bound port (the configured one until started)."""
+        addresses = self._runner.addresses if self._runner is not None else []
+        return int(addresses[0][1]) if addresses else self._port
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        await self.server.start()
-        log.info("control API on http://%s:%d/api", self.host, self.port)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, logger=http_log)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.host, self._port)
+        await self._site.start()
+        log.info("control API on %s/api", self.url)
+        self._write_runtime_file()
 
     async def stop(self) -> None:
-        await self.server.stop()
+        runtime_file(self.state_dir).unlink(missing_ok=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            self._site = None
+
+    def _write_runtime_file(self) -> None:
+        path = runtime_file(self.state_dir)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"url": self.url, "pid": os.getpid()}) + "\n")
+        except OSError as exc:
+            log.warning("cannot write %s (pecc ctl --profile will not find this port): %s", path, exc)

@@ -11,13 +11,11 @@ if TYPE_CHECKING:
     from pecc_core.station import Station
 
 
-def gun_view(gun: Gun) -> dict[str, Any]:
-    """One gun: ids, URL path, state, measurements, modules and effective limits."""
+def gun_reading(gun: Gun) -> dict[str, Any]:
+    """What a gun is doing now: state, contactors, isolation, measurements, faults, SECC."""
     status = gun.report()
     return {
         "id": gun.id,
-        "secc": gun.config.secc,
-        "path": gun.path,
         "state": str(gun.state),
         "contactors": str(status.contactors),
         "isolation": str(status.isolation),
@@ -28,12 +26,21 @@ def gun_view(gun: Gun) -> dict[str, Any]:
         "driven_current": status.driven_current,
         "power_w": status.measured_voltage * status.measured_current,
         "temperature": status.temperature,
+        "faults": sorted(gun.faults.values()),
+        "secc_connected": gun.secc is not None,
+    }
+
+
+def gun_view(gun: Gun) -> dict[str, Any]:
+    """One gun: its reading, ids, URL path, modules and effective limits."""
+    return {
+        **gun_reading(gun),
+        "secc": gun.config.secc,
+        "path": gun.path,
         "modules": list(gun.modules()),
         "power_cap_w": gun.allowance,
         "limits": {k: v for k, v in dataclasses.asdict(gun.offered_limits()).items() if v is not None},
         "caps": gun.caps.as_dict(),
-        "faults": sorted(gun.faults.values()),
-        "secc_connected": gun.secc is not None,
     }
 
 
@@ -63,3 +70,19 @@ def module_view(module: ModuleState, gun: str | None) -> dict[str, Any]:
 def modules_view(station: Station) -> list[dict[str, Any]]:
     pool = station.pool
     return [module_view(m, pool.gun_of(a)) for a, m in sorted(station.driver.modules.items())]
+
+
+def site_view(station: Station) -> dict[str, Any]:
+    """Site power against the cap, and the allocator's module moves."""
+    return {
+        "power_w": sum(s.measured_voltage * s.measured_current for s in (g.report() for g in station.guns.values())),
+        "max_power_w": station.allocator.pool.view.site_power_max,
+        "module_moves": station.allocator.moves,
+        "module_moves_refused": station.allocator.refused_moves,
+    }
+
+
+def can_links(station: Station) -> list[Any]:
+    """The CAN links of the station's power driver (those built on the shared CAN layer)."""
+    link = getattr(station.driver, "link", None)
+    return [link] if link is not None and hasattr(link, "counters") else []

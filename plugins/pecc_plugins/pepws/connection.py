@@ -52,8 +52,10 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
 
     from pecc_core.gun import Gun
+    from pecc_core.plugins import PluginManager
     from pecc_core.profile.model import Timings
     from pecc_plugins.pepws.dispatch import Dispatcher
+    from pecc_plugins.pepws.stats import TransportStats
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +85,12 @@ class Connection:
         encoder: Encoder,
         timings: Timings,
         send_queue: int,
+        stats: TransportStats,
+        observers: PluginManager,
     ) -> None:
         self.gun = gun
+        self._stats = stats
+        self._observers = observers
         #: Numbers of the PECC's requests on this connection (own counter per connection).
         self.sequence = SequenceCounter()
         self._ws = ws
@@ -110,6 +116,8 @@ class Connection:
         self.gun.secc_attached(self)
         log.info("gun %s: SECC connected from %s (%s)", self.gun.id, self._ws.remote_address,
                  self._ws.subprotocol or "no sub-protocol")
+        self._stats.connects += 1
+        self.gun.tell(self._observers.secc_connected, self.gun, _peer(self._ws.remote_address), self._ws.subprotocol)
         self._tasks = [
             asyncio.create_task(loop(), name=f"pepws {self.gun.id} {loop.__name__}")
             for loop in (self._write_loop, self._status_loop, self._work_loop, self._liveness_loop)
@@ -138,10 +146,12 @@ class Connection:
         while not self._inbox.empty():  # frees a receive loop blocked on a full inbox
             self._inbox.get_nowait()
         log.info("gun %s: SECC detached: %s", self.gun.id, reason)
+        self._stats.disconnects += 1
         try:
             self.gun.secc_detached(self, reason)
         except Exception:
             log.exception("gun %s: secc_detached failed", self.gun.id)
+        self.gun.tell(self._observers.secc_disconnected, self.gun, reason)
 
     def drop(self, reason: str, code: CloseCode = CloseCode.NORMAL_CLOSURE) -> None:
         """Detach now and close the WebSocket in the background (the peer may be gone)."""
@@ -242,9 +252,15 @@ class Connection:
         encode = self._encoder.status
         failing = False
         due = loop.time()
+        observe = self._stats.status_interval.observe
+        sent: float | None = None
         while True:
             try:
                 self._send(encode(gun.report()))
+                now = loop.time()
+                if sent is not None:
+                    observe(now - sent)
+                sent = now
                 failing = False
             except Exception:
                 if not failing:
@@ -323,3 +339,10 @@ class Connection:
 
     def send_event(self, details: str) -> None:
         self._send(self._encoder.message("info", "event", {"eventDetails": str(details)}))
+
+
+def _peer(address: Any) -> str:
+    """``host:port`` of a socket address (``?`` when unknown)."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return "?"

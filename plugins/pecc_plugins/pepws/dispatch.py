@@ -49,6 +49,8 @@ from pecc_plugins.pepws.logthrottle import LogThrottle
 
 if TYPE_CHECKING:
     from pecc_core.gun import Gun
+    from pecc_core.plugins import PluginManager
+    from pecc_plugins.pepws.stats import TransportStats
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,12 @@ class Dispatcher:
         handlers: Mapping[tuple[str, str], Handler],
         encoder: Encoder,
         slow_ms: int,
+        stats: TransportStats,
+        observers: PluginManager,
     ) -> None:
         self.gun = gun
+        self.stats = stats
+        self._observers = observers
         self._handlers = handlers
         self._encoder = encoder
         self._slow_s = slow_ms / 1000
@@ -101,7 +107,10 @@ class Dispatcher:
         if message.get("type") == "info":
             await self._info(message, link)
             return None
-        return await self._request(message, link)
+        started = time.perf_counter()
+        reply = await self._request(message, link)
+        self.stats.reply_latency.observe(time.perf_counter() - started)
+        return reply
 
     # -- requests --------------------------------------------------------------
 
@@ -119,6 +128,7 @@ class Dispatcher:
             )
         if kind is None:
             return self._error("error", seq, "format", f"kind: unknown request kind {raw_kind!r}")
+        self.stats.requests[kind] += 1
         schema = schemas.schema_for("request", kind) or schemas.ENVELOPES["request"]
         try:
             loaded = schema.load(message)
@@ -190,4 +200,6 @@ class Dispatcher:
         if len(details) > MAX_DETAILS:
             details = details[: MAX_DETAILS - 3] + "..."
         log.debug("gun %s: error %s to %s #%d: %s", self.gun.id, category, kind, seq, details)
+        self.stats.errors[category] += 1
+        self.gun.tell(self._observers.request_refused, self.gun, kind, category, details)
         return self._encoder.error(kind, seq, category, details)

@@ -36,6 +36,7 @@ from websockets.exceptions import NegotiationError
 from pecc_plugins.pepws.codec import Encoder
 from pecc_plugins.pepws.connection import Connection
 from pecc_plugins.pepws.dispatch import Dispatcher
+from pecc_plugins.pepws.stats import TransportStats
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -77,6 +78,8 @@ class PepWsServer:
         self._settings = settings
         self._encoder = Encoder(station.profile.station.float_values)
         self._live: dict[str, Connection] = {}
+        #: Counters since start, read by the metrics collector.
+        self.stats = TransportStats()
         self._server: Server | None = None
 
     @property
@@ -159,5 +162,10 @@ class PepWsServer:
 
     def _connect(self, ws: ServerConnection, gun: Gun) -> Connection:
         timings = self._station.profile.timings
-        dispatcher = Dispatcher(gun, self._handlers, self._encoder, timings.request_timeout_ms)
-        return Connection(ws, gun, dispatcher, self._encoder, timings, self._settings.send_queue)
+        observers = self._station.plugins
+        dispatcher = Dispatcher(
+            gun, self._handlers, self._encoder, timings.request_timeout_ms, self.stats, observers
+        )
+        return Connection(
+            ws, gun, dispatcher, self._encoder, timings, self._settings.send_queue, self.stats, observers
+        )

@@ -1,0 +1,221 @@
+"""What happened at the station: events, energy and sessions, fed by the observer hooks.
+
+One :class:`Recorder` per station. The hook implementations of this plugin
+(:mod:`pecc_plugins.ctl`) find it by station or gun and call it; every
+call only updates counters in memory and queues a row for the history
+writer, and never raises into the core (a failure is logged once).
+
+Energy is integrated per gun from the measured V x I, sampled every
+control cycle. A charging session opens when a gun leaves standby for a
+session state (cable check or contactors closed) and ends when the gun
+goes to stopping or inoperative: ``completed`` when the SECC ended it
+(contactors open, reset), ``failed`` otherwise (fault, isolation fault,
+SECC lost, PECC stopping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pecc_plugins.ctl.history import History, Session
+
+if TYPE_CHECKING:
+    from pecc_core.gun import Gun
+    from pecc_core.station import Station
+
+log = logging.getLogger(__name__)
+
+#: The reasons of the transitions by which an SECC ends its own session.
+REQUESTED_ENDS = ("contactorsStatus open", "reset")
+SESSION_STATES = frozenset({"cableCheck", "ready", "preCharge", "charge", "postCharge"})
+END_STATES = frozenset({"stopping", "inoperative"})
+#: Refusals stored per gun and window; the rest are counted in one summary event.
+REFUSALS_PER_WINDOW = 20
+REFUSAL_WINDOW_S = 10.0
+
+_recorders: weakref.WeakKeyDictionary[Any, Recorder] = weakref.WeakKeyDictionary()
+
+
+def recorder_of(thing: Any) -> Recorder | None:
+    """The recorder watching ``thing`` (a station or one of its guns), if any."""
+    return _recorders.get(thing)
+
+
+@dataclass(slots=True)
+class GunRecord:
+    """What the recorder keeps per gun (read by the metrics and the API)."""
+
+    energy_wh: float = 0.0  # delivered since the PECC started
+    sessions_started: int = 0
+    sessions_completed: int = 0
+    sessions_failed: int = 0
+    session: Session | None = None
+    last_power_w: float = 0.0
+    refusals_in_window: int = 0
+    refusals_suppressed: int = 0
+    window_start: float = 0.0
+
+
+@dataclass
+class Recorder:
+    """Events, sessions and energy of one station (see the module doc)."""
+
+    station: Station
+    history: History
+    clock: Callable[[], float] = time.time
+    guns: dict[str, GunRecord] = field(init=False)
+    started: bool = field(default=False, init=False)
+    _sampler: asyncio.Task[None] | None = field(default=None, init=False)
+    _failing: set[str] = field(default_factory=set, init=False)
+    #: Called once the station is up (e.g. restoring the run-time limits).
+    on_started: list[Callable[[], None]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.guns = {gun_id: GunRecord() for gun_id in self.station.guns}
+        _recorders[self.station] = self
+        for gun in self.station.guns.values():
+            _recorders[gun] = self
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def station_started(self) -> None:
+        self.started = True
+        self._event(None, "station", {"what": "started"})
+        for call in self.on_started:
+            with self.guarded(getattr(call, "__name__", "start")):
+                call()
+        self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="pecc-energy")
+
+    def station_stopping(self) -> None:
+        self.started = False
+        if self._sampler is not None:
+            self._sampler.cancel()
+        self._event(None, "station", {"what": "stopping"})
+
+    async def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+        for gun_id, record in self.guns.items():  # a session cut by the stop ends here
+            if record.session is not None:
+                self._end_session(gun_id, record, "PECC stopped", "failed")
+
+    # -- observers (never raise) -----------------------------------------------------
+
+    @contextlib.contextmanager
+    def guarded(self, what: str) -> Iterator[None]:
+        """Log a failure of ``what`` once per kind of failure, never propagate it."""
+        try:
+            yield
+        except Exception:
+            if what not in self._failing:
+                self._failing.add(what)
+                log.exception("history: recording %s failed (further failures not logged)", what)
+
+    def _event(self, gun: str | None, kind: str, data: dict[str, Any], ts: float | None = None) -> None:
+        """Record an event; a failing history listener (a live page) is logged, never propagated."""
+        with self.guarded("event listeners"):
+            self.history.event(gun, kind, data, self.clock() if ts is None else ts)
+
+    def state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
+        now = self.clock()
+        self._event(gun.id, "state", {"from": str(old), "to": str(new), "reason": reason}, now)
+        record = self.guns[gun.id]
+        if record.session is None and str(old) == "standby" and str(new) in SESSION_STATES:
+            record.sessions_started += 1
+            record.session = Session(uuid.uuid4().hex, gun.id, gun.vehicle_id, now)
+            self.history.session(record.session)
+        elif record.session is not None and str(new) in END_STATES:
+            record.session.vehicle_id = record.session.vehicle_id or gun.vehicle_id
+            requested = str(new) == "stopping" and reason.startswith(REQUESTED_ENDS)
+            self._end_session(gun.id, record, reason, "completed" if requested else "failed")
+
+    def _end_session(self, gun_id: str, record: GunRecord, reason: str, outcome: str) -> None:
+        session = record.session
+        assert session is not None
+        session.end, session.end_reason, session.outcome = self.clock(), reason, outcome
+        if outcome == "completed":
+            record.sessions_completed += 1
+        else:
+            record.sessions_failed += 1
+        record.session = None
+        self.history.session(session)
+        self._event(gun_id, "session", {
+            "outcome": outcome, "energy_wh": round(session.energy_wh, 3),
+            "peak_power_w": round(session.peak_power_w, 1), "reason": reason,
+        })
+
+    def fault(self, gun: Gun, text: str, active: bool) -> None:
+        self._event(gun.id, "fault" if active else "fault_cleared", {"fault": text})
+
+    def secc_connected(self, gun: Gun, peer: str, subprotocol: str | None) -> None:
+        self._event(gun.id, "secc_connected", {"peer": peer, "subprotocol": subprotocol})
+
+    def secc_disconnected(self, gun: Gun, reason: str) -> None:
+        self._event(gun.id, "secc_disconnected", {"reason": reason})
+
+    def request_refused(self, gun: Gun, kind: str, category: str, details: str) -> None:
+        """Store the first refusals of each window per gun; count the rest (a flood stays cheap)."""
+        record = self.guns[gun.id]
+        now = time.monotonic()
+        if now - record.window_start >= REFUSAL_WINDOW_S:
+            if record.refusals_suppressed:
+                self._event(gun.id, "refused", {"suppressed": record.refusals_suppressed})
+            record.window_start, record.refusals_in_window, record.refusals_suppressed = now, 0, 0
+        if record.refusals_in_window >= REFUSALS_PER_WINDOW:
+            record.refusals_suppressed += 1
+            return
+        record.refusals_in_window += 1
+        self._event(gun.id, "refused", {"request": kind, "category": category, "details": details})
+
+    def operator(self, action: str, gun: str | None, details: dict[str, Any]) -> None:
+        """An operator changed something through the control API."""
+        self._event(gun, "operator", {"action": action, **details})
+
+    def limits_changed(self, update: Any, source: str) -> None:
+        self._event(None, "limits", {"source": source, "update": update})
+
+    # -- energy ---------------------------------------------------------------------
+
+    async def _sample(self) -> None:
+        """Integrate V x I of every gun each control cycle; update the open sessions."""
+        loop = asyncio.get_running_loop()
+        cycle = self.station.cycle
+        guns = [(gun, self.guns[gun.id]) for gun in self.station.guns.values()]
+        last = loop.time()
+        while True:
+            await asyncio.sleep(cycle)
+            now = loop.time()
+            hours = (now - last) / 3600
+            last = now
+            with self.guarded("energy"):
+                for gun, record in guns:
+                    status = gun.report()
+                    power = max(0.0, status.measured_voltage * status.measured_current)
+                    if power == 0.0 and record.last_power_w == 0.0:
+                        continue
+                    energy = (power + record.last_power_w) / 2 * hours  # trapezoid
+                    record.last_power_w = power
+                    record.energy_wh += energy
+                    session = record.session
+                    if session is not None:
+                        session.energy_wh += energy
+                        session.peak_power_w = max(session.peak_power_w, power)
+
+    def gun_summary(self, gun_id: str) -> dict[str, Any]:
+        """Energy since start and the open session of a gun, for the gun views."""
+        return {"energy_wh": self.guns[gun_id].energy_wh, "session": self.session_view(gun_id)}
+
+    def session_view(self, gun_id: str) -> dict[str, Any] | None:
+        """The open session of a gun (start, vehicle, energy so far), or None."""
+        session = self.guns[gun_id].session
+        return None if session is None else asdict(session)

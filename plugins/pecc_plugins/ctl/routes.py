@@ -1,0 +1,238 @@
+"""The control API's routes: JSON in, JSON out, errors as ``{"error": "..."}``.
+
+=======  ======================================  ==========================================
+GET      /api/guns                               every gun (:func:`views.gun_view`)
+GET      /api/guns/{gun}                         one gun
+GET      /api/modules                            every power module
+GET      /api/limits                             run-time limits
+PUT      /api/limits                             partial update; 400 names the bad key
+POST     /api/limits/reset                       back to the profile's limits
+POST     /api/guns/{gun}/stop-charging           PEP-WS stopCharging to the gun's SECC
+POST     /api/guns/{gun}/inputs                  ``{"ids": [...]}`` -> getInput
+POST     /api/guns/{gun}/outputs                 ``{"values": {...}}`` -> setOutput
+POST     /api/sim/guns/{gun}/imd                 ``{"result": "warning"|"fault"|null}``
+POST     /api/sim/guns/{gun}/supervision         ``{"allowed": bool}``
+POST     /api/sim/modules/{address}/silence      ``{"silent": bool}``
+POST     /api/sim/modules/{address}/fault        ``{"fault": "hardware", "active": bool}``
+POST     /api/sim/modules/{address}/clear        every injection on the module undone
+=======  ======================================  ==========================================
+
+A request to the SECC answers 409 without a connected SECC, 504 when it
+times out and 502 when the SECC answers with an error. The ``/api/sim``
+routes answer 404 unless the station runs the simulated I/O drivers
+(guns) or a module simulator service (modules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from marshmallow import Schema
+
+from pecc_core import caps
+from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
+from pecc_core.model import Isolation
+from pecc_core.power import Fault
+from pecc_plugins.ctl import bodies
+from pecc_plugins.ctl.keys import LIMITS, RECORDER, STATION
+from pecc_plugins.ctl.middleware import error, read_json
+from pecc_plugins.ctl.views import gun_view, modules_view
+
+if TYPE_CHECKING:
+    from pecc_core.gun import Gun
+    from pecc_core.station import Station
+
+routes = web.RouteTableDef()
+
+_FAULTS = [str(f) for f in Fault]
+_INJECTABLE = {"warning": Isolation.WARNING, "fault": Isolation.FAULT, None: None}
+
+
+def answer(data: Any) -> web.Response:
+    return web.json_response(data)
+
+
+def _station(request: web.Request) -> Station:
+    return request.app[STATION]
+
+
+def _gun(request: web.Request) -> Gun:
+    station = _station(request)
+    gun_id = request.match_info["gun"]
+    gun = station.guns.get(gun_id)
+    if gun is None:
+        raise error(web.HTTPNotFound, f"no gun {gun_id!r}; guns: {sorted(station.guns)}")
+    return gun
+
+
+async def _body(request: web.Request, schema: Schema) -> dict[str, Any]:
+    try:
+        return bodies.load(schema, await read_json(request))
+    except bodies.BodyError as exc:
+        raise error(web.HTTPBadRequest, str(exc)) from None
+
+
+# -- reading -----------------------------------------------------------------------
+
+
+def _gun_view(request: web.Request, gun: Gun) -> dict[str, Any]:
+    """The gun's view with its energy and open session (from the recorder)."""
+    return {**gun_view(gun), **request.app[RECORDER].gun_summary(gun.id)}
+
+
+@routes.get("/api/guns")
+async def guns(request: web.Request) -> web.Response:
+    return answer({"guns": [_gun_view(request, g) for g in _station(request).guns.values()]})
+
+
+@routes.get("/api/guns/{gun}")
+async def gun(request: web.Request) -> web.Response:
+    return answer(_gun_view(request, _gun(request)))
+
+
+@routes.get("/api/modules")
+async def modules(request: web.Request) -> web.Response:
+    return answer({"modules": modules_view(_station(request))})
+
+
+@routes.get("/api/limits")
+async def limits(request: web.Request) -> web.Response:
+    return answer(caps.snapshot(_station(request)))
+
+
+@routes.put("/api/limits")
+async def put_limits(request: web.Request) -> web.Response:
+    update = await read_json(request)
+    try:
+        bodies.load(bodies.LimitsBody(), update)
+        return answer(request.app[LIMITS].apply(update))
+    except (bodies.BodyError, caps.CapsError) as exc:
+        raise error(web.HTTPBadRequest, str(exc)) from None
+
+
+@routes.post("/api/limits/reset")
+async def reset_limits(request: web.Request) -> web.Response:
+    await _body(request, bodies.EmptyBody())
+    return answer(request.app[LIMITS].reset())
+
+
+# -- requests to the SECC -------------------------------------------------------------
+
+
+@routes.post("/api/guns/{gun}/stop-charging")
+async def stop_charging(request: web.Request) -> web.Response:
+    gun_id = _gun(request).id
+    await _body(request, bodies.EmptyBody())
+    return await _secc_call(_link(request).stop_charging(), lambda _: {"gun": gun_id, "stopCharging": "accepted"})
+
+
+@routes.post("/api/guns/{gun}/inputs")
+async def inputs(request: web.Request) -> web.Response:
+    gun_id = _gun(request).id
+    ids = (await _body(request, bodies.InputsBody()))["ids"]
+    return await _secc_call(_link(request).get_input(ids), lambda values: {"gun": gun_id, "inputs": values})
+
+
+@routes.post("/api/guns/{gun}/outputs")
+async def outputs(request: web.Request) -> web.Response:
+    gun_id = _gun(request).id
+    values = (await _body(request, bodies.OutputsBody()))["values"]
+    return await _secc_call(_link(request).set_output(values), lambda _: {"gun": gun_id, "outputs": values})
+
+
+def _link(request: web.Request) -> Any:
+    try:
+        return _gun(request).link()
+    except SeccNotConnected as exc:
+        raise error(web.HTTPConflict, str(exc)) from None
+
+
+async def _secc_call(call: Awaitable[Any], reply: Callable[[Any], Any]) -> web.Response:
+    """Await a PECC -> SECC request; its outcome as an HTTP answer."""
+    try:
+        return answer(reply(await call))
+    except SeccTimeout as exc:
+        raise error(web.HTTPGatewayTimeout, f"the SECC did not answer: {exc}") from None
+    except SeccError as exc:
+        raise error(web.HTTPBadGateway, f"the SECC answered with an error: {exc}") from None
+    except SeccNotConnected as exc:
+        raise error(web.HTTPConflict, str(exc)) from None
+
+
+# -- simulation -------------------------------------------------------------------
+
+
+@routes.post("/api/sim/guns/{gun}/imd")
+async def sim_imd(request: web.Request) -> web.Response:
+    imd = _sim(_station(request).io.imd, "inject", "isolation monitor")
+    gun_id = _gun(request).id
+    result = (await _body(request, bodies.ImdBody()))["result"]
+    imd.inject(gun_id, _INJECTABLE[result])
+    return answer({"gun": gun_id, "imd": result})
+
+
+@routes.post("/api/sim/guns/{gun}/supervision")
+async def sim_supervision(request: web.Request) -> web.Response:
+    supervision = _sim(_station(request).io.supervision, "allow", "CP/PP supervision")
+    gun_id = _gun(request).id
+    allowed = (await _body(request, bodies.SupervisionBody()))["allowed"]
+    supervision.allow(gun_id, allowed)
+    return answer({"gun": gun_id, "allowed": allowed})
+
+
+@routes.post("/api/sim/modules/{address}/silence")
+async def sim_silence(request: web.Request) -> web.Response:
+    sim, module = _sim_module(request)
+    silent = (await _body(request, bodies.SilenceBody()))["silent"]
+    sim.silence(module, silent)
+    return answer({"module": module, "silent": silent})
+
+
+@routes.post("/api/sim/modules/{address}/fault")
+async def sim_fault(request: web.Request) -> web.Response:
+    """Inject a fault by name (``{"fault": "hardware"}``) or by its status bit (``{"bit": 21}``)."""
+    sim, module = _sim_module(request)
+    body = await _body(request, bodies.FaultBody())
+    active = body["active"]
+    if "bit" in body:
+        sim.inject(module, body["bit"], active)
+        return answer({"module": module, "bit": body["bit"], "active": active})
+    name = body["fault"]
+    if name not in _FAULTS:
+        raise error(web.HTTPBadRequest, f"fault: got {name!r}; expected one of {_FAULTS}")
+    try:
+        sim.fault(module, Fault(name), active)
+    except ValueError as exc:
+        raise error(web.HTTPBadRequest, f"fault: got {name!r}; {exc}") from None
+    return answer({"module": module, "fault": name, "active": active})
+
+
+@routes.post("/api/sim/modules/{address}/clear")
+async def sim_clear(request: web.Request) -> web.Response:
+    sim, module = _sim_module(request)
+    await _body(request, bodies.EmptyBody())
+    sim.clear(module)
+    return answer({"module": module, "cleared": True})
+
+
+def _sim_module(request: web.Request) -> tuple[Any, int]:
+    """The module simulator service and a configured module address."""
+    station = _station(request)
+    address = request.match_info["address"]
+    sim = next((s for s in station.services if callable(getattr(s, "silence", None))), None)
+    if sim is None:
+        raise error(web.HTTPNotFound, "this station runs no module simulator: no fault injection")
+    if not address.isdigit() or int(address) not in station.driver.modules:
+        raise error(web.HTTPNotFound, f"no module {address!r}; modules: {sorted(station.driver.modules)}")
+    return sim, int(address)
+
+
+def _sim(driver: Any, method: str, what: str) -> Any:
+    if not callable(getattr(driver, method, None)):
+        raise error(
+            web.HTTPNotFound,
+            f"this station's {what} is not simulated ({type(driver).__name__}): no fault injection",
+        )
+    return driver

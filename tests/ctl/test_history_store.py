@@ -1,0 +1,82 @@
+"""The SQLite history store on its own: schema version, WAL, retention, a writer that never blocks the caller."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from pecc_plugins.ctl.history import History, HistoryError, Retention, Session
+
+
+async def test_rows_are_written_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    history = History(path, Retention(max_rows=1000, max_age_s=3600))
+    assert await history.open() is None
+    history.event("1-1", "state", {"from": "standby", "to": "cableCheck", "reason": "x"})
+    history.event(None, "station", {"what": "started"})
+    history.session(Session("s1", "1-1", "VIN", time.time() - 10, time.time(), 12.5, 30_000.0, "reset", "completed"))
+    history.save_limits({"site_max_power_w": 1000})
+    await history.close()
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert connection.execute("PRAGMA user_version").fetchone()[0] >= 1
+    connection.close()
+    again = History(path, Retention(max_rows=1000, max_age_s=3600))
+    assert await again.open() == {"site_max_power_w": 1000}
+    events = await again.events()
+    assert [(e["gun"], e["kind"]) for e in events] == [("1-1", "state"), (None, "station")]
+    assert events[0]["to"] == "cableCheck" and events[0]["id"] < events[1]["id"]
+    assert [e["kind"] for e in await again.events(gun="1-1")] == ["state"]
+    (session,) = await again.sessions(gun="1-1")
+    assert session["energy_wh"] == 12.5 and session["outcome"] == "completed"
+    again.save_limits(None)
+    await again.close()
+    third = History(path, Retention(max_rows=1000, max_age_s=3600))
+    assert await third.open() is None
+    await third.close()
+
+
+async def test_retention_keeps_the_newest_rows_and_drops_old_ones(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3", Retention(max_rows=50, max_age_s=3600))
+    await history.open()
+    now = time.time()
+    history.event("1-1", "state", {"n": -1}, ts=now - 7200)  # older than the age bound
+    for n in range(200):
+        history.event("1-1", "state", {"n": n}, ts=now)
+    await history.close()  # prunes on the way out
+    reopened = History(tmp_path / "h.sqlite3", Retention(max_rows=50, max_age_s=3600))
+    await reopened.open()
+    kept = await reopened.events(limit=1000)
+    assert [e["n"] for e in kept] == list(range(150, 200))
+    await reopened.close()
+
+
+async def test_a_session_left_open_by_a_crash_is_closed_as_failed(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3", Retention(max_rows=50, max_age_s=3600))
+    await history.open()
+    history.session(Session("s1", "1-1", None, time.time()))
+    await history.close()
+    reopened = History(tmp_path / "h.sqlite3", Retention(max_rows=50, max_age_s=3600))
+    await reopened.open()
+    (session,) = await reopened.sessions()
+    assert session["outcome"] == "failed" and session["end"] is None and "without closing" in session["end_reason"]
+    await reopened.close()
+
+
+async def test_a_newer_schema_is_refused_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA user_version = 999")
+    connection.close()
+    with pytest.raises(HistoryError, match="schema version 999 is newer"):
+        await History(path, Retention(10, 10)).open()
+
+
+def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3", Retention(10, 10))  # not opened: nothing drains the queue
+    for n in range(history._queue.maxsize + 5):
+        history.event("1-1", "refused", {"n": n})
+    assert history.dropped == 5
