@@ -5,12 +5,18 @@ hardware) -> station (I/O, power driver) -> transport, so that an SECC that
 connects finds everything live. Stop order is the reverse,
 and it runs on SIGINT/SIGTERM, on a failure while starting, and on any
 error that escapes a task: guns to standby, modules off, sockets closed.
+
+SIGHUP re-reads the profile and hands it to the transport (and to any
+service that has ``reload``): new certificates and allow-lists for new
+connections, live ones stay. A profile that no longer loads changes
+nothing (the problems are logged).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pecc_core.asyncutil import call_maybe_async
 from pecc_core.errors import ConfigError
 from pecc_core.profile.model import PluginChoice
+from pecc_core.profile import ProfileError
+from pecc_core.profile import load as load_profile
 from pecc_core.sdnotify import SystemdNotifier
 from pecc_core.station import Station
 
@@ -91,6 +99,22 @@ class Runtime:
             raise
         self.plugins.station_started(self.station)
 
+    def reload(self) -> None:
+        """Re-read the profile; the transport and services that can take it do (SIGHUP)."""
+        try:
+            profile = load_profile(str(self.profile.source), self.plugins)
+        except ProfileError as exc:
+            log.error("reload refused, nothing changed: %s", exc)
+            return
+        for part in (self.transport, *self.services):
+            reload = getattr(part, "reload", None)
+            if reload is None:
+                continue
+            try:
+                reload(profile)
+            except ConfigError as exc:
+                log.error("reload of %s refused, it keeps its settings: %s", type(part).__name__, exc)
+
     async def stop(self) -> None:
         """Stop whatever was started, newest first; never raises."""
         if self._started:
@@ -103,15 +127,29 @@ class Runtime:
                 log.exception("stopping %s failed", type(part).__name__)
 
 
+def raise_open_file_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (every SECC connection is a descriptor)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+            return soft
+    return hard
+
+
 async def serve(profile: Profile, plugins: PluginManager) -> None:
     """Run until SIGINT or SIGTERM, then stop cleanly; tells systemd when ready."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    log.info("open-file limit: %d", raise_open_file_limit())
     systemd = SystemdNotifier()
     runtime = Runtime(profile, plugins)
     await runtime.start()
+    loop.add_signal_handler(signal.SIGHUP, runtime.reload)
     status = (
         f"serving {len(runtime.station.guns)} guns on {profile.server.host}:{runtime.transport.port}"
     )
@@ -125,5 +163,5 @@ async def serve(profile: Profile, plugins: PluginManager) -> None:
     finally:
         watchdog.cancel()
         await runtime.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -24,7 +24,7 @@ from marshmallow import ValidationError
 from pecc_core.io import IO_ROLES
 from pecc_core.plugins import DISABLE_PLUGINS_ENV, PLUGINS_ENV
 from pecc_core.problems import describe
-from pecc_core.profile import schema
+from pecc_core.profile import files, schema
 from pecc_core.profile.model import PluginChoice, Profile
 
 if TYPE_CHECKING:
@@ -125,6 +125,9 @@ def load(name_or_path: str, plugins: PluginManager | None = None) -> Profile:
         profile = schema.build(raw, name=path.stem, source=path)
     except ValidationError as exc:
         raise ProfileError(str(path), list(describe(exc.messages, raw))) from None
+    problems = check_files(profile)
+    if problems:
+        raise ProfileError(str(path), problems)
     if plugins is not None:
         profile = check_plugins(profile, raw, plugins)
     return profile
@@ -147,6 +150,17 @@ def check_server_flags(host: str | None, port: int | None) -> dict[str, Any]:
     if problems:
         raise ProfileError("given", problems, what="invalid options")
     return given
+
+
+def check_files(profile: Profile) -> list[str]:
+    """The TLS files exist; the private key is readable by its owner only."""
+    tls = profile.server.tls
+    if tls is None:
+        return []
+    checks = [("server.tls.cert", tls.cert, False), ("server.tls.key", tls.key, True)]
+    if tls.client_ca is not None:
+        checks.append(("server.tls.client_ca", tls.client_ca, False))
+    return [p for key, path, private in checks if (p := files.problem(key, path, private))]
 
 
 def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager) -> Profile:

@@ -6,9 +6,12 @@ every check has passed, so code that receives them may trust them.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,16 @@ class StationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """``[server.tls]``: the server's certificate and, for mutual TLS, the CA of the SECCs'."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None
+    require_client_cert: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     transport: str
     host: str
@@ -42,6 +55,19 @@ class ServerConfig:
     require_subprotocol: bool
     max_frame_bytes: int
     send_queue: int
+    tls: TlsConfig | None = None
+    #: Refuse to start on a non-loopback address where any SECC is open to anyone.
+    refuse_insecure: bool = False
+    #: Time for the TLS and the WebSocket handshakes (each) before the socket is cut.
+    handshake_timeout_ms: int = 3000
+    #: Connections that have not finished their handshakes, in total and per peer
+    #: address (0: one per gun of the station).
+    max_handshakes: int = 256
+    max_handshakes_per_peer: int = 0
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.tls is not None else "ws"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +100,29 @@ class GunConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SeccAllow:
+    """Who may be this SECC: every non-empty kind of entry must match.
+
+    ``names`` are client-certificate subject CN or subjectAltName values,
+    ``fingerprints`` SHA-256 digests of the client certificate (lower-case
+    hex), ``networks`` the source addresses. Empty: anyone who reaches the
+    URL (and passes mutual TLS, if required).
+    """
+
+    names: tuple[str, ...] = ()
+    fingerprints: tuple[str, ...] = ()
+    networks: tuple[IpNetwork, ...] = ()
+
+    @property
+    def open(self) -> bool:
+        return not (self.names or self.fingerprints or self.networks)
+
+
+@dataclass(frozen=True, slots=True)
 class SeccConfig:
     id: str
     guns: tuple[GunConfig, ...]
+    allow: SeccAllow = SeccAllow()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,5 +180,5 @@ class Profile:
         return tuple(g for s in self.seccs for g in s.guns)
 
     def url(self, gun: GunConfig, host: str | None = None, port: int | None = None) -> str:
-        """The WebSocket URL an SECC uses for ``gun``."""
-        return f"ws://{host or self.server.host}:{port or self.server.port}{gun.path}"
+        """The WebSocket URL an SECC uses for ``gun`` (``wss://`` with TLS)."""
+        return f"{self.server.scheme}://{host or self.server.host}:{port or self.server.port}{gun.path}"

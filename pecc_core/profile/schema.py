@@ -8,8 +8,10 @@ ignored on a charger.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ MAX_SECCS = 6
 MAX_GUNS_PER_SECC = 12
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SUBPROTOCOL = re.compile(r"^pep1\.\d+$")
+_FINGERPRINT = re.compile(r"^(?:sha256:)?((?:[0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2})$")
 
 
 class Number(fields.Float):
@@ -144,6 +147,69 @@ class StationSchema(StrictSchema):
         return model.StationConfig(**data)
 
 
+class TlsSchema(StrictSchema):
+    """``[server.tls]``; relative paths are relative to the profile's folder."""
+
+    cert = String(required=True, validate=validate.Length(min=1, error="expected a PEM file path"))
+    key = String(required=True, validate=validate.Length(min=1, error="expected a PEM file path"))
+    client_ca = String(load_default=None, allow_none=True)
+    require_client_cert = Boolean(load_default=False)
+
+    @validates_schema
+    def mutual(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("require_client_cert") and not data.get("client_ca"):
+            raise ValidationError(
+                "expected client_ca (the CA of the SECCs' certificates) with require_client_cert = true",
+                "require_client_cert",
+            )
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.TlsConfig:
+        ca = data["client_ca"]
+        return model.TlsConfig(
+            Path(data["cert"]), Path(data["key"]), Path(ca) if ca else None, data["require_client_cert"]
+        )
+
+
+class Fingerprint(String):
+    """A SHA-256 certificate fingerprint, hex with or without colons, kept as lower-case hex."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        match = _FINGERPRINT.match(text.strip())
+        if match is None:
+            raise ValidationError("expected a SHA-256 fingerprint: 64 hex digits, colons allowed")
+        return match.group(1).replace(":", "").lower()
+
+
+class Network(fields.Field["model.IpNetwork"]):
+    """A source network in CIDR form (a bare address is a /32 or /128)."""
+
+    default_error_messages = {"null": "expected a network, not null"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> model.IpNetwork:
+        if not isinstance(value, str):
+            raise ValidationError("expected a network like '10.0.0.0/24', as a string")
+        try:
+            return ipaddress.ip_network(value.strip())
+        except ValueError:
+            raise ValidationError(
+                "expected a network like '10.0.0.0/24' (no host bits set) or an address"
+            ) from None
+
+
+class AllowSchema(StrictSchema):
+    """``[seccs.allow]``: who may connect to this SECC's guns."""
+
+    names = List(String(validate=validate.Length(min=1, error="expected a name")), load_default=list)
+    fingerprints = List(Fingerprint(), load_default=list)
+    networks = List(Network(), load_default=list)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.SeccAllow:
+        return model.SeccAllow(**{k: tuple(v) for k, v in data.items()})
+
+
 class ServerSchema(StrictSchema):
     transport = String(load_default="pepws")
     host = String(load_default="127.0.0.1")
@@ -156,6 +222,11 @@ class ServerSchema(StrictSchema):
     require_subprotocol = Boolean(load_default=False)
     max_frame_bytes = Integer(load_default=65536, validate=between(1024, 16 * 1024 * 1024))
     send_queue = Integer(load_default=64, validate=between(1, 100_000))
+    tls = Nested(TlsSchema, load_default=None)
+    refuse_insecure = Boolean(load_default=False)
+    handshake_timeout_ms = Integer(load_default=3000, validate=between(100, 60_000))
+    max_handshakes = Integer(load_default=256, validate=between(1, 100_000))
+    max_handshakes_per_peer = Integer(load_default=0, validate=between(0, 100_000))
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.ServerConfig:
@@ -208,6 +279,7 @@ class SeccSchema(StrictSchema):
         required=True,
         validate=validate.Length(min=1, error="expected at least one gun"),
     )
+    allow = Nested(AllowSchema, load_default=model.SeccAllow)
 
 
 class ModuleSchema(StrictSchema):
@@ -316,6 +388,7 @@ class ProfileSchema(StrictSchema):
         twice = _twice(self._path(s, g) for s in seccs for g in s["guns"])
         if twice:
             raise ValidationError(f"expected a unique URL path per gun, {twice!r} is used twice", "seccs")
+        self._check_identities(data.get("server"), seccs)
         ids = {g["id"] for g in guns}
         for i, module in enumerate((data.get("power") or {}).get("modules", ())):
             unknown = [g for g in module["guns"] if g not in ids]
@@ -324,6 +397,19 @@ class ProfileSchema(StrictSchema):
                     {"modules": {i: {"guns": [f"expected gun ids of this profile, unknown: {unknown}"]}}},
                     "power",
                 )
+
+    @staticmethod
+    def _check_identities(server: model.ServerConfig | None, seccs: list[dict[str, Any]]) -> None:
+        """Certificate names and fingerprints need client certificates, so mutual TLS."""
+        tls = server.tls if server is not None else None
+        if tls is not None and tls.client_ca is not None:
+            return
+        for i, secc in enumerate(seccs):
+            allow = secc.get("allow") or model.SeccAllow()
+            needs_ca = "expected server.tls.client_ca too: certificate identities need client certificates"
+            for key in ("names", "fingerprints"):
+                if getattr(allow, key):
+                    raise ValidationError({i: {"allow": {key: [f"{needs_ca} (mutual TLS)"]}}}, "seccs")
 
     @staticmethod
     def _path(secc: dict[str, Any], gun: dict[str, Any]) -> str:
@@ -337,6 +423,7 @@ class ProfileSchema(StrictSchema):
                 tuple(
                     model.GunConfig(secc=s["id"], **{**g, "path": self._path(s, g)}) for g in s["guns"]
                 ),
+                s["allow"],
             )
             for s in data["seccs"]
         )
@@ -355,4 +442,15 @@ class ProfileSchema(StrictSchema):
 def build(data: dict[str, Any], name: str, source: Path) -> model.Profile:
     """Validate ``data`` and build the profile; raises marshmallow's ValidationError."""
     loaded = ProfileSchema().load(data)
+    tls = loaded["server"].tls
+    if tls is not None:
+        loaded["server"] = replace(loaded["server"], tls=_relative_to(tls, source.parent))
     return model.Profile(name=name, source=source, **loaded)
+
+
+def _relative_to(tls: model.TlsConfig, folder: Path) -> model.TlsConfig:
+    """TLS file paths as given, relative ones taken from the profile's folder."""
+    ca = tls.client_ca
+    return replace(
+        tls, cert=folder / tls.cert, key=folder / tls.key, client_ca=folder / ca if ca else None
+    )

@@ -16,15 +16,27 @@ purpose:
   (a LAN, small messages, and no zip-bomb surface);
 - **liveness** is the connection's own ping task (websockets' keepalive is
   off) so that an unresponsive SECC detaches the gun the moment the timeout
-  expires, not after a closing handshake the peer will never finish.
+  expires, not after a closing handshake the peer will never finish;
+- **identity**: with ``[server.tls]`` the server speaks ``wss://`` (mutual
+  TLS with ``client_ca``); a peer that is not what the gun's SECC allows
+  (``[seccs.allow]``, see :mod:`~pecc_plugins.pepws.identity`) gets HTTP
+  403 from ``process_request``, logged with path, peer and reason;
+- **admission**: sockets that have not finished their handshakes are
+  bounded (:mod:`~pecc_plugins.pepws.admission`).
 
-A second connection to a gun's URL replaces the first: the old one is
-detached (the gun goes to standby) before the new one is attached, then
-closed in the background.
+A second connection to a gun's URL replaces the first only when it carries
+the same identity (the SECC reconnecting): the old one is detached (the gun
+goes to standby) before the new one is attached, then closed in the
+background. Anyone else gets 403 while the gun's connection is live.
+
+:meth:`PepWsServer.reload` (SIGHUP) takes new certificates, CA and
+allow-lists for new handshakes; live connections stay.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
 import socket
 from http import HTTPStatus
@@ -32,10 +44,16 @@ from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import NegotiationError
+from websockets.frames import CloseCode
 
+from pecc_core.errors import ConfigError
+from pecc_core.tls import server_context
+from pecc_plugins.pepws.admission import Gate
 from pecc_plugins.pepws.codec import Encoder
 from pecc_plugins.pepws.connection import Connection
 from pecc_plugins.pepws.dispatch import Dispatcher
+from pecc_plugins.pepws.identity import PeerIdentity
+from pecc_plugins.pepws.logthrottle import LogThrottle
 from pecc_plugins.pepws.stats import TransportStats
 
 if TYPE_CHECKING:
@@ -45,7 +63,7 @@ if TYPE_CHECKING:
     from websockets.typing import Subprotocol
 
     from pecc_core.gun import Gun
-    from pecc_core.profile.model import ServerConfig
+    from pecc_core.profile.model import Profile, SeccAllow, ServerConfig
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
@@ -70,6 +88,28 @@ def subprotocol_version(name: str) -> int:
     return int(name.rpartition(".")[2])
 
 
+def is_loopback(host: str) -> bool:
+    """True for a listen address only this host reaches (``localhost`` included)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_seccs(profile: Profile) -> list[str]:
+    """SECCs whose guns anyone who reaches the port may take: no allow-list, no mutual TLS."""
+    tls = profile.server.tls
+    if tls is not None and tls.require_client_cert:
+        return []
+    return [secc.id for secc in profile.seccs if secc.allow.open]
+
+
+def allow_by_path(profile: Profile) -> dict[str, SeccAllow]:
+    return {gun.path: secc.allow for secc in profile.seccs for gun in secc.guns}
+
+
 class PepWsServer:
     """The ``pepws`` transport: serves every gun of ``station`` (see the module doc)."""
 
@@ -77,10 +117,21 @@ class PepWsServer:
         self._station = station
         self._settings = settings
         self._encoder = Encoder(station.profile.station.float_values)
-        self._live: dict[str, Connection] = {}
+        self._live: dict[str, tuple[Connection, PeerIdentity]] = {}
         #: Counters since start, read by the metrics collector.
         self.stats = TransportStats()
         self._server: Server | None = None
+        self._allow = allow_by_path(station.profile)
+        self._refusals = LogThrottle(log)
+        tls = settings.tls
+        self._gate = Gate(
+            settings.max_handshakes,
+            settings.max_handshakes_per_peer,
+            len(station.profile.guns),
+            tuple(n for secc in station.profile.seccs for n in secc.allow.networks),
+            settings.handshake_timeout_ms / 1000,
+            server_context(tls) if tls is not None else None,
+        )
 
     @property
     def port(self) -> int:
@@ -90,36 +141,97 @@ class PepWsServer:
 
     async def start(self) -> None:
         settings = self._settings
+        self._check_exposure()
         self._handlers = self._station.plugins.message_handlers()
-        self._server = await serve(
-            self._serve,
-            settings.host,
-            settings.port,
-            process_request=self._check_path,
-            select_subprotocol=self._select_subprotocol,
-            compression=None,
-            max_size=settings.max_frame_bytes,
-            ping_interval=None,
-            close_timeout=CLOSE_TIMEOUT_S,
+        loop = asyncio.get_running_loop()
+        self._gate.install(loop)
+        try:
+            self._server = await serve(
+                self._serve,
+                settings.host,
+                settings.port,
+                create_connection=self._gate.connection_class(),
+                process_request=self._check_request,
+                select_subprotocol=self._select_subprotocol,
+                compression=None,
+                max_size=settings.max_frame_bytes,
+                ping_interval=None,
+                open_timeout=settings.handshake_timeout_ms / 1000,
+                close_timeout=CLOSE_TIMEOUT_S,
+            )
+        except BaseException:
+            self._gate.uninstall(loop)
+            raise
+        log.info(
+            "PEP-WS serving %d guns on %s://%s:%d", len(self._station.by_path),
+            settings.scheme, settings.host, self.port,
         )
-        log.info("PEP-WS serving %d guns on %s:%d", len(self._station.by_path), settings.host, self.port)
+
+    def _check_exposure(self) -> None:
+        """Say loudly (or refuse) when anyone on the network can be a gun's SECC."""
+        host = self._settings.host
+        exposed = open_seccs(self._station.profile)
+        if is_loopback(host) or not exposed:
+            return
+        what = (
+            f"PEP-WS listens on {host!r} with SECCs {', '.join(exposed)} open to anyone who reaches "
+            f"the port (no mutual TLS, no seccs.allow): anyone there can act as their SECC"
+        )
+        if self._settings.refuse_insecure:
+            raise ConfigError(f"server.refuse_insecure: {what}; set [server.tls] with client_ca and "
+                              "require_client_cert, or seccs.allow, or listen on 127.0.0.1")
+        log.warning("%s (set server.refuse_insecure = true to refuse to start like this)", what)
 
     async def stop(self) -> None:
         """Detach every gun, close every connection, stop listening."""
-        for connection in list(self._live.values()):
+        for connection, _ in list(self._live.values()):
             connection.detach("PECC stopping")
+        self._gate.close()
         if self._server is not None:
+            self._gate.uninstall(self._server.get_loop())
             self._server.close()
             await self._server.wait_closed()
             self._server = None
 
+    def reload(self, profile: Profile) -> None:
+        """New certificates, key, CA and allow-lists for new handshakes; live connections stay.
+
+        Raises ConfigError (and changes nothing) when the new TLS files do not
+        load, or when TLS would be switched on or off (that needs a restart:
+        the SECCs' URLs change).
+        """
+        tls = profile.server.tls
+        if (tls is None) != (self._settings.tls is None):
+            raise ConfigError("server.tls: switching TLS on or off needs a restart")
+        paths = {gun.path for gun in profile.guns}
+        if paths != set(self._allow):
+            log.warning("PEP-WS reload: guns or paths changed; that needs a restart (kept the old ones)")
+        context = server_context(tls) if tls is not None else None
+        self._gate.context = context
+        self._allow = {path: allow for path, allow in allow_by_path(profile).items() if path in self._allow}
+        self._gate.networks = tuple(n for allow in self._allow.values() for n in allow.networks)
+        log.info("PEP-WS reloaded: %s, allow-lists of %d SECCs", "new TLS context" if context else "no TLS",
+                 len(profile.seccs))
+
     # -- handshake -----------------------------------------------------------------
 
-    def _check_path(self, ws: ServerConnection, request: Request) -> Response | None:
-        if gun_path(request.path) in self._station.by_path:
+    def _check_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        """404 for a path that is no gun; 403 for a peer that may not be its SECC now."""
+        path = gun_path(request.path)
+        gun = self._station.by_path.get(path)
+        if gun is None:
+            log.info("refused %s: no gun at %s", ws.remote_address, request.path)
+            return ws.respond(HTTPStatus.NOT_FOUND, f"no charge point at {path}\n")
+        peer = PeerIdentity.of(ws.transport)
+        reason = peer.refusal(self._allow[path])
+        if reason is None:
+            holder = self._holder(gun.id)
+            if holder is not None and holder.key != peer.key:
+                reason = f"gun {gun.id} is held by another SECC ({holder})"
+        if reason is None:
             return None
-        log.info("refused %s: no gun at %s", ws.remote_address, request.path)
-        return ws.respond(HTTPStatus.NOT_FOUND, f"no charge point at {gun_path(request.path)}\n")
+        self._refusals.log(logging.WARNING, "refused %s from %s: %s", path, peer, reason)
+        return ws.respond(HTTPStatus.FORBIDDEN, f"not this gun's SECC: {reason}\n")
 
     def _select_subprotocol(
         self, ws: ServerConnection, offered: Sequence[Subprotocol]
@@ -143,21 +255,36 @@ class PepWsServer:
 
     # -- connections ---------------------------------------------------------------
 
+    def _holder(self, gun_id: str) -> PeerIdentity | None:
+        """Who holds the gun: the identity of its live, attached connection."""
+        live = self._live.get(gun_id)
+        if live is None or live[0].detached is not None:
+            return None
+        return live[1]
+
     async def _serve(self, ws: ServerConnection) -> None:
         sock = ws.transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
         assert ws.request is not None  # the handshake is done when the handler runs
         gun = self._station.by_path[gun_path(ws.request.path)]
+        peer = PeerIdentity.of(ws.transport)
+        holder = self._holder(gun.id)
+        if holder is not None and holder.key != peer.key:  # two handshakes raced past _check_request
+            self._refusals.log(logging.WARNING, "refused %s from %s: gun %s is held by %s",
+                               gun.path, peer, gun.id, holder)
+            await ws.close(CloseCode.POLICY_VIOLATION, "the gun is held by another SECC")
+            return
         previous = self._live.get(gun.id)
         if previous is not None:
-            previous.drop("replaced by a new connection to the same gun")
+            previous[0].drop("replaced by a new connection to the same gun")
+        self._gate.remember(peer.address)
         connection = self._connect(ws, gun)
-        self._live[gun.id] = connection
+        self._live[gun.id] = (connection, peer)
         try:
             await connection.run()
         finally:
-            if self._live.get(gun.id) is connection:
+            if self._live.get(gun.id, (None,))[0] is connection:
                 del self._live[gun.id]
 
     def _connect(self, ws: ServerConnection, gun: Gun) -> Connection:

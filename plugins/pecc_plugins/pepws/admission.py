@@ -1,0 +1,248 @@
+"""Admission before the handshakes: bounded, so that strangers cannot starve the SECCs.
+
+Every accepted socket costs a file descriptor until its handshakes end.
+Left alone, a peer that opens sockets and never finishes a handshake fills
+the process's open-file limit; ``accept()`` then fails for everyone, the
+SECCs included, and asyncio writes a traceback for every attempt. So:
+
+- connections that have not finished their TLS and WebSocket handshakes are
+  counted, in total (``server.max_handshakes``, clipped to what the
+  open-file limit leaves once every gun has a connection) and per peer
+  address (``server.max_handshakes_per_peer``, by default one per gun: a
+  simulator or gateway may reconnect every gun at once); beyond a bound
+  the socket is closed at once;
+- the last slots (one per gun) are a reserve for addresses that may be an
+  SECC: inside an SECC's ``allow.networks``, or from which an SECC
+  connected before (remembered, bounded);
+- every handshake has ``server.handshake_timeout_ms`` (TLS, then WebSocket);
+- TLS is started here, after the count, with the context current at
+  accept time (a reload changes it for new connections only);
+- ``accept()`` failures are logged once per episode, not once per attempt.
+
+The counting hooks into websockets through ``create_connection`` (a
+:class:`GatedConnection` per socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+from collections import Counter, OrderedDict
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from websockets.asyncio.server import ServerConnection
+
+from pecc_plugins.pepws.identity import IpAddress, peer_address
+from pecc_plugins.pepws.logthrottle import LogThrottle
+
+if TYPE_CHECKING:
+    import ssl
+
+    from pecc_core.profile.model import IpNetwork
+
+log = logging.getLogger(__name__)
+
+#: Descriptors kept free beyond one per gun: log files, CAN sockets, the control API.
+FD_MARGIN = 64
+#: Addresses remembered as an SECC's (for the reserve).
+KNOWN_ADDRESSES = 256
+_ACCEPT_FAILED = "socket.accept() out of system resource"
+
+
+def open_files() -> int:
+    """Descriptors open in this process now (0 where /proc is not there)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+class Gate:
+    """The counters and the TLS context for connections that have not finished their handshakes."""
+
+    def __init__(
+        self,
+        limit: int,
+        per_peer: int,
+        guns: int,
+        networks: tuple[IpNetwork, ...],
+        timeout: float,
+        context: ssl.SSLContext | None,
+    ) -> None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        budget = soft - open_files() - guns - FD_MARGIN if soft != resource.RLIM_INFINITY else limit
+        if budget < limit:
+            log.warning(
+                "PEP-WS: at most %d pending handshakes (server.max_handshakes = %d) under the "
+                "open-file limit %d", max(budget, 1), limit, soft,
+            )
+        #: Pending handshakes at most, reserve included.
+        self.limit = max(min(limit, budget), 1)
+        self.per_peer = per_peer or guns
+        #: Slots only addresses that may be an SECC get (one per gun, half the limit at most).
+        self.reserve = min(guns, self.limit // 2)
+        self.networks = networks
+        self.timeout = timeout
+        #: The TLS context new connections get (None: plain WebSocket).
+        self.context = context
+        self.pending = 0
+        self._by_peer: Counter[IpAddress | None] = Counter()
+        self._known: OrderedDict[IpAddress, None] = OrderedDict()
+        self._waiting: set[asyncio.Transport] = set()
+        self._refusals = LogThrottle(log)
+        self._failed_accepts = 0
+
+    def connection_class(self) -> type[GatedConnection]:
+        """The ``create_connection`` class for websockets' ``serve``, bound to this gate."""
+        return type("GatedConnection", (GatedConnection,), {"gate": self})
+
+    def admit(self, address: IpAddress | None) -> str | None:
+        """Count a new connection in; or why it is refused (it is not counted then)."""
+        self.accepting()
+        pending_here = self._by_peer[address]
+        if pending_here >= self.per_peer:
+            return f"{pending_here} handshakes pending from this address"
+        if self.pending >= (self.limit if self.may_be_secc(address) else self.limit - self.reserve):
+            return f"{self.pending} handshakes pending in total"
+        self.pending += 1
+        self._by_peer[address] += 1
+        return None
+
+    def waiting(self, transport: asyncio.Transport) -> None:
+        """``transport`` (admitted) is in its handshakes until :meth:`release`."""
+        self._waiting.add(transport)
+
+    def may_be_secc(self, address: IpAddress | None) -> bool:
+        """Inside an SECC's networks, or an address an SECC connected from before."""
+        if address is None:
+            return False
+        return address in self._known or any(address in n for n in self.networks)
+
+    def release(self, address: IpAddress | None, transport: asyncio.Transport) -> None:
+        self._waiting.discard(transport)
+        self.pending -= 1
+        self._by_peer[address] -= 1
+        if self._by_peer[address] <= 0:
+            del self._by_peer[address]
+
+    def remember(self, address: IpAddress | None) -> None:
+        """An SECC connected from ``address``: it gets the reserve from now on."""
+        if address is None:
+            return
+        self._known[address] = None
+        self._known.move_to_end(address)
+        if len(self._known) > KNOWN_ADDRESSES:
+            self._known.popitem(last=False)
+
+    def refused(self, address: IpAddress | None, reason: str) -> None:
+        self._refusals.log(logging.WARNING, "PEP-WS: closed a connection from %s: %s", address, reason)
+
+    def tls_failed(self, address: IpAddress | None, exc: BaseException) -> None:
+        self._refusals.log(
+            logging.WARNING, "PEP-WS: TLS handshake with %s failed: %s", address, exc or type(exc).__name__
+        )
+
+    def close(self) -> None:
+        """Cut the connections still in their handshakes (the server is stopping)."""
+        for transport in list(self._waiting):
+            transport.abort()
+
+    # -- accept() failures ------------------------------------------------------------
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Take asyncio's reports of failing ``accept()`` calls (others go on as before)."""
+        previous = loop.get_exception_handler()
+
+        def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            if context.get("message") == _ACCEPT_FAILED:
+                self._accept_failed(context.get("exception"))
+            elif previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        self._previous_handler = previous
+        loop.set_exception_handler(handle)
+
+    def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.set_exception_handler(self._previous_handler)
+
+    def _accept_failed(self, exc: BaseException | None) -> None:
+        if not self._failed_accepts:
+            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+            log.error(
+                "PEP-WS: accept() fails (%s) with %d descriptors open of %d; new connections "
+                "wait (logged once until accept() works again)", exc, open_files(), soft,
+            )
+        self._failed_accepts += 1
+
+    def accepting(self) -> None:
+        """accept() works (again): close the failure episode, if any."""
+        if self._failed_accepts:
+            log.warning("PEP-WS: accept() works again after %d failed attempts", self._failed_accepts)
+            self._failed_accepts = 0
+
+
+class GatedConnection(ServerConnection):
+    """websockets' server connection, counted by its :class:`Gate` until its handshakes end."""
+
+    gate: ClassVar[Gate]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._address: IpAddress | None = None
+        self._socket: asyncio.Transport | None = None
+        self._tls: asyncio.Task[None] | None = None
+        self._made = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)  # a TCP socket's
+        gate = self.gate
+        address = self._address = peer_address(transport)
+        refusal = gate.admit(address)
+        if refusal is not None:
+            gate.refused(address, refusal)
+            transport.abort()
+            return
+        self._socket = transport
+        gate.waiting(transport)
+        if gate.context is None:
+            self._made = True
+            super().connection_made(transport)
+            return
+        transport.pause_reading()  # the ClientHello stays in the kernel until TLS starts
+        self._tls = self.loop.create_task(self._start_tls(transport, gate.context))
+
+    async def _start_tls(self, transport: asyncio.Transport, context: ssl.SSLContext) -> None:
+        try:
+            tls = await self.loop.start_tls(
+                transport, self, context, server_side=True, ssl_handshake_timeout=self.gate.timeout
+            )
+        except Exception as exc:
+            self.gate.tls_failed(self._address, exc)
+            self._uncount()
+            transport.abort()
+            return
+        if tls is None or tls.is_closing():
+            self._uncount()
+            return
+        self._made = True
+        super().connection_made(tls)
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().handshake(*args, **kwargs)
+        finally:
+            self._uncount()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._uncount()
+        if self._made:
+            super().connection_lost(exc)
+
+    def _uncount(self) -> None:
+        if self._socket is not None:
+            self.gate.release(self._address, self._socket)
+            self._socket = None
