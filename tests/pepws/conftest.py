@@ -1,4 +1,8 @@
-"""Fixtures: a real PEP-WS server on 127.0.0.1 (port 0) and scripted SECC clients."""
+"""Fixtures: a real PEP-WS server on 127.0.0.1 (port 0) and scripted SECC clients.
+
+The rig runs every test that uses it twice: on ``ws://`` and on ``wss://``
+with mutual TLS, each SECC allowed only its own certificate (``scheme``).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from pecc_core.testing import running, sim_overrides, write_profile
 from pecc_plugins.pepws.server import PepWsServer
 
 from .helpers import OfficialSchemas, PepClient, find_official_schemas
+from .tls_rig import LabCa
 
 _SCHEMAS_DIR = find_official_schemas()
 OFFICIAL = OfficialSchemas(_SCHEMAS_DIR) if _SCHEMAS_DIR is not None else None
@@ -53,23 +58,41 @@ def sim_profile(
     return load_profile(str(path), plugins or default_manager())
 
 
+@pytest.fixture(scope="session")
+def lab_ca(tmp_path_factory: pytest.TempPathFactory) -> LabCa:
+    return LabCa(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module", params=["ws", "wss"])
+def scheme(request: pytest.FixtureRequest) -> str:
+    """``ws`` or ``wss`` (mutual TLS): the rig's stations serve on both in turn."""
+    return str(request.param)
+
+
 @dataclass
 class Pecc:
     """A started station with its PEP-WS server, and the clients opened on it."""
 
     station: Station
     server: PepWsServer
+    ca: LabCa | None = None
     clients: list[PepClient] = field(default_factory=list)
 
     def gun(self, gun_id: str = "1-1") -> Gun:
         return self.station.guns[gun_id]
 
     def url(self, gun_id: str = "1-1", path: str | None = None) -> str:
-        return f"ws://127.0.0.1:{self.server.port}{path or self.gun(gun_id).path}"
+        scheme = "ws" if self.ca is None else "wss"
+        return f"{scheme}://127.0.0.1:{self.server.port}{path or self.gun(gun_id).path}"
+
+    def ssl(self, gun_id: str = "1-1") -> Any:
+        """The client TLS context of the gun's SECC (None on ``ws://``)."""
+        return None if self.ca is None else self.ca.client(self.gun(gun_id).config.secc)
 
     async def connect(
         self, gun_id: str = "1-1", subprotocols: tuple[str, ...] | None = ("pep1.5",), **kw: Any
     ) -> PepClient:
+        kw.setdefault("ssl", self.ssl(gun_id))
         ws = await connect(
             self.url(gun_id), subprotocols=list(subprotocols) if subprotocols else None, **kw
         )
@@ -96,7 +119,9 @@ StartPecc = Callable[..., Awaitable[Pecc]]
 
 
 @pytest.fixture
-async def start_pecc(tmp_path: Path, can_channel: str) -> AsyncIterator[StartPecc]:
+async def start_pecc(
+    tmp_path: Path, can_channel: str, scheme: str, lab_ca: LabCa
+) -> AsyncIterator[StartPecc]:
     """``await start_pecc({"timings.status_interval_ms": 100})``: a whole sim station running.
 
     Every message any client received must be valid under the official
@@ -114,9 +139,12 @@ async def start_pecc(tmp_path: Path, can_channel: str) -> AsyncIterator[StartPec
             directory = tmp_path / f"profile{n}"
             directory.mkdir()
             plugins = plugins or default_manager()
+            ca = lab_ca if scheme == "wss" else None
+            if ca is not None:
+                overrides = {**ca.overrides(source), **(overrides or {})}
             profile = sim_profile(directory, f"{can_channel}-{n}", overrides, plugins, source)
             runtime = await stack.enter_async_context(running(profile, plugins))
-            pecc = Pecc(runtime.station, runtime.transport)  # type: ignore[arg-type]
+            pecc = Pecc(runtime.station, runtime.transport, ca)  # type: ignore[arg-type]
             started.append(pecc)
             return pecc
 
@@ -129,7 +157,9 @@ _shared = itertools.count()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_pecc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pecc]:
+async def shared_pecc(
+    tmp_path_factory: pytest.TempPathFactory, scheme: str, lab_ca: LabCa
+) -> AsyncIterator[Pecc]:
     """One sim station for a whole test module, on the module's loop.
 
     For tests that leave the station as they found it (monkeypatch for the
@@ -137,9 +167,11 @@ async def shared_pecc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     """
     plugins = default_manager()
     channel = f"pecc-shared-{os.getpid()}-{next(_shared)}"
-    profile = sim_profile(tmp_path_factory.mktemp("shared"), channel, plugins=plugins)
+    ca = lab_ca if scheme == "wss" else None
+    overrides = ca.overrides() if ca is not None else None
+    profile = sim_profile(tmp_path_factory.mktemp("shared"), channel, overrides, plugins=plugins)
     async with running(profile, plugins) as runtime:
-        pecc = Pecc(runtime.station, runtime.transport)  # type: ignore[arg-type]
+        pecc = Pecc(runtime.station, runtime.transport, ca)  # type: ignore[arg-type]
         yield pecc
         problems = await pecc.close_clients()
     assert_valid(problems)
