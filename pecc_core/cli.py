@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,8 +39,10 @@ app = typer.Typer(
 )
 profiles_app = typer.Typer(help="List, show and validate profiles.", no_args_is_help=True)
 plugins_app = typer.Typer(help="Show installed plugins.", no_args_is_help=True)
+tls_app = typer.Typer(help="Certificates for wss:// with mutual TLS.", no_args_is_help=True)
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(plugins_app, name="plugins")
+app.add_typer(tls_app, name="tls")
 
 ProfileOpt = Annotated[
     str,
@@ -178,6 +181,30 @@ def profiles_validate(name: Annotated[str, typer.Argument(help="Profile name or 
     """
     loaded, _ = _load(name, build=True)
     typer.echo(f"{loaded.source}: valid ({len(loaded.seccs)} SECCs, {len(loaded.guns)} guns)")
+
+
+@tls_app.command("init")
+def tls_init(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the certificates and the new profile.")],
+    profile: ProfileOpt = "sim",
+    name: Annotated[
+        list[str] | None,
+        typer.Option("--name", help="Another host name or address the SECCs use to reach this PECC (repeatable)."),
+    ] = None,
+) -> None:
+    """A lab CA, the PECC's certificate, one per SECC, and OUT/NAME-tls.toml serving wss:// with mutual TLS."""
+    from pecc_core.labca import init
+
+    loaded, _ = _load(profile)
+    try:
+        issued = init(loaded, out, tuple(name or ()))
+    except OSError as exc:
+        raise _fail(f"--out: got {str(out)!r}; cannot write there: {exc.strerror or exc}") from None
+    typer.echo(f"CA {issued.ca} (keep {out / 'ca.key'} private)")
+    typer.echo(f"server certificate {issued.server}")
+    for secc, path in issued.clients.items():
+        typer.echo(f"SECC {secc}: {path} and {path.with_suffix('.key')}")
+    typer.echo(f"profile {issued.profile}: pecc run --profile {issued.profile}")
 
 
 @plugins_app.command("list")

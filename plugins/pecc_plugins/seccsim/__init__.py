@@ -57,6 +57,17 @@ def secc_sim(
     report: Annotated[
         Path | None, typer.Option("--report", help="Also write the results as JSON to this file.")
     ] = None,
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="wss://: the CA of the PECC's certificate (PEM).")
+    ] = None,
+    cert: Annotated[
+        Path | None, typer.Option("--cert", help="wss://: client certificate (PEM) for every gun.")
+    ] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="wss://: the key of --cert (PEM).")] = None,
+    certs: Annotated[
+        Path | None,
+        typer.Option("--certs", help="wss:// with --profile: DIR/<secc id>.pem/.key per SECC (pecc tls init)."),
+    ] = None,
 ) -> None:
     """Simulate SECCs: run complete charging sessions against PECC gun URLs.
 
@@ -78,6 +89,7 @@ def secc_sim(
         duration,
         live,
         report,
+        (ca, cert, key, certs),
     )
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 
 from pecc_plugins.seccsim import scenario as scenarios
+from pecc_plugins.seccsim import tls
 from pecc_plugins.seccsim.display import live_table, summary
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.session import SessionOptions
@@ -27,6 +28,13 @@ EXIT_USAGE = 2
 
 def gun_urls(urls: list[str], profile: str | None, host: str | None, port: int | None) -> list[str]:
     """The URLs to simulate: given ones, or every gun URL of ``profile``."""
+    return list(gun_owners(urls, profile, host, port))
+
+
+def gun_owners(
+    urls: list[str], profile: str | None, host: str | None, port: int | None
+) -> dict[str, str | None]:
+    """The URLs to simulate, each with its SECC id when they come from ``profile``."""
     if urls and profile:
         raise typer.BadParameter("give URLs or --profile, not both")
     from pecc_core.profile import ProfileError, load
@@ -39,12 +47,12 @@ def gun_urls(urls: list[str], profile: str | None, host: str | None, port: int |
     if profile is None:
         if not urls:
             raise typer.BadParameter("give at least one ws:// URL, or --profile NAME")
-        return urls
+        return dict.fromkeys(urls)
     try:
         loaded = load(profile)
     except ProfileError as exc:
         raise typer.BadParameter(str(exc)) from None
-    return [loaded.url(gun, host, port) for gun in loaded.guns]
+    return {loaded.url(gun, host, port): gun.secc for gun in loaded.guns}
 
 
 def secc_sim(
@@ -60,13 +68,19 @@ def secc_sim(
     duration: float | None,
     live: bool | None,
     report: Path | None,
+    tls_files: tuple[Path | None, Path | None, Path | None, Path | None] = (None, None, None, None),
 ) -> None:
-    """The command's body (options parsed by the hook's wrapper)."""
+    """The command's body (options parsed by the hook's wrapper).
+
+    ``tls_files``: ``--ca``, ``--cert``, ``--key``, ``--certs`` (see :mod:`.tls`).
+    """
     err = Console(stderr=True)
     try:
-        targets = gun_urls(urls, profile, host, port)
+        owners = gun_owners(urls, profile, host, port)
+        contexts = tls.contexts(owners, *tls_files)
+        targets = list(owners)
         car = scenarios.load(scenario_file)
-    except (typer.BadParameter, scenarios.ScenarioError) as exc:
+    except (typer.BadParameter, scenarios.ScenarioError, tls.TlsOptionError) as exc:
         err.print(f"pecc secc-sim: {exc}", markup=False, highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
     if guns is not None:
@@ -75,6 +89,7 @@ def secc_sim(
         sessions=sessions,
         session=SessionOptions(target_period=period_ms / 1000, time_scale=time_scale),
         duration=duration,
+        tls=contexts,
     )
     console = Console()
     show_live = console.is_terminal if live is None else live

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -37,6 +39,8 @@ class RunOptions:
     #: how long a PECC reply may take (the protocol's 500 ms); tests on a
     #: shared machine check behaviour with a looser bound, the benchmarks time it
     request_timeout: float = REQUEST_TIMEOUT_S
+    #: the TLS context of each ``wss://`` URL (client certificate, CA); others: the system's
+    tls: Mapping[str, ssl.SSLContext] = field(default_factory=dict)
 
 
 async def simulate(urls: list[str], scenario: Scenario, options: RunOptions, stats: RunStats) -> None:
@@ -114,6 +118,7 @@ class GunSimulator:
             open_timeout=self.options.open_timeout,
             close_timeout=2.0,
             max_size=2**20,
+            ssl=self.options.tls.get(self.url),
         )
         if ws.subprotocol != SUBPROTOCOL:
             self.stats.error(
