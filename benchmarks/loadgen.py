@@ -16,6 +16,9 @@ the caller can sample the server's CPU over the same window; the JSON
 report covers the measuring window only.
 
     python -m benchmarks.loadgen URLS_FILE --rate 10 --warmup 3 --duration 20 --report out.json
+
+``wss://`` URLs with mutual TLS: ``--profile P --certs DIR`` (what ``pecc tls
+init`` wrote), each gun presenting its SECC's certificate.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import contextlib
 import json
 import os
 import random
+import ssl
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from websockets.asyncio.client import connect
@@ -35,6 +40,7 @@ from pecc_plugins.seccsim.client import ConnectionLost, PepClient, RequestFailed
 from pecc_plugins.seccsim.runner import SUBPROTOCOL
 from pecc_plugins.seccsim.session import Ticker
 from pecc_plugins.seccsim.stats import RunStats
+from pecc_plugins.seccsim.tls import contexts
 
 STANDBY_TARGET = {
     "targetVoltage": 0,
@@ -51,11 +57,13 @@ async def gun(
     start: asyncio.Event,
     stop_at: list[float],
     handshakes: asyncio.Semaphore,
+    tls: ssl.SSLContext | None,
 ) -> None:
     progress = stats.add_gun(url)
     async with handshakes:
         ws = await connect(
-            url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None, open_timeout=60
+            url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None, open_timeout=60,
+            ssl=tls,
         )
     client = PepClient(ws, progress, stats)
     receiver = asyncio.create_task(client.receive())
@@ -75,12 +83,14 @@ async def gun(
         await receiver
 
 
-async def run(urls: list[str], rate: float, warmup: float, duration: float) -> tuple[RunStats, float, float]:
+async def run(
+    urls: list[str], rate: float, warmup: float, duration: float, tls: Mapping[str, ssl.SSLContext]
+) -> tuple[RunStats, float, float]:
     stats = RunStats()
     start = asyncio.Event()
     stop_at = [float("inf")]
     handshakes = asyncio.Semaphore(50)
-    tasks = [asyncio.create_task(gun(u, stats, rate, start, stop_at, handshakes)) for u in urls]
+    tasks = [asyncio.create_task(gun(u, stats, rate, start, stop_at, handshakes, tls.get(u))) for u in urls]
     while len(stats.latency.get("configuration", ())) + stats.sessions_failed < len(urls):
         await asyncio.sleep(0.1)
     start.set()
@@ -109,9 +119,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--profile", help="wss://: the profile whose SECCs the URLs belong to")
+    parser.add_argument("--certs", type=Path, help="wss://: DIR/<secc id>.pem/.key and DIR/ca.pem")
     args = parser.parse_args()
     urls = args.urls_file.read_text().split()
-    stats, window, cpu = asyncio.run(run(urls, args.rate, args.warmup, args.duration))
+    tls = {}
+    if args.certs is not None:
+        from pecc_plugins.seccsim.command import gun_owners
+
+        owners = {url: secc for url, secc in gun_owners([], args.profile, None, None).items() if url in urls}
+        tls = contexts(owners, None, None, None, args.certs)
+    stats, window, cpu = asyncio.run(run(urls, args.rate, args.warmup, args.duration, tls))
     report = {"guns": len(urls), "window_s": window, "loadgen_cpu_percent": cpu, **stats.report()}
     args.report.write_text(json.dumps(report, indent=2))
 
