@@ -41,3 +41,11 @@ async def test_another_address_cannot_take_a_held_gun_the_same_one_can(start_pec
     again = await pecc.connect("2-1", local_addr=("127.0.0.4", 0))  # the SECC reconnecting
     assert pecc.gun("2-1").secc is not link
     assert (await again.call("configuration"))["type"] == "response"
+
+
+async def test_a_gun_whose_secc_left_is_free_for_another_address(start_pecc: StartPecc) -> None:
+    pecc = await start_pecc()
+    holder = await pecc.connect("2-2", local_addr=("127.0.0.6", 0))
+    await holder.close()
+    other = await pecc.connect("2-2", local_addr=("127.0.0.7", 0))  # no wait for anything to time out
+    assert (await other.call("configuration"))["type"] == "response"
