@@ -66,8 +66,9 @@ class Server:
 
 
 def protocol_load(
-    server: Server, urls: list[str], work: Path, name: str, args: argparse.Namespace
+    server: Server, urls: list[str], work: Path, name: str, args: argparse.Namespace, extra: tuple[str, ...] = ()
 ) -> dict[str, Any]:
+    """The load generator against ``server`` (then stopped); ``extra``: more loadgen options (TLS)."""
     urls_file = work / f"{name}.urls"
     urls_file.write_text("\n".join(urls))
     report = work / f"{name}.json"
@@ -85,6 +86,7 @@ def protocol_load(
             str(args.duration),
             "--report",
             str(report),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +28,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 from benchmarks.markdown import md_table
-from benchmarks.run import Server
+from benchmarks.run import Server, protocol_load
 from benchmarks.stations import gun_urls, station
 from pecc_core.labca import init
 from pecc_core.profile import load
@@ -56,26 +54,20 @@ def measure(scheme: str, work: Path, args: argparse.Namespace) -> dict[str, Any]
     port = free_port()
     profile = station(72, work, port, f"tls-bench-{os.getpid()}-{scheme}")
     tls = None
-    extra: list[str] = []
+    extra: tuple[str, ...] = ()
     if scheme == "wss":
         certs = work / "certs"
         profile = init(load(str(profile)), certs).profile
         tls = client_context(certs / "ca.pem", certs / "secc1.pem", certs / "secc1.key")
-        extra = ["--profile", str(profile), "--certs", str(certs)]
+        extra = ("--profile", str(profile), "--certs", str(certs))
     server = Server([PY, "-m", "pecc_core.cli", "run", "--profile", str(profile)], port, work / f"{scheme}.log")
     try:
         urls = [u.replace("ws://", f"{scheme}://", 1) for u in gun_urls(profile, port)]
         times = asyncio.run(handshakes(urls[0], args.handshakes, tls))
-        urls_file, report = work / f"{scheme}.urls", work / f"{scheme}.json"
-        urls_file.write_text("\n".join(urls))
-        subprocess.run(
-            [PY, "-m", "benchmarks.loadgen", str(urls_file), "--rate", "10", "--warmup", "3",
-             "--duration", str(args.duration), "--report", str(report), *extra],
-            stdout=subprocess.DEVNULL, check=True,
-        )
-        load_report = json.loads(report.read_text())
+        load_report = protocol_load(server, urls, work, scheme, args, extra)
     finally:
-        server.stop()
+        if server.proc.poll() is None:
+            server.stop()
     ordered = sorted(times)
     return {
         "scheme": scheme,
@@ -83,6 +75,7 @@ def measure(scheme: str, work: Path, args: argparse.Namespace) -> dict[str, Any]
         "handshake_p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
         "reply_p50_ms": load_report["latency"]["targetValues"]["p50_ms"],
         "reply_p99_ms": load_report["latency"]["targetValues"]["p99_ms"],
+        "server_cpu": load_report["server_cpu_percent"],
         "errors": load_report["protocol_errors"] + load_report["sessions_failed"],
     }
 
@@ -92,12 +85,14 @@ def main() -> None:
     parser.add_argument("--handshakes", type=int, default=200)
     parser.add_argument("--duration", type=float, default=15.0)
     args = parser.parse_args()
+    args.rate, args.warmup = 10.0, 3.0
     with tempfile.TemporaryDirectory() as tmp:
         rows = [measure(scheme, Path(tmp) / scheme, args) for scheme in ("ws", "wss")]
     print("\n".join(md_table(
-        ["", "handshake p50 ms", "handshake p99 ms", "72 guns reply p50 ms", "reply p99 ms", "errors"],
+        ["", "handshake p50 ms", "handshake p99 ms", "72 guns reply p50 ms", "reply p99 ms", "server CPU %",
+         "errors"],
         [[r["scheme"], f"{r['handshake_p50_ms']:.2f}", f"{r['handshake_p99_ms']:.2f}", f"{r['reply_p50_ms']:.2f}",
-          f"{r['reply_p99_ms']:.2f}", str(r["errors"])] for r in rows],
+          f"{r['reply_p99_ms']:.2f}", f"{r['server_cpu']:.0f}", str(r["errors"])] for r in rows],
     )))
 
 
