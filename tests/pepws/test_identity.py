@@ -34,11 +34,16 @@ async def refused_status(url: str, context: ssl.SSLContext, **kw: Any) -> int:
     return refused.value.response.status_code
 
 
-async def test_no_client_certificate_is_refused(start_pecc: StartPecc, lab_ca: LabCa) -> None:
+async def test_no_client_certificate_is_refused(
+    start_pecc: StartPecc, lab_ca: LabCa, caplog: pytest.LogCaptureFixture
+) -> None:
     pecc = await start_pecc()
-    with pytest.raises((ssl.SSLError, ConnectionClosed, InvalidMessage, ConnectionResetError)):
-        ws = await connect(pecc.url(), ssl=lab_ca.client(None), subprotocols=["pep1.5"])
-        await ws.recv()  # TLS 1.3: the refusal of the certificate comes after the handshake
+    with caplog.at_level(logging.WARNING, logger="pecc_plugins.pepws.admission"):
+        with pytest.raises((ssl.SSLError, ConnectionClosed, InvalidMessage, ConnectionResetError)):
+            ws = await connect(pecc.url(), ssl=lab_ca.client(None), subprotocols=["pep1.5"])
+            await ws.recv()  # TLS 1.3: the refusal of the certificate comes after the handshake
+        assert await poll_until(lambda: "TLS handshake with 127.0.0.1 failed" in caplog.text, 5, 0.02)
+    assert "CERTIFICATE" in caplog.text
     assert pecc.gun().secc is None
 
 
