@@ -35,11 +35,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pecc_plugins.seccsim.ports import free_port, wait_listening
-
 from benchmarks.markdown import md_table
 from benchmarks.procstat import CpuWindow, peak_rss_mb
 from benchmarks.stations import gun_urls, station
+from pecc_plugins.seccsim.ports import free_port, wait_listening
 
 PY = sys.executable
 

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pecc_core.asyncutil import call_maybe_async
 from pecc_core.errors import ConfigError
-from pecc_core.profile.model import PluginChoice
 from pecc_core.profile import ProfileError
 from pecc_core.profile import load as load_profile
+from pecc_core.profile.model import PluginChoice
 from pecc_core.sdnotify import SystemdNotifier
 from pecc_core.station import Station
 

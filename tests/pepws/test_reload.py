@@ -9,10 +9,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from pecc_core.testing import _dump, sim_overrides, write_profile
+from pecc_core.testing import sim_overrides, write_profile
 
 from .process_rig import PeccProcess
 from .tls_rig import LabCa
@@ -44,7 +45,7 @@ async def test_sighup_takes_a_new_certificate_and_allow_list_and_keeps_live_sess
         ca.write_server(ca.ca, "server")  # a new server key and certificate, same files
         data = tomllib.loads(path.read_text())
         data["seccs"][0]["allow"] = {"names": ["secc1-new"]}
-        path.write_text(_dump(data))
+        path.write_text(tomli_w.dumps(data))
         mark = len(pecc.text())
         pecc.signal(signal.SIGHUP)
         await pecc.wait_for("PEP-WS reloaded", after=mark)
