@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from pecc_plugins.ctl import observe
+from pecc_plugins.ctl.auth import Access, authenticate, same_site
 from pecc_plugins.ctl.history import History, Retention
 from pecc_plugins.ctl.keys import HISTORY, LIMITS, METRICS, RECORDER, STATION
 from pecc_plugins.ctl.limits import LimitsKeeper
@@ -31,15 +32,30 @@ if TYPE_CHECKING:
 
 
 def make_app(
-    station: Station, history_path: Path, retention: Retention, *, allow_remote: bool = False
+    station: Station,
+    history_path: Path,
+    retention: Retention,
+    *,
+    allow_remote: bool = False,
+    access: Access | None = None,
 ) -> web.Application:
-    """The ops server of ``station``, its history kept at ``history_path``."""
+    """The ops server of ``station``, its history kept at ``history_path``.
+
+    ``access``: tokens and host names (default: no tokens, loopback names).
+    """
+    access = access or Access((), frozenset(), any_host=False)
     history = History(history_path, retention)
     recorder = Recorder(station, history)
     keeper = LimitsKeeper(station, history, recorder)
     recorder.on_started.append(keeper.restore)
     app = web.Application(
-        middlewares=[json_errors, loopback_only(allow_remote), audit(recorder.operator)],
+        middlewares=[
+            json_errors,
+            loopback_only(allow_remote),
+            same_site(access),
+            authenticate(access),
+            audit(recorder.operator),
+        ],
         client_max_size=MAX_BODY,
     )
     app[STATION] = station

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,18 +23,34 @@ class Refused(Exception):
         self.status = status
 
 
-def call(url: str, method: str, path: str, body: Any = None) -> Any:
+def call(
+    url: str, method: str, path: str, body: Any = None, token: str | None = None, ca: str | None = None
+) -> Any:
     """``method path`` on the API at ``url``; the decoded JSON answer.
 
-    :raises Unreachable: connection refused, timeout, not an HTTP server.
+    ``token`` is sent as ``Authorization: Bearer``; an ``https`` URL's
+    server certificate is checked against ``ca`` (a PEM file; default: the
+    system's CAs).
+
+    :raises Unreachable: connection refused, timeout, not an HTTP server, a bad certificate.
     :raises Refused: an answer other than 200.
     """
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Unreachable(f"expected a URL like http://127.0.0.1:8766, got {url!r}")
-    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=TIMEOUT)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        try:
+            context = ssl.create_default_context(cafile=ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise Unreachable(f"cannot use the CA file {ca}: {exc}") from None
+        connection = http.client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=TIMEOUT, context=context)
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=TIMEOUT)
     payload = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"} if method in ("POST", "PUT") else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     try:
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()

@@ -38,6 +38,13 @@ ctl_app.add_typer(sim_app, name="sim")
 UrlOpt = Annotated[str | None, typer.Option(help="Control API URL, e.g. http://127.0.0.1:8766.")]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Profile whose 'ctl' service to reach.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(envvar="PECC_CTL_TOKEN", help="Bearer token (better: the PECC_CTL_TOKEN variable)."),
+]
+CaOpt = Annotated[
+    str | None, typer.Option("--ca", envvar="PECC_CTL_CA", help="CA file (PEM) to check an https API's certificate."),
+]
 
 
 @dataclass
@@ -47,6 +54,8 @@ class Target:
     url: str | None = None
     profile: str | None = None
     json: bool = False
+    token: str | None = None
+    ca: str | None = None
 
 
 def profile_url(name: str) -> str:
@@ -85,21 +94,28 @@ def _exit(message: str, code: int) -> NoReturn:
 
 
 @ctl_app.callback()
-def ctl_callback(ctx: typer.Context, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False) -> None:
+def ctl_callback(
+    ctx: typer.Context,
+    url: UrlOpt = None,
+    profile: ProfileOpt = None,
+    json_: JsonOpt = False,
+    token: TokenOpt = None,
+    ca: CaOpt = None,
+) -> None:
     """Talk to a running PECC."""
-    ctx.obj = Target(url, profile, json_)  # inherited by every sub-command's context
+    ctx.obj = Target(url, profile, json_, token, ca)  # inherited by every sub-command's context
 
 
 def _target(ctx: typer.Context, url: str | None, profile: str | None, json_: bool) -> Target:
     """The options given before the sub-command, overridden by those given after it."""
     before = ctx.find_object(Target) or Target()
-    return Target(url or before.url, profile or before.profile, json_ or before.json)
+    return Target(url or before.url, profile or before.profile, json_ or before.json, before.token, before.ca)
 
 
 def _call(target: Target, method: str, path: str, body: Any = None) -> Any:
     url = target.url or profile_url(target.profile or "sim")
     try:
-        return client.call(url, method, path, body)
+        return client.call(url, method, path, body, target.token, target.ca)
     except client.Unreachable as exc:
         _exit(str(exc), EXIT_UNREACHABLE)
     except client.Refused as exc:
@@ -331,6 +347,22 @@ def sim_clear(
     """Undo every injection on a simulated module."""
     target = _target(ctx, url, profile, json_)
     _show(target, _call(target, "POST", f"/api/sim/modules/{address}/clear", {}))
+
+
+@ctl_app.command("token")
+def token(
+    name: Annotated[str, typer.Argument(help="Who or what the token is for (recorded with every operate call).")],
+    role: Annotated[str, typer.Option(help="read, operate or sim.")] = "read",
+) -> None:
+    """Make a new bearer token: prints it once, and the line to store in the profile (its hash only)."""
+    from pecc_plugins.ctl.auth import Role, new_token, token_hash
+
+    if role not in Role.__members__:
+        _exit(f"--role: got {role!r}; expected one of {', '.join(Role.__members__)}", EXIT_REFUSED)
+    secret = new_token()
+    typer.echo(f"token (give it to {name}; PECC keeps only its hash): {secret}")
+    typer.echo("add to the ctl service's tokens (or to its tokens_file, mode 0600):")
+    typer.echo(f'{{ name = "{name}", role = "{role}", hash = "{token_hash(secret)}" }}')
 
 
 def _assignment(text: str) -> tuple[str, Any]:

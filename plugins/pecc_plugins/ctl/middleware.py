@@ -7,11 +7,13 @@ The middleware chain, outermost first:
    traceback to the client.
 2. :func:`loopback_only`: clients outside 127.0.0.0/8 and ::1 get 403
    unless the service allows remote clients.
-3. (the authentication of the security work goes here: after the client's
-   address is known to be allowed, before any route runs.)
-4. :func:`audit`: a state-changing request that succeeded is an
-   ``operator`` event in the history (limit changes are recorded by the
-   limits keeper as ``limits`` events).
+3. :func:`~pecc_plugins.ctl.auth.same_site`: the Host and Origin headers
+   name this API; state-changing requests are JSON (cross-site pages).
+4. :func:`~pecc_plugins.ctl.auth.authenticate`: bearer token and role,
+   when the service has tokens.
+5. :func:`audit`: a state-changing request that succeeded is an
+   ``operator`` event in the history, with the name of its token (limit
+   changes are also recorded by the limits keeper as ``limits`` events).
 
 Request bodies are limited by ``client_max_size``; state-changing routes
 need ``Content-Type: application/json`` (a browser cannot send that
@@ -32,6 +34,8 @@ from aiohttp.typedefs import Handler, Middleware
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024  # bytes: the largest request body (client_max_size)
+#: The request key under which the audit finds the name of the request's token.
+TOKEN_NAME = web.RequestKey("token_name", str)
 
 
 
@@ -94,16 +98,20 @@ def loopback_only(allow_remote: bool) -> Middleware:
 
 
 def audit(record: Callable[[str, str | None, dict[str, Any]], None]) -> Middleware:
-    """Record every successful POST/PUT (but the limits routes) with ``record(action, gun, details)``."""
+    """Record every successful POST/PUT with ``record(action, gun, details)``.
+
+    ``details`` has the body and, when the API has tokens, ``token``: the
+    name of the token the request was made with.
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        if request.method in ("POST", "PUT") and response.status == 200 and not request.path.startswith(
-            "/api/limits"
-        ):
-            body = await read_json(request)
-            record(f"{request.method} {request.path}", request.match_info.get("gun"), {"body": body})
+        if request.method in ("POST", "PUT") and response.status == 200:
+            details = {"body": await read_json(request)}
+            if (token := request.get(TOKEN_NAME)) is not None:
+                details["token"] = token
+            record(f"{request.method} {request.path}", request.match_info.get("gun"), details)
         return response
 
     return middleware

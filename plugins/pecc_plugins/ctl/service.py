@@ -12,27 +12,36 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import ValidationError
 
+from pecc_core.errors import ConfigError
+from pecc_core.profile import files
+from pecc_core.profile.model import TlsConfig
 from pecc_core.profile.schema import (
     Boolean,
     Integer,
+    List,
+    Nested,
     Number,
     StrictSchema,
     String,
     between,
 )
+from pecc_core.tls import server_context
 from pecc_plugins.ctl.app import make_app
+from pecc_plugins.ctl.auth import Access, TokenSchema, check_exposure, load_tokens
 from pecc_plugins.ctl.history import Retention
 from pecc_plugins.ctl.state import history_file, runtime_file, state_dir
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    import ssl
 
+    from pecc_core.profile.model import Profile
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
@@ -58,12 +67,21 @@ DEFAULT_PORT = 8766
 PORT_ENV = "PECC_CTL_PORT"
 
 
+class CtlTlsSchema(StrictSchema):
+    cert = String(required=True)
+    key = String(required=True)
+
+
 class CtlParams(StrictSchema):
     """``host`` / ``port`` to listen on; ``allow_remote`` answers non-loopback clients too.
 
     ``state_dir``: where the history and the run-time limits are kept
     (default: see :func:`pecc_plugins.ctl.state.state_dir`);
     ``history_max_rows`` (per table) and ``history_max_days`` bound it.
+    ``tls`` (``cert``, ``key``): HTTPS; ``tokens`` / ``tokens_file``: bearer
+    tokens (:mod:`pecc_plugins.ctl.auth`); ``allowed_hosts``: host names,
+    beyond the loopback ones, that clients may use in ``Host``. Relative
+    paths are relative to the profile's folder.
     """
 
     host = String(load_default="127.0.0.1")
@@ -72,6 +90,10 @@ class CtlParams(StrictSchema):
     state_dir = String(load_default=None, allow_none=True)
     history_max_rows = Integer(load_default=200_000, validate=between(100, 100_000_000))
     history_max_days = Number(load_default=90.0, validate=between(0.001, 36_500))
+    tls = Nested(CtlTlsSchema, load_default=None, allow_none=True)
+    tokens = List(Nested(TokenSchema), load_default=list)
+    tokens_file = String(load_default=None, allow_none=True)
+    allowed_hosts = List(String(), load_default=list)
 
 
 def port_from_env(configured: int) -> int:
@@ -94,8 +116,19 @@ class ControlService:
         self._port = port_from_env(params["port"])
         self.state_dir: Path = state_dir(params["state_dir"], station.profile.name)
         retention = Retention(params["history_max_rows"], params["history_max_days"] * 86_400)
+        self._folder = station.profile.source.parent
+        self._ssl = self._tls_context(params["tls"])
+        tokens = self._tokens(params)
+        check_exposure(params["allow_remote"], self._ssl is not None, tokens)
+        hosts = frozenset([*params["allowed_hosts"], self.host])
+        # Remote clients present a token; a DNS-rebinding page cannot, so any Host may pass then.
+        self.access = Access(tokens, hosts, any_host=params["allow_remote"] and not params["allowed_hosts"])
         self.app = make_app(
-            station, history_file(self.state_dir), retention, allow_remote=params["allow_remote"]
+            station,
+            history_file(self.state_dir),
+            retention,
+            allow_remote=params["allow_remote"],
+            access=self.access,
         )
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -109,12 +142,34 @@ class ControlService:
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._ssl else 'http'}://{host}:{self.port}"
+
+    def _tls_context(self, tls: dict[str, str] | None) -> ssl.SSLContext | None:
+        if tls is None:
+            return None
+        config = TlsConfig(self._folder / tls["cert"], self._folder / tls["key"], None, False)
+        for key, path, private in (("cert", config.cert, False), ("key", config.key, True)):
+            problem = files.problem(f"ctl tls.{key}", path, private)
+            if problem is not None:
+                raise ConfigError(problem)
+        return server_context(config, "ctl tls")
+
+    def _tokens(self, params: dict[str, Any]) -> Any:
+        tokens_file = params["tokens_file"]
+        return load_tokens(params["tokens"], self._folder / tokens_file if tokens_file else None)
+
+    def reload(self, profile: Profile) -> None:
+        """SIGHUP: the tokens again (a stolen one revoked without a restart)."""
+        params = next((s.params for s in profile.services if s.name == "ctl"), None)
+        if params is None:
+            return
+        self.access.tokens = self._tokens(params)
+        log.info("control API: %d tokens after reload", len(self.access.tokens))
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, logger=http_log)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, self._port)
+        self._site = web.TCPSite(self._runner, self.host, self._port, ssl_context=self._ssl)
         await self._site.start()
         log.info("control API on %s/api", self.url)
         self._write_runtime_file()
