@@ -116,7 +116,7 @@ class ControlService:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.host, self._port)
         await self._site.start()
-        log.info("control API on %s/api", self.url)
+        log.info("control API on %s/api, dashboard on %s/", self.url, self.url)
         self._write_runtime_file()
 
     async def stop(self) -> None:
