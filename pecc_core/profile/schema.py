@@ -13,14 +13,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 
 from pecc_core import __version__
+from pecc_core.logs import FORMATS, LEVELS
 from pecc_core.profile import model
 
 MAX_SECCS = 6
 MAX_GUNS_PER_SECC = 12
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_LOGGER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SUBPROTOCOL = re.compile(r"^pep1\.\d+$")
 
 
@@ -269,10 +271,10 @@ def _twice(values: Any) -> Any:
 
 
 class ProfileSchema(StrictSchema):
-    log_level = String(
-        load_default="INFO",
-        validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"], error="expected one of {choices}"),
-    )
+    log_level = String(load_default="INFO", validate=validate.OneOf(LEVELS, error="expected one of {choices}"))
+    log_format = String(load_default="text", validate=validate.OneOf(FORMATS, error="expected one of {choices}"))
+    #: A level per logger (``"pecc_plugins.pepws" = "DEBUG"``), over ``log_level``.
+    log_levels = fields.Dict(keys=String(), values=String(), load_default=dict)
     station = Nested(StationSchema, load_default=lambda: StationSchema().load({}))
     server = Nested(ServerSchema, load_default=lambda: ServerSchema().load({}))
     timings = Nested(TimingsSchema, load_default=lambda: TimingsSchema().load({}))
@@ -286,6 +288,20 @@ class ProfileSchema(StrictSchema):
     policy = Nested(PluginChoiceSchema, load_default=lambda: model.PluginChoice("static"))
     site = Nested(SiteSchema, load_default=lambda: SiteSchema().load({}))
     services = List(Nested(PluginChoiceSchema), load_default=list)
+
+    @validates("log_levels")
+    def logger_levels(self, value: dict[str, str], **_: Any) -> None:
+        errors = {
+            name: [
+                f"expected a logger name like pecc_plugins.pepws, not {name!r}"
+                if not _LOGGER.match(name)
+                else f"expected one of {', '.join(LEVELS)}"
+            ]
+            for name, level in value.items()
+            if not _LOGGER.match(name) or level not in LEVELS
+        }
+        if errors:
+            raise ValidationError(errors)
 
     @validates_schema
     def station_shape(self, data: dict[str, Any], **_: Any) -> None:

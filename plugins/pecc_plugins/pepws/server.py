@@ -36,6 +36,7 @@ from websockets.exceptions import NegotiationError
 from pecc_plugins.pepws.codec import Encoder
 from pecc_plugins.pepws.connection import Connection
 from pecc_plugins.pepws.dispatch import Dispatcher
+from pecc_plugins.pepws.logthrottle import LogThrottle
 from pecc_plugins.pepws.stats import TransportStats
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class PepWsServer:
         #: Counters since start, read by the metrics collector.
         self.stats = TransportStats()
         self._server: Server | None = None
+        #: Refused handshakes: one line each, at a bounded rate (a scanner must not flood the log).
+        self._refusals = LogThrottle(log)
 
     @property
     def port(self) -> int:
@@ -118,7 +121,7 @@ class PepWsServer:
     def _check_path(self, ws: ServerConnection, request: Request) -> Response | None:
         if gun_path(request.path) in self._station.by_path:
             return None
-        log.info("refused %s: no gun at %s", ws.remote_address, request.path)
+        self._refused(ws, request.path, "no gun at this path")
         return ws.respond(HTTPStatus.NOT_FOUND, f"no charge point at {gun_path(request.path)}\n")
 
     def _select_subprotocol(
@@ -128,18 +131,25 @@ class PepWsServer:
         common = [p for p in offered if p in allowed]
         if common:
             return max(common, key=subprotocol_version)
-        if offered:
-            raise NegotiationError(
+        if offered or self._settings.require_subprotocol:
+            reason = (
                 f"unsupported sub-protocol {', '.join(offered)}; this PECC speaks {', '.join(allowed)}"
+                if offered
+                else f"missing sub-protocol; expected one of {', '.join(allowed)}"
             )
-        if self._settings.require_subprotocol:
-            raise NegotiationError(f"missing sub-protocol; expected one of {', '.join(allowed)}")
+            self._refused(ws, ws.request.path if ws.request is not None else "?", reason)
+            raise NegotiationError(reason)
         log.warning(
             "%s offers no sub-protocol; accepted as %s (server.require_subprotocol is false)",
             ws.remote_address,
             max(allowed, key=subprotocol_version),
         )
         return None
+
+    def _refused(self, ws: ServerConnection, path: str, reason: str) -> None:
+        """The one log line of a refused handshake (websockets' own are quiet: see pecc_core.logs)."""
+        host, port = ws.remote_address[:2] if ws.remote_address else ("?", "?")
+        self._refusals.log(logging.INFO, "refused handshake from %s:%s to %s: %s", host, port, path, reason)
 
     # -- connections ---------------------------------------------------------------
 
