@@ -45,7 +45,9 @@ async def test_a_connect_and_a_disconnect_are_logged_once_each_with_the_gun(
     await secc.close()
     gun = ctl.runtime.station.guns["1-2"]
     await eventually(lambda: gun.secc is None, 5, "the SECC detached")
-    connected = [r for r in oplog.records if "connect" in r.getMessage() and r.name != "pecc_core.chargepoint"]
+    connected = [
+        r for r in oplog.records if "connect" in r.getMessage() and r.name.startswith("pecc_plugins.pepws")
+    ]
     assert [(r.levelname, getattr(r, "gun", None)) for r in connected] == [("INFO", "1-2"), ("INFO", "1-2")], [
         r.getMessage() for r in connected
     ]

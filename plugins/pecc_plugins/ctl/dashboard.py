@@ -120,7 +120,7 @@ class LiveFeed:
             "time": time.time(),
             "site": {
                 "power_w": sum(g["power_w"] for g in guns),
-                "max_power_w": self.station.limits_snapshot()["site_max_power_w"],
+                "max_power_w": self.station.pool.view.site_power_max,
             },
             "guns": guns,
             "modules": modules_view(self.station),
