@@ -40,7 +40,8 @@ def to_mapping(profile: Profile, plugins: PluginManager) -> dict[str, Any]:
         policy=dumped(profile.policy, plugins.registry("limit_policy")),
         services=tuple(dumped(s, plugins.registry("service")) for s in profile.services),
     )
-    return _without_none(ProfileSchema().dump(plain))
+    mapping: dict[str, Any] = _without_none(ProfileSchema().dump(plain))
+    return mapping
 
 
 def _defaults(schema: Schema) -> dict[str, Any]:

@@ -66,7 +66,7 @@ async def test_a_refused_frame_is_logged_once_at_info_with_gun_and_reason_and_a_
     refused = lines(oplog, "gun 1-1: refused targetValues #7 (format)")
     assert len(refused) == 1 and refused[0].levelname == "INFO" and refused[0].gun == "1-1"  # type: ignore[attr-defined]
     oplog.clear()
-    for seq in range(200):
+    for _ in range(200):
         await secc.ws.send("not json")
     for _ in range(200):
         await asyncio.wait_for(secc.replies.get(), 5)
