@@ -45,13 +45,18 @@ def to_mapping(profile: Profile, plugins: PluginManager) -> dict[str, Any]:
 
 
 def _defaults(schema: Schema) -> dict[str, Any]:
-    """The schema's load defaults (called if callable), by the key a profile uses."""
+    """The schema's load defaults (called if callable) as a profile writes them, by its keys.
+
+    A default is the loaded value (e.g. seconds of a field written in
+    milliseconds): the field serializes it back to the profile's form.
+    """
     defaults = {}
     for name, field in schema.fields.items():
         default = field.load_default
         if default is missing:
             continue
-        defaults[field.data_key or name] = default() if callable(default) else default
+        value = default() if callable(default) else default
+        defaults[field.data_key or name] = field.serialize(name, {name: value})
     return defaults
 
 

@@ -65,6 +65,10 @@ class Milliseconds(fields.Field[float]):
         ms: int = self._ms.deserialize(value, attr, data)
         return ms / 1000
 
+    def _serialize(self, value: float | None, attr: str | None, obj: Any, **kwargs: Any) -> int | None:
+        """Back to the profile's milliseconds (``pecc profiles show``)."""
+        return None if value is None else round(value * 1000)
+
 
 class String(fields.String):
     default_error_messages = {
