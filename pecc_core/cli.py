@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +20,8 @@ from pecc_core import __version__
 from pecc_core.errors import ConfigError
 from pecc_core.hookspecs import CATEGORIES
 from pecc_core.io import IO_ROLES
+from pecc_core.logs import FORMATS, LEVELS
+from pecc_core.logs import configure as configure_logging
 from pecc_core.plugins import PluginError, PluginManager, default_manager
 from pecc_core.profile import ProfileError, available
 from pecc_core.profile import load as load_profile
@@ -110,6 +111,9 @@ def run(
     log_level: Annotated[
         str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR; overrides the profile's log_level.")
     ] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="text or json (JSON lines); overrides the profile's log_format.")
+    ] = None,
     ctl_port: Annotated[
         int | None,
         typer.Option(help="Control API port (0: any free port); sets PECC_CTL_PORT for the 'ctl' service."),
@@ -128,9 +132,12 @@ def run(
         os.environ["PECC_CTL_PORT"] = str(ctl_port)
     loaded, plugins = _load(profile, host, port)
     level = (log_level or loaded.log_level).upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise _fail(f"--log-level: got {log_level!r}; expected DEBUG, INFO, WARNING or ERROR")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if level not in LEVELS:
+        raise _fail(f"--log-level: got {log_level!r}; expected one of {', '.join(LEVELS)}")
+    log_format = log_format or loaded.log_format
+    if log_format not in FORMATS:
+        raise _fail(f"--log-format: got {log_format!r}; expected one of {', '.join(FORMATS)}")
+    configure_logging(level, log_format, loaded.log_levels)
     try:
         asyncio.run(serve(loaded, plugins))
     except ConfigError as exc:
@@ -157,20 +164,17 @@ def profiles_list() -> None:
 
 @profiles_app.command("show")
 def profiles_show(name: Annotated[str, typer.Argument(help="Profile name or path.")]) -> None:
-    """Show a profile as PECC understands it, after defaults and PECC_* overrides."""
-    loaded, _ = _load(name)
-    typer.echo(f"profile {loaded.name} ({loaded.source})")
-    for section in ("station", "server", "timings", "power", "io", "policy", "site"):
-        typer.echo(f"{section}: {getattr(loaded, section)}")
-    for secc in loaded.seccs:
-        typer.echo(f"secc {secc.id}:")
-        for gun in secc.guns:
-            typer.echo(
-                f"  gun {gun.id}: {loaded.url(gun)}  {gun.voltage_min:g}-{gun.voltage_max:g} V, "
-                f"<= {gun.current_max:g} A, <= {gun.power_max:g} W"
-            )
-    for service in loaded.services:
-        typer.echo(f"service: {service}")
+    """Print a profile as valid TOML with every default filled in (after PECC_* overrides).
+
+    The output is a profile itself: 'pecc profiles validate' accepts it back.
+    """
+    import tomli_w
+
+    from pecc_core.profile.dump import to_mapping
+
+    loaded, plugins = _load(name)
+    typer.echo(f"# profile {loaded.name} ({loaded.source}), as PECC understands it: defaults filled in")
+    typer.echo(tomli_w.dumps(to_mapping(loaded, plugins)), nl=False)
 
 
 @profiles_app.command("validate")
@@ -209,23 +213,28 @@ def tls_init(
 
 @plugins_app.command("list")
 def plugins_list() -> None:
-    """List every installed plugin, its version and the hooks it implements."""
+    """List every installed plugin (version, hooks) and the named things each offers to profiles."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     pm = default_manager()
+    installed = Table("plugin", "version", "hooks", title="Installed plugins")
     for info in pm.plugins():
-        typer.echo(f"{info.name} {info.version}")
-        for hook in info.hooks:
-            typer.echo(f"    {hook}")
+        installed.add_row(info.name, info.version, "\n".join(info.hooks))
     for name, error in sorted(pm.load_errors.items()):
-        typer.echo(f"{name} FAILED TO LOAD: {error}")
+        installed.add_row(name, Text("FAILED TO LOAD", style="red"), Text(error))
+    offered = Table("kind", "name", "plugin", "summary", title="What profiles can name")
     try:
         for category in CATEGORIES:
             for reg in pm.registry(category).entries.values():
-                typer.echo(f"{category} {reg.name!r} from {reg.plugin}: {reg.summary}")
+                offered.add_row(category, reg.name, reg.plugin, Text(reg.summary))
         for role in IO_ROLES:
             for reg in pm.registry(f"io.{role}").entries.values():
-                typer.echo(f"io {role} {reg.name!r} from {reg.plugin}: {reg.summary}")
+                offered.add_row(f"io {role}", reg.name, reg.plugin, Text(reg.summary))
     except PluginError as exc:
         raise _fail(f"pecc: {exc}") from None
+    Console().print(installed, offered)
 
 
 def main() -> None:

@@ -190,7 +190,7 @@ class ModulePool:
         """
         self.check_move(module, gun)
         self.detach(module)
-        log.info("module %d -> %s", module, gun or "no gun")
+        log.info("module %d -> %s", module, gun or "no gun", extra={"module_address": module, "gun": gun})
         await self.matrix.connect(module, gun)
         self._assigned[module] = self.matrix.gun_of(module)
         self._regroup()

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How often the systemd status line is brought up to date (s); sent only when it changed.
+STATUS_PERIOD = 1.0
+
 
 class Service(Protocol):
     """A background service built by a ``pecc_register_services`` factory."""
@@ -155,13 +158,37 @@ async def serve(profile: Profile, plugins: PluginManager) -> None:
     )
     log.info("PECC %s %s", profile.name, status)
     systemd.notify(f"READY=1\nSTATUS={status}")
-    watchdog = asyncio.create_task(systemd.keep_alive())
+    tasks = [asyncio.create_task(systemd.keep_alive())]
+    if systemd.enabled:
+        tasks.append(asyncio.create_task(report_status(systemd, runtime.station, status)))
     try:
         await stop.wait()
         log.info("stopping: guns to standby, modules off")
         systemd.notify("STOPPING=1")
     finally:
-        watchdog.cancel()
+        for task in tasks:
+            task.cancel()
         await runtime.stop()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+def summary(station: Station) -> str:
+    """How many guns charge, are faulted (a fault active or inoperative) and have their SECC connected."""
+    guns = station.guns.values()
+    charging = sum(1 for gun in guns if gun.state == "charge")
+    faulted = sum(1 for gun in guns if gun.faults or gun.state == "inoperative")
+    connected = sum(1 for gun in guns if gun.secc is not None)
+    return f"{charging} charging, {faulted} faulted, {connected} SECCs connected"
+
+
+async def report_status(systemd: SystemdNotifier, station: Station, prefix: str) -> None:
+    """Keep ``systemctl status`` true: ``STATUS=<prefix>; <summary>`` whenever the summary changes."""
+    sent = ""
+    while True:
+        status = f"{prefix}; {summary(station)}"
+        if status != sent:
+            systemd.notify(f"STATUS={status}")
+            sent = status
+        await asyncio.sleep(STATUS_PERIOD)
+

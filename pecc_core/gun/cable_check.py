@@ -50,7 +50,7 @@ async def run(gun: Gun, test_voltage: float) -> None:
             return
         result = imd.result(gun.id)
     if result is Isolation.INVALID:
-        log.warning("gun %s: isolation test gave no result in time", gun.id)
+        log.warning("gun %s: isolation test gave no result in time", gun.id, extra={"gun": gun.id})
         result = Isolation.FAULT
     gun.forget_task()
     gun.drive(0.0, 0.0)

@@ -94,7 +94,7 @@ def condition(gun: Gun, kind: str, active: bool, text: str) -> None:
     if active:
         message = f"gun {gun.id}: {text}"
         gun.faults[kind] = message
-        log.warning("%s", message)
+        log.warning("%s", message, extra={"gun": gun.id})
         if (gun.state, Event.FAULT) in TRANSITIONS:
             gun.go(Event.FAULT, message)
         if gun.secc is not None:
@@ -102,7 +102,7 @@ def condition(gun: Gun, kind: str, active: bool, text: str) -> None:
         gun.tell(observers.gun_fault, gun, message, True)
         return
     message = gun.faults.pop(kind)
-    log.info("gun %s: cleared: %s", gun.id, message)
+    log.info("gun %s: cleared: %s", gun.id, message, extra={"gun": gun.id})
     if gun.state is GunState.INOPERATIVE and not gun.faults:
         gun.start_safe_down()  # standby only through a completed safe-down (it takes CLEARED)
     gun.tell(observers.gun_fault, gun, message, False)

@@ -225,7 +225,7 @@ class Gun:
             self.vehicle_id = None
             self.ev.clear()
             self._demand = None
-        log.info("gun %s: EV %s%s", self.id, state, f" ({vehicle_id})" if vehicle_id else "")
+        log.info("gun %s: EV %s%s", self.id, state, f" ({vehicle_id})" if vehicle_id else "", extra={"gun": self.id})
 
     def ev_session_changed(self, changes: dict[str, Any]) -> None:
         """chargingSession: merge the changed fields (names in snake_case).
@@ -296,6 +296,11 @@ class Gun:
         """Something went wrong outside the gun's own checks: fault, to a safe state."""
         faults.condition(self, "internal", True, text)
 
+    @property
+    def active(self) -> bool:
+        """In a session (cable check to post-charge): its SECC leaving ends a charge."""
+        return self.state in ACTIVE_STATES
+
     def in_standby(self) -> bool:
         """Standby, verified: state, driven 0, contactors open, output under 60 V."""
         s = self.readout
@@ -337,7 +342,7 @@ class Gun:
         )
         if new in ACTIVE_STATES and old not in ACTIVE_STATES:
             self.active_since = asyncio.get_running_loop().time()
-        log.info("gun %s: %s -> %s on %s: %s", self.id, old, new, event, reason)
+        log.info("gun %s: %s -> %s on %s: %s", self.id, old, new, event, reason, extra={"gun": self.id})
         if new in INOPERATIVE_STATES:
             self.epoch += 1
             self.drive(0.0, 0.0)

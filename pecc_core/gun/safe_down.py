@@ -46,7 +46,12 @@ async def run(gun: Gun) -> None:
     try:
         gun.drive(0.0, 0.0)
         if not await wiring.driver.wait_off(gun.modules(), OFF_TIMEOUT):
-            log.error("gun %s: current still flowing after %.1f s: opening under load", gun.id, OFF_TIMEOUT)
+            log.error(
+                "gun %s: current still flowing after %.1f s: opening under load",
+                gun.id,
+                OFF_TIMEOUT,
+                extra={"gun": gun.id},
+            )
         if gun.commanded_closed or wiring.io.contactors.closed(gun.id):
             with contextlib.suppress(ContactorError):  # the fault check reports the mismatch
                 await contactors.switch(gun, False)

@@ -7,6 +7,7 @@ every check has passed, so code that receives them may trust them.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,9 @@ class Profile:
     policy: PluginChoice
     site: SiteConfig
     services: tuple[PluginChoice, ...]
+    log_format: str = "text"
+    #: Levels of single loggers (over ``log_level``), e.g. ``{"pecc_plugins.pepws": "DEBUG"}``.
+    log_levels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def guns(self) -> tuple[GunConfig, ...]:

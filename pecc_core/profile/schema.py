@@ -15,14 +15,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 
 from pecc_core import __version__
+from pecc_core.logs import FORMATS, LEVELS
 from pecc_core.profile import model
 
 MAX_SECCS = 6
 MAX_GUNS_PER_SECC = 12
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_LOGGER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SUBPROTOCOL = re.compile(r"^pep1\.\d+$")
 _FINGERPRINT = re.compile(r"^(?:sha256:)?((?:[0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2})$")
 
@@ -65,6 +67,10 @@ class Milliseconds(fields.Field[float]):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
         ms: int = self._ms.deserialize(value, attr, data)
         return ms / 1000
+
+    def _serialize(self, value: float | None, attr: str | None, obj: Any, **kwargs: Any) -> int | None:
+        """Back to the profile's milliseconds (``pecc profiles show``)."""
+        return None if value is None else round(value * 1000)
 
 
 class String(fields.String):
@@ -341,10 +347,10 @@ def _twice(values: Any) -> Any:
 
 
 class ProfileSchema(StrictSchema):
-    log_level = String(
-        load_default="INFO",
-        validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"], error="expected one of {choices}"),
-    )
+    log_level = String(load_default="INFO", validate=validate.OneOf(LEVELS, error="expected one of {choices}"))
+    log_format = String(load_default="text", validate=validate.OneOf(FORMATS, error="expected one of {choices}"))
+    #: A level per logger (``"pecc_plugins.pepws" = "DEBUG"``), over ``log_level``.
+    log_levels = fields.Dict(keys=String(), values=String(), load_default=dict)
     station = Nested(StationSchema, load_default=lambda: StationSchema().load({}))
     server = Nested(ServerSchema, load_default=lambda: ServerSchema().load({}))
     timings = Nested(TimingsSchema, load_default=lambda: TimingsSchema().load({}))
@@ -358,6 +364,20 @@ class ProfileSchema(StrictSchema):
     policy = Nested(PluginChoiceSchema, load_default=lambda: model.PluginChoice("static"))
     site = Nested(SiteSchema, load_default=lambda: SiteSchema().load({}))
     services = List(Nested(PluginChoiceSchema), load_default=list)
+
+    @validates("log_levels")
+    def logger_levels(self, value: dict[str, str], **_: Any) -> None:
+        errors = {
+            name: [
+                f"expected a logger name like pecc_plugins.pepws, not {name!r}"
+                if not _LOGGER.match(name)
+                else f"expected one of {', '.join(LEVELS)}"
+            ]
+            for name, level in value.items()
+            if not _LOGGER.match(name) or level not in LEVELS
+        }
+        if errors:
+            raise ValidationError(errors)
 
     @validates_schema
     def station_shape(self, data: dict[str, Any], **_: Any) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,9 @@ from typer.testing import CliRunner
 
 from pecc_core import __version__
 from pecc_core.cli import app
+from pecc_core.plugins import default_manager
+from pecc_core.profile import available
+from pecc_core.profile import load as load_profile
 from pecc_core.testing import sim_overrides, wait_serving, write_profile
 
 runner = CliRunner()
@@ -46,11 +51,32 @@ def test_profiles_list_show_validate() -> None:
     listed = runner.invoke(app, ["profiles", "list"])
     assert {"sim", "sim-full", "cabinet-uu12"} <= {line.split()[0] for line in listed.output.splitlines()}
     shown = runner.invoke(app, ["profiles", "show", "sim"])
-    assert shown.exit_code == 0 and "gun 2-2: ws://127.0.0.1:8765/secc2/gun2" in shown.output
+    assert shown.exit_code == 0 and 'path = "/secc2/gun2"' in shown.output
     for name in ("sim", "sim-full", "cabinet-uu12"):
         valid = runner.invoke(app, ["profiles", "validate", name])
         assert valid.exit_code == 0, valid.output
         assert "valid" in valid.output
+
+
+@pytest.mark.parametrize("name", sorted(available()))
+def test_profiles_show_prints_toml_with_defaults_that_validates_back_to_the_same_profile(
+    name: str, tmp_path: Path
+) -> None:
+    shown = runner.invoke(app, ["profiles", "show", name])
+    assert shown.exit_code == 0, shown.output
+    data = tomllib.loads(shown.output)
+    # defaults filled in: keys the shipped file does not write (independent of the schema's values)
+    assert {"require_subprotocol", "max_frame_bytes"} <= set(data["server"])
+    assert "precharge_current" in data["seccs"][0]["guns"][0]
+    assert "params" in data["power"]["driver"]
+    copy = tmp_path / f"{name}.toml"
+    copy.write_text(shown.output)
+    valid = runner.invoke(app, ["profiles", "validate", str(copy)])
+    assert valid.exit_code == 0, valid.output
+    plugins = default_manager()
+    original, again = load_profile(name, plugins), load_profile(str(copy), plugins)
+    assert dataclasses.replace(again, source=original.source) == original
+    assert runner.invoke(app, ["profiles", "show", str(copy)]).output.splitlines()[1:] == shown.output.splitlines()[1:]
 
 
 def test_invalid_profile_exits_2_with_a_message_not_a_traceback(tmp_path: Path) -> None:
@@ -80,10 +106,11 @@ def test_bad_plugin_params_are_reported_with_their_key(tmp_path: Path) -> None:
 def test_plugins_list_shows_every_builtin_plugin() -> None:
     result = runner.invoke(app, ["plugins", "list"])
     assert result.exit_code == 0, result.output
-    names = {line.split()[0] for line in result.output.splitlines() if not line.startswith((" ", "io ", "transport", "power_driver", "limit_policy", "service"))}
-    assert {"pepws", "uugreen", "infy", "modsim", "simio", "gpio", "policies", "seccsim"} <= names
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in result.output.splitlines() if "│" in line]
+    assert {"pepws", "uugreen", "infy", "modsim", "simio", "gpio", "policies", "seccsim"} <= {r[0] for r in rows}
     assert "FAILED" not in result.output
-    assert "pecc_register_transports" in result.output
+    assert ["pepws", __version__, "pecc_register_message_handlers"] in rows
+    assert any(r[:3] == ["transport", "pepws", "pepws"] and r[3].startswith("PEP-WS") for r in rows)
 
 
 @pytest.mark.slow

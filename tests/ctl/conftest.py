@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import http.client
 import json
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +146,45 @@ async def charging(secc: Secc, current: float) -> None:
     await secc.until(lambda s: abs(s["measuredVoltage"] - 380) <= 8, 4, "precharged")
     await secc.ok("targetValues", target(400, current, "charge"))
     await secc.until(lambda s: s["measuredCurrent"] > current * 0.9, 5, "charging")
+
+
+# -- a real headless browser for the dashboard tests -----------------------------------
+# Debian's chromium driven by Selenium; only the system's chromium and chromedriver
+# are used (the driver's path is given, so Selenium never downloads one).
+
+#: Headless, no network of its own, a fresh profile: nothing but the page under test.
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def _which(*names: str) -> str | None:
+    return next((path for name in names if (path := shutil.which(name))), None)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    """A Selenium Chrome driver on the system's chromium (skips, saying why, if absent)."""
+    chromium = _which("chromium", "chromium-browser")
+    chromedriver = _which("chromedriver")
+    if chromium is None or chromedriver is None:
+        pytest.skip("no chromium/chromedriver on PATH (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1600,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

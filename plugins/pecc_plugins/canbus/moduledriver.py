@@ -283,7 +283,7 @@ class ModuleDriver(ABC):
                 del self._recovering[address]
                 module.online = True
                 module.faults.discard(Fault.COMMUNICATION)
-                log.info("%s: module %d online", self.name, address)
+                log.info("%s: module %d online", self.name, address, extra={"module_address": address})
                 self._notify(module)
         return module
 
@@ -303,7 +303,8 @@ class ModuleDriver(ABC):
             faults = faults | {Fault.COMMUNICATION}
         if faults != module.faults:
             log.warning(
-                "%s: module %d faults %s", self.name, module.address, ", ".join(sorted(faults)) or "cleared"
+                "%s: module %d faults %s", self.name, module.address, ", ".join(sorted(faults)) or "cleared",
+                extra={"module_address": module.address},
             )
             module.faults = faults
             if faults & BLOCKING:
@@ -382,7 +383,12 @@ class ModuleDriver(ABC):
         if module.online or Fault.COMMUNICATION not in module.faults:
             module.online = False
             module.faults.add(Fault.COMMUNICATION)
-            log.warning("%s: module %d: communication lost", self.name, module.address)
+            log.warning(
+                "%s: module %d: communication lost",
+                self.name,
+                module.address,
+                extra={"module_address": module.address},
+            )
             self._notify(module)
 
     def _bus_state(self, up: bool) -> None:

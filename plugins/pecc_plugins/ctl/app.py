@@ -17,6 +17,7 @@ from aiohttp import web
 
 from pecc_plugins.ctl import observe
 from pecc_plugins.ctl.auth import Access, authenticate, same_site
+from pecc_plugins.ctl.dashboard import add_dashboard
 from pecc_plugins.ctl.history import History, Retention
 from pecc_plugins.ctl.keys import HISTORY, LIMITS, METRICS, RECORDER, STATION
 from pecc_plugins.ctl.limits import LimitsKeeper
@@ -65,6 +66,7 @@ def make_app(
     app[METRICS] = registry_for(station, recorder, history)
     app.add_routes(routes)
     app.add_routes(observe.routes)
+    add_dashboard(app)
     app.on_startup.append(_open_history)
     app.on_cleanup.append(_close_history)
     return app

@@ -171,7 +171,7 @@ class ControlService:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.host, self._port, ssl_context=self._ssl)
         await self._site.start()
-        log.info("control API on %s/api", self.url)
+        log.info("control API on %s/api, dashboard on %s/", self.url, self.url)
         self._write_runtime_file()
 
     async def stop(self) -> None:

@@ -114,10 +114,11 @@ class Connection:
     async def run(self) -> None:
         """Serve the connection until it ends; the gun has this link meanwhile."""
         self.gun.secc_attached(self)
-        log.info("gun %s: SECC connected from %s (%s)", self.gun.id, self._ws.remote_address,
-                 self._ws.subprotocol or "no sub-protocol")
+        peer = _peer(self._ws.remote_address)
+        log.info("gun %s: SECC connected from %s (%s)", self.gun.id, peer,
+                 self._ws.subprotocol or "no sub-protocol", extra={"gun": self.gun.id})
         self._stats.connects += 1
-        self.gun.tell(self._observers.secc_connected, self.gun, _peer(self._ws.remote_address), self._ws.subprotocol)
+        self.gun.tell(self._observers.secc_connected, self.gun, peer, self._ws.subprotocol)
         self._tasks = [
             asyncio.create_task(loop(), name=f"pepws {self.gun.id} {loop.__name__}")
             for loop in (self._write_loop, self._status_loop, self._work_loop, self._liveness_loop)
@@ -145,7 +146,10 @@ class Connection:
             task.cancel()
         while not self._inbox.empty():  # frees a receive loop blocked on a full inbox
             self._inbox.get_nowait()
-        log.info("gun %s: SECC detached: %s", self.gun.id, reason)
+        # Losing the SECC mid-session ends a charge: worth a warning; an idle one leaving is not.
+        level = logging.WARNING if self.gun.active else logging.INFO
+        log.log(level, "gun %s: SECC disconnected in %s: %s", self.gun.id, self.gun.state, reason,
+                extra={"gun": self.gun.id})
         self._stats.disconnects += 1
         try:
             self.gun.secc_detached(self, reason)

@@ -28,6 +28,8 @@ handler returned an invalid payload     error ``internal`` (and a log line)
 ======================================  ============================================
 
 Info messages never get a reply: unknown or invalid ones are logged.
+Every refusal is logged once, at INFO, with the gun and the reason, at a
+bounded rate per connection (:class:`~pecc_plugins.pepws.logthrottle.LogThrottle`).
 Responses and errors are replies to the PECC's own requests and are matched
 by the connection (:mod:`pecc_plugins.pepws.connection`), not here.
 """
@@ -93,7 +95,7 @@ class Dispatcher:
         self._encoder = encoder
         self._slow_s = slow_ms / 1000
         #: The connection's rate-limited log for what its SECC does wrong.
-        self.noise = LogThrottle(log)
+        self.noise = LogThrottle(log, extra={"gun": gun.id})
         self._request_kinds = frozenset(schemas.REQUEST_KINDS) | {
             kind for (msg_type, kind) in handlers if msg_type == "request"
         }
@@ -199,7 +201,7 @@ class Dispatcher:
     def _error(self, kind: str, seq: int, category: str, details: str) -> str:
         if len(details) > MAX_DETAILS:
             details = details[: MAX_DETAILS - 3] + "..."
-        log.debug("gun %s: error %s to %s #%d: %s", self.gun.id, category, kind, seq, details)
+        self.noise.log(logging.INFO, "gun %s: refused %s #%d (%s): %s", self.gun.id, kind, seq, category, details)
         self.stats.errors[category] += 1
         self.gun.tell(self._observers.request_refused, self.gun, kind, category, details)
         return self._encoder.error(kind, seq, category, details)

@@ -122,6 +122,7 @@ class PepWsServer:
         self.stats = TransportStats()
         self._server: Server | None = None
         self._allow = allow_by_path(station.profile)
+        #: Refused handshakes: one line each, at a bounded rate (a scanner must not flood the log).
         self._refusals = LogThrottle(log)
         tls = settings.tls
         self._gate = Gate(
@@ -220,7 +221,7 @@ class PepWsServer:
         path = gun_path(request.path)
         gun = self._station.by_path.get(path)
         if gun is None:
-            log.info("refused %s: no gun at %s", ws.remote_address, request.path)
+            self._refused(ws, request.path, "no gun at this path")
             return ws.respond(HTTPStatus.NOT_FOUND, f"no charge point at {path}\n")
         peer = PeerIdentity.of(ws.transport)
         reason = peer.refusal(self._allow[path])
@@ -240,18 +241,25 @@ class PepWsServer:
         common = [p for p in offered if p in allowed]
         if common:
             return max(common, key=subprotocol_version)
-        if offered:
-            raise NegotiationError(
+        if offered or self._settings.require_subprotocol:
+            reason = (
                 f"unsupported sub-protocol {', '.join(offered)}; this PECC speaks {', '.join(allowed)}"
+                if offered
+                else f"missing sub-protocol; expected one of {', '.join(allowed)}"
             )
-        if self._settings.require_subprotocol:
-            raise NegotiationError(f"missing sub-protocol; expected one of {', '.join(allowed)}")
+            self._refused(ws, ws.request.path if ws.request is not None else "?", reason)
+            raise NegotiationError(reason)
         log.warning(
             "%s offers no sub-protocol; accepted as %s (server.require_subprotocol is false)",
             ws.remote_address,
             max(allowed, key=subprotocol_version),
         )
         return None
+
+    def _refused(self, ws: ServerConnection, path: str, reason: str) -> None:
+        """The one log line of a refused handshake (websockets' own are quiet: see pecc_core.logs)."""
+        host, port = ws.remote_address[:2] if ws.remote_address else ("?", "?")
+        self._refusals.log(logging.INFO, "refused handshake from %s:%s to %s: %s", host, port, path, reason)
 
     # -- connections ---------------------------------------------------------------
 

@@ -1,0 +1,170 @@
+"""The live dashboard in a real headless chromium against a running sim station.
+
+The station runs in the test's loop with its control API on a free port;
+the browser is driven from a thread (Selenium is blocking). ``pecc
+secc-sim`` charges a gun from a separate process, as an SECC would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from .conftest import Ctl
+
+#: Generous bounds for what a loaded 2-core machine may take; the figures are printed.
+PAGE_TIMEOUT = 20.0
+FAULT_TIMEOUT = 10.0
+
+
+async def in_page(driver: Any, expression: str, timeout: float, what: str) -> Any:
+    """Poll a JavaScript expression in the page until it is truthy; its value."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def wait() -> Any:
+        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+            lambda d: d.execute_script(f"return {expression}")
+        )
+
+    try:
+        return await asyncio.to_thread(wait)
+    except TimeoutException:
+        raise AssertionError(f"{what}: not within {timeout} s") from None
+
+
+def card(gun: str, field: str) -> str:
+    """JavaScript: the text of one field of a gun's card."""
+    return f"document.querySelector('[data-gun=\"{gun}\"] [data-field=\"{field}\"]')?.textContent"
+
+
+@contextlib.asynccontextmanager
+async def secc_sim(url: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``pecc secc-sim`` charging one gun, in its own process, until the block ends."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pecc_core.cli", "secc-sim", url, "--no-live",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 10)
+
+
+@pytest.mark.slow
+async def test_the_page_lists_every_gun_follows_a_charge_and_shows_a_fault(
+    browser: Any, ctl: Ctl, capsys: pytest.CaptureFixture[str]
+) -> None:
+    station = ctl.runtime.station
+    await ctl.settled("1-1")
+    await asyncio.to_thread(browser.get, ctl.url + "/")
+
+    shown = await in_page(
+        browser,
+        f"document.querySelectorAll('[data-gun]').length === {len(station.guns)}"
+        " && [...document.querySelectorAll('[data-gun]')].map(c => c.dataset.gun)",
+        PAGE_TIMEOUT,
+        "a card per gun",
+    )
+    assert sorted(shown) == sorted(station.guns)
+    modules = await in_page(browser, "document.querySelectorAll('[data-module]').length", PAGE_TIMEOUT, "modules")
+    assert modules == len(station.driver.modules)
+    assert await in_page(browser, card("1-1", "state"), PAGE_TIMEOUT, "a state") == "standby"
+
+    gun = station.guns["1-1"]
+    url = f"ws://127.0.0.1:{ctl.runtime.transport.port}{gun.path}"
+    async with secc_sim(url):
+        await in_page(browser, f"{card('1-1', 'state')} === 'charge'", PAGE_TIMEOUT, "state charge")
+        first = await in_page(browser, f"parseFloat({card('1-1', 'power')}) > 0 && {card('1-1', 'power')}",
+                              PAGE_TIMEOUT, "power flows")
+        seen = {first}
+        energy = await in_page(browser, f"parseFloat({card('1-1', 'energy')}) > 0 && {card('1-1', 'energy')}",
+                               PAGE_TIMEOUT, "energy counts")
+        # The energy of the session counts up while the car charges.
+        await in_page(
+            browser,
+            f"{card('1-1', 'energy')} !== '{energy}'",
+            PAGE_TIMEOUT,
+            f"energy moves on from {energy} kWh",
+        )
+        seen.add(await in_page(browser, card("1-1", "power"), PAGE_TIMEOUT, "power"))
+        assert await in_page(browser, "document.querySelector('#events li') !== null", PAGE_TIMEOUT, "events")
+        events = await asyncio.to_thread(
+            browser.execute_script, "return [...document.querySelectorAll('#events li')].map(e => e.textContent)"
+        )
+        assert any("standby -> cableCheck" in e for e in events), events
+        assert any("-> charge" in e for e in events), events
+
+    # A module of an idle gun reports a fault: its tile shows it, and the gun's fault (raised
+    # while the module is on it, cleared once the policy moves it away) is in the events.
+    address = station.pool.modules_of("2-1")[0]
+    tile = f"document.querySelector('[data-module=\"{address}\"] [data-field=\"faults\"]').textContent"
+    started = time.monotonic()
+    status, body = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "hardware"})
+    assert status == 200, body
+    await in_page(browser, f"{tile} === 'hardware'", FAULT_TIMEOUT, "the fault on the module's tile")
+    elapsed = time.monotonic() - started
+    raised = await in_page(
+        browser,
+        "[...document.querySelectorAll('#events li.ev-fault')].map(e => e.textContent)"
+        ".find(t => t.includes('2-1') && t.includes('power module'))",
+        FAULT_TIMEOUT,
+        "the gun's fault in the events",
+    )
+    assert f"power module {address} fault: hardware" in raised
+    with capsys.disabled():
+        print(f"\ndashboard: injected module fault shown {elapsed * 1000:.0f} ms after the request; "
+              f"1-1 showed power values {sorted(seen)} kW while charging")
+
+
+async def read_sse(response: Any) -> AsyncIterator[tuple[str, Any]]:
+    """``(event, data)`` of each Server-Sent Event of a streaming response."""
+    event, data = "message", ""
+    async for raw in response.content:
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            data += line[len("data: "):]
+        elif not line:
+            yield event, json.loads(data)
+            event, data = "message", ""
+
+
+async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: Ctl) -> None:
+    """The feed's contract without a browser: what the page is built from."""
+    import aiohttp
+
+    station = ctl.runtime.station
+    await ctl.settled("1-1")
+    async with aiohttp.ClientSession() as session, session.get(ctl.url + "/api/live") as response:
+        assert response.status == 200 and response.content_type == "text/event-stream"
+        stream = read_sse(response)
+        async with asyncio.timeout(PAGE_TIMEOUT):
+            kind, snapshot = await anext(stream)
+            while kind != "snapshot":
+                kind, snapshot = await anext(stream)
+        assert [g["id"] for g in snapshot["guns"]] == list(station.guns)
+        assert {m["address"] for m in snapshot["modules"]} == set(station.driver.modules)
+        assert {"state", "measured_voltage", "faults", "energy_wh", "session"} <= set(snapshot["guns"][0])
+        assert set(snapshot["site"]) == {"power_w", "max_power_w"}
+
+        secc = await ctl.secc("1-2")  # a connect is an event of the history, pushed as it is recorded
+        async with asyncio.timeout(PAGE_TIMEOUT):
+            async for kind, data in stream:
+                if kind == "event" and data["kind"] == "secc_connected":
+                    break
+        assert data["gun"] == "1-2" and data["peer"].startswith("127.0.0.1:")
+        await secc.close()
+        async with session.get(ctl.url + "/") as page:
+            assert page.content_type == "text/html"
+            assert '<script src="/dashboard/dashboard.js"' in await page.text()
