@@ -30,36 +30,44 @@ async def test_frames_are_counted_both_ways(can_channel: str, spy_bus: can.BusAB
         assert spy_bus.recv(1.0).data == b"\x01\x02\x03"
         spy_bus.send(can.Message(arbitration_id=0x42, data=bytes(8), is_extended_id=True))
         await eventually(lambda: len(received) == 1)
-        c = link.counters
-        assert (c.tx_frames, c.tx_bytes, c.rx_frames, c.rx_bytes, c.opens) == (1, 3, 1, 8, 1)
+        c, stats = link.counters, link.stats()
+        assert (stats.sent, stats.received, c.rx_bytes, c.opens) == (1, 1, 8, 1)
+        assert (stats.retried, stats.dropped, stats.queued) == (0, 0, 0)
     finally:
         await link.stop()
     assert not link.up
     assert not link.send(1, b"")  # after stop: refused and counted, never raised
-    assert link.counters.tx_failures == 1
+    assert link.stats().dropped == 1
 
 
-async def test_a_full_transmit_queue_is_counted_and_logged_once(
-    can_channel: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+async def test_a_full_transmit_queue_is_retried_and_logged_once(
+    can_channel: str, spy_bus: can.BusABC, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """socketcan's ENOBUFS (errno in error_code): the frames wait and go out in order, none lost."""
     link = CanLink(BusConfig(channel=can_channel), lambda msg: None, name="t")
     await link.start()
     try:
         real_send = link.bus.send
+        refusals = 0
 
-        def full(msg: can.Message, timeout: float | None = None) -> None:
-            raise OSError(errno.ENOBUFS, "No buffer space available")
+        def full_then_free(msg: can.Message, timeout: float | None = None) -> None:
+            nonlocal refusals
+            if refusals < 5:
+                refusals += 1
+                raise can.CanOperationError("Failed to transmit: No buffer space available", errno.ENOBUFS)
+            real_send(msg, timeout)
 
-        monkeypatch.setattr(link.bus, "send", full)
+        monkeypatch.setattr(link.bus, "send", full_then_free)
         with caplog.at_level(logging.WARNING):
-            for _ in range(100):
-                assert not link.send(1, bytes(8))
-            monkeypatch.setattr(link.bus, "send", real_send)
-            assert link.send(1, bytes(8))
+            for n in range(20):
+                assert link.send(1, bytes((n,)))
+            await eventually(lambda: link.stats().sent == 20)
         assert link.up  # a full queue is not a dead bus
-        assert link.counters.tx_failures == 100
-        lines = [r.getMessage() for r in caplog.records if r.name == "pecc_plugins.canbus.link"]
-        assert len(lines) == 2 and "after 100 failures" in lines[1]
+        assert [spy_bus.recv(1.0).data[0] for _ in range(20)] == list(range(20))
+        stats = link.stats()
+        assert (stats.retried, stats.dropped, stats.error_episodes) == (5, 0, 1)
+        lines = [r.getMessage() for r in caplog.records if r.name == "pecc_plugins.canbus.scheduler"]
+        assert len(lines) == 2 and "after 5 failures" in lines[1], lines
     finally:
         await link.stop()
 
@@ -71,8 +79,8 @@ async def test_a_dead_bus_is_reported_and_reopened(can_channel: str) -> None:
     await link.start()
     try:
         link.bus.shutdown()
-        assert not link.send(1, bytes(8))
-        assert states == [True, False] and not link.up
+        link.send(1, bytes(8))  # refused: the closed bus is found by the send or the reader
+        await eventually(lambda: states[1:] == [False], what="reported down")
         await eventually(lambda: link.up, what="reopened")
         assert states == [True, False, True]
         assert link.send(1, bytes(8))
@@ -128,13 +136,17 @@ def test_load_of_a_frame_rate() -> None:
 async def test_a_bus_that_dies_on_every_reopen_backs_off_and_logs_once(
     can_channel: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Like an interface that is down: it opens, then the first send fails."""
+    """Like an interface that is down: it opens, then the first send fails with ENETDOWN."""
     config = BusConfig(channel=can_channel, reopen_min_s=0.01, reopen_max_s=1.0)
     link: CanLink
 
+    def network_down(msg: can.Message, timeout: float | None = None) -> None:
+        # what python-can's socketcan raises for a write on an interface that is down
+        raise can.CanOperationError("Failed to transmit: Network is down", errno.ENETDOWN)
+
     def on_state(up: bool) -> None:
         if up and link.counters.opens > 1 and broken:
-            link.bus.shutdown()
+            link.bus.send = network_down
             link.send(1, bytes(8))  # fails: the link closes and keeps reopening
 
     broken = True

@@ -6,19 +6,20 @@ to its bus through a :class:`CanLink`, so the rules for a bus live here once:
 - the bus is opened with ``can.Bus(interface=, channel=, bitrate=)``; an
   open that fails is not an error for the caller, the link keeps retrying
   with an exponential backoff;
-- one :class:`can.Notifier` per bus, bound to the running loop, with a
-  listener that only hands the frame to a plain callback (no queue, no task
-  per frame);
-- :meth:`CanLink.send` never blocks (``timeout=0``) and never raises: a
-  full transmit buffer is counted, a dead bus is closed and reopened;
-  failures are logged once per episode, not once per frame;
-- frame and byte counters for a bus-load figure (:mod:`.load`).
+- frames are read by a :class:`~pecc_plugins.canbus.reader.BusReader` and
+  handed to a plain callback on the loop thread (no queue, no task per
+  frame); a receive error closes the bus and reopens it;
+- :meth:`CanLink.send` never blocks and never raises: it queues the frame
+  in the bus's :class:`~pecc_plugins.canbus.scheduler.TxScheduler`
+  (priority classes, pacing, retries of a full transmit queue); an error
+  that is not transient closes the bus and reopens it; failures are logged
+  once per episode, not once per frame;
+- counters and an estimated bus load (:meth:`CanLink.stats`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,73 +27,62 @@ from dataclasses import dataclass
 import can
 
 from pecc_plugins.canbus.episode import Episode
+from pecc_plugins.canbus.load import estimated_bits
+from pecc_plugins.canbus.reader import BusReader
+from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, TxScheduler
 from pecc_plugins.canbus.tasks import cancel
 
 log = logging.getLogger(__name__)
 
-#: errno values that mean "try again later", not "the bus is gone".
-TRANSIENT_ERRNOS = frozenset({errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
-
 FrameHandler = Callable[[can.Message], None]
 StateHandler = Callable[[bool], None]
+StuckHandler = Callable[[Pending], None]
+
+#: Seconds over which the bus load is estimated.
+LOAD_WINDOW_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class BusConfig:
-    """Where a bus is and how hard to try reopening it."""
+    """Where a bus is, how to pace frames on it and how hard to try reopening it."""
 
     interface: str = "virtual"
     channel: str = "can0"
     bitrate: int = 125_000
     reopen_min_s: float = 0.1
     reopen_max_s: float = 5.0
-    #: seconds a thread-based notifier waits in ``recv``; bounds the stop delay.
+    #: seconds a reader thread waits in ``recv``; bounds the stop delay.
     rx_poll_s: float = 0.1
+    tx: TxConfig = TxConfig()
 
 
 @dataclass(slots=True)
 class Counters:
-    """What went over the bus through this link since it was created."""
+    """What went over the bus through this link since it was created (transmit: ``tx``)."""
 
-    tx_frames: int = 0
-    tx_bytes: int = 0
+    tx_bits: int = 0  # estimated, stuff bits included
     rx_frames: int = 0
     rx_bytes: int = 0
-    tx_failures: int = 0
+    rx_bits: int = 0
     opens: int = 0
     open_failures: int = 0
-    deaths: int = 0
+    deaths: int = 0  # the bus became unusable (bus-off, interface down, adapter gone)
     handler_errors: int = 0
 
 
-class _Notifier(can.Notifier):
-    """A Notifier whose fd reader reports a failing ``recv`` instead of raising.
+@dataclass(frozen=True, slots=True)
+class BusStats:
+    """A snapshot of a bus's counters, for monitors and diagnostics."""
 
-    With a file-descriptor bus (socketcan) the stock Notifier calls
-    ``bus.recv(0)`` from a loop reader callback; when the interface goes
-    down that raises on every wake-up, flooding the loop's exception
-    handler. Routing the error to the listeners' ``on_error`` lets the link
-    close the bus (which removes the reader) and reopen it.
-    """
-
-    def _on_message_available(self, bus: can.BusABC) -> None:
-        try:
-            super()._on_message_available(bus)
-        except (can.CanError, OSError) as exc:
-            self._on_error(exc)
-
-
-class _Listener(can.Listener):
-    """Hands frames and receive errors to the link; runs on the loop thread."""
-
-    def __init__(self, link: CanLink) -> None:
-        self._link = link
-
-    def on_message_received(self, msg: can.Message) -> None:
-        self._link._received(msg)
-
-    def on_error(self, exc: Exception) -> None:
-        self._link._died(exc, "receive")
+    sent: int
+    retried: int
+    dropped: int
+    off_escalations: int
+    error_episodes: int
+    deaths: int
+    received: int
+    queued: int
+    load_percent: float
 
 
 class CanLink:
@@ -102,6 +92,8 @@ class CanLink:
         must not block.
     :param on_state: called with True when the bus (re)opens and False when
         it dies.
+    :param on_stuck: called when an off frame could not be sent in time
+        (see :class:`~pecc_plugins.canbus.scheduler.TxScheduler`).
     """
 
     def __init__(
@@ -110,23 +102,26 @@ class CanLink:
         on_frame: FrameHandler,
         on_state: StateHandler | None = None,
         name: str = "can",
+        on_stuck: StuckHandler | None = None,
     ) -> None:
         self.config = config
         self.name = name
         self.counters = Counters()
+        self.scheduler = TxScheduler(self._write, config.tx, config.bitrate, self._send_died, on_stuck, name)
         self._on_frame = on_frame
         self._on_state = on_state
         self._bus: can.BusABC | None = None
-        self._notifier: can.Notifier | None = None
+        self._reader: BusReader | None = None
         self._reopen: asyncio.Task[None] | None = None
         self._closing = False
-        self._threaded = False  # the notifier reads in a thread (no fd)
         self._open_failures = Episode(log, f"{name}: opening {config.interface}/{config.channel}")
-        self._send_failures = Episode(log, f"{name}: sending")
         self._handler_failures = Episode(log, f"{name}: handling frames")
         self._deaths = Episode(log, f"{name}: bus {config.interface}/{config.channel}")
         self._delay = config.reopen_min_s  # the next reopen backoff
         self._opened_at = 0.0
+        self._window_at = 0.0  # start of the bus-load window
+        self._window_bits = 0  # tx + rx bits at its start
+        self._load = 0.0
 
     @property
     def up(self) -> bool:
@@ -146,16 +141,27 @@ class CanLink:
         if not await self._open():
             self._schedule_reopen()
 
-    async def stop(self) -> None:
-        """Close the bus and stop retrying."""
+    async def stop(self, drain_s: float = 0.5) -> None:
+        """Send what is queued (for at most ``drain_s``), close the bus and stop retrying."""
+        await self.drain(drain_s)
         self._closing = True
         await cancel(self._reopen)
         self._reopen = None
-        threaded = self._threaded
+        threaded = self._reader is not None and self._reader.threaded
         self._close()
         if threaded:
-            # let the notifier's receive thread notice the stop before the loop goes
+            # let the reader thread notice the stop before the loop goes
             await asyncio.sleep(self.config.rx_poll_s)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until every queued frame has been handed to the bus; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._bus is not None and self.scheduler.queued:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.002)
+        return True
 
     async def _open(self) -> bool:
         cfg = self.config
@@ -174,9 +180,10 @@ class CanLink:
             return False
         loop = asyncio.get_running_loop()
         self._bus = bus
-        self._threaded = not _has_fd(bus)
-        self._notifier = _Notifier(bus, [_Listener(self)], timeout=cfg.rx_poll_s, loop=loop)
-        self._opened_at = loop.time()
+        self._reader = BusReader(bus, self._received, self._receive_died, loop, cfg.rx_poll_s)
+        self._reader.start()
+        self.scheduler.start(loop)
+        self._opened_at = self._window_at = loop.time()
         self.counters.opens += 1
         log.log(
             logging.INFO if self.counters.opens == 1 else logging.DEBUG,
@@ -190,12 +197,13 @@ class CanLink:
         return True
 
     def _close(self) -> None:
-        """Stop the notifier and shut the bus down."""
-        notifier, bus = self._notifier, self._bus
-        self._notifier = None
+        """Stop reading, forget queued frames and shut the bus down."""
+        reader, bus = self._reader, self._bus
+        self._reader = None
         self._bus = None
-        if notifier is not None:
-            notifier.stop(timeout=0)  # never join a receive thread on the loop
+        if reader is not None:
+            reader.stop()  # never joins a reader thread on the loop
+        self.scheduler.clear()
         if bus is not None:
             try:
                 bus.shutdown()
@@ -231,12 +239,19 @@ class CanLink:
 
     # -- traffic --------------------------------------------------------------
 
+    def _receive_died(self, exc: Exception) -> None:
+        self._died(exc, "receive")
+
+    def _send_died(self, exc: BaseException) -> None:
+        self._died(exc, "send")
+
     def _received(self, msg: can.Message) -> None:
         if self._bus is None or msg.is_error_frame or msg.is_remote_frame:
             return
         counters = self.counters
         counters.rx_frames += 1
         counters.rx_bytes += msg.dlc
+        counters.rx_bits += estimated_bits(msg.dlc)
         if self._deaths.active:
             self._deaths.ok()
         try:
@@ -248,53 +263,58 @@ class CanLink:
         if self._handler_failures.active:
             self._handler_failures.ok()
 
-    def send(self, arbitration_id: int, data: bytes | bytearray) -> bool:
-        """Send one extended data frame now; False if it did not go out.
+    def send(
+        self,
+        arbitration_id: int,
+        data: bytes | bytearray,
+        priority: Priority = Priority.SETPOINT,
+        owner: int | None = None,
+    ) -> bool:
+        """Queue one extended data frame; False if it was refused.
 
-        Never blocks and never raises: a full transmit queue is counted as a
-        failure, any other error closes the bus and starts reopening it.
+        Never blocks and never raises. Refused (and counted as dropped) when
+        the bus is down or the frame's class is full; queued frames go out
+        in priority order at the bus's pace (:mod:`.scheduler`). ``owner``
+        (a module address) is told through ``on_stuck`` if an off cannot go
+        out.
         """
-        bus = self._bus
-        counters = self.counters
-        if bus is None:
-            counters.tx_failures += 1
+        if self._bus is None:
+            self.scheduler.counters.dropped += 1
             return False
         msg = can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=True)
-        try:
-            bus.send(msg, timeout=0)
-        except (can.CanError, OSError) as exc:
-            counters.tx_failures += 1
-            self._send_failed(exc)
-            return False
-        counters.tx_frames += 1
-        counters.tx_bytes += len(data)
-        if self._send_failures.active:
-            self._send_failures.ok()
+        return self.scheduler.submit(msg, priority, owner)
+
+    def _write(self, msg: can.Message) -> None:
+        """Hand one frame to the bus now (the scheduler's writer)."""
+        bus = self._bus
+        if bus is None:
+            raise can.CanOperationError("the bus is closed")
+        bus.send(msg, timeout=0)
+        self.counters.tx_bits += estimated_bits(msg.dlc)
         if self._deaths.active:
             self._deaths.ok()
-        return True
 
-    def _send_failed(self, exc: BaseException) -> None:
-        if _errno_of(exc) in TRANSIENT_ERRNOS or _is_buffer_full(exc):
-            self._send_failures.failed(f"{exc}; counting until it recovers")
-            return
-        self._died(exc, "send")
+    def stats(self) -> BusStats:
+        """Counters and the estimated bus load (own frames and received ones) right now."""
+        tx, counters = self.scheduler.counters, self.counters
+        return BusStats(
+            sent=tx.sent,
+            retried=tx.retried,
+            dropped=tx.dropped,
+            off_escalations=tx.off_escalations,
+            error_episodes=tx.error_episodes,
+            deaths=counters.deaths,
+            received=counters.rx_frames,
+            queued=self.scheduler.queued,
+            load_percent=self.load_percent(),
+        )
 
-
-def _has_fd(bus: can.BusABC) -> bool:
-    try:
-        return bus.fileno() >= 0
-    except NotImplementedError:
-        return False
-
-
-def _errno_of(exc: BaseException) -> int | None:
-    if isinstance(exc, OSError):
-        return exc.errno
-    code = getattr(exc, "error_code", None)
-    return code if isinstance(code, int) else None
-
-
-def _is_buffer_full(exc: BaseException) -> bool:
-    # socketcan with timeout=0 reports a full queue as CanOperationError without errno
-    return isinstance(exc, can.CanOperationError) and "buffer full" in str(exc).lower()
+    def load_percent(self) -> float:
+        """Estimated bus load over the last :data:`LOAD_WINDOW_S` (frames seen by this node)."""
+        now = asyncio.get_running_loop().time()
+        bits = self.counters.tx_bits + self.counters.rx_bits
+        elapsed = now - self._window_at
+        if elapsed >= LOAD_WINDOW_S:
+            self._load = 100.0 * (bits - self._window_bits) / elapsed / self.config.bitrate
+            self._window_at, self._window_bits = now, bits
+        return self._load

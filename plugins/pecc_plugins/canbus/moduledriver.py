@@ -10,6 +10,13 @@ modules, recovers them (cached mode and setpoints re-applied *before* the
 module is declared online again), reacts to the bus dying, and waits for
 outputs to go off. A vendor driver subclasses it and supplies the frames:
 :meth:`_decode`, :meth:`_poll` and :meth:`_apply`.
+
+Frames go out through the link's transmit scheduler in three classes
+(:class:`~pecc_plugins.canbus.scheduler.Priority`): what :meth:`_apply`
+sends for a module in ``OFF`` goes first, other setpoints next, polls
+last. The class follows from the hook that sends (:meth:`_send` needs no
+argument in vendor code); an off that cannot go out in time makes its
+module unreachable (:meth:`_off_stuck`).
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Flag, auto
+from typing import Any
 
 import can
 
@@ -28,6 +36,7 @@ from pecc_core.profile.model import ModuleConfig
 from pecc_core.sharing import fair_shares
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
+from pecc_plugins.canbus.scheduler import Pending, Priority
 from pecc_plugins.canbus.tasks import cancel
 
 log = logging.getLogger(__name__)
@@ -125,7 +134,10 @@ class ModuleDriver(ABC):
         self.bus_ok = False
         #: frames that came from addresses outside the configuration
         self.ignored_frames = 0
-        self.link = CanLink(bus, self._decode, self._bus_state, name)
+        self.link = CanLink(bus, self._decode, self._bus_state, name, on_stuck=self._off_stuck)
+        # the transmit class and module of the hook that is sending (see _send)
+        self._tx_class = Priority.SETPOINT
+        self._tx_owner: int | None = None
         self._listeners: list[ModuleListener] = []
         self._recovering: dict[int, float] = {}  # address -> when the cached state was re-applied
         self._waiters: list[asyncio.Future[None]] = []
@@ -244,9 +256,24 @@ class ModuleDriver(ABC):
         """The most current ``module`` can deliver at ``voltage``: constant current, then constant power."""
         return min(module.current_max, module.power_max / voltage) if voltage > 0 else module.current_max
 
-    def _send_state(self, module: ModuleState) -> None:
-        """Send the module's whole cached state now and remember it as sent."""
-        self._apply(module)
+    def _send_state(self, module: ModuleState, refresh: bool = False) -> None:
+        """Send the module's whole cached state now and remember it as sent.
+
+        A ``refresh`` (the periodic resend against the module's watchdog)
+        repeats what the module was already sent: it goes in the ``POLL``
+        class, behind fresh offs and setpoints (refreshes of many modules at
+        once would otherwise hold a new target back by tens of frames).
+        """
+        saved = self._tx_class, self._tx_owner
+        if refresh:
+            self._tx_class = Priority.POLL
+        else:
+            self._tx_class = Priority.OFF if module.mode is Mode.OFF else Priority.SETPOINT
+        self._tx_owner = module.address
+        try:
+            self._apply(module)
+        finally:
+            self._tx_class, self._tx_owner = saved
         address = module.address
         self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
         self._due[address].refreshed(asyncio.get_running_loop().time(), self.timing.resend_s)
@@ -258,8 +285,37 @@ class ModuleDriver(ABC):
     def _forget(self, module: ModuleState) -> None:
         """The module was lost: drop what the driver believed about its internal state."""
 
-    def _send(self, frame: tuple[int, bytes]) -> bool:
-        return self.link.send(*frame)
+    def _send(self, frame: tuple[int, bytes], priority: Priority | None = None) -> bool:
+        """Queue ``frame`` on the bus; False if it was refused (bus down, queue full).
+
+        Its class is that of the hook sending it (:meth:`_apply` of an off:
+        ``OFF``; :meth:`_apply`, :meth:`_update`: ``SETPOINT``; :meth:`_poll`,
+        :meth:`_poll_all`: ``POLL``); code outside these hooks (a vendor
+        task) sends ``SETPOINT`` unless it gives ``priority``.
+        """
+        return self.link.send(frame[0], frame[1], priority or self._tx_class, self._tx_owner)
+
+    def _polling(self, poll: Callable[..., None], *args: Any) -> None:
+        """Run a poll hook with its frames in the ``POLL`` class."""
+        saved = self._tx_class, self._tx_owner
+        self._tx_class, self._tx_owner = Priority.POLL, None
+        try:
+            poll(*args)
+        finally:
+            self._tx_class, self._tx_owner = saved
+
+    def _off_stuck(self, frame: Pending) -> None:
+        """An off could not go out in time: its module counts as unreachable.
+
+        Lost like a silent module (``COMMUNICATION``: unusable, the station
+        takes it out of service); the off stays queued, and the module
+        comes back through the usual recovery once the bus carries frames
+        and it answers.
+        """
+        module = self.modules.get(frame.owner) if frame.owner is not None else None
+        if module is not None:
+            log.error("%s: module %d: off command not sent; taking the module out of service", self.name, module.address)
+            self._lost(module)
 
     def _heard(self, address: int) -> ModuleState | None:
         """A frame came from ``address``: its module, or None if not configured.
@@ -365,7 +421,12 @@ class ModuleDriver(ABC):
         _, voltage, current = sent
         if module.mode is Mode.OFF or (voltage, current) == (module.voltage_setpoint, module.current_setpoint):
             return
-        self._update(module, voltage, current)
+        saved = self._tx_class, self._tx_owner
+        self._tx_class, self._tx_owner = Priority.SETPOINT, address
+        try:
+            self._update(module, voltage, current)
+        finally:
+            self._tx_class, self._tx_owner = saved
         self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
         # a setpoint just sent is as good as a refresh: no refresh burst while targets change
         self._due[address].refreshed(asyncio.get_running_loop().time(), self.timing.resend_s)
@@ -444,7 +505,7 @@ class ModuleDriver(ABC):
                 self._lost(module)
         if not self.link.up:
             return
-        self._poll_bus(now)
+        self._polling(self._poll_bus, now)
         for address, module in self.modules.items():
             due = self._due[address]
             readings = Reading(0)
@@ -459,6 +520,6 @@ class ModuleDriver(ABC):
                 readings |= Reading.TEMPERATURE
                 due.temperature = max(due.temperature + timing.temperature_s, now)
             if readings:
-                self._poll(module, readings)
+                self._polling(self._poll, module, readings)
             if module.mode is Mode.EXPORT and now >= due.refresh:
-                self._send_state(module)
+                self._send_state(module, refresh=True)

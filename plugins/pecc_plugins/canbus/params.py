@@ -15,13 +15,22 @@ from marshmallow import ValidationError, validate, validates_schema
 from pecc_core.profile.schema import Integer, Number, StrictSchema, String, between
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import DriverTiming
+from pecc_plugins.canbus.scheduler import TxConfig
 
 
 class BusParams(StrictSchema):
-    """``interface``, ``channel``, ``bitrate`` and how to retry a dead bus.
+    """``interface``, ``channel``, ``bitrate``, transmit pacing and how to retry a dead bus.
 
-    ``virtual`` accepts and ignores the bitrate; ``socketcan`` needs the
-    interface brought up with its bitrate outside PECC (``ip link``).
+    ``virtual`` accepts and ignores the bitrate; ``timedvirtual`` runs its
+    wire at it; ``socketcan`` needs the interface brought up with its
+    bitrate outside PECC (``ip link``, see docs/bring-up.md).
+
+    Transmit scheduler (:mod:`pecc_plugins.canbus.scheduler`): ``tx_gap_us``
+    is the time a frame is given on the bus (0: its worst-case wire time at
+    ``bitrate``), ``tx_burst`` the frames that may follow each other back
+    to back, ``tx_give_up_ms`` how long a refused poll or setpoint is
+    retried, ``off_escalate_ms`` how long a refused off is retried before
+    its module counts as unreachable (it is retried after that too).
     """
 
     interface = String(load_default="virtual", validate=validate.Length(min=1, error="expected a name"))
@@ -29,6 +38,10 @@ class BusParams(StrictSchema):
     bitrate = Integer(load_default=125_000, validate=between(10_000, 1_000_000))
     reopen_min_ms = Integer(load_default=100, validate=between(1, 60_000))
     reopen_max_ms = Integer(load_default=5_000, validate=between(1, 600_000))
+    tx_gap_us = Integer(load_default=0, validate=between(0, 1_000_000))
+    tx_burst = Integer(load_default=2, validate=between(1, 64))
+    tx_give_up_ms = Integer(load_default=1000, validate=between(1, 60_000))
+    off_escalate_ms = Integer(load_default=100, validate=between(1, 60_000))
 
 
 def bus_config(params: Mapping[str, Any]) -> BusConfig:
@@ -39,6 +52,12 @@ def bus_config(params: Mapping[str, Any]) -> BusConfig:
         bitrate=params["bitrate"],
         reopen_min_s=params["reopen_min_ms"] / 1000,
         reopen_max_s=params["reopen_max_ms"] / 1000,
+        tx=TxConfig(
+            gap_s=params["tx_gap_us"] / 1e6 or None,
+            burst=params["tx_burst"],
+            give_up_s=params["tx_give_up_ms"] / 1000,
+            off_escalate_s=params["off_escalate_ms"] / 1000,
+        ),
     )
 
 

@@ -1,0 +1,292 @@
+"""The transmit scheduler of a bus: priority classes, pacing, retries.
+
+A Linux CAN device queues 10 frames; a driver that writes a burst loses
+its tail with ``ENOBUFS`` (always the same modules, which then look
+silent) and the kernel's queue is first in, first out, so an "off" behind
+nine polls waits for them. The scheduler keeps frames in its own queues
+and hands them to the bus at the pace the wire drains them:
+
+- three classes, always served in this order: :attr:`Priority.OFF` (off
+  and emergency commands), :attr:`Priority.SETPOINT`, :attr:`Priority.POLL`;
+  first in, first out within a class;
+- pacing: a frame costs its worst-case wire time at the bitrate (or a
+  fixed gap); a small credit (``burst`` frames) lets a few frames go out
+  back to back after a quiet spell, never more than the device queue
+  absorbs;
+- a transient refusal (``ENOBUFS``, a transmit timeout: :func:`is_transient`)
+  keeps the frame at the head of its class and retries after a short
+  backoff (doubling up to ``retry_max_s``); polls and setpoints that
+  cannot go out for ``give_up_s`` are dropped and counted;
+- an off is never dropped: it is retried until it goes out, and if it
+  has not after ``off_escalate_s`` the owner is told (the module driver
+  then treats the module as unreachable, a fault);
+- any other error means the bus is unusable: ``on_dead`` is called and
+  the link closes the bus (and :meth:`TxScheduler.clear` the queues; the
+  link then reports the bus down, which takes every module out of service).
+
+Everything runs on the event loop, never blocks (the bus is written with
+``timeout=0``) and allocates one small entry per frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+import can
+
+from pecc_plugins.canbus.episode import Episode
+from pecc_plugins.canbus.load import worst_case_bits
+
+log = logging.getLogger(__name__)
+
+#: errno values of a send that means "the queue is full, try again", not "the bus is gone".
+TRANSIENT_ERRNOS = frozenset({errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+
+
+class Priority(IntEnum):
+    """Transmit classes, most urgent first."""
+
+    OFF = 0  #: off and emergency commands: never dropped
+    SETPOINT = 1  #: setpoints and other commands
+    POLL = 2  #: read requests
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if a failed send may succeed later: a full queue, not a dead bus.
+
+    Decided by type and errno: an :class:`OSError` or
+    :class:`can.CanOperationError` whose errno (``error_code``) is one of
+    :data:`TRANSIENT_ERRNOS`, or a :class:`can.CanOperationError` without
+    one, which python-can's socketcan raises when the socket did not become
+    writable within the send timeout ("transmit buffer full").
+    """
+    if isinstance(exc, can.CanOperationError):
+        return exc.error_code is None or exc.error_code in TRANSIENT_ERRNOS
+    if isinstance(exc, OSError):
+        return exc.errno in TRANSIENT_ERRNOS
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class TxConfig:
+    """How a scheduler paces and retries.
+
+    :attr gap_s: fixed time per frame; None: each frame's worst-case wire time.
+    :attr burst: frames that may go out back to back after a quiet spell.
+    :attr retry_min_s, retry_max_s: backoff after a transient refusal.
+    :attr give_up_s: a poll or setpoint refused this long is dropped.
+    :attr off_escalate_s: an off refused this long is reported to its owner.
+    :attr max_queued: frames waiting per class (offs excepted) before new ones are dropped.
+    """
+
+    gap_s: float | None = None
+    burst: int = 2
+    retry_min_s: float = 0.001
+    retry_max_s: float = 0.02
+    give_up_s: float = 1.0
+    off_escalate_s: float = 0.1
+    max_queued: int = 256
+
+
+@dataclass(slots=True)
+class TxCounters:
+    """What a scheduler did since its link was created."""
+
+    sent: int = 0
+    retried: int = 0  # transient refusals (each retried later)
+    dropped: int = 0  # polls and setpoints given up, refused for a full queue, or lost with the bus
+    off_escalations: int = 0  # offs that could not go out in time (owner told)
+    error_episodes: int = 0  # runs of transient refusals
+
+
+class Pending:
+    """A frame waiting in a scheduler queue."""
+
+    __slots__ = ("msg", "priority", "owner", "queued_at", "escalated")
+
+    def __init__(self, msg: can.Message, priority: Priority, owner: int | None, queued_at: float) -> None:
+        self.msg = msg
+        self.priority = priority
+        #: who sent it (a module address), told if an off cannot go out
+        self.owner = owner
+        self.queued_at = queued_at
+        self.escalated = False
+
+
+Write = Callable[[can.Message], None]
+StuckHandler = Callable[[Pending], None]
+
+
+class TxScheduler:
+    """Queues, paces and retries the frames of one bus (see the module docstring).
+
+    :param bitrate: bits per second of the bus (pacing).
+    :param write: sends one frame now (``bus.send(msg, timeout=0)``); raises
+        on failure.
+    :param on_dead: a non-transient error: the bus is unusable.
+    :param on_stuck: an off that could not go out within ``off_escalate_s``.
+    """
+
+    def __init__(
+        self,
+        write: Write,
+        config: TxConfig,
+        bitrate: int,
+        on_dead: Callable[[BaseException], None],
+        on_stuck: StuckHandler | None = None,
+        name: str = "can",
+    ) -> None:
+        self.config = config
+        self.counters = TxCounters()
+        self._write = write
+        self._on_dead = on_dead
+        self._on_stuck = on_stuck
+        self._queues: tuple[deque[Pending], ...] = tuple(deque() for _ in Priority)
+        self._gaps = [config.gap_s if config.gap_s is not None else worst_case_bits(n) / bitrate for n in range(9)]
+        self._max_credit = config.burst * self._gaps[8]
+        self._credit = self._max_credit
+        self._credit_at = 0.0
+        self._blocked_until = 0.0
+        self._backoff = config.retry_min_s
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._refusals = Episode(log, f"{name}: sending refused")
+        self._drops = Episode(log, f"{name}: frames dropped")
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting, all classes."""
+        return sum(len(q) for q in self._queues)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Accept frames from now on (the bus is open)."""
+        self._loop = loop
+        self._credit_at = loop.time()
+        self._blocked_until = 0.0
+        self._backoff = self.config.retry_min_s
+
+    def submit(self, msg: can.Message, priority: Priority, owner: int | None = None) -> bool:
+        """Queue ``msg``; False if it was refused (not started, or its class is full)."""
+        loop = self._loop
+        if loop is None:
+            self.counters.dropped += 1
+            return False
+        queue = self._queues[priority]
+        if priority is not Priority.OFF and len(queue) >= self.config.max_queued:
+            self._dropped(f"{priority.name.lower()} queue full ({len(queue)} frames)")
+            return False
+        queue.append(Pending(msg, priority, owner, loop.time()))
+        if self._timer is None:
+            self._pump()
+        return True
+
+    def clear(self) -> None:
+        """The bus is closed: forget every queued frame (counted as dropped).
+
+        Not escalated: the link reports the bus down, which takes every
+        module out of service anyway.
+        """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._loop = None
+        offs = len(self._queues[Priority.OFF])
+        for queue in self._queues:
+            self.counters.dropped += len(queue)
+            queue.clear()
+        if offs:
+            log.warning("%d off frames not sent: the bus closed", offs)
+
+    # -- the pump -------------------------------------------------------------------
+
+    def _head(self) -> deque[Pending] | None:
+        for queue in self._queues:
+            if queue:
+                return queue
+        return None
+
+    def _pump(self) -> None:
+        self._timer = None
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        if now < self._blocked_until:
+            self._wake_at(self._blocked_until)
+            return
+        credit = min(self._credit + now - self._credit_at, self._max_credit)
+        self._credit_at = now
+        counters, gaps = self.counters, self._gaps
+        while (queue := self._head()) is not None:
+            entry = queue[0]
+            cost = gaps[min(entry.msg.dlc, 8)]
+            if credit < cost:
+                self._credit = credit
+                self._wake_at(now + cost - credit)
+                return
+            try:
+                self._write(entry.msg)
+            except Exception as exc:  # an interface may raise anything; classified below
+                self._credit = credit
+                if is_transient(exc):
+                    self._refused(now, exc)
+                else:
+                    self._on_dead(exc)
+                return
+            queue.popleft()
+            credit -= cost
+            counters.sent += 1
+            if self._refusals.active:
+                self._refusals.ok()
+                self._backoff = self.config.retry_min_s
+            if self._drops.active:
+                self._drops.ok()
+        self._credit = credit
+
+    def _wake_at(self, when: float) -> None:
+        assert self._loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._pump)
+
+    def _refused(self, now: float, exc: BaseException) -> None:
+        """A transient refusal: back off, give up on stale frames, escalate stuck offs."""
+        counters, config = self.counters, self.config
+        counters.retried += 1
+        if not self._refusals.active:
+            counters.error_episodes += 1
+        self._refusals.failed(f"{exc}; retrying")
+        self._blocked_until = now + self._backoff
+        self._backoff = min(self._backoff * 2, config.retry_max_s)
+        self._wake_at(self._blocked_until)  # before the owners are told: they may send again
+        for priority in (Priority.SETPOINT, Priority.POLL):
+            queue = self._queues[priority]
+            while queue and now - queue[0].queued_at >= config.give_up_s:
+                queue.popleft()
+                self._dropped(f"a {priority.name.lower()} frame refused for {config.give_up_s:.1f} s")
+        stuck = [
+            entry
+            for entry in self._queues[Priority.OFF]
+            if not entry.escalated and now - entry.queued_at >= config.off_escalate_s
+        ]
+        for entry in stuck:
+            self._escalate(entry, f"refused for {1000 * (now - entry.queued_at):.0f} ms ({exc})")
+
+    def _escalate(self, entry: Pending, why: str) -> None:
+        if entry.escalated:
+            return
+        entry.escalated = True
+        self.counters.off_escalations += 1
+        log.error("off frame %08X (owner %s) could not be sent: %s", entry.msg.arbitration_id, entry.owner, why)
+        if self._on_stuck is not None:
+            self._on_stuck(entry)
+
+    def _dropped(self, why: str) -> None:
+        self.counters.dropped += 1
+        self._drops.failed(why)
