@@ -58,7 +58,7 @@ async def test_a_full_transmit_queue_is_retried_and_logged_once(
             real_send(msg, timeout)
 
         monkeypatch.setattr(link.bus, "send", full_then_free)
-        with caplog.at_level(logging.WARNING):
+        with caplog.at_level(logging.DEBUG, logger="pecc_plugins.canbus.scheduler"):
             for n in range(20):
                 assert link.send(1, bytes((n,)))
             await eventually(lambda: link.stats().sent == 20)

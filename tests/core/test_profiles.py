@@ -19,7 +19,7 @@ def test_sim_profile_has_two_seccs_with_two_guns() -> None:
     assert profile.timings.request_timeout_ms == 500
     assert profile.timings.secc_unresponsive_ms == 5000
     assert profile.power.driver.name == "uugreen"
-    assert profile.power.driver.params["interface"] == "virtual"
+    assert profile.power.driver.params["interface"] == "timedvirtual"
 
 
 def test_sim_full_profile_has_72_guns() -> None:

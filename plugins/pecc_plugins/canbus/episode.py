@@ -13,9 +13,10 @@ import logging
 class Episode:
     """One kind of failure of one component."""
 
-    def __init__(self, logger: logging.Logger, what: str) -> None:
+    def __init__(self, logger: logging.Logger, what: str, ok_level: int = logging.WARNING) -> None:
         self._log = logger
         self._what = what
+        self._ok_level = ok_level
         self.active = False
         self.count = 0
 
@@ -29,6 +30,6 @@ class Episode:
     def ok(self) -> None:
         """It worked: ends the episode (logged) if one was running."""
         if self.active:
-            self._log.warning("%s: works again after %d failures", self._what, self.count)
+            self._log.log(self._ok_level, "%s: works again after %d failures", self._what, self.count)
             self.active = False
             self.count = 0

@@ -156,7 +156,8 @@ class TxScheduler:
         self._backoff = config.retry_min_s
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._refusals = Episode(log, f"{name}: sending refused")
+        # refusals are routine on a busy bus (counted); drops and escalations are not
+        self._refusals = Episode(log, f"{name}: sending refused", ok_level=logging.DEBUG)
         self._drops = Episode(log, f"{name}: frames dropped")
 
     @property
@@ -261,7 +262,7 @@ class TxScheduler:
         counters.retried += 1
         if not self._refusals.active:
             counters.error_episodes += 1
-        self._refusals.failed(f"{exc}; retrying")
+        self._refusals.failed(f"{exc}; retrying", level=logging.DEBUG)
         self._blocked_until = now + self._backoff
         self._backoff = min(self._backoff * 2, config.retry_max_s)
         self._wake_at(self._blocked_until)  # before the owners are told: they may send again

@@ -66,7 +66,8 @@ class TimedVirtualBus(VirtualBus):
         super().__init__(channel=channel, **kwargs)
         self.bitrate = bitrate
         self.txqueuelen = txqueuelen
-        self.tx_queue: deque[can.Message] = deque()
+        #: (loop-independent monotonic time it was queued, frame), oldest first
+        self.tx_queue: deque[tuple[float, can.Message]] = deque()
         with _wires_lock:
             wire = _wires.get(self.channel_id)
             if wire is None:
@@ -85,10 +86,14 @@ class TimedVirtualBus(VirtualBus):
         self._check_if_open()
         self._wire.enqueue(self, copy(msg))
 
-    def _deliver(self, msg: can.Message) -> None:
-        """Hand a frame that has crossed the wire to every other node."""
-        if self._open:
-            super().send(msg)
+    def _deliver(self, msg: can.Message, wall_time: float) -> None:
+        """Hand a frame that has crossed the wire to every other node, stamped with its end."""
+        for bus_queue in self.channel:
+            if bus_queue is not self.queue or self.receive_own_messages:
+                received = copy(msg)
+                received.timestamp = wall_time
+                received.is_rx = bus_queue is not self.queue
+                bus_queue.put(received)
 
     def shutdown(self) -> None:
         with _wires_lock:
@@ -98,13 +103,25 @@ class TimedVirtualBus(VirtualBus):
 
 
 class _Wire:
-    """The shared medium of one channel: a thread that clocks frames across it."""
+    """The shared medium of one channel.
+
+    Frames are clocked in virtual time: each starts when the wire is free
+    (and not before it was queued) and ends after its bit time. Whoever
+    holds the lock advances the wire to "now" — the sender before it
+    checks its queue, or the wire's thread at the next frame's end — and
+    delivers every frame that has ended by then, so a busy interpreter
+    (the thread waits for the GIL) delays deliveries but never slows the
+    wire down.
+    """
 
     def __init__(self, channel: Channel, bitrate: int) -> None:
         self.bitrate = bitrate
         self.nodes: list[TimedVirtualBus] = []
         self._cond = threading.Condition()
         self._stopped = False
+        self._free_at = time.monotonic()  # end of the last frame on the wire
+        self._wall_offset = time.time() - time.monotonic()
+        self._bits: dict[tuple[int, bytes], int] = {}
         self._thread = threading.Thread(target=self._run, name=f"timedvirtual {channel}", daemon=True)
         self._thread.start()
 
@@ -125,40 +142,58 @@ class _Wire:
 
     def enqueue(self, node: TimedVirtualBus, msg: can.Message) -> None:
         with self._cond:
+            now = time.monotonic()
+            self._advance(now)
             if len(node.tx_queue) >= node.txqueuelen:
                 raise can.CanOperationError("Failed to transmit: No buffer space available", errno.ENOBUFS)
-            node.tx_queue.append(msg)
+            node.tx_queue.append((now, msg))
             self._cond.notify()
 
-    def _next(self) -> TimedVirtualBus | None:
-        """The node whose queued head frame wins arbitration (lowest identifier)."""
+    def _duration(self, msg: can.Message) -> float:
+        data = bytes(msg.data)
+        key = (msg.arbitration_id, data)
+        bits = self._bits.get(key)
+        if bits is None:
+            if len(self._bits) > 4096:
+                self._bits.clear()
+            bits = self._bits[key] = stuffed_bits(msg.arbitration_id, data)
+        return bits / self.bitrate
+
+    def _next(self) -> tuple[TimedVirtualBus, float] | None:
+        """The node whose head frame goes next, and when that frame starts.
+
+        Among heads queued by the time the wire is free, the lowest
+        identifier wins (arbitration); if none is, the first one queued.
+        """
+        free_at = self._free_at
         best: TimedVirtualBus | None = None
+        best_key: tuple[float, int] | None = None
         for node in self.nodes:
-            if node.tx_queue and (best is None or node.tx_queue[0].arbitration_id < best.tx_queue[0].arbitration_id):
-                best = node
-        return best
+            if node.tx_queue:
+                queued_at, msg = node.tx_queue[0]
+                key = (max(queued_at, free_at), msg.arbitration_id)
+                if best_key is None or key < best_key:
+                    best, best_key = node, key
+        if best is None or best_key is None:
+            return None
+        return best, best_key[0]
+
+    def _advance(self, now: float) -> float | None:
+        """Deliver every frame that has ended by ``now``; the end of the next one, if any."""
+        while (chosen := self._next()) is not None:
+            node, start = chosen
+            msg = node.tx_queue[0][1]
+            end = start + self._duration(msg)
+            if end > now:
+                return end
+            node.tx_queue.popleft()
+            self._free_at = end
+            if node._open:
+                node._deliver(msg, end + self._wall_offset)
+        return None
 
     def _run(self) -> None:
-        free_at = time.monotonic()  # when the wire is free again
-        while True:
-            with self._cond:
-                node = self._next()
-                while node is None and not self._stopped:
-                    self._cond.wait()
-                    node = self._next()
-                if self._stopped:
-                    return
-                assert node is not None
-                msg = node.tx_queue[0]
-            # Frames queued while the wire was busy follow back to back: a late
-            # wake-up of this thread does not slow the wire down on average.
-            start = max(free_at, time.monotonic())
-            free_at = start + stuffed_bits(msg.arbitration_id, bytes(msg.data)) / self.bitrate
-            delay = free_at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            with self._cond:
-                if not node.tx_queue or node.tx_queue[0] is not msg:
-                    continue  # the node shut down meanwhile
-                node.tx_queue.popleft()
-            node._deliver(msg)
+        with self._cond:
+            while not self._stopped:
+                due = self._advance(time.monotonic())
+                self._cond.wait(None if due is None else max(due - time.monotonic(), 0.0))
