@@ -1,0 +1,129 @@
+"""The uugreen driver and simulated modules on the timed bus at the cabinet's 125 kbit/s.
+
+A driver that writes its polls as a burst loses the tail of every burst
+here (the 10-frame transmit queue refuses it with ENOBUFS), always the same
+modules: their reads go missing and they fall silent. These tests count
+every frame on the wire per module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections import Counter
+
+import can
+import pytest
+from pecc_plugins.canbus.scheduler import Priority
+
+from pecc_core.power import Fault, ModuleState
+from pecc_core.testing import eventually
+
+CABINET = {"interface": "timedvirtual", "bitrate": 125_000}
+#: The driver's shipped polling rates, not the fast ones of the other CAN tests.
+DEFAULT_RATES = {"poll_ms": 250, "status_every": 4, "resend_ms": 1000, "offline_ms": 6000,
+                 "reopen_min_ms": 20, "reopen_max_ms": 100}
+# From CAN-PROTOCOLS.md, not from the codec: controller frames carry 0 in the low
+# 14 identifier bits, the module address in bits 20-14; byte 0 low nibble 2 = read.
+ADDRESS_SHIFT, LOW_BITS, READ, READ_RESPONSE = 14, 0x3FFF, 2, 3
+
+
+def reads(frames: list[can.Message]) -> tuple[Counter[int], Counter[int]]:
+    """Read requests to, and read responses from, each module address."""
+    requests: Counter[int] = Counter()
+    responses: Counter[int] = Counter()
+    for msg in frames:
+        address = msg.arbitration_id >> ADDRESS_SHIFT & 0x7F
+        kind = msg.data[0] & 0xF
+        if kind == READ and msg.arbitration_id & LOW_BITS == 0:
+            requests[address] += 1
+        elif kind == READ_RESPONSE:
+            responses[address] += 1
+    return requests, responses
+
+
+@pytest.mark.parametrize("count", [12, 24])
+async def test_modules_with_guns_charging_lose_no_frame(rig, spy_bus: can.BusABC, count: int) -> None:
+    modules = tuple(range(1, count + 1))
+    half = count // 2
+    assignment = {a: "g1" if a <= half else "g2" for a in modules}
+    async with rig("uugreen", modules=modules, assignment=assignment,
+                   driver={**CABINET, **DEFAULT_RATES}, sim=CABINET) as r:
+        driver = r.driver
+        await eventually(lambda: all(m.online for m in driver.modules.values()), timeout=10.0, what="modules online")
+        lost: list[int] = []
+
+        def watch(module: ModuleState) -> None:
+            if not module.online:
+                lost.append(module.address)
+
+        driver.add_listener(watch)
+        while spy_bus.recv(0) is not None:
+            pass
+        for step in range(30):  # both guns charging, the current changing every control cycle
+            driver.export(modules[:half], 400.0, 150.0 + step % 7)
+            driver.export(modules[half:], 420.0, 150.0 + step % 5)
+            await asyncio.sleep(0.1)
+        frames = list(iter(lambda: spy_bus.recv(0), None))  # what crossed the wire meanwhile
+        driver_stats, sim_stats = driver.link.stats(), r.sim.link.stats()
+        setpoints = {a: r.sim.modules[a].output.current_setpoint for a in modules}
+    assert lost == []
+    assert (driver_stats.dropped, sim_stats.dropped, driver_stats.off_escalations) == (0, 0, 0)
+    requests, responses = reads(frames)
+    assert set(requests) == set(modules)
+    # every module was polled alike (a lost burst tail shows as modules with fewer reads) ...
+    assert max(requests.values()) - min(requests.values()) <= 4, requests
+    # ... and answered every read, give or take those of two polls still on their way when the
+    # recording started or stopped (24 modules: a poll with status reads outlasts the poll period)
+    assert all(abs(requests[a] - responses[a]) <= 10 for a in modules), (requests, responses)
+    assert all(current > 0 for current in setpoints.values()), setpoints
+
+
+async def test_an_off_that_cannot_go_out_takes_its_module_out_of_service(rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A controller whose queue never drains (bus-off without restart): the off is escalated, not lost."""
+    async with rig("uugreen", modules=(1, 2), assignment={1: "g1", 2: "g1"},
+                   driver={**CABINET, "off_escalate_ms": 50}, sim=CABINET) as r:
+        driver = r.driver
+        await eventually(lambda: all(m.online for m in driver.modules.values()), what="modules online")
+        driver.export([1, 2], 400.0, 20.0)
+        await eventually(lambda: r.sim.modules[1].output.on, what="module 1 on")
+        bus = driver.link.bus
+        real_send = bus.send
+
+        def full(msg: can.Message, timeout: float | None = None) -> None:
+            raise can.CanOperationError("Failed to transmit: No buffer space available", errno.ENOBUFS)
+
+        monkeypatch.setattr(bus, "send", full)
+        driver.off([1])
+        await eventually(lambda: Fault.COMMUNICATION in driver.modules[1].faults, what="module 1 out of service")
+        assert not driver.modules[1].usable
+        assert driver.link.stats().off_escalations >= 1
+        assert driver.link.up  # a full queue is not a dead bus
+        monkeypatch.setattr(bus, "send", real_send)  # the bus drains again
+        await eventually(lambda: not r.sim.modules[1].output.on, what="the off delivered")
+        await eventually(lambda: driver.modules[1].online, what="module 1 recovered")
+
+
+async def test_frames_of_each_hook_go_in_their_class(rig) -> None:
+    """Off frames of _apply are OFF, other setpoints SETPOINT, polls POLL (what the scheduler orders by)."""
+    async with rig("uugreen", modules=(1,), assignment={1: "g1"}, driver=CABINET, sim=CABINET) as r:
+        driver = r.driver
+        await eventually(lambda: driver.modules[1].online, what="module 1 online")
+        seen: list[Priority] = []
+        real_send = driver.link.send
+
+        def spy(arbitration_id: int, data: bytes, priority: Priority = Priority.SETPOINT, owner: int | None = None) -> bool:
+            seen.append(priority)
+            return real_send(arbitration_id, data, priority, owner)
+
+        driver.export([1], 400.0, 20.0)
+        await eventually(lambda: r.sim.modules[1].output.on, what="module 1 on")  # after the range is set
+        driver.link.send = spy  # type: ignore[method-assign]
+        driver.export([1], 400.0, 10.0)  # a falling current goes out at once
+        assert set(seen) == {Priority.SETPOINT}
+        seen.clear()
+        driver.off([1])
+        assert seen and set(seen) <= {Priority.OFF, Priority.POLL} and seen[0] is Priority.OFF
+        seen.clear()
+        driver._poll_once(asyncio.get_running_loop().time(), True, False)
+        assert seen and set(seen) == {Priority.POLL}
