@@ -1,23 +1,29 @@
 """CAN benchmark: bus load of the module polling, and targetValues -> setpoint frame delay.
 
-python-can's ``virtual`` buses exist only inside one process, so this runs
-the whole station in-process (:func:`pecc_core.testing.running`, the same
-runtime as ``pecc run``: pepws, gun state machines, uugreen driver, the
-module simulator answering on the bus), a listener on the same virtual
-channel, and the SECC simulator's client on the same event loop. The
-delay is measured from just before the targetValues frame is sent on the
-WebSocket to the bus timestamp of the first voltage setpoint frame (UU
-``VREF``) carrying that voltage: both clocks are ``time.time()`` of this
-process. The client shares the loop with the PECC, so the delay includes
-its share of the loop; a separate client process would not be faster.
+Runs on the timed virtual bus (``timedvirtual``: frames take their wire
+time at 125 kbit/s, every node has socketcan's 10-frame transmit queue),
+so queueing on the wire and in the transmit scheduler is part of every
+figure. python-can's virtual buses exist only inside one process, so the
+whole station runs in-process (:func:`pecc_core.testing.running`, the
+same runtime as ``pecc run``: pepws, gun state machines, uugreen driver,
+the module simulator answering on the bus), a plain ``virtual`` listener
+on the same channel records every frame with the moment its last bit
+crossed the wire, and the SECC simulator's client runs on the same event
+loop. The delay is measured from just before the targetValues frame is
+sent on the WebSocket to the wire timestamp of the first voltage setpoint
+frame (UU ``VREF``) carrying that voltage: both clocks are
+``time.time()`` of this process. The client shares the loop with the
+PECC, so the delay includes its share of the loop.
 
 Bus load counts every frame on the bus with its exact stuffed bit count
-(:func:`pecc_plugins.canbus.load.stuffed_bits`) against 125 kbit/s.
+(:func:`pecc_plugins.canbus.load.stuffed_bits`) against 125 kbit/s; the
+driver's own estimate (:meth:`CanLink.stats`) and its transmit counters
+(retried, dropped) are reported beside it.
 
 The uugreen driver sends every setpoint change at once and keeps the bus
 load down with its polling budget (active modules fast, idle ones slowly).
 
-    python -m benchmarks.can_bench [--modules 12 24] [--seconds 10]
+    python -m benchmarks.can_bench [--modules 12 24] [--param poll_ms=500 ...] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -124,10 +130,15 @@ def delays(sent: list[tuple[float, float]], setpoints: list[tuple[float, float]]
     return out, len(sent) - len(carried)
 
 
-async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
+async def measure(modules: int, params: dict[str, int], seconds: float, steps: int) -> dict[str, Any]:
     channel = f"can-bench-{modules}-{time.monotonic_ns()}"
     overrides: dict[str, Any] = {
         **sim_overrides(channel),
+        "power.driver.params.interface": "timedvirtual",
+        "power.driver.params.bitrate": BITRATE,
+        "services.0.params.interface": "timedvirtual",
+        "services.0.params.bitrate": BITRATE,
+        **{f"power.driver.params.{key}": value for key, value in params.items()},
         "log_level": "WARNING",
         "timings.cable_check_ms": 200,
         "power.modules": [{"address": a} for a in range(1, modules + 1)],
@@ -155,6 +166,7 @@ async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
                 charging_from = time.time()
                 await probe.run()
                 charging = recorder.load(charging_from, time.time())
+                tx = runtime.station.driver.link.stats()
                 await ws.close()
                 await receiver
     finally:
@@ -163,6 +175,7 @@ async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
     found, superseded = delays(probe.sent, recorder.setpoints())
     return {
         "modules": modules,
+        "params": " ".join(f"{k}={v}" for k, v in params.items()) or "defaults",
         "idle_frames_per_s": idle[0],
         "idle_load_percent": idle[1],
         "charging_frames_per_s": charging[0],
@@ -174,13 +187,16 @@ async def measure(modules: int, seconds: float, steps: int) -> dict[str, Any]:
         "delay_p99_ms": percentile(found, 99) * 1000,
         "delay_max_ms": max(found, default=math.nan) * 1000,
         "protocol_errors": stats.error_count,
+        "driver_load_estimate_percent": tx.load_percent,
+        "retried": tx.retried,
+        "dropped": tx.dropped,
     }
 
 
 HEADER = [
-    "modules", "polling frames/s", "bus load %", "frames/s, 1 gun charging",
-    "bus load %",
-    "targetValues -> VREF p50 ms", "p99 ms", "max ms", "answered", "superseded",
+    "modules", "driver params", "idle frames/s", "idle bus load %", "frames/s, 1 gun charging",
+    "bus load %", "driver's estimate %",
+    "targetValues -> VREF p50 ms", "p99 ms", "max ms", "answered", "superseded", "tx retried", "tx dropped",
 ]  # fmt: skip
 
 
@@ -188,19 +204,31 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = [
         [
             str(r["modules"]),
+            r["params"],
             f"{r['idle_frames_per_s']:.0f}",
             f"{r['idle_load_percent']:.1f}",
             f"{r['charging_frames_per_s']:.0f}",
             f"{r['charging_load_percent']:.1f}",
+            f"{r['driver_load_estimate_percent']:.1f}",
             f"{r['delay_p50_ms']:.1f}",
             f"{r['delay_p99_ms']:.1f}",
             f"{r['delay_max_ms']:.1f}",
             f"{r['setpoints_matched']}/{r['targets']}",
             str(r["targets_superseded"]),
+            str(r["retried"]),
+            str(r["dropped"]),
         ]
         for r in results
     ]
     return "\n".join(md_table(HEADER, rows))
+
+
+def parse_param(text: str) -> tuple[str, int]:
+    """``poll_ms=500`` -> ("poll_ms", 500): a uugreen driver param for every run."""
+    key, sep, value = text.partition("=")
+    if not sep or not value.lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(f"--param: got {text!r}; expected NAME=INTEGER, e.g. poll_ms=500")
+    return key, int(value)
 
 
 def main() -> None:
@@ -208,11 +236,19 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--modules", type=int, nargs="+", default=[12, 24])
+    parser.add_argument(
+        "--param",
+        type=parse_param,
+        action="append",
+        default=[],
+        help="a uugreen driver param for the runs, e.g. poll_ms=500 (repeatable)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    results = [asyncio.run(measure(m, args.seconds, args.steps)) for m in args.modules]
+    params = dict(args.param)
+    results = [asyncio.run(measure(m, params, args.seconds, args.steps)) for m in args.modules]
     print(table(results))
 
 

@@ -1,11 +1,74 @@
-"""Shared python-can plumbing for CAN drivers and simulators.
+"""The CAN vendor SDK: everything a power-module driver on a CAN bus shares.
 
-Not a plugin with hooks of its own: a library the CAN plugins import.
+A vendor package builds its driver on these (docs/can-drivers.md, "Writing
+a driver"); PECC's own ``uugreen`` and ``infy`` drivers and the ``modsim``
+simulator use nothing else. The public surface is :data:`__all__`:
 
-- :mod:`.link`: :class:`CanLink`, one self-healing bus on the asyncio loop;
-- :mod:`.moduledriver`: :class:`ModuleDriver`, the vendor-neutral part of a
-  power-module driver (polling, offline/recovery, current split, wait_off);
-- :mod:`.params`: the marshmallow fields every CAN plugin shares;
-- :mod:`.load`: bus time of frames, for bus-load figures;
-- :mod:`.episode`, :mod:`.tasks`: failure logging per episode, task cancelling.
+- :class:`ModuleDriver`: the vendor-neutral half of a power driver
+  (polling, offline detection and recovery, current split, cached
+  setpoints, ``wait_off``). Extension points: :meth:`ModuleDriver._decode`,
+  :meth:`~ModuleDriver._poll`, :meth:`~ModuleDriver._apply` (required);
+  :meth:`~ModuleDriver._update`, :meth:`~ModuleDriver._poll_all`,
+  :meth:`~ModuleDriver._settled`, :meth:`~ModuleDriver._forget`,
+  :meth:`~ModuleDriver.frame_decoder` (optional); helpers for them:
+  :meth:`~ModuleDriver._send`, :meth:`~ModuleDriver._heard`,
+  :meth:`~ModuleDriver._measured`, :meth:`~ModuleDriver._vendor_faults`,
+  :meth:`~ModuleDriver._notify`;
+- :class:`CanLink`: one self-healing bus on the asyncio loop, with a
+  :class:`TxScheduler` (priority classes :class:`Priority`, pacing,
+  retries) and counters (:class:`BusStats`);
+- :class:`DriverParams` / :class:`BusParams` and :func:`bus_config`,
+  :func:`driver_timing`: the profile params every CAN plugin shares;
+- :class:`FrameDecoder`, :class:`Decoded`, :class:`Kind`: how a driver
+  explains its frames to ``pecc can monitor``;
+- :func:`milli`, :func:`stuffed_bits`, :func:`is_transient`, :class:`Episode`.
+
+The ``timedvirtual`` python-can interface (:mod:`.timedbus`) gives tests
+and simulators a bus with a real bus's timing and transmit queue.
+
+This package is also a plugin: it adds ``pecc can monitor``.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from pecc_core import hookimpl
+from pecc_plugins.canbus.decoder import Decoded, FrameDecoder, Kind, bit_names
+from pecc_plugins.canbus.episode import Episode
+from pecc_plugins.canbus.link import BusConfig, BusStats, CanLink
+from pecc_plugins.canbus.load import stuffed_bits
+from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver
+from pecc_plugins.canbus.params import BusParams, DriverParams, bus_config, driver_timing
+from pecc_plugins.canbus.scale import milli
+from pecc_plugins.canbus.scheduler import Priority, TxConfig, TxScheduler, is_transient
+
+__all__ = [
+    "BusConfig",
+    "BusParams",
+    "BusStats",
+    "CanLink",
+    "Decoded",
+    "DriverParams",
+    "DriverTiming",
+    "Episode",
+    "FrameDecoder",
+    "Kind",
+    "ModuleDriver",
+    "Priority",
+    "TxConfig",
+    "TxScheduler",
+    "bit_names",
+    "bus_config",
+    "driver_timing",
+    "is_transient",
+    "milli",
+    "stuffed_bits",
+]
+
+
+@hookimpl
+def pecc_add_commands(app: Any) -> None:
+    from pecc_plugins.canbus.command import can_app
+
+    app.add_typer(can_app, name="can")

@@ -34,6 +34,7 @@ import can
 from pecc_core.power import BLOCKING, Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_core.sharing import fair_shares
+from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.scheduler import Pending, Priority
@@ -218,6 +219,17 @@ class ModuleDriver(ABC):
         self._listeners.append(listener)
 
     # -- for vendor subclasses ----------------------------------------------------
+
+    @classmethod
+    def frame_decoder(cls, settings: Any) -> FrameDecoder:
+        """A decoder of this protocol's frames for ``pecc can monitor``.
+
+        ``settings`` are the driver's validated params (what its schema's
+        ``post_load`` made, with the bus in ``settings.bus``). The default
+        refuses: a vendor driver overrides it to make its traffic readable
+        on a live bus (see :mod:`pecc_plugins.canbus.decoder`).
+        """
+        raise NotImplementedError(f"{cls.__name__} provides no CAN frame decoder")
 
     @abstractmethod
     def _decode(self, msg: can.Message) -> None:

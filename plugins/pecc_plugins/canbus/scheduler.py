@@ -15,7 +15,9 @@ and hands them to the bus at the pace the wire drains them:
   absorbs;
 - a transient refusal (``ENOBUFS``, a transmit timeout: :func:`is_transient`)
   keeps the frame at the head of its class and retries after a short
-  backoff (doubling up to ``retry_max_s``); polls and setpoints that
+  backoff (doubling up to ``retry_max_s``, a few frame times: a full
+  device queue drains one frame per wire time, and a frame waiting for the
+  next retry waits longer than one waiting in the queue); polls and setpoints that
   cannot go out for ``give_up_s`` are dropped and counted;
 - an off is never dropped: it is retried until it goes out, and if it
   has not after ``off_escalate_s`` the owner is told (the module driver
@@ -88,7 +90,7 @@ class TxConfig:
     gap_s: float | None = None
     burst: int = 2
     retry_min_s: float = 0.001
-    retry_max_s: float = 0.02
+    retry_max_s: float = 0.004
     give_up_s: float = 1.0
     off_escalate_s: float = 0.1
     max_queued: int = 256

@@ -33,10 +33,12 @@ import can
 
 from pecc_core.power import Fault, Mode, ModuleState
 from pecc_core.profile.model import ModuleConfig
+from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
 from pecc_plugins.infy import codec
 from pecc_plugins.infy.codec import Cmd
+from pecc_plugins.infy.decoder import InfyDecoder
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,10 @@ class InfyDriver(ModuleDriver):
         #: the module count the group reported (group addressing), or None
         self.group_count: int | None = None
         self._count_due = 0.0
+
+    @classmethod
+    def frame_decoder(cls, settings: InfySettings) -> FrameDecoder:
+        return InfyDecoder(settings.controller)
 
     def _forget(self, module: ModuleState) -> None:
         # a module that comes back may be another unit with other ratings

@@ -29,13 +29,14 @@ import can
 from pecc_core.errors import ConfigError
 from pecc_core.power import Mode, ModuleState
 from pecc_core.profile.model import ModuleConfig
+from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
 from pecc_plugins.uugreen import codec
 from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
+from pecc_plugins.uugreen.decoder import UuDecoder
 
 log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True, slots=True)
 class UuSettings:
@@ -47,7 +48,6 @@ class UuSettings:
     range_select: str = "session"  # or "module"
     low_range_max_v: float = codec.LOW_RANGE_MAX_V
     mode_switch_s: float = 2.0
-
 
 class UuDriver(ModuleDriver):
     """Drives UR1000x0 modules of one group on one bus."""
@@ -70,6 +70,10 @@ class UuDriver(ModuleDriver):
         self._output_on: set[int] = set()  # modules last commanded to run
         #: range switches started, per module (one per session at most)
         self.range_switches: dict[int, int] = dict.fromkeys(self.modules, 0)
+
+    @classmethod
+    def frame_decoder(cls, settings: UuSettings) -> FrameDecoder:
+        return UuDecoder(settings.group)
 
     async def stop(self) -> None:
         for task in list(self._switching.values()):
@@ -220,7 +224,6 @@ class UuDriver(ModuleDriver):
             del self._switching[address]
         if self.link.up:
             self._send_state(module)
-
 
 def _signed(value: int) -> int:
     """A uint32 field read as a signed value (temperatures below 0)."""
