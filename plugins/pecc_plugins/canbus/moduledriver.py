@@ -325,7 +325,7 @@ class ModuleDriver(ABC):
         and it answers.
         """
         module = self.modules.get(frame.owner) if frame.owner is not None else None
-        if module is not None:
+        if module is not None and module.online:
             log.error("%s: module %d: off command not sent; taking the module out of service", self.name, module.address)
             self._lost(module)
 

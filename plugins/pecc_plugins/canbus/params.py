@@ -26,7 +26,7 @@ class BusParams(StrictSchema):
     bitrate outside PECC (``ip link``, see docs/bring-up.md).
 
     Transmit scheduler (:mod:`pecc_plugins.canbus.scheduler`): ``tx_gap_us``
-    is the time a frame is given on the bus (0: its worst-case wire time at
+    is the time a frame is given on the bus (0: its estimated wire time at
     ``bitrate``), ``tx_burst`` the frames that may follow each other back
     to back, ``tx_give_up_ms`` how long a refused poll or setpoint is
     retried, ``off_escalate_ms`` how long a refused off is retried before
@@ -41,7 +41,7 @@ class BusParams(StrictSchema):
     tx_gap_us = Integer(load_default=0, validate=between(0, 1_000_000))
     tx_burst = Integer(load_default=2, validate=between(1, 64))
     tx_give_up_ms = Integer(load_default=1000, validate=between(1, 60_000))
-    off_escalate_ms = Integer(load_default=100, validate=between(1, 60_000))
+    off_escalate_ms = Integer(load_default=500, validate=between(1, 60_000))
 
 
 def bus_config(params: Mapping[str, Any]) -> BusConfig:

@@ -9,10 +9,14 @@ and hands them to the bus at the pace the wire drains them:
 - three classes, always served in this order: :attr:`Priority.OFF` (off
   and emergency commands), :attr:`Priority.SETPOINT`, :attr:`Priority.POLL`;
   first in, first out within a class;
-- pacing: a frame costs its worst-case wire time at the bitrate (or a
-  fixed gap); a small credit (``burst`` frames) lets a few frames go out
-  back to back after a quiet spell, never more than the device queue
-  absorbs;
+- pacing: a frame costs its wire time at the bitrate (with half the
+  worst-case stuff bits: :func:`~pecc_plugins.canbus.load.estimated_bits`;
+  or a fixed gap), a poll twice that (``poll_cost``: its reply takes the wire
+  too, and the controller's frames win arbitration, so polls paced at
+  the wire's own rate would fill the device queue, first in first out,
+  in front of the next setpoint); a small credit (``burst`` frames) lets
+  a few frames go out back to back after a quiet spell, never more than
+  the device queue absorbs;
 - a transient refusal (``ENOBUFS``, a transmit timeout: :func:`is_transient`)
   keeps the frame at the head of its class and retries after a short
   backoff (doubling up to ``retry_max_s``, a few frame times: a full
@@ -43,7 +47,7 @@ from enum import IntEnum
 import can
 
 from pecc_plugins.canbus.episode import Episode
-from pecc_plugins.canbus.load import worst_case_bits
+from pecc_plugins.canbus.load import estimated_bits
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +83,9 @@ def is_transient(exc: BaseException) -> bool:
 class TxConfig:
     """How a scheduler paces and retries.
 
-    :attr gap_s: fixed time per frame; None: each frame's worst-case wire time.
+    :attr gap_s: fixed time per frame; None: each frame's estimated wire time.
     :attr burst: frames that may go out back to back after a quiet spell.
+    :attr poll_cost: wire times a poll is given (itself and its reply).
     :attr retry_min_s, retry_max_s: backoff after a transient refusal.
     :attr give_up_s: a poll or setpoint refused this long is dropped.
     :attr off_escalate_s: an off refused this long is reported to its owner.
@@ -89,10 +94,11 @@ class TxConfig:
 
     gap_s: float | None = None
     burst: int = 2
+    poll_cost: float = 2.0
     retry_min_s: float = 0.001
     retry_max_s: float = 0.004
     give_up_s: float = 1.0
-    off_escalate_s: float = 0.1
+    off_escalate_s: float = 0.5
     max_queued: int = 256
 
 
@@ -150,8 +156,13 @@ class TxScheduler:
         self._on_dead = on_dead
         self._on_stuck = on_stuck
         self._queues: tuple[deque[Pending], ...] = tuple(deque() for _ in Priority)
-        self._gaps = [config.gap_s if config.gap_s is not None else worst_case_bits(n) / bitrate for n in range(9)]
-        self._max_credit = config.burst * self._gaps[8]
+        gaps = [config.gap_s if config.gap_s is not None else estimated_bits(n) / bitrate for n in range(9)]
+        #: wire time given to a frame, by class and data length
+        self._costs = tuple(
+            tuple(gap * (config.poll_cost if priority is Priority.POLL else 1.0) for gap in gaps)
+            for priority in Priority
+        )
+        self._max_credit = max(config.burst * gaps[8], max(max(c) for c in self._costs))
         self._credit = self._max_credit
         self._credit_at = 0.0
         self._blocked_until = 0.0
@@ -225,10 +236,10 @@ class TxScheduler:
             return
         credit = min(self._credit + now - self._credit_at, self._max_credit)
         self._credit_at = now
-        counters, gaps = self.counters, self._gaps
+        counters, costs = self.counters, self._costs
         while (queue := self._head()) is not None:
             entry = queue[0]
-            cost = gaps[min(entry.msg.dlc, 8)]
+            cost = costs[entry.priority][min(entry.msg.dlc, 8)]
             if credit < cost:
                 self._credit = credit
                 self._wake_at(now + cost - credit)
