@@ -3,7 +3,7 @@
 Alarm bit names follow the status table of the protocol notes
 (CAN-PROTOCOLS.md, "Status (cmd 0x04) alarm bytes"), numbered as the
 24-bit word of bytes 5 (high) to 7 (low). Error codes (identifier bits
-28-26) as EVerest's bidirectional Infy driver names them.
+28-26) by the codec's ``ErrorCode`` names.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ ALARM_NAMES = {
     22: "input over-voltage",
     23: "PFC side off",
 }
-ERRORS = {2: "command invalid", 3: "data invalid", 7: "busy starting"}
 _NAMES = {
     Cmd.COUNT: "group module count",
     Cmd.READ_VI: "V/I",
@@ -47,7 +46,6 @@ _NAMES = {
     Cmd.SET_VI: "voltage and current",
 }
 _U32X2 = struct.Struct(">II")
-_U16X2 = struct.Struct(">HH")
 
 
 def _name(cmd: int) -> str:
@@ -71,7 +69,8 @@ class InfyDecoder:
             return ()
         module = frame.source
         if frame.error:
-            why = ERRORS.get(frame.error, f"error code {frame.error}")
+            known = frame.error in codec.ErrorCode.__members__.values()
+            why = codec.ErrorCode(frame.error).name.lower().replace("_", " ") if known else f"error code {frame.error}"
             return (Decoded(module, True, Kind.ERROR, f"{_name(frame.cmd)} refused", error=why),)
         return self._reply(module, frame)
 
@@ -99,16 +98,16 @@ class InfyDecoder:
                 Decoded(module, True, Kind.READING, "Iout", round(values[1], 3), "A"),
             )
         if cmd == Cmd.VI_AFTER_DIODE:
-            volts, amperes = _U16X2.unpack(data[:4])
+            volts, amperes = codec.after_diode(data)
             return (
                 Decoded(module, True, Kind.READING, "Vout after diode", volts / 10, "V"),
                 Decoded(module, True, Kind.READING, "Iout after diode", amperes / 10, "A"),
             )
         if cmd == Cmd.STATUS:
-            bits, temperature = codec.status(data)
+            bits = data[5] << 16 | data[6] << 8 | data[7]
             return (
                 Decoded(module, True, Kind.STATUS, "status", f"0x{bits:06X}", flags=bit_names(bits, ALARM_NAMES)),
-                Decoded(module, True, Kind.READING, "temperature", temperature, "degC"),
+                Decoded(module, True, Kind.READING, "temperature", codec.status(data).temperature, "degC"),
             )
         if cmd == Cmd.CAPABILITIES:
             caps = codec.capabilities(data)
