@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pecc_plugins.canbus import Decoded, Kind
-from pecc_plugins.canbus.command import can_app
-from pecc_plugins.canbus.monitor import Traffic
-from pecc_plugins.infy.decoder import InfyDecoder
-from pecc_plugins.uugreen.decoder import UuDecoder
 from typer.testing import CliRunner
 
 from pecc_core.plugins import default_manager
 from pecc_core.profile import load
 from pecc_core.testing import eventually, running, sim_overrides, write_profile
+from pecc_plugins.canbus import Decoded, Kind
+from pecc_plugins.canbus.command import can_app
+from pecc_plugins.canbus.monitor import Traffic
+from pecc_plugins.infy.decoder import InfyDecoder
+from pecc_plugins.uugreen.decoder import UuDecoder
 
 app = typer.Typer()
 app.add_typer(can_app, name="can")

@@ -14,10 +14,10 @@ import time
 
 import can
 import pytest
-from pecc_plugins.canbus.link import BusConfig, CanLink
-from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, is_transient
 
 from pecc_core.testing import eventually
+from pecc_plugins.canbus.link import BusConfig, CanLink
+from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, is_transient
 
 KERNEL_QUEUE = 10  # txqueuelen of a CAN device (CAN-PROTOCOLS.md)
 

@@ -14,10 +14,10 @@ from collections import Counter
 
 import can
 import pytest
-from pecc_plugins.canbus.scheduler import Priority
 
 from pecc_core.power import Fault, ModuleState
 from pecc_core.testing import eventually
+from pecc_plugins.canbus.scheduler import Priority
 
 CABINET = {"interface": "timedvirtual", "bitrate": 125_000}
 #: The driver's shipped polling budget, not the fast rates of the other CAN tests.

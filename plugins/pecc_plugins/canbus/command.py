@@ -60,9 +60,9 @@ def _driver(profile_name: str) -> tuple[Any, BusConfig, FrameDecoder]:
     try:
         if not isinstance(bus, BusConfig) or make is None:
             raise NotImplementedError
-        decoder = make(settings)
+        decoder: FrameDecoder = make(settings)
     except NotImplementedError:
-        _exit(f"power.driver.name: got {choice.name!r}; expected a CAN driver with a frame decoder", EXIT_USAGE)
+        return _exit(f"power.driver.name: got {choice.name!r}; expected a CAN driver with a frame decoder", EXIT_USAGE)
     return profile, bus, decoder
 
 

@@ -58,7 +58,8 @@ class Decoded:
         arrow = "->" if self.from_module else "<-"
         parts = [f"{who} {arrow} {self.kind} {self.name}"]
         if self.value is not None:
-            parts.append(f"{self.value:g} {self.unit}".rstrip() if isinstance(self.value, float) else f"{self.value} {self.unit}".rstrip())
+            value = f"{self.value:g}" if isinstance(self.value, float) else str(self.value)
+            parts.append(f"{value} {self.unit}".rstrip())
         if self.flags:
             parts.append("[" + ", ".join(self.flags) + "]")
         if self.error:

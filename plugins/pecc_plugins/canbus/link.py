@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import can
 
@@ -53,7 +53,7 @@ class BusConfig:
     reopen_max_s: float = 5.0
     #: seconds a reader thread waits in ``recv``; bounds the stop delay.
     rx_poll_s: float = 0.1
-    tx: TxConfig = TxConfig()
+    tx: TxConfig = field(default_factory=TxConfig)
 
 
 @dataclass(slots=True)

@@ -326,7 +326,9 @@ class ModuleDriver(ABC):
         """
         module = self.modules.get(frame.owner) if frame.owner is not None else None
         if module is not None and module.online:
-            log.error("%s: module %d: off command not sent; taking the module out of service", self.name, module.address)
+            log.error(
+                "%s: module %d: off command not sent; taking the module out of service", self.name, module.address
+            )
             self._lost(module)
 
     def _heard(self, address: int) -> ModuleState | None:

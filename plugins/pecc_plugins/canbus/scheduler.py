@@ -116,7 +116,7 @@ class TxCounters:
 class Pending:
     """A frame waiting in a scheduler queue."""
 
-    __slots__ = ("msg", "priority", "owner", "queued_at", "escalated")
+    __slots__ = ("escalated", "msg", "owner", "priority", "queued_at")
 
     def __init__(self, msg: can.Message, priority: Priority, owner: int | None, queued_at: float) -> None:
         self.msg = msg
@@ -162,7 +162,7 @@ class TxScheduler:
             tuple(gap * (config.poll_cost if priority is Priority.POLL else 1.0) for gap in gaps)
             for priority in Priority
         )
-        self._max_credit = max(config.burst * gaps[8], max(max(c) for c in self._costs))
+        self._max_credit = max(config.burst * gaps[8], *(max(c) for c in self._costs))
         self._credit = self._max_credit
         self._credit_at = 0.0
         self._blocked_until = 0.0

@@ -14,7 +14,7 @@ from pecc_plugins.canbus.decoder import Decoded, Kind, bit_names
 from pecc_plugins.infy import codec
 from pecc_plugins.infy.codec import Cmd
 
-ALARM_NAMES = {
+ALARM_NAMES: dict[int, str] = {
     0: "output short circuit",
     4: "sleeping",
     5: "discharge abnormal",
@@ -35,7 +35,7 @@ ALARM_NAMES = {
     22: "input over-voltage",
     23: "PFC side off",
 }
-_NAMES = {
+_NAMES: dict[int, str] = {
     Cmd.COUNT: "group module count",
     Cmd.READ_VI: "V/I",
     Cmd.STATUS: "status",

@@ -10,7 +10,7 @@ from pecc_plugins.canbus.decoder import Decoded, Kind, bit_names
 from pecc_plugins.uugreen import codec
 from pecc_plugins.uugreen.codec import Cmd, MsgType
 
-STATUS_NAMES = {
+STATUS_NAMES: dict[int, str] = {
     0: "AC over-voltage",
     1: "AC under-voltage",
     2: "AC over-voltage shutdown",
@@ -34,8 +34,8 @@ STATUS_NAMES = {
     31: "bleeder failure",
 }
 RANGES = {1: "high (1000 V)", 2: "low (500 V)", 3: "automatic"}
-#: cmd -> (name, unit, scale) of values in milli-units
-_MILLI = {
+#: cmd -> (name, unit) of values in milli-units
+_MILLI: dict[int, tuple[str, str]] = {
     Cmd.VOUT: ("Vout", "V"),
     Cmd.VOUT_FAST: ("Vout fast", "V"),
     Cmd.IOUT_SLOW: ("Iout slow", "A"),
@@ -46,8 +46,8 @@ _MILLI = {
     Cmd.VCA: ("AC Vca", "V"),
     0x68: ("current capability", "A"),
 }
-_SETPOINTS = {Cmd.VREF: ("voltage reference", "V"), Cmd.ILIMIT: ("current limit", "A")}
-_NAMES = {
+_SETPOINTS: dict[int, tuple[str, str]] = {Cmd.VREF: ("voltage reference", "V"), Cmd.ILIMIT: ("current limit", "A")}
+_NAMES: dict[int, str] = {
     Cmd.SHUTDOWN: "output",
     Cmd.SERIAL: "serial number",
     Cmd.STATUS: "status",
@@ -102,7 +102,8 @@ class UuDecoder:
             signed = value - (1 << 32) if value & 0x80000000 else value
             return (Decoded(module, True, Kind.READING, "inlet temperature", signed / 1000, "degC"),)
         if cmd == Cmd.STATUS:
-            return (Decoded(module, True, Kind.STATUS, "status", f"0x{value:08X}", flags=bit_names(value, STATUS_NAMES)),)
+            flags = bit_names(value, STATUS_NAMES)
+            return (Decoded(module, True, Kind.STATUS, "status", f"0x{value:08X}", flags=flags),)
         if cmd in (Cmd.MODE_STATUS, 0x65):
             return (Decoded(module, True, Kind.READING, _name(cmd), RANGES.get(value, str(value))),)
         return (Decoded(module, True, Kind.READING, _name(cmd), value),)
