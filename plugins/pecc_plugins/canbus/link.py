@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -183,7 +184,8 @@ class CanLink:
         self._reader = BusReader(bus, self._received, self._receive_died, loop, cfg.rx_poll_s)
         self._reader.start()
         self.scheduler.start(loop)
-        self._opened_at = self._window_at = loop.time()
+        self._opened_at = loop.time()
+        self._window_at = time.monotonic()
         self.counters.opens += 1
         log.log(
             logging.INFO if self.counters.opens == 1 else logging.DEBUG,
@@ -311,10 +313,12 @@ class CanLink:
 
     def load_percent(self) -> float:
         """Estimated bus load over the last :data:`LOAD_WINDOW_S` (frames seen by this node)."""
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()  # the loop's clock; callable from any thread
         bits = self.counters.tx_bits + self.counters.rx_bits
         elapsed = now - self._window_at
         if elapsed >= LOAD_WINDOW_S:
             self._load = 100.0 * (bits - self._window_bits) / elapsed / self.config.bitrate
             self._window_at, self._window_bits = now, bits
+        elif self.counters.opens == 1 and self._load == 0.0 and elapsed > 0:
+            return 100.0 * (bits - self._window_bits) / elapsed / self.config.bitrate  # the first second
         return self._load

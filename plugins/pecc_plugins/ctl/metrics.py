@@ -9,7 +9,6 @@ scraped: nothing is updated in the hot path for the sake of metrics.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,6 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from pecc_core.power import Fault
-from pecc_plugins.canbus.load import load_of
 from pecc_plugins.ctl.views import can_links, gun_reading, modules_view, site_view
 
 if TYPE_CHECKING:
@@ -107,7 +105,6 @@ class StationCollector(Collector):
         self.station = station
         self.recorder = recorder
         self.history = history
-        self._can_last: dict[str, tuple[float, int, int]] = {}  # per link: time, frames, bytes
 
     def collect(self) -> Iterator[Metric]:
         yield from self._guns()
@@ -177,25 +174,23 @@ class StationCollector(Collector):
         label = ["bus"]
         sent = _counter("pecc_can_frames_sent", "frames written to the bus", label)
         received = _counter("pecc_can_frames_received", "frames read from the bus", label)
-        retried = _counter("pecc_can_frames_retried", "frames sent again after a full transmit buffer", label)
+        retried = _counter("pecc_can_frames_retried", "frames sent again after a full transmit queue", label)
         dropped = _counter("pecc_can_frames_dropped", "frames that could not be sent", label)
-        episodes = _counter("pecc_can_bus_error_episodes", "times the bus failed and was reopened", label)
-        load = _gauge("pecc_can_bus_load_ratio", "estimated share of bus time used since the last scrape", label)
-        now = time.monotonic()
+        episodes = _counter(
+            "pecc_can_bus_error_episodes", "runs of transmit refusals, and times the bus failed and was reopened", label
+        )
+        escalations = _counter("pecc_can_off_escalations", "off commands that could not be sent in time", label)
+        load = _gauge("pecc_can_bus_load_ratio", "estimated share of bus time used over the last second", label)
         for link in links:
-            counters, name = link.counters, [link.name]
-            sent.add_metric(name, counters.tx_frames)
-            received.add_metric(name, counters.rx_frames)
-            retried.add_metric(name, getattr(counters, "tx_retries", 0))
-            dropped.add_metric(name, counters.tx_failures)
-            episodes.add_metric(name, counters.deaths + counters.open_failures)
-            frames = counters.tx_frames + counters.rx_frames
-            data = counters.tx_bytes + counters.rx_bytes
-            then, frames_then, data_then = self._can_last.get(link.name, (now, frames, data))
-            self._can_last[link.name] = (now, frames, data)
-            bus = load_of(frames - frames_then, data - data_then, now - then, link.config.bitrate)
-            load.add_metric(name, bus.percent / 100)
-        yield from (sent, received, retried, dropped, episodes, load)
+            stats, name = link.stats(), [link.name]
+            sent.add_metric(name, stats.sent)
+            received.add_metric(name, stats.received)
+            retried.add_metric(name, stats.retried)
+            dropped.add_metric(name, stats.dropped)
+            episodes.add_metric(name, stats.error_episodes + stats.deaths + link.counters.open_failures)
+            escalations.add_metric(name, stats.off_escalations)
+            load.add_metric(name, stats.load_percent / 100)
+        yield from (sent, received, retried, dropped, episodes, escalations, load)
 
     def _site(self) -> Iterator[Metric]:
         site = site_view(self.station)
