@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 
+import orjson
 from websockets.asyncio.server import ServerConnection, serve
 
 from pecc_core.model import Status
@@ -28,7 +28,7 @@ STATUS = Encoder(float_values=True).status(Status())
 
 async def _status(ws: ServerConnection) -> None:
     while True:
-        await ws.send(STATUS)
+        await ws.send(STATUS, text=True)
         await asyncio.sleep(0.2)
 
 
@@ -36,11 +36,11 @@ async def _handler(ws: ServerConnection) -> None:
     status = asyncio.create_task(_status(ws))
     try:
         async for raw in ws:
-            msg = json.loads(raw)
+            msg = orjson.loads(raw)
             if msg.get("type") == "request":
                 payload = CONFIGURATION if msg["kind"] == "configuration" else {}
                 reply = {"type": "response", "kind": msg["kind"], "sequenceNumber": msg["sequenceNumber"]}
-                await ws.send(json.dumps({**reply, "payload": payload}))
+                await ws.send(orjson.dumps({**reply, "payload": payload}), text=True)
     finally:
         status.cancel()
 

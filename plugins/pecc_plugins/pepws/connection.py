@@ -3,16 +3,20 @@
 A connection runs five activities on the loop, none of which waits for
 another:
 
-- the **receive loop** (the websockets handler itself) parses frames. Replies
-  to the PECC's own requests are matched right there, so a handler that is
-  waiting for the SECC's answer never blocks the loop that must read it
-  (the lesson of mobilityhouse/ocpp issue #130). Everything else goes, in
-  order, to a small bounded inbox: a flooding client is slowed down by TCP,
-  nobody else is.
+- the **receive loop** (the websockets handler itself) parses and validates
+  frames. Replies to the PECC's own requests are matched right there, so a
+  handler that is waiting for the SECC's answer never blocks the loop that
+  must read it (the lesson of mobilityhouse/ocpp issue #130). Everything
+  else is checked at once (:meth:`~pecc_plugins.pepws.dispatch.Dispatcher.check`,
+  a bounded cost per frame) and goes, in order, to a small bounded inbox as
+  either a finished error reply or the validated payload for its handler:
+  nothing of an invalid frame is kept, and a flooding client is slowed down
+  by TCP, nobody else is.
 - the **worker** answers requests and applies info messages one at a time,
   in arrival order, through the :class:`~pecc_plugins.pepws.dispatch.Dispatcher`.
-  Each handler runs shielded: if the SECC goes away mid-request the gun's
-  state machine still finishes its step; only the reply is dropped.
+  A handler is never cancelled halfway: if the SECC goes away mid-request
+  the gun's state machine still finishes its step (the worker stops after
+  it); only the reply is dropped.
 - the **status task** sends the gun's status every ``status_interval_ms``
   from the moment the connection is accepted, whatever else is going on.
 - the **writer** is the only one that sends frames, from a bounded queue
@@ -34,7 +38,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from marshmallow import ValidationError
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
@@ -47,6 +50,7 @@ from pecc_plugins.pepws.codec import (
     parse,
     sequence_of,
 )
+from pecc_plugins.pepws.dispatch import Call
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -59,7 +63,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Parsed messages waiting for the worker; beyond this the receive loop waits.
+#: Checked messages waiting for the worker; beyond this the receive loop waits.
 INBOX_SIZE = 16
 _REPLY_TYPES = ("response", "error")
 _BINARY = FrameError("binary frames are not allowed: PEP-WS messages are UTF-8 JSON text")
@@ -97,11 +101,15 @@ class Connection:
         self._dispatcher = dispatcher
         self._encoder = encoder
         self._timings = timings
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(send_queue)
-        self._inbox: asyncio.Queue[Any] = asyncio.Queue(INBOX_SIZE)
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(send_queue)
+        #: Error replies to send and calls for the worker, in arrival order.
+        self._inbox: asyncio.Queue[bytes | Call] = asyncio.Queue(INBOX_SIZE)
         self._request_lock = asyncio.Lock()
         self._pending: _Pending | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._worker: asyncio.Task[None] | None = None
+        #: The worker is inside a handler (which must not be cancelled).
+        self._handling = False
         self._closer: asyncio.Task[None] | None = None
         #: Why the connection was detached from its gun (None while attached).
         self.detached: str | None = None
@@ -123,6 +131,7 @@ class Connection:
             asyncio.create_task(loop(), name=f"pepws {self.gun.id} {loop.__name__}")
             for loop in (self._write_loop, self._status_loop, self._work_loop, self._liveness_loop)
         ]
+        self._worker = self._tasks[2]
         reason = "connection handler cancelled"
         try:
             reason = await self._receive_loop()
@@ -143,7 +152,8 @@ class Connection:
         if pending is not None and not pending.reply.done():
             pending.reply.set_exception(SeccNotConnected(f"gun {self.gun.id}: {reason}"))
         for task in self._tasks:  # the current one too: it stops at its next await
-            task.cancel()
+            if task is not self._worker or not self._handling:
+                task.cancel()  # a worker inside a handler stops after it
         while not self._inbox.empty():  # frees a receive loop blocked on a full inbox
             self._inbox.get_nowait()
         # Losing the SECC mid-session ends a charge: worth a warning; an idle one leaving is not.
@@ -168,7 +178,8 @@ class Connection:
     async def _receive_loop(self) -> str:
         """Read frames until the connection closes; returns why it closed."""
         ws = self._ws
-        inbox = self._inbox
+        put = self._inbox.put
+        check = self._dispatcher.check
         try:
             async for frame in ws:
                 if isinstance(frame, str):
@@ -181,18 +192,29 @@ class Connection:
                         continue
                 else:
                     message = _BINARY
-                if self.detached is None:
-                    await inbox.put(message)
+                work = check(message)
+                del message  # a hostile frame's parsed form goes now, not after the wait
+                if work is not None and self.detached is None:
+                    await put(work)
         except ConnectionClosed:
             pass
         return f"connection closed ({ws.close_code} {ws.close_reason or ''})".rstrip()
 
     async def _work_loop(self) -> None:
         get = self._inbox.get
-        handle = self._dispatcher.handle
+        run = self._dispatcher.run
         while True:
-            message = await get()
-            reply = await asyncio.shield(handle(message, self))
+            work = await get()
+            if isinstance(work, Call):
+                self._handling = True
+                try:
+                    reply = await run(work, self)
+                finally:
+                    self._handling = False
+                if self.detached is not None:
+                    return
+            else:
+                reply = work
             if reply is not None:
                 self._send(reply)
 
@@ -209,30 +231,26 @@ class Connection:
             )
             return
         if msg_type == "error":
-            schema = schemas.ERROR
+            validate = schemas.ERROR
         else:
-            schema = schemas.schema_for("response", pending.kind) or schemas.ENVELOPES["response"]
-        try:
-            loaded = schema.load(message)
-        except ValidationError as exc:
-            pending.reply.set_exception(
-                SeccError("format", f"invalid {msg_type} to {pending.kind}: {schemas.describe(exc.messages)}")
-            )
-            return
-        if msg_type == "error":
-            payload = loaded["payload"]
+            validate = schemas.validator_for("response", pending.kind) or schemas.ENVELOPES["response"]
+        problem = schemas.problem(validate, message)
+        if problem is not None:
+            pending.reply.set_exception(SeccError("format", f"invalid {msg_type} to {pending.kind}: {problem}"))
+        elif msg_type == "error":
+            payload = message["payload"]
             pending.reply.set_exception(SeccError(payload["errorCategory"], payload["errorDetails"]))
         else:
-            pending.reply.set_result(loaded["payload"])
+            pending.reply.set_result(message["payload"])
 
     # -- sending -------------------------------------------------------------------
 
-    def _send(self, text: str) -> None:
-        """Queue one frame; a full queue means the SECC does not keep up: drop it."""
+    def _send(self, frame: bytes) -> None:
+        """Queue one frame (UTF-8 JSON); a full queue means the SECC does not keep up: drop it."""
         if self.detached is not None:
             return
         try:
-            self._outbox.put_nowait(text)
+            self._outbox.put_nowait(frame)
         except asyncio.QueueFull:
             self.drop(
                 f"send queue full ({self._outbox.maxsize} messages): the SECC does not keep up",
@@ -244,7 +262,7 @@ class Connection:
         send = self._ws.send
         try:
             while True:
-                await send(await get())
+                await send(await get(), text=True)
         except ConnectionClosed:
             pass
 
@@ -309,15 +327,15 @@ class Connection:
             if self.detached is not None:
                 raise SeccNotConnected(f"gun {self.gun.id}: {self.detached}")
             seq = self.sequence.next()
-            frame = {"type": "request", "kind": kind, "sequenceNumber": seq, "payload": payload}
-            problems = schemas.MESSAGES[("request", kind)].validate(frame)
-            if problems:
-                raise ValueError(f"invalid {kind} request: {schemas.describe(problems)}")
-            text = self._encoder.message("request", kind, payload, seq)
+            message = {"type": "request", "kind": kind, "sequenceNumber": seq, "payload": payload}
+            problem = schemas.problem(schemas.MESSAGES[("request", kind)], message)
+            if problem is not None:
+                raise ValueError(f"invalid {kind} request: {problem}")
+            frame = self._encoder.message("request", kind, payload, seq)
             reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._pending = _Pending(seq, kind, reply)
             try:
-                self._send(text)
+                self._send(frame)
                 async with asyncio.timeout(self._timings.request_timeout_ms / 1000):
                     return await reply
             except TimeoutError:
