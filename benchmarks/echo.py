@@ -16,6 +16,7 @@ import sys
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
 
+from pecc_core.asyncutil import run
 from pecc_core.model import Status
 from pecc_plugins.pepws.codec import Encoder
 
@@ -54,4 +55,4 @@ async def main(port: int) -> None:
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(int(sys.argv[1])))
+        run(main(int(sys.argv[1])))

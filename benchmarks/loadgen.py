@@ -42,6 +42,8 @@ from pecc_plugins.seccsim.session import Ticker
 from pecc_plugins.seccsim.stats import RunStats
 from pecc_plugins.seccsim.tls import contexts
 
+from pecc_core.asyncutil import run as run_loop
+
 STANDBY_TARGET = {
     "targetVoltage": 0,
     "targetCurrent": 0,
@@ -129,7 +131,7 @@ def main() -> None:
 
         owners = {url: secc for url, secc in gun_owners([], args.profile, None, None).items() if url in urls}
         tls = contexts(owners, None, None, None, args.certs)
-    stats, window, cpu = asyncio.run(run(urls, args.rate, args.warmup, args.duration, tls))
+    stats, window, cpu = run_loop(run(urls, args.rate, args.warmup, args.duration, tls))
     report = {"guns": len(urls), "window_s": window, "loadgen_cpu_percent": cpu, **stats.report()}
     args.report.write_text(json.dumps(report, indent=2))
 

@@ -8,7 +8,6 @@ traceback.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 from pathlib import Path
@@ -124,6 +123,7 @@ def run(
     On stop every gun goes to standby, every module is switched off and
     every connection is closed; the exit code is then 0.
     """
+    from pecc_core.asyncutil import run as run_loop
     from pecc_core.runtime import serve
 
     if ctl_port is not None:
@@ -139,7 +139,7 @@ def run(
         raise _fail(f"--log-format: got {log_format!r}; expected one of {', '.join(FORMATS)}")
     configure_logging(level, log_format, loaded.log_levels)
     try:
-        asyncio.run(serve(loaded, plugins))
+        run_loop(serve(loaded, plugins))
     except ConfigError as exc:
         raise _fail(_invalid(loaded, exc)) from None
     except OSError as exc:  # e.g. the port is taken

@@ -22,8 +22,11 @@ numbers are clamped into the official ranges so a noisy negative reading
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -52,6 +55,27 @@ def parse(text: str | bytes) -> Any:
         return json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise FrameError(f"not valid JSON: {exc}") from None
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Parse (and check, and drop) a frame with the cyclic garbage collector paused.
+
+    A parsed JSON value holds no reference cycles, so the collector has
+    nothing to find in it, but its containers count toward its thresholds: a
+    64 KiB frame of ``[[],[],...]`` is 21,000 new lists whose collections made
+    parsing it ~7x slower (5 ms instead of 0.7 ms), and ``[{},{},...]`` worse.
+    Freed again before the collector resumes, they never trigger one. A no-op
+    when the application runs with the collector off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def sequence_of(message: Any) -> int:

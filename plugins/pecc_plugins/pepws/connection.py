@@ -17,8 +17,11 @@ another:
   A handler is never cancelled halfway: if the SECC goes away mid-request
   the gun's state machine still finishes its step (the worker stops after
   it); only the reply is dropped.
-- the **status task** sends the gun's status every ``status_interval_ms``
-  from the moment the connection is accepted, whatever else is going on.
+- the **status task** sends the gun's status when the connection is
+  accepted, then every ``status_interval_ms`` at the gun's own phase of the
+  period (``phase``, spread over the station's guns by the server, so that
+  1000 guns do not all fall due in the same loop turn), whatever else is
+  going on.
 - the **writer** is the only one that sends frames, from a bounded queue
   (``server.send_queue``). A client that cannot keep up is disconnected when
   the queue is full, never buffered without bound.
@@ -47,6 +50,7 @@ from pecc_plugins.pepws.codec import (
     Encoder,
     FrameError,
     SequenceCounter,
+    cyclic_gc_paused,
     parse,
     sequence_of,
 )
@@ -65,6 +69,10 @@ log = logging.getLogger(__name__)
 
 #: Checked messages waiting for the worker; beyond this the receive loop waits.
 INBOX_SIZE = 16
+#: After a frame this big (real messages are < 1 KiB) the receive loop lets the
+#: event loop turn, so that a connection whose frames queued up in websockets
+#: cannot spend several of them in one step while other guns' statuses wait.
+LARGE_FRAME = 8 * 1024
 _REPLY_TYPES = ("response", "error")
 _BINARY = FrameError("binary frames are not allowed: PEP-WS messages are UTF-8 JSON text")
 
@@ -91,6 +99,7 @@ class Connection:
         send_queue: int,
         stats: TransportStats,
         observers: PluginManager,
+        phase: float = 0.0,
     ) -> None:
         self.gun = gun
         self._stats = stats
@@ -101,6 +110,8 @@ class Connection:
         self._dispatcher = dispatcher
         self._encoder = encoder
         self._timings = timings
+        #: Where in the status period this gun's statuses fall (0 <= phase < 1).
+        self._phase = phase
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(send_queue)
         #: Error replies to send and calls for the worker, in arrival order.
         self._inbox: asyncio.Queue[bytes | Call] = asyncio.Queue(INBOX_SIZE)
@@ -179,26 +190,35 @@ class Connection:
         """Read frames until the connection closes; returns why it closed."""
         ws = self._ws
         put = self._inbox.put
-        check = self._dispatcher.check
+        take = self._take
         try:
             async for frame in ws:
-                if isinstance(frame, str):
-                    try:
-                        message = parse(frame)
-                    except FrameError as exc:
-                        message = exc
-                    if type(message) is dict and message.get("type") in _REPLY_TYPES:
-                        self._on_reply(message)
-                        continue
-                else:
-                    message = _BINARY
-                work = check(message)
-                del message  # a hostile frame's parsed form goes now, not after the wait
+                with cyclic_gc_paused():
+                    work = take(frame)
                 if work is not None and self.detached is None:
                     await put(work)
+                if len(frame) > LARGE_FRAME:
+                    await asyncio.sleep(0)
         except ConnectionClosed:
             pass
         return f"connection closed ({ws.close_code} {ws.close_reason or ''})".rstrip()
+
+    def _take(self, frame: str | bytes) -> bytes | Call | None:
+        """One frame: a reply is matched at once; anything else checked into inbox work.
+
+        The parsed message is dropped before this returns: only the checked
+        work (an error reply, or a call with its payload) is kept.
+        """
+        if isinstance(frame, str):
+            try:
+                message = parse(frame)
+            except FrameError as exc:
+                return self._dispatcher.check(exc)
+            if type(message) is dict and message.get("type") in _REPLY_TYPES:
+                self._on_reply(message)
+                return None
+            return self._dispatcher.check(message)
+        return self._dispatcher.check(_BINARY)
 
     async def _work_loop(self) -> None:
         get = self._inbox.get
@@ -267,18 +287,25 @@ class Connection:
             pass
 
     async def _status_loop(self) -> None:
-        """Status now, then every interval on a fixed grid (no drift, no catch-up bursts)."""
+        """Status now, then on the gun's slots, every interval (no drift, no catch-up bursts).
+
+        The slots are the loop clock's grid shifted by the gun's phase; after
+        a stall the late status goes out and the next one is back on a slot.
+        """
         loop = asyncio.get_running_loop()
         interval = self._timings.status_interval_ms / 1000
-        gun = self.gun
+        offset = self._phase * interval
+        send = self._send
+        report = self.gun.report
         encode = self._encoder.status
         failing = False
-        due = loop.time()
         observe = self._stats.status_interval.observe
         sent: float | None = None
+        now = loop.time()
+        due = now + (offset - now) % interval  # the gun's first slot
         while True:
             try:
-                self._send(encode(gun.report()))
+                send(encode(report()))
                 now = loop.time()
                 if sent is not None:
                     observe(now - sent)
@@ -286,12 +313,13 @@ class Connection:
                 failing = False
             except Exception:
                 if not failing:
-                    log.exception("gun %s: building the status message failed", gun.id)
+                    log.exception("gun %s: building the status message failed", self.gun.id)
                 failing = True
-            due += interval
             now = loop.time()
-            due = max(due, now)
+            if due <= now:  # late (a stall): the next slot after now
+                due = now + ((offset - now) % interval or interval)
             await asyncio.sleep(due - now)
+            due += interval
 
     async def _liveness_loop(self) -> None:
         interval = self._timings.ping_interval_ms / 1000

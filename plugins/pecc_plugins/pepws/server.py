@@ -120,6 +120,9 @@ class PepWsServer:
         self._live: dict[str, tuple[Connection, PeerIdentity]] = {}
         #: Counters since start, read by the metrics collector.
         self.stats = TransportStats()
+        guns = list(station.guns)
+        #: Each gun's phase of the status period, spread evenly over the station.
+        self._phases = {gun_id: i / len(guns) for i, gun_id in enumerate(guns)}
         self._server: Server | None = None
         self._allow = allow_by_path(station.profile)
         #: Refused handshakes: one line each, at a bounded rate (a scanner must not flood the log).
@@ -302,5 +305,6 @@ class PepWsServer:
             gun, self._handlers, self._encoder, timings.request_timeout_ms, self.stats, observers
         )
         return Connection(
-            ws, gun, dispatcher, self._encoder, timings, self._settings.send_queue, self.stats, observers
+            ws, gun, dispatcher, self._encoder, timings, self._settings.send_queue, self.stats, observers,
+            self._phases[gun.id],
         )
