@@ -22,9 +22,13 @@ another:
   period (``phase``, spread over the station's guns by the server, so that
   1000 guns do not all fall due in the same loop turn), whatever else is
   going on.
-- the **writer** is the only one that sends frames, from a bounded queue
-  (``server.send_queue``). A client that cannot keep up is disconnected when
-  the queue is full, never buffered without bound.
+- the **writer** sends the frames that had to wait, from a bounded queue
+  (``server.send_queue``). A reply or a status is sent at once by the task
+  that made it (a loop turn less per frame) when nothing is waiting or being
+  sent and the socket has taken everything so far; otherwise it waits its
+  turn in the queue. A client that cannot
+  keep up is disconnected when the queue is full, never buffered without
+  bound.
 - the **liveness task** pings every ``ping_interval_ms``; without a pong so
   that the SECC is silent for ``secc_unresponsive_ms`` in total, the gun is
   detached (its state machine goes to standby) at once and the socket closed.
@@ -115,6 +119,8 @@ class Connection:
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(send_queue)
         #: Error replies to send and calls for the worker, in arrival order.
         self._inbox: asyncio.Queue[bytes | Call] = asyncio.Queue(INBOX_SIZE)
+        #: How many tasks are inside ``ws.send`` (waiting for the client, maybe).
+        self._sending = 0
         self._request_lock = asyncio.Lock()
         self._pending: _Pending | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -236,7 +242,7 @@ class Connection:
             else:
                 reply = work
             if reply is not None:
-                self._send(reply)
+                await self._send_now(reply)
 
     def _on_reply(self, message: dict[str, Any]) -> None:
         """A response or error from the SECC: the answer to our pending request, or dropped."""
@@ -277,14 +283,38 @@ class Connection:
                 CloseCode.POLICY_VIOLATION,
             )
 
-    async def _write_loop(self) -> None:
-        get = self._outbox.get
-        send = self._ws.send
+    async def _send_now(self, frame: bytes) -> None:
+        """Send ``frame`` from this task when that cannot wait, else queue it.
+
+        At once only if nothing is queued or being sent and the socket took
+        everything so far (an empty transport buffer): then ``ws.send`` does
+        not wait for the client, and a client that stops reading still fills
+        the queue and is dropped.
+        """
+        if (
+            self._sending
+            or not self._outbox.empty()
+            or self._ws.transport.get_write_buffer_size()
+            or self.detached is not None
+        ):
+            self._send(frame)
+            return
+        await self._write(frame)
+
+    async def _write(self, frame: bytes) -> None:
+        self._sending += 1
         try:
-            while True:
-                await send(await get(), text=True)
+            await self._ws.send(frame, text=True)
         except ConnectionClosed:
             pass
+        finally:
+            self._sending -= 1
+
+    async def _write_loop(self) -> None:
+        get = self._outbox.get
+        write = self._write
+        while True:
+            await write(await get())
 
     async def _status_loop(self) -> None:
         """Status now, then on the gun's slots, every interval (no drift, no catch-up bursts).
@@ -295,7 +325,7 @@ class Connection:
         loop = asyncio.get_running_loop()
         interval = self._timings.status_interval_ms / 1000
         offset = self._phase * interval
-        send = self._send
+        send = self._send_now
         report = self.gun.report
         encode = self._encoder.status
         failing = False
@@ -305,7 +335,7 @@ class Connection:
         due = now + (offset - now) % interval  # the gun's first slot
         while True:
             try:
-                send(encode(report()))
+                await send(encode(report()))
                 now = loop.time()
                 if sent is not None:
                     observe(now - sent)
