@@ -26,9 +26,8 @@ another:
   (``server.send_queue``). A reply or a status is sent at once by the task
   that made it (a loop turn less per frame) when nothing is waiting or being
   sent and the socket has taken everything so far; otherwise it waits its
-  turn in the queue. A client that cannot
-  keep up is disconnected when the queue is full, never buffered without
-  bound.
+  turn in the queue. A client that cannot keep up is disconnected when the
+  queue is full, never buffered without bound.
 - the **liveness task** pings every ``ping_interval_ms``; without a pong so
   that the SECC is silent for ``secc_unresponsive_ms`` in total, the gun is
   detached (its state machine goes to standby) at once and the socket closed.
