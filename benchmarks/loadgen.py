@@ -36,13 +36,12 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from pecc_core.asyncutil import run as run_loop
 from pecc_plugins.seccsim.client import ConnectionLost, PepClient, RequestFailed
 from pecc_plugins.seccsim.runner import SUBPROTOCOL
 from pecc_plugins.seccsim.session import Ticker
 from pecc_plugins.seccsim.stats import RunStats
 from pecc_plugins.seccsim.tls import contexts
-
-from pecc_core.asyncutil import run as run_loop
 
 STANDBY_TARGET = {
     "targetVoltage": 0,

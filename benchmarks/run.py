@@ -323,16 +323,20 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
     if charging:
         lines += [
             "",
-            f"Charging load: `pecc secc-sim --duration {args.duration:g}` (real sessions, 10 Hz in charge); "
-            "floor: the echo floor's protocol load of the same round.",
+            (
+                f"Charging load: `pecc secc-sim --duration {args.duration:g}` (real sessions, 10 Hz in charge); "
+                "floor: the echo floor's protocol load of the same round."
+            ),
             "",
             *md_table(CHARGING_HEADER, charging),
         ]
     if hostile:
         lines += [
             "",
-            f"Hostile frames: {ATTACKERS} connections send in-spec 64 KiB getInput frames wrong at every item "
-            "as fast as the PECC takes them; the other guns run the protocol load.",
+            (
+                f"Hostile frames: {ATTACKERS} connections send in-spec 64 KiB getInput frames wrong at every "
+                "item as fast as the PECC takes them; the other guns run the protocol load."
+            ),
             "",
             *md_table(HOSTILE_HEADER, hostile),
         ]

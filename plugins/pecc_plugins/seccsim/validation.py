@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pecc_plugins.pepws.schemas import ENVELOPES, MESSAGE_TYPES, problem as first_problem, validator_for
+from pecc_plugins.pepws.schemas import ENVELOPES, MESSAGE_TYPES, validator_for
+from pecc_plugins.pepws.schemas import problem as first_problem
 
 
 def problem(msg: Any) -> str | None:
