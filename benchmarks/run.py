@@ -218,13 +218,22 @@ def one_round(guns: int, work: Path, tag: str, args: argparse.Namespace) -> dict
 
 
 def median_run(runs: list[Any]) -> Any:
-    """Each figure's median over the rounds (lists and texts: the first round's)."""
-    first = runs[0]
+    """Each figure's median over the rounds that have it (lists and texts: the first round's).
+
+    A round without the figure (None, NaN: e.g. no request answered in time) is left out.
+    """
+    present = [r for r in runs if r is not None and not (isinstance(r, float) and math.isnan(r))]
+    if not present:
+        return None
+    first = present[0]
     if isinstance(first, dict):
-        return {key: median_run([r[key] for r in runs if key in r]) for key in first}
-    if isinstance(first, (int, float)) and not isinstance(first, bool):
-        return statistics.median(runs)
-    return first
+        keys = dict.fromkeys(key for r in present for key in r)
+        return {key: median_run([r.get(key) for r in present]) for key in keys}
+    if isinstance(first, bool) or not isinstance(first, (int, float)):
+        return first
+    if isinstance(first, int):
+        return statistics.median_low(present)
+    return statistics.median(present)
 
 
 def main() -> None:
