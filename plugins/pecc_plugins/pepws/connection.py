@@ -72,9 +72,10 @@ log = logging.getLogger(__name__)
 
 #: Checked messages waiting for the worker; beyond this the receive loop waits.
 INBOX_SIZE = 16
-#: After a frame this big (real messages are < 1 KiB) the receive loop lets the
-#: event loop turn, so that a connection whose frames queued up in websockets
-#: cannot spend several of them in one step while other guns' statuses wait.
+#: A frame this big is no real PEP-WS message (those are < 1 KiB): it is taken
+#: only with a slot of the server's ``large_frames`` semaphore, held until the
+#: loop has turned, so that however many connections send them, each loop turn
+#: spends at most that many large frames while other guns' statuses wait.
 LARGE_FRAME = 8 * 1024
 _REPLY_TYPES = ("response", "error")
 _BINARY = FrameError("binary frames are not allowed: PEP-WS messages are UTF-8 JSON text")
@@ -103,6 +104,7 @@ class Connection:
         stats: TransportStats,
         observers: PluginManager,
         phase: float = 0.0,
+        large_frames: asyncio.Semaphore | None = None,
     ) -> None:
         self.gun = gun
         self._stats = stats
@@ -115,6 +117,7 @@ class Connection:
         self._timings = timings
         #: Where in the status period this gun's statuses fall (0 <= phase < 1).
         self._phase = phase
+        self._large_frames = large_frames or asyncio.Semaphore(1)
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(send_queue)
         #: Error replies to send and calls for the worker, in arrival order.
         self._inbox: asyncio.Queue[bytes | Call] = asyncio.Queue(INBOX_SIZE)
@@ -198,12 +201,16 @@ class Connection:
         take = self._take
         try:
             async for frame in ws:
-                with cyclic_gc_paused():
-                    work = take(frame)
+                if len(frame) > LARGE_FRAME:
+                    async with self._large_frames:
+                        with cyclic_gc_paused():
+                            work = take(frame)
+                        await asyncio.sleep(0)  # the slot is free again in the next loop turn
+                else:
+                    with cyclic_gc_paused():
+                        work = take(frame)
                 if work is not None and self.detached is None:
                     await put(work)
-                if len(frame) > LARGE_FRAME:
-                    await asyncio.sleep(0)
         except ConnectionClosed:
             pass
         return f"connection closed ({ws.close_code} {ws.close_reason or ''})".rstrip()
