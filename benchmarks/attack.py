@@ -35,15 +35,15 @@ def hostile_frame(item: object, limit: int = FRAME_BYTES) -> str:
 
 
 async def attacker(url: str, frame: str, stop: float) -> tuple[int, int]:
-    """Send ``frame`` until the loop time ``stop``; (frames sent, replies read)."""
+    """Send ``frame`` until the loop time ``stop``; (frames sent, error replies read)."""
     ws: ClientConnection = await connect(url, subprotocols=["pep1.5"], compression=None, max_size=None)
     replies = 0
 
     async def read() -> None:
         nonlocal replies
         with contextlib.suppress(Exception):
-            async for _ in ws:
-                replies += 1
+            async for message in ws:  # error replies, and the gun's statuses
+                replies += '"type":"error"' in str(message)
 
     reader = asyncio.create_task(read())
     loop = asyncio.get_running_loop()
