@@ -129,7 +129,11 @@ class Dispatcher:
             return self._error("error", 0, "format", "expected a JSON object")
         if message.get("type") == "info":
             return self._info(message)
-        return self._request(message)
+        started = time.perf_counter()
+        work = self._request(message)
+        if not isinstance(work, Call):  # answered at once (the handler's replies are timed in run)
+            self.stats.reply_latency.observe(time.perf_counter() - started)
+        return work
 
     async def run(self, call: Call, link: Any) -> bytes | None:
         """Call the handler; the encoded reply to a request (None for an info)."""
