@@ -187,7 +187,8 @@ def start_pecc(
     directory = work / tag
     directory.mkdir()
     profile = station(guns, directory, port, f"bench-{tag}-{os.getpid()}", extra)
-    server = Server([PY, "-m", "pecc_core.cli", "run", "--profile", str(profile)], port, work / f"{tag}.log")
+    command = [PY, "-m", "pecc_core.cli", "run", "--loop", "auto", "--profile", str(profile)]  # uvloop
+    server = Server(command, port, work / f"{tag}.log")
     time.sleep(1.0)  # module discovery: guns are inoperative for ~0.5 s after start
     return server, profile, port
 

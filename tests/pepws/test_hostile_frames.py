@@ -72,7 +72,7 @@ async def test_hostile_64k_frames_on_24_guns_leave_the_others_their_status(start
     assert all(len(f) < pecc.station.profile.server.max_frame_bytes for f in frames)
     watchers = await asyncio.gather(*(pecc.connect(g) for g in guns[ATTACKERS : ATTACKERS + 8]))
     sockets = [
-        await connect(pecc.url(g), subprotocols=["pep1.5"], max_size=None) for g in guns[:ATTACKERS]
+        await connect(pecc.url(g), subprotocols=["pep1.5"], max_size=None, ssl=pecc.ssl(g)) for g in guns[:ATTACKERS]
     ]
     await asyncio.sleep(0.5)
     loop = asyncio.get_running_loop()
