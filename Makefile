@@ -35,5 +35,5 @@ clean:
 # `pecc run` and the echo floor, then the CAN bus benchmark. See benchmarks/RESULTS.md.
 .PHONY: bench
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run --repeat 3
 	$(BIN)/python -m benchmarks.can_bench

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 
+import orjson
 from websockets.asyncio.server import ServerConnection, serve
 
+from pecc_core.asyncutil import run
 from pecc_core.model import Status
 from pecc_plugins.pepws.codec import Encoder
 
@@ -28,7 +29,7 @@ STATUS = Encoder(float_values=True).status(Status())
 
 async def _status(ws: ServerConnection) -> None:
     while True:
-        await ws.send(STATUS)
+        await ws.send(STATUS, text=True)
         await asyncio.sleep(0.2)
 
 
@@ -36,11 +37,11 @@ async def _handler(ws: ServerConnection) -> None:
     status = asyncio.create_task(_status(ws))
     try:
         async for raw in ws:
-            msg = json.loads(raw)
+            msg = orjson.loads(raw)
             if msg.get("type") == "request":
                 payload = CONFIGURATION if msg["kind"] == "configuration" else {}
                 reply = {"type": "response", "kind": msg["kind"], "sequenceNumber": msg["sequenceNumber"]}
-                await ws.send(json.dumps({**reply, "payload": payload}))
+                await ws.send(orjson.dumps({**reply, "payload": payload}), text=True)
     finally:
         status.cancel()
 
@@ -54,4 +55,4 @@ async def main(port: int) -> None:
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(int(sys.argv[1])))
+        run(main(int(sys.argv[1])))

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from pecc_core.asyncutil import run as run_loop
 from pecc_plugins.seccsim.client import ConnectionLost, PepClient, RequestFailed
 from pecc_plugins.seccsim.runner import SUBPROTOCOL
 from pecc_plugins.seccsim.session import Ticker
@@ -129,7 +130,7 @@ def main() -> None:
 
         owners = {url: secc for url, secc in gun_owners([], args.profile, None, None).items() if url in urls}
         tls = contexts(owners, None, None, None, args.certs)
-    stats, window, cpu = asyncio.run(run(urls, args.rate, args.warmup, args.duration, tls))
+    stats, window, cpu = run_loop(run(urls, args.rate, args.warmup, args.duration, tls))
     report = {"guns": len(urls), "window_s": window, "loadgen_cpu_percent": cpu, **stats.report()}
     args.report.write_text(json.dumps(report, indent=2))
 

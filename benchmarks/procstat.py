@@ -23,13 +23,22 @@ def busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / _TICKS
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The high-water mark of the resident set (VmHWM), MiB."""
+def _status_mb(pid: int, field: str) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The high-water mark of the resident set (VmHWM), MiB."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float:
+    """The resident set now (VmRSS), MiB."""
+    return _status_mb(pid, "VmRSS:")
 
 
 @dataclass

@@ -13,11 +13,21 @@ For each station size (4, 72, 1000 guns):
    generator's own CPU.
 2. **charging load** (4 and 72 guns) — ``pecc secc-sim --duration`` running
    real sessions (cable check, precharge, charge at 10 Hz with current on
-   the simulated modules) against ``pecc run``: latency while charging.
+   the simulated modules) against ``pecc run``: latency while charging,
+   and its ratio to the echo floor of the same round.
+3. **hostile frames** (72 guns) — the load generator on guns 25-72 while
+   :mod:`benchmarks.attack` sends in-spec 64 KiB frames built to be
+   expensive on guns 1-24, as fast as the PECC takes them: the bystanders'
+   longest status gap and reply latency, and how much the PECC's memory
+   grows (peak RSS during the attack minus RSS before it).
 
-    python -m benchmarks.run [--sizes 4 72 1000] [--duration 20] [--json out.json]
+The machine is shared, so every figure is noisy: ``--repeat N`` runs the
+whole sequence N times (PECC and floor alternating within each round, ratios
+taken within a round) and reports the median of each figure.
 
-Prints markdown tables (what RESULTS.md records).
+    python -m benchmarks.run [--sizes 4 72 1000] [--duration 20] [--repeat 3] [--json out.json]
+
+Prints markdown tables (what RESULTS.md records) and the goals of issue 15.
 """
 
 from __future__ import annotations
@@ -28,15 +38,17 @@ import math
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.markdown import md_table
-from benchmarks.procstat import CpuWindow, peak_rss_mb
+from benchmarks.procstat import CpuWindow, peak_rss_mb, rss_mb
 from benchmarks.stations import gun_urls, station
 from pecc_plugins.seccsim.ports import free_port, wait_listening
 
@@ -65,10 +77,20 @@ class Server:
         return rss
 
 
+ATTACKERS = 24
+
+
 def protocol_load(
-    server: Server, urls: list[str], work: Path, name: str, args: argparse.Namespace, extra: tuple[str, ...] = ()
+    server: Server,
+    urls: list[str],
+    work: Path,
+    name: str,
+    args: argparse.Namespace,
+    extra: tuple[str, ...] = (),
+    attack: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The load generator against ``server`` (then stopped); ``extra``: more loadgen options (TLS)."""
+    """The load generator on ``urls`` against ``server`` (then stopped); ``extra``: more loadgen
+    options (TLS); with ``attack``, the attacker on those URLs meanwhile."""
     urls_file = work / f"{name}.urls"
     urls_file.write_text("\n".join(urls))
     report = work / f"{name}.json"
@@ -92,14 +114,29 @@ def protocol_load(
         text=True,
     )
     assert loadgen.stdout is not None
+    attacker: subprocess.Popen[str] | None = None
+    rss_before = float("nan")
     for line in loadgen.stdout:
         if line.strip() == "MEASURING":
             server.cpu.start()
+            if attack:
+                rss_before = rss_mb(server.proc.pid)
+                attack_file = work / f"{name}.attack"
+                attack_file.write_text("\n".join(attack))
+                attacker = subprocess.Popen(
+                    [PY, "-m", "benchmarks.attack", str(attack_file), "--duration", str(args.duration)],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
         elif line.strip() == "DONE":
             server.cpu.stop()
     if loadgen.wait() != 0:
         raise RuntimeError(f"load generator failed for {name}")
     data = json.loads(report.read_text())
+    if attacker is not None:
+        out, _ = attacker.communicate()
+        data["attack"] = json.loads(out)
+        data["rss_growth_mb"] = peak_rss_mb(server.proc.pid) - rss_before
     data["server_cpu_percent"] = server.cpu.percent
     data["other_cpu_percent"] = server.cpu.machine_percent - server.cpu.percent - data["loadgen_cpu_percent"]
     data["server_peak_rss_mb"] = server.stop()
@@ -150,9 +187,54 @@ def start_pecc(
     directory = work / tag
     directory.mkdir()
     profile = station(guns, directory, port, f"bench-{tag}-{os.getpid()}", extra)
-    server = Server([PY, "-m", "pecc_core.cli", "run", "--profile", str(profile)], port, work / f"{tag}.log")
+    command = [PY, "-m", "pecc_core.cli", "run", "--loop", "auto", "--profile", str(profile)]  # uvloop
+    server = Server(command, port, work / f"{tag}.log")
     time.sleep(1.0)  # module discovery: guns are inoperative for ~0.5 s after start
     return server, profile, port
+
+
+def one_round(guns: int, work: Path, tag: str, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """PECC, floor, then (up to 72 guns) charging and (at 72) hostile frames; ratios to this floor."""
+    runs: dict[str, dict[str, Any]] = {}
+    pecc, profile, port = start_pecc(guns, work, f"pecc-{tag}")
+    runs[f"pecc-{guns}"] = protocol_load(pecc, gun_urls(profile, port), work, f"pecc-{tag}", args)
+    port = free_port()
+    echo = Server([PY, "-m", "benchmarks.echo", str(port)], port, work / f"echo-{tag}.log")
+    urls = [f"ws://127.0.0.1:{port}/g{i}" for i in range(guns)]
+    runs[f"echo-{guns}"] = floor = protocol_load(echo, urls, work, f"echo-{tag}", args)
+    if guns <= 72:
+        pecc, profile, _ = start_pecc(guns, work, f"charge-{tag}")
+        runs[f"charge-{guns}"] = charging_load(pecc, profile, work, f"charge-{tag}", args)
+    if guns == 72:
+        pecc, profile, port = start_pecc(guns, work, f"hostile-{tag}")
+        urls = gun_urls(profile, port)
+        runs[f"hostile-{guns}"] = protocol_load(
+            pecc, urls[ATTACKERS:], work, f"hostile-{tag}", args, attack=urls[:ATTACKERS]
+        )
+    for data in runs.values():
+        data["ratio"] = {
+            q: _latency(data)[q] / _latency(floor)[q] for q in ("p50_ms", "p99_ms")
+        }
+    return runs
+
+
+def median_run(runs: list[Any]) -> Any:
+    """Each figure's median over the rounds that have it (lists and texts: the first round's).
+
+    A round without the figure (None, NaN: e.g. no request answered in time) is left out.
+    """
+    present = [r for r in runs if r is not None and not (isinstance(r, float) and math.isnan(r))]
+    if not present:
+        return None
+    first = present[0]
+    if isinstance(first, dict):
+        keys = dict.fromkeys(key for r in present for key in r)
+        return {key: median_run([r.get(key) for r in present]) for key in keys}
+    if isinstance(first, bool) or not isinstance(first, (int, float)):
+        return first
+    if isinstance(first, int):
+        return statistics.median_low(present)
+    return statistics.median(present)
 
 
 def main() -> None:
@@ -163,25 +245,20 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--json", type=Path, help="also write every figure as JSON")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; each figure is the median")
+    parser.add_argument("--json", type=Path, help="also write every figure of every round as JSON")
     args = parser.parse_args()
-    results: dict[str, Any] = {}
+    rounds: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="pecc-bench-") as tmp:
         work = Path(tmp)
-        for guns in args.sizes:
-            pecc, profile, port = start_pecc(guns, work, f"pecc-{guns}")
-            results[f"pecc-{guns}"] = protocol_load(pecc, gun_urls(profile, port), work, f"pecc-{guns}", args)
-            port = free_port()
-            echo = Server([PY, "-m", "benchmarks.echo", str(port)], port, work / f"echo-{guns}.log")
-            urls = [f"ws://127.0.0.1:{port}/g{i}" for i in range(guns)]
-            results[f"echo-{guns}"] = protocol_load(echo, urls, work, f"echo-{guns}", args)
-            if guns <= 72:
-                pecc, profile, _ = start_pecc(guns, work, f"charge-{guns}")
-                results[f"charge-{guns}"] = charging_load(pecc, profile, work, f"charge-{guns}", args)
-            print(f"{guns} guns done", file=sys.stderr)
+        for n in range(args.repeat):
+            for guns in args.sizes:
+                for key, data in one_round(guns, work, f"{guns}-{n}", args).items():
+                    rounds.setdefault(key, []).append(data)
+                print(f"round {n + 1}: {guns} guns done", file=sys.stderr)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    print(tables(results, args))
+        args.json.write_text(json.dumps(rounds, indent=2))
+    print(tables({key: median_run(runs) for key, runs in rounds.items()}, args))
 
 
 def _f(value: float, digits: int = 1) -> str:
@@ -190,20 +267,28 @@ def _f(value: float, digits: int = 1) -> str:
 
 NAN_LATENCY = {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
 PROTOCOL_HEADER = [
-    "guns", "server", "p50 ms", "p99 ms", "max ms", "p50 / floor", "status jitter p99 ms",
+    "guns", "server", "p50 ms", "p99 ms", "max ms", "p50 / floor", "p99 / floor", "status jitter p99 ms",
     "longest status gap ms", "msg/s", "server CPU %", "server peak RSS MiB", "loadgen CPU %",
     "other processes CPU %", "errors",
 ]  # fmt: skip
 CHARGING_HEADER = [
-    "guns", "sessions ok / failed", "targetValues p50 ms", "p99 ms", "max ms", "status jitter p99 ms",
-    "longest status gap ms", "PECC CPU %", "PECC peak RSS MiB", "secc-sim CPU %", "other processes CPU %",
-    "protocol errors",
+    "guns", "sessions ok / failed", "targetValues p50 ms", "p99 ms", "max ms", "p50 / floor", "p99 / floor",
+    "status jitter p99 ms", "longest status gap ms", "PECC CPU %", "PECC peak RSS MiB", "secc-sim CPU %",
+    "other processes CPU %", "protocol errors",
 ]  # fmt: skip
+HOSTILE_HEADER = [
+    "guns", "hostile frames sent / answered", "bystanders' p50 ms", "p99 ms", "max ms",
+    "status jitter p99 ms", "longest status gap ms", "PECC CPU %", "PECC RSS growth MiB", "loadgen errors",
+]  # fmt: skip
+
+
+def _latency(data: dict[str, Any]) -> dict[str, float]:
+    return data["latency"].get("targetValues", NAN_LATENCY)  # type: ignore[no-any-return]
 
 
 def _common(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(latency p50/p99/max, status jitter/gap) cells of one run."""
-    lat = data["latency"].get("targetValues", NAN_LATENCY)
+    lat = _latency(data)
     status = data["status"]
     return (
         [_f(lat["p50_ms"], 2), _f(lat["p99_ms"], 2), _f(lat["max_ms"])],
@@ -212,10 +297,11 @@ def _common(data: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
-    protocol, charging = [], []
+    protocol, charging, hostile = [], [], []
     for key, data in results.items():
         kind, guns = key.split("-")
         latency, status = _common(data)
+        ratios = [_f(data["ratio"]["p50_ms"], 2), _f(data["ratio"]["p99_ms"], 2)]
         cpu = [_f(data["server_cpu_percent"]), _f(data["server_peak_rss_mb"])]
         others = [
             _f(data["loadgen_cpu_percent"]),
@@ -224,17 +310,22 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
         ]
         if kind == "charge":
             sessions = f"{data['sessions_ok']} / {data['sessions_failed']}"
-            charging.append([guns, sessions, *latency, *status, *cpu, *others])
-            continue
-        floor = results.get(f"echo-{guns}", {}).get("latency", {}).get("targetValues", NAN_LATENCY)
-        ratio = _f(data["latency"].get("targetValues", NAN_LATENCY)["p50_ms"] / floor["p50_ms"], 2)
-        rate = f"{(data['messages_sent'] + data['messages_received']) / data['window_s']:.0f}"
-        server = "PECC" if kind == "pecc" else "echo floor"
-        protocol.append([guns, server, *latency, ratio, *status, rate, *cpu, *others])
+            charging.append([guns, sessions, *latency, *ratios, *status, *cpu, *others])
+        elif kind == "hostile":
+            attack = f"{data['attack']['frames_sent']} / {data['attack']['replies']}"
+            growth = _f(data["rss_growth_mb"])
+            hostile.append(
+                [guns, attack, *latency, *status, _f(data["server_cpu_percent"]), growth, str(data["protocol_errors"])]
+            )
+        else:
+            rate = f"{(data['messages_sent'] + data['messages_received']) / data['window_s']:.0f}"
+            server = "PECC" if kind == "pecc" else "echo floor"
+            protocol.append([guns, server, *latency, *ratios, *status, rate, *cpu, *others])
+    rounds = f"median of {args.repeat} rounds" if args.repeat > 1 else "one round"
     lines = [
         (
             f"Protocol load: targetValues (standby) at {args.rate:g} Hz per gun, {args.duration:g} s window "
-            f"after {args.warmup:g} s warm-up."
+            f"after {args.warmup:g} s warm-up; {rounds}."
         ),
         "",
         *md_table(PROTOCOL_HEADER, protocol),
@@ -242,11 +333,50 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
     if charging:
         lines += [
             "",
-            f"Charging load: `pecc secc-sim --duration {args.duration:g}` (real sessions, 10 Hz in charge).",
+            (
+                f"Charging load: `pecc secc-sim --duration {args.duration:g}` (real sessions, 10 Hz in charge); "
+                "floor: the echo floor's protocol load of the same round."
+            ),
             "",
             *md_table(CHARGING_HEADER, charging),
         ]
-    return "\n".join(lines)
+    if hostile:
+        lines += [
+            "",
+            (
+                f"Hostile frames: {ATTACKERS} connections send in-spec 64 KiB getInput frames wrong at every "
+                "item as fast as the PECC takes them; the other guns run the protocol load."
+            ),
+            "",
+            *md_table(HOSTILE_HEADER, hostile),
+        ]
+    return "\n".join([*lines, "", *goals(results)])
+
+
+def goals(results: dict[str, Any]) -> list[str]:
+    """The goals of issue 15 against this run (the sizes that ran)."""
+    rows = []
+
+    def row(goal: str, value: float, bound: float, unit: str = "") -> None:
+        rows.append([goal, f"{value:.2f}{unit}", "met" if value <= bound else "**missed**"])
+
+    if "charge-72" in results:
+        charge = results["charge-72"]
+        row("72 guns charging: p50 <= 1.3x floor", charge["ratio"]["p50_ms"], 1.3, "x")
+        row("72 guns charging: p99 <= 1.5x floor", charge["ratio"]["p99_ms"], 1.5, "x")
+        row("72 guns charging: status jitter p99 <= 10 ms", charge["status"]["jitter_p99_ms"], 10, " ms")
+        row("72 guns charging: PECC CPU <= 25 %", charge["server_cpu_percent"], 25, " %")
+    if "pecc-1000" in results:
+        big = results["pecc-1000"]
+        row("1000 guns: p99 <= 1.5x floor", big["ratio"]["p99_ms"], 1.5, "x")
+        row("1000 guns: no request timing out", big["protocol_errors"], 0)
+        row("1000 guns: no status gap over 400 ms", big["status"]["interval_max_ms"], 400, " ms")
+        row("1000 guns: PECC CPU <= 70 %", big["server_cpu_percent"], 70, " %")
+    if "hostile-72" in results:
+        hostile = results["hostile-72"]
+        row("hostile frames: other guns' status gap <= 300 ms", hostile["status"]["interval_max_ms"], 300, " ms")
+        row("hostile frames: memory within +50 MB", hostile["rss_growth_mb"], 50, " MiB")
+    return md_table(["goal (issue 15)", "measured", ""], rows) if rows else []
 
 
 if __name__ == "__main__":

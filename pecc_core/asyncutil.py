@@ -4,10 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+#: The event loops :func:`run` offers: ``auto`` is uvloop where it is installed.
+LOOPS = ("auto", "uvloop", "asyncio")
+
+
+def event_loop_factory(choice: str = "auto") -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop factory for ``choice`` (None: the standard loop).
+
+    ``auto`` takes uvloop where it is installed (the PEP-WS hot path
+    measured faster on it, see benchmarks/RESULTS.md) and the standard loop
+    elsewhere. ValueError for another choice, or ``uvloop`` without uvloop.
+    """
+    if choice not in LOOPS:
+        raise ValueError(f"got {choice!r}; expected {', '.join(LOOPS)}")
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ValueError("got 'uvloop'; uvloop is not installed") from None
+        return None
+    return uvloop.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
+    """``asyncio.run(main)`` on the event loop ``loop`` (one of :data:`LOOPS`)."""
+    with asyncio.Runner(loop_factory=event_loop_factory(loop)) as runner:
+        return runner.run(main)
 
 
 async def maybe_await(value: T | Awaitable[T]) -> T:

@@ -8,7 +8,6 @@ traceback.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 from pathlib import Path
@@ -118,14 +117,23 @@ def run(
         int | None,
         typer.Option(help="Control API port (0: any free port); sets PECC_CTL_PORT for the 'ctl' service."),
     ] = None,
+    event_loop: Annotated[
+        str, typer.Option("--loop", help="asyncio (the standard loop), uvloop, or auto (uvloop where installed).")
+    ] = "asyncio",
 ) -> None:
     """Run the PECC in the foreground until SIGINT or SIGTERM.
 
     On stop every gun goes to standby, every module is switched off and
     every connection is closed; the exit code is then 0.
     """
+    from pecc_core.asyncutil import event_loop_factory
+    from pecc_core.asyncutil import run as run_loop
     from pecc_core.runtime import serve
 
+    try:
+        event_loop_factory(event_loop)
+    except ValueError as exc:
+        raise _fail(f"--loop: {exc}") from None
     if ctl_port is not None:
         if not 0 <= ctl_port <= 65535:
             raise _fail(f"--ctl-port: got {ctl_port}; expected a port from 0 to 65535")
@@ -139,7 +147,7 @@ def run(
         raise _fail(f"--log-format: got {log_format!r}; expected one of {', '.join(FORMATS)}")
     configure_logging(level, log_format, loaded.log_levels)
     try:
-        asyncio.run(serve(loaded, plugins))
+        run_loop(serve(loaded, plugins), event_loop)
     except ConfigError as exc:
         raise _fail(_invalid(loaded, exc)) from None
     except OSError as exc:  # e.g. the port is taken

@@ -113,8 +113,17 @@ def test_plugins_list_shows_every_builtin_plugin() -> None:
     assert any(r[:3] == ["transport", "pepws", "pepws"] and r[3].startswith("PEP-WS") for r in rows)
 
 
+def test_an_unknown_event_loop_is_refused_with_exit_2() -> None:
+    result = runner.invoke(app, ["run", "--loop", "trio"])
+    assert result.exit_code == 2
+    assert "--loop: got 'trio'; expected auto, uvloop, asyncio" in result.output
+
+
 @pytest.mark.slow
-def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str) -> None:
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str, loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is not installed on this platform")
     path = write_profile("sim", tmp_path, sim_overrides(can_channel))  # port 0 everywhere
     log = tmp_path / "pecc.log"
     systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -123,7 +132,7 @@ def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"}
     with log.open("w") as out, systemd:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pecc_core.cli", "run", "--profile", str(path)],
+            [sys.executable, "-m", "pecc_core.cli", "run", "--loop", loop, "--profile", str(path)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

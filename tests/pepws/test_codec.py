@@ -61,13 +61,27 @@ def test_integers_rounds_every_float_at_any_depth_and_keeps_booleans() -> None:
 
 
 def test_message_is_compact_in_protocol_order() -> None:
-    text = Encoder(True).message("response", "reset", {}, 5)
-    assert text == '{"type":"response","kind":"reset","sequenceNumber":5,"payload":{}}'
+    frame = Encoder(True).message("response", "reset", {}, 5)
+    assert frame == b'{"type":"response","kind":"reset","sequenceNumber":5,"payload":{}}'
 
 
-def test_message_refuses_nan() -> None:
-    with pytest.raises(ValueError):
-        Encoder(True).message("info", "event", {"x": float("nan")})
+@pytest.mark.parametrize("float_values", [True, False])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_message_refuses_what_is_no_json_number_at_any_depth(float_values: bool, bad: float) -> None:
+    with pytest.raises(ValueError, match="not a JSON number"):
+        Encoder(float_values).message("info", "event", {"x": [1, {"y": bad}]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"sequenceNumber": 7, "v": 1e400}',  # beyond a double: orjson refuses, JSON allows
+        '{"sequenceNumber": 7, "v": "\\ud800"}',  # an escaped lone surrogate: likewise
+        '{"sequenceNumber": 7, "v": 100000000000000000000000000000}',
+    ],
+)
+def test_json_beyond_orjson_is_still_parsed_with_its_sequence_number(text: str) -> None:
+    assert sequence_of(parse(text)) == 7
 
 
 readings = st.floats() | st.integers(-(2**40), 2**40)

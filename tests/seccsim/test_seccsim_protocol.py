@@ -157,7 +157,7 @@ async def test_garbage_and_stray_replies_are_protocol_errors(pecc: ScriptedPecc)
     for fragment in (
         "unparsable",
         "answers no pending request",
-        "invalid status: payload:",
+        "invalid status: message: must contain ['payload']",
         "invalid status: payload.contactorsStatus:",
         "unexpected info kind",
         "binary",

@@ -3,21 +3,31 @@
 A connection runs five activities on the loop, none of which waits for
 another:
 
-- the **receive loop** (the websockets handler itself) parses frames. Replies
-  to the PECC's own requests are matched right there, so a handler that is
-  waiting for the SECC's answer never blocks the loop that must read it
-  (the lesson of mobilityhouse/ocpp issue #130). Everything else goes, in
-  order, to a small bounded inbox: a flooding client is slowed down by TCP,
-  nobody else is.
+- the **receive loop** (the websockets handler itself) parses and validates
+  frames. Replies to the PECC's own requests are matched right there, so a
+  handler that is waiting for the SECC's answer never blocks the loop that
+  must read it (the lesson of mobilityhouse/ocpp issue #130). Everything
+  else is checked at once (:meth:`~pecc_plugins.pepws.dispatch.Dispatcher.check`,
+  a bounded cost per frame) and goes, in order, to a small bounded inbox as
+  either a finished error reply or the validated payload for its handler:
+  nothing of an invalid frame is kept, and a flooding client is slowed down
+  by TCP, nobody else is.
 - the **worker** answers requests and applies info messages one at a time,
   in arrival order, through the :class:`~pecc_plugins.pepws.dispatch.Dispatcher`.
-  Each handler runs shielded: if the SECC goes away mid-request the gun's
-  state machine still finishes its step; only the reply is dropped.
-- the **status task** sends the gun's status every ``status_interval_ms``
-  from the moment the connection is accepted, whatever else is going on.
-- the **writer** is the only one that sends frames, from a bounded queue
-  (``server.send_queue``). A client that cannot keep up is disconnected when
-  the queue is full, never buffered without bound.
+  A handler is never cancelled halfway: if the SECC goes away mid-request
+  the gun's state machine still finishes its step (the worker stops after
+  it); only the reply is dropped.
+- the **status task** sends the gun's status when the connection is
+  accepted, then every ``status_interval_ms`` at the gun's own phase of the
+  period (``phase``, spread over the station's guns by the server, so that
+  1000 guns do not all fall due in the same loop turn), whatever else is
+  going on.
+- the **writer** sends the frames that had to wait, from a bounded queue
+  (``server.send_queue``). A reply or a status is sent at once by the task
+  that made it (a loop turn less per frame) when nothing is waiting or being
+  sent and the socket has taken everything so far; otherwise it waits its
+  turn in the queue. A client that cannot keep up is disconnected when the
+  queue is full, never buffered without bound.
 - the **liveness task** pings every ``ping_interval_ms``; without a pong so
   that the SECC is silent for ``secc_unresponsive_ms`` in total, the gun is
   detached (its state machine goes to standby) at once and the socket closed.
@@ -34,7 +44,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from marshmallow import ValidationError
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
@@ -44,9 +53,11 @@ from pecc_plugins.pepws.codec import (
     Encoder,
     FrameError,
     SequenceCounter,
+    cyclic_gc_paused,
     parse,
     sequence_of,
 )
+from pecc_plugins.pepws.dispatch import Call
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -59,8 +70,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Parsed messages waiting for the worker; beyond this the receive loop waits.
+#: Checked messages waiting for the worker; beyond this the receive loop waits.
 INBOX_SIZE = 16
+#: A frame this big is no real PEP-WS message (those are < 1 KiB): it is taken
+#: only with a slot of the server's ``large_frames`` semaphore, held until the
+#: loop has turned, so that however many connections send them, each loop turn
+#: spends at most that many large frames while other guns' statuses wait.
+LARGE_FRAME = 8 * 1024
 _REPLY_TYPES = ("response", "error")
 _BINARY = FrameError("binary frames are not allowed: PEP-WS messages are UTF-8 JSON text")
 
@@ -87,6 +103,8 @@ class Connection:
         send_queue: int,
         stats: TransportStats,
         observers: PluginManager,
+        phase: float = 0.0,
+        large_frames: asyncio.Semaphore | None = None,
     ) -> None:
         self.gun = gun
         self._stats = stats
@@ -97,11 +115,20 @@ class Connection:
         self._dispatcher = dispatcher
         self._encoder = encoder
         self._timings = timings
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(send_queue)
-        self._inbox: asyncio.Queue[Any] = asyncio.Queue(INBOX_SIZE)
+        #: Where in the status period this gun's statuses fall (0 <= phase < 1).
+        self._phase = phase
+        self._large_frames = large_frames or asyncio.Semaphore(1)
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(send_queue)
+        #: Error replies to send and calls for the worker, in arrival order.
+        self._inbox: asyncio.Queue[bytes | Call] = asyncio.Queue(INBOX_SIZE)
+        #: How many tasks are inside ``ws.send`` (waiting for the client, maybe).
+        self._sending = 0
         self._request_lock = asyncio.Lock()
         self._pending: _Pending | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._worker: asyncio.Task[None] | None = None
+        #: The worker is inside a handler (which must not be cancelled).
+        self._handling = False
         self._closer: asyncio.Task[None] | None = None
         #: Why the connection was detached from its gun (None while attached).
         self.detached: str | None = None
@@ -123,6 +150,7 @@ class Connection:
             asyncio.create_task(loop(), name=f"pepws {self.gun.id} {loop.__name__}")
             for loop in (self._write_loop, self._status_loop, self._work_loop, self._liveness_loop)
         ]
+        self._worker = self._tasks[2]
         reason = "connection handler cancelled"
         try:
             reason = await self._receive_loop()
@@ -143,7 +171,8 @@ class Connection:
         if pending is not None and not pending.reply.done():
             pending.reply.set_exception(SeccNotConnected(f"gun {self.gun.id}: {reason}"))
         for task in self._tasks:  # the current one too: it stops at its next await
-            task.cancel()
+            if task is not self._worker or not self._handling:
+                task.cancel()  # a worker inside a handler stops after it
         while not self._inbox.empty():  # frees a receive loop blocked on a full inbox
             self._inbox.get_nowait()
         # Losing the SECC mid-session ends a charge: worth a warning; an idle one leaving is not.
@@ -168,33 +197,58 @@ class Connection:
     async def _receive_loop(self) -> str:
         """Read frames until the connection closes; returns why it closed."""
         ws = self._ws
-        inbox = self._inbox
+        put = self._inbox.put
+        take = self._take
         try:
             async for frame in ws:
-                if isinstance(frame, str):
-                    try:
-                        message = parse(frame)
-                    except FrameError as exc:
-                        message = exc
-                    if type(message) is dict and message.get("type") in _REPLY_TYPES:
-                        self._on_reply(message)
-                        continue
+                if len(frame) > LARGE_FRAME:
+                    async with self._large_frames:
+                        with cyclic_gc_paused():
+                            work = take(frame)
+                        await asyncio.sleep(0)  # the slot is free again in the next loop turn
                 else:
-                    message = _BINARY
-                if self.detached is None:
-                    await inbox.put(message)
+                    with cyclic_gc_paused():
+                        work = take(frame)
+                if work is not None and self.detached is None:
+                    await put(work)
         except ConnectionClosed:
             pass
         return f"connection closed ({ws.close_code} {ws.close_reason or ''})".rstrip()
 
+    def _take(self, frame: str | bytes) -> bytes | Call | None:
+        """One frame: a reply is matched at once; anything else checked into inbox work.
+
+        The parsed message is dropped before this returns: only the checked
+        work (an error reply, or a call with its payload) is kept.
+        """
+        if isinstance(frame, str):
+            try:
+                message = parse(frame)
+            except FrameError as exc:
+                return self._dispatcher.check(exc)
+            if type(message) is dict and message.get("type") in _REPLY_TYPES:
+                self._on_reply(message)
+                return None
+            return self._dispatcher.check(message)
+        return self._dispatcher.check(_BINARY)
+
     async def _work_loop(self) -> None:
         get = self._inbox.get
-        handle = self._dispatcher.handle
+        run = self._dispatcher.run
         while True:
-            message = await get()
-            reply = await asyncio.shield(handle(message, self))
+            work = await get()
+            if isinstance(work, Call):
+                self._handling = True
+                try:
+                    reply = await run(work, self)
+                finally:
+                    self._handling = False
+                if self.detached is not None:
+                    return
+            else:
+                reply = work
             if reply is not None:
-                self._send(reply)
+                await self._send_now(reply)
 
     def _on_reply(self, message: dict[str, Any]) -> None:
         """A response or error from the SECC: the answer to our pending request, or dropped."""
@@ -209,58 +263,85 @@ class Connection:
             )
             return
         if msg_type == "error":
-            schema = schemas.ERROR
+            validate = schemas.ERROR
         else:
-            schema = schemas.schema_for("response", pending.kind) or schemas.ENVELOPES["response"]
-        try:
-            loaded = schema.load(message)
-        except ValidationError as exc:
-            pending.reply.set_exception(
-                SeccError("format", f"invalid {msg_type} to {pending.kind}: {schemas.describe(exc.messages)}")
-            )
-            return
-        if msg_type == "error":
-            payload = loaded["payload"]
+            validate = schemas.validator_for("response", pending.kind) or schemas.ENVELOPES["response"]
+        problem = schemas.problem(validate, message)
+        if problem is not None:
+            pending.reply.set_exception(SeccError("format", f"invalid {msg_type} to {pending.kind}: {problem}"))
+        elif msg_type == "error":
+            payload = message["payload"]
             pending.reply.set_exception(SeccError(payload["errorCategory"], payload["errorDetails"]))
         else:
-            pending.reply.set_result(loaded["payload"])
+            pending.reply.set_result(message["payload"])
 
     # -- sending -------------------------------------------------------------------
 
-    def _send(self, text: str) -> None:
-        """Queue one frame; a full queue means the SECC does not keep up: drop it."""
+    def _send(self, frame: bytes) -> None:
+        """Queue one frame (UTF-8 JSON); a full queue means the SECC does not keep up: drop it."""
         if self.detached is not None:
             return
         try:
-            self._outbox.put_nowait(text)
+            self._outbox.put_nowait(frame)
         except asyncio.QueueFull:
             self.drop(
                 f"send queue full ({self._outbox.maxsize} messages): the SECC does not keep up",
                 CloseCode.POLICY_VIOLATION,
             )
 
-    async def _write_loop(self) -> None:
-        get = self._outbox.get
-        send = self._ws.send
+    async def _send_now(self, frame: bytes) -> None:
+        """Send ``frame`` from this task when that cannot wait, else queue it.
+
+        At once only if nothing is queued or being sent and the socket took
+        everything so far (an empty transport buffer): then ``ws.send`` does
+        not wait for the client, and a client that stops reading still fills
+        the queue and is dropped.
+        """
+        if (
+            self._sending
+            or not self._outbox.empty()
+            or self._ws.transport.get_write_buffer_size()
+            or self.detached is not None
+        ):
+            self._send(frame)
+            return
+        await self._write(frame)
+
+    async def _write(self, frame: bytes) -> None:
+        self._sending += 1
         try:
-            while True:
-                await send(await get())
+            await self._ws.send(frame, text=True)
         except ConnectionClosed:
             pass
+        finally:
+            self._sending -= 1
+
+    async def _write_loop(self) -> None:
+        get = self._outbox.get
+        write = self._write
+        while True:
+            await write(await get())
 
     async def _status_loop(self) -> None:
-        """Status now, then every interval on a fixed grid (no drift, no catch-up bursts)."""
+        """Status now, then on the gun's slots, every interval (no drift, no catch-up bursts).
+
+        The slots are the loop clock's grid shifted by the gun's phase; after
+        a stall the late status goes out and the next one is back on a slot.
+        """
         loop = asyncio.get_running_loop()
         interval = self._timings.status_interval_ms / 1000
-        gun = self.gun
+        offset = self._phase * interval
+        send = self._send_now
+        report = self.gun.report
         encode = self._encoder.status
         failing = False
-        due = loop.time()
         observe = self._stats.status_interval.observe
         sent: float | None = None
+        now = loop.time()
+        due = now + (offset - now) % interval  # the gun's first slot
         while True:
             try:
-                self._send(encode(gun.report()))
+                await send(encode(report()))
                 now = loop.time()
                 if sent is not None:
                     observe(now - sent)
@@ -268,12 +349,13 @@ class Connection:
                 failing = False
             except Exception:
                 if not failing:
-                    log.exception("gun %s: building the status message failed", gun.id)
+                    log.exception("gun %s: building the status message failed", self.gun.id)
                 failing = True
-            due += interval
             now = loop.time()
-            due = max(due, now)
+            if due <= now:  # late (a stall): the next slot after now
+                due = now + ((offset - now) % interval or interval)
             await asyncio.sleep(due - now)
+            due += interval
 
     async def _liveness_loop(self) -> None:
         interval = self._timings.ping_interval_ms / 1000
@@ -309,15 +391,15 @@ class Connection:
             if self.detached is not None:
                 raise SeccNotConnected(f"gun {self.gun.id}: {self.detached}")
             seq = self.sequence.next()
-            frame = {"type": "request", "kind": kind, "sequenceNumber": seq, "payload": payload}
-            problems = schemas.MESSAGES[("request", kind)].validate(frame)
-            if problems:
-                raise ValueError(f"invalid {kind} request: {schemas.describe(problems)}")
-            text = self._encoder.message("request", kind, payload, seq)
+            message = {"type": "request", "kind": kind, "sequenceNumber": seq, "payload": payload}
+            problem = schemas.problem(schemas.MESSAGES[("request", kind)], message)
+            if problem is not None:
+                raise ValueError(f"invalid {kind} request: {problem}")
+            frame = self._encoder.message("request", kind, payload, seq)
             reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._pending = _Pending(seq, kind, reply)
             try:
-                self._send(text)
+                self._send(frame)
                 async with asyncio.timeout(self._timings.request_timeout_ms / 1000):
                     return await reply
             except TimeoutError:

@@ -3,13 +3,18 @@
 Handlers are looked up by ``(type, kind)`` in the table the plugin manager
 builds from every ``pecc_register_message_handlers`` hook, so a vendor
 plugin registered later replaces or adds kinds. A handler is called as
-``handler(gun, payload, link)`` with the validated payload (chargingSession
-in snake_case) and may be a plain function or a coroutine function. A
-request handler returns the response payload (``None`` means ``{}``); an
-info handler's return value is ignored.
+``handler(gun, payload, link)`` with the validated payload as it came on the
+wire (camelCase, extra properties included) and may be a plain function or a
+coroutine function. A request handler returns the response payload
+(``None`` means ``{}``); an info handler's return value is ignored.
 
-Every request gets exactly one reply, and every reply we build is checked
-before it leaves:
+A message is handled in two steps. :meth:`Dispatcher.check` runs at once in
+the connection's receive loop: it validates the message (a bounded cost:
+the compiled official schema stops at the first failure) and returns either
+the finished error reply or a :class:`Call` for the worker; nothing of an
+invalid message is kept. :meth:`Dispatcher.run` then calls the handler in
+the connection's worker, in arrival order. Every request gets exactly one
+reply, and every reply we build is checked before it leaves:
 
 ======================================  ============================================
 what happened                           reply
@@ -39,6 +44,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError
@@ -76,6 +82,17 @@ def category_of(exc: Refused) -> str:
     return "generic"
 
 
+@dataclass(slots=True)
+class Call:
+    """A valid request or info, waiting for its handler (only its payload is kept)."""
+
+    handler: Handler
+    kind: str
+    #: The request's sequenceNumber; None for an info.
+    seq: int | None
+    payload: Any
+
+
 class Dispatcher:
     """Answers the requests and applies the info messages of one gun's SECC."""
 
@@ -100,23 +117,54 @@ class Dispatcher:
             kind for (msg_type, kind) in handlers if msg_type == "request"
         }
 
-    async def handle(self, message: Any, link: Any) -> str | None:
-        """The encoded reply to ``message`` (a parsed frame or a FrameError), or None."""
+    def check(self, message: Any) -> bytes | Call | None:
+        """What to do with ``message`` (a parsed frame or a FrameError), decided at once.
+
+        The error reply to send, a :class:`Call` for :meth:`run`, or None
+        for an info to drop.
+        """
         if isinstance(message, FrameError):
             return self._error("error", 0, "format", str(message))
         if not isinstance(message, dict):
             return self._error("error", 0, "format", "expected a JSON object")
         if message.get("type") == "info":
-            await self._info(message, link)
+            return self._info(message)
+        started = time.perf_counter()
+        work = self._request(message)
+        if not isinstance(work, Call):  # answered at once (the handler's replies are timed in run)
+            self.stats.reply_latency.observe(time.perf_counter() - started)
+        return work
+
+    async def run(self, call: Call, link: Any) -> bytes | None:
+        """Call the handler; the encoded reply to a request (None for an info)."""
+        kind, seq = call.kind, call.seq
+        if seq is None:
+            try:
+                await self._call(call.handler, kind, call.payload, link)
+            except Exception:
+                log.exception("gun %s: handling %s info failed", self.gun.id, kind)
             return None
         started = time.perf_counter()
-        reply = await self._request(message, link)
+        reply = await self._answer(call, seq, link)
         self.stats.reply_latency.observe(time.perf_counter() - started)
         return reply
 
+    async def _answer(self, call: Call, seq: int, link: Any) -> bytes:
+        kind = call.kind
+        try:
+            result = await self._call(call.handler, kind, call.payload, link)
+        except Refused as exc:
+            return self._error(kind, seq, category_of(exc), str(exc))
+        except ValidationError as exc:
+            return self._error(kind, seq, "format", schemas.describe(exc.messages))
+        except Exception as exc:
+            log.exception("gun %s: %s #%d failed", self.gun.id, kind, seq)
+            return self._error(kind, seq, "internal", f"{kind} failed: {type(exc).__name__}: {exc}")
+        return self._response(kind, seq, {} if result is None else result)
+
     # -- requests --------------------------------------------------------------
 
-    async def _request(self, message: dict[str, Any], link: Any) -> str:
+    def _request(self, message: dict[str, Any]) -> bytes | Call:
         seq = sequence_of(message)
         raw_kind = message.get("kind")
         kind = raw_kind if isinstance(raw_kind, str) and raw_kind in self._request_kinds else None
@@ -131,35 +179,26 @@ class Dispatcher:
         if kind is None:
             return self._error("error", seq, "format", f"kind: unknown request kind {raw_kind!r}")
         self.stats.requests[kind] += 1
-        schema = schemas.schema_for("request", kind) or schemas.ENVELOPES["request"]
-        try:
-            loaded = schema.load(message)
-        except ValidationError as exc:
-            return self._error(kind, seq, "format", schemas.describe(exc.messages))
+        validate = schemas.validator_for("request", kind) or schemas.ENVELOPES["request"]
+        problem = schemas.problem(validate, message)
+        if problem is not None:
+            return self._error(kind, seq, "format", problem)
         handler = self._handlers.get(("request", kind))
         if handler is None:
             return self._error(
                 kind, seq, "generic", f"{kind} is a request the PECC sends, it does not serve it"
             )
-        try:
-            result = await self._call(handler, kind, loaded["payload"], link)
-        except Refused as exc:
-            return self._error(kind, seq, category_of(exc), str(exc))
-        except ValidationError as exc:
-            return self._error(kind, seq, "format", schemas.describe(exc.messages))
-        except Exception as exc:
-            log.exception("gun %s: %s #%d failed", self.gun.id, kind, seq)
-            return self._error(kind, seq, "internal", f"{kind} failed: {type(exc).__name__}: {exc}")
-        return self._response(kind, seq, {} if result is None else result)
+        return Call(handler, kind, seq, message["payload"])
 
-    def _response(self, kind: str, seq: int, payload: Any) -> str:
+    def _response(self, kind: str, seq: int, payload: Any) -> bytes:
         """The response, or an ``internal`` error if the handler's payload is not valid."""
-        frame = {"type": "response", "kind": kind, "sequenceNumber": seq, "payload": payload}
-        schema = schemas.schema_for("response", kind)
-        problems = schema.validate(frame) if schema is not None else {}
+        validate = schemas.validator_for("response", kind)
         try:
-            if problems:
-                raise ValueError(schemas.describe(problems))
+            if validate is not None:
+                frame = {"type": "response", "kind": kind, "sequenceNumber": seq, "payload": payload}
+                problem = schemas.problem(validate, frame)
+                if problem is not None:
+                    raise ValueError(problem)
             return self._encoder.message("response", kind, payload, seq)
         except (ValueError, TypeError) as exc:
             log.error("gun %s: the %s handler returned an invalid response: %s", self.gun.id, kind, exc)
@@ -167,26 +206,18 @@ class Dispatcher:
 
     # -- info --------------------------------------------------------------------
 
-    async def _info(self, message: dict[str, Any], link: Any) -> None:
+    def _info(self, message: dict[str, Any]) -> Call | None:
         kind = message.get("kind")
         handler = self._handlers.get(("info", kind)) if isinstance(kind, str) else None
         if handler is None or not isinstance(kind, str):
             self.noise.log(logging.INFO, "gun %s: ignoring info of kind %r", self.gun.id, kind)
-            return
-        schema = schemas.schema_for("info", kind) or schemas.ENVELOPES["info"]
-        try:
-            loaded = schema.load(message)
-            await self._call(handler, kind, loaded["payload"], link)
-        except ValidationError as exc:
-            self.noise.log(
-                logging.WARNING,
-                "gun %s: invalid %s info ignored: %s",
-                self.gun.id,
-                kind,
-                schemas.describe(exc.messages),
-            )
-        except Exception:
-            log.exception("gun %s: handling %s info failed", self.gun.id, kind)
+            return None
+        validate = schemas.validator_for("info", kind) or schemas.ENVELOPES["info"]
+        problem = schemas.problem(validate, message)
+        if problem is not None:
+            self.noise.log(logging.WARNING, "gun %s: invalid %s info ignored: %s", self.gun.id, kind, problem)
+            return None
+        return Call(handler, kind, None, message["payload"])
 
     # -- helpers -----------------------------------------------------------------
 
@@ -198,7 +229,7 @@ class Dispatcher:
             log.warning("gun %s: handling %s took %.0f ms", self.gun.id, kind, took * 1000)
         return result
 
-    def _error(self, kind: str, seq: int, category: str, details: str) -> str:
+    def _error(self, kind: str, seq: int, category: str, details: str) -> bytes:
         if len(details) > MAX_DETAILS:
             details = details[: MAX_DETAILS - 3] + "..."
         self.noise.log(logging.INFO, "gun %s: refused %s #%d (%s): %s", self.gun.id, kind, seq, category, details)

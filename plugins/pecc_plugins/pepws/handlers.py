@@ -1,6 +1,6 @@
 """The standard PEP-WS message handlers: one function per kind the SECC sends.
 
-Each maps one validated message onto the gun's API
+Each maps one validated message (its payload as on the wire) onto the gun's API
 (:class:`pecc_core.gun.Gun`); what is allowed when is the
 gun's state machine's business, and its refusals become protocol errors in
 :mod:`pecc_plugins.pepws.dispatch`. Signature: ``handler(gun, payload, link)``;
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from pecc_core.model import ChargeMode, EvConnection, Phase, Target
+from pecc_core.model import ChargeMode, EvConnection, EvSession, Phase, Target
 
 if TYPE_CHECKING:
     from pecc_core.gun import Gun
@@ -91,9 +92,18 @@ def ev_connection_state(gun: Gun, payload: dict[str, Any], link: Any) -> None:
     gun.ev_connection_changed(EvConnection(payload["evConnectionState"]), payload.get("vehicleId"))
 
 
+def _camel(name: str) -> str:
+    head, *words = name.split("_")
+    return head + "".join(word.title() for word in words)
+
+
+#: chargingSession's field names on the wire -> :class:`EvSession`'s (the same words).
+EV_SESSION_NAMES = {_camel(f.name): f.name for f in fields(EvSession)}
+
+
 def charging_session(gun: Gun, payload: dict[str, Any], link: Any) -> None:
-    """Only the fields present are changed (the schema already named them as EvSession's)."""
-    changes = dict(payload)
+    """Only the fields present are changed; extra properties are not EvSession's and are dropped."""
+    changes = {name: payload[key] for key, name in EV_SESSION_NAMES.items() if key in payload}
     if "charge_mode" in changes:
         changes["charge_mode"] = ChargeMode(changes["charge_mode"])
     gun.ev_session_changed(changes)

@@ -14,6 +14,10 @@ purpose:
 - **frames**: ``max_size`` is ``server.max_frame_bytes`` (a bigger frame
   closes the connection with 1009, as RFC 6455 wants), compression is off
   (a LAN, small messages, and no zip-bomb surface);
+- **large frames** (over 8 KiB; no real message is that big): at most
+  ``LARGE_FRAMES_PER_TURN`` of them are taken per loop turn, all
+  connections together, so that clients sending in-spec 64 KiB frames built
+  to be expensive slow each other down, not the other guns' statuses;
 - **liveness** is the connection's own ping task (websockets' keepalive is
   off) so that an unresponsive SECC detaches the gun the moment the timeout
   expires, not after a closing handshake the peer will never finish;
@@ -77,6 +81,9 @@ KERNEL_SEND_BUFFER = 64 * 1024
 #: How long a peer gets to complete the closing handshake before the socket is cut.
 CLOSE_TIMEOUT_S = 2.0
 
+#: Frames over 8 KiB (no real message is) taken per loop turn, all connections together.
+LARGE_FRAMES_PER_TURN = 2
+
 
 def gun_path(path: str) -> str:
     """The request path without its query string."""
@@ -120,6 +127,10 @@ class PepWsServer:
         self._live: dict[str, tuple[Connection, PeerIdentity]] = {}
         #: Counters since start, read by the metrics collector.
         self.stats = TransportStats()
+        guns = list(station.guns)
+        #: Each gun's phase of the status period, spread evenly over the station.
+        self._phases = {gun_id: i / len(guns) for i, gun_id in enumerate(guns)}
+        self._large_frames = asyncio.Semaphore(LARGE_FRAMES_PER_TURN)
         self._server: Server | None = None
         self._allow = allow_by_path(station.profile)
         #: Refused handshakes: one line each, at a bounded rate (a scanner must not flood the log).
@@ -302,5 +313,14 @@ class PepWsServer:
             gun, self._handlers, self._encoder, timings.request_timeout_ms, self.stats, observers
         )
         return Connection(
-            ws, gun, dispatcher, self._encoder, timings, self._settings.send_queue, self.stats, observers
+            ws,
+            gun,
+            dispatcher,
+            self._encoder,
+            timings,
+            self._settings.send_queue,
+            self.stats,
+            observers,
+            self._phases[gun.id],
+            self._large_frames,
         )

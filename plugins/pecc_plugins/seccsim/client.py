@@ -136,9 +136,9 @@ class PepClient:
         """Send an info message (evConnectionState, chargingSession)."""
         await self._send(self._encoder.message("info", kind, payload))
 
-    async def _send(self, frame: str) -> None:
+    async def _send(self, frame: bytes) -> None:
         try:
-            await self.ws.send(frame)
+            await self.ws.send(frame, text=True)
         except ConnectionClosed:
             raise ConnectionLost(self.closed_reason or "connection closed") from None
         self.stats.sent += 1

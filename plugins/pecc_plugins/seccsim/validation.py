@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pecc_plugins.pepws.schemas import ENVELOPES, MESSAGE_TYPES, describe, schema_for
+from pecc_plugins.pepws.schemas import ENVELOPES, MESSAGE_TYPES, validator_for
+from pecc_plugins.pepws.schemas import problem as first_problem
 
 
 def problem(msg: Any) -> str | None:
@@ -22,6 +23,5 @@ def problem(msg: Any) -> str | None:
     if msg_type not in MESSAGE_TYPES:
         return f"type {msg_type!r} is not one of {', '.join(MESSAGE_TYPES)}"
     kind = msg.get("kind")
-    schema = (schema_for(msg_type, kind) if isinstance(kind, str) else None) or ENVELOPES[msg_type]
-    errors = schema.validate(msg)
-    return describe(errors) if errors else None
+    validate = (validator_for(msg_type, kind) if isinstance(kind, str) else None) or ENVELOPES[msg_type]
+    return first_problem(validate, msg)
