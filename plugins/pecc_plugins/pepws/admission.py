@@ -52,7 +52,7 @@ _ACCEPT_FAILED = "socket.accept() out of system resource"
 
 
 def open_files() -> int:
-    """Descriptors open in this process now (0 where /proc is not there)."""
+    """Descriptors open in this process now (0 where /proc cannot be read, e.g. none is left)."""
     try:
         return len(os.listdir("/proc/self/fd"))
     except OSError:
@@ -71,15 +71,10 @@ class Gate:
         timeout: float,
         context: ssl.SSLContext | None,
     ) -> None:
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        budget = soft - open_files() - guns - FD_MARGIN if soft != resource.RLIM_INFINITY else limit
-        if budget < limit:
-            log.warning(
-                "PEP-WS: at most %d pending handshakes (server.max_handshakes = %d) under the "
-                "open-file limit %d", max(budget, 1), limit, soft,
-            )
-        #: Pending handshakes at most, reserve included.
-        self.limit = max(min(limit, budget), 1)
+        self.wanted = limit
+        self.guns = guns
+        #: Pending handshakes at most, reserve included (see :meth:`fit`).
+        self.limit = limit
         self.per_peer = per_peer or guns
         #: Slots only addresses that may be an SECC get (one per gun, half the limit at most).
         self.reserve = min(guns, self.limit // 2)
@@ -93,6 +88,23 @@ class Gate:
         self._waiting: set[asyncio.Transport] = set()
         self._refusals = LogThrottle(log)
         self._failed_accepts = 0
+
+    def fit(self) -> None:
+        """Clip the pending handshakes to the descriptors left now.
+
+        Called when the server starts, after the drivers, services and the
+        history store have opened theirs: counted any earlier, the budget
+        would include descriptors that are already taken by then.
+        """
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        budget = soft - open_files() - self.guns - FD_MARGIN if soft != resource.RLIM_INFINITY else self.wanted
+        if budget < self.wanted:
+            log.warning(
+                "PEP-WS: at most %d pending handshakes (server.max_handshakes = %d) under the "
+                "open-file limit %d", max(budget, 1), self.wanted, soft,
+            )
+        self.limit = max(min(self.wanted, budget), 1)
+        self.reserve = min(self.guns, self.limit // 2)
 
     def connection_class(self) -> type[GatedConnection]:
         """The ``create_connection`` class for websockets' ``serve``, bound to this gate."""
@@ -173,8 +185,8 @@ class Gate:
         if not self._failed_accepts:
             soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
             log.error(
-                "PEP-WS: accept() fails (%s) with %d descriptors open of %d; new connections "
-                "wait (logged once until accept() works again)", exc, open_files(), soft,
+                "PEP-WS: accept() fails (%s) with %s descriptors open of %d; new connections "
+                "wait (logged once until accept() works again)", exc, open_files() or "all", soft,
             )
         self._failed_accepts += 1
 

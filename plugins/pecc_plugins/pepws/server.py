@@ -156,6 +156,7 @@ class PepWsServer:
         self._check_exposure()
         self._handlers = self._station.plugins.message_handlers()
         loop = asyncio.get_running_loop()
+        self._gate.fit()
         self._gate.install(loop)
         try:
             self._server = await serve(
