@@ -84,10 +84,34 @@ class PowerAllocator:
             gun.set_allowance(allocation.power.get(gun.id, 0.0))
             if allocation.modules.get(gun.id, ()) != pool.modules_of(gun.id):
                 moves = True
+        self._mark_starved(allocation)
         if moves and (self._mover is None or self._mover.done()):
             self._mover = asyncio.get_running_loop().create_task(
                 self._rebalance(allocation), name="rebalance"
             )
+
+    def _mark_starved(self, allocation: Allocation) -> None:
+        """Tell each gun whether it can get no module at all (no silent starvation).
+
+        A gun that wants power is starved when the allocation gives it no
+        module and it has none; a gun waiting for a module to free (its
+        ``no_module_free`` fault) is starved while every usable module it can
+        reach is given to a gun that wants power.
+        """
+        pool = self.pool
+        busy: set[int] | None = None
+        for gun in self._gun_list:
+            if gun.demand().active:
+                gun.starved = not allocation.modules.get(gun.id) and not pool.modules_of(gun.id)
+            elif "no_module_free" in gun.faults:
+                if busy is None:
+                    busy = {
+                        a for g in self._gun_list if g.demand().active for a in allocation.modules.get(g.id, ())
+                    }
+                modules = self.driver.modules
+                gun.starved = not any(modules[a].usable and a not in busy for a in pool.reachable(gun.id))
+            else:
+                gun.starved = False
 
     async def stop(self) -> None:
         """Station stop: let a rebalance in progress finish (it never leaves a module hot)."""

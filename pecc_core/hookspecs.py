@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     from marshmallow import Schema
 
     from pecc_core.gun import Gun
-    from pecc_core.io import Contactors, IsolationMonitor, RelayMatrix, Supervision
+    from pecc_core.io import (
+        ConnectorVoltage,
+        Contactors,
+        EmergencyStop,
+        IsolationMonitor,
+        RelayMatrix,
+        Supervision,
+    )
     from pecc_core.policy import LimitPolicy
     from pecc_core.power import PowerDriver
     from pecc_core.profile.model import ModuleConfig, Profile, ServerConfig
@@ -141,6 +148,16 @@ class RegisterIoDriver(Protocol):
     @overload
     def __call__(
         self, role: Literal["matrix"], name: str, factory: IoDriverFactory[RelayMatrix], *,
+        params: type[Schema] | None = None, summary: str = "",
+    ) -> None: ...
+    @overload
+    def __call__(
+        self, role: Literal["estop"], name: str, factory: IoDriverFactory[EmergencyStop], *,
+        params: type[Schema] | None = None, summary: str = "",
+    ) -> None: ...
+    @overload
+    def __call__(
+        self, role: Literal["connector"], name: str, factory: IoDriverFactory[ConnectorVoltage], *,
         params: type[Schema] | None = None, summary: str = "",
     ) -> None: ...
 

@@ -197,26 +197,43 @@ class ModulePool:
 
     # -- what a gun's modules do and can do ---------------------------------------
 
-    def measure(self, gun: str, status: Status) -> None:
+    def measure(self, gun: str, status: Status, fresh_after: float) -> bool:
         """Write ``gun``'s measured voltage, current and temperature into ``status``.
 
         Modules of a group are in parallel: the voltage is the highest any
         answering module reports (the pessimistic reading for over-voltage),
-        the current their sum, the temperature the hottest.
+        the current their sum, the temperature the hottest. Only readings
+        newer than ``fresh_after`` (loop time) count; without any, ``status``
+        keeps its last values (unknown is not zero) and this returns False.
+        A gun with no module switched onto it reads 0 V as known: the
+        allocator takes a gun's modules only after its safe-down verified
+        the discharge, and nothing can drive it since.
         """
         modules = self.driver.modules
         voltage = current = 0.0
         temperature = AMBIENT
+        fresh = False
         for address in self._groups[gun]:
             m = modules[address]
-            if not m.online:
+            if not m.online or m.last_seen < fresh_after:
                 continue
+            fresh = True
             voltage = max(voltage, m.voltage)
             current += m.current
             temperature = max(temperature, m.temperature)
-        status.measured_voltage = voltage
-        status.measured_current = max(current, 0.0)
-        status.temperature = temperature
+        if fresh:
+            status.measured_voltage = voltage
+            status.measured_current = max(current, 0.0)
+            status.temperature = temperature
+        elif not self._groups[gun]:
+            status.measured_voltage = status.measured_current = 0.0
+            status.temperature = AMBIENT
+            return True
+        return fresh
+
+    def reachable(self, gun: str) -> tuple[int, ...]:
+        """The addresses of the modules the relay matrix can switch onto ``gun``."""
+        return self._reachable[gun]
 
     def supply(self, gun: str) -> Supply:
         """What the usable modules switched onto ``gun`` can deliver now.

@@ -58,7 +58,9 @@ class ModuleState:
     mode: Mode = Mode.OFF
     voltage_setpoint: float = 0.0
     current_setpoint: float = 0.0
-    last_seen: float = 0.0  # loop.time() of the last frame from it
+    #: loop.time() of the last reading from it: a driver must keep it current,
+    #: the core counts readings older than ``safety.reading_stale_ms`` as unknown
+    last_seen: float = 0.0
 
     @property
     def usable(self) -> bool:
@@ -74,6 +76,11 @@ class PowerDriver(Protocol):
 
     :attr bus_ok: False while the bus is down (every module then also has
         :attr:`Fault.COMMUNICATION`); the driver keeps trying to reopen it.
+
+    Optional: ``watchdog_s``, the modules' own watchdog time (after this
+    silence they switch their output off); a gun whose modules all went
+    silent keeps its contactors closed that long unless its current is
+    known to be low (``docs/safety.md``). Without it the core assumes 10 s.
     """
 
     bus_ok: bool

@@ -66,6 +66,7 @@ class Station:
             wake=self.allocator.wake,
             timings=profile.timings,
             station=profile.station,
+            safety=profile.safety,
         )
         self.guns: dict[str, Gun] = {g.id: Gun(g, wiring) for g in profile.guns}
         self.by_path: dict[str, Gun] = {gun.path: gun for gun in self.guns.values()}
@@ -95,6 +96,7 @@ class Station:
             **{
                 role: plugins.build(f"io.{role}", f"io.{role}", choice, choice.params, profile)
                 for role, choice in choices.items()
+                if choice is not None  # an optional role the profile leaves out
             }
         )
         policy = plugins.build("limit_policy", "policy", profile.policy, profile.policy.params)
@@ -150,7 +152,7 @@ class Station:
                 log.exception("stopping %s failed", type(part).__name__)
 
     def _io_parts(self) -> list[Any]:
-        return [getattr(self.io, role) for role in IO_ROLES]
+        return [part for role in IO_ROLES if (part := getattr(self.io, role)) is not None]
 
     # -- the control loop --------------------------------------------------------
 

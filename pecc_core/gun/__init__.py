@@ -6,10 +6,13 @@
 :mod:`.wiring`         what a gun is connected to (pool, drivers, observers …)
 :mod:`.contactors`     closing and opening the output contactors
 :mod:`.faults`         the fault conditions checked every control cycle
-:mod:`.cable_check`    the isolation test before a session
+:mod:`.cable_check`    the isolation test before a session (IEC 61851-23 CC.4.1)
 :mod:`.safe_down`      every way out of a session to a verified safe output
 :mod:`.demand`         what the gun asks of the power allocation
 :mod:`.limits`         the gun's effective limits and the setpoint arithmetic
+:mod:`.output`         the setpoint held to the limits, the up-ramp, the driver call
+:mod:`.ramp`           the current up-ramp
+:mod:`.voltage`        measurement freshness and voltage supervision
 =====================  ==========================================================
 """
 

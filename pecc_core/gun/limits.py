@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 #: Touch-voltage limit: standby needs the measured output below this (V).
 SAFE_VOLTAGE = 60.0
+#: The current a power cap allows is computed at the present voltage, but
+#: never at less than this share of the target voltage (no division by a
+#: small number while the output is still rising).
+PRESENT_VOLTAGE_FLOOR = 0.5
 
 
 def _least(value: float, *caps: float | None) -> float:
@@ -71,18 +75,32 @@ def effective_limits(
     )
 
 
-def setpoint_current(limits: Limits, voltage: float, current: float) -> float:
+def power_voltage(voltage: float, present: float | None) -> float:
+    """The voltage a power cap is divided by: the present one, bounded below (see :data:`PRESENT_VOLTAGE_FLOOR`).
+
+    Without a known present voltage, the target: a battery below the target
+    then gets less than the cap, never more.
+    """
+    if present is None:
+        return voltage
+    return max(present, PRESENT_VOLTAGE_FLOOR * voltage)
+
+
+def setpoint_current(limits: Limits, voltage: float, current: float, present: float | None = None) -> float:
     """The current to drive for a requested ``voltage`` and ``current`` within ``limits``.
 
     A voltage above the limit is refused (:class:`ValueRefused`): the SECC
     must not get a different voltage than it asked for. A current above
     what is available is not an error: the most the current and power
-    limits allow at that voltage is driven instead (degraded).
+    limits allow is driven instead (degraded). The power limit counts at
+    the ``present`` measured voltage (:func:`power_voltage`): an EV asking
+    for its maximum voltage while its battery sits lower gets the power
+    it is allowed.
     """
     if voltage > limits.voltage_max:
         raise ValueRefused(
             f"target voltage {voltage:g} V is above the limit {limits.voltage_max:g} V"
         )
     if voltage > 0.0:
-        current = min(current, limits.power_max / voltage)
+        current = min(current, limits.power_max / power_voltage(voltage, present))
     return max(0.0, min(current, limits.current_max))

@@ -32,10 +32,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pecc_core.errors import SeccNotConnected
-from pecc_core.gun import cable_check, contactors, faults, safe_down
+from pecc_core.errors import InternalRefused, SeccNotConnected
+from pecc_core.gun import cable_check, contactors, faults, output, safe_down
 from pecc_core.gun.demand import build_demand
 from pecc_core.gun.limits import SAFE_VOLTAGE, effective_limits, setpoint_current
+from pecc_core.gun.ramp import Ramp
 from pecc_core.gun.table import (
     ACTIVE_STATES,
     IGNORED,
@@ -47,6 +48,7 @@ from pecc_core.gun.table import (
     GunState,
     Outcome,
 )
+from pecc_core.gun.voltage import Readings
 from pecc_core.model import (
     EvConnection,
     EvSession,
@@ -62,6 +64,7 @@ from pecc_core.model import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pecc_core.gun.cable_check import CheckRecord
     from pecc_core.gun.wiring import Wiring
     from pecc_core.policy import GunDemand
     from pecc_core.profile.model import GunConfig
@@ -117,6 +120,22 @@ class Gun:
         self.epoch = 0
         self._task: asyncio.Task[None] | None = None  # cable check or safe-down
         self._demand: GunDemand | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        #: The cable check, supervision and shutdown settings (the profile's ``[safety]``).
+        self.safety = wiring.safety
+        #: The current up-ramp every setpoint passes (falling current at once).
+        self.ramp = Ramp(wiring.safety.ramp_a_per_s, wiring.cycle)
+        #: True while the power cap at the present voltage sets the current (re-driven every cycle).
+        self.power_bound = False
+        #: How fresh and trustworthy the measurements are; the supervision's timers (:mod:`.voltage`).
+        self.readings = Readings()
+        #: Notices given to the SECC that are not faults (e.g. ``stale``).
+        self.notices: set[str] = set()
+        #: The last cable check (its figures) and the IMD sample it ended on.
+        self.check_record: CheckRecord | None = None
+        self.isolation_seq = 0
+        #: Set by the allocator: the gun wants power and can get no module at all.
+        self.starved = False
 
     def __repr__(self) -> str:
         return f"<Gun {self.id} {self.state}>"
@@ -150,16 +169,22 @@ class Gun:
     # -- SECC requests --------------------------------------------------------
 
     async def cable_check(self, voltage: float) -> None:
-        """Start the isolation test at (at most) ``voltage``; the result comes in the readout."""
+        """Start the isolation test (:mod:`.cable_check`); the result comes in the readout.
+
+        ``voltage`` is the SECC's suggestion: the test voltage is Formula CC.1's.
+        """
         outcome = self._outcome(E.CABLE_CHECK)
         if outcome is IGNORED:
             return
-        test_voltage = min(voltage, self.limits().voltage_max)
-        await contactors.close(self)
+        test_voltage = cable_check.test_voltage_of(self, voltage)
+        if self.safety.imd_self_test == "after_close":
+            await contactors.close(self)
+        elif not self.wiring.io.supervision.allowed(self.id):
+            raise InternalRefused(f"gun {self.id}: CP/PP supervision does not allow closing the contactors")
         self.readout.isolation = Isolation.INVALID
-        self.go(E.CABLE_CHECK, f"cableCheck at {test_voltage:g} V (asked {voltage:g} V)")
+        self.go(E.CABLE_CHECK, f"cableCheck at {test_voltage:g} V (suggested {voltage:g} V)")
         self._task = asyncio.get_running_loop().create_task(
-            cable_check.run(self, test_voltage), name=f"cable-check-{self.id}"
+            cable_check.run(self, test_voltage, voltage), name=f"cable-check-{self.id}"
         )
 
     async def target_values(self, target: Target) -> None:
@@ -201,6 +226,7 @@ class Gun:
 
     async def reset(self) -> None:
         """Go to standby: outputs 0, contactors open, modules released, operative."""
+        faults.unlatch(self)  # a reset clears the latched faults (6.3.1.106)
         if self.state is S.INOPERATIVE and not self.faults:
             await self._stop_and_wait()  # faults cleared: already on its way to standby
             return
@@ -209,7 +235,7 @@ class Gun:
         self.target = None
         if outcome is S.STANDBY:
             self.drive(0.0, 0.0)
-            self.wiring.io.imd.stop(self.id)
+            self.wiring.io.imd.stop_monitoring(self.id)
             return
         if self.state is not S.STOPPING:
             self.go(E.RESET, "reset")
@@ -301,16 +327,25 @@ class Gun:
         """In a session (cable check to post-charge): its SECC leaving ends a charge."""
         return self.state in ACTIVE_STATES
 
+    def output_safe(self) -> bool:
+        """The output is known to be below 60 V (an unknown voltage never is)."""
+        return self.readings.voltage_known and self.readout.measured_voltage < SAFE_VOLTAGE
+
     def in_standby(self) -> bool:
-        """Standby, verified: state, driven 0, contactors open, output under 60 V."""
+        """Standby, verified: state, driven 0, contactors open, output known under 60 V."""
         s = self.readout
         return (
             self.state is S.STANDBY
             and s.driven_voltage == 0.0
             and s.driven_current == 0.0
             and not self.wiring.io.contactors.closed(self.id)
-            and s.measured_voltage < SAFE_VOLTAGE
+            and self.output_safe()
         )
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a background task of this gun until it is done."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def shutdown(self) -> None:
         """Station stop: reach standby (or a safe inoperative state) whatever happens."""
@@ -350,6 +385,10 @@ class Gun:
             self.start_safe_down()
         elif new is S.STANDBY or new is S.READY:
             self.drive(0.0, 0.0)
+        if new is S.STANDBY and self.readout.isolation in ISOLATION_OK:
+            # a pass belongs to one session: never reused after it (a fault stays
+            # reported until the next cable check or reset, so the SECC sees it)
+            self.readout.isolation = Isolation.INVALID
         self.wiring.wake()
         if old != new:
             self.tell(self.wiring.observers.gun_state_changed, self, old, new, reason)
@@ -370,25 +409,7 @@ class Gun:
 
     def _drive(self, voltage: float, current: float, limits: Limits | None) -> None:
         """:meth:`drive` with the limits already computed for this request (or None)."""
-        wiring = self.wiring
-        self.setpoint = (voltage, current)
-        readout = self.readout
-        closed = self.commanded_closed and wiring.io.contactors.closed(self.id)
-        if closed and voltage > 0.0:  # a current without a voltage drives nothing
-            if limits is None:
-                limits = self.limits()
-            voltage = min(voltage, limits.voltage_max)
-            current = setpoint_current(limits, voltage, current)
-        else:
-            voltage = current = 0.0
-        readout.driven_voltage, readout.driven_current = voltage, current
-        modules = wiring.pool.modules_of(self.id)
-        if not modules:
-            return
-        if voltage > 0.0 and limits is not None:  # limits: computed whenever a voltage is driven
-            wiring.driver.export(modules, voltage, current, voltage_max=limits.voltage_max)
-        else:
-            wiring.driver.off(modules)
+        output.drive(self, voltage, current, limits)
 
     def forget_task(self) -> None:
         """At the end of the cable check or safe-down task: it is no longer the gun's task."""

@@ -1,11 +1,22 @@
 """The safe-down: how every way out of a session reaches a verified safe output.
 
-Outputs 0, wait for the modules' current to fall (bounded: then the
-contactors open under load, logged as the emergency it is), open the
-contactors, wait for the output to discharge under :data:`SAFE_VOLTAGE`
-(bounded: else a ``discharge`` fault), stop the IMD. Started by
-:meth:`pecc_core.gun.machine.Gun.start_safe_down` as the gun's task; the
-gun keeps its modules meanwhile (they measure the discharge).
+Normal path: outputs 0, wait for the modules' current to fall (bounded:
+then the contactors open under load, logged as the emergency it is), open
+the contactors, wait for the output to discharge under
+:data:`SAFE_VOLTAGE` (bounded: else a ``discharge`` fault), stop the IMD.
+Started by :meth:`pecc_core.gun.machine.Gun.start_safe_down` as the gun's
+task; the gun keeps its modules meanwhile (they measure the discharge).
+
+When the gun's power stage is lost (no module of it answers, so its current
+is unknown), the contactors stay closed until the current is known to be
+low — from the connector sensor, or from the modules once they answer —
+or until the modules' own watchdog has switched them off
+(``driver.watchdog_s`` after the last reading): a lost bus does not stop
+the modules, and opening under load is for emergencies only.
+
+:func:`emergency` is the other path: DC off and contactors open together,
+at once (emergency over-voltage, isolation fault, E-stop, contactor
+feedback); the safe-down that follows finds them open.
 """
 
 from __future__ import annotations
@@ -15,8 +26,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from pecc_core.gun import contactors, faults
-from pecc_core.gun.limits import SAFE_VOLTAGE
+from pecc_core.gun import contactors, faults, voltage
 from pecc_core.gun.table import Event, GunState
 from pecc_core.io import ContactorError
 
@@ -30,6 +40,10 @@ log = logging.getLogger(__name__)
 OFF_TIMEOUT = 2.0
 #: How long the output may take to discharge under :data:`SAFE_VOLTAGE` (s).
 DISCHARGE_TIMEOUT = 5.0
+#: The modules' own watchdog when the power driver does not say (s): Infy's 10 s.
+DEFAULT_WATCHDOG = 10.0
+#: A connector current below this (A) lets the contactors open.
+OPEN_CURRENT = 2.0
 
 
 async def run(gun: Gun) -> None:
@@ -41,33 +55,15 @@ async def run(gun: Gun) -> None:
     safe-down runs again.
     """
     wiring = gun.wiring
-    readout = gun.readout
     failed = False
     try:
         gun.drive(0.0, 0.0)
-        if not await wiring.driver.wait_off(gun.modules(), OFF_TIMEOUT):
-            log.error(
-                "gun %s: current still flowing after %.1f s: opening under load",
-                gun.id,
-                OFF_TIMEOUT,
-                extra={"gun": gun.id},
-            )
         if gun.commanded_closed or wiring.io.contactors.closed(gun.id):
+            await _current_down(gun)
             with contextlib.suppress(ContactorError):  # the fault check reports the mismatch
                 await contactors.switch(gun, False)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + DISCHARGE_TIMEOUT
-        wiring.pool.measure(gun.id, readout)
-        while readout.measured_voltage >= SAFE_VOLTAGE and loop.time() < deadline:
-            await asyncio.sleep(wiring.cycle)
-            wiring.pool.measure(gun.id, readout)
-        faults.condition(
-            gun,
-            "discharge",
-            readout.measured_voltage >= SAFE_VOLTAGE,
-            f"output still at {readout.measured_voltage:.0f} V after {DISCHARGE_TIMEOUT:g} s",
-        )
-        wiring.io.imd.stop(gun.id)
+        await _discharge(gun)
+        wiring.io.imd.stop_monitoring(gun.id)
     except Exception:
         log.exception("gun %s: safe-down failed; the gun stays inoperative", gun.id)
         failed = True
@@ -80,3 +76,78 @@ async def run(gun: Gun) -> None:
         gun.go(Event.SAFE, "outputs 0, contactors open, output discharged")
     elif gun.state is GunState.INOPERATIVE and not gun.faults:
         gun.go(Event.CLEARED, "fault cleared")
+
+
+async def _current_down(gun: Gun) -> None:
+    """Wait until the current is known low (bounded) before the contactors open."""
+    wiring = gun.wiring
+    loop = asyncio.get_running_loop()
+    if gun.readings.modules_fresh or not gun.modules():
+        if not await wiring.driver.wait_off(gun.modules(), OFF_TIMEOUT):
+            log.error(
+                "gun %s: current still flowing after %.1f s: opening under load", gun.id, OFF_TIMEOUT,
+                extra={"gun": gun.id},
+            )
+        return
+    watchdog = getattr(wiring.driver, "watchdog_s", DEFAULT_WATCHDOG)
+    heard = max((wiring.driver.modules[a].last_seen for a in gun.modules()), default=loop.time())
+    until = min(heard, loop.time()) + watchdog
+    log.warning(
+        "gun %s: power stage lost: contactors stay closed until the current is known low "
+        "or the modules' %.1f s watchdog has passed (%.1f s from now)", gun.id, watchdog,
+        max(0.0, until - loop.time()),
+    )
+    connector = wiring.io.connector
+    while loop.time() < until:
+        current = connector.current(gun.id) if connector is not None else None
+        if current is not None and abs(current) < OPEN_CURRENT:
+            log.info("gun %s: connector current %.1f A: opening", gun.id, current)
+            return
+        if gun.readings.modules_fresh and await wiring.driver.wait_off(gun.modules(), OFF_TIMEOUT):
+            log.info("gun %s: modules answer again and are off: opening", gun.id)
+            return
+        await asyncio.sleep(wiring.cycle)
+        voltage.measure(gun, loop.time())
+    log.warning("gun %s: the modules' watchdog time has passed: opening", gun.id)
+
+
+async def _discharge(gun: Gun) -> None:
+    """Wait for the output under 60 V (bounded); an unknown voltage is never taken as safe."""
+    wiring = gun.wiring
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DISCHARGE_TIMEOUT
+    voltage.measure(gun, loop.time())
+    while not gun.output_safe() and loop.time() < deadline:
+        await asyncio.sleep(wiring.cycle)
+        voltage.measure(gun, loop.time())
+    if not gun.readings.voltage_known:
+        log.warning("gun %s: output voltage unknown after %g s: not verified discharged", gun.id, DISCHARGE_TIMEOUT)
+    faults.condition(
+        gun,
+        "discharge",
+        not gun.output_safe(),
+        f"output still at {gun.readout.measured_voltage:.0f} V after {DISCHARGE_TIMEOUT:g} s"
+        if gun.readings.voltage_known
+        else f"output voltage unknown {DISCHARGE_TIMEOUT:g} s after opening (stale readings)",
+    )
+
+
+def emergency(gun: Gun, why: str) -> None:
+    """DC off and contactors open together, now, without waiting for the current."""
+    wiring = gun.wiring
+    load = gun.readout.measured_current
+    log.error(
+        "gun %s: EMERGENCY SHUTDOWN (%s): DC off and contactors open at once%s",
+        gun.id, why, f", under load ({load:.0f} A)" if load >= OPEN_CURRENT else "",
+        extra={"gun": gun.id},
+    )
+    gun.drive(0.0, 0.0)
+    wiring.driver.off(gun.modules())
+    gun.commanded_closed = False
+    gun.switching = True  # until the task below has the feedback
+    gun.keep(asyncio.get_running_loop().create_task(_open(gun), name=f"emergency-open-{gun.id}"))
+
+
+async def _open(gun: Gun) -> None:
+    with contextlib.suppress(ContactorError):  # the fault check reports the mismatch
+        await contactors.switch(gun, False)

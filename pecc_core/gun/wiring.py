@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from pecc_core.io import Io
     from pecc_core.pool import ModulePool
     from pecc_core.power import PowerDriver
-    from pecc_core.profile.model import StationConfig, Timings
+    from pecc_core.profile.model import SafetyConfig, StationConfig, Timings
 
 
 class Observers(Protocol):
@@ -34,6 +34,7 @@ class Wiring:
     :param wake: asks the allocator for a new allocation soon (a demand changed).
     :param timings: the profile's timings (control cycle, cable check, precharge).
     :param station: the station's identity the SECC is told (manufacturer, firmware).
+    :param safety: the cable check, supervision and shutdown settings.
     """
 
     pool: ModulePool
@@ -43,6 +44,7 @@ class Wiring:
     wake: Callable[[], None]
     timings: Timings
     station: StationConfig
+    safety: SafetyConfig
 
     @property
     def cycle(self) -> float:

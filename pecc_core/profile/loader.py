@@ -193,8 +193,9 @@ def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager)
     power = profile.power
     driver = check("power.driver", power.driver, plugins.registry("power_driver"))
     io = {
-        role: check(f"io.{role}", getattr(profile.io, role), plugins.registry(f"io.{role}"))
+        role: check(f"io.{role}", choice, plugins.registry(f"io.{role}"))
         for role in IO_ROLES
+        if (choice := getattr(profile.io, role)) is not None
     }
     policy = check("policy", profile.policy, plugins.registry("limit_policy"))
     services = tuple(

@@ -85,6 +85,42 @@ class Timings:
 
 
 @dataclass(frozen=True, slots=True)
+class SafetyConfig:
+    """The cable check, voltage supervision and shutdown settings (IEC 61851-23:2023).
+
+    ``docs/safety.md`` says which clause each one serves.
+    """
+
+    #: Fixed cable-check test voltage (V); None: Formula CC.1.
+    cable_check_voltage: float | None
+    #: The test voltage counts as reached within this many volts of it.
+    cable_check_tolerance_v: float
+    #: How long the output may take to reach the test voltage (ms).
+    cable_check_voltage_ms: int
+    #: Where the IMD self-test runs: after closing (at the test voltage), before, or both.
+    imd_self_test: str
+    #: Bound on one IMD self-test (ms).
+    imd_self_test_ms: int
+    #: Fresh isolation samples needed after the self-test, and the bound on each (ms).
+    isolation_samples: int
+    isolation_sample_ms: int
+    #: "2023" (warning is not a pass) or "2014" (warning passes).
+    edition: str
+    #: Outputs off and below 60 V before the cable check's result is reported.
+    cable_check_discharge: bool
+    #: Error over-voltage: at or above the EV's maximum this long (ms).
+    error_over_voltage_ms: int
+    #: Two voltage sources may differ by this much (V).
+    plausibility_v: float
+    #: Rising current limit (A/s); falling current follows at once.
+    ramp_a_per_s: float
+    #: A reading older than this is stale: unknown, never taken as safe (ms).
+    reading_stale_ms: int
+    #: How long a cable check waits for a power module to free (ms), within PE_CABLE_CHECK_TIME.
+    module_wait_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class GunConfig:
     """One gun (charge point): its URL and its hardware limits."""
 
@@ -151,6 +187,9 @@ class IoConfig:
     imd: PluginChoice
     supervision: PluginChoice
     matrix: PluginChoice
+    #: Optional roles: an emergency-stop input, a voltage sensor at the connector.
+    estop: PluginChoice | None = None
+    connector: PluginChoice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +207,7 @@ class Profile:
     station: StationConfig
     server: ServerConfig
     timings: Timings
+    safety: SafetyConfig
     seccs: tuple[SeccConfig, ...]
     power: PowerConfig
     io: IoConfig

@@ -261,6 +261,33 @@ class TimingsSchema(StrictSchema):
         return model.Timings(**data)
 
 
+class SafetySchema(StrictSchema):
+    """``[safety]``: IEC 61851-23:2023 settings; the defaults follow the standard and EVerest."""
+
+    cable_check_voltage = Number(load_default=None, allow_none=True, validate=between(0, 1500))
+    cable_check_tolerance_v = Number(load_default=10.0, validate=between(0.1, 100))
+    cable_check_voltage_ms = Integer(load_default=10_000, validate=between(10, 600_000))
+    imd_self_test = String(
+        load_default="after_close",
+        validate=validate.OneOf(["after_close", "before_close", "both"], error="expected one of {choices}"),
+    )
+    imd_self_test_ms = Integer(load_default=20_000, validate=between(10, 600_000))
+    isolation_samples = Integer(load_default=1, validate=between(1, 100))
+    isolation_sample_ms = Integer(load_default=5_000, validate=between(10, 600_000))
+    edition = String(load_default="2023", validate=validate.OneOf(["2023", "2014"], error="expected one of {choices}"))
+    cable_check_discharge = Boolean(load_default=True)
+    error_over_voltage_ms = Integer(load_default=400, validate=between(0, 60_000))
+    plausibility_v = Number(load_default=50.0, validate=between(1, 1000))
+    ramp_a_per_s = Number(load_default=25.0, validate=between(0.1, 1e9))
+    reading_stale_ms = Integer(load_default=1000, validate=between(10, 60_000))
+    #: within the SECC's 37 s PE_CABLE_CHECK_TIME, leaving the test its time
+    module_wait_ms = Integer(load_default=30_000, validate=between(0, 600_000))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.SafetyConfig:
+        return model.SafetyConfig(**data)
+
+
 class GunSchema(StrictSchema):
     id = String(required=True, validate=identifier)
     path = String(validate=validate.Regexp(r"^/\S*$", error="expected a URL path like '/gun1'"))
@@ -324,6 +351,9 @@ class IoSchema(StrictSchema):
     imd = Nested(PluginChoiceSchema, required=True)
     supervision = Nested(PluginChoiceSchema, required=True)
     matrix = Nested(PluginChoiceSchema, required=True)
+    #: Optional: an emergency-stop input; a voltage sensor at the connector (docs/safety.md).
+    estop = Nested(PluginChoiceSchema, load_default=None)
+    connector = Nested(PluginChoiceSchema, load_default=None)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.IoConfig:
@@ -354,6 +384,7 @@ class ProfileSchema(StrictSchema):
     station = Nested(StationSchema, load_default=lambda: StationSchema().load({}))
     server = Nested(ServerSchema, load_default=lambda: ServerSchema().load({}))
     timings = Nested(TimingsSchema, load_default=lambda: TimingsSchema().load({}))
+    safety = Nested(SafetySchema, load_default=lambda: SafetySchema().load({}))
     seccs = List(
         Nested(SeccSchema),
         required=True,

@@ -7,8 +7,6 @@ import logging
 
 import pytest
 
-from pecc_core.model import Isolation
-
 from .conftest import Ctl, charging
 
 
@@ -58,7 +56,8 @@ async def test_a_limit_update_changes_configuration_and_driven_current_at_once(
     status, body = await ctl.http("PUT", "/api/limits", {"site_max_power_w": 8000, "guns": {"1-1": {"priority": 3}}})
     assert status == 200 and body["site_max_power_w"] == 8000
     assert gun.demand().priority == 3
-    assert gun.report().driven_current * gun.report().driven_voltage <= 8000 + 1
+    # the power counts at the present voltage (IEC 61851-23 / EVerest), not the target's
+    assert gun.report().driven_current * gun.report().measured_voltage <= 8000 + 1
     assert (await secc.ok("configuration"))["limitPowerMax"] <= 8000
     await secc.close()
 
@@ -116,13 +115,30 @@ async def test_inputs_and_outputs_reach_the_secc(ctl: Ctl) -> None:
 async def test_sim_routes_inject_imd_results_and_supervision(ctl: Ctl, monkeypatch: object) -> None:
     station = ctl.runtime.station
     status, _ = await ctl.http("POST", "/api/sim/guns/1-1/imd", {"result": "warning"})
-    assert status == 200 and station.io.imd._injected["1-1"] is Isolation.WARNING
+    # IEC 61851-23:2014's warning band: 100 kΩ .. 500 kΩ (500 Ω/V at 1000 V)
+    assert status == 200 and 100e3 <= station.io.imd.resistance("1-1") < 500e3
     assert (await ctl.http("POST", "/api/sim/guns/1-1/imd", {"result": None}))[0] == 200
-    assert "1-1" not in station.io.imd._injected
+    assert station.io.imd.resistance("1-1") >= 500e3
     status, body = await ctl.http("POST", "/api/sim/guns/1-1/imd", {"result": "maybe"})
     assert status == 400 and "maybe" in body["error"]
     assert (await ctl.http("POST", "/api/sim/guns/1-1/supervision", {"allowed": False}))[0] == 200
     assert station.io.supervision.allowed("1-1") is False
+
+
+async def test_sim_routes_set_the_insulation_resistance_and_fail_the_self_test(ctl: Ctl) -> None:
+    imd = ctl.runtime.station.io.imd
+    assert (await ctl.http("POST", "/api/sim/guns/1-1/imd/resistance", {"ohm": 50_000}))[0] == 200
+    assert imd.resistance("1-1") == 50_000.0
+    assert (await ctl.http("POST", "/api/sim/guns/1-1/imd/resistance", {"ohm": None}))[0] == 200
+    assert imd.resistance("1-1") >= 500e3
+    for bad in (-1, "50k", True):
+        status, body = await ctl.http("POST", "/api/sim/guns/1-1/imd/resistance", {"ohm": bad})
+        assert status == 400 and body["error"].startswith("ohm: got"), body
+    assert (await ctl.http("POST", "/api/sim/guns/1-1/imd/self-test", {"fails": True}))[0] == 200
+    assert not await imd.self_test("1-1", 500.0)
+    assert (await ctl.http("POST", "/api/sim/guns/1-1/imd/self-test", {"fails": False}))[0] == 200
+    status, _ = await ctl.http("POST", "/api/sim/guns/nope/imd/resistance", {"ohm": 1})
+    assert status == 404
 
 
 async def test_sim_routes_are_404_without_simulated_io(ctl: Ctl) -> None:

@@ -11,8 +11,8 @@ from pecc_core.errors import ConfigError
 from pecc_core.io import ContactorError
 from pecc_core.model import Isolation
 from pecc_core.profile import Profile, load
-from pecc_plugins.gpio import ContactorParams, ImdParams, MatrixParams, SupervisionParams
-from pecc_plugins.gpio.drivers import GpioContactors, GpioImd, GpioMatrix, GpioSupervision
+from pecc_plugins.gpio import ContactorParams, EmergencyStopParams, ImdParams, MatrixParams, SupervisionParams
+from pecc_plugins.gpio.drivers import GpioContactors, GpioEmergencyStop, GpioImd, GpioMatrix, GpioSupervision
 
 
 @pytest.fixture
@@ -77,24 +77,58 @@ def test_supervision_reads_the_secc_output(sysfs: Path, profile: Profile) -> Non
     assert supervision.allowed("d3-a")
 
 
-async def test_imd_reports_valid_warning_and_fault(sysfs: Path, profile: Profile) -> None:
-    raw = dict(profile.io.imd.params, root=str(sysfs), test_ms=50)
+async def test_imd_samples_only_after_its_measurement_time(sysfs: Path, profile: Profile) -> None:
+    raw = dict(profile.io.imd.params, root=str(sysfs), test_ms=50, settle_ms=40, sample_ms=20)
     imd = GpioImd(ImdParams().load(raw), profile)
     imd.start()
-    assert imd.result("d1-a") is Isolation.INVALID
-    imd.start("d1-a")
+    assert imd.sample("d1-a") is None
+    set_value(sysfs, 80, True)  # OK already true before the test: not a fresh sample
+    imd.start_monitoring("d1-a")
     assert value(sysfs, 70) == "1"
-    assert imd.result("d1-a") is Isolation.INVALID  # test running, no answer yet
-    set_value(sysfs, 80, True)
-    assert imd.result("d1-a") is Isolation.VALID
+    assert imd.sample("d1-a") is None  # still measuring
+    await asyncio.sleep(0.05)
+    first = imd.sample("d1-a")
+    assert first is not None and first.verdict is Isolation.VALID and first.resistance is None
+    await asyncio.sleep(0.05)
+    assert imd.sample("d1-a").seq > first.seq  # a new sample every sample_ms
     set_value(sysfs, 80, False)
     set_value(sysfs, 90, True)
-    assert imd.result("d1-a") is Isolation.WARNING
+    assert imd.sample("d1-a").verdict is Isolation.WARNING
     set_value(sysfs, 90, False)
-    await asyncio.sleep(0.06)
-    assert imd.result("d1-a") is Isolation.FAULT
-    imd.stop("d1-a")
-    assert value(sysfs, 70) == "0" and imd.result("d1-a") is Isolation.INVALID
+    assert imd.sample("d1-a").verdict is Isolation.FAULT
+    imd.stop_monitoring("d1-a")
+    assert value(sysfs, 70) == "0" and imd.sample("d1-a") is None
+
+
+async def test_imd_self_test_needs_the_ok_line_to_drop_and_return(sysfs: Path, profile: Profile) -> None:
+    raw = dict(profile.io.imd.params, root=str(sysfs), test_ms=100)
+    imd = GpioImd(ImdParams().load(raw), profile)
+    imd.start()
+    set_value(sysfs, 80, True)
+
+    async def device() -> None:  # the IMD: its test resistor drops OK while the test line is up
+        while value(sysfs, 180) != "1":
+            await asyncio.sleep(0.005)
+        set_value(sysfs, 80, False)
+        while value(sysfs, 180) == "1":
+            await asyncio.sleep(0.005)
+        set_value(sysfs, 80, True)
+
+    task = asyncio.create_task(device())
+    assert await imd.self_test("d1-a", 500.0)
+    await task
+    assert not await imd.self_test("d1-b", 500.0)  # OK never dropped: the test did not run
+    untested = ImdParams().load({k: v for k, v in raw.items() if k != "test"})
+    assert not await GpioImd(untested, profile).self_test("d1-a", 500.0)  # no test line: fails
+
+
+async def test_estop_reads_pressed_on_a_broken_chain(sysfs: Path, profile: Profile) -> None:
+    raw = dict(profile.io.estop.params, root=str(sysfs))
+    estop = GpioEmergencyStop(EmergencyStopParams().load(raw), profile)
+    estop.start()
+    assert estop.pressed("d1-a")  # active low: 0 on the line is pressed (or a broken wire)
+    set_value(sysfs, 190, True)
+    assert not estop.pressed("d1-a")
 
 
 async def test_matrix_breaks_before_make(sysfs: Path, profile: Profile) -> None:

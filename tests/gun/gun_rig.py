@@ -12,6 +12,7 @@ A module of its own (not conftest): test modules import from it
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,19 @@ from pecc_core.testing import write_profile
 from pecc_plugins.policies.static import make_static
 from pecc_plugins.simio import (
     SimContactors,
+    SimEmergencyStop,
     SimIsolationMonitor,
     SimRelayMatrix,
     SimSupervision,
+    wire,
 )
 
 FAST = {
     "timings.control_cycle_ms": 10,
     "timings.cable_check_ms": 50,
     "timings.precharge_ms": 500,
+    # the state machine's tests drive currents at once; the ramp has its own tests
+    "safety.ramp_a_per_s": 1e9,
 }
 
 
@@ -43,7 +48,8 @@ class InstantModules:
     def __init__(self, modules: Sequence[ModuleConfig]) -> None:
         self.modules = {
             m.address: ModuleState(
-                m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, online=True
+                m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, online=True,
+                last_seen=math.inf,  # answers at once: its readings are always fresh
             )
             for m in modules
         }
@@ -96,8 +102,10 @@ class InstantModules:
         if fault is None:
             m.faults.clear()
             m.online = True
+            m.last_seen = math.inf
         elif fault is Fault.COMMUNICATION:
             m.online = False
+            m.last_seen = 0.0  # heard last long ago: its readings are stale
         else:
             m.faults.add(fault)
         for listener in self._listeners:
@@ -112,8 +120,10 @@ def instant_profile(tmp_path: Path, overrides: dict[str, Any] | None = None) -> 
 def instant_station(profile: Profile) -> Station:
     io = Io(
         contactors=SimContactors(closing_ms=5, opening_ms=5, feedback_timeout_ms=20),
-        imd=SimIsolationMonitor(profile.timings.cable_check_ms),
+        imd=SimIsolationMonitor(profile.timings.cable_check_ms, sample_ms=5),
         supervision=SimSupervision(),
         matrix=SimRelayMatrix(switching_ms=1),
+        estop=SimEmergencyStop(),
     )
+    wire(io)
     return Station(profile, default_manager(), InstantModules(profile.power.modules), io, make_static({}))

@@ -84,6 +84,9 @@ async def bring_to(gun: Gun, state: GunState) -> None:
         await gun.cable_check(500)
         await eventually(lambda: gun.state is S.READY, what="ready")
         phase = {S.PRECHARGE: Phase.PRECHARGE, S.CHARGE: Phase.CHARGE, S.POSTCHARGE: Phase.POSTCHARGE}
+        if state is S.CHARGE:  # as an SECC does: precharged first (the power cap counts at the present voltage)
+            await gun.target_values(Target(400.0, 2.0, 40.0, Phase.PRECHARGE))
+            await eventually(lambda: gun.report().measured_voltage == 400.0, what="precharged")
         if state in phase:
             await gun.target_values(Target(400.0, 50.0, 40.0, phase[state]))
     assert gun.state is state, (gun.state, state)

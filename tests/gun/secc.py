@@ -23,6 +23,8 @@ class Secc:
         self.ws = ws
         self.status: dict[str, Any] = {}
         self.events: list[str] = []
+        #: requests from the PECC (loop time received, kind), each answered with an empty response
+        self.requests: list[tuple[float, str]] = []
         self._seq = 0
         self._replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -32,6 +34,10 @@ class Secc:
             message = json.loads(frame)
             if message["type"] in ("response", "error"):
                 self._replies.put_nowait(message)
+            elif message["type"] == "request":
+                self.requests.append((asyncio.get_running_loop().time(), message["kind"]))
+                await self.ws.send(json.dumps({"type": "response", "kind": message["kind"],
+                                               "sequenceNumber": message["sequenceNumber"], "payload": {}}))
             elif message["kind"] == "status":
                 self.status = message["payload"]
             elif message["kind"] == "event":

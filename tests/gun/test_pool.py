@@ -50,7 +50,7 @@ async def test_moves_group_and_measure() -> None:
     driver.export([1, 2], 400.0, 100.0)
     driver.modules[2].temperature = 61.0
     status = Status()
-    pool.measure("a", status)
+    assert pool.measure("a", status, 0.0)
     assert (status.measured_voltage, status.measured_current, status.temperature) == (400.0, 50.0, 61.0)
     driver.fail(1, Fault.HARDWARE)
     assert pool.supply("a") == Supply(150.0, 1000.0, 100.0, 30_000.0)

@@ -22,6 +22,7 @@ FAST = {
     "timings.control_cycle_ms": 50,
     "power.driver.params.poll_ms": 50,
     "services.0.params.tick_ms": 10,
+    "safety.ramp_a_per_s": 1000.0,  # these sessions are about the flow; the ramp has its own test
 }
 
 
@@ -46,7 +47,7 @@ async def charge_one(client: Secc, current: float, soc: float = 30.0) -> dict[st
 
     await client.ok("cableCheck", {"voltage": 500})
     figures["cable_check_s"] = await client.until(
-        lambda s: s["isolationStatus"] == "valid", 5.0, "isolation valid"
+        lambda s: s["isolationStatus"] == "valid", 15.0, "isolation valid"
     )
     await client.ok("contactorsStatus", {"contactorsStatus": "closed"})
     assert client.status["contactorsStatus"] == "closed"
@@ -111,7 +112,7 @@ async def test_a_fault_during_charge_reaches_the_secc(make_profile: Any, can_cha
         station = runtime.station
         async with secc(profile.url(profile.guns[0], port=runtime.transport.port)) as client:
             await client.ok("cableCheck", {"voltage": 450})
-            await client.until(lambda s: s["isolationStatus"] == "valid", 5.0, "isolation valid")
+            await client.until(lambda s: s["isolationStatus"] == "valid", 15.0, "isolation valid")
             await client.target(380.0, 2.0, 30.0, "preCharge")
             await client.until(lambda s: abs(s["measuredVoltage"] - 380.0) < 5.0, 4.0, "precharged")
             await client.target(400.0, 80.0, 30.0, "charge")

@@ -8,6 +8,7 @@ import pytest
 
 from pecc_core.io import ContactorError
 from pecc_core.model import Isolation
+from pecc_core.testing import eventually
 from pecc_plugins.simio import (
     SimContactors,
     SimIsolationMonitor,
@@ -46,23 +47,25 @@ def test_contactor_params_defaults_and_errors() -> None:
         ContactorParams().load({"closing": 1})
 
 
-async def test_imd_reports_after_test_time_and_follows_injection() -> None:
-    imd = SimIsolationMonitor(test_ms=20)
-    imd.start()  # station lifecycle call: nothing to do
-    imd.start("g")
-    assert imd.result("g") is Isolation.INVALID
-    await asyncio.sleep(0.05)
-    assert imd.result("g") is Isolation.VALID
-    imd.inject("g", Isolation.FAULT)  # during charge: shows at once
-    assert imd.result("g") is Isolation.FAULT
-    imd.stop("g")
-    assert imd.result("g") is Isolation.INVALID
+async def test_imd_samples_the_injected_resistance_and_self_tests() -> None:
+    imd = SimIsolationMonitor(test_ms=20, sample_ms=5)
+    assert imd.sample("g") is None
+    assert await imd.self_test("g", 500.0)
+    imd.start_monitoring("g")
+    await eventually(lambda: imd.sample("g") is not None, what="first sample")
+    first = imd.sample("g")
+    assert first.verdict is Isolation.VALID and first.resistance == 10e6 and first.seq >= 1
+    imd.set_resistance("g", 50e3)  # below 100 kΩ
+    await eventually(lambda: imd.sample("g").seq > first.seq + 1, what="next samples")
+    assert imd.sample("g").verdict is Isolation.FAULT and imd.sample("g").resistance == 50e3
     imd.inject("g", Isolation.WARNING)
-    imd.start("g")
-    await asyncio.sleep(0.05)
-    assert imd.result("g") is Isolation.WARNING
-    imd.stop()
-    assert imd.result("g") is Isolation.INVALID
+    await eventually(lambda: imd.sample("g").verdict is Isolation.WARNING, what="warning")
+    imd.stop_monitoring("g")
+    assert imd.sample("g") is None
+    imd.fail_self_test("g")
+    assert not await imd.self_test("g", 500.0)
+    imd.fail_self_test("g", False)
+    assert await imd.self_test("g", 500.0)
 
 
 def test_supervision_per_gun() -> None:

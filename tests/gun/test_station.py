@@ -14,7 +14,7 @@ from pecc_core.station import Station
 from pecc_core.testing import eventually
 
 from .gun_rig import instant_profile, instant_station
-from .helpers import bring_to
+from .helpers import FakeLink, bring_to
 
 S = GunState
 
@@ -116,5 +116,33 @@ async def test_a_stopping_gun_keeps_its_modules_until_discharged(tmp_path: Path)
         station.driver.discharge()
         await eventually(gun.in_standby, what="standby")
         await eventually(lambda: station.pool.modules_of("1-1") == (), what="modules released")
+    finally:
+        await station.stop()
+
+
+async def test_a_gun_that_can_get_no_module_says_so_and_comes_back_when_one_frees(tmp_path: Path) -> None:
+    """No silent starvation (sim-full: 72 guns, 48 modules): inoperative with an event, not a failed precharge."""
+    station = instant_station(instant_profile(tmp_path, {"safety.module_wait_ms": 2000}))
+    busy = {"1-1": (1, 2, 3, 4), "1-2": (5, 6, 7, 8)}
+    station.allocator.policy = Scripted(busy)
+    await station.start()
+    try:
+        one, two, starved = station.guns["1-1"], station.guns["1-2"], station.guns["2-1"]
+        await eventually(lambda: station.pool.modules_of("1-2") == busy["1-2"], what="dealt")
+        await bring_to(one, S.CHARGE)
+        await bring_to(two, S.CHARGE)
+        link = FakeLink()
+        starved.secc_attached(link)
+        await starved.cable_check(500)
+        await eventually(lambda: any("no power module free: waiting" in e for e in link.events), what="told")
+        assert starved.state is S.CABLE_CHECK  # a module may still free within the bound
+        await eventually(lambda: starved.state is S.INOPERATIVE, timeout=5.0, what="inoperative")
+        assert "no_module_free" in starved.faults
+        assert any("cannot deliver" in e for e in link.events), link.events
+        await asyncio.sleep(0.2)
+        assert starved.state is S.INOPERATIVE  # as long as every module it can reach is in use
+        await two.reset()  # a session ends: its modules are free for the policy
+        await eventually(starved.in_standby, timeout=5.0, what="operative again")
+        assert starved.report().operational.value == "operative"
     finally:
         await station.stop()

@@ -66,6 +66,9 @@ class DriverTiming:
     :attr off_current_a: output current below which relays may open.
     :attr min_current_a: the smallest current limit a module accepts while
         exporting; a smaller share switches the module off instead.
+    :attr watchdog_s: the modules' own watchdog: after this silence they
+        switch their output off by themselves (the core keeps a lost gun's
+        contactors closed that long, so as not to open under load).
     """
 
     poll_s: float = 0.2
@@ -76,6 +79,7 @@ class DriverTiming:
     offline_s: float = 6.0
     off_current_a: float = 2.0
     min_current_a: float = 0.0
+    watchdog_s: float = 10.0
 
 
 #: A module output at or above this voltage (V) is live: it is measured at the active rate.
@@ -149,6 +153,11 @@ class ModuleDriver(ABC):
         self._schedule(0.0)
 
     # -- PowerDriver ------------------------------------------------------------
+
+    @property
+    def watchdog_s(self) -> float:
+        """The modules' own watchdog time (s): see :class:`DriverTiming`."""
+        return self.timing.watchdog_s
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

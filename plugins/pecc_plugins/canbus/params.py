@@ -76,6 +76,8 @@ class DriverParams(BusParams):
     offline_ms = Integer(load_default=6000, validate=between(10, 600_000))
     off_current_a = Number(load_default=2.0, validate=between(0.0, 100.0))
     min_current_a = Number(load_default=0.0, validate=between(0.0, 100.0))
+    #: the modules' own watchdog (Infy: 10 s; a longer value is the safe side)
+    watchdog_ms = Integer(load_default=10_000, validate=between(10, 600_000))
 
     @validates_schema
     def rates(self, data: dict[str, Any], **_: Any) -> None:
@@ -103,4 +105,5 @@ def driver_timing(params: Mapping[str, Any]) -> DriverTiming:
         offline_s=params["offline_ms"] / 1000,
         off_current_a=params["off_current_a"],
         min_current_a=params["min_current_a"],
+        watchdog_s=params["watchdog_ms"] / 1000,
     )

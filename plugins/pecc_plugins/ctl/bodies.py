@@ -93,6 +93,14 @@ class ImdBody(Body):
     result = Text(required=True, allow_none=True, validate=validate.OneOf(["warning", "fault"]))
 
 
+class ResistanceBody(Body):
+    ohm = Real(required=True, allow_none=True, validate=validate.Range(min=0, error="expected a resistance in Ω >= 0"))
+
+
+class SelfTestBody(Body):
+    fails = Flag(required=True)
+
+
 class SupervisionBody(Body):
     allowed = Flag(required=True)
 

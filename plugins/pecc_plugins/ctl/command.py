@@ -304,6 +304,20 @@ def sim_imd(
     _show(target, _call(target, "POST", f"/api/sim/guns/{gun}/imd", body))
 
 
+@sim_app.command("imd-resistance")
+def sim_imd_resistance(
+    ctx: typer.Context, gun: str, ohm: str, url: UrlOpt = None, profile: ProfileOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Set the gun's simulated insulation resistance OHM (e.g. 50000: a fault), or clear."""
+    target = _target(ctx, url, profile, json_)
+    try:
+        value = None if ohm == "clear" else float(ohm)
+    except ValueError:
+        _exit(f"ohm: got {ohm!r}; expected a number or clear", EXIT_REFUSED)
+    _show(target, _call(target, "POST", f"/api/sim/guns/{gun}/imd/resistance", {"ohm": value}))
+
+
 @sim_app.command("supervision")
 def sim_supervision(
     ctx: typer.Context, gun: str, allowed: bool, url: UrlOpt = None, profile: ProfileOpt = None,

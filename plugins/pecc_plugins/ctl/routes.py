@@ -11,6 +11,8 @@ POST     /api/guns/{gun}/stop-charging           PEP-WS stopCharging to the gun'
 POST     /api/guns/{gun}/inputs                  ``{"ids": [...]}`` -> getInput
 POST     /api/guns/{gun}/outputs                 ``{"values": {...}}`` -> setOutput
 POST     /api/sim/guns/{gun}/imd                 ``{"result": "warning"|"fault"|null}``
+POST     /api/sim/guns/{gun}/imd/resistance      ``{"ohm": number|null}`` (null: healthy again)
+POST     /api/sim/guns/{gun}/imd/self-test       ``{"fails": bool}``
 POST     /api/sim/guns/{gun}/supervision         ``{"allowed": bool}``
 POST     /api/sim/modules/{address}/silence      ``{"silent": bool}``
 POST     /api/sim/modules/{address}/fault        ``{"fault": "hardware", "active": bool}``
@@ -171,6 +173,24 @@ async def sim_imd(request: web.Request) -> web.Response:
     result = (await _body(request, bodies.ImdBody()))["result"]
     imd.inject(gun_id, _INJECTABLE[result])
     return answer({"gun": gun_id, "imd": result})
+
+
+@routes.post("/api/sim/guns/{gun}/imd/resistance")
+async def sim_resistance(request: web.Request) -> web.Response:
+    imd = _sim(_station(request).io.imd, "set_resistance", "isolation monitor")
+    gun_id = _gun(request).id
+    ohm = (await _body(request, bodies.ResistanceBody()))["ohm"]
+    imd.set_resistance(gun_id, ohm)
+    return answer({"gun": gun_id, "ohm": ohm})
+
+
+@routes.post("/api/sim/guns/{gun}/imd/self-test")
+async def sim_self_test(request: web.Request) -> web.Response:
+    imd = _sim(_station(request).io.imd, "fail_self_test", "isolation monitor")
+    gun_id = _gun(request).id
+    fails = (await _body(request, bodies.SelfTestBody()))["fails"]
+    imd.fail_self_test(gun_id, fails)
+    return answer({"gun": gun_id, "self_test_fails": fails})
 
 
 @routes.post("/api/sim/guns/{gun}/supervision")

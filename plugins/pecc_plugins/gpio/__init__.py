@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from pecc_core import hookimpl
 from pecc_core.hookspecs import RegisterIoDriver
-from pecc_plugins.gpio.drivers import GpioContactors, GpioImd, GpioMatrix, GpioSupervision
+from pecc_plugins.gpio.drivers import GpioContactors, GpioEmergencyStop, GpioImd, GpioMatrix, GpioSupervision
 from pecc_plugins.gpio.lines import DEFAULT_ROOT
 
 
@@ -37,7 +37,16 @@ class ImdParams(_Lines):
     start = _per_gun()
     ok = _per_gun()
     warning = _per_gun()
+    #: self-test request line per gun (none: the self-test, and so the cable check, fails)
+    test = fields.Dict(keys=fields.String(), values=fields.Integer(validate=validate.Range(min=0)), load_default=None)
     test_ms = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    #: the IMD's measurement time after its start: before it the OK line is no fresh sample (default test_ms)
+    settle_ms = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    sample_ms = fields.Integer(load_default=1000, validate=validate.Range(min=1))
+
+
+class EmergencyStopParams(_Lines):
+    line = fields.Integer(required=True, validate=validate.Range(min=0))
 
 
 class MatrixParams(_Lines):
@@ -53,6 +62,8 @@ def pecc_register_io_drivers(register: RegisterIoDriver) -> None:
     register("supervision", "gpio", GpioSupervision, params=SupervisionParams,
              summary="CP/PP supervision input line per gun")
     register("imd", "gpio", GpioImd, params=ImdParams,
-             summary="IMD with start input and OK/warning outputs per gun")
+             summary="IMD with start and self-test inputs and OK/warning outputs per gun")
+    register("estop", "gpio", GpioEmergencyStop, params=EmergencyStopParams,
+             summary="one emergency-stop input line for the station")
     register("matrix", "gpio", GpioMatrix, params=MatrixParams,
              summary="one relay line per module-to-gun connection")

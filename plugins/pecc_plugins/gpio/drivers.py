@@ -9,7 +9,7 @@ from typing import Any
 
 from pecc_core.asyncutil import poll_until
 from pecc_core.errors import ConfigError
-from pecc_core.io import ContactorError
+from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
 from pecc_core.profile.model import Profile
 from pecc_plugins.gpio.lines import GpioLines
@@ -62,6 +62,20 @@ class GpioContactors:
         return self.io.read(self.feedback[gun])
 
 
+class GpioEmergencyStop:
+    """One E-stop input for the station (wire it normally closed with ``active_low``: a broken wire reads pressed)."""
+
+    def __init__(self, params: Mapping[str, Any], profile: Profile) -> None:
+        self.io = _lines(params)
+        self.line: int = params["line"]
+
+    def start(self) -> None:
+        self.io.setup(self.line, output=False)
+
+    def pressed(self, gun: str) -> bool:
+        return self.io.read(self.line)
+
+
 class GpioSupervision:
     """The SECC's CP/PP supervision output, read as one input per gun."""
 
@@ -78,10 +92,20 @@ class GpioSupervision:
 
 
 class GpioImd:
-    """An IMD with a start input and OK / warning relay outputs per gun.
+    """An IMD with a start input, OK / warning relay outputs and an optional self-test input per gun.
 
-    While a test runs, OK means valid and warning means warning; neither
-    after ``test_ms`` means the insulation is faulty.
+    What such an IMD can and cannot do (``docs/safety.md``):
+
+    - it gives a verdict, not a resistance nor voltages: the cable check
+      judges by the OK line (``warning`` passes only under the 2014 edition);
+    - the OK line is level, not a stream: a *fresh* sample cannot be told
+      from one that was true before the test. The profile says how long the
+      IMD needs to measure after its start (``settle_ms``); only then, and
+      every ``sample_ms`` after, does the driver count a new sample;
+    - the self-test needs a ``test`` line: raising it makes the IMD switch
+      its internal test resistor, so OK must drop within ``test_ms`` and come
+      back once the line is released. Without a ``test`` line the self-test
+      fails, and with it every cable check (IEC 61851-23 CC.4.1.3).
     """
 
     def __init__(self, params: Mapping[str, Any], profile: Profile) -> None:
@@ -89,36 +113,59 @@ class GpioImd:
         self.start_lines = _per_gun(profile, "start", params["start"])
         self.ok = _per_gun(profile, "ok", params["ok"])
         self.warning = _per_gun(profile, "warning", params["warning"])
+        self.test_lines = _per_gun(profile, "test", params["test"]) if params["test"] else {}
         self.test_s = (params["test_ms"] or profile.timings.cable_check_ms) / 1000
+        self.settle_s = (params["settle_ms"] if params["settle_ms"] is not None else params["test_ms"] or 0) / 1000
+        self.sample_s = params["sample_ms"] / 1000
         self._started: dict[str, float] = {}
 
-    def start(self, gun: str | None = None) -> None:
-        """With a gun: begin its test. Without (station start): set up the lines."""
-        if gun is None:
-            for line in self.start_lines.values():
-                self.io.setup(line, output=True)
-            for line in (*self.ok.values(), *self.warning.values()):
-                self.io.setup(line, output=False)
-            return
+    def start(self) -> None:
+        """Station start: set up the lines."""
+        for line in (*self.start_lines.values(), *self.test_lines.values()):
+            self.io.setup(line, output=True)
+        for line in (*self.ok.values(), *self.warning.values()):
+            self.io.setup(line, output=False)
+
+    def stop(self) -> None:
+        """Station stop: every gun's monitoring ends."""
+        for gun in list(self._started):
+            self.stop_monitoring(gun)
+
+    def start_monitoring(self, gun: str) -> None:
         self.io.write(self.start_lines[gun], True)
         self._started[gun] = asyncio.get_running_loop().time()
 
-    def stop(self, gun: str | None = None) -> None:
-        for g in [gun] if gun is not None else list(self._started):
-            self.io.write(self.start_lines[g], False)
-            self._started.pop(g, None)
+    def stop_monitoring(self, gun: str) -> None:
+        self.io.write(self.start_lines[gun], False)
+        self._started.pop(gun, None)
 
-    def result(self, gun: str) -> Isolation:
+    def sample(self, gun: str) -> ImdSample | None:
         started = self._started.get(gun)
         if started is None:
-            return Isolation.INVALID
+            return None
+        now = asyncio.get_running_loop().time()
+        measuring = now - started - self.settle_s
+        if measuring < 0:
+            return None
         if self.io.read(self.ok[gun]):
-            return Isolation.VALID
-        if self.io.read(self.warning[gun]):
-            return Isolation.WARNING
-        if asyncio.get_running_loop().time() - started >= self.test_s:
-            return Isolation.FAULT
-        return Isolation.INVALID
+            verdict = Isolation.VALID
+        elif self.io.read(self.warning[gun]):
+            verdict = Isolation.WARNING
+        else:
+            verdict = Isolation.FAULT
+        return ImdSample(1 + int(measuring / self.sample_s), now, verdict)
+
+    async def self_test(self, gun: str, voltage: float) -> bool:
+        line = self.test_lines.get(gun)
+        if line is None:
+            return False
+        ok = self.ok[gun]
+        self.io.write(line, True)
+        try:
+            dropped = await poll_until(lambda: not self.io.read(ok), self.test_s, POLL_S)
+        finally:
+            self.io.write(line, False)
+        return dropped and await poll_until(lambda: self.io.read(ok), self.test_s, POLL_S)
 
 
 class GpioMatrix:

@@ -112,6 +112,9 @@ class ModSim:
     # -- Service ------------------------------------------------------------------
 
     async def start(self) -> None:
+        follow = getattr(self.station.io.connector, "follow", None)
+        if follow is not None:  # a simulated connector sensor reads the gun nodes
+            follow(self.connector_voltage)
         loop = asyncio.get_running_loop()
         self._now = loop.time()
         for module in self.modules.values():
@@ -123,6 +126,11 @@ class ModSim:
         await cancel(self._task)
         self._task = None
         await self.link.stop()
+
+    def connector_voltage(self, gun: str) -> float | None:
+        """The voltage of ``gun``'s output node: what a sensor at its connector reads."""
+        node = self.nodes.get(gun)
+        return None if node is None else node.voltage
 
     # -- fault injection ------------------------------------------------------------
 

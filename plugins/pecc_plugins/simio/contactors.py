@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from pecc_core.io import ContactorError
@@ -26,6 +27,10 @@ class SimContactors:
     :meth:`set` raises :class:`ContactorError` after the feedback timeout,
     as a real driver would. The delays (``closing_s``, ``opening_s``) may
     be changed at run time, e.g. to hold a gun in its transition to standby.
+
+    ``interlock(gun)``, when set, is ANDed with the command as the cabinet's
+    wiring does with CP/PP supervision: a refusal drops the contactors
+    whatever the controller commands (:func:`pecc_plugins.simio.wire`).
     """
 
     def __init__(self, closing_ms: int = 30, opening_ms: int = 20, feedback_timeout_ms: int = 200) -> None:
@@ -35,6 +40,7 @@ class SimContactors:
         self._commanded: dict[str, bool] = {}
         self._feedback: dict[str, bool] = {}
         self._stuck: dict[str, bool] = {}
+        self.interlock: Callable[[str], bool] | None = None
 
     @classmethod
     def from_profile(cls, params: dict[str, Any], profile: Profile) -> SimContactors:
@@ -56,7 +62,9 @@ class SimContactors:
 
     def closed(self, gun: str) -> bool:
         stuck = self._stuck.get(gun)
-        return self._feedback.get(gun, False) if stuck is None else stuck
+        if stuck is not None:
+            return stuck
+        return self._feedback.get(gun, False) and (self.interlock is None or self.interlock(gun))
 
     def commanded(self, gun: str) -> bool:
         """What was last commanded (the feedback lags it by the switching delay)."""

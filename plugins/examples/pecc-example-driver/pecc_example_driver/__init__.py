@@ -64,8 +64,10 @@ class StageDriver:
     async def start(self) -> None:
         self.bus_ok = True
         self._task = asyncio.create_task(self._run(), name="example-stage")
+        now = asyncio.get_running_loop().time()
         for module in self.modules.values():
             module.online = True
+            module.last_seen = now
             self._notify(module)
 
     async def stop(self) -> None:
@@ -103,9 +105,12 @@ class StageDriver:
         self._listeners.append(listener)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(TICK_S)
+            now = loop.time()
             for module in self.modules.values():
+                module.last_seen = now  # a fresh reading (the core ignores stale ones)
                 module.voltage = _toward(module.voltage, module.voltage_setpoint, self._slew)
                 exporting = module.mode is Mode.EXPORT
                 module.current = _toward(module.current, module.current_setpoint if exporting else 0.0, self._ramp)

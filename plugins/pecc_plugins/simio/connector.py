@@ -1,0 +1,36 @@
+"""Simulated voltage sensor at the connector: it reads the gun's output node.
+
+The node is what a simulator of the power stage computes (the module
+simulator attaches itself with :meth:`SimConnectorVoltage.follow` when it
+starts): it includes the car's battery while the contactors are closed and
+the modules are off, which a module's own measurement behind its output
+diode does not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pecc_core.profile.model import Profile
+
+
+class SimConnectorVoltage:
+    """Unknown (None) until a source is attached, or for a gun the source does not know."""
+
+    def __init__(self) -> None:
+        self._source: Callable[[str], float | None] | None = None
+
+    @classmethod
+    def from_profile(cls, params: dict[str, Any], profile: Profile) -> SimConnectorVoltage:
+        return cls()
+
+    def follow(self, source: Callable[[str], float | None]) -> None:
+        """Read the connector voltage of a gun as ``source(gun)``."""
+        self._source = source
+
+    def voltage(self, gun: str) -> float | None:
+        return None if self._source is None else self._source(gun)
+
+    def current(self, gun: str) -> float | None:
+        return None
