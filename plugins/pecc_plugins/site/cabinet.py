@@ -1,0 +1,221 @@
+"""The cabinet's side of the site (service ``site``): demand out, share in, telemetry out.
+
+Listed in the cabinet's profile::
+
+    [[services]]
+    name = "site"
+    params = { site = "depot", cabinet = "north", safe_share_w = 20000,
+               broker = { host = "10.0.0.2", port = 1883 } }
+
+While it runs, the station's site cap (the same run-time limit as
+``PUT /api/limits`` ``site_max_power_w``, applied through
+:func:`pecc_core.caps.apply`) is the smaller of the cabinet's own cap
+(profile or operator) and what the site lets it draw: the coordinator's
+share while one is in force, else its safe share. It starts at the safe
+share before the station starts, drops to it at once when the broker
+connection is lost and when a share lapses (:class:`ShareHolder`), and
+takes the next share when the coordinator is back.
+
+It publishes its presence (retained; the last will says offline), its
+demand (every ``demand_interval_s`` and at once after a share arrives;
+faster while it is still above a lowered share), and the telemetry of
+:mod:`pecc_plugins.site.telemetry`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
+
+from pecc_core import caps
+from pecc_core.profile.schema import Nested, Number, String, StrictSchema, at_least, between, identifier
+from pecc_plugins.site import broker
+from pecc_plugins.site.holder import ShareHolder
+from pecc_plugins.site.telemetry import Telemetry
+from pecc_plugins.site.topics import Topics
+
+if TYPE_CHECKING:
+    from pecc_core.station import Station
+
+log = logging.getLogger(__name__)
+
+#: While its power is above a lowered share, the cabinet reports this often (s).
+LOWERING_S = 0.2
+
+
+class SiteParams(StrictSchema):
+    """The ``site`` service: which site and cabinet, the safe share, the broker."""
+
+    site = String(required=True, validate=identifier)
+    cabinet = String(required=True, validate=identifier)
+    safe_share_w = Number(required=True, validate=at_least(0))
+    broker = Nested(broker.BrokerSchema, load_default=lambda: broker.BrokerSchema().load({}))
+    demand_interval_s = Number(load_default=1.0, validate=between(0.1, 60))
+    telemetry_interval_s = Number(load_default=1.0, validate=between(0.1, 3600))
+
+
+class CabinetService:
+    """One cabinet on the site's broker (see the module doc)."""
+
+    def __init__(self, params: dict[str, Any], station: Station) -> None:
+        self.params = params
+        self.station = station
+        self.cabinet = params["cabinet"]
+        self.topics = Topics(params["site"])
+        self.holder = ShareHolder(params["safe_share_w"])
+        #: The cabinet's own cap (profile, or an operator's run-time limit); None: none.
+        self.own_cap: float | None = station.pool.view.site_power_max
+        self.applied = self._cap(self.holder.safe_w)
+        station.pool.set_site_power_max(self.applied)  # nothing runs yet: no allocation to redo
+        self.telemetry = Telemetry(station, self.topics, self.cabinet, params["telemetry_interval_s"])
+        self.client: aiomqtt.Client | None = None
+        self._report = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"site-{self.cabinet}")
+
+    async def stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+
+    # -- the share ------------------------------------------------------------------
+
+    def _cap(self, limit: float) -> float:
+        return limit if self.own_cap is None else min(self.own_cap, limit)
+
+    def apply(self) -> None:
+        """Bring the station's site cap to what the site allows now (the caps path)."""
+        present = self.station.pool.view.site_power_max
+        if present != self.applied:  # an operator changed the cap meanwhile: that is the cabinet's own now
+            self.own_cap = present
+        cap = self._cap(self.holder.limit(time.monotonic()))
+        if cap != present:
+            caps.apply(self.station, {"site_max_power_w": cap})
+            log.info("site share: station cap %g W", cap)
+        self.applied = cap
+        held = self.holder.current(time.monotonic())
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if held is not None:
+            self._expiry = asyncio.get_running_loop().call_at(held.until, self._lapsed)
+
+    def _lapsed(self) -> None:
+        self._expiry = None
+        log.warning("site share lapsed: back to the safe share (%g W)", self.holder.safe_w)
+        self.apply()
+        self._report.set()
+
+    def receive(self, message: aiomqtt.Message) -> None:
+        """A share from the coordinator: take it if it is new and still in force."""
+        data = broker.decode(message)
+        try:
+            epoch, seq, power = str(data["epoch"]), int(data["seq"]), float(data["power_w"])  # type: ignore[index]
+            lasts = min(float(data["ttl_s"]), float(data["expires_at"]) - time.time())  # type: ignore[index]
+        except (TypeError, KeyError, ValueError):
+            log.warning("share refused: got %r; expected epoch, seq, power_w, ttl_s, expires_at", message.payload)
+            return
+        remaining = broker.remaining_expiry(message)
+        if remaining is not None:
+            lasts = min(lasts, remaining)
+        if power < 0:
+            log.warning("share refused: power_w: got %r; expected a value >= 0", power)
+            return
+        self.holder.receive(epoch, seq, power, lasts, time.monotonic())
+        self.apply()
+        self._report.set()
+
+    # -- demand -----------------------------------------------------------------------
+
+    def demand(self) -> dict[str, Any]:
+        """The demand message: every gun's, the cabinet's sum and capacity, and the share it applies."""
+        guns = []
+        demand_w = capacity_w = measured_w = 0.0
+        for gun in self.station.guns.values():
+            wanted = gun.demand()
+            status = gun.report()
+            power = status.measured_voltage * status.measured_current
+            requested = min(wanted.voltage * wanted.current, wanted.power_max)
+            guns.append({"gun": gun.id, "active": wanted.active, "requested_w": round(requested, 1),
+                         "power_max_w": round(wanted.power_max, 1), "ev_max_power_w": gun.ev.ev_max_power_watts,
+                         "measured_w": round(power, 1)})
+            demand_w += requested if wanted.active else 0.0
+            capacity_w += gun.ratings.power_max
+            measured_w += power
+        if self.own_cap is not None:
+            capacity_w = min(capacity_w, self.own_cap)
+        now = time.monotonic()
+        held = self.holder.current(now)
+        limit = self.applied
+        return {
+            "at": time.time(),
+            "demand_w": round(demand_w, 1),
+            "capacity_w": round(capacity_w, 1),
+            "measured_w": round(measured_w, 1),
+            "limit_w": limit,
+            "share": {
+                "epoch": self.holder.epoch,
+                "seen": self.holder.seen,
+                "applying": None if held is None else held.seq,
+                "lowered": measured_w <= (limit if limit is not None else float("inf")),
+            },
+            "guns": guns,
+        }
+
+    # -- the connection -----------------------------------------------------------------
+
+    def presence(self, online: bool) -> bytes:
+        return broker.encode({"online": online, "at": time.time(), "safe_share_w": self.holder.safe_w,
+                              "guns": list(self.station.guns)})
+
+    async def _run(self) -> None:
+        will = aiomqtt.Will(self.topics.presence(self.cabinet), self.presence(False), qos=1, retain=True)
+        identifier = f"pecc-{self.params['site']}-{self.cabinet}"
+        while True:
+            try:
+                async with broker.client(self.params["broker"], identifier, will) as client:
+                    self.client = client
+                    await client.subscribe(self.topics.share(self.cabinet), qos=1)
+                    await client.publish(self.topics.presence(self.cabinet), self.presence(True), qos=1, retain=True)
+                    log.info("cabinet %s on the site broker", self.cabinet)
+                    try:
+                        async with asyncio.TaskGroup() as group:
+                            group.create_task(self._demands(client))
+                            group.create_task(self.telemetry.run(client))
+                            async for message in client.messages:
+                                self.receive(message)
+                    except asyncio.CancelledError:  # stopping: say so rather than wait for the will
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(client.publish(
+                                self.topics.presence(self.cabinet), self.presence(False), qos=1, retain=True
+                            ), 1.0)
+                        raise
+            except* aiomqtt.MqttError as exc:
+                log.warning("site broker: %s; safe share until it is back", exc.exceptions[0])
+            self.client = None
+            self.holder.drop()
+            self.apply()
+            await asyncio.sleep(broker.RECONNECT_S)
+
+    async def _demands(self, client: aiomqtt.Client) -> None:
+        interval = self.params["demand_interval_s"]
+        topic = self.topics.demand(self.cabinet)
+        while True:
+            demand = self.demand()
+            await client.publish(topic, broker.encode(demand), qos=1, retain=True,
+                                 properties=broker.expiring(3 * interval))
+            wait = interval if demand["share"]["lowered"] else min(interval, LOWERING_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._report.wait(), wait)
+            self._report.clear()

@@ -1,0 +1,193 @@
+"""The site coordinator (``pecc site run``): shares the grid cap between the cabinets over MQTT.
+
+Each round (every ``refresh_s``, and soon after a cabinet's demand or
+presence changes) it reads the cabinets' latest demands, asks the site
+policy (:mod:`pecc_plugins.site.targets`) for the target shares and lets
+the ledger (:mod:`pecc_plugins.site.ledger`) turn them into grants that
+keep the site under its cap; each grant goes to its cabinet with an
+expiry (MQTT v5 message expiry and ``expires_at``). Its own state (cap,
+shares, cabinets) is a retained message; its last will says offline.
+
+A coordinator that starts grants nothing but safe shares for one share
+lifetime (``share_ttl_s + grace_s``): the grants of a previous instance,
+which it cannot know, have lapsed by then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+from pecc_plugins.site import broker
+from pecc_plugins.site.ledger import Ledger
+from pecc_plugins.site.profile import SiteProfile
+from pecc_plugins.site.targets import CabinetDemand, targets
+from pecc_plugins.site.topics import Topics
+
+log = logging.getLogger(__name__)
+
+#: A round follows a demand change after at most this long (s): demands come in bursts.
+SETTLE_S = 0.05
+
+
+@dataclass
+class CabinetView:
+    """What the coordinator knows of one cabinet from the broker."""
+
+    online: bool = False
+    demand: dict[str, Any] | None = None
+    safe_share_w: float | None = None  # as the cabinet says
+
+
+class Coordinator:
+    """Plans and publishes the shares of one site (see the module doc)."""
+
+    def __init__(self, profile: SiteProfile) -> None:
+        self.profile = profile
+        self.topics = Topics(profile.id)
+        self.epoch = uuid.uuid4().hex[:12]
+        self.ledger = Ledger(dict(profile.safe), profile.share_ttl_s, profile.grace_s)
+        self.cabinets = {cabinet: CabinetView() for cabinet in profile.safe}
+        #: An operator's run-time cap (``pecc site set-cap``); None: the profile's.
+        self.cap_override: float | None = None
+        self.shares: dict[str, float] = {}
+        self.started = time.monotonic()
+        self.published = 0
+        self._wake = asyncio.Event()
+
+    def cap(self) -> float:
+        return self.profile.cap_at(datetime.datetime.now().time(), self.cap_override)
+
+    async def run(self) -> None:
+        """Serve until cancelled, reconnecting to the broker whenever it is lost."""
+        will = aiomqtt.Will(self.topics.coordinator, broker.encode({"online": False}), qos=1, retain=True)
+        while True:
+            try:
+                async with broker.client(self.profile.broker, f"pecc-site-{self.profile.id}", will) as client:
+                    log.info("coordinator of site %s connected to %s:%d", self.profile.id,
+                             self.profile.broker["host"], self.profile.broker["port"])
+                    for topic in (self.topics.presences, self.topics.demands, self.topics.cap_set):
+                        await client.subscribe(topic, qos=1)
+                    try:
+                        async with asyncio.TaskGroup() as group:
+                            group.create_task(self._rounds(client))
+                            group.create_task(self._read(client))
+                    except asyncio.CancelledError:  # stopping: say so rather than wait for the will
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(client.publish(
+                                self.topics.coordinator, broker.encode({"online": False}), qos=1, retain=True
+                            ), 1.0)
+                        raise
+            except* aiomqtt.MqttError as exc:
+                log.warning("broker: %s; again in %.0f s", exc.exceptions[0], broker.RECONNECT_S)
+            await asyncio.sleep(broker.RECONNECT_S)
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self.receive(message)
+
+    def receive(self, message: aiomqtt.Message) -> None:
+        """A presence, demand or cap command from the broker."""
+        topic = str(message.topic)
+        data = broker.decode(message)
+        if topic == self.topics.cap_set:
+            self._set_cap(data)
+            return
+        cabinet = self.topics.cabinet_of(topic)
+        view = self.cabinets.get(cabinet or "")
+        if view is None:
+            if data is not None and data.get("online"):
+                log.warning("cabinet %r is not in the site profile: its power is not counted", cabinet)
+            return
+        if topic.endswith("/presence"):
+            view.online = bool(data and data.get("online"))
+            view.safe_share_w = data.get("safe_share_w") if data else None
+            self._check_safe(cabinet or "", view)
+            if not view.online:
+                view.demand = None
+        elif data is not None:
+            view.demand = data
+            share = data.get("share") or {}
+            if share.get("epoch") == self.epoch:
+                self.ledger.confirm(cabinet or "", int(share.get("seen", 0)), share.get("applying"),
+                                    bool(share.get("lowered")))
+        self._wake.set()
+
+    def _check_safe(self, cabinet: str, view: CabinetView) -> None:
+        said = view.safe_share_w
+        if isinstance(said, (int, float)) and said > self.profile.safe[cabinet]:
+            log.error("cabinet %s falls back to %g W, more than the site profile's %g W: counting %g W",
+                      cabinet, said, self.profile.safe[cabinet], said)
+            self.ledger.safe[cabinet] = float(said)
+
+    def _set_cap(self, data: dict[str, Any] | None) -> None:
+        value = data.get("max_power_w", "missing") if data else "missing"
+        if value is not None and (not isinstance(value, (int, float)) or value < sum(self.ledger.safe.values())):
+            log.error("cap command refused: max_power_w: got %r; expected null or a number of W "
+                      "of at least the safe shares' sum (%g W)", value, sum(self.ledger.safe.values()))
+            return
+        self.cap_override = None if value is None else float(value)
+        log.info("site cap now %g W (%s)", self.cap(), "operator" if value is not None else "profile")
+        self._wake.set()
+
+    def _wanted(self, present: list[str], now: float) -> dict[str, float]:
+        """This round's target shares of the cabinets present (W), by the site policy."""
+        if now - self.started < self.profile.share_ttl_s + self.profile.grace_s:
+            return {c: self.ledger.safe[c] for c in present}  # a previous instance's grants may live
+        demands = []
+        for cabinet in present:
+            demand = self.cabinets[cabinet].demand or {}
+            demands.append(CabinetDemand(
+                cabinet, float(demand.get("demand_w", 0.0)), float(demand.get("capacity_w", 0.0)),
+                self.profile.priority[cabinet],
+            ))
+        return targets(self.profile.policy, demands, self.ledger.safe, self.cap())
+
+    def state(self) -> dict[str, Any]:
+        """The retained state message: cap, what each cabinet is counted at and was last granted."""
+        return {
+            "online": True,
+            "epoch": self.epoch,
+            "at": time.time(),
+            "max_power_w": self.cap(),
+            "policy": self.profile.policy,
+            "accounted_w": round(self.ledger.total(), 1),
+            "cabinets": {
+                cabinet: {
+                    "online": view.online,
+                    "safe_share_w": self.ledger.safe[cabinet],
+                    "share_w": self.shares.get(cabinet) if view.online else None,
+                    "accounted_w": round(self.ledger.accounted(cabinet), 1),
+                }
+                for cabinet, view in self.cabinets.items()
+            },
+        }
+
+    async def _rounds(self, client: aiomqtt.Client) -> None:
+        ttl = self.profile.share_ttl_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.profile.refresh_s)
+                await asyncio.sleep(SETTLE_S)
+            self._wake.clear()
+            now = time.monotonic()
+            self.ledger.expire(now)
+            present = [c for c, v in self.cabinets.items() if v.online]
+            grants = self.ledger.plan(self._wanted(present, now), self.cap(), now)
+            wall = time.time()
+            for cabinet, grant in grants.items():
+                payload = {"epoch": self.epoch, "seq": grant.seq, "power_w": round(grant.power_w, 1),
+                           "ttl_s": ttl, "issued_at": wall, "expires_at": wall + ttl}
+                await client.publish(self.topics.share(cabinet), broker.encode(payload), qos=1,
+                                     properties=broker.expiring(ttl))
+                self.shares[cabinet] = grant.power_w
+            await client.publish(self.topics.coordinator, broker.encode(self.state()), qos=1, retain=True)
+            self.published += len(grants) + 1

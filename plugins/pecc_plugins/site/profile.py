@@ -1,0 +1,184 @@
+"""The site profile of ``pecc site run``: the cabinets, the grid cap and its schedule, the policy, the broker.
+
+::
+
+    [site]
+    id = "depot"                 # the topic tree: pecc/depot/...
+    max_power_w = 150000         # the grid connection
+    policy = "demand"            # equal | demand
+    share_ttl_s = 5              # a share lapses this long after it was sent
+    refresh_s = 1                # shares are re-sent (and re-planned) this often
+
+    [broker]
+    host = "127.0.0.1"
+    port = 1883
+
+    [[cabinets]]
+    id = "north"
+    safe_share_w = 20000         # what it may draw without a coordinator
+    priority = 0
+
+    [[schedule]]                 # optional: a lower cap by time of day (local time)
+    from = "17:00"
+    max_power_w = 90000
+
+Validated like a station profile: every problem is reported as ``key: got
+VALUE; expected ...`` before anything starts. The safe shares must fit
+under the lowest cap of the day, or the fallback itself could overload
+the connection.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError, validates_schema
+
+from pecc_core.errors import ConfigError
+from pecc_core.profile.loader import describe
+from pecc_core.profile.schema import (
+    Integer,
+    List,
+    Nested,
+    Number,
+    String,
+    StrictSchema,
+    at_least,
+    between,
+    identifier,
+)
+from pecc_plugins.site.broker import BrokerSchema
+from pecc_plugins.site.targets import POLICIES
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class SiteProfileError(ConfigError):
+    """The site profile is unusable: every problem on its own line."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"invalid site profile {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class SiteSchema(StrictSchema):
+    id = String(required=True, validate=identifier)
+    max_power_w = Number(required=True, validate=at_least(0))
+    policy = String(load_default="demand", validate=lambda v: _one_of(v, POLICIES))
+    share_ttl_s = Number(load_default=5.0, validate=between(1, 600))
+    refresh_s = Number(load_default=1.0, validate=between(0.1, 60))
+    grace_s = Number(load_default=1.0, validate=between(0, 60))
+
+
+class CabinetSchema(StrictSchema):
+    id = String(required=True, validate=identifier)
+    safe_share_w = Number(required=True, validate=at_least(0))
+    priority = Integer(load_default=0, validate=between(-1000, 1000))
+
+
+class ScheduleSchema(StrictSchema):
+    start = String(required=True, data_key="from", validate=lambda v: _clock(v))
+    max_power_w = Number(required=True, validate=at_least(0))
+
+
+class SiteProfileSchema(StrictSchema):
+    site = Nested(SiteSchema, required=True)
+    broker = Nested(BrokerSchema, load_default=lambda: BrokerSchema().load({}))
+    cabinets = List(Nested(CabinetSchema), required=True, validate=lambda v: _some(v))
+    schedule = List(Nested(ScheduleSchema), load_default=list)
+
+    @validates_schema
+    def _consistent(self, data: dict[str, Any], **_: Any) -> None:
+        ids = [c["id"] for c in data["cabinets"]]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValidationError(f"expected each cabinet id once; {twice} appear twice", "cabinets")
+        safe = sum(c["safe_share_w"] for c in data["cabinets"])
+        lowest = min([data["site"]["max_power_w"], *(s["max_power_w"] for s in data["schedule"])])
+        if safe > lowest:
+            raise ValidationError(
+                f"expected safe shares summing to at most the lowest cap ({lowest:g} W); they sum to {safe:g} W",
+                "cabinets",
+            )
+        starts = [s["start"] for s in data["schedule"]]
+        if len(set(starts)) != len(starts):
+            raise ValidationError("expected each start time once", "schedule")
+
+
+def _one_of(value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValidationError(f"expected one of {', '.join(choices)}")
+
+
+def _clock(value: str) -> None:
+    if not _CLOCK.match(value):
+        raise ValidationError("expected a time of day HH:MM (00:00 to 23:59)")
+
+
+def _some(value: list[Any]) -> None:
+    if not value:
+        raise ValidationError("expected at least one cabinet")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteProfile:
+    """A validated site profile (see the module doc for the keys)."""
+
+    id: str
+    max_power_w: float
+    policy: str
+    share_ttl_s: float
+    refresh_s: float
+    grace_s: float
+    broker: dict[str, Any]
+    safe: dict[str, float]  # cabinet -> safe share (W), in profile order
+    priority: dict[str, int]
+    schedule: tuple[tuple[datetime.time, float], ...]  # (from, cap), by start time
+    source: str = ""
+
+    def cap_at(self, when: datetime.time, override: float | None = None) -> float:
+        """The grid cap in force at local time ``when``: the schedule's entry, else the profile's
+        (``override``, an operator's run-time cap, replaces the profile's; the schedule still lowers it)."""
+        base = self.max_power_w if override is None else override
+        if not self.schedule:
+            return base
+        before = [cap for start, cap in self.schedule if start <= when]
+        return min(base, before[-1] if before else self.schedule[-1][1])
+
+
+def parse(raw: Any, source: str = "(site profile)") -> SiteProfile:
+    """Validate ``raw`` (the TOML's mapping) into a :class:`SiteProfile`; :class:`SiteProfileError` otherwise."""
+    try:
+        data = SiteProfileSchema().load(raw)
+    except ValidationError as exc:
+        raise SiteProfileError(source, list(describe(exc.messages, raw))) from None
+    site = data["site"]
+    schedule = sorted(
+        (datetime.time.fromisoformat(s["start"]), s["max_power_w"]) for s in data["schedule"]
+    )
+    return SiteProfile(
+        id=site["id"],
+        max_power_w=site["max_power_w"],
+        policy=site["policy"],
+        share_ttl_s=site["share_ttl_s"],
+        refresh_s=site["refresh_s"],
+        grace_s=site["grace_s"],
+        broker=data["broker"],
+        safe={c["id"]: c["safe_share_w"] for c in data["cabinets"]},
+        priority={c["id"]: c["priority"] for c in data["cabinets"]},
+        schedule=tuple(schedule),
+        source=source,
+    )
+
+
+def load(path: str) -> SiteProfile:
+    """Read and validate the site profile at ``path``."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SiteProfileError(path, [f"cannot be read: {exc}"]) from None
+    return parse(raw, path)
