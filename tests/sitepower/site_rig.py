@@ -1,0 +1,163 @@
+"""A whole site in real processes: Mosquitto, ``pecc site run`` and ``pecc run`` per cabinet.
+
+The site total is read from each cabinet's control API (``GET /api/guns``,
+the measured V x A of every gun), not from the broker under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pecc_plugins.seccsim.ports import free_port, wait_listening
+
+from pecc_core.testing import write_profile
+
+from .broker import Mosquitto
+
+#: A quick cabinet (as the SECC simulator's acceptance tests use): short isolation test, fast modules.
+FAST = {
+    "timings.cable_check_ms": 200,
+}
+
+
+def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with log.open("a") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pecc_core.cli", *args], stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+
+
+def stop(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@dataclass
+class Cabinet:
+    id: str
+    profile: Path
+    ws_port: int
+    ctl_port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("a") as out:
+            out.write("-- start --\n")
+        self.process = start(["run", "--profile", str(self.profile)], self.log)
+
+    def ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while "serving 4 guns" not in self.log.read_text().split("-- start --")[-1]:
+            assert self.process is not None and self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.1)
+        wait_listening(self.ctl_port)
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ctl_port}{path}", timeout=5) as answer:
+            return json.loads(answer.read())
+
+    def power(self) -> float | None:
+        """The cabinet's measured power (W); None while it is down."""
+        try:
+            return sum(gun["power_w"] for gun in self.get("/api/guns")["guns"])
+        except OSError:
+            return None
+
+    def cap(self) -> float | None:
+        return self.get("/api/limits")["site_max_power_w"]
+
+    def urls(self) -> list[str]:
+        return [f"ws://127.0.0.1:{self.ws_port}/secc{s}/gun{g}" for s in (1, 2) for g in (1, 2)]
+
+
+@dataclass
+class Site:
+    directory: Path
+    broker: Mosquitto
+    cap_w: float
+    safe_w: float
+    cabinets: list[Cabinet] = field(default_factory=list)
+    coordinator: subprocess.Popen[bytes] | None = None
+    #: (monotonic time, site total W) of every sample
+    samples: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def profile(self) -> Path:
+        return self.directory / "site.toml"
+
+    def write(self, names: list[str], channel: str) -> None:
+        self.profile.write_text(
+            f'[site]\nid = "depot"\nmax_power_w = {self.cap_w}\npolicy = "demand"\n'
+            f"share_ttl_s = 3\nrefresh_s = 0.5\ngrace_s = 1\n"
+            f"[broker]\nport = {self.broker.port}\nkeepalive_s = 2\n"
+            + "".join(f'[[cabinets]]\nid = "{n}"\nsafe_share_w = {self.safe_w}\n' for n in names)
+        )
+        for name in names:
+            folder = self.directory / name
+            folder.mkdir()
+            bus = f"{channel}-{name}"
+            ws, ctl = free_port(), free_port()
+            overrides = {
+                **FAST,
+                "server.port": ws,
+                "power.driver.params.channel": bus,
+                "services": [
+                    {"name": "modsim", "params": {"protocol": "uugreen", "interface": "virtual",
+                                                  "channel": bus, "group": 1}},
+                    {"name": "ctl", "params": {"port": ctl}},
+                    {"name": "site", "params": {"site": "depot", "cabinet": name, "safe_share_w": self.safe_w,
+                                                "demand_interval_s": 0.5,
+                                                "broker": {"port": self.broker.port, "keepalive_s": 2}}},
+                ],
+            }
+            self.cabinets.append(Cabinet(name, write_profile("sim", folder, overrides), ws, ctl, folder / "pecc.log"))
+
+    def start_coordinator(self) -> None:
+        self.coordinator = start(["site", "run", "--profile", str(self.profile)], self.directory / "coordinator.log")
+
+    def set_cap(self, watts: float) -> None:
+        done = subprocess.run([sys.executable, "-m", "pecc_core.cli", "site", "set-cap", "--profile",
+                               str(self.profile), str(watts)], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+
+    def total(self) -> float:
+        return sum(p for p in (c.power() for c in self.cabinets) if p is not None)
+
+    async def sample(self, period: float = 0.1) -> None:
+        """Record the site total every ``period`` until cancelled."""
+        while True:
+            total = await asyncio.to_thread(self.total)
+            self.samples.append((time.monotonic(), total))
+            await asyncio.sleep(period)
+
+    def since(self, start: float) -> list[float]:
+        return [total for at, total in self.samples if at >= start]
+
+    def stop(self) -> None:
+        for cabinet in self.cabinets:
+            stop(cabinet.process)
+        stop(self.coordinator)
+
+
+def log_has(path: Path, pattern: str) -> bool:
+    return re.search(pattern, path.read_text()) is not None
