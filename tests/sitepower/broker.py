@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from pecc_plugins.seccsim.ports import free_port, wait_listening
+from pecc_plugins.seccsim.ports import free_port
 
 
 def mosquitto_binary() -> str:
@@ -19,37 +21,43 @@ def mosquitto_binary() -> str:
     return found
 
 
-class Mosquitto:
-    """One broker process; :meth:`start` again after :meth:`kill` reuses the port (a broker restart)."""
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
-    def __init__(self, directory: Path, extra: str = "") -> None:
+
+class Mosquitto:
+    """One broker process; :meth:`start` again after :meth:`kill` reuses the port (a broker restart).
+
+    ``settings`` are the listener's lines (TLS files, password file); anonymous clients by default.
+    """
+
+    def __init__(self, directory: Path, settings: str = "allow_anonymous true\n") -> None:
         self.binary = mosquitto_binary()
         self.directory = directory
         self.port = free_port()
-        self.extra = extra
+        self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "mosquitto.log"
 
     def start(self) -> None:
         config = self.directory / "mosquitto.conf"
         config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n{self.extra}"
+            # run as whoever runs the tests (as root it would switch to the
+            # `mosquitto` user, who cannot read the test's files)
+            f"user {getpass.getuser()}\npersistence false\nlistener {self.port} 127.0.0.1\n{self.settings}"
         )
         with self.log.open("a") as out:
             self.process = subprocess.Popen([self.binary, "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_listening(self.port, timeout=15)
-        except TimeoutError:
-            self.kill()
-            raise AssertionError(f"mosquitto did not start: {self.log.read_text()}") from None
+        deadline = time.monotonic() + 15
+        while not listening(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"mosquitto did not start: {self.log.read_text()}")
+            time.sleep(0.02)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
-
-    def wait_gone(self) -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.process is not None and self.process.poll() is None:
-            time.sleep(0.05)

@@ -1,0 +1,134 @@
+"""A cabinet's ``site`` service and the coordinator in one process, against a real Mosquitto.
+
+Over TLS (certificates made here with trustme) with a username and
+password: the share reaches the station's site cap through the caps path;
+without a coordinator, or with the wrong password, the cabinet holds its
+safe share; the telemetry is on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+import trustme
+from pecc_plugins.site import broker as mqtt
+from pecc_plugins.site.coordinator import Coordinator
+from pecc_plugins.site.profile import parse
+
+from pecc_core.profile import Profile
+from pecc_core.testing import eventually, running
+
+from .broker import Mosquitto, mosquitto_binary
+
+SAFE = 10_000.0
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, dict[str, Any]]]:
+    binary = mosquitto_binary()
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    passwd = tmp_path / "passwd"
+    tool = shutil.which("mosquitto_passwd") or shutil.which("mosquitto_passwd", path=str(Path(binary).parent))
+    if tool is None:
+        pytest.skip("mosquitto_passwd is not installed (it comes with mosquitto)")
+    subprocess.run([tool, "-b", "-c", str(passwd), "cabinet", "s3cret"], check=True, capture_output=True)
+    passwd.chmod(0o600)
+    broker = Mosquitto(tmp_path, (
+        f"cafile {tmp_path / 'ca.pem'}\ncertfile {tmp_path / 'server.pem'}\nkeyfile {tmp_path / 'server.key'}\n"
+        f"allow_anonymous false\npassword_file {passwd}\n"
+    ))
+    broker.start()
+    params = {"host": "127.0.0.1", "port": broker.port, "username": "cabinet", "password": "s3cret",
+              "tls": {"ca_file": str(tmp_path / "ca.pem")}, "keepalive_s": 2}
+    try:
+        yield broker, params
+    finally:
+        broker.kill()
+
+
+def cabinet_profile(make_profile: Callable[..., Profile], channel: str, broker: dict[str, Any]) -> Profile:
+    return make_profile("sim", {
+        "server.port": 0,
+        "power.driver.params.channel": channel,
+        "services": [
+            {"name": "modsim", "params": {"protocol": "uugreen", "interface": "virtual", "channel": channel,
+                                          "group": 1}},
+            {"name": "site", "params": {"site": "depot", "cabinet": "north", "safe_share_w": SAFE,
+                                        "demand_interval_s": 0.2, "broker": broker}},
+        ],
+    })
+
+
+def site_profile(broker: dict[str, Any]) -> Any:
+    return parse({
+        "site": {"id": "depot", "max_power_w": 100_000, "share_ttl_s": 2, "refresh_s": 0.2, "grace_s": 0.5},
+        "broker": broker,
+        "cabinets": [{"id": "north", "safe_share_w": SAFE}, {"id": "south", "safe_share_w": SAFE}],
+    })
+
+
+async def test_a_share_over_tls_reaches_the_site_cap_and_lapses_to_the_safe_share(
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str
+) -> None:
+    _, broker = tls_broker
+    async with running(cabinet_profile(make_profile, can_channel, broker)) as runtime:
+        pool = runtime.station.pool
+        assert pool.view.site_power_max == SAFE  # before any coordinator: the safe share
+        coordinator = Coordinator(site_profile(broker))
+        task = asyncio.create_task(coordinator.run())
+        try:
+            # north alone present: its safe share and all the rest (south's safe share stays counted)
+            await eventually(lambda: pool.view.site_power_max == 90_000, 15, lambda: f"{pool.view}")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await eventually(lambda: pool.view.site_power_max == SAFE, 10, "the share to lapse")
+
+
+async def test_telemetry_and_presence_are_on_the_broker(
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str
+) -> None:
+    _, broker = tls_broker
+    seen: dict[str, Any] = {}
+    async with running(cabinet_profile(make_profile, can_channel, broker)):
+        async with mqtt.client(mqtt.BrokerSchema().load(broker), "watcher") as client:
+            await client.subscribe("pecc/depot/#")
+            async with asyncio.timeout(15):
+                async for message in client.messages:
+                    seen[str(message.topic)] = json.loads(message.payload)  # type: ignore[arg-type]
+                    if {"presence", "demand"} <= {t.rsplit("/", 1)[1] for t in seen} and len(
+                        [t for t in seen if t.endswith("/state")]) == 4:
+                        break
+    assert seen["pecc/depot/cabinets/north/presence"]["online"] is True
+    assert seen["pecc/depot/cabinets/north/presence"]["safe_share_w"] == SAFE
+    demand = seen["pecc/depot/cabinets/north/demand"]
+    assert demand["limit_w"] == SAFE and demand["share"]["applying"] is None
+    assert [g["gun"] for g in demand["guns"]] == ["1-1", "1-2", "2-1", "2-2"]
+    state = seen["pecc/depot/cabinets/north/guns/1-1/state"]
+    assert state["state"] == "standby" and state["power_w"] == 0
+
+
+async def test_a_wrong_password_keeps_the_safe_share(
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str
+) -> None:
+    _, broker = tls_broker
+    with pytest.raises(aiomqtt.MqttError):
+        async with mqtt.client(mqtt.BrokerSchema().load({**broker, "password": "guess"}), "intruder"):
+            pass
+    async with running(cabinet_profile(make_profile, can_channel, {**broker, "password": "guess"})) as runtime:
+        await asyncio.sleep(1.5)  # a reconnect attempt or two
+        assert runtime.station.pool.view.site_power_max == SAFE
