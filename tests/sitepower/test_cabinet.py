@@ -104,15 +104,17 @@ async def test_telemetry_and_presence_are_on_the_broker(
 ) -> None:
     _, broker = tls_broker
     seen: dict[str, Any] = {}
-    async with running(cabinet_profile(make_profile, can_channel, broker)):
-        async with mqtt.client(mqtt.BrokerSchema().load(broker), "watcher") as client:
-            await client.subscribe("pecc/depot/#")
-            async with asyncio.timeout(15):
-                async for message in client.messages:
-                    seen[str(message.topic)] = json.loads(message.payload)  # type: ignore[arg-type]
-                    if {"presence", "demand"} <= {t.rsplit("/", 1)[1] for t in seen} and len(
-                        [t for t in seen if t.endswith("/state")]) == 4:
-                        break
+    async with (
+        running(cabinet_profile(make_profile, can_channel, broker)),
+        mqtt.client(mqtt.BrokerSchema().load(broker), "watcher") as client,
+    ):
+        await client.subscribe("pecc/depot/#")
+        async with asyncio.timeout(15):
+            async for message in client.messages:
+                seen[str(message.topic)] = json.loads(message.payload)  # type: ignore[arg-type]
+                states = [t for t in seen if t.endswith("/state")]
+                if {"presence", "demand"} <= {t.rsplit("/", 1)[1] for t in seen} and len(states) == 4:
+                    break
     assert seen["pecc/depot/cabinets/north/presence"]["online"] is True
     assert seen["pecc/depot/cabinets/north/presence"]["safe_share_w"] == SAFE
     demand = seen["pecc/depot/cabinets/north/demand"]

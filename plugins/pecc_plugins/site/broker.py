@@ -18,7 +18,7 @@ from marshmallow import ValidationError, validates_schema
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from pecc_core.profile.schema import Integer, Nested, String, StrictSchema, between
+from pecc_core.profile.schema import Integer, Nested, StrictSchema, String, between
 
 #: After a lost connection, try again this often (s).
 RECONNECT_S = 1.0

@@ -33,7 +33,15 @@ from typing import TYPE_CHECKING, Any
 import aiomqtt
 
 from pecc_core import caps
-from pecc_core.profile.schema import Nested, Number, String, StrictSchema, at_least, between, identifier
+from pecc_core.profile.schema import (
+    Nested,
+    Number,
+    StrictSchema,
+    String,
+    at_least,
+    between,
+    identifier,
+)
 from pecc_plugins.site import broker
 from pecc_plugins.site.holder import ShareHolder
 from pecc_plugins.site.telemetry import Telemetry
