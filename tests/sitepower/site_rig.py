@@ -21,12 +21,14 @@ from typing import Any
 
 from pecc_plugins.seccsim.ports import free_port, wait_listening
 
+from pecc_core.profile import load as load_profile
 from pecc_core.testing import write_profile
 
 from .broker import Mosquitto
 
 #: A quick cabinet (as the SECC simulator's acceptance tests use): short isolation test, fast modules.
 FAST = {
+    "log_level": "INFO",  # the rig waits for the "serving N guns" line
     "timings.cable_check_ms": 200,
 }
 
@@ -57,6 +59,7 @@ class Cabinet:
     ws_port: int
     ctl_port: int
     log: Path
+    urls: list[str]  # every gun's PEP-WS URL
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -66,7 +69,7 @@ class Cabinet:
 
     def ready(self) -> None:
         deadline = time.monotonic() + 60
-        while "serving 4 guns" not in self.log.read_text().split("-- start --")[-1]:
+        while f"serving {len(self.urls)} guns" not in self.log.read_text().split("-- start --")[-1]:
             assert self.process is not None and self.process.poll() is None, self.log.read_text()
             assert time.monotonic() < deadline, self.log.read_text()
             time.sleep(0.1)
@@ -86,9 +89,6 @@ class Cabinet:
     def cap(self) -> float | None:
         return self.get("/api/limits")["site_max_power_w"]
 
-    def urls(self) -> list[str]:
-        return [f"ws://127.0.0.1:{self.ws_port}/secc{s}/gun{g}" for s in (1, 2) for g in (1, 2)]
-
 
 @dataclass
 class Site:
@@ -105,7 +105,9 @@ class Site:
     def profile(self) -> Path:
         return self.directory / "site.toml"
 
-    def write(self, names: list[str], channel: str) -> None:
+    def write(self, names: list[str], channel: str, source: str = "sim", changes: dict[str, Any] | None = None) -> None:
+        """A site profile and one cabinet profile per name: ``source`` (a station profile) with
+        free ports, its own CAN channel, the ``site`` service and ``changes``."""
         self.profile.write_text(
             f'[site]\nid = "depot"\nmax_power_w = {self.cap_w}\npolicy = "demand"\n'
             f"share_ttl_s = 3\nrefresh_s = 0.5\ngrace_s = 1\n"
@@ -119,6 +121,7 @@ class Site:
             ws, ctl = free_port(), free_port()
             overrides = {
                 **FAST,
+                **(changes or {}),
                 "server.port": ws,
                 "power.driver.params.channel": bus,
                 "services": [
@@ -130,7 +133,10 @@ class Site:
                                                 "broker": {"port": self.broker.port, "keepalive_s": 2}}},
                 ],
             }
-            self.cabinets.append(Cabinet(name, write_profile("sim", folder, overrides), ws, ctl, folder / "pecc.log"))
+            path = write_profile(source, folder, overrides)
+            profile = load_profile(str(path))
+            urls = [profile.url(gun, port=ws) for gun in profile.guns]
+            self.cabinets.append(Cabinet(name, path, ws, ctl, folder / "pecc.log", urls))
 
     def start_coordinator(self) -> None:
         self.coordinator = start(["site", "run", "--profile", str(self.profile)], self.directory / "coordinator.log")

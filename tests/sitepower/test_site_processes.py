@@ -67,7 +67,7 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
         sampler = asyncio.create_task(site.sample())
         car = from_mapping({"battery": {"capacity_kwh": 77.0, "start_soc": 10.0, "target_soc": 90.0}})
         load = asyncio.create_task(simulate(
-            [url for cabinet in site.cabinets for url in cabinet.urls()], car,
+            [url for cabinet in site.cabinets for url in cabinet.urls], car,
             RunOptions(sessions=50, session=SessionOptions(time_scale=5), reconnect_interval=0.5),
             RunStats(),
         ))

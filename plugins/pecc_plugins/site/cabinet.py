@@ -52,8 +52,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: While its power is above a lowered share, the cabinet reports this often (s).
+#: For LOWERING_FOR_S after its cap was lowered, while its power is still above it, the cabinet
+#: reports every LOWERING_S, so that the coordinator can give the power freed to others soon.
 LOWERING_S = 0.2
+LOWERING_FOR_S = 5.0
 
 
 class SiteParams(StrictSchema):
@@ -85,6 +87,7 @@ class CabinetService:
         self._report = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self._lowering_until = 0.0
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"site-{self.cabinet}")
@@ -111,6 +114,8 @@ class CabinetService:
         if cap != present:
             caps.apply(self.station, {"site_max_power_w": cap})
             log.info("site share: station cap %g W", cap)
+            if present is None or cap < present:
+                self._lowering_until = time.monotonic() + LOWERING_FOR_S
         self.applied = cap
         held = self.holder.current(time.monotonic())
         if self._expiry is not None:
@@ -140,9 +145,11 @@ class CabinetService:
         if power < 0:
             log.warning("share refused: power_w: got %r; expected a value >= 0", power)
             return
+        before = self.applied
         self.holder.receive(epoch, seq, power, lasts, time.monotonic())
         self.apply()
-        self._report.set()
+        if self.applied is not None and (before is None or self.applied < before):
+            self._report.set()  # a decrease: confirm it as soon as the power is down
 
     # -- demand -----------------------------------------------------------------------
 
@@ -223,7 +230,8 @@ class CabinetService:
             demand = self.demand()
             await client.publish(topic, broker.encode(demand), qos=1, retain=True,
                                  properties=broker.expiring(3 * interval))
-            wait = interval if demand["share"]["lowered"] else min(interval, LOWERING_S)
+            lowering = not demand["share"]["lowered"] and time.monotonic() < self._lowering_until
+            wait = min(interval, LOWERING_S) if lowering else interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._report.wait(), wait)
             self._report.clear()

@@ -34,8 +34,11 @@ from pecc_plugins.site.topics import Topics
 
 log = logging.getLogger(__name__)
 
-#: A round follows a demand change after at most this long (s): demands come in bursts.
+#: A round follows a wake-up (cabinet come or gone, power freed, cap changed) after this long (s):
+#: wake-ups come in bursts.
 SETTLE_S = 0.05
+#: The retained state message is refreshed at most this often (s).
+STATE_S = 1.0
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Coordinator:
         self.started = time.monotonic()
         self.published = 0
         self._wake = asyncio.Event()
+        self._state_due = 0.0
 
     def cap(self) -> float:
         return self.profile.cap_at(datetime.datetime.now().time(), self.cap_override)
@@ -108,18 +112,22 @@ class Coordinator:
                 log.warning("cabinet %r is not in the site profile: its power is not counted", cabinet)
             return
         if topic.endswith("/presence"):
-            view.online = bool(data and data.get("online"))
+            online = bool(data and data.get("online"))
             view.safe_share_w = data.get("safe_share_w") if data else None
             self._check_safe(cabinet or "", view)
-            if not view.online:
+            if not online:
                 view.demand = None
+            if online != view.online:
+                view.online = online
+                self._wake.set()
         elif data is not None:
+            # A new demand waits for the next round; power freed by a confirmed decrease goes out at once.
             view.demand = data
             share = data.get("share") or {}
-            if share.get("epoch") == self.epoch:
-                self.ledger.confirm(cabinet or "", int(share.get("seen", 0)), share.get("applying"),
-                                    bool(share.get("lowered")))
-        self._wake.set()
+            if share.get("epoch") == self.epoch and self.ledger.confirm(
+                cabinet or "", int(share.get("seen", 0)), share.get("applying"), bool(share.get("lowered"))
+            ):
+                self._wake.set()
 
     def _check_safe(self, cabinet: str, view: CabinetView) -> None:
         said = view.safe_share_w
@@ -189,5 +197,8 @@ class Coordinator:
                 await client.publish(self.topics.share(cabinet), broker.encode(payload), qos=1,
                                      properties=broker.expiring(ttl))
                 self.shares[cabinet] = grant.power_w
-            await client.publish(self.topics.coordinator, broker.encode(self.state()), qos=1, retain=True)
-            self.published += len(grants) + 1
+            self.published += len(grants)
+            if now >= self._state_due:
+                self._state_due = now + STATE_S
+                await client.publish(self.topics.coordinator, broker.encode(self.state()), qos=1, retain=True)
+                self.published += 1

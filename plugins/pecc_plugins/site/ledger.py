@@ -69,18 +69,20 @@ class Ledger:
             if any(g.expires <= now for g in grants):
                 self.in_force[cabinet] = [g for g in grants if g.expires > now]
 
-    def confirm(self, cabinet: str, seen: int, applying: int | None, lowered: bool) -> None:
+    def confirm(self, cabinet: str, seen: int, applying: int | None, lowered: bool) -> bool:
         """The cabinet's report: the newest grant it has ``seen``, the one it is ``applying``
         (None: its safe share) and whether its measured power is at or under what it applies.
 
         Once lowered, every grant older than ``seen`` no longer binds it, and
         neither does ``seen`` itself when it applies its safe share instead
-        (it never takes an old grant back).
+        (it never takes an old grant back). True if that lowered what it is counted at.
         """
         if not lowered or cabinet not in self.in_force:
-            return
+            return False
+        before = self.accounted(cabinet)
         last = seen if applying is None else seen - 1
         self.in_force[cabinet] = [g for g in self.in_force[cabinet] if g.seq > last]
+        return self.accounted(cabinet) < before
 
     def plan(self, targets: dict[str, float], cap: float, now: float) -> dict[str, Grant]:
         """Grants to issue now towards ``targets`` (W per cabinet to be sent a share), within ``cap``.
