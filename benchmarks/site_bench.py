@@ -22,13 +22,12 @@ import time
 import tomllib
 from pathlib import Path
 
+from pecc_core.profile.loader import resolve
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
 from pecc_plugins.seccsim.stats import RunStats
 from pecc_plugins.site import broker as mqtt
-
-from pecc_core.profile.loader import resolve
 from tests.sitepower.broker import Mosquitto
 from tests.sitepower.site_rig import Site
 

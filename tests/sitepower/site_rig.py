@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pecc_plugins.seccsim.ports import free_port, wait_listening
-
 from pecc_core.profile import load as load_profile
-from pecc_core.testing import write_profile
+from pecc_core.testing import wait_serving, write_profile
 
 from .broker import Mosquitto
 
@@ -52,28 +50,38 @@ def stop(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> 
         process.wait(timeout=10)
 
 
+_CTL = re.compile(r"control API on http://[^\s:]+:(\d+)/api")
+
+
 @dataclass
 class Cabinet:
+    """One ``pecc run`` process on ports 0; each start logs to a new file, where the ports are read."""
+
     id: str
     profile: Path
-    ws_port: int
-    ctl_port: int
-    log: Path
-    urls: list[str]  # every gun's PEP-WS URL
+    folder: Path
     process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    ctl_port: int = 0
+    urls: list[str] = field(default_factory=list)  # every gun's PEP-WS URL, once ready
+
+    @property
+    def log(self) -> Path:
+        return self.folder / f"pecc-{self.starts}.log"
 
     def start(self) -> None:
-        with self.log.open("a") as out:
-            out.write("-- start --\n")
+        self.starts += 1
+        self.urls = []
         self.process = start(["run", "--profile", str(self.profile)], self.log)
 
     def ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while f"serving {len(self.urls)} guns" not in self.log.read_text().split("-- start --")[-1]:
-            assert self.process is not None and self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.1)
-        wait_listening(self.ctl_port)
+        assert self.process is not None
+        ws_port = wait_serving(self.log, self.process, timeout=60)
+        found = _CTL.search(self.log.read_text())
+        assert found is not None, self.log.read_text()
+        self.ctl_port = int(found.group(1))
+        profile = load_profile(str(self.profile))
+        self.urls = [profile.url(gun, port=ws_port) for gun in profile.guns]
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.ctl_port}{path}", timeout=5) as answer:
@@ -118,25 +126,21 @@ class Site:
             folder = self.directory / name
             folder.mkdir()
             bus = f"{channel}-{name}"
-            ws, ctl = free_port(), free_port()
             overrides = {
                 **FAST,
                 **(changes or {}),
-                "server.port": ws,
+                "server.port": 0,
                 "power.driver.params.channel": bus,
                 "services": [
                     {"name": "modsim", "params": {"protocol": "uugreen", "interface": "virtual",
                                                   "channel": bus, "group": 1}},
-                    {"name": "ctl", "params": {"port": ctl}},
+                    {"name": "ctl", "params": {"port": 0}},
                     {"name": "site", "params": {"site": "depot", "cabinet": name, "safe_share_w": self.safe_w,
                                                 "demand_interval_s": 0.5,
                                                 "broker": {"port": self.broker.port, "keepalive_s": 2}}},
                 ],
             }
-            path = write_profile(source, folder, overrides)
-            profile = load_profile(str(path))
-            urls = [profile.url(gun, port=ws) for gun in profile.guns]
-            self.cabinets.append(Cabinet(name, path, ws, ctl, folder / "pecc.log", urls))
+            self.cabinets.append(Cabinet(name, write_profile(source, folder, overrides), folder))
 
     def start_coordinator(self) -> None:
         self.coordinator = start(["site", "run", "--profile", str(self.profile)], self.directory / "coordinator.log")

@@ -20,12 +20,12 @@ from typing import Any
 import aiomqtt
 import pytest
 import trustme
-from pecc_plugins.site import broker as mqtt
-from pecc_plugins.site.coordinator import Coordinator
-from pecc_plugins.site.profile import parse
 
 from pecc_core.profile import Profile
 from pecc_core.testing import eventually, running
+from pecc_plugins.site import broker as mqtt
+from pecc_plugins.site.coordinator import Coordinator
+from pecc_plugins.site.profile import parse
 
 from .broker import Mosquitto, mosquitto_binary
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pecc_plugins.site.holder import ShareHolder
 from pecc_plugins.site.ledger import Ledger
 

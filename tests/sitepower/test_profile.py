@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from pecc_plugins.site.profile import SiteProfileError, parse
 from pecc_plugins.site.targets import CabinetDemand, targets
 

@@ -18,13 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
 from pecc_plugins.seccsim.stats import RunStats
 
 from .broker import Mosquitto
-from .site_rig import Site
+from .site_rig import Cabinet, Site
 
 CAP = 150_000.0
 LOWER_CAP = 90_000.0
@@ -66,11 +67,12 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
             await asyncio.to_thread(cabinet.ready)
         sampler = asyncio.create_task(site.sample())
         car = from_mapping({"battery": {"capacity_kwh": 77.0, "start_soc": 10.0, "target_soc": 90.0}})
-        load = asyncio.create_task(simulate(
-            [url for cabinet in site.cabinets for url in cabinet.urls], car,
-            RunOptions(sessions=50, session=SessionOptions(time_scale=5), reconnect_interval=0.5),
-            RunStats(),
-        ))
+        def charge(cabinet: Cabinet) -> asyncio.Task[None]:
+            """Cars on every gun of ``cabinet``, one after the other, until cancelled."""
+            return asyncio.create_task(simulate(cabinet.urls, car, RunOptions(
+                sessions=50, session=SessionOptions(time_scale=5), reconnect_interval=0.5), RunStats()))
+
+        loads = [charge(cabinet) for cabinet in site.cabinets]
 
         # 1. Shared: the cars draw what the site allows, more than the fallback would give.
         await until(lambda: site.total() > 3 * SAFE + 20_000, 60, "the cars to draw more than the safe shares")
@@ -116,21 +118,24 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
         gone = site.cabinets[0]
         killed = time.monotonic()
         gone.process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+        loads[0].cancel()
         rest = site.cabinets[1:]
         figures["cabinet killed: the others share its part (s)"] = await until(
             lambda: sum(c.cap() or 0 for c in rest) > CAP - SAFE - 20_000 - 1, 60, "the others to get more")
         assert max(site.since(killed), default=0.0) <= CAP + NOISE
         gone.start()
         await asyncio.to_thread(gone.ready)
+        loads[0] = charge(gone)
         figures["cabinet back: a share above its safe one (s)"] = await until(
             lambda: (gone.cap() or 0) > SAFE, 60, "the restarted cabinet's share")
         await asyncio.sleep(3)
 
         assert max(total for _, total in site.samples) <= CAP + NOISE
-        load.cancel()
         sampler.cancel()
-        with contextlib.suppress(BaseException):
-            await load
+        for load in loads:
+            load.cancel()
+            with contextlib.suppress(BaseException):
+                await load
     finally:
         site.stop()
         broker.kill()

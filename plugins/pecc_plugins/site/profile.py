@@ -40,7 +40,7 @@ from typing import Any
 from marshmallow import ValidationError, validates_schema
 
 from pecc_core.errors import ConfigError
-from pecc_core.profile.loader import describe
+from pecc_core.problems import describe
 from pecc_core.profile.schema import (
     Integer,
     List,
@@ -65,6 +65,21 @@ class SiteProfileError(ConfigError):
         super().__init__(f"invalid site profile {source}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+def _one_of(value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValidationError(f"expected one of {', '.join(choices)}")
+
+
+def _clock(value: str) -> None:
+    if not _CLOCK.match(value):
+        raise ValidationError("expected a time of day HH:MM (00:00 to 23:59)")
+
+
+def _some(value: list[Any]) -> None:
+    if not value:
+        raise ValidationError("expected at least one cabinet")
+
+
 class SiteSchema(StrictSchema):
     id = String(required=True, validate=identifier)
     max_power_w = Number(required=True, validate=at_least(0))
@@ -81,14 +96,14 @@ class CabinetSchema(StrictSchema):
 
 
 class ScheduleSchema(StrictSchema):
-    start = String(required=True, data_key="from", validate=lambda v: _clock(v))
+    start = String(required=True, data_key="from", validate=_clock)
     max_power_w = Number(required=True, validate=at_least(0))
 
 
 class SiteProfileSchema(StrictSchema):
     site = Nested(SiteSchema, required=True)
     broker = Nested(BrokerSchema, load_default=lambda: BrokerSchema().load({}))
-    cabinets = List(Nested(CabinetSchema), required=True, validate=lambda v: _some(v))
+    cabinets = List(Nested(CabinetSchema), required=True, validate=_some)
     schedule = List(Nested(ScheduleSchema), load_default=list)
 
     @validates_schema
@@ -107,21 +122,6 @@ class SiteProfileSchema(StrictSchema):
         starts = [s["start"] for s in data["schedule"]]
         if len(set(starts)) != len(starts):
             raise ValidationError("expected each start time once", "schedule")
-
-
-def _one_of(value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValidationError(f"expected one of {', '.join(choices)}")
-
-
-def _clock(value: str) -> None:
-    if not _CLOCK.match(value):
-        raise ValidationError("expected a time of day HH:MM (00:00 to 23:59)")
-
-
-def _some(value: list[Any]) -> None:
-    if not value:
-        raise ValidationError("expected at least one cabinet")
 
 
 @dataclass(frozen=True, slots=True)
