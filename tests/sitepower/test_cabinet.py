@@ -23,6 +23,10 @@ import trustme
 
 from pecc_core.profile import Profile
 from pecc_core.testing import eventually, running
+from pecc_plugins.seccsim.runner import RunOptions, simulate
+from pecc_plugins.seccsim.scenario import from_mapping
+from pecc_plugins.seccsim.session import SessionOptions
+from pecc_plugins.seccsim.stats import RunStats
 from pecc_plugins.site import broker as mqtt
 from pecc_plugins.site.coordinator import Coordinator
 from pecc_plugins.site.profile import parse
@@ -134,3 +138,35 @@ async def test_a_wrong_password_keeps_the_safe_share(
     async with running(cabinet_profile(make_profile, can_channel, {**broker, "password": "guess"})) as runtime:
         await asyncio.sleep(1.5)  # a reconnect attempt or two
         assert runtime.station.pool.view.site_power_max == SAFE
+
+
+async def test_a_session_is_published_with_its_events_and_energy(
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str
+) -> None:
+    _, broker = tls_broker
+    profile = cabinet_profile(make_profile, can_channel, broker)
+    car = from_mapping({"battery": {"capacity_kwh": 10.0, "start_soc": 20.0, "target_soc": 24.0}})
+    stats = RunStats()
+    events: list[dict[str, Any]] = []
+    sessions: list[dict[str, Any]] = []
+    async with (
+        running(profile) as runtime,
+        mqtt.client(mqtt.BrokerSchema().load(broker), "watcher") as client,
+    ):
+        await client.subscribe("pecc/depot/cabinets/north/events", qos=1)
+        await client.subscribe("pecc/depot/cabinets/north/sessions", qos=1)
+        await eventually(lambda: runtime.station.services[1].client is not None, 10, "the cabinet on the broker")
+        url = profile.url(profile.guns[0], port=runtime.transport.port)
+        await simulate([url], car, RunOptions(session=SessionOptions(time_scale=50)), stats)
+        async with asyncio.timeout(10):
+            async for message in client.messages:
+                data = json.loads(message.payload)  # type: ignore[arg-type]
+                (sessions if str(message.topic).endswith("/sessions") else events).append(data)
+                if sessions:
+                    break
+    assert stats.sessions_ok == 1
+    (record,) = sessions
+    assert record["gun"] == "1-1" and record["outcome"] == "completed" and record["end_reason"] == "contactorsStatus open"
+    assert record["energy_wh"] > 0 and record["peak_power_w"] > 0 and record["end"] > record["start"]
+    states = [(e["old"], e["new"]) for e in events if e["kind"] == "state" and e["gun"] == "1-1"]
+    assert states[0] == ("standby", "cableCheck") and ("preCharge", "charge") in states

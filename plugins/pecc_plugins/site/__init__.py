@@ -43,7 +43,7 @@ def pecc_gun_state_changed(gun: Gun, old: str, new: str, reason: str) -> None:
 
     telemetry = telemetry_of(gun)
     if telemetry is not None:
-        telemetry.event(gun.id, "state", old=str(old), new=str(new), reason=reason)
+        telemetry.state_changed(gun, str(old), str(new), reason)
 
 
 @hookimpl

@@ -85,20 +85,25 @@ class CabinetService:
         self.telemetry = Telemetry(station, self.topics, self.cabinet, params["telemetry_interval_s"])
         self.client: aiomqtt.Client | None = None
         self._report = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._expiry: asyncio.TimerHandle | None = None
         self._lowering_until = 0.0
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"site-{self.cabinet}")
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._run(), name=f"site-{self.cabinet}"),
+            loop.create_task(self.telemetry.meter(), name=f"site-{self.cabinet}-meter"),
+        ]
 
     async def stop(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(BaseException):
-                await self._task
+                await task
 
     # -- the share ------------------------------------------------------------------
 
