@@ -15,12 +15,19 @@ See docs/site.md.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from pecc_core import hookimpl
 
 if TYPE_CHECKING:
     from pecc_core.gun import Gun
+    from pecc_plugins.site.telemetry import Telemetry
+
+#: The telemetry of each gun whose station runs the ``site`` service. Here, not in
+#: ``telemetry``, so that the hooks below cost a dict lookup (no MQTT import) on
+#: stations without it.
+WATCHING: weakref.WeakKeyDictionary[Any, Telemetry] = weakref.WeakKeyDictionary()
 
 
 @hookimpl
@@ -39,17 +46,13 @@ def pecc_add_commands(app: Any) -> None:
 
 @hookimpl
 def pecc_gun_state_changed(gun: Gun, old: str, new: str, reason: str) -> None:
-    from pecc_plugins.site.telemetry import telemetry_of
-
-    telemetry = telemetry_of(gun)
+    telemetry = WATCHING.get(gun)
     if telemetry is not None:
         telemetry.state_changed(gun, str(old), str(new), reason)
 
 
 @hookimpl
 def pecc_gun_fault(gun: Gun, fault: str, active: bool) -> None:
-    from pecc_plugins.site.telemetry import telemetry_of
-
-    telemetry = telemetry_of(gun)
+    telemetry = WATCHING.get(gun)
     if telemetry is not None:
         telemetry.event(gun.id, "fault", fault=fault, active=active)

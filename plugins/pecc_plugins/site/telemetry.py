@@ -22,11 +22,10 @@ import asyncio
 import collections
 import logging
 import time
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pecc_plugins.site import broker
+from pecc_plugins.site import WATCHING, broker
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -42,14 +41,6 @@ EVENT_BACKLOG = 1000
 SESSION_STATES = frozenset({"cableCheck", "ready", "preCharge", "charge", "postCharge"})
 #: The reasons of the transitions by which an SECC ends its own session.
 REQUESTED_ENDS = ("contactorsStatus open", "reset")
-
-_watching: weakref.WeakKeyDictionary[Any, Telemetry] = weakref.WeakKeyDictionary()
-
-
-def telemetry_of(gun: Gun) -> Telemetry | None:
-    """The telemetry publishing ``gun``'s events, if its station runs the ``site`` service."""
-    return _watching.get(gun)
-
 
 def gun_state(gun: Gun) -> dict[str, Any]:
     """A gun's retained state message (without the time stamp)."""
@@ -103,7 +94,7 @@ class Telemetry:
         self._sessions: dict[str, Session] = {}
         self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_BACKLOG)
         for gun in station.guns.values():
-            _watching[gun] = self
+            WATCHING[gun] = self
 
     def state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
         """A transition (observer hook): an event; a session opened or ended."""
