@@ -46,11 +46,7 @@ async def measure(directory: Path, window: float) -> None:
     counts: collections.Counter[str] = collections.Counter()
     volume = 0
     try:
-        for cabinet in site.cabinets:
-            cabinet.start()
-        site.start_coordinator()
-        for cabinet in site.cabinets:
-            await asyncio.to_thread(cabinet.ready)
+        await site.up()
         urls = [url for cabinet in site.cabinets for url in cabinet.urls]
         load = asyncio.create_task(simulate(urls, from_mapping({}), RunOptions(
             sessions=20, session=SessionOptions(time_scale=20), reconnect_interval=0.5), RunStats()))
@@ -72,7 +68,6 @@ async def measure(directory: Path, window: float) -> None:
             await load
     finally:
         site.stop()
-        broker.kill()
     print(f"3 cabinets x 24 guns, {powered} guns drawing power, window {elapsed:.0f} s\n")
     print("| messages | per second |\n|---|---:|")
     for name, count in counts.most_common():

@@ -142,6 +142,14 @@ class Site:
             }
             self.cabinets.append(Cabinet(name, write_profile(source, folder, overrides), folder))
 
+    async def up(self) -> None:
+        """Start every cabinet and the coordinator; return once every cabinet serves."""
+        for cabinet in self.cabinets:
+            cabinet.start()
+        self.start_coordinator()
+        for cabinet in self.cabinets:
+            await asyncio.to_thread(cabinet.ready)
+
     def start_coordinator(self) -> None:
         self.coordinator = start(["site", "run", "--profile", str(self.profile)], self.directory / "coordinator.log")
 
@@ -164,9 +172,11 @@ class Site:
         return [total for at, total in self.samples if at >= start]
 
     def stop(self) -> None:
+        """Every process of the site, the broker last."""
         for cabinet in self.cabinets:
             stop(cabinet.process)
         stop(self.coordinator)
+        self.broker.kill()
 
 
 def log_has(path: Path, pattern: str) -> bool:

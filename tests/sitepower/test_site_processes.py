@@ -60,11 +60,7 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
     site.write(["north", "east", "south"], can_channel)
     figures: dict[str, float] = {}
     try:
-        for cabinet in site.cabinets:
-            cabinet.start()
-        site.start_coordinator()
-        for cabinet in site.cabinets:
-            await asyncio.to_thread(cabinet.ready)
+        await site.up()
         sampler = asyncio.create_task(site.sample())
         car = from_mapping({"battery": {"capacity_kwh": 77.0, "start_soc": 10.0, "target_soc": 90.0}})
         def charge(cabinet: Cabinet) -> asyncio.Task[None]:
@@ -138,7 +134,6 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
                 await load
     finally:
         site.stop()
-        broker.kill()
     print()
     for what, seconds in figures.items():
         print(f"  {what}: {seconds:.2f}")
