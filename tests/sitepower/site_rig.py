@@ -158,6 +158,13 @@ class Site:
                                str(self.profile), str(watts)], check=False, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
 
+    def status(self) -> dict[str, Any]:
+        """``pecc site status --json``."""
+        done = subprocess.run([sys.executable, "-m", "pecc_core.cli", "site", "status", "--profile",
+                               str(self.profile), "--json"], check=False, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
     def total(self) -> float:
         return sum(p for p in (c.power() for c in self.cabinets) if p is not None)
 

@@ -65,6 +65,16 @@ def test_the_command_line_exits_2_with_the_list(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_cap_below_the_safe_shares_is_refused_before_any_broker_is_asked(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text('[site]\nid = "depot"\nmax_power_w = 1e5\n[broker]\nport = 1\n'
+                    '[[cabinets]]\nid = "a"\nsafe_share_w = 20000\n')
+    done = subprocess.run([sys.executable, "-m", "pecc_core.cli", "site", "set-cap", "--profile", str(path), "5000"],
+                          check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "watts: got 5000; expected at least the safe shares' sum (20000 W)" in done.stderr
+
+
 def test_demand_serves_the_higher_priority_first_then_shares_the_rest() -> None:
     safe = {"a": 10_000.0, "b": 10_000.0, "c": 10_000.0}
     cabinets = [CabinetDemand("a", 80_000, 200_000, priority=1), CabinetDemand("b", 80_000, 200_000),

@@ -75,6 +75,10 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
         steady = time.monotonic()
         await asyncio.sleep(5)
         assert max(site.since(steady), default=0.0) <= CAP + NOISE
+        status = await asyncio.to_thread(site.status)
+        assert status["coordinator"]["online"] and status["coordinator"]["max_power_w"] == CAP
+        assert all(row["online"] and row["share_w"] > SAFE for row in status["cabinets"].values())
+        assert sum(row["share_w"] for row in status["cabinets"].values()) <= CAP
 
         # 2. The cap lowered: every cabinet lowers, the site follows.
         site.set_cap(LOWER_CAP)  # returns once the broker has the command
