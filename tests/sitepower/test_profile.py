@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pecc_core.testing import write_profile
 from pecc_plugins.site.profile import SiteProfileError, parse
 from pecc_plugins.site.targets import CabinetDemand, targets
 
@@ -90,3 +91,15 @@ def test_equal_splits_the_rest_within_what_each_can_use() -> None:
     safe = {"a": 0.0, "b": 0.0}
     shares = targets("equal", [CabinetDemand("a", 0, 30_000), CabinetDemand("b", 0, 500_000)], safe, 150_000)
     assert shares == {"a": 30_000, "b": 120_000}
+
+
+def test_a_cabinet_profile_with_a_bad_site_service_is_refused(tmp_path: Path) -> None:
+    path = write_profile("sim", tmp_path, {"services": [{"name": "site", "params": {
+        "site": "depot", "cabinet": "a b", "safe_share_w": -1, "broker": {"port": 0}}}]})
+    done = subprocess.run([sys.executable, "-m", "pecc_core.cli", "profiles", "validate", str(path)],
+                          check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    for line in ("services[0].params.cabinet: got 'a b'; expected an id of letters",
+                 "services[0].params.safe_share_w: got -1; expected a value >= 0",
+                 "services[0].params.broker.port: got 0; expected a value from 1 to 65535"):
+        assert line in done.stderr
