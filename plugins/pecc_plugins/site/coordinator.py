@@ -119,6 +119,7 @@ class Coordinator:
                 view.demand = None
             if online != view.online:
                 view.online = online
+                log.info("cabinet %s %s", cabinet, "online" if online else "offline")
                 self._wake.set()
         elif data is not None:
             # A new demand waits for the next round; power freed by a confirmed decrease goes out at once.
