@@ -13,6 +13,7 @@ import contextlib
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,31 @@ async def test_a_session_is_published_with_its_events_and_energy(
     assert record["energy_wh"] > 0 and record["peak_power_w"] > 0 and record["end"] > record["start"]
     states = [(e["old"], e["new"]) for e in events if e["kind"] == "state" and e["gun"] == "1-1"]
     assert states[0] == ("standby", "cableCheck") and ("preCharge", "charge") in states
+
+
+async def test_junk_on_the_share_topic_is_ignored_and_a_valid_share_still_taken(
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, broker = tls_broker
+    topic = "pecc/depot/cabinets/north/share"
+    junk = [b"not json", b"[1, 2]", b'{"epoch": "e", "seq": 1, "power_w": NaN, "ttl_s": 5, "expires_at": 9e9}',
+            b'{"epoch": "e", "seq": 0, "power_w": 50000, "ttl_s": 5, "expires_at": 9e9}',
+            b'{"epoch": "e", "seq": 1, "power_w": -5, "ttl_s": 5, "expires_at": 9e9}',
+            b'{"epoch": "e", "seq": "1", "power_w": 50000, "ttl_s": 5, "expires_at": 9e9}',
+            b'{"epoch": "e", "seq": 1, "power_w": 50000, "ttl_s": 5, "expires_at": 1}']  # lapsed long ago
+    async with (
+        running(cabinet_profile(make_profile, can_channel, broker)) as runtime,
+        mqtt.client(mqtt.BrokerSchema().load(broker), "coordinator") as client,
+    ):
+        service = runtime.station.services[1]
+        await eventually(lambda: service.client is not None, 10, "the cabinet on the broker")
+        for payload in junk:
+            await client.publish(topic, payload, qos=1)
+        valid = {"epoch": "e", "seq": 2, "power_w": 42_000, "ttl_s": 5, "expires_at": time.time() + 5}
+        await client.publish(topic, json.dumps(valid).encode(), qos=1)
+        pool = runtime.station.pool
+        await eventually(lambda: pool.view.site_power_max == 42_000, 10, lambda: f"{pool.view.site_power_max}")
+        assert service.holder.seen == 2
+    ignored = [r for r in caplog.records if r.getMessage().startswith("share ignored")]
+    assert len(ignored) == 6  # all but the lapsed one, which is valid but never held

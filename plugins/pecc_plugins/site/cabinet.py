@@ -42,7 +42,7 @@ from pecc_core.profile.schema import (
     between,
     identifier,
 )
-from pecc_plugins.site import broker
+from pecc_plugins.site import broker, messages
 from pecc_plugins.site.holder import ShareHolder
 from pecc_plugins.site.telemetry import Telemetry
 from pecc_plugins.site.topics import Topics
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
+
+SHARE = messages.ShareSchema()
 
 #: For LOWERING_FOR_S after its cap was lowered, while its power is still above it, the cabinet
 #: reports every LOWERING_S, so that the coordinator can give the power freed to others soon.
@@ -136,22 +138,16 @@ class CabinetService:
         self._report.set()
 
     def receive(self, message: aiomqtt.Message) -> None:
-        """A share from the coordinator: take it if it is new and still in force."""
-        data = broker.decode(message)
-        try:
-            epoch, seq, power = str(data["epoch"]), int(data["seq"]), float(data["power_w"])  # type: ignore[index]
-            lasts = min(float(data["ttl_s"]), float(data["expires_at"]) - time.time())  # type: ignore[index]
-        except (TypeError, KeyError, ValueError):
-            log.warning("share refused: got %r; expected epoch, seq, power_w, ttl_s, expires_at", message.payload)
+        """A share from the coordinator: take it if it is valid, new and still in force."""
+        share = messages.parse(SHARE, broker.decode(message), "share")
+        if share is None:
             return
+        lasts = min(share["ttl_s"], share["expires_at"] - time.time())
         remaining = broker.remaining_expiry(message)
         if remaining is not None:
             lasts = min(lasts, remaining)
-        if power < 0:
-            log.warning("share refused: power_w: got %r; expected a value >= 0", power)
-            return
         before = self.applied
-        self.holder.receive(epoch, seq, power, lasts, time.monotonic())
+        self.holder.receive(share["epoch"], share["seq"], share["power_w"], lasts, time.monotonic())
         self.apply()
         if self.applied is not None and (before is None or self.applied < before):
             self._report.set()  # a decrease: confirm it as soon as the power is down

@@ -26,13 +26,16 @@ from typing import Any
 
 import aiomqtt
 
-from pecc_plugins.site import broker
-from pecc_plugins.site.ledger import Ledger
+from pecc_plugins.site import broker, messages
+from pecc_plugins.site.ledger import Grant, Ledger
 from pecc_plugins.site.profile import SiteProfile
 from pecc_plugins.site.targets import CabinetDemand, targets
 from pecc_plugins.site.topics import Topics
 
 log = logging.getLogger(__name__)
+
+DEMAND = messages.DemandSchema()
+CAP = messages.CapSchema()
 
 #: A round follows a wake-up (cabinet come or gone, power freed, cap changed) after this long (s):
 #: wake-ups come in bursts.
@@ -121,12 +124,12 @@ class Coordinator:
                 view.online = online
                 log.info("cabinet %s %s", cabinet, "online" if online else "offline")
                 self._wake.set()
-        elif data is not None:
+        elif topic.endswith("/demand") and (demand := messages.parse(DEMAND, data, f"demand of {cabinet}")):
             # A new demand waits for the next round; power freed by a confirmed decrease goes out at once.
-            view.demand = data
-            share = data.get("share") or {}
-            if share.get("epoch") == self.epoch and self.ledger.confirm(
-                cabinet or "", int(share.get("seen", 0)), share.get("applying"), bool(share.get("lowered"))
+            view.demand = demand
+            share = demand["share"]
+            if share["epoch"] == self.epoch and self.ledger.confirm(
+                cabinet or "", share["seen"], share["applying"], share["lowered"]
             ):
                 self._wake.set()
 
@@ -138,14 +141,22 @@ class Coordinator:
             self.ledger.safe[cabinet] = float(said)
 
     def _set_cap(self, data: dict[str, Any] | None) -> None:
-        value = data.get("max_power_w", "missing") if data else "missing"
-        if value is not None and (not isinstance(value, (int, float)) or value < sum(self.ledger.safe.values())):
-            log.error("cap command refused: max_power_w: got %r; expected null or a number of W "
-                      "of at least the safe shares' sum (%g W)", value, sum(self.ledger.safe.values()))
+        command = messages.parse(CAP, data, "cap command")
+        if command is None:
             return
-        self.cap_override = None if value is None else float(value)
+        value, floor = command["max_power_w"], sum(self.ledger.safe.values())
+        if value is not None and value < floor:
+            log.error("cap command refused: max_power_w: got %r; expected null or at least the safe shares' "
+                      "sum (%g W)", value, floor)
+            return
+        self.cap_override = value
         log.info("site cap now %g W (%s)", self.cap(), "operator" if value is not None else "profile")
         self._wake.set()
+
+    def plan(self, now: float) -> dict[str, Grant]:
+        """This round's grants to the cabinets present (recorded in the ledger; to be sent)."""
+        present = [c for c, v in self.cabinets.items() if v.online]
+        return self.ledger.plan(self._wanted(present, now), self.cap(), now)
 
     def _wanted(self, present: list[str], now: float) -> dict[str, float]:
         """This round's target shares of the cabinets present (W), by the site policy."""
@@ -153,10 +164,9 @@ class Coordinator:
             return {c: self.ledger.safe[c] for c in present}  # a previous instance's grants may live
         demands = []
         for cabinet in present:
-            demand = self.cabinets[cabinet].demand or {}
+            demand = self.cabinets[cabinet].demand or {"demand_w": 0.0, "capacity_w": 0.0}
             demands.append(CabinetDemand(
-                cabinet, float(demand.get("demand_w", 0.0)), float(demand.get("capacity_w", 0.0)),
-                self.profile.priority[cabinet],
+                cabinet, demand["demand_w"], demand["capacity_w"], self.profile.priority[cabinet]
             ))
         return targets(self.profile.policy, demands, self.ledger.safe, self.cap())
 
@@ -188,9 +198,7 @@ class Coordinator:
                 await asyncio.sleep(SETTLE_S)
             self._wake.clear()
             now = time.monotonic()
-            self.ledger.expire(now)
-            present = [c for c, v in self.cabinets.items() if v.online]
-            grants = self.ledger.plan(self._wanted(present, now), self.cap(), now)
+            grants = self.plan(now)
             wall = time.time()
             for cabinet, grant in grants.items():
                 payload = {"epoch": self.epoch, "seq": grant.seq, "power_w": round(grant.power_w, 1),
