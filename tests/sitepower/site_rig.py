@@ -108,6 +108,7 @@ class Site:
     coordinator: subprocess.Popen[bytes] | None = None
     #: (monotonic time, site total W) of every sample
     samples: list[tuple[float, float]] = field(default_factory=list)
+    skewed: int = 0
 
     @property
     def profile(self) -> Path:
@@ -168,11 +169,21 @@ class Site:
     def total(self) -> float:
         return sum(p for p in (c.power() for c in self.cabinets) if p is not None)
 
-    async def sample(self, period: float = 0.1) -> None:
-        """Record the site total every ``period`` until cancelled."""
+    async def sample(self, period: float = 0.1, span: float = 0.1) -> None:
+        """Record the site total every ``period`` until cancelled.
+
+        The cabinets are read at once, each in its own thread; a sample whose
+        reads spread over more than ``span`` (a busy machine) is not a
+        snapshot of one instant and is counted in :attr:`skewed` instead.
+        """
         while True:
-            total = await asyncio.to_thread(self.total)
-            self.samples.append((time.monotonic(), total))
+            start = time.monotonic()
+            powers = await asyncio.gather(*(asyncio.to_thread(c.power) for c in self.cabinets))
+            end = time.monotonic()
+            if end - start <= span:
+                self.samples.append((end, sum(p for p in powers if p is not None)))
+            else:
+                self.skewed += 1
             await asyncio.sleep(period)
 
     def since(self, start: float) -> list[float]:

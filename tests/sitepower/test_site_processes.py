@@ -130,6 +130,7 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
             lambda: (gone.cap() or 0) > SAFE, 60, "the restarted cabinet's share")
         await asyncio.sleep(3)
 
+        assert len(site.samples) > 100  # the oracle saw the run, not a few moments of it
         assert max(total for _, total in site.samples) <= CAP + NOISE
         sampler.cancel()
         for load in loads:
@@ -141,4 +142,5 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
     print()
     for what, seconds in figures.items():
         print(f"  {what}: {seconds:.2f}")
-    print(f"  site total: max {max(t for _, t in site.samples) / 1000:.1f} kW over {len(site.samples)} samples")
+    print(f"  site total: max {max(t for _, t in site.samples) / 1000:.1f} kW over {len(site.samples)} samples"
+          f" ({site.skewed} more not taken: the reads spread over more than 0.1 s)")
