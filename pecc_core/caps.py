@@ -109,10 +109,15 @@ def parse_update(
 
 
 def snapshot(station: Station) -> dict[str, Any]:
-    """The run-time caps now: site cap, every gun's caps, the policy and its params."""
+    """The run-time caps now: site cap, every gun's caps, the policy and its params.
+
+    With a site coordinator (``site_share_w`` not None) the policies share the
+    smaller of ``site_max_power_w`` and ``site_share_w``.
+    """
     allocator = station.allocator
     return {
-        "site_max_power_w": allocator.pool.view.site_power_max,
+        "site_max_power_w": allocator.pool.site_power_max,
+        "site_share_w": allocator.pool.site_share,
         "guns": {gun.id: gun.caps.as_dict() for gun in station.guns.values()},
         "policy": {"name": station.profile.policy.name, "params": dict(allocator.params)},
     }
@@ -144,3 +149,17 @@ def apply(station: Station, raw: Any) -> dict[str, Any]:
     log.info("run-time limits changed: %s", raw)
     allocator.allocate()
     return snapshot(station)
+
+
+def set_site_share(station: Station, watts: float | None) -> None:
+    """The share of the site's grid connection a site coordinator gives ``station`` (W), at once.
+
+    Like :func:`apply`, the allocation is recomputed now, so a lower share
+    lowers every gun's setpoint before this returns. The station's own site
+    cap is kept apart (see :meth:`~pecc_core.pool.ModulePool.set_site_share`).
+    """
+    if watts is not None and not watts >= 0:
+        raise CapsError([f"site_share_w: got {watts!r}; expected a value >= 0"])
+    station.allocator.pool.set_site_share(watts)
+    log.info("site share: %s W", "none" if watts is None else f"{watts:g}")
+    station.allocator.allocate()

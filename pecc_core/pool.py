@@ -109,10 +109,28 @@ class ModulePool:
             max_modules_per_gun=self.max_modules_per_gun,
             site_power_max=site_power_max,
         )
+        #: The station's own site cap (profile, operator) and a site coordinator's
+        #: share (None: none); the policies see the smaller (``view.site_power_max``).
+        self.site_power_max = site_power_max
+        self.site_share: float | None = None
 
     def set_site_power_max(self, watts: float | None) -> None:
-        """Change the site's grid cap the policies see (run-time limit updates)."""
-        self.view = replace(self.view, site_power_max=watts)
+        """Change the station's own site cap (run-time limit updates)."""
+        self.site_power_max = watts
+        self._site_changed()
+
+    def set_site_share(self, watts: float | None) -> None:
+        """Change the share a site coordinator gives this station (W, None: no coordinator in use).
+
+        Kept apart from the station's own cap so that no change of that one (an
+        operator's update, limits restored or reset) raises the station above it.
+        """
+        self.site_share = watts
+        self._site_changed()
+
+    def _site_changed(self) -> None:
+        caps = [w for w in (self.site_power_max, self.site_share) if w is not None]
+        self.view = replace(self.view, site_power_max=min(caps) if caps else None)
 
     def _potential_of(self, gun: str, modules: Sequence[ModuleConfig]) -> Supply:
         reachable = [m for m in modules if gun in self.reach[m.address]]

@@ -94,8 +94,9 @@ class Cabinet:
         except OSError:
             return None
 
-    def cap(self) -> float | None:
-        return self.get("/api/limits")["site_max_power_w"]
+    def share(self) -> float | None:
+        """The share of the site the cabinet applies now (W), as its control API reports it."""
+        return self.get("/api/limits")["site_share_w"]
 
 
 @dataclass
@@ -135,7 +136,7 @@ class Site:
                 "services": [
                     {"name": "modsim", "params": {"protocol": "uugreen", "interface": "virtual",
                                                   "channel": bus, "group": 1}},
-                    {"name": "ctl", "params": {"port": 0}},
+                    {"name": "ctl", "params": {"port": 0, "state_dir": str(folder / "state")}},
                     {"name": "site", "params": {"site": "depot", "cabinet": name, "safe_share_w": self.safe_w,
                                                 "demand_interval_s": 0.5,
                                                 "broker": {"port": self.broker.port, "keepalive_s": 2}}},

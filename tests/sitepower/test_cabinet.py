@@ -22,6 +22,7 @@ import aiomqtt
 import pytest
 import trustme
 
+from pecc_core import caps
 from pecc_core.profile import Profile
 from pecc_core.testing import eventually, running
 from pecc_plugins.seccsim.runner import RunOptions, simulate
@@ -64,7 +65,11 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, dict[str, Any]]]:
         broker.kill()
 
 
-def cabinet_profile(make_profile: Callable[..., Profile], channel: str, broker: dict[str, Any]) -> Profile:
+def cabinet_profile(
+    make_profile: Callable[..., Profile], channel: str, broker: dict[str, Any], state: Path | None = None
+) -> Profile:
+    """A sim cabinet with the site service; with ``state``, the ctl service too (its history feeds events)."""
+    ctl = [{"name": "ctl", "params": {"port": 0, "state_dir": str(state)}}] if state is not None else []
     return make_profile("sim", {
         "server.port": 0,
         "power.driver.params.channel": channel,
@@ -73,6 +78,7 @@ def cabinet_profile(make_profile: Callable[..., Profile], channel: str, broker: 
                                           "group": 1}},
             {"name": "site", "params": {"site": "depot", "cabinet": "north", "safe_share_w": SAFE,
                                         "demand_interval_s": 0.2, "broker": broker}},
+            *ctl,
         ],
     })
 
@@ -141,11 +147,12 @@ async def test_a_wrong_password_keeps_the_safe_share(
         assert runtime.station.pool.view.site_power_max == SAFE
 
 
-async def test_a_session_is_published_with_its_events_and_energy(
-    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str
+async def test_the_history_s_events_and_session_records_are_published(
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str,
+    tmp_path: Path,
 ) -> None:
     _, broker = tls_broker
-    profile = cabinet_profile(make_profile, can_channel, broker)
+    profile = cabinet_profile(make_profile, can_channel, broker, tmp_path / "state")
     car = from_mapping({"battery": {"capacity_kwh": 10.0, "start_soc": 20.0, "target_soc": 24.0}})
     stats = RunStats()
     events: list[dict[str, Any]] = []
@@ -167,10 +174,12 @@ async def test_a_session_is_published_with_its_events_and_energy(
                     break
     assert stats.sessions_ok == 1
     (record,) = sessions
-    assert record["gun"] == "1-1" and record["outcome"] == "completed" and record["end_reason"] == "contactorsStatus open"
+    assert record["gun"] == "1-1" and record["outcome"] == "completed"
+    assert record["end_reason"].startswith("contactorsStatus open") and record["vehicle_id"]
     assert record["energy_wh"] > 0 and record["peak_power_w"] > 0 and record["end"] > record["start"]
-    states = [(e["old"], e["new"]) for e in events if e["kind"] == "state" and e["gun"] == "1-1"]
+    states = [(e["from"], e["to"]) for e in events if e["kind"] == "state" and e["gun"] == "1-1"]
     assert states[0] == ("standby", "cableCheck") and ("preCharge", "charge") in states
+    assert any(e["kind"] == "session" for e in events)
 
 
 async def test_junk_on_the_share_topic_is_ignored_and_a_valid_share_still_taken(
@@ -199,3 +208,17 @@ async def test_junk_on_the_share_topic_is_ignored_and_a_valid_share_still_taken(
         assert service.holder.seen == 2
     ignored = [r for r in caplog.records if r.getMessage().startswith("share ignored")]
     assert len(ignored) == 6  # all but the lapsed one, which is valid but never held
+
+
+async def test_no_operator_cap_raises_the_station_above_its_share(
+    make_profile: Callable[..., Profile], can_channel: str
+) -> None:
+    nowhere = {"host": "127.0.0.1", "port": 1}  # no broker: the safe share holds
+    async with running(cabinet_profile(make_profile, can_channel, nowhere)) as runtime:
+        station = runtime.station
+        assert caps.apply(station, {"site_max_power_w": 500_000})["site_share_w"] == SAFE
+        assert station.pool.view.site_power_max == SAFE  # what the policies share
+        snapshot = caps.apply(station, {"site_max_power_w": 4_000})
+        assert snapshot["site_max_power_w"] == 4_000 and station.pool.view.site_power_max == 4_000
+        caps.apply(station, {"site_max_power_w": None})
+        assert station.pool.view.site_power_max == SAFE

@@ -57,8 +57,8 @@ def test_the_coordinator_takes_any_message_without_raising(topic: str, payload: 
     }))
     coordinator.receive(message("pecc/depot/cabinets/north/presence", {"online": True}))
     coordinator.receive(message(f"pecc/depot/cabinets/{cabinet}/{topic}", payload))
-    coordinator.receive(message("pecc/depot/coordinator/cap/set", payload))
-    shares = coordinator.ledger.plan(coordinator._wanted(["north"], 100.0), coordinator.cap(), 100.0)
+    coordinator.receive(message("pecc/depot/coordinator/cap/set", cap))
+    shares = coordinator.plan(coordinator.started + 100.0)
     assert coordinator.cap() >= 20_000
     assert coordinator.ledger.total() <= coordinator.cap()
     assert all(math.isfinite(g.power_w) for g in shares.values())

@@ -43,10 +43,10 @@ async def until(predicate: Callable[[], bool], timeout: float, what: str) -> flo
     return time.monotonic() - start
 
 
-def caps_are(site: Site, value: Callable[[float | None], bool]) -> Callable[[], bool]:
+def shares_are(site: Site, value: Callable[[float | None], bool]) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            return all(value(cabinet.cap()) for cabinet in site.cabinets)
+            return all(value(cabinet.share()) for cabinet in site.cabinets)
         except OSError:
             return False
     return check
@@ -84,7 +84,7 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
         site.set_cap(LOWER_CAP)  # returns once the broker has the command
         changed = time.monotonic()
         figures["cap change: the cabinets' caps sum under the new cap (s)"] = await until(
-            lambda: sum(c.cap() or 0 for c in site.cabinets) <= LOWER_CAP, 30, "the cabinets' caps")
+            lambda: sum(c.share() or 0 for c in site.cabinets) <= LOWER_CAP, 30, "the cabinets' caps")
         figures["cap change: measured total under the new cap (s)"] = time.monotonic() - changed + await until(
             lambda: site.total() <= LOWER_CAP + NOISE, 30, "the total under the lower cap")
         settled = time.monotonic()
@@ -97,22 +97,22 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
         killed = time.monotonic()
         site.coordinator.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
         figures["coordinator killed: every cabinet at its safe share (s)"] = await until(
-            caps_are(site, lambda cap: cap == SAFE), 30, "the safe shares")
+            shares_are(site, lambda cap: cap == SAFE), 30, "the safe shares")
         assert max(site.since(killed), default=0.0) <= CAP + NOISE
         await until(lambda: site.total() <= 3 * SAFE + NOISE, 30, "the total at the safe shares")
         site.start_coordinator()
         figures["coordinator back: shares above the safe ones (s)"] = await until(
-            caps_are(site, lambda cap: cap is not None and cap > SAFE), 60, "shares again")
+            shares_are(site, lambda cap: cap is not None and cap > SAFE), 60, "shares again")
 
         # 4. The broker killed: the cabinets fall back at once; back when it is.
         killed = time.monotonic()
         broker.kill()
         figures["broker killed: every cabinet at its safe share (s)"] = await until(
-            caps_are(site, lambda cap: cap == SAFE), 30, "the safe shares")
+            shares_are(site, lambda cap: cap == SAFE), 30, "the safe shares")
         assert max(site.since(killed), default=0.0) <= CAP + NOISE
         broker.start()
         figures["broker back: shares above the safe ones (s)"] = await until(
-            caps_are(site, lambda cap: cap is not None and cap > SAFE), 60, "shares again")
+            shares_are(site, lambda cap: cap is not None and cap > SAFE), 60, "shares again")
 
         # 5. A cabinet killed: the others stay under the cap and get its part once its grants lapsed.
         gone = site.cabinets[0]
@@ -121,13 +121,13 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
         loads[0].cancel()
         rest = site.cabinets[1:]
         figures["cabinet killed: the others share its part (s)"] = await until(
-            lambda: sum(c.cap() or 0 for c in rest) > CAP - SAFE - 20_000 - 1, 60, "the others to get more")
+            lambda: sum(c.share() or 0 for c in rest) > CAP - SAFE - 20_000 - 1, 60, "the others to get more")
         assert max(site.since(killed), default=0.0) <= CAP + NOISE
         gone.start()
         await asyncio.to_thread(gone.ready)
         loads[0] = charge(gone)
         figures["cabinet back: a share above its safe one (s)"] = await until(
-            lambda: (gone.cap() or 0) > SAFE, 60, "the restarted cabinet's share")
+            lambda: (gone.share() or 0) > SAFE, 60, "the restarted cabinet's share")
         await asyncio.sleep(3)
 
         assert len(site.samples) > 100  # the oracle saw the run, not a few moments of it

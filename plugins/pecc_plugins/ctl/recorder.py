@@ -152,6 +152,7 @@ class Recorder:
         self._event(gun_id, "session", {
             "outcome": outcome, "energy_wh": round(session.energy_wh, 3),
             "peak_power_w": round(session.peak_power_w, 1), "reason": reason,
+            "session": session.id, "start": session.start, "vehicle_id": session.vehicle_id,
         })
 
     def fault(self, gun: Gun, text: str, active: bool) -> None:

@@ -114,9 +114,10 @@ def modules(answer: dict[str, Any]) -> Table:
 
 
 def limits(answer: dict[str, Any]) -> Table:
-    site = answer["site_max_power_w"]
+    site, share = answer["site_max_power_w"], answer.get("site_share_w")
     table = Table(title=f"Run-time limits: site cap {'none' if site is None else _kw(site) + ' kW'}, "
-                        f"policy {answer['policy']['name']}")
+                        + ("" if share is None else f"site share {_kw(share)} kW, ")
+                        + f"policy {answer['policy']['name']}")
     table.add_column("Gun")
     table.add_column("Max A", justify="right")
     table.add_column("Max kW", justify="right")

@@ -7,14 +7,15 @@ Listed in the cabinet's profile::
     params = { site = "depot", cabinet = "north", safe_share_w = 20000,
                broker = { host = "10.0.0.2", port = 1883 } }
 
-While it runs, the station's site cap (the same run-time limit as
-``PUT /api/limits`` ``site_max_power_w``, applied through
-:func:`pecc_core.caps.apply`) is the smaller of the cabinet's own cap
-(profile or operator) and what the site lets it draw: the coordinator's
-share while one is in force, else its safe share. It starts at the safe
-share before the station starts, drops to it at once when the broker
-connection is lost and when a share lapses (:class:`ShareHolder`), and
-takes the next share when the coordinator is back.
+While it runs, the station's site share (:func:`pecc_core.caps.set_site_share`,
+applied at once like every run-time limit; the policies share the smaller
+of it and the station's own site cap, so no operator update, restored or
+reset limit raises the station above it) is what the site lets it draw:
+the coordinator's share while one is in force, else its safe share. It
+starts at the safe share before the station starts, drops to it at once
+when the broker connection is lost and when a share lapses
+(:class:`ShareHolder`), and takes the next share when the coordinator is
+back.
 
 It publishes its presence (retained; the last will says offline), its
 demand (every ``demand_interval_s`` and at once after a share arrives;
@@ -80,10 +81,7 @@ class CabinetService:
         self.cabinet = params["cabinet"]
         self.topics = Topics(params["site"])
         self.holder = ShareHolder(params["safe_share_w"])
-        #: The cabinet's own cap (profile, or an operator's run-time limit); None: none.
-        self.own_cap: float | None = station.pool.view.site_power_max
-        self.applied = self._cap(self.holder.safe_w)
-        station.pool.set_site_power_max(self.applied)  # nothing runs yet: no allocation to redo
+        station.pool.set_site_share(self.holder.safe_w)  # nothing runs yet: no allocation to redo
         self.telemetry = Telemetry(station, self.topics, self.cabinet, params["telemetry_interval_s"])
         self.client: aiomqtt.Client | None = None
         self._report = asyncio.Event()
@@ -92,11 +90,14 @@ class CabinetService:
         self._lowering_until = 0.0
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._run(), name=f"site-{self.cabinet}"),
-            loop.create_task(self.telemetry.meter(), name=f"site-{self.cabinet}-meter"),
-        ]
+        from pecc_plugins.ctl.recorder import recorder_of
+
+        recorder = recorder_of(self.station)  # built with the ctl service, before any service starts
+        if recorder is None:
+            log.info("no ctl service: the site broker gets gun states, no events or session records")
+        else:
+            recorder.history.listeners.append(self.telemetry.recorded)
+        self._tasks = [asyncio.get_running_loop().create_task(self._run(), name=f"site-{self.cabinet}")]
 
     async def stop(self) -> None:
         if self._expiry is not None:
@@ -109,21 +110,14 @@ class CabinetService:
 
     # -- the share ------------------------------------------------------------------
 
-    def _cap(self, limit: float) -> float:
-        return limit if self.own_cap is None else min(self.own_cap, limit)
-
     def apply(self) -> None:
-        """Bring the station's site cap to what the site allows now (the caps path)."""
-        present = self.station.pool.view.site_power_max
-        if present != self.applied:  # an operator changed the cap meanwhile: that is the cabinet's own now
-            self.own_cap = present
-        cap = self._cap(self.holder.limit(time.monotonic()))
-        if cap != present:
-            caps.apply(self.station, {"site_max_power_w": cap})
-            log.info("site share: station cap %g W", cap)
-            if present is None or cap < present:
+        """Bring the station's site share to what the site allows now (the caps path)."""
+        limit = self.holder.limit(time.monotonic())
+        if limit != self.station.pool.site_share:
+            lower = self.station.pool.site_share is None or limit < self.station.pool.site_share
+            caps.set_site_share(self.station, limit)
+            if lower:
                 self._lowering_until = time.monotonic() + LOWERING_FOR_S
-        self.applied = cap
         held = self.holder.current(time.monotonic())
         if self._expiry is not None:
             self._expiry.cancel()
@@ -146,10 +140,10 @@ class CabinetService:
         remaining = broker.remaining_expiry(message)
         if remaining is not None:
             lasts = min(lasts, remaining)
-        before = self.applied
+        before = self.station.pool.site_share
         self.holder.receive(share["epoch"], share["seq"], share["power_w"], lasts, time.monotonic())
         self.apply()
-        if self.applied is not None and (before is None or self.applied < before):
+        if before is None or self.holder.limit(time.monotonic()) < before:
             self._report.set()  # a decrease: confirm it as soon as the power is down
 
     # -- demand -----------------------------------------------------------------------
@@ -169,11 +163,11 @@ class CabinetService:
             demand_w += requested if wanted.active else 0.0
             capacity_w += gun.ratings.power_max
             measured_w += power
-        if self.own_cap is not None:
-            capacity_w = min(capacity_w, self.own_cap)
-        now = time.monotonic()
-        held = self.holder.current(now)
-        limit = self.applied
+        own = self.station.pool.site_power_max
+        if own is not None:
+            capacity_w = min(capacity_w, own)
+        held = self.holder.current(time.monotonic())
+        limit = self.station.pool.view.site_power_max
         return {
             "at": time.time(),
             "demand_w": round(demand_w, 1),

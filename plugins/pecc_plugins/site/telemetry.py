@@ -1,19 +1,17 @@
-"""Telemetry on the site's broker: every gun's state (retained), the cabinet's events and sessions.
+"""Telemetry on the site's broker: every gun's state (retained), the station's events and sessions.
 
 For an energy manager, a SCADA or Home Assistant watching the site
 without the control API. A gun's state is published when it changed, at
 most once per ``interval`` (a second by default: the SECC's 200 ms status
 is no use to a dashboard and would multiply the broker's load by five);
 measurements change by noise, so they are compared rounded (0.1 V, 0.1 A).
-Events (state changes and faults, from the observer hooks) are published
-as they happen; while the broker is away they are dropped and counted,
-never queued without bound.
 
-A session record is published when a session ends: it opens when a gun
-leaves standby for a session state and ends when it leaves them (to
-stopping, inoperative or standby): ``completed`` when the SECC ended it
-(``contactorsStatus open`` or ``reset``), ``failed`` otherwise. Its energy
-is the measured V x A integrated every control cycle.
+Events and session records are the station's history (the ``ctl``
+service's recorder, fed by the observer hooks): every event it records is
+published as it happens, and each ``session`` event (a session ended) as a
+session record too. A station without the ``ctl`` service publishes gun
+states only. While the broker is away they are dropped and counted,
+never queued without bound.
 """
 
 from __future__ import annotations
@@ -22,10 +20,9 @@ import asyncio
 import collections
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pecc_plugins.site import WATCHING, broker
+from pecc_plugins.site import broker
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -38,9 +35,7 @@ log = logging.getLogger(__name__)
 
 #: Events kept while a publish is under way; older ones are dropped (and counted) beyond it.
 EVENT_BACKLOG = 1000
-SESSION_STATES = frozenset({"cableCheck", "ready", "preCharge", "charge", "postCharge"})
-#: The reasons of the transitions by which an SECC ends its own session.
-REQUESTED_ENDS = ("contactorsStatus open", "reset")
+
 
 def gun_state(gun: Gun) -> dict[str, Any]:
     """A gun's retained state message (without the time stamp)."""
@@ -61,24 +56,8 @@ def gun_state(gun: Gun) -> dict[str, Any]:
     }
 
 
-@dataclass(slots=True)
-class Session:
-    """A session in progress on one gun."""
-
-    start: float
-    energy_wh: float = 0.0
-    peak_power_w: float = 0.0
-
-    def record(self, gun: str, end: float, reason: str) -> dict[str, Any]:
-        return {
-            "gun": gun, "start": self.start, "end": end, "duration_s": round(end - self.start, 1),
-            "energy_wh": round(self.energy_wh, 1), "peak_power_w": round(self.peak_power_w),
-            "end_reason": reason, "outcome": "completed" if reason in REQUESTED_ENDS else "failed",
-        }
-
-
 class Telemetry:
-    """Publishes one cabinet's gun states and events while connected."""
+    """Publishes one cabinet's gun states, events and session records while connected."""
 
     def __init__(self, station: Station, topics: Topics, cabinet: str, interval: float) -> None:
         self.station = station
@@ -89,45 +68,25 @@ class Telemetry:
         self.published = 0
         self._last: dict[str, dict[str, Any]] = {}
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_BACKLOG)
+        self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_BACKLOG)
         self._pending = asyncio.Event()
         self._connected = False
-        self._sessions: dict[str, Session] = {}
-        self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_BACKLOG)
-        for gun in station.guns.values():
-            WATCHING[gun] = self
 
-    def state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
-        """A transition (observer hook): an event; a session opened or ended."""
-        self.event(gun.id, "state", old=old, new=new, reason=reason)
-        if new in SESSION_STATES and gun.id not in self._sessions:
-            self._sessions[gun.id] = Session(time.time())
-        elif new not in SESSION_STATES and (session := self._sessions.pop(gun.id, None)) is not None:
-            if not self._connected:
-                self.dropped += 1
-                return
-            self._records.append(session.record(gun.id, time.time(), reason))
-            self._pending.set()
-
-    async def meter(self) -> None:
-        """Integrate the energy of every session in progress, every control cycle (until cancelled)."""
-        cycle = self.station.cycle
-        guns = self.station.guns
-        while True:
-            await asyncio.sleep(cycle)
-            for gun_id, session in self._sessions.items():
-                status = guns[gun_id].readout
-                power = status.measured_voltage * status.measured_current
-                session.energy_wh += power * cycle / 3600
-                session.peak_power_w = max(session.peak_power_w, power)
-
-    def event(self, gun: str | None, kind: str, **data: Any) -> None:
-        """Queue an event for the broker (from an observer hook: never blocks)."""
+    def recorded(self, event: dict[str, Any]) -> None:
+        """An event the station's history recorded (its listener): to the broker; a session record too."""
         if not self._connected:
             self.dropped += 1
             return
         if len(self._events) == self._events.maxlen:
             self.dropped += 1
-        self._events.append({"at": time.time(), "gun": gun, "kind": kind, **data})
+        self._events.append(event)
+        if event["kind"] == "session":
+            self._records.append({
+                "gun": event["gun"], "session": event.get("session"), "vehicle_id": event.get("vehicle_id"),
+                "start": event.get("start"), "end": event["ts"], "energy_wh": event.get("energy_wh"),
+                "peak_power_w": event.get("peak_power_w"), "end_reason": event.get("reason"),
+                "outcome": event.get("outcome"),
+            })
         self._pending.set()
 
     async def run(self, client: aiomqtt.Client) -> None:
