@@ -66,7 +66,6 @@ class Coordinator:
         self.cap_override: float | None = None
         self.shares: dict[str, float] = {}
         self.started = time.monotonic()
-        self.published = 0
         self._wake = asyncio.Event()
         self._state_due = 0.0
 
@@ -201,13 +200,11 @@ class Coordinator:
             grants = self.plan(now)
             wall = time.time()
             for cabinet, grant in grants.items():
-                payload = {"epoch": self.epoch, "seq": grant.seq, "power_w": round(grant.power_w, 1),
+                payload = {"epoch": self.epoch, "seq": grant.seq, "power_w": grant.power_w,
                            "ttl_s": ttl, "issued_at": wall, "expires_at": wall + ttl}
                 await client.publish(self.topics.share(cabinet), broker.encode(payload), qos=1,
                                      properties=broker.expiring(ttl))
                 self.shares[cabinet] = grant.power_w
-            self.published += len(grants)
             if now >= self._state_due:
                 self._state_due = now + STATE_S
                 await client.publish(self.topics.coordinator, broker.encode(self.state()), qos=1, retain=True)
-                self.published += 1

@@ -10,8 +10,8 @@ Events and session records are the station's history (the ``ctl``
 service's recorder, fed by the observer hooks): every event it records is
 published as it happens, and each ``session`` event (a session ended) as a
 session record too. A station without the ``ctl`` service publishes gun
-states only. While the broker is away they are dropped and counted,
-never queued without bound.
+states only. While the broker is away they are dropped, never queued
+without bound.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Events kept while a publish is under way; older ones are dropped (and counted) beyond it.
+#: Events kept while a publish is under way; older ones are dropped beyond it.
 EVENT_BACKLOG = 1000
 
 
@@ -64,8 +64,6 @@ class Telemetry:
         self.topics = topics
         self.cabinet = cabinet
         self.interval = interval
-        self.dropped = 0
-        self.published = 0
         self._last: dict[str, dict[str, Any]] = {}
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_BACKLOG)
         self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_BACKLOG)
@@ -75,11 +73,8 @@ class Telemetry:
     def recorded(self, event: dict[str, Any]) -> None:
         """An event the station's history recorded (its listener): to the broker; a session record too."""
         if not self._connected:
-            self.dropped += 1
-            return
-        if len(self._events) == self._events.maxlen:
-            self.dropped += 1
-        self._events.append(event)
+            return  # dropped: nobody would read it in time
+        self._events.append(event)  # beyond EVENT_BACKLOG waiting, the oldest is dropped
         if event["kind"] == "session":
             self._records.append({
                 "gun": event["gun"], "session": event.get("session"), "vehicle_id": event.get("vehicle_id"),
@@ -108,7 +103,6 @@ class Telemetry:
                     self._last[gun.id] = state
                     await client.publish(self.topics.gun_state(self.cabinet, gun.id),
                                          broker.encode({"at": time.time(), **state}), qos=0, retain=True)
-                    self.published += 1
             await asyncio.sleep(self.interval)
 
     async def _send_events(self, client: aiomqtt.Client) -> None:
@@ -118,7 +112,5 @@ class Telemetry:
             self._pending.clear()
             while self._events:
                 await client.publish(events, broker.encode(self._events.popleft()), qos=1)
-                self.published += 1
             while self._records:
                 await client.publish(sessions, broker.encode(self._records.popleft()), qos=1)
-                self.published += 1
