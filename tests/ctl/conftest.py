@@ -222,6 +222,15 @@ async def read_sse(response: Any) -> AsyncIterator[tuple[str, Any]]:
             event, data = "message", ""
 
 
+async def first_snapshot(response: Any, timeout: float) -> dict[str, Any]:
+    """The first ``snapshot`` event of a live feed (its ``event`` events before it are skipped)."""
+    async with asyncio.timeout(timeout):
+        async for kind, data in read_sse(response):
+            if kind == "snapshot":
+                return data
+    raise AssertionError("the feed ended before a snapshot")
+
+
 
 # -- a real headless browser for the dashboard tests -----------------------------------
 # Debian's chromium driven by Selenium; only the system's chromium and chromedriver

@@ -18,7 +18,7 @@ import pytest
 
 from pecc_core.testing import running, sim_overrides
 
-from .conftest import FAST, SECRETS, TOKENS, Ctl, ctl_of, read_sse
+from .conftest import FAST, SECRETS, TOKENS, Ctl, ctl_of, first_snapshot, read_sse
 
 #: Generous bounds for what a loaded 2-core machine may take; the figures are printed.
 PAGE_TIMEOUT = 20.0
@@ -135,11 +135,8 @@ async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: 
     await ctl.settled("1-1")
     async with aiohttp.ClientSession() as session, session.get(ctl.url + "/api/live") as response:
         assert response.status == 200 and response.content_type == "text/event-stream"
+        snapshot = await first_snapshot(response, PAGE_TIMEOUT)
         stream = read_sse(response)
-        async with asyncio.timeout(PAGE_TIMEOUT):
-            kind, snapshot = await anext(stream)
-            while kind != "snapshot":
-                kind, snapshot = await anext(stream)
         assert [g["id"] for g in snapshot["guns"]] == list(station.guns)
         assert {m["address"] for m in snapshot["modules"]} == set(station.driver.modules)
         assert {"state", "measured_voltage", "faults", "energy_wh", "session"} <= set(snapshot["guns"][0])

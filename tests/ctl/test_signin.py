@@ -23,7 +23,7 @@ from pecc_core.testing import running, sim_overrides
 from pecc_plugins.ctl.auth import Role, Token
 from pecc_plugins.ctl.sessions import Sessions
 
-from .conftest import FAST, SECRETS, TOKENS, Api, ctl_of, read_sse, write_tls
+from .conftest import FAST, SECRETS, TOKENS, Api, ctl_of, first_snapshot, write_tls
 from .test_dashboard import PAGE_TIMEOUT
 
 FORM = "application/x-www-form-urlencoded"
@@ -124,11 +124,7 @@ async def test_a_read_token_signs_in_through_the_form_and_the_feed_works(
     async with aiohttp.ClientSession(headers={"Cookie": cookie}) as client, \
             client.get(station.origin + "/api/live") as response:
         assert response.status == 200 and response.content_type == "text/event-stream"
-        stream = read_sse(response)
-        async with asyncio.timeout(PAGE_TIMEOUT):
-            kind, snapshot = await anext(stream)
-            while kind != "snapshot":
-                kind, snapshot = await anext(stream)
+        snapshot = await first_snapshot(response, PAGE_TIMEOUT)
         assert [g["id"] for g in snapshot["guns"]] == guns
 
 
