@@ -252,7 +252,7 @@ def authenticate(access: Access) -> Middleware:
             return await handler(request)
         header = request.headers.get("Authorization")
         session = access.session_of(request) if header is None else None
-        if header is None and session is None and request.method == "GET" and request.path == "/":
+        if header is None and session is None and request.method in ("GET", "HEAD") and request.path == "/":
             return await handler(request)  # the dashboard's sign-in page
         address, now = peer(request), time.monotonic()
         admit(access, address, now)
