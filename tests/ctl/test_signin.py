@@ -203,10 +203,34 @@ async def test_logout_ends_the_session(station: Station) -> None:
     assert (await station.api("GET", "/api/guns", Cookie=other))[0] == 401
 
 
-async def test_a_reload_ends_the_sessions_of_removed_tokens(station: Station) -> None:
+async def feed_ends(response: aiohttp.ClientResponse) -> None:
+    """Read the open feed until the server ends it."""
+    async with asyncio.timeout(PAGE_TIMEOUT):
+        async for _ in response.content:
+            pass
+
+
+async def test_logout_ends_an_open_feed(station: Station) -> None:
+    cookie = await station.session("viewer")
+    async with aiohttp.ClientSession(headers={"Cookie": cookie}) as client, \
+            client.get(station.origin + "/api/live") as response:
+        await first_snapshot(response, PAGE_TIMEOUT)
+        assert (await station.api("POST", "/logout", {}, Cookie=cookie))[0] == 200
+        await feed_ends(response)
+
+
+async def test_a_reload_ends_the_sessions_and_feeds_of_removed_tokens(station: Station) -> None:
     alice, viewer = await station.session("alice"), await station.session("viewer")
-    station.tokens_file.write_text(tokens_toml(["viewer", "lab"]))
-    station.runtime.reload()  # what SIGHUP calls
+    async with aiohttp.ClientSession() as client, \
+            client.get(station.origin + "/api/live", headers={"Cookie": alice}) as by_cookie, \
+            client.get(station.origin + "/api/live", headers={"Authorization": "Bearer " + SECRETS["alice"][1]}) \
+            as by_token:
+        await first_snapshot(by_cookie, PAGE_TIMEOUT)
+        await first_snapshot(by_token, PAGE_TIMEOUT)
+        station.tokens_file.write_text(tokens_toml(["viewer", "lab"]))
+        station.runtime.reload()  # what SIGHUP calls
+        await feed_ends(by_cookie)
+        await feed_ends(by_token)
     assert (await station.api("GET", "/api/guns", Cookie=alice))[0] == 401
     assert (await station.api("GET", "/api/guns", Cookie=viewer))[0] == 200
 

@@ -203,6 +203,15 @@ class Access:
         self.tokens = tokens
         return self.sessions.keep_only(tokens)
 
+    def still_holds(self, request: web.Request) -> bool:
+        """Whether what authenticated ``request`` still does: a long stream ends with its session or token."""
+        if not self.tokens:
+            return True
+        if SIGNED_IN in request:
+            return self.session_of(request) is not None
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and find_token(self.tokens, presented.strip()) is not None
+
     def session_of(self, request: web.Request) -> Session | None:
         """The live session the request's cookie names, if any."""
         session_id = request.cookies.get(COOKIE)
@@ -243,7 +252,7 @@ def same_site(access: Access) -> Middleware:
 
 
 def authenticate(access: Access) -> Middleware:
-    """Bearer token and role, when the service has tokens; the token's name for the audit."""
+    """Bearer token or session cookie, and role, when the service has tokens; the token's name for the audit."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -177,15 +177,15 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def live(request: web.Request) -> web.StreamResponse:
-    """The ``text/event-stream`` of snapshots and events, until the client or the server goes."""
-    feed = request.app[FEED]
+    """The ``text/event-stream`` of snapshots and events, until the client, the server or its sign-in goes."""
+    feed, access = request.app[FEED], request.app[ACCESS]
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
     queue = await feed.subscribe()
     try:
-        while (message := await queue.get()) is not None:
+        while (message := await queue.get()) is not None and access.still_holds(request):
             await response.write(message)
     except ConnectionResetError:  # the client went away
         pass

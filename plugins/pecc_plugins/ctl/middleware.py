@@ -9,8 +9,8 @@ The middleware chain, outermost first:
    unless the service allows remote clients.
 3. :func:`~pecc_plugins.ctl.auth.same_site`: the Host and Origin headers
    name this API; state-changing requests are JSON (cross-site pages).
-4. :func:`~pecc_plugins.ctl.auth.authenticate`: bearer token and role,
-   when the service has tokens.
+4. :func:`~pecc_plugins.ctl.auth.authenticate`: bearer token (or the
+   dashboard's session cookie) and role, when the service has tokens.
 5. :func:`audit`: a state-changing request that succeeded is an
    ``operator`` event in the history, with the name of its token (limit
    changes are also recorded by the limits keeper as ``limits`` events);
