@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import http.client
 import json
 import shutil
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from websockets.asyncio.client import ClientConnection, connect
 
 from pecc_core.runtime import Runtime
@@ -146,6 +149,87 @@ async def charging(secc: Secc, current: float) -> None:
     await secc.until(lambda s: abs(s["measuredVoltage"] - 380) <= 8, 4, "precharged")
     await secc.ok("targetValues", target(400, current, "charge"))
     await secc.until(lambda s: s["measuredCurrent"] > current * 0.9, 5, "charging")
+
+
+# -- tokens, and HTTP with any headers (the tests of sign-in and tokens) ----------------------
+
+SECRETS = {"viewer": ("read", "r3ad-token"), "alice": ("operate", "0perate-token"), "lab": ("sim", "s1m-token")}
+TOKENS = [
+    {"name": n, "role": role, "hash": "sha256:" + hashlib.sha256(secret.encode()).hexdigest()}
+    for n, (role, secret) in SECRETS.items()
+]
+
+
+class Api:
+    """HTTP(S) requests with any headers; blocking, run in a thread."""
+
+    def __init__(self, port: int, context: ssl.SSLContext | None = None) -> None:
+        self.port = port
+        self.context = context
+
+    def _request(self, method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        if self.context is None:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        else:
+            connection = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=self.context)
+        try:
+            data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+            if data is not None and "Content-Type" not in headers:
+                headers = {**headers, "Content-Type": "application/json"}
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+            headers = dict(response.getheaders())
+            decoded = json.loads(raw) if headers.get("Content-Type", "").startswith("application/json") else raw
+            return response.status, headers, decoded
+        finally:
+            connection.close()
+
+    async def __call__(
+        self, method: str, path: str, body: Any = None, token: str | None = None, **headers: str
+    ) -> tuple[int, dict[str, str], Any]:
+        if token is not None:
+            headers["Authorization"] = f"Bearer {SECRETS[token][1] if token in SECRETS else token}"
+        headers = {k.replace("_", "-"): v for k, v in headers.items()}
+        return await asyncio.to_thread(self._request, method, path, body, headers)
+
+
+def ctl_of(runtime: Any) -> Any:
+    return next(s for s in runtime.services if type(s).__name__ == "ControlService")
+
+
+def write_tls(directory: Path) -> trustme.CA:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    leaf.cert_chain_pems[0].write_to_path(str(directory / "api.pem"))
+    (directory / "api.key").touch(mode=0o600)
+    leaf.private_key_pem.write_to_path(str(directory / "api.key"))
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    return ca
+
+
+async def read_sse(response: Any) -> AsyncIterator[tuple[str, Any]]:
+    """``(event, data)`` of each Server-Sent Event of a streaming response."""
+    event, data = "message", ""
+    async for raw in response.content:
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            data += line[len("data: "):]
+        elif not line:
+            yield event, json.loads(data)
+            event, data = "message", ""
+
+
+async def first_snapshot(response: Any, timeout: float) -> dict[str, Any]:
+    """The first ``snapshot`` event of a live feed (its ``event`` events before it are skipped)."""
+    async with asyncio.timeout(timeout):
+        async for kind, data in read_sse(response):
+            if kind == "snapshot":
+                return data
+    raise AssertionError("the feed ended before a snapshot")
+
 
 
 # -- a real headless browser for the dashboard tests -----------------------------------

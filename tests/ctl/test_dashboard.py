@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Ctl
+from pecc_core.testing import running, sim_overrides
+
+from .conftest import FAST, SECRETS, TOKENS, Ctl, ctl_of, first_snapshot, read_sse
 
 #: Generous bounds for what a loaded 2-core machine may take; the figures are printed.
 PAGE_TIMEOUT = 20.0
@@ -126,20 +127,6 @@ async def test_the_page_lists_every_gun_follows_a_charge_and_shows_a_fault(
               f"1-1 showed power values {sorted(seen)} kW while charging")
 
 
-async def read_sse(response: Any) -> AsyncIterator[tuple[str, Any]]:
-    """``(event, data)`` of each Server-Sent Event of a streaming response."""
-    event, data = "message", ""
-    async for raw in response.content:
-        line = raw.decode().rstrip("\n")
-        if line.startswith("event: "):
-            event = line[len("event: "):]
-        elif line.startswith("data: "):
-            data += line[len("data: "):]
-        elif not line:
-            yield event, json.loads(data)
-            event, data = "message", ""
-
-
 async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: Ctl) -> None:
     """The feed's contract without a browser: what the page is built from."""
     import aiohttp
@@ -148,11 +135,8 @@ async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: 
     await ctl.settled("1-1")
     async with aiohttp.ClientSession() as session, session.get(ctl.url + "/api/live") as response:
         assert response.status == 200 and response.content_type == "text/event-stream"
+        snapshot = await first_snapshot(response, PAGE_TIMEOUT)
         stream = read_sse(response)
-        async with asyncio.timeout(PAGE_TIMEOUT):
-            kind, snapshot = await anext(stream)
-            while kind != "snapshot":
-                kind, snapshot = await anext(stream)
         assert [g["id"] for g in snapshot["guns"]] == list(station.guns)
         assert {m["address"] for m in snapshot["modules"]} == set(station.driver.modules)
         assert {"state", "measured_voltage", "faults", "energy_wh", "session"} <= set(snapshot["guns"][0])
@@ -168,3 +152,45 @@ async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: 
         async with session.get(ctl.url + "/") as page:
             assert page.content_type == "text/html"
             assert '<script src="/dashboard/dashboard.js"' in await page.text()
+
+
+@pytest.mark.slow
+async def test_with_tokens_the_page_signs_in_through_its_form_and_shows_every_gun(
+    browser: Any, make_profile: Any, can_channel: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    profile = make_profile("sim", {**sim_overrides(can_channel), **FAST, "services.1.params.tokens": TOKENS})
+    async with running(profile) as runtime:
+        url, guns = f"http://127.0.0.1:{ctl_of(runtime).port}", runtime.station.guns
+        await asyncio.to_thread(browser.get, url + "/")
+        assert await in_page(browser, "document.querySelector('input[name=token]') !== null", PAGE_TIMEOUT,
+                             "the sign-in form")
+        field = await asyncio.to_thread(browser.find_element, By.NAME, "token")
+        await asyncio.to_thread(field.send_keys, "not-a-token")
+        await asyncio.to_thread(field.submit)
+        await in_page(browser, "document.getElementById('problem')?.textContent === 'Unknown token.'",
+                      PAGE_TIMEOUT, "the refusal on the sign-in page")
+
+        field = await asyncio.to_thread(browser.find_element, By.NAME, "token")
+        await asyncio.to_thread(field.send_keys, SECRETS["viewer"][1])
+        await asyncio.to_thread(field.submit)
+        shown = await in_page(
+            browser,
+            f"document.querySelectorAll('[data-gun]').length === {len(guns)}"
+            " && [...document.querySelectorAll('[data-gun]')].map(c => c.dataset.gun)",
+            PAGE_TIMEOUT,
+            "a card per gun after signing in",
+        )
+        assert sorted(shown) == sorted(guns)
+        assert await in_page(browser, "document.getElementById('link').textContent === 'live'", PAGE_TIMEOUT,
+                             "the live feed")
+        cookies = await asyncio.to_thread(browser.get_cookies)
+        (cookie,) = [c for c in cookies if c["name"] == "pecc_session"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and SECRETS["viewer"][1] not in cookie["value"]
+        assert await in_page(browser, "document.cookie === ''", PAGE_TIMEOUT, "the cookie hidden from scripts")
+
+        button = await asyncio.to_thread(browser.find_element, By.CSS_SELECTOR, "#signout button")
+        await asyncio.to_thread(button.click)
+        await in_page(browser, "document.querySelector('input[name=token]') !== null", PAGE_TIMEOUT,
+                      "the sign-in form after signing out")

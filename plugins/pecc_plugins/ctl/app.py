@@ -19,12 +19,13 @@ from pecc_plugins.ctl import observe
 from pecc_plugins.ctl.auth import Access, authenticate, same_site
 from pecc_plugins.ctl.dashboard import add_dashboard
 from pecc_plugins.ctl.history import History, Retention
-from pecc_plugins.ctl.keys import HISTORY, LIMITS, METRICS, RECORDER, STATION
+from pecc_plugins.ctl.keys import ACCESS, HISTORY, LIMITS, METRICS, RECORDER, STATION
 from pecc_plugins.ctl.limits import LimitsKeeper
 from pecc_plugins.ctl.metrics import registry_for
 from pecc_plugins.ctl.middleware import MAX_BODY, audit, json_errors, loopback_only
 from pecc_plugins.ctl.recorder import Recorder
 from pecc_plugins.ctl.routes import routes
+from pecc_plugins.ctl.signin import add_signin
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,6 +60,7 @@ def make_app(
         ],
         client_max_size=MAX_BODY,
     )
+    app[ACCESS] = access
     app[STATION] = station
     app[HISTORY] = history
     app[RECORDER] = recorder
@@ -67,6 +69,7 @@ def make_app(
     app.add_routes(routes)
     app.add_routes(observe.routes)
     add_dashboard(app)
+    add_signin(app)
     app.on_startup.append(_open_history)
     app.on_cleanup.append(_close_history)
     return app

@@ -13,7 +13,10 @@ ones before it:
 - ``operate``: limits, stop charging, SECC inputs and outputs;
 - ``sim``: fault injection (``/api/sim/...``, only on simulated hardware).
 
-``/healthz`` and ``/readyz`` answer without a token (probes). Without any
+``/healthz`` and ``/readyz`` answer without a token (probes). A browser
+cannot send the header, so the dashboard signs in with a token once
+(:mod:`.signin`) and is then known by a session cookie
+(:mod:`.sessions`), which stands for the token's name and role. Without any
 token configured the API is open to loopback clients, as before; serving
 beyond loopback needs TLS and tokens (checked when the service is built).
 Repeated failures from one address are answered 429 for a while, and
@@ -26,7 +29,10 @@ address, or one of ``allowed_hosts``), an ``Origin`` (sent by browsers)
 must be this API's own, and a state-changing request must be
 ``Content-Type: application/json``, which a cross-site page cannot send
 without a CORS preflight this API never answers. The dashboard's own calls
-are same-origin and pass.
+are same-origin and pass. The sign-in form (``/login``, ``/logout``) may
+post a form instead, but only with this API's own ``Origin``; a
+state-changing request signed in by cookie needs that ``Origin`` too (a
+cookie, unlike a bearer token, is sent by the browser on its own).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import time
@@ -53,10 +60,14 @@ from pecc_core.problems import describe
 from pecc_core.profile import files
 from pecc_core.profile.schema import List, Nested, StrictSchema, String
 from pecc_plugins.ctl.middleware import TOKEN_NAME, error
+from pecc_plugins.ctl.sessions import COOKIE, SIGNED_IN, Session, Sessions
 
 log = logging.getLogger(__name__)
 
-UNAUTHENTICATED = ("/healthz", "/readyz")
+UNAUTHENTICATED = ("/healthz", "/readyz", "/login", "/logout")
+#: The routes that take a browser's form (with this API's own Origin) besides JSON.
+FORM_ROUTES = ("/login", "/logout")
+FORM = "application/x-www-form-urlencoded"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Failed authentications per address and window before it gets 429.
 MAX_FAILURES = 5
@@ -185,9 +196,29 @@ class Access:
         self.hosts = _LOOPBACK_NAMES | {h.lower() for h in hosts}
         self.any_host = any_host
         self.limiter = FailureLimiter()
+        self.sessions = Sessions()
+
+    def replace_tokens(self, tokens: tuple[Token, ...]) -> int:
+        """New tokens (SIGHUP): the sessions of tokens no longer there end; how many did."""
+        self.tokens = tokens
+        return self.sessions.keep_only(tokens)
+
+    def still_holds(self, request: web.Request) -> bool:
+        """Whether what authenticated ``request`` still does: a long stream ends with its session or token."""
+        if not self.tokens:
+            return True
+        if SIGNED_IN in request:
+            return self.session_of(request) is not None
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and find_token(self.tokens, presented.strip()) is not None
+
+    def session_of(self, request: web.Request) -> Session | None:
+        """The live session the request's cookie names, if any."""
+        session_id = request.cookies.get(COOKIE)
+        return self.sessions.find(session_id, time.time()) if session_id else None
 
 
-def _peer(request: web.Request) -> str:
+def peer(request: web.Request) -> str:
     transport = request.transport
     peer = transport.get_extra_info("peername") if transport is not None else None
     return str(peer[0]) if peer else "?"
@@ -207,6 +238,10 @@ def same_site(access: Access) -> Middleware:
             raise error(web.HTTPForbidden, f"Origin: got {origin!r}; cross-site requests are refused")
         routed = request.match_info.http_exception is None  # 404 and 405 say so themselves
         if routed and request.method in STATE_CHANGING and request.content_type != "application/json":
+            if request.path in FORM_ROUTES and request.content_type == FORM:
+                if origin is None:
+                    raise error(web.HTTPForbidden, "a form needs the Origin header of this API's own page")
+                return await handler(request)
             raise error(
                 web.HTTPUnsupportedMediaType,
                 f"Content-Type: got {request.content_type!r}; expected 'application/json'",
@@ -217,31 +252,28 @@ def same_site(access: Access) -> Middleware:
 
 
 def authenticate(access: Access) -> Middleware:
-    """Bearer token and role, when the service has tokens; the token's name for the audit."""
+    """Bearer token or session cookie, and role, when the service has tokens; the token's name for the audit."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         needed = required_role(request)
         if not access.tokens or needed is None:
             return await handler(request)
-        address, now = _peer(request), time.monotonic()
-        wait = access.limiter.blocked_for(address, now)
-        if wait:
-            raise web.HTTPTooManyRequests(
-                text='{"error": "too many failed authentications; try again later"}',
-                content_type="application/json",
-                headers={"Retry-After": str(int(wait) + 1)},
-            )
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        token = find_token(access.tokens, presented.strip()) if scheme.lower() == "bearer" else None
-        if token is None:
-            why = "no bearer token" if not presented else "unknown token"
-            access.limiter.failed(address, now, why)
-            raise web.HTTPUnauthorized(
-                text=f'{{"error": "{why}: send Authorization: Bearer <token>"}}',
-                content_type="application/json",
-                headers={"WWW-Authenticate": 'Bearer realm="pecc"'},
-            )
+        header = request.headers.get("Authorization")
+        session = access.session_of(request) if header is None else None
+        if header is None and session is None and request.method in ("GET", "HEAD") and request.path == "/":
+            return await handler(request)  # the dashboard's sign-in page
+        address, now = peer(request), time.monotonic()
+        admit(access, address, now)
+        if session is not None:
+            token = session.token
+            request[SIGNED_IN] = session
+            if request.method in STATE_CHANGING and "Origin" not in request.headers:
+                raise error(web.HTTPForbidden, "a request signed in by cookie needs the Origin header of this API")
+        else:
+            scheme, _, presented = (header or "").partition(" ")
+            presented = presented.strip() if scheme.lower() == "bearer" else ""
+            token = check_token(access, address, presented, now, "send Authorization: Bearer <token>")
         if token.role < needed:
             raise error(
                 web.HTTPForbidden,
@@ -252,6 +284,31 @@ def authenticate(access: Access) -> Middleware:
         return await handler(request)
 
     return middleware
+
+
+def admit(access: Access, address: str, now: float) -> None:
+    """429 (with Retry-After) while ``address`` has failed too often."""
+    wait = access.limiter.blocked_for(address, now)
+    if wait:
+        raise web.HTTPTooManyRequests(
+            text='{"error": "too many failed authentications; try again later"}',
+            content_type="application/json",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+
+
+def check_token(access: Access, address: str, presented: str, now: float, how: str) -> Token:
+    """The token ``presented`` (may be empty) from ``address``; 401 saying ``how`` if unknown, a failure counted."""
+    token = find_token(access.tokens, presented) if presented else None
+    if token is None:
+        why = "no token" if not presented else "unknown token"
+        access.limiter.failed(address, now, why)
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": f"{why}: {how}"}),
+            content_type="application/json",
+            headers={"WWW-Authenticate": 'Bearer realm="pecc"'},
+        )
+    return token
 
 
 def check_exposure(remote: bool, tls: bool, tokens: tuple[Token, ...]) -> None:

@@ -81,6 +81,12 @@ class EmptyBody(Body):
     """Routes that take no parameters accept ``{}`` (or no body at all)."""
 
 
+class LoginBody(Body):
+    """``POST /login``, as JSON or as the sign-in page's form."""
+
+    token = Text(required=True, validate=validate.Length(min=1, error="expected a token"))
+
+
 class InputsBody(Body):
     ids = fields.List(Text(), required=True, validate=validate.Length(min=1, error="expected at least one id"))
 

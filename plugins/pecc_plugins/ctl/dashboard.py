@@ -1,7 +1,8 @@
 """The live dashboard of the ops server: ``GET /`` and its Server-Sent Events feed.
 
 ``GET /`` serves a plain HTML/CSS/JS page (package data under ``static/``,
-no build step, nothing from a CDN). The page opens ``GET /api/live``, a
+no build step, nothing from a CDN); when the API has tokens, a request
+without one gets the sign-in page of :mod:`.signin` instead. The page opens ``GET /api/live``, a
 ``text/event-stream`` of two event types:
 
 - ``snapshot``: every gun (as ``/api/guns``: with its energy and open
@@ -34,7 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from pecc_plugins.ctl.keys import HISTORY, RECORDER, STATION
+from pecc_plugins.ctl.keys import ACCESS, HISTORY, RECORDER, STATION
+from pecc_plugins.ctl.middleware import TOKEN_NAME
+from pecc_plugins.ctl.sessions import SIGNED_IN
+from pecc_plugins.ctl.signin import signin_page
 from pecc_plugins.ctl.views import gun_view, modules_view
 
 if TYPE_CHECKING:
@@ -55,6 +59,9 @@ RECENT_EVENTS = 50
 CLIENT_BACKLOG = 64
 
 STATIC = Path(str(resources.files("pecc_plugins.ctl") / "static"))
+#: The page, and the page with its sign-out button (for a browser signed in by cookie).
+PAGE = (STATIC / "dashboard.html").read_text()
+SIGNED_IN_PAGE = PAGE.replace('<form id="signout" hidden', '<form id="signout"', 1)
 
 
 class LiveFeed:
@@ -161,20 +168,24 @@ def _offer(queue: asyncio.Queue[bytes | None], message: bytes | None) -> None:
 FEED: web.AppKey[LiveFeed] = web.AppKey("pecc_live_feed")
 
 
-async def page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "dashboard.html")
+async def page(request: web.Request) -> web.Response:
+    """The dashboard; the sign-in page instead when the API has tokens and the request none."""
+    if request.app[ACCESS].tokens and TOKEN_NAME not in request:
+        return signin_page()
+    text = SIGNED_IN_PAGE if SIGNED_IN in request else PAGE
+    return web.Response(text=text, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 async def live(request: web.Request) -> web.StreamResponse:
-    """The ``text/event-stream`` of snapshots and events, until the client or the server goes."""
-    feed = request.app[FEED]
+    """The ``text/event-stream`` of snapshots and events, until the client, the server or its sign-in goes."""
+    feed, access = request.app[FEED], request.app[ACCESS]
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
     queue = await feed.subscribe()
     try:
-        while (message := await queue.get()) is not None:
+        while (message := await queue.get()) is not None and access.still_holds(request):
             await response.write(message)
     except ConnectionResetError:  # the client went away
         pass

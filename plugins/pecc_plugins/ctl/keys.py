@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from pecc_core.station import Station
+    from pecc_plugins.ctl.auth import Access
     from pecc_plugins.ctl.history import History
     from pecc_plugins.ctl.limits import LimitsKeeper
     from pecc_plugins.ctl.recorder import Recorder
@@ -19,3 +20,4 @@ RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
 HISTORY: web.AppKey[History] = web.AppKey("history")
 LIMITS: web.AppKey[LimitsKeeper] = web.AppKey("limits")
 METRICS: web.AppKey[CollectorRegistry] = web.AppKey("metrics")
+ACCESS: web.AppKey[Access] = web.AppKey("access")

@@ -9,11 +9,12 @@ The middleware chain, outermost first:
    unless the service allows remote clients.
 3. :func:`~pecc_plugins.ctl.auth.same_site`: the Host and Origin headers
    name this API; state-changing requests are JSON (cross-site pages).
-4. :func:`~pecc_plugins.ctl.auth.authenticate`: bearer token and role,
-   when the service has tokens.
+4. :func:`~pecc_plugins.ctl.auth.authenticate`: bearer token (or the
+   dashboard's session cookie) and role, when the service has tokens.
 5. :func:`audit`: a state-changing request that succeeded is an
    ``operator`` event in the history, with the name of its token (limit
-   changes are also recorded by the limits keeper as ``limits`` events).
+   changes are also recorded by the limits keeper as ``limits`` events);
+   sign-in and sign-out are logged instead, never with their body.
 
 Request bodies are limited by ``client_max_size``; state-changing routes
 need ``Content-Type: application/json`` (a browser cannot send that
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # bytes: the largest request body (client_max_size)
 #: The request key under which the audit finds the name of the request's token.
 TOKEN_NAME = web.RequestKey("token_name", str)
-
+#: Set by a handler whose body must not reach the history (a sign-in carries a token).
+NOT_AUDITED = web.RequestKey("not_audited", bool)
 
 
 def error(status: type[web.HTTPError], message: str) -> web.HTTPError:
@@ -107,7 +109,7 @@ def audit(record: Callable[[str, str | None, dict[str, Any]], None]) -> Middlewa
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        if request.method in ("POST", "PUT") and response.status == 200:
+        if request.method in ("POST", "PUT") and response.status == 200 and not request.get(NOT_AUDITED):
             details = {"body": await read_json(request)}
             if (token := request.get(TOKEN_NAME)) is not None:
                 details["token"] = token

@@ -159,12 +159,13 @@ class ControlService:
         return load_tokens(params["tokens"], self._folder / tokens_file if tokens_file else None)
 
     def reload(self, profile: Profile) -> None:
-        """SIGHUP: the tokens again (a stolen one revoked without a restart)."""
+        """SIGHUP: the tokens again (a stolen one revoked without a restart, its sessions with it)."""
         params = next((s.params for s in profile.services if s.name == "ctl"), None)
         if params is None:
             return
-        self.access.tokens = self._tokens(params)
-        log.info("control API: %d tokens after reload", len(self.access.tokens))
+        ended = self.access.replace_tokens(self._tokens(params))
+        log.info("control API: %d tokens after reload; %d dashboard sessions of removed tokens ended",
+                 len(self.access.tokens), ended)
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, logger=http_log)

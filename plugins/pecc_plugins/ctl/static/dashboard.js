@@ -140,7 +140,12 @@ function connect() {
     $("link").textContent = "live";
     $("link").className = "up";
   });
-  source.addEventListener("error", () => { $("link").textContent = "reconnecting…"; $("link").className = "down"; });
+  source.addEventListener("error", () => {
+    $("link").textContent = "reconnecting…";
+    $("link").className = "down";
+    // Refused (signed out, session ended): the browser gives up; reloading shows the sign-in page.
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => location.reload(), 1000);
+  });
   source.addEventListener("snapshot", (message) => renderSnapshot(JSON.parse(message.data)));
   source.addEventListener("event", (message) => renderEvent(JSON.parse(message.data)));
 }
