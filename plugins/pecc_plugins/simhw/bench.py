@@ -1,0 +1,223 @@
+"""The simulated hardware as its own process: ``pecc sim-hw --profile NAME``.
+
+A :class:`Bench` is what stands in the cabinet: the CAN wiring (a
+:class:`~pecc_plugins.canbus.unixbus.BusHub`), the simulated modules
+(:class:`~pecc_plugins.modsim.service.ModSim`) on it, and the simulated
+I/O (:mod:`pecc_plugins.simio`) behind an I/O link (:mod:`.wire`). It lives
+on when the PECC dies, as hardware does:
+
+- every output holds its last state: contactors stay as commanded, relays
+  stay switched, modules keep driving until their own watchdog (the
+  protocol's silence timeout) switches them off;
+- the CP/PP interlock is wired "in hardware": when the pilot leaves state C
+  (supervision refuses), the contactors of that gun open, whatever the
+  PECC says;
+- the car behind each gun follows the targets the PECC forwards (in the
+  field the car is physically there; here it needs to be told).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pecc_core.io import ContactorError, Io
+from pecc_core.model import Isolation, Phase, Target
+from pecc_core.power import Fault
+from pecc_core.profile.model import Profile
+from pecc_plugins.canbus.tasks import cancel
+from pecc_plugins.canbus.unixbus import BusHub, socket_path
+from pecc_plugins.modsim.service import ModSim, SimSettings
+from pecc_plugins.simhw import wire
+from pecc_plugins.simio import SimContactors, SimIsolationMonitor, SimRelayMatrix, SimSupervision
+
+log = logging.getLogger(__name__)
+
+#: how often the bench samples its I/O for the PECC (and checks the interlock)
+SAMPLE_S = 0.02
+#: a full state goes out at least this often, changed or not (the PECC sees the link alive)
+HEARTBEAT_S = 1.0
+
+
+@dataclass(slots=True)
+class Car:
+    """The car behind one gun, as far as the module physics needs it."""
+
+    target: Target | None = None
+
+
+@dataclass
+class Bench:
+    """Simulated modules and I/O of ``profile``, served to any PECC that connects."""
+
+    profile: Profile
+    settings: SimSettings
+    io_channel: str
+    io: Io = field(init=False)
+    guns: dict[str, Car] = field(init=False)
+    modsim: ModSim = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.io = Io(
+            contactors=SimContactors(),
+            imd=SimIsolationMonitor(self.profile.timings.cable_check_ms),
+            supervision=SimSupervision(),
+            matrix=SimRelayMatrix(),
+        )
+        self.guns = {g.id: Car() for g in self.profile.guns}
+        self.hub = BusHub(self.settings.bus.channel)
+        self.modsim = ModSim(self.settings, self)
+        self._server: asyncio.Server | None = None
+        self._peers: set[asyncio.StreamWriter] = set()
+        self._sampler: asyncio.Task[None] | None = None
+        self._switching: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.hub.start()
+        await self.modsim.start()
+        path = socket_path(self.io_channel, "io")
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self._server = await asyncio.start_unix_server(self._peer, path=str(path))
+        path.chmod(0o600)
+        self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="sim-hw-sample")
+        log.info("sim-hw %s: CAN hub %s, I/O link %s", self.profile.name, self.hub.path, path)
+
+    async def stop(self) -> None:
+        await cancel(self._sampler)
+        for task in (*self._tasks, *self._switching.values()):
+            task.cancel()
+        if self._server is not None:
+            self._server.close()
+            for peer in list(self._peers):
+                peer.close()
+            await self._server.wait_closed()
+            with contextlib.suppress(FileNotFoundError):
+                socket_path(self.io_channel, "io").unlink()
+        await self.modsim.stop()
+        await self.hub.stop()
+
+    # -- what the PECC sees ------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        io = self.io
+        return {
+            "contactors": {g: io.contactors.closed(g) for g in self.guns},
+            "imd": {g: io.imd.result(g).value for g in self.guns},
+            "supervision": {g: io.supervision.allowed(g) for g in self.guns},
+            "matrix": {str(m): io.matrix.gun_of(m) for m in self.modsim.modules},
+        }
+
+    async def _sample(self) -> None:
+        loop = asyncio.get_running_loop()
+        last, sent_at = b"", 0.0
+        while True:
+            await asyncio.sleep(SAMPLE_S)
+            self._interlock()
+            text = wire.encode({"state": self.state()})
+            if text != last or loop.time() - sent_at >= HEARTBEAT_S:
+                for peer in tuple(self._peers):
+                    peer.write(text)
+                last, sent_at = text, loop.time()
+
+    def _interlock(self) -> None:
+        """CP/PP: a gun whose pilot left state C gets its contactors opened, by wiring."""
+        contactors = self.io.contactors
+        assert isinstance(contactors, SimContactors)
+        for gun in self.guns:
+            if contactors.commanded(gun) and not self.io.supervision.allowed(gun):
+                log.info("sim-hw: gun %s: CP/PP interlock opens the contactors", gun)
+                self._switch(gun, False)
+
+    # -- what the PECC commands ----------------------------------------------------------
+
+    async def _peer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._peers.add(writer)
+        writer.write(wire.encode({"state": self.state()}))
+        log.info("sim-hw: a PECC connected")
+        try:
+            async for line in reader:
+                try:
+                    self.obey(json.loads(line))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("sim-hw: bad I/O link message %r: %s", line[:200], exc)
+        except ConnectionError:
+            pass
+        finally:
+            self._peers.discard(writer)
+            writer.close()
+            log.info("sim-hw: a PECC disconnected; outputs hold their state")
+
+    def obey(self, msg: dict[str, Any]) -> None:
+        """One command from the PECC (or a test bench's fault injection)."""
+        op, io = msg["op"], self.io
+        if op == "contactors":
+            self._switch(msg["gun"], bool(msg["closed"]))
+        elif op == "imd":
+            (io.imd.start if msg["run"] else io.imd.stop)(self._gun(msg["gun"]))
+        elif op == "matrix":
+            gun = msg["gun"]
+            self._spawn(io.matrix.connect(int(msg["module"]), None if gun is None else self._gun(gun)))
+        elif op == "car":
+            t = msg["target"]
+            self.guns[self._gun(msg["gun"])].target = (
+                None if t is None else Target(float(t[0]), float(t[1]), float(t[2]), Phase(t[3]))
+            )
+        elif op == "inject":
+            self._inject(msg)
+        else:
+            raise ValueError(f"unknown op {op!r}")
+
+    def _inject(self, msg: dict[str, Any]) -> None:
+        what, io, sim = msg["what"], self.io, self.modsim
+        if what == "imd":
+            result = msg["result"]
+            assert isinstance(io.imd, SimIsolationMonitor)
+            io.imd.inject(self._gun(msg["gun"]), None if result is None else Isolation(result))
+        elif what == "supervision":
+            assert isinstance(io.supervision, SimSupervision)
+            io.supervision.allow(self._gun(msg["gun"]), bool(msg["allowed"]))
+        elif what == "silence":
+            sim.silence(int(msg["module"]), bool(msg["silent"]))
+        elif what == "bit":
+            sim.inject(int(msg["module"]), int(msg["bit"]), bool(msg["active"]))
+        elif what == "fault":
+            sim.fault(int(msg["module"]), Fault(msg["fault"]), bool(msg["active"]))
+        elif what == "clear":
+            sim.clear(int(msg["module"]))
+        else:
+            raise ValueError(f"unknown injection {what!r}")
+
+    def _gun(self, gun: Any) -> str:
+        if gun not in self.guns:
+            raise KeyError(f"no gun {gun!r}")
+        return str(gun)
+
+    def _switch(self, gun: str, closed: bool) -> None:
+        gun = self._gun(gun)
+        contactors = self.io.contactors
+        assert isinstance(contactors, SimContactors)
+        if contactors.commanded(gun) == closed and gun not in self._switching:
+            return
+        if closed and not self.io.supervision.allowed(gun):
+            return  # the interlock holds the coil off
+        previous = self._switching.pop(gun, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.get_running_loop().create_task(self._set(gun, closed))
+        self._switching[gun] = task
+        task.add_done_callback(lambda t: self._switching.pop(gun, None) if self._switching.get(gun) is t else None)
+
+    async def _set(self, gun: str, closed: bool) -> None:
+        with contextlib.suppress(ContactorError):  # the PECC reads the feedback itself
+            await self.io.contactors.set(gun, closed)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
