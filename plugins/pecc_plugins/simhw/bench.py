@@ -143,7 +143,9 @@ class Bench:
         try:
             async for line in reader:
                 try:
-                    self.obey(json.loads(line))
+                    reply = self.obey(json.loads(line))
+                    if reply is not None:
+                        writer.write(wire.encode(reply))
                 except (ValueError, KeyError, TypeError) as exc:
                     log.warning("sim-hw: bad I/O link message %r: %s", line[:200], exc)
         except ConnectionError:
@@ -153,9 +155,11 @@ class Bench:
             writer.close()
             log.info("sim-hw: a PECC disconnected; outputs hold their state")
 
-    def obey(self, msg: dict[str, Any]) -> None:
-        """One command from the PECC (or a test bench's fault injection)."""
+    def obey(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        """One command from the PECC (or a test bench's fault injection); the reply to send, if any."""
         op, io = msg["op"], self.io
+        if op == "inspect":
+            return {"inspect": self.inspect()}
         if op == "contactors":
             self._switch(msg["gun"], bool(msg["closed"]))
         elif op == "imd":
@@ -172,6 +176,20 @@ class Bench:
             self._inject(msg)
         else:
             raise ValueError(f"unknown op {op!r}")
+        return None
+
+    def inspect(self) -> dict[str, Any]:
+        """What a technician would measure: every module's output, every gun's voltage and contactors."""
+        return {
+            "modules": {
+                str(a): {"on": m.output.on, "voltage": m.output.voltage, "current": m.output.current}
+                for a, m in self.modsim.modules.items()
+            },
+            "guns": {
+                g: {"voltage": node.voltage, "contactors": self.io.contactors.closed(g)}
+                for g, node in self.modsim.nodes.items()
+            },
+        }
 
     def _inject(self, msg: dict[str, Any]) -> None:
         what, io, sim = msg["what"], self.io, self.modsim

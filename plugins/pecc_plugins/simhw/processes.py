@@ -8,9 +8,12 @@ any number of split stations run side by side.
 
 from __future__ import annotations
 
+import json
+import tomllib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pecc_core.testing import wait_serving, write_profile
+from pecc_plugins.canbus.unixbus import socket_path
 
 _API = re.compile(r"control API on (http://\S+/api)")
 
@@ -81,6 +85,32 @@ class SplitStation:
         assert self.pecc is not None
         self.pecc.send_signal(sig)
         return self.pecc.wait(60)
+
+    def bench(self, message: dict[str, Any], reply: str | None = None) -> dict[str, Any]:
+        """Send ``message`` over the bench's I/O link as a test bench would; the ``reply`` key's answer."""
+        channel = self.profile_data("io.contactors.params.channel")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10.0)
+            sock.connect(str(self.directory / socket_path(channel, "io").name))
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            if reply is None:
+                return {}
+            with sock.makefile("rb") as lines:
+                for line in lines:
+                    answer = json.loads(line)
+                    if reply in answer:
+                        return dict(answer[reply])
+        raise AssertionError(f"the bench did not answer {message}")
+
+    def inspect(self) -> dict[str, Any]:
+        """What the bench measures now (modules' outputs, guns' voltage and contactors)."""
+        return self.bench({"op": "inspect"}, "inspect")
+
+    def profile_data(self, key: str) -> Any:
+        node: Any = tomllib.loads(self.profile.read_text())
+        for part in key.split("."):
+            node = node[part]
+        return node
 
     def close(self) -> None:
         for process in (self.pecc, self.hw):
