@@ -40,11 +40,11 @@ async def charge_at_80_a(client: Secc) -> None:
     await client.until(lambda s: s["contactorsStatus"] == "closed", 30, "contactors closed")
     while True:  # preCharge to the battery's voltage (the protocol's targets keep coming)
         await client.target(400, 2, 40, "preCharge")
-        if client.status["measuredVoltage"] >= 390:
+        if abs(client.status["measuredVoltage"] - 400) < 5:  # down from the 500 V cable check, too
             break
         await asyncio.sleep(0.1)
     for _ in range(600):
-        await client.target(400, 80, 40, "charge")
+        await client.target(420, 80, 40, "charge")  # above the battery: the current limit rules
         if client.status["measuredCurrent"] >= 75:
             return
         await asyncio.sleep(0.1)

@@ -9,7 +9,6 @@ any number of split stations run side by side.
 from __future__ import annotations
 
 import json
-import tomllib
 import os
 import re
 import signal
@@ -17,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
