@@ -138,6 +138,7 @@ class BusHub:
         self.path = socket_path(channel)
         self._server: asyncio.Server | None = None
         self._nodes: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -150,6 +151,7 @@ class BusHub:
             self._server.close()
             for node in list(self._nodes):
                 node.close()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
         with contextlib.suppress(FileNotFoundError):
@@ -157,6 +159,9 @@ class BusHub:
 
     async def _node(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._nodes.add(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
         try:
             while True:
                 record = await reader.readexactly(RECORD.size)
@@ -173,4 +178,5 @@ class BusHub:
             pass
         finally:
             self._nodes.discard(writer)
+            self._handlers.discard(handler)
             writer.close()

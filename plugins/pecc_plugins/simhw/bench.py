@@ -73,6 +73,7 @@ class Bench:
         self.modsim = ModSim(self.settings, self)
         self._server: asyncio.Server | None = None
         self._peers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._sampler: asyncio.Task[None] | None = None
         self._switching: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,6 +97,7 @@ class Bench:
             self._server.close()
             for peer in list(self._peers):
                 peer.close()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
             with contextlib.suppress(FileNotFoundError):
                 socket_path(self.io_channel, "io").unlink()
@@ -138,6 +140,9 @@ class Bench:
 
     async def _peer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._peers.add(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
         writer.write(wire.encode({"state": self.state()}))
         log.info("sim-hw: a PECC connected")
         try:
@@ -152,6 +157,7 @@ class Bench:
             pass
         finally:
             self._peers.discard(writer)
+            self._handlers.discard(handler)
             writer.close()
             log.info("sim-hw: a PECC disconnected; outputs hold their state")
 
