@@ -42,7 +42,13 @@ class SplitStation:
 
     def __post_init__(self) -> None:
         # port 0 for the PEP-WS server and the control API (the service after simhw)
-        overrides = {"server.port": 0, "services.1.params.port": 0, **self.overrides}
+        # and the control API's own state (history, run-time limits) in the directory too
+        overrides = {
+            "server.port": 0,
+            "services.1.params.port": 0,
+            "services.1.params.state_dir": str(self.directory / "state"),
+            **self.overrides,
+        }
         self.profile = write_profile(self.source, self.directory, overrides)
         self.env = {**os.environ, "XDG_RUNTIME_DIR": str(self.directory), "PYTHONUNBUFFERED": "1"}
 
