@@ -42,7 +42,9 @@ RECORD = struct.Struct("<dIBB2x64s")
 _EXTENDED, _REMOTE, _ERROR, _FD, _BRS, _ESI = 1, 2, 4, 8, 16, 32
 #: a connection whose unread backlog passes this is a dead reader: the hub drops it
 HUB_BACKLOG_MAX = 4 * 1024 * 1024
-SEND_TIMEOUT_S = 0.05
+SEND_BUFFER = 1 << 20
+#: bounds the wait for the rest of a record once its first bytes arrived
+RECEIVE_TIMEOUT_S = 0.5
 
 
 def socket_path(channel: str, kind: str = "can") -> Path:
@@ -96,7 +98,9 @@ class UnixCanBus(can.BusABC):
         except OSError as exc:
             self._sock.close()
             raise can.CanInitializationError(f"no CAN hub at {self._path}: {exc.strerror or exc}") from exc
-        self._sock.settimeout(SEND_TIMEOUT_S)
+        # room for bursts (a whole station's poll) while the hub's process is busy
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        self._sock.settimeout(RECEIVE_TIMEOUT_S)
         self.channel_info = f"unixcan {self._path}"
         super().__init__(channel, **kwargs)
 
@@ -104,13 +108,20 @@ class UnixCanBus(can.BusABC):
         return self._sock.fileno()
 
     def send(self, msg: can.Message, timeout: float | None = None) -> None:
+        """Queue one frame without blocking: a full buffer is ``ENOBUFS``, as a full transmit queue.
+
+        A record is far smaller than a socket buffer's unit, so the kernel
+        takes it whole or not at all; the stream never holds half a frame.
+        """
+        record = encode(msg)
         try:
-            self._sock.sendall(encode(msg))
-        except TimeoutError:
-            # the hub does not keep up: as a full transmit buffer, try again later
+            sent = self._sock.send(record, socket.MSG_DONTWAIT)
+        except BlockingIOError:
             raise can.CanOperationError("unixcan: transmit buffer full", errno.ENOBUFS) from None
         except OSError as exc:
             raise can.CanOperationError(f"unixcan: {exc.strerror or exc}", exc.errno) from exc
+        if sent != len(record):  # not seen on Linux; if it ever happens, finish the record
+            self._sock.sendall(record[sent:])
 
     def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
         readable, _, _ = select.select([self._sock], [], [], timeout)
