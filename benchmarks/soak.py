@@ -47,6 +47,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from benchmarks.procstat import rss_mb
 from pecc_plugins.seccsim import scenario as scenarios
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.session import SessionOptions
@@ -233,7 +234,7 @@ class Soak:
             pecc = self.split.pecc
             if pecc is not None and pecc.poll() is None:
                 try:
-                    self.rss_mb.append((self.elapsed, _rss_mb(pecc.pid)))
+                    self.rss_mb.append((self.elapsed, rss_mb(pecc.pid)))
                     self.fds.append((self.elapsed, len(list(Path(f"/proc/{pecc.pid}/fd").iterdir()))))
                 except OSError:
                     pass
@@ -260,14 +261,6 @@ class Soak:
         await asyncio.to_thread(self.split.kill_pecc)
         await asyncio.to_thread(self.split.start_pecc, *PECC_ARGS)  # the same ports: the profile names them
         self.restarts.append((killed, self.elapsed))
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _free_port() -> int:
