@@ -25,15 +25,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from pecc_core.io import ContactorError, Io
+from pecc_core.asyncutil import call_maybe_async
+from pecc_core.io import IO_ROLES, ContactorError, Io
 from pecc_core.model import Isolation, Phase, Target
+from pecc_core.plugins import PluginManager
 from pecc_core.power import Fault
-from pecc_core.profile.model import Profile
+from pecc_core.profile.model import PluginChoice, Profile
 from pecc_plugins.canbus.tasks import cancel
 from pecc_plugins.canbus.unixbus import BusHub, socket_path
 from pecc_plugins.modsim.service import ModSim, SimSettings
 from pecc_plugins.simhw import wire
-from pecc_plugins.simio import SimContactors, SimIsolationMonitor, SimRelayMatrix, SimSupervision
+from pecc_plugins.simio import SimContactors, SimIsolationMonitor, SimSupervision
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,16 @@ class Car:
     target: Target | None = None
 
 
+def sim_io(profile: Profile, plugins: PluginManager) -> Io:
+    """The ``sim`` I/O driver of every role, with its default params, for ``profile``'s guns."""
+    drivers = {}
+    for role in IO_ROLES:
+        registration = plugins.registry(f"io.{role}").get("sim")
+        params = registration.params().load({}) if registration.params is not None else {}
+        drivers[role] = plugins.build(f"io.{role}", f"sim-hw io.{role}", PluginChoice("sim", params), params, profile)
+    return Io(**drivers)
+
+
 @dataclass
 class Bench:
     """Simulated modules and I/O of ``profile``, served to any PECC that connects."""
@@ -57,17 +69,13 @@ class Bench:
     profile: Profile
     settings: SimSettings
     io_channel: str
+    plugins: PluginManager
     io: Io = field(init=False)
     guns: dict[str, Car] = field(init=False)
     modsim: ModSim = field(init=False)
 
     def __post_init__(self) -> None:
-        self.io = Io(
-            contactors=SimContactors(),
-            imd=SimIsolationMonitor(self.profile.timings.cable_check_ms),
-            supervision=SimSupervision(),
-            matrix=SimRelayMatrix(),
-        )
+        self.io = sim_io(self.profile, self.plugins)
         self.guns = {g.id: Car() for g in self.profile.guns}
         self.hub = BusHub(self.settings.bus.channel)
         self.modsim = ModSim(self.settings, self)
@@ -79,6 +87,8 @@ class Bench:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        for role in IO_ROLES:  # the station's lifecycle calls, as Station.start makes them
+            await call_maybe_async(getattr(getattr(self.io, role), "start", None))
         await self.hub.start()
         await self.modsim.start()
         path = socket_path(self.io_channel, "io")
@@ -103,6 +113,8 @@ class Bench:
                 socket_path(self.io_channel, "io").unlink()
         await self.modsim.stop()
         await self.hub.stop()
+        for role in reversed(IO_ROLES):
+            await call_maybe_async(getattr(getattr(self.io, role), "stop", None))
 
     # -- what the PECC sees ------------------------------------------------------------
 

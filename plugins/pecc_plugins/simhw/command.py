@@ -25,8 +25,9 @@ def sim_hw(
     from pecc_plugins.modsim import SimParams
     from pecc_plugins.simhw.bench import Bench
 
+    plugins = default_manager()
     try:
-        loaded = load(profile, default_manager())
+        loaded = load(profile, plugins)
     except (ProfileError, PluginError) as exc:
         typer.echo(f"pecc sim-hw: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
@@ -38,7 +39,7 @@ def sim_hw(
     params = service.params
     logging.basicConfig(level=loaded.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = SimParams().load(params["modsim"])
-    bench = Bench(loaded, settings, params["channel"])
+    bench = Bench(loaded, settings, params["channel"], plugins)
     asyncio.run(_serve(bench))
 
 
