@@ -40,6 +40,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,7 @@ class Soak:
     minutes: float
     rng: random.Random
     started: float = field(default_factory=time.monotonic)
+    started_wall: float = field(default_factory=time.time)
     injections: list[Injection] = field(default_factory=list)
     restarts: list[tuple[float, float]] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
@@ -97,6 +99,16 @@ class Soak:
     api_errors: Counter[str] = field(default_factory=Counter)
     _settling: dict[str, float] = field(default_factory=dict)
     _modules_of: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def stalls(self) -> list[float]:
+        """When the simulated hardware's process stalled (its log), in soak seconds."""
+        found = []
+        for line in self.split.hw_log.read_text(errors="replace").splitlines():
+            if "simulation stalled" in line:
+                wall = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                found.append(wall - self.started_wall)
+        return found
 
     @property
     def elapsed(self) -> float:
@@ -273,6 +285,9 @@ def explain(soak: Soak, gun: str, at: float, reason: str) -> str | None:
     """The injection (or restart) that explains a failed session on ``gun`` at ``at``, if any."""
     if at >= soak.minutes * 60:
         return "end of the run (sessions cut short)"
+    for stalled in soak.stalls:
+        if stalled - 1.0 <= at <= stalled + EXPLAIN_AFTER_S:
+            return "the simulated hardware stalled (machine busy)"
     for killed, served in soak.restarts:
         if killed - 1.0 <= at <= served + RESTART_WINDOW_S:
             return "PECC restart"
@@ -359,6 +374,7 @@ def report(soak: Soak, stats: SoakStats, duration: float) -> dict[str, Any]:
         "failed_unexplained": unexplained,
         "failure_reasons": Counter(_shape(f["reason"]) for f in failed).most_common(20),
         "explained_by": Counter(_kind(f["explained_by"] or "-") for f in failed).most_common(),
+        "hardware_stalls": len(soak.stalls),
         "injections": len(soak.injections),
         "injection_kinds": Counter(_kind(i.what) for i in soak.injections).most_common(),
         "restarts": [
