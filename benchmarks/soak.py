@@ -40,8 +40,8 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
