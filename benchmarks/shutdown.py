@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pecc_plugins.simhw.processes import SplitStation
 
-WANT_CHARGING = 60
+WANT_CHARGING = 40  # of 72 cars: 48 modules, one or more per charging gun
 _STANDBY = re.compile(r"every gun in standby after ([\d.]+) s")
 
 
@@ -37,10 +37,10 @@ def main() -> None:
         split.start_pecc("--log-level", "INFO")
         secc = subprocess.Popen(
             [sys.executable, "-m", "pecc_core.cli", "secc-sim", "--profile", str(split.profile),
-             "--port", str(split.port), "--sessions", "1", "--time-scale", "1", "--no-live"],
+             "--port", str(split.port), "--sessions", "1000", "--time-scale", "1", "--no-live"],
             stdout=(directory / "secc-sim.log").open("wb"), stderr=subprocess.STDOUT, env=split.env,
         )
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 150
         while True:
             with urllib.request.urlopen(f"{split.api}/guns", timeout=10) as reply:
                 guns = json.loads(reply.read())["guns"]
