@@ -3,8 +3,10 @@
 On SIGTERM/SIGINT (``systemctl stop``) the runtime calls :func:`wind_down`
 while the transport still runs, so every SECC keeps getting status:
 
-1. every gun with a session in progress has its SECC asked to end it
-   (``stopCharging``); the SECC ramps down and opens as in any session end;
+1. no gun accepts a new session (``cableCheck`` is refused, category
+   ``inoperative``); every gun with a session in progress has its SECC
+   asked to end it (``stopCharging``); the SECC ramps down and opens as in
+   any session end;
 2. after :data:`SECC_GRACE` s, the guns still not in standby are taken
    down by the PECC itself through the normal safe path (outputs 0, current
    down, contactors open, discharge verified: :meth:`Gun.shutdown`);
@@ -54,6 +56,8 @@ async def wind_down(station: Station, bound: float = BOUND, grace: float = SECC_
     loop = asyncio.get_running_loop()
     started = loop.time()
     guns = list(station.guns.values())
+    for gun in guns:  # an SECC that ends its session must not start the next one meanwhile
+        gun.closing = "the PECC is stopping"
     charging = [gun for gun in guns if gun.state in ACTIVE_STATES and gun.secc is not None]
     if charging:
         log.info("stopping: asking %d SECCs to end their sessions (stopCharging)", len(charging))
@@ -69,8 +73,13 @@ async def wind_down(station: Station, bound: float = BOUND, grace: float = SECC_
             [gun.id for gun in late],
             grace,
         )
-        remaining = bound - (loop.time() - started)
-        await asyncio.wait([asyncio.ensure_future(gun.shutdown()) for gun in late], timeout=max(0.0, remaining))
+        # the gathered shutdowns run on (station stop waits for them again); their errors are collected
+        taking_down = asyncio.ensure_future(asyncio.gather(*(gun.shutdown() for gun in late), return_exceptions=True))
+        await poll_until(all_settled, max(0.0, bound - (loop.time() - started)), station.cycle)
+        if taking_down.done():
+            for gun, result in zip(late, taking_down.result(), strict=True):
+                if isinstance(result, BaseException):
+                    log.error("gun %s: taking it down failed: %r", gun.id, result)
     if all_settled():
         log.info("stopping: every gun in standby after %.1f s", loop.time() - started)
         return True
