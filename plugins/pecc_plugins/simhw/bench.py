@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from pecc_core.asyncutil import call_maybe_async
-from pecc_core.io import IO_ROLES, ContactorError, Io
+from pecc_core.io import IO_ROLES, ContactorError, ImdSample, Io
 from pecc_core.model import Isolation, Phase, Target
 from pecc_core.plugins import PluginManager
 from pecc_core.power import Fault
@@ -87,6 +88,7 @@ class Bench:
         self._sampler: asyncio.Task[None] | None = None
         self._switching: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._self_tests: dict[str, list[Any]] = {}  # gun: [request id, passed]
 
     async def start(self) -> None:
         for role in IO_ROLES:  # the station's lifecycle calls, as Station.start makes them
@@ -124,7 +126,8 @@ class Bench:
         io = self.io
         return {
             "contactors": {g: io.contactors.closed(g) for g in self.guns},
-            "imd": {g: io.imd.result(g).value for g in self.guns},
+            "imd": {g: _sample(io.imd.sample(g)) for g in self.guns},
+            "selftest": dict(self._self_tests),
             "supervision": {g: io.supervision.allowed(g) for g in self.guns},
             "matrix": {str(m): io.matrix.gun_of(m) for m in self.modsim.modules},
         }
@@ -191,7 +194,9 @@ class Bench:
         if op == "contactors":
             self._switch(msg["gun"], bool(msg["closed"]))
         elif op == "imd":
-            (io.imd.start if msg["run"] else io.imd.stop)(self._gun(msg["gun"]))
+            (io.imd.start_monitoring if msg["run"] else io.imd.stop_monitoring)(self._gun(msg["gun"]))
+        elif op == "selftest":
+            self._spawn(self._self_test(self._gun(msg["gun"]), float(msg["voltage"]), int(msg["id"])))
         elif op == "matrix":
             gun = msg["gun"]
             self._spawn(io.matrix.connect(int(msg["module"]), None if gun is None else self._gun(gun)))
@@ -263,7 +268,16 @@ class Bench:
         with contextlib.suppress(ContactorError):  # the PECC reads the feedback itself
             await self.io.contactors.set(gun, closed)
 
+    async def _self_test(self, gun: str, voltage: float, request: int) -> None:
+        passed = await self.io.imd.self_test(gun, voltage)
+        self._self_tests[gun] = [request, passed]
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _sample(sample: ImdSample | None) -> list[Any] | None:
+    """An IMD sample on the link: its fields in order (the PECC rebuilds it)."""
+    return None if sample is None else list(dataclasses.astuple(sample))

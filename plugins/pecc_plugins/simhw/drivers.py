@@ -17,7 +17,7 @@ import json
 import logging
 from typing import Any, ClassVar
 
-from pecc_core.io import ContactorError
+from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
 from pecc_core.profile.model import Profile
 from pecc_core.profile.schema import Integer, StrictSchema, String, between
@@ -163,27 +163,44 @@ class LinkContactors(_LinkDriver):
 
 
 class LinkIsolationMonitor(_LinkDriver):
-    # start/stop without a gun are the station's lifecycle calls (see pecc_core.io)
-    def start(self, gun: str | None = None) -> Any:
-        if gun is None:
-            return self.link.start()
-        self._command(gun, True)
-        return None
+    def __init__(self, channel: str = "pecc-sim-split", feedback_timeout_ms: int = 500) -> None:
+        super().__init__(channel, feedback_timeout_ms)
+        self._requests = 0
 
-    def stop(self, gun: str | None = None) -> Any:
-        if gun is None:
-            return self.link.stop()
+    def start_monitoring(self, gun: str) -> None:
+        self._command(gun, True)
+
+    def stop_monitoring(self, gun: str) -> None:
         self._command(gun, False)
-        return None
 
     def _command(self, gun: str, run: bool) -> None:
-        with contextlib.suppress(LinkError):  # the result stays invalid: the gun's cable check fails
+        with contextlib.suppress(LinkError):  # no samples then: the gun's cable check fails
             self.link.send({"op": "imd", "gun": gun, "run": run})
 
-    def result(self, gun: str) -> Isolation:
+    async def self_test(self, gun: str, voltage: float) -> bool:
+        """Run the bench IMD's self-test; False if the link is down (the caller bounds the wait)."""
+        self._requests += 1
+        request = self._requests
+        try:
+            self.link.send({"op": "selftest", "gun": gun, "voltage": voltage, "id": request})
+        except LinkError:
+            return False
+
+        def answered() -> bool:
+            return bool(self.link.state.get("selftest", {}).get(gun, [0])[0] == request)
+
+        while not answered():
+            await self.link.until(answered, 60.0)
+        return bool(self.link.state["selftest"][gun][1])
+
+    def sample(self, gun: str) -> ImdSample | None:
         if not self.link.connected:
-            return Isolation.INVALID
-        return Isolation(self.link.state["imd"].get(gun, Isolation.INVALID.value))
+            return None
+        fields = self.link.state["imd"].get(gun)
+        if fields is None:
+            return None
+        seq, time, verdict, *rest = fields
+        return ImdSample(seq, time, Isolation(verdict), *rest)
 
     def inject(self, gun: str, result: Isolation | None) -> None:
         """Fault injection, passed to the bench."""
