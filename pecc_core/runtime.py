@@ -1,10 +1,14 @@
 """Running a station as a service on one asyncio loop.
 
 Start order: services (e.g. the module simulator, standing in for
-hardware) -> station (I/O, power driver) -> transport, so that an SECC that
-connects finds everything live. Stop order is the reverse,
-and it runs on SIGINT/SIGTERM, on a failure while starting, and on any
-error that escapes a task: guns to standby, modules off, sockets closed.
+hardware) -> station (I/O, power driver; whatever a previous run left on is
+switched off first) -> transport, so that an SECC that connects finds
+everything live and safe. Stop order: the sessions are ended while the
+connections still carry status (:mod:`pecc_core.shutdown`: stopCharging,
+guns to standby, bounded, with an emergency path), then the reverse of the
+start order: connections closed (1001), drivers stopped, services stopped.
+It runs on SIGINT/SIGTERM, on a failure while starting, and on any error
+that escapes a task.
 
 SIGHUP re-reads the profile and hands it to the transport (and to any
 service that has ``reload``): new certificates and allow-lists for new
@@ -27,6 +31,7 @@ from pecc_core.profile import ProfileError
 from pecc_core.profile import load as load_profile
 from pecc_core.profile.model import PluginChoice
 from pecc_core.sdnotify import SystemdNotifier
+from pecc_core.shutdown import wind_down
 from pecc_core.station import Station
 
 if TYPE_CHECKING:
@@ -119,9 +124,17 @@ class Runtime:
                 log.error("reload of %s refused, it keeps its settings: %s", type(part).__name__, exc)
 
     async def stop(self) -> None:
-        """Stop whatever was started, newest first; never raises."""
+        """End the sessions while the SECCs still listen, then stop whatever was started, newest first.
+
+        Never raises.
+        """
         if self._started:
             self.plugins.station_stopping(self.station)
+        if self.station in self._started:
+            try:
+                await wind_down(self.station)
+            except Exception:
+                log.exception("ending the sessions failed; stopping anyway")
         while self._started:
             part = self._started.pop()
             try:
@@ -163,7 +176,7 @@ async def serve(profile: Profile, plugins: PluginManager) -> None:
         tasks.append(asyncio.create_task(report_status(systemd, runtime.station, status)))
     try:
         await stop.wait()
-        log.info("stopping: guns to standby, modules off")
+        log.info("stopping: sessions ended, guns to standby, then connections closed and modules off")
         systemd.notify("STOPPING=1")
     finally:
         for task in tasks:

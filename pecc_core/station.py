@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pecc_core.allocator import PowerAllocator
 from pecc_core.asyncutil import call_maybe_async, poll_until
 from pecc_core.gun import Gun, Wiring
+from pecc_core.gun.limits import SAFE_VOLTAGE
 from pecc_core.gun.safe_down import OFF_TIMEOUT
 from pecc_core.io import IO_ROLES, Io
 from pecc_core.pool import ModulePool
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 STARTUP_WAIT = 3.0  # s: several poll periods of any driver
 STARTUP_POLL = 0.02
+#: s: how long start waits for every output below SAFE_VOLTAGE after switching off
+#: (a module's output capacitance through its bleeder: a few seconds from 1000 V)
+DISCHARGE_WAIT = 10.0
 
 
 class Station:
@@ -107,6 +111,7 @@ class Station:
         for part in (*self._io_parts(), self.driver):
             await call_maybe_async(getattr(part, "start", None))
         await self._await_modules()
+        await self._make_safe()
         self.pool.sync()
         self.driver.add_listener(self._module_changed)
         self.tick()  # status is true from the first message (inoperative until modules answer)
@@ -125,6 +130,52 @@ class Station:
         silent = sorted(m.address for m in modules if not m.online)
         if silent:
             log.warning("modules %s did not answer within %.1f s of start", silent, STARTUP_WAIT)
+
+    async def _make_safe(self) -> None:
+        """Bring whatever a previous run left on off and open, before any SECC can connect.
+
+        Hardware outlives the PECC: after a crash or a SIGKILL the modules
+        may still drive (until their own watchdog) and contactors may be
+        closed. Every module the driver can reach is switched off (which
+        ramps its current down), then every contactor is commanded open,
+        then start waits, bounded, for every module's output below
+        SAFE_VOLTAGE. What was found on is logged; what does not follow is
+        logged too and left to the fault checks (the gun then reports
+        inoperative).
+        """
+        modules = self.driver.modules
+        driving = sorted(
+            a for a, m in modules.items() if m.online and (m.current > 1.0 or m.voltage >= SAFE_VOLTAGE)
+        )
+        closed = sorted(g for g in self.guns if self.io.contactors.closed(g))
+        if driving or closed:
+            log.warning(
+                "start: found modules %s driving and the contactors of guns %s closed; "
+                "switching off and opening before serving",
+                driving,
+                closed,
+            )
+        addresses = list(modules)
+        try:
+            self.driver.off(addresses)
+            if not await self.driver.wait_off([a for a in addresses if modules[a].online], OFF_TIMEOUT):
+                log.error("start: modules still driving %.1f s after off", OFF_TIMEOUT)
+        except Exception:
+            log.exception("start: switching the modules off failed")
+        results = await asyncio.gather(
+            *(self.io.contactors.set(gun, False) for gun in self.guns), return_exceptions=True
+        )
+        for gun, result in zip(self.guns, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("start: gun %s: opening the contactors failed: %s", gun, result)
+
+        def live() -> list[int]:
+            return sorted(a for a, m in modules.items() if m.online and m.voltage >= SAFE_VOLTAGE)
+
+        if not await poll_until(lambda: not live(), DISCHARGE_WAIT, STARTUP_POLL):
+            log.error("start: modules %s still above %g V after %.0f s", live(), SAFE_VOLTAGE, DISCHARGE_WAIT)
+        elif driving or closed:
+            log.warning("start: every module off, every contactor open, every output below %g V", SAFE_VOLTAGE)
 
     async def stop(self) -> None:
         """Every gun to standby, every module off, drivers stopped; never raises."""

@@ -32,7 +32,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pecc_core.errors import InternalRefused, SeccNotConnected
+from pecc_core.errors import InoperativeRefused, InternalRefused, SeccNotConnected
 from pecc_core.gun import cable_check, contactors, faults, output, safe_down
 from pecc_core.gun.demand import build_demand
 from pecc_core.gun.limits import SAFE_VOLTAGE, effective_limits, setpoint_current
@@ -116,6 +116,8 @@ class Gun:
         self.active_since = 0.0
         #: True during the safe-down: its modules must stay to measure the discharge.
         self.holds_modules = False
+        #: why no new session may start (the station is stopping); None: sessions welcome
+        self.closing: str | None = None
         #: Counts transitions to stopping/inoperative (see :func:`.contactors.close`).
         self.epoch = 0
         self._task: asyncio.Task[None] | None = None  # cable check or safe-down
@@ -173,6 +175,8 @@ class Gun:
 
         ``voltage`` is the SECC's suggestion: the test voltage is Formula CC.1's.
         """
+        if self.closing is not None:
+            raise InoperativeRefused(f"gun {self.id}: {self.closing}: no new session")
         outcome = self._outcome(E.CABLE_CHECK)
         if outcome is IGNORED:
             return

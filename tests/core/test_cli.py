@@ -153,5 +153,5 @@ def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str,
     assert "WATCHDOG=1" in notices
     assert notices[-1] == "STOPPING=1"
     text = log.read_text()
-    assert "stopping: guns to standby, modules off" in text
+    assert "stopping: sessions ended, guns to standby, then connections closed and modules off" in text
     assert "Traceback" not in text

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -41,7 +41,9 @@ from pecc_plugins.modsim.physics import (
 from pecc_plugins.modsim.uu import UuResponder
 
 if TYPE_CHECKING:
-    from pecc_core.station import Station
+    from pecc_core.io import Io
+    from pecc_core.model import Target
+    from pecc_core.profile.model import Profile
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,30 @@ class Responder(Protocol):
         """True if ``bits`` hold a fault that stops the power stage."""
 
 
+class Plug(Protocol):
+    """What the car behind a gun follows: the SECC's last target."""
+
+    @property
+    def target(self) -> Target | None: ...
+
+
+class Surroundings(Protocol):
+    """What the simulated modules see around them: a station, or ``pecc sim-hw``'s bench."""
+
+    @property
+    def profile(self) -> Profile: ...
+
+    @property
+    def guns(self) -> Mapping[str, Plug]: ...
+
+    @property
+    def io(self) -> Io: ...
+
+
 class ModSim:
     """Simulated modules of the station's profile, answering on the bus."""
 
-    def __init__(self, settings: SimSettings, station: Station) -> None:
+    def __init__(self, settings: SimSettings, station: Surroundings) -> None:
         self.settings = settings
         self.station = station
         self.plant = Plant(settings.physics)

@@ -82,6 +82,8 @@ class PepClient:
         self._encoder = Encoder(float_values=True)
         self.status: Status | None = None
         self.closed_reason = ""
+        #: the PECC's last ``event`` text (its fault descriptions): failure reasons quote it
+        self.last_event = ""
         self._seq = SequenceCounter()
         self._slot = asyncio.Lock()
         self._pending: tuple[int, str, asyncio.Future[tuple[dict[str, Any], float]]] | None = None
@@ -236,7 +238,9 @@ class PepClient:
         kind = msg["kind"]
         if kind == "status":
             self._on_status(msg["payload"])
-        elif kind != "event":
+        elif kind == "event":
+            self.last_event = str(msg["payload"].get("eventDetails", ""))
+        else:
             self.stats.error(self.progress, f"unexpected info kind {kind!r} from the PECC")
 
     def _on_status(self, status: Status) -> None:

@@ -5,6 +5,11 @@ holds up another. A gun runs its sessions one after the other on the same
 connection; when the connection is lost it reconnects after the protocol's
 reconnect interval (``PEP_WS_RECONNECT_INTERVAL``, 10 s) and goes on with
 the next session. A connection that cannot be opened costs one session.
+
+A failed session is retried after a wait that doubles with every failure
+in a row (``retry_min`` up to ``retry_max``) and starts over after a
+success: a gun the PECC keeps refusing (CP/PP, a fault) costs a few
+sessions a minute, not hundreds a second.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ class RunOptions:
     request_timeout: float = REQUEST_TIMEOUT_S
     #: the TLS context of each ``wss://`` URL (client certificate, CA); others: the system's
     tls: Mapping[str, ssl.SSLContext] = field(default_factory=dict)
+    #: the wait before retrying after a failed session, doubled per failure in a row up to retry_max
+    retry_min: float = 1.0
+    retry_max: float = 30.0
 
 
 async def simulate(urls: list[str], scenario: Scenario, options: RunOptions, stats: RunStats) -> None:
@@ -82,10 +90,13 @@ class GunSimulator:
         self._number = 0
         self._session: ChargingSession | None = None
         self._finishing = False
+        self._failures = 0  # failed sessions in a row
+        self._wake = asyncio.Event()  # finish() ends a retry wait at once
 
     def finish(self) -> None:
         """End the running session gracefully (as stopCharging does) and start no other."""
         self._finishing = True
+        self._wake.set()
         self._stop()
 
     def _more(self) -> bool:
@@ -153,8 +164,11 @@ class GunSimulator:
                     break
                 else:
                     self.progress.sessions_ok += 1
+                    self._failures = 0
                 finally:
                     self._session = None
+                if self._failures and self._more():
+                    await self._back_off()
         finally:
             await ws.close()
             with contextlib.suppress(asyncio.CancelledError):
@@ -167,5 +181,19 @@ class GunSimulator:
             self._session.request_stop()
 
     def _failed(self, reason: str) -> None:
+        self._failures += 1
         self.stats.session_failed(self.progress, reason)
         self.progress.state = "failed"
+
+    def retry_delay(self) -> float:
+        """The wait before the next session after ``_failures`` failures in a row."""
+        if not self._failures:
+            return 0.0
+        options = self.options
+        return min(options.retry_max, options.retry_min * 2 ** min(self._failures - 1, 30))
+
+    async def _back_off(self) -> None:
+        self.progress.state = "backing off"
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.retry_delay()):
+                await self._wake.wait()

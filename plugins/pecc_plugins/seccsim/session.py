@@ -110,6 +110,7 @@ class ChargingSession:
 
     async def run(self) -> None:
         """The whole session; raises :class:`SessionFailed` (or ConnectionLost) on failure."""
+        self.client.last_event = ""
         try:
             await self._prepare()
             if not self.stop_requested:
@@ -172,7 +173,7 @@ class ChargingSession:
             "an isolation result",
         )
         if status["isolationStatus"] == "fault":
-            raise SessionFailed("isolation fault")
+            raise SessionFailed(self._pecc_says("isolation fault"))
         self._state("contactors")
         await client.request("contactorsStatus", {"contactorsStatus": "closed"})
         await self._await(
@@ -279,14 +280,19 @@ class ChargingSession:
         status = self.client.status
         assert status is not None  # _prepare waited for one
         if _inoperative(status):
-            raise SessionFailed("the PECC reports inoperative")
+            raise SessionFailed(self._pecc_says("the PECC reports inoperative"))
         if status["contactorsStatus"] != "closed" and self.progress.state in ("preCharge", "charge"):
-            raise SessionFailed("the PECC opened the contactors")
+            raise SessionFailed(self._pecc_says("the PECC opened the contactors"))
         return status
 
     async def _await(self, condition: Callable[[Status], bool], timeout: float, what: str) -> Status:
         """Like ``wait_status`` but an inoperative PECC fails the session at once."""
         status = await self.client.wait_status(lambda s: condition(s) or _inoperative(s), timeout, what)
         if not condition(status):
-            raise SessionFailed("the PECC reports inoperative")
+            raise SessionFailed(self._pecc_says("the PECC reports inoperative"))
         return status
+
+    def _pecc_says(self, what: str) -> str:
+        """``what`` with the PECC's last event text (its fault), if it sent one this session."""
+        event = self.client.last_event
+        return f"{what}: {event}" if event else what

@@ -1,0 +1,70 @@
+"""Service ``simhw``: the PECC's side of the bench that is not I/O.
+
+It forwards each gun's SECC target to the bench every control cycle (the
+car model there follows it: in the field the car is simply there), and
+passes module fault injections from the control API to the bench's
+module simulator (the methods the API looks for: ``silence``, ``inject``,
+``fault``, ``clear``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from pecc_core.model import Target
+from pecc_core.power import Fault
+from pecc_plugins.canbus.tasks import cancel
+from pecc_plugins.simhw.drivers import HwLink, LinkError
+
+if TYPE_CHECKING:
+    from pecc_core.station import Station
+
+
+class BenchLink:
+    """Started with the station's services; ``params`` are :class:`~.drivers.LinkParams`."""
+
+    def __init__(self, params: dict[str, Any], station: Station) -> None:
+        self.station = station
+        self.link = HwLink.shared(params.get("channel", "pecc-sim-split"))
+        self._sent: dict[str, Target | None] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.link.start()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-hw-car")
+
+    async def stop(self) -> None:
+        await cancel(self._task)
+        await self.link.stop()
+
+    async def _run(self) -> None:
+        period = self.station.cycle
+        while True:
+            await asyncio.sleep(period)
+            if not self.link.connected:
+                self._sent.clear()  # a new bench connection gets every target again
+                continue
+            for gun_id, gun in self.station.guns.items():
+                target = gun.target
+                if gun_id in self._sent and self._sent[gun_id] == target:
+                    continue
+                self._sent[gun_id] = target
+                body = None if target is None else [target.voltage, target.current, target.soc, target.phase.value]
+                with contextlib.suppress(LinkError):
+                    self.link.send({"op": "car", "gun": gun_id, "target": body})
+
+    # -- fault injection, as the in-process module simulator offers it ------------------
+
+    def silence(self, address: int, silent: bool = True) -> None:
+        self.link.send({"op": "inject", "what": "silence", "module": address, "silent": silent})
+
+    def inject(self, address: int, bit: int, active: bool = True) -> None:
+        self.link.send({"op": "inject", "what": "bit", "module": address, "bit": bit, "active": active})
+
+    def fault(self, address: int, fault: Fault, active: bool = True) -> None:
+        self.link.send({"op": "inject", "what": "fault", "module": address, "fault": fault.value, "active": active})
+
+    def clear(self, address: int) -> None:
+        self.link.send({"op": "inject", "what": "clear", "module": address})
