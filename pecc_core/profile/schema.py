@@ -8,121 +8,53 @@ ignored on a charger.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
 
 from pecc_core import __version__
 from pecc_core.logs import FORMATS, LEVELS
 from pecc_core.profile import model
+from pecc_core.profile.access import AllowSchema, TlsSchema
+from pecc_core.profile.fields import (
+    Boolean,
+    Integer,
+    List,
+    Milliseconds,
+    Nested,
+    Number,
+    StrictSchema,
+    String,
+    at_least,
+    between,
+    identifier,
+)
+
+#: The field types are re-exported: plugins import them from here.
+__all__ = [
+    "Boolean",
+    "Integer",
+    "List",
+    "Milliseconds",
+    "Nested",
+    "Number",
+    "ProfileSchema",
+    "StrictSchema",
+    "String",
+    "at_least",
+    "between",
+    "build",
+    "identifier",
+]
 
 MAX_SECCS = 6
 MAX_GUNS_PER_SECC = 12
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _LOGGER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SUBPROTOCOL = re.compile(r"^pep1\.\d+$")
-_FINGERPRINT = re.compile(r"^(?:sha256:)?((?:[0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2})$")
-
-
-class Number(fields.Float):
-    default_error_messages = {
-        "invalid": "expected a number",
-        "special": "expected a finite number",
-        "required": "required key is missing",
-        "null": "expected a number, not null",
-    }
-
-
-class Integer(fields.Integer):
-    default_error_messages = {
-        "invalid": "expected an integer",
-        "required": "required key is missing",
-        "null": "expected an integer, not null",
-    }
-
-
-class Milliseconds(fields.Field[float]):
-    """A duration the profile writes in milliseconds, loaded as seconds.
-
-    Declare it under the seconds name with the profile's key as ``data_key``
-    (``tick_s = Milliseconds(data_key="tick_ms", load_default=50)``): the
-    value is checked as an :class:`Integer` with ``validate`` in the
-    profile's milliseconds (so are the messages), the code gets seconds,
-    and no ``post_load`` converts by hand.
-    """
-
-    default_error_messages = Integer.default_error_messages
-
-    def __init__(self, *, validate: Any = None, load_default: Any = fields.missing_, **kwargs: Any) -> None:
-        self._ms = Integer(validate=validate)
-        if isinstance(load_default, int):
-            load_default = load_default / 1000
-        super().__init__(load_default=load_default, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
-        ms: int = self._ms.deserialize(value, attr, data)
-        return ms / 1000
-
-    def _serialize(self, value: float | None, attr: str | None, obj: Any, **kwargs: Any) -> int | None:
-        """Back to the profile's milliseconds (``pecc profiles show``)."""
-        return None if value is None else round(value * 1000)
-
-
-class String(fields.String):
-    default_error_messages = {
-        "invalid": "expected a string",
-        "required": "required key is missing",
-        "null": "expected a string, not null",
-    }
-
-
-class Boolean(fields.Boolean):
-    default_error_messages = {
-        "invalid": "expected true or false",
-        "required": "required key is missing",
-        "null": "expected true or false, not null",
-    }
-
-
-class Nested(fields.Nested):
-    default_error_messages = {
-        "required": "required key is missing",
-        "null": "expected a table, not null",
-        "type": "expected a table",
-    }
-
-
-class List(fields.List[Any]):
-    default_error_messages = {
-        "required": "required key is missing",
-        "null": "expected a list, not null",
-        "invalid": "expected a list",
-    }
-
-
-def at_least(lo: float) -> validate.Range:
-    return validate.Range(min=lo, error=f"expected a value >= {lo}")
-
-
-def between(lo: float, hi: float) -> validate.Range:
-    return validate.Range(min=lo, max=hi, error=f"expected a value from {lo} to {hi}")
-
-
-identifier = validate.Regexp(_ID, error="expected an id of letters, digits, '_', '.', '-'")
-
-
-class StrictSchema(Schema):
-    """Refuses unknown keys with a message a profile author understands."""
-
-    error_messages = {
-        "unknown": "unknown key",
-        "type": "expected a table",
-    }
 
 
 def _check_range(data: dict[str, Any], lo: str, hi: str) -> None:
@@ -151,69 +83,6 @@ class StationSchema(StrictSchema):
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.StationConfig:
         return model.StationConfig(**data)
-
-
-class TlsSchema(StrictSchema):
-    """``[server.tls]``; relative paths are relative to the profile's folder."""
-
-    cert = String(required=True, validate=validate.Length(min=1, error="expected a PEM file path"))
-    key = String(required=True, validate=validate.Length(min=1, error="expected a PEM file path"))
-    client_ca = String(load_default=None, allow_none=True)
-    require_client_cert = Boolean(load_default=False)
-
-    @validates_schema
-    def mutual(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("require_client_cert") and not data.get("client_ca"):
-            raise ValidationError(
-                "expected client_ca (the CA of the SECCs' certificates) with require_client_cert = true",
-                "require_client_cert",
-            )
-
-    @post_load
-    def make(self, data: dict[str, Any], **_: Any) -> model.TlsConfig:
-        ca = data["client_ca"]
-        return model.TlsConfig(
-            Path(data["cert"]), Path(data["key"]), Path(ca) if ca else None, data["require_client_cert"]
-        )
-
-
-class Fingerprint(String):
-    """A SHA-256 certificate fingerprint, hex with or without colons, kept as lower-case hex."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        match = _FINGERPRINT.match(text.strip())
-        if match is None:
-            raise ValidationError("expected a SHA-256 fingerprint: 64 hex digits, colons allowed")
-        return match.group(1).replace(":", "").lower()
-
-
-class Network(fields.Field["model.IpNetwork"]):
-    """A source network in CIDR form (a bare address is a /32 or /128)."""
-
-    default_error_messages = {"null": "expected a network, not null"}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> model.IpNetwork:
-        if not isinstance(value, str):
-            raise ValidationError("expected a network like '10.0.0.0/24', as a string")
-        try:
-            return ipaddress.ip_network(value.strip())
-        except ValueError:
-            raise ValidationError(
-                "expected a network like '10.0.0.0/24' (no host bits set) or an address"
-            ) from None
-
-
-class AllowSchema(StrictSchema):
-    """``[seccs.allow]``: who may connect to this SECC's guns."""
-
-    names = List(String(validate=validate.Length(min=1, error="expected a name")), load_default=list)
-    fingerprints = List(Fingerprint(), load_default=list)
-    networks = List(Network(), load_default=list)
-
-    @post_load
-    def make(self, data: dict[str, Any], **_: Any) -> model.SeccAllow:
-        return model.SeccAllow(**{k: tuple(v) for k, v in data.items()})
 
 
 class ServerSchema(StrictSchema):
