@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from pecc_core.gun import GunState
+from pecc_core.power import Mode
 from pecc_core.runtime import Runtime
 from pecc_core.testing import eventually, running, sim_overrides
 
@@ -289,3 +290,29 @@ async def test_all_modules_silent_mid_charge(stack: Runtime) -> None:
         assert opened - heard >= 1.5  # not before the modules' own watchdog time
     print(f"modules silent -> stopCharging at the SECC: {asked * 1000:.0f} ms; "
           f"contactors opened {opened - heard:.2f} s after the last frame (watchdog 1.5 s)")
+
+
+# -- the precharge split -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", [{"policy.params": {"assignment": {GUN: [1, 2, 3, 4], "1-2": [5], "2-1": [6], "2-2": [7, 8]}}}], indirect=True)
+async def test_a_2_a_precharge_goes_to_as_few_modules_as_the_minimum_allows(stack: Runtime) -> None:
+    """The shipped ``sim`` modules regulate no less than 1 A: 2 A is two 1 A shares, the rest off."""
+    station = stack.station
+    gun = station.guns[GUN]
+    driver = station.driver
+    assert driver.timing.min_current_a == 1.0  # the shipped profile's minimum
+    async with secc(url(stack)) as client:
+        await checked(client, 500.0, 500.0)
+        modules = gun.modules()
+        assert len(modules) == 4  # an even split would be four 0.5 A slices
+        await client.target(380.0, 2.0, 40.0, "preCharge")
+        await client.until(lambda s: abs(s["measuredVoltage"] - 380) < 10, 4.0, "precharged")
+        await client.until(lambda s: True, 0.3, "")  # a few setpoint refreshes later
+        shares = {a: driver.modules[a].current_setpoint for a in modules}
+        modes = {a: driver.modules[a].mode for a in modules}
+    exporting = [a for a in modules if modes[a] is Mode.EXPORT]
+    assert len(exporting) == 2, (modes, shares)  # 2 A / 1 A: two modules, not len(modules) slices
+    assert all(shares[a] == pytest.approx(1.0) for a in exporting), shares
+    assert all(shares[a] == 0.0 for a in modules if a not in exporting), shares
+    assert sum(shares.values()) == pytest.approx(2.0)
