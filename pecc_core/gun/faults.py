@@ -97,6 +97,17 @@ def check_modules(gun: Gun) -> None:
     the policy has moved the failed module off the gun the condition clears
     and the gun carries on with the others.
     """
+    # the power stage first: a gun whose modules all went at once (the bus
+    # down) takes the loss path (stopCharging, contactors held), not a module fault's
+    modules = gun.modules()
+    driver = gun.wiring.driver.modules
+    fresh = gun.readings.modules_fresh and any(driver[a].online for a in modules)
+    lost = gun.state in CLOSED and bool(modules) and not fresh
+    if lost and "power_stage" not in gun.faults:
+        condition(gun, "power_stage", True, "power stage lost: no power module of this gun answers")
+        stop_charging(gun)
+    elif not lost and "power_stage" in gun.faults and gun.state not in CLOSED and fresh:
+        condition(gun, "power_stage", False, "")
     pool = gun.wiring.pool
     module = pool.first_unusable(gun.id)
     if (module is not None) != ("module" in gun.faults):
@@ -104,13 +115,6 @@ def check_modules(gun: Gun) -> None:
     unpowered = not pool.reachable_usable(gun.id)
     if unpowered != ("no_modules" in gun.faults):
         condition(gun, "no_modules", unpowered, "no usable power module can reach this gun")
-    fresh = gun.readings.modules_fresh
-    lost = gun.state in CLOSED and bool(gun.modules()) and not fresh
-    if lost and "power_stage" not in gun.faults:
-        condition(gun, "power_stage", True, "power stage lost: no power module of this gun answers")
-        stop_charging(gun)
-    elif not lost and "power_stage" in gun.faults and gun.state not in CLOSED and fresh:
-        condition(gun, "power_stage", False, "")
 
 
 def stop_charging(gun: Gun) -> None:

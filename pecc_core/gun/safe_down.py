@@ -82,6 +82,7 @@ async def _current_down(gun: Gun) -> None:
     """Wait until the current is known low (bounded) before the contactors open."""
     wiring = gun.wiring
     loop = asyncio.get_running_loop()
+    voltage.measure(gun, loop.time())  # the modules may have gone since the last cycle (the bus down)
     if gun.readings.modules_fresh or not gun.modules():
         if not await wiring.driver.wait_off(gun.modules(), OFF_TIMEOUT):
             log.error(
