@@ -122,7 +122,7 @@ def stop_charging(gun: Gun) -> None:
     link = gun.secc
     if link is not None:
         log.warning("gun %s: asking the SECC to stop charging", gun.id)
-        gun.keep(asyncio.get_running_loop().create_task(_stop_charging(gun, link), name=f"stop-charging-{gun.id}"))
+        gun.work.keep(asyncio.get_running_loop().create_task(_stop_charging(gun, link), name=f"stop-charging-{gun.id}"))
 
 
 async def _stop_charging(gun: Gun, link: SeccLink) -> None:
@@ -170,7 +170,7 @@ def _set(gun: Gun, kind: str, active: bool, text: str, emergency: bool) -> None:
     message = gun.faults.pop(kind)
     log.info("gun %s: cleared: %s", gun.id, message, extra={"gun": gun.id})
     if gun.state is GunState.INOPERATIVE and not gun.faults:
-        gun.start_safe_down()  # standby only through a completed safe-down (it takes CLEARED)
+        gun.work.safe_down()  # standby only through a completed safe-down (it takes CLEARED)
     gun.tell(observers.gun_fault, gun, message, False)
 
 
