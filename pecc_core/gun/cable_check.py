@@ -138,7 +138,7 @@ async def run(gun: Gun, voltage: float, suggestion: float | None = None) -> None
             except ContactorError as exc:
                 raise CheckFailed(str(exc)) from None
         if not await _modules(gun):
-            gun.forget_task()
+            gun.work.forget()
             faults.condition(gun, "no_module_free", True, "no power module free: this gun cannot deliver now")
             return
         await _reach(gun, voltage, record)
@@ -155,7 +155,7 @@ async def run(gun: Gun, voltage: float, suggestion: float | None = None) -> None
         _report(gun, record, False, str(exc))
         return
     except _Left:
-        gun.forget_task()
+        gun.work.forget()
         return
     _report(gun, record, record.passed, "" if record.passed else _failed_verdict(record))
 
@@ -281,7 +281,7 @@ def _failed_verdict(record: CheckRecord) -> str:
 
 def _report(gun: Gun, record: CheckRecord, passed: bool, why: str) -> None:
     loop = asyncio.get_running_loop()
-    gun.forget_task()
+    gun.work.forget()
     gun.drive(0.0, 0.0)
     took = loop.time() - record.started
     reached = "not reached" if record.reached is None else f"{record.reached:.0f} V reached"

@@ -41,7 +41,7 @@ async def close(gun: Gun) -> None:
             raise InternalRefused(str(exc)) from None
     if epoch != gun.epoch:
         if gun.state not in INOPERATIVE_STATES:  # already back in standby: open again
-            gun.start_safe_down()
+            gun.work.safe_down()
         raise InoperativeRefused(f"gun {gun.id} was taken to standby while closing its contactors")
 
 

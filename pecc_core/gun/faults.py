@@ -97,6 +97,17 @@ def check_modules(gun: Gun) -> None:
     the policy has moved the failed module off the gun the condition clears
     and the gun carries on with the others.
     """
+    # the power stage first: a gun whose modules all went at once (the bus
+    # down) takes the loss path (stopCharging, contactors held), not a module fault's
+    modules = gun.modules()
+    driver = gun.wiring.driver.modules
+    fresh = gun.readings.modules_fresh and any(driver[a].online for a in modules)
+    lost = gun.state in CLOSED and bool(modules) and not fresh
+    if lost and "power_stage" not in gun.faults:
+        condition(gun, "power_stage", True, "power stage lost: no power module of this gun answers")
+        stop_charging(gun)
+    elif not lost and "power_stage" in gun.faults and gun.state not in CLOSED and fresh:
+        condition(gun, "power_stage", False, "")
     pool = gun.wiring.pool
     module = pool.first_unusable(gun.id)
     if (module is not None) != ("module" in gun.faults):
@@ -104,13 +115,6 @@ def check_modules(gun: Gun) -> None:
     unpowered = not pool.reachable_usable(gun.id)
     if unpowered != ("no_modules" in gun.faults):
         condition(gun, "no_modules", unpowered, "no usable power module can reach this gun")
-    fresh = gun.readings.modules_fresh
-    lost = gun.state in CLOSED and bool(gun.modules()) and not fresh
-    if lost and "power_stage" not in gun.faults:
-        condition(gun, "power_stage", True, "power stage lost: no power module of this gun answers")
-        stop_charging(gun)
-    elif not lost and "power_stage" in gun.faults and gun.state not in CLOSED and fresh:
-        condition(gun, "power_stage", False, "")
 
 
 def stop_charging(gun: Gun) -> None:
@@ -118,7 +122,7 @@ def stop_charging(gun: Gun) -> None:
     link = gun.secc
     if link is not None:
         log.warning("gun %s: asking the SECC to stop charging", gun.id)
-        gun.keep(asyncio.get_running_loop().create_task(_stop_charging(gun, link), name=f"stop-charging-{gun.id}"))
+        gun.work.keep(asyncio.get_running_loop().create_task(_stop_charging(gun, link), name=f"stop-charging-{gun.id}"))
 
 
 async def _stop_charging(gun: Gun, link: SeccLink) -> None:
@@ -166,7 +170,7 @@ def _set(gun: Gun, kind: str, active: bool, text: str, emergency: bool) -> None:
     message = gun.faults.pop(kind)
     log.info("gun %s: cleared: %s", gun.id, message, extra={"gun": gun.id})
     if gun.state is GunState.INOPERATIVE and not gun.faults:
-        gun.start_safe_down()  # standby only through a completed safe-down (it takes CLEARED)
+        gun.work.safe_down()  # standby only through a completed safe-down (it takes CLEARED)
     gun.tell(observers.gun_fault, gun, message, False)
 
 

@@ -13,7 +13,8 @@ The gun's other jobs live next to it: fault monitoring
 (:mod:`~pecc_core.gun.contactors`), the cable check
 (:mod:`~pecc_core.gun.cable_check`), the safe-down
 (:mod:`~pecc_core.gun.safe_down`), its demand for the allocation
-(:mod:`~pecc_core.gun.demand`) and its limits (:mod:`~pecc_core.gun.limits`).
+(:mod:`~pecc_core.gun.demand`), its limits (:mod:`~pecc_core.gun.limits`)
+and its background work (:mod:`~pecc_core.gun.work`).
 
 Safety rules this class keeps on every path:
 
@@ -49,6 +50,7 @@ from pecc_core.gun.table import (
     Outcome,
 )
 from pecc_core.gun.voltage import Readings
+from pecc_core.gun.work import Work
 from pecc_core.model import (
     EvConnection,
     EvSession,
@@ -71,10 +73,6 @@ if TYPE_CHECKING:
     from pecc_core.transport import SeccLink
 
 log = logging.getLogger(__name__)
-
-#: How long a reply to ``reset`` / ``contactorsStatus: open`` waits for the
-#: transition to standby before answering (the rest goes on behind it) (s).
-REPLY_WAIT = 0.3
 
 S, E = GunState, Event
 
@@ -120,9 +118,9 @@ class Gun:
         self.closing: str | None = None
         #: Counts transitions to stopping/inoperative (see :func:`.contactors.close`).
         self.epoch = 0
-        self._task: asyncio.Task[None] | None = None  # cable check or safe-down
+        #: The cable check or safe-down running, and the short tasks kept (:mod:`.work`).
+        self.work = Work(self)
         self._demand: GunDemand | None = None
-        self._background: set[asyncio.Task[Any]] = set()
         #: The cable check, supervision and shutdown settings (the profile's ``[safety]``).
         self.safety = wiring.safety
         #: The current up-ramp every setpoint passes (falling current at once).
@@ -187,9 +185,7 @@ class Gun:
             raise InternalRefused(f"gun {self.id}: CP/PP supervision does not allow closing the contactors")
         self.readout.isolation = Isolation.INVALID
         self.go(E.CABLE_CHECK, f"cableCheck at {test_voltage:g} V (suggested {voltage:g} V)")
-        self._task = asyncio.get_running_loop().create_task(
-            cable_check.run(self, test_voltage, voltage), name=f"cable-check-{self.id}"
-        )
+        self.work.start(cable_check.run(self, test_voltage, voltage), "cable-check")
 
     async def target_values(self, target: Target) -> None:
         """Drive the output as the SECC asks, within every limit.
@@ -226,13 +222,13 @@ class Gun:
             self.go(E.CLOSE, "contactorsStatus closed")
         else:
             self.go(E.OPEN, "contactorsStatus open")
-            await self._stop_and_wait()
+            await self.work.stop_and_reply()
 
     async def reset(self) -> None:
         """Go to standby: outputs 0, contactors open, modules released, operative."""
         faults.unlatch(self)  # a reset clears the latched faults (6.3.1.106)
         if self.state is S.INOPERATIVE and not self.faults:
-            await self._stop_and_wait()  # faults cleared: already on its way to standby
+            await self.work.stop_and_reply()  # faults cleared: already on its way to standby
             return
         outcome = self._outcome(E.RESET)
         self.readout.isolation = Isolation.INVALID
@@ -243,7 +239,7 @@ class Gun:
             return
         if self.state is not S.STOPPING:
             self.go(E.RESET, "reset")
-        await self._stop_and_wait()
+        await self.work.stop_and_reply()
 
     # -- SECC information -------------------------------------------------------
 
@@ -346,19 +342,11 @@ class Gun:
             and self.output_safe()
         )
 
-    def keep(self, task: asyncio.Task[Any]) -> None:
-        """Hold a background task of this gun until it is done."""
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def shutdown(self) -> None:
         """Station stop: reach standby (or a safe inoperative state) whatever happens."""
         if self.state in ACTIVE_STATES:
             self.go(E.RESET, "station stopping")
-        self.start_safe_down()
-        task = self._task
-        if task is not None:
-            await asyncio.wait({task}, timeout=safe_down.OFF_TIMEOUT + safe_down.DISCHARGE_TIMEOUT + 1.0)
+        await self.work.safe_down_then(safe_down.OFF_TIMEOUT + safe_down.DISCHARGE_TIMEOUT + 1.0)
 
     # -- the machine -----------------------------------------------------------------
 
@@ -386,7 +374,7 @@ class Gun:
             self.epoch += 1
             self.drive(0.0, 0.0)
             self.target = None
-            self.start_safe_down()
+            self.work.safe_down()
         elif new is S.STANDBY or new is S.READY:
             self.drive(0.0, 0.0)
         if new is S.STANDBY and self.readout.isolation in ISOLATION_OK:
@@ -414,24 +402,3 @@ class Gun:
     def _drive(self, voltage: float, current: float, limits: Limits | None) -> None:
         """:meth:`drive` with the limits already computed for this request (or None)."""
         output.drive(self, voltage, current, limits)
-
-    def forget_task(self) -> None:
-        """At the end of the cable check or safe-down task: it is no longer the gun's task."""
-        if self._task is asyncio.current_task():
-            self._task = None
-
-    def start_safe_down(self) -> None:
-        """Start the safe-down (once), cancelling a running cable check."""
-        if self.holds_modules:
-            return
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
-        self.holds_modules = True
-        self._task = asyncio.get_running_loop().create_task(safe_down.run(self), name=f"safe-down-{self.id}")
-
-    async def _stop_and_wait(self) -> None:
-        """Let the transition to standby run, replying after at most :data:`REPLY_WAIT`."""
-        self.start_safe_down()
-        task = self._task
-        if task is not None:
-            await asyncio.wait({task}, timeout=REPLY_WAIT)

@@ -4,7 +4,7 @@ Normal path: outputs 0, wait for the modules' current to fall (bounded:
 then the contactors open under load, logged as the emergency it is), open
 the contactors, wait for the output to discharge under
 :data:`SAFE_VOLTAGE` (bounded: else a ``discharge`` fault), stop the IMD.
-Started by :meth:`pecc_core.gun.machine.Gun.start_safe_down` as the gun's
+Started by :meth:`pecc_core.gun.work.Work.safe_down` as the gun's
 task; the gun keeps its modules meanwhile (they measure the discharge).
 
 When the gun's power stage is lost (no module of it answers, so its current
@@ -69,7 +69,7 @@ async def run(gun: Gun) -> None:
         failed = True
     finally:
         gun.holds_modules = False
-        gun.forget_task()
+        gun.work.forget()
     if failed:
         faults.condition(gun, "internal", True, "safe-down failed (see the log)")
     elif gun.state is GunState.STOPPING:
@@ -82,6 +82,7 @@ async def _current_down(gun: Gun) -> None:
     """Wait until the current is known low (bounded) before the contactors open."""
     wiring = gun.wiring
     loop = asyncio.get_running_loop()
+    voltage.measure(gun, loop.time())  # the modules may have gone since the last cycle (the bus down)
     if gun.readings.modules_fresh or not gun.modules():
         if not await wiring.driver.wait_off(gun.modules(), OFF_TIMEOUT):
             log.error(
@@ -145,7 +146,7 @@ def emergency(gun: Gun, why: str) -> None:
     wiring.driver.off(gun.modules())
     gun.commanded_closed = False
     gun.switching = True  # until the task below has the feedback
-    gun.keep(asyncio.get_running_loop().create_task(_open(gun), name=f"emergency-open-{gun.id}"))
+    gun.work.keep(asyncio.get_running_loop().create_task(_open(gun), name=f"emergency-open-{gun.id}"))
 
 
 async def _open(gun: Gun) -> None:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from pecc_core.gun import GunState
+from pecc_core.power import Mode
 from pecc_core.runtime import Runtime
 from pecc_core.testing import eventually, running, sim_overrides
 
@@ -266,26 +267,113 @@ WATCHDOG = {
 }
 
 
-@pytest.mark.parametrize("stack", [WATCHDOG], indirect=True)
-async def test_all_modules_silent_mid_charge(stack: Runtime) -> None:
+async def lost_power_stage(stack: Runtime, lose: Callable[[tuple[int, ...]], None]) -> tuple[float, float]:
+    """Charge, ``lose(modules)``, and check the power-stage loss path; (to stopCharging, opened after the last frame) (s)."""
     station = stack.station
     gun = station.guns[GUN]
-    sim = stack.services[0]
     loop = asyncio.get_running_loop()
     async with secc(url(stack)) as client:
         await charging(client)
         modules = gun.modules()
-        for address in modules:
-            sim.silence(address)
-        silenced = loop.time()
+        lose(modules)
+        lost = loop.time()
         await client.until(lambda s: s["operationalStatus"] == "inoperative", 2.0, "inoperative")
         await eventually(lambda: any(kind == "stopCharging" for _, kind in client.requests), what="stopCharging")
-        asked = next(t for t, kind in client.requests if kind == "stopCharging") - silenced
+        asked = next(t for t, kind in client.requests if kind == "stopCharging") - lost
         assert gun.report().driven_current == 0
         heard = max(station.driver.modules[a].last_seen for a in modules)
-        assert station.io.contactors.closed(GUN)  # the modules still deliver: never opened under load
+        assert station.io.contactors.closed(GUN)  # the modules may still deliver: never opened under load
         await eventually(lambda: not station.io.contactors.closed(GUN), timeout=5.0, what="opened")
-        opened = loop.time()
-        assert opened - heard >= 1.5  # not before the modules' own watchdog time
+        opened = loop.time() - heard
+        assert opened >= 1.5  # not before the modules' own watchdog time
+    return asked, opened
+
+
+@pytest.mark.parametrize("stack", [WATCHDOG], indirect=True)
+async def test_all_modules_silent_mid_charge(stack: Runtime) -> None:
+    sim = stack.services[0]
+    asked, opened = await lost_power_stage(stack, lambda modules: [sim.silence(a) for a in modules] and None)
     print(f"modules silent -> stopCharging at the SECC: {asked * 1000:.0f} ms; "
-          f"contactors opened {opened - heard:.2f} s after the last frame (watchdog 1.5 s)")
+          f"contactors opened {opened:.2f} s after the last frame (watchdog 1.5 s)")
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [{**WATCHDOG, "power.driver.params.reopen_min_ms": 60_000, "power.driver.params.reopen_max_ms": 60_000}],
+    indirect=True,
+)
+async def test_the_bus_down_mid_charge(stack: Runtime) -> None:
+    """The driver's CAN interface goes away (and stays away): not a silent module, the whole bus."""
+    driver = stack.station.driver
+
+    def close_the_bus(modules: tuple[int, ...]) -> None:
+        assert driver.link.bus is not None
+        driver.link.bus.shutdown()  # every later frame is refused: the link reports the bus down
+
+    asked, opened = await lost_power_stage(stack, close_the_bus)
+    assert not driver.bus_ok and driver.link.counters.deaths == 1
+    assert stack.services[0].modules[1].output.on is False  # the modules' own watchdog switched them off
+    print(f"bus down -> stopCharging at the SECC: {asked * 1000:.0f} ms; "
+          f"contactors opened {opened:.2f} s after the last frame (watchdog 1.5 s)")
+
+
+async def test_voltage_to_pe_above_its_limit_is_an_emergency(stack: Runtime) -> None:
+    """6.3.1.112.2: a charger rated above 500 V keeps each pole to PE below 110 % of the output."""
+    station = stack.station
+    gun = station.guns[GUN]
+    async with secc(url(stack)) as client:
+        await charging(client, volts=380.0)
+        volts = gun.report().measured_voltage
+        station.io.imd.shift_pe(GUN, 0.5 * volts)  # L+/PE = 100 % of the output: within 110 %
+        await asyncio.sleep(5 * station.io.imd.sample_s)
+        assert "pe_voltage" not in gun.faults and gun.state is GunState.CHARGE
+        station.io.imd.shift_pe(GUN, 0.7 * volts)  # L+/PE = 120 % of the output
+        await eventually(lambda: "pe_voltage" in gun.faults, what="voltage to PE")
+        assert not gun.commanded_closed and gun.report().driven_current == 0  # the emergency path: at once
+        await client.until(lambda s: s["operationalStatus"] == "inoperative", 1.0, "inoperative")
+        await client.until(lambda s: True, 0.3, "")
+        assert any("voltage to PE" in e for e in client.events), client.events
+        station.io.imd.shift_pe(GUN, None)
+
+
+async def test_modules_and_connector_disagreeing_beyond_the_bound_is_a_fault(stack: Runtime) -> None:
+    """The default bound is 50 V (``safety.plausibility_v``); a disagreement must last, then it is a fault."""
+    station = stack.station
+    gun = station.guns[GUN]
+    async with secc(url(stack)) as client:
+        await charging(client, volts=380.0)
+        station.io.connector.drift(GUN, -40.0)  # within 50 V
+        await asyncio.sleep(1.5)  # longer than a disagreement may last
+        assert "plausibility" not in gun.faults and gun.state is GunState.CHARGE
+        station.io.connector.drift(GUN, -80.0)  # the sensor reads 80 V low
+        await eventually(lambda: "plausibility" in gun.faults, timeout=5.0, what="plausibility fault")
+        await client.until(lambda s: s["operationalStatus"] == "inoperative", 1.0, "inoperative")
+        await client.until(lambda s: True, 0.3, "")
+        assert any("disagree" in e for e in client.events), client.events
+        station.io.connector.drift(GUN, None)
+
+
+# -- the precharge split -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", [{"policy.params": {"assignment": {GUN: [1, 2, 3, 4], "1-2": [5], "2-1": [6], "2-2": [7, 8]}}}], indirect=True)
+async def test_a_2_a_precharge_goes_to_as_few_modules_as_the_minimum_allows(stack: Runtime) -> None:
+    """The shipped ``sim`` modules regulate no less than 1 A: 2 A is two 1 A shares, the rest off."""
+    station = stack.station
+    gun = station.guns[GUN]
+    driver = station.driver
+    assert driver.timing.min_current_a == 1.0  # the shipped profile's minimum
+    async with secc(url(stack)) as client:
+        await checked(client, 500.0, 500.0)
+        modules = gun.modules()
+        assert len(modules) == 4  # an even split would be four 0.5 A slices
+        await client.target(380.0, 2.0, 40.0, "preCharge")
+        await client.until(lambda s: abs(s["measuredVoltage"] - 380) < 10, 4.0, "precharged")
+        await client.until(lambda s: True, 0.3, "")  # a few setpoint refreshes later
+        shares = {a: driver.modules[a].current_setpoint for a in modules}
+        modes = {a: driver.modules[a].mode for a in modules}
+    exporting = [a for a in modules if modes[a] is Mode.EXPORT]
+    assert len(exporting) == 2, (modes, shares)  # 2 A / 1 A: two modules, not len(modules) slices
+    assert all(shares[a] == pytest.approx(1.0) for a in exporting), shares
+    assert all(shares[a] == 0.0 for a in modules if a not in exporting), shares
+    assert sum(shares.values()) == pytest.approx(2.0)

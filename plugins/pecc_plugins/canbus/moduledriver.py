@@ -461,19 +461,25 @@ class ModuleDriver(ABC):
                 waiter.set_result(None)
 
     def _lost(self, module: ModuleState) -> None:
+        if self._mark_lost(module):
+            self._notify(module)
+
+    def _mark_lost(self, module: ModuleState) -> bool:
+        """Take ``module`` offline; True if it was not already (its listeners are then due)."""
         self._recovering.pop(module.address, None)
         self._sent.pop(module.address, None)
         self._forget(module)
-        if module.online or Fault.COMMUNICATION not in module.faults:
-            module.online = False
-            module.faults.add(Fault.COMMUNICATION)
-            log.warning(
-                "%s: module %d: communication lost",
-                self.name,
-                module.address,
-                extra={"module_address": module.address},
-            )
-            self._notify(module)
+        if not module.online and Fault.COMMUNICATION in module.faults:
+            return False
+        module.online = False
+        module.faults.add(Fault.COMMUNICATION)
+        log.warning(
+            "%s: module %d: communication lost",
+            self.name,
+            module.address,
+            extra={"module_address": module.address},
+        )
+        return True
 
     def _bus_state(self, up: bool) -> None:
         self.bus_ok = up
@@ -482,8 +488,12 @@ class ModuleDriver(ABC):
             for module in self.modules.values():
                 self._send_state(module)
             return
-        for module in self.modules.values():
-            self._lost(module)
+        # every module offline first, then the listeners: none of them sees a
+        # half-lost bus (a gun whose modules all went must read as a lost power
+        # stage, not as one failed module beside answering ones)
+        lost = [module for module in self.modules.values() if self._mark_lost(module)]
+        for module in lost:
+            self._notify(module)
         self._wake()
 
     def _schedule(self, now: float) -> None:

@@ -4,7 +4,8 @@ The node is what a simulator of the power stage computes (the module
 simulator attaches itself with :meth:`SimConnectorVoltage.follow` when it
 starts): it includes the car's battery while the contactors are closed and
 the modules are off, which a module's own measurement behind its output
-diode does not see.
+diode does not see. :meth:`drift` makes a gun's sensor read off (a
+failing sensor: the plausibility check against the modules must see it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class SimConnectorVoltage:
 
     def __init__(self) -> None:
         self._source: Callable[[str], float | None] | None = None
+        self._drift: dict[str, float] = {}
 
     @classmethod
     def from_profile(cls, params: dict[str, Any], profile: Profile) -> SimConnectorVoltage:
@@ -30,7 +32,15 @@ class SimConnectorVoltage:
         self._source = source
 
     def voltage(self, gun: str) -> float | None:
-        return None if self._source is None else self._source(gun)
+        volts = None if self._source is None else self._source(gun)
+        return None if volts is None else volts + self._drift.get(gun, 0.0)
+
+    def drift(self, gun: str, volts: float | None) -> None:
+        """Make ``gun``'s sensor read ``volts`` off the node (None: true again)."""
+        if volts is None:
+            self._drift.pop(gun, None)
+        else:
+            self._drift[gun] = volts
 
     def current(self, gun: str) -> float | None:
         return None

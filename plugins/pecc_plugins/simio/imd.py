@@ -44,7 +44,9 @@ class SimIsolationMonitor:
     verdict with :meth:`inject`); it shows in the next sample. The
     self-test fails for a gun made to fail with :meth:`fail_self_test`.
     Samples carry the output voltage and the L+/PE, L-/PE voltages of a
-    symmetric bridge when a voltage source is attached (:meth:`follow`).
+    symmetric bridge when a voltage source is attached (:meth:`follow`),
+    shifted by a common-mode voltage injected with :meth:`shift_pe` (a
+    broken PE or an AC-side fault lifts both poles against earth).
     ``test_s`` and ``sample_s`` may be changed at run time.
     """
 
@@ -54,6 +56,7 @@ class SimIsolationMonitor:
         self.default_ohm = resistance_ohm
         self._ohm: dict[str, float] = {}
         self._self_test_fails: set[str] = set()
+        self._pe_shift: dict[str, float] = {}
         self._samples: dict[str, ImdSample] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._voltage: Any = None
@@ -101,8 +104,9 @@ class SimIsolationMonitor:
             seq += 1
             ohm = self.resistance(gun)
             volts = self._voltage(gun) if self._voltage is not None else None
-            half = None if volts is None else volts / 2
-            self._samples[gun] = ImdSample(seq, loop.time(), verdict(ohm), ohm, volts, half, half)
+            shift = self._pe_shift.get(gun, 0.0)
+            plus, minus = (None, None) if volts is None else (volts / 2 + shift, -volts / 2 + shift)
+            self._samples[gun] = ImdSample(seq, loop.time(), verdict(ohm), ohm, volts, plus, minus)
 
     def resistance(self, gun: str) -> float:
         """The insulation resistance of ``gun`` the next samples show (Ω)."""
@@ -120,6 +124,13 @@ class SimIsolationMonitor:
     def inject(self, gun: str, result: Isolation | None) -> None:
         """Make ``gun``'s insulation one the IMD classifies as ``result`` (warning, fault); None: healthy."""
         self.set_resistance(gun, None if result is None else _RESISTANCE_OF[result])
+
+    def shift_pe(self, gun: str, volts: float | None) -> None:
+        """Lift both of ``gun``'s poles by ``volts`` against PE (None: symmetric again); the next sample shows it."""
+        if volts is None:
+            self._pe_shift.pop(gun, None)
+        else:
+            self._pe_shift[gun] = volts
 
     def fail_self_test(self, gun: str, fails: bool = True) -> None:
         """Make ``gun``'s self-tests fail (or pass again)."""

@@ -1,0 +1,69 @@
+"""A gun's background work: its one sequence and the short tasks it keeps.
+
+A gun runs at most one *sequence* at a time — the cable check or the
+safe-down — as an asyncio task; starting the safe-down cancels a running
+cable check, and a sequence that ends forgets itself. Short tasks that must
+not be garbage-collected halfway (an emergency opening, a ``stopCharging``
+request) are kept until they are done. The SECC's replies wait for the
+sequence only a bounded time (:data:`REPLY_WAIT`): the rest goes on behind
+the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from pecc_core.gun import safe_down
+
+if TYPE_CHECKING:
+    from pecc_core.gun.machine import Gun
+
+#: How long a reply to ``reset`` / ``contactorsStatus: open`` waits for the
+#: transition to standby before answering (the rest goes on behind it) (s).
+REPLY_WAIT = 0.3
+
+
+class Work:
+    """The sequence and kept tasks of one gun."""
+
+    def __init__(self, gun: Gun) -> None:
+        self._gun = gun
+        self._sequence: asyncio.Task[None] | None = None  # cable check or safe-down
+        self._kept: set[asyncio.Task[Any]] = set()
+
+    def start(self, sequence: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``sequence`` (the cable check) as the gun's sequence."""
+        self._sequence = asyncio.get_running_loop().create_task(sequence, name=f"{name}-{self._gun.id}")
+
+    def forget(self) -> None:
+        """At the end of the cable check or safe-down: it is no longer the gun's sequence."""
+        if self._sequence is asyncio.current_task():
+            self._sequence = None
+
+    def safe_down(self) -> None:
+        """Start the safe-down (once), cancelling a running cable check."""
+        gun = self._gun
+        if gun.holds_modules:
+            return
+        if self._sequence is not None and self._sequence is not asyncio.current_task():
+            self._sequence.cancel()
+        gun.holds_modules = True
+        self._sequence = asyncio.get_running_loop().create_task(safe_down.run(gun), name=f"safe-down-{gun.id}")
+
+    async def safe_down_then(self, timeout: float) -> None:
+        """Start the safe-down and wait for it at most ``timeout`` (s)."""
+        self.safe_down()
+        task = self._sequence
+        if task is not None:
+            await asyncio.wait({task}, timeout=timeout)
+
+    async def stop_and_reply(self) -> None:
+        """Let the transition to standby run, replying after at most :data:`REPLY_WAIT`."""
+        await self.safe_down_then(REPLY_WAIT)
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a short background task of this gun until it is done."""
+        self._kept.add(task)
+        task.add_done_callback(self._kept.discard)
