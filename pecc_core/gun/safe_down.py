@@ -7,8 +7,8 @@ the contactors, wait for the output to discharge under
 Started by :meth:`pecc_core.gun.work.Work.safe_down` as the gun's
 task; the gun keeps its modules meanwhile (they measure the discharge).
 
-When the gun's power stage is lost (no module of it answers, so its current
-is unknown), the contactors stay closed until the current is known to be
+When a module of the gun does not answer (its current is unknown, and a
+lost bus does not stop it), the contactors stay closed until the current is known to be
 low — from the connector sensor, or from the modules once they answer —
 or until the modules' own watchdog has switched them off
 (``driver.watchdog_s`` after the last reading): a lost bus does not stop
@@ -79,24 +79,32 @@ async def run(gun: Gun) -> None:
 
 
 async def _current_down(gun: Gun) -> None:
-    """Wait until the current is known low (bounded) before the contactors open."""
+    """Wait until the current is known low (bounded) before the contactors open.
+
+    A module that has not been heard within the stale bound may still be
+    driving: its current is unknown, not zero. While any module of the gun
+    is silent, the contactors wait for the connector current, for every
+    module to answer and be off, or for the silent modules' watchdog time.
+    """
     wiring = gun.wiring
     loop = asyncio.get_running_loop()
     voltage.measure(gun, loop.time())  # the modules may have gone since the last cycle (the bus down)
-    if gun.readings.modules_fresh or not gun.modules():
-        if not await wiring.driver.wait_off(gun.modules(), OFF_TIMEOUT):
+    modules = gun.modules()
+    silent = _silent(gun, loop.time())
+    if not silent:
+        if not await wiring.driver.wait_off(modules, OFF_TIMEOUT):
             log.error(
                 "gun %s: current still flowing after %.1f s: opening under load", gun.id, OFF_TIMEOUT,
                 extra={"gun": gun.id},
             )
         return
     watchdog = getattr(wiring.driver, "watchdog_s", DEFAULT_WATCHDOG)
-    heard = max((wiring.driver.modules[a].last_seen for a in gun.modules()), default=loop.time())
+    heard = max(wiring.driver.modules[a].last_seen for a in silent)
     until = min(heard, loop.time()) + watchdog
     log.warning(
-        "gun %s: power stage lost: contactors stay closed until the current is known low "
-        "or the modules' %.1f s watchdog has passed (%.1f s from now)", gun.id, watchdog,
-        max(0.0, until - loop.time()),
+        "gun %s: module(s) %s silent: contactors stay closed until the current is known low "
+        "or the modules' %.1f s watchdog has passed (%.1f s from now)", gun.id,
+        ", ".join(map(str, silent)), watchdog, max(0.0, until - loop.time()),
     )
     connector = wiring.io.connector
     while loop.time() < until:
@@ -104,12 +112,19 @@ async def _current_down(gun: Gun) -> None:
         if current is not None and abs(current) < OPEN_CURRENT:
             log.info("gun %s: connector current %.1f A: opening", gun.id, current)
             return
-        if gun.readings.modules_fresh and await wiring.driver.wait_off(gun.modules(), OFF_TIMEOUT):
+        if not _silent(gun, loop.time()) and await wiring.driver.wait_off(modules, OFF_TIMEOUT):
             log.info("gun %s: modules answer again and are off: opening", gun.id)
             return
         await asyncio.sleep(wiring.cycle)
         voltage.measure(gun, loop.time())
     log.warning("gun %s: the modules' watchdog time has passed: opening", gun.id)
+
+
+def _silent(gun: Gun, now: float) -> list[int]:
+    """The gun's modules not heard within the stale bound (their current is unknown)."""
+    stale_before = now - gun.safety.reading_stale_ms / 1000
+    modules = gun.wiring.driver.modules
+    return [a for a in gun.modules() if not modules[a].online or modules[a].last_seen < stale_before]
 
 
 async def _discharge(gun: Gun) -> None:

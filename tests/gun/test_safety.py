@@ -297,6 +297,33 @@ async def test_all_modules_silent_mid_charge(stack: Runtime) -> None:
           f"contactors opened {opened:.2f} s after the last frame (watchdog 1.5 s)")
 
 
+#: A watchdog longer than the safe-down's wait for current (2 s), so opening
+#: on that wait's timeout is told apart from waiting for the watchdog.
+LONG_WATCHDOG = {**WATCHDOG, "power.driver.params.watchdog_ms": 3000, "services.0.params.watchdog_ms": 3000}
+
+
+@pytest.mark.parametrize("stack", [LONG_WATCHDOG], indirect=True)
+async def test_one_silent_module_keeps_the_contactors_closed_until_its_watchdog(stack: Runtime) -> None:
+    """Unknown is not zero: the others answering and off does not make a silent module's current low."""
+    station = stack.station
+    gun = station.guns[GUN]
+    sim = stack.services[0]
+    loop = asyncio.get_running_loop()
+    async with secc(url(stack)) as client:
+        await charging(client)
+        await eventually(lambda: len(gun.modules()) >= 2, what="two modules on the gun")
+        silent = gun.modules()[0]
+        sim.silence(silent)
+        await asyncio.sleep(0.5)  # past the stale bound of the readings (0.3 s here)
+        heard = station.driver.modules[silent].last_seen
+        await client.call("contactorsStatus", {"contactorsStatus": "open"})  # the SECC ends the session
+        assert station.io.contactors.closed(GUN)  # the silent module may still deliver
+        await eventually(lambda: not station.io.contactors.closed(GUN), timeout=8.0, what="opened")
+        opened = loop.time() - heard
+        assert opened >= 3.0  # not before the silent module's own watchdog time
+    print(f"one module silent: contactors opened {opened:.2f} s after its last frame (watchdog 3 s)")
+
+
 @pytest.mark.parametrize(
     "stack",
     [{**WATCHDOG, "power.driver.params.reopen_min_ms": 60_000, "power.driver.params.reopen_max_ms": 60_000}],
