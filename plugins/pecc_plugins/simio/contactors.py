@@ -72,6 +72,10 @@ class SimContactors:
 
     # -- fault injection ----------------------------------------------------
 
+    def stuck(self, gun: str) -> bool | None:
+        """Where an injected mismatch holds the feedback of ``gun``; None: it follows the command."""
+        return self._stuck.get(gun)
+
     def stick(self, gun: str, closed: bool | None) -> None:
         """Make the feedback of ``gun`` read ``closed`` whatever is commanded; None: heal."""
         if closed is None:
