@@ -9,6 +9,7 @@ entry point by a real ``pecc`` process, validated, and then a complete
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,9 +36,11 @@ pytestmark = pytest.mark.slow
 def vendor_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment of a PECC with the example package pip-installed beside it."""
     site = tmp_path_factory.mktemp("site")
+    # built from a copy: a build writes into its source tree, and parallel runs share the checkout
+    source = shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("source") / EXAMPLE.name)
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(EXAMPLE)],
+         "--target", str(site), str(source)],
         check=True, capture_output=True,
     )
     return {**os.environ, "PYTHONPATH": str(site), "PYTHONUNBUFFERED": "1"}
