@@ -165,13 +165,13 @@ def _set(gun: Gun, kind: str, active: bool, text: str, emergency: bool) -> None:
             gun.go(Event.FAULT, message)
         if gun.secc is not None:
             gun.secc.send_event(message)
-        gun.tell(observers.gun_fault, gun, message, True)
+        observers.gun_fault(gun, message, True)
         return
     message = gun.faults.pop(kind)
     log.info("gun %s: cleared: %s", gun.id, message, extra={"gun": gun.id})
     if gun.state is GunState.INOPERATIVE and not gun.faults:
         gun.work.safe_down()  # standby only through a completed safe-down (it takes CLEARED)
-    gun.tell(observers.gun_fault, gun, message, False)
+    observers.gun_fault(gun, message, False)
 
 
 def notice(gun: Gun, kind: str, active: bool, text: str) -> None:

@@ -6,7 +6,8 @@ for every status message. Every transition goes through the one table
 (:mod:`pecc_core.gun.table`), is logged with the gun id and the reason,
 finishes its safety actions (setpoint, safe-down) and only then is
 reported to the observers, synchronously: an observer that raises is
-logged and cannot undo or skip a safety action.
+logged (by the plugin manager, which calls each one on its own) and
+cannot undo or skip a safety action.
 
 The gun's other jobs live next to it: fault monitoring
 (:mod:`~pecc_core.gun.faults`), the contactors
@@ -64,7 +65,6 @@ from pecc_core.model import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from pecc_core.gun.cable_check import CheckRecord
     from pecc_core.gun.wiring import Wiring
@@ -383,14 +383,7 @@ class Gun:
             self.readout.isolation = Isolation.INVALID
         self.wiring.wake()
         if old != new:
-            self.tell(self.wiring.observers.gun_state_changed, self, old, new, reason)
-
-    def tell(self, hook: Callable[..., None], *args: Any) -> None:
-        """Call an observer hook after the safety work is done; its failure changes nothing."""
-        try:
-            hook(*args)
-        except Exception:
-            log.exception("gun %s: an observer failed (the gun carries on)", self.id)
+            self.wiring.observers.gun_state_changed(self, old, new, reason)
 
     def drive(self, voltage: float, current: float) -> None:
         """Send the setpoint to the gun's modules now, held to every limit.

@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
 
 class Observers(Protocol):
-    """Who is told about transitions and faults (the plugin manager's observer hooks)."""
+    """Who is told about transitions and faults (the plugin manager's observer hooks).
+
+    Called right after the safety work and never raises: the plugin
+    manager calls each implementation on its own and logs its exception.
+    """
 
     def gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None: ...
 

@@ -8,11 +8,12 @@ own fields; :func:`bus_config` turns the loaded values into the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from marshmallow import ValidationError, validate, validates_schema
 
-from pecc_core.profile.schema import Integer, Number, StrictSchema, String, between
+from pecc_core.profile.schema import Integer, Milliseconds, Number, StrictSchema, String, between
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import DriverTiming
 from pecc_plugins.canbus.scheduler import TxConfig
@@ -36,12 +37,12 @@ class BusParams(StrictSchema):
     interface = String(load_default="virtual", validate=validate.Length(min=1, error="expected a name"))
     channel = String(required=True, validate=validate.Length(min=1, error="expected a name"))
     bitrate = Integer(load_default=125_000, validate=between(10_000, 1_000_000))
-    reopen_min_ms = Integer(load_default=100, validate=between(1, 60_000))
-    reopen_max_ms = Integer(load_default=5_000, validate=between(1, 600_000))
+    reopen_min_s = Milliseconds(data_key="reopen_min_ms", load_default=100, validate=between(1, 60_000))
+    reopen_max_s = Milliseconds(data_key="reopen_max_ms", load_default=5_000, validate=between(1, 600_000))
     tx_gap_us = Integer(load_default=0, validate=between(0, 1_000_000))
     tx_burst = Integer(load_default=2, validate=between(1, 64))
-    tx_give_up_ms = Integer(load_default=1000, validate=between(1, 60_000))
-    off_escalate_ms = Integer(load_default=500, validate=between(1, 60_000))
+    tx_give_up_s = Milliseconds(data_key="tx_give_up_ms", load_default=1000, validate=between(1, 60_000))
+    off_escalate_s = Milliseconds(data_key="off_escalate_ms", load_default=500, validate=between(1, 60_000))
 
 
 def bus_config(params: Mapping[str, Any]) -> BusConfig:
@@ -50,13 +51,13 @@ def bus_config(params: Mapping[str, Any]) -> BusConfig:
         interface=params["interface"],
         channel=params["channel"],
         bitrate=params["bitrate"],
-        reopen_min_s=params["reopen_min_ms"] / 1000,
-        reopen_max_s=params["reopen_max_ms"] / 1000,
+        reopen_min_s=params["reopen_min_s"],
+        reopen_max_s=params["reopen_max_s"],
         tx=TxConfig(
             gap_s=params["tx_gap_us"] / 1e6 or None,
             burst=params["tx_burst"],
-            give_up_s=params["tx_give_up_ms"] / 1000,
-            off_escalate_s=params["off_escalate_ms"] / 1000,
+            give_up_s=params["tx_give_up_s"],
+            off_escalate_s=params["off_escalate_s"],
         ),
     )
 
@@ -64,46 +65,45 @@ def bus_config(params: Mapping[str, Any]) -> BusConfig:
 class DriverParams(BusParams):
     """:class:`BusParams` plus the polling budget and offline timing of a module driver.
 
-    A vendor schema overrides a field to change its default (``offline_ms``
-    must stay longer than the vendor's module watchdog).
+    The profile writes milliseconds (``poll_ms``); the loaded values are
+    seconds under the :class:`DriverTiming` names (``poll_s``). A vendor
+    schema overrides a field to change its default, keeping its
+    ``data_key`` (``offline_s = Milliseconds(data_key="offline_ms", ...)``:
+    it must stay longer than the vendor's module watchdog).
     """
 
-    poll_ms = Integer(load_default=200, validate=between(10, 60_000))
-    idle_poll_ms = Integer(load_default=1000, validate=between(10, 60_000))
-    status_ms = Integer(load_default=1000, validate=between(10, 60_000))
-    temperature_ms = Integer(load_default=5000, validate=between(10, 600_000))
-    resend_ms = Integer(load_default=1000, validate=between(10, 60_000))
-    offline_ms = Integer(load_default=6000, validate=between(10, 600_000))
+    poll_s = Milliseconds(data_key="poll_ms", load_default=200, validate=between(10, 60_000))
+    idle_poll_s = Milliseconds(data_key="idle_poll_ms", load_default=1000, validate=between(10, 60_000))
+    status_s = Milliseconds(data_key="status_ms", load_default=1000, validate=between(10, 60_000))
+    temperature_s = Milliseconds(data_key="temperature_ms", load_default=5000, validate=between(10, 600_000))
+    resend_s = Milliseconds(data_key="resend_ms", load_default=1000, validate=between(10, 60_000))
+    offline_s = Milliseconds(data_key="offline_ms", load_default=6000, validate=between(10, 600_000))
     off_current_a = Number(load_default=2.0, validate=between(0.0, 100.0))
     min_current_a = Number(load_default=0.0, validate=between(0.0, 100.0))
     #: the modules' own watchdog (Infy: 10 s; a longer value is the safe side)
-    watchdog_ms = Integer(load_default=10_000, validate=between(10, 600_000))
+    watchdog_s = Milliseconds(data_key="watchdog_ms", load_default=10_000, validate=between(10, 600_000))
 
     @validates_schema
     def rates(self, data: dict[str, Any], **_: Any) -> None:
-        """Idle modules are not read faster than active ones, and every module is read before it counts as lost."""
-        if data["idle_poll_ms"] < data["poll_ms"]:
+        """Idle modules are not read faster than active ones, and every module is read before it counts as lost.
+
+        The values are seconds; the messages name the profile's keys and milliseconds.
+        """
+        if data["idle_poll_s"] < data["poll_s"]:
+            raise ValidationError(f"expected at least poll_ms ({_ms(data['poll_s'])})", "idle_poll_ms")
+        slowest = max(data["idle_poll_s"], data["status_s"])
+        if data["offline_s"] < 2 * slowest:
             raise ValidationError(
-                f"expected at least poll_ms ({data['poll_ms']})", "idle_poll_ms"
-            )
-        slowest = max(data["idle_poll_ms"], data["status_ms"])
-        if data["offline_ms"] < 2 * slowest:
-            raise ValidationError(
-                f"expected at least twice the slowest read (idle_poll_ms, status_ms: {slowest})",
+                f"expected at least twice the slowest read (idle_poll_ms, status_ms: {_ms(slowest)})",
                 "offline_ms",
             )
 
 
+def _ms(seconds: float) -> int:
+    """A loaded duration back in the profile's milliseconds, for a message."""
+    return round(seconds * 1000)
+
+
 def driver_timing(params: Mapping[str, Any]) -> DriverTiming:
-    """The driver timing out of loaded :class:`DriverParams`."""
-    return DriverTiming(
-        poll_s=params["poll_ms"] / 1000,
-        idle_poll_s=params["idle_poll_ms"] / 1000,
-        status_s=params["status_ms"] / 1000,
-        temperature_s=params["temperature_ms"] / 1000,
-        resend_s=params["resend_ms"] / 1000,
-        offline_s=params["offline_ms"] / 1000,
-        off_current_a=params["off_current_a"],
-        min_current_a=params["min_current_a"],
-        watchdog_s=params["watchdog_ms"] / 1000,
-    )
+    """The driver timing out of loaded :class:`DriverParams` (loaded under the timing's own names)."""
+    return DriverTiming(**{f.name: params[f.name] for f in fields(DriverTiming)})

@@ -122,6 +122,15 @@ def _call(target: Target, method: str, path: str, body: Any = None) -> Any:
         _exit(f"refused: {exc}", EXIT_REFUSED)
 
 
+def _send(
+    ctx: typer.Context, url: str | None, profile: str | None, json_: bool,
+    method: str, path: str, body: Any = None, table: Callable[[Any], Any] | None = None,
+) -> None:
+    """The sub-command's one request, with its options; the answer printed (as ``table`` unless --json)."""
+    target = _target(ctx, url, profile, json_)
+    _show(target, _call(target, method, path, body), table)
+
+
 def _show(target: Target, answer: Any, table: Callable[[Any], Any] | None = None) -> None:
     if target.json or table is None:
         typer.echo(json.dumps(answer, indent=2))
@@ -132,8 +141,7 @@ def _show(target: Target, answer: Any, table: Callable[[Any], Any] | None = None
 @ctl_app.command()
 def guns(ctx: typer.Context, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False) -> None:
     """Every gun: state, contactors, isolation, V, A, kW, session energy, modules, faults."""
-    target = _target(ctx, url, profile, json_)
-    _show(target, _call(target, "GET", "/api/guns"), tables.guns)
+    _send(ctx, url, profile, json_, "GET", "/api/guns", table=tables.guns)
 
 
 @ctl_app.command()
@@ -142,15 +150,13 @@ def gun(
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """One gun in detail: measurements, limits, caps, session, faults."""
-    target = _target(ctx, url, profile, json_)
-    _show(target, _call(target, "GET", f"/api/guns/{gun_id}"), tables.gun)
+    _send(ctx, url, profile, json_, "GET", f"/api/guns/{gun_id}", table=tables.gun)
 
 
 @ctl_app.command()
 def modules(ctx: typer.Context, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False) -> None:
     """Every power module: gun, online, usable, mode, V, A, kW, temperature, faults."""
-    target = _target(ctx, url, profile, json_)
-    _show(target, _call(target, "GET", "/api/modules"), tables.modules)
+    _send(ctx, url, profile, json_, "GET", "/api/modules", table=tables.modules)
 
 
 @ctl_app.command()
@@ -160,9 +166,10 @@ def limits(
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """The run-time limits: site cap, per-gun caps, policy params (--reset: the profile's)."""
-    target = _target(ctx, url, profile, json_)
-    answer = _call(target, "POST", "/api/limits/reset", {}) if reset else _call(target, "GET", "/api/limits")
-    _show(target, answer, tables.limits)
+    if reset:
+        _send(ctx, url, profile, json_, "POST", "/api/limits/reset", {}, table=tables.limits)
+    else:
+        _send(ctx, url, profile, json_, "GET", "/api/limits", table=tables.limits)
 
 
 def _cap(text: str | None, option: str) -> float | str | None:
@@ -190,7 +197,6 @@ def set_limits(
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Change run-time limits (only what is given); refused as a whole if any value is bad."""
-    target = _target(ctx, url, profile, json_)
     body: dict[str, Any] = {}
     site = _cap(site_max_power_w, "--site-max-power-w")
     if site != "":
@@ -211,7 +217,7 @@ def set_limits(
         body["policy"] = dict(_assignment(p) for p in policy)
     if not body:
         _exit("nothing to change: give --site-max-power-w, --gun with caps, or --policy", EXIT_REFUSED)
-    _show(target, _call(target, "PUT", "/api/limits", body), tables.limits)
+    _send(ctx, url, profile, json_, "PUT", "/api/limits", body, table=tables.limits)
 
 
 @ctl_app.command()
@@ -258,9 +264,9 @@ def sessions(
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Charging sessions: gun, vehicle, start, end, energy, peak power, outcome."""
-    target = _target(ctx, url, profile, json_)
     query = {k: v for k, v in (("gun", gun), ("since", since)) if v is not None}
-    _show(target, _call(target, "GET", "/api/sessions?" + urlencode({**query, "limit": limit})), tables.sessions)
+    path = "/api/sessions?" + urlencode({**query, "limit": limit})
+    _send(ctx, url, profile, json_, "GET", path, table=tables.sessions)
 
 
 @ctl_app.command("stop-charging")
@@ -268,8 +274,7 @@ def stop_charging(
     ctx: typer.Context, gun: str, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False
 ) -> None:
     """Ask the gun's SECC to end its session (PEP-WS stopCharging)."""
-    target = _target(ctx, url, profile, json_)
-    _show(target, _call(target, "POST", f"/api/guns/{gun}/stop-charging", {}))
+    _send(ctx, url, profile, json_, "POST", f"/api/guns/{gun}/stop-charging", {})
 
 
 @ctl_app.command("get-input")
@@ -278,8 +283,7 @@ def get_input(
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Read SECC hardware inputs (PEP-WS getInput)."""
-    target = _target(ctx, url, profile, json_)
-    _show(target, _call(target, "POST", f"/api/guns/{gun}/inputs", {"ids": ids}))
+    _send(ctx, url, profile, json_, "POST", f"/api/guns/{gun}/inputs", {"ids": ids})
 
 
 @ctl_app.command("set-output")
@@ -288,9 +292,8 @@ def set_output(
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Set SECC hardware outputs ID=VALUE (VALUE as JSON, else a string) (PEP-WS setOutput)."""
-    target = _target(ctx, url, profile, json_)
     values = dict(_assignment(a) for a in assignments)
-    _show(target, _call(target, "POST", f"/api/guns/{gun}/outputs", {"values": values}))
+    _send(ctx, url, profile, json_, "POST", f"/api/guns/{gun}/outputs", {"values": values})
 
 
 @sim_app.command("imd")
@@ -299,9 +302,8 @@ def sim_imd(
     json_: JsonOpt = False,
 ) -> None:
     """Make the gun's isolation tests end in RESULT: warning, fault or clear."""
-    target = _target(ctx, url, profile, json_)
     body = {"result": None if result == "clear" else result}
-    _show(target, _call(target, "POST", f"/api/sim/guns/{gun}/imd", body))
+    _send(ctx, url, profile, json_, "POST", f"/api/sim/guns/{gun}/imd", body)
 
 
 @sim_app.command("imd-resistance")
@@ -310,12 +312,11 @@ def sim_imd_resistance(
     json_: JsonOpt = False,
 ) -> None:
     """Set the gun's simulated insulation resistance OHM (e.g. 50000: a fault), or clear."""
-    target = _target(ctx, url, profile, json_)
     try:
         value = None if ohm == "clear" else float(ohm)
     except ValueError:
         _exit(f"ohm: got {ohm!r}; expected a number or clear", EXIT_REFUSED)
-    _show(target, _call(target, "POST", f"/api/sim/guns/{gun}/imd/resistance", {"ohm": value}))
+    _send(ctx, url, profile, json_, "POST", f"/api/sim/guns/{gun}/imd/resistance", {"ohm": value})
 
 
 @sim_app.command("supervision")
@@ -324,8 +325,7 @@ def sim_supervision(
     json_: JsonOpt = False,
 ) -> None:
     """Allow or refuse closing the gun's contactors (CP/PP): true or false."""
-    target = _target(ctx, url, profile, json_)
-    _show(target, _call(target, "POST", f"/api/sim/guns/{gun}/supervision", {"allowed": allowed}))
+    _send(ctx, url, profile, json_, "POST", f"/api/sim/guns/{gun}/supervision", {"allowed": allowed})
 
 
 @sim_app.command("silence")
@@ -336,8 +336,7 @@ def sim_silence(
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Make a simulated power module deaf and mute (or answer again with --off)."""
-    target = _target(ctx, url, profile, json_)
-    _show(target, _call(target, "POST", f"/api/sim/modules/{address}/silence", {"silent": not off}))
+    _send(ctx, url, profile, json_, "POST", f"/api/sim/modules/{address}/silence", {"silent": not off})
 
 
 @sim_app.command("module-fault")
@@ -349,9 +348,8 @@ def sim_module_fault(
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Make a simulated module report FAULT: a name (hardware, over_temperature, ...) or a status bit number (21)."""
-    target = _target(ctx, url, profile, json_)
     what: dict[str, Any] = {"bit": int(fault)} if fault.isdigit() else {"fault": fault}
-    _show(target, _call(target, "POST", f"/api/sim/modules/{address}/fault", {**what, "active": not clear}))
+    _send(ctx, url, profile, json_, "POST", f"/api/sim/modules/{address}/fault", {**what, "active": not clear})
 
 
 @sim_app.command("clear")
@@ -359,8 +357,7 @@ def sim_clear(
     ctx: typer.Context, address: int, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False
 ) -> None:
     """Undo every injection on a simulated module."""
-    target = _target(ctx, url, profile, json_)
-    _show(target, _call(target, "POST", f"/api/sim/modules/{address}/clear", {}))
+    _send(ctx, url, profile, json_, "POST", f"/api/sim/modules/{address}/clear", {})
 
 
 @ctl_app.command("token")

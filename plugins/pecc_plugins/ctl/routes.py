@@ -28,6 +28,7 @@ routes answer 404 unless the station runs the simulated I/O drivers
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -35,6 +36,7 @@ from marshmallow import Schema
 
 from pecc_core import caps
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
+from pecc_core.io import IoRole
 from pecc_core.model import Isolation
 from pecc_core.power import Fault
 from pecc_plugins.ctl import bodies
@@ -166,40 +168,41 @@ async def _secc_call(call: Awaitable[Any], reply: Callable[[Any], Any]) -> web.R
 # -- simulation -------------------------------------------------------------------
 
 
-@routes.post("/api/sim/guns/{gun}/imd")
-async def sim_imd(request: web.Request) -> web.Response:
-    imd = _sim(_station(request).io.imd, "inject", "isolation monitor")
-    gun_id = _gun(request).id
-    result = (await _body(request, bodies.ImdBody()))["result"]
-    imd.inject(gun_id, _INJECTABLE[result])
-    return answer({"gun": gun_id, "imd": result})
+@dataclass(frozen=True)
+class _GunSim:
+    """One gun injection route: a body's one value handed to a simulated I/O driver.
+
+    Checked in this order: the driver (404 unless it is simulated), the
+    gun (404), the body (400).
+    """
+
+    path: str  #: below ``/api/sim/guns/{gun}/``
+    role: IoRole  #: which of the station's I/O drivers
+    what: str  #: the driver, as a 404 names it
+    method: str  #: the simulated driver's method, called ``(gun_id, value)``
+    schema: type[bodies.Body]
+    key: str  #: the body's one key
+    reply: str  #: that value's key in the answer
+    value: Callable[[Any], Any] = lambda v: v  #: the body's value as the method takes it
+
+    async def handle(self, request: web.Request) -> web.Response:
+        driver = _sim(getattr(_station(request).io, self.role), self.method, self.what)
+        gun_id = _gun(request).id
+        value = (await _body(request, self.schema()))[self.key]
+        getattr(driver, self.method)(gun_id, self.value(value))
+        return answer({"gun": gun_id, self.reply: value})
 
 
-@routes.post("/api/sim/guns/{gun}/imd/resistance")
-async def sim_resistance(request: web.Request) -> web.Response:
-    imd = _sim(_station(request).io.imd, "set_resistance", "isolation monitor")
-    gun_id = _gun(request).id
-    ohm = (await _body(request, bodies.ResistanceBody()))["ohm"]
-    imd.set_resistance(gun_id, ohm)
-    return answer({"gun": gun_id, "ohm": ohm})
-
-
-@routes.post("/api/sim/guns/{gun}/imd/self-test")
-async def sim_self_test(request: web.Request) -> web.Response:
-    imd = _sim(_station(request).io.imd, "fail_self_test", "isolation monitor")
-    gun_id = _gun(request).id
-    fails = (await _body(request, bodies.SelfTestBody()))["fails"]
-    imd.fail_self_test(gun_id, fails)
-    return answer({"gun": gun_id, "self_test_fails": fails})
-
-
-@routes.post("/api/sim/guns/{gun}/supervision")
-async def sim_supervision(request: web.Request) -> web.Response:
-    supervision = _sim(_station(request).io.supervision, "allow", "CP/PP supervision")
-    gun_id = _gun(request).id
-    allowed = (await _body(request, bodies.SupervisionBody()))["allowed"]
-    supervision.allow(gun_id, allowed)
-    return answer({"gun": gun_id, "allowed": allowed})
+_GUN_SIMS = (
+    _GunSim("imd", "imd", "isolation monitor", "inject", bodies.ImdBody, "result", "imd", _INJECTABLE.__getitem__),
+    _GunSim("imd/resistance", "imd", "isolation monitor", "set_resistance", bodies.ResistanceBody, "ohm", "ohm"),
+    _GunSim(
+        "imd/self-test", "imd", "isolation monitor", "fail_self_test", bodies.SelfTestBody, "fails", "self_test_fails"
+    ),
+    _GunSim("supervision", "supervision", "CP/PP supervision", "allow", bodies.SupervisionBody, "allowed", "allowed"),
+)
+for _gun_sim in _GUN_SIMS:
+    routes.post(f"/api/sim/guns/{{gun}}/{_gun_sim.path}")(_gun_sim.handle)
 
 
 @routes.post("/api/sim/modules/{address}/silence")

@@ -21,7 +21,7 @@ from marshmallow import post_load, validate
 
 from pecc_core import hookimpl
 from pecc_core.hookspecs import PowerDriverFactory, Register
-from pecc_core.profile.schema import Integer, Number, String, between
+from pecc_core.profile.schema import Integer, Milliseconds, Number, String, between
 from pecc_plugins.canbus.params import DriverParams, bus_config, driver_timing
 from pecc_plugins.infy import codec
 from pecc_plugins.infy.driver import InfyDriver, InfySettings
@@ -33,8 +33,8 @@ class InfyParams(DriverParams):
     )
     group = Integer(load_default=0, validate=between(0, codec.MAX_ADDRESS))
     controller = Integer(load_default=codec.CONTROLLER, validate=between(0, codec.MAX_ADDRESS))
-    poll_ms = Integer(load_default=500, validate=between(10, 60_000))
-    offline_ms = Integer(load_default=15_000, validate=between(10, 600_000))
+    poll_s = Milliseconds(data_key="poll_ms", load_default=500, validate=between(10, 60_000))
+    offline_s = Milliseconds(data_key="offline_ms", load_default=15_000, validate=between(10, 600_000))
     min_current_a = Number(load_default=1.0, validate=between(1.0, 100.0))
 
     @post_load

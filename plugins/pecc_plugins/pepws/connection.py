@@ -145,7 +145,7 @@ class Connection:
         log.info("gun %s: SECC connected from %s (%s)", self.gun.id, peer,
                  self._ws.subprotocol or "no sub-protocol", extra={"gun": self.gun.id})
         self._stats.connects += 1
-        self.gun.tell(self._observers.secc_connected, self.gun, peer, self._ws.subprotocol)
+        self._observers.secc_connected(self.gun, peer, self._ws.subprotocol)
         self._tasks = [
             asyncio.create_task(loop(), name=f"pepws {self.gun.id} {loop.__name__}")
             for loop in (self._write_loop, self._status_loop, self._work_loop, self._liveness_loop)
@@ -184,7 +184,7 @@ class Connection:
             self.gun.secc_detached(self, reason)
         except Exception:
             log.exception("gun %s: secc_detached failed", self.gun.id)
-        self.gun.tell(self._observers.secc_disconnected, self.gun, reason)
+        self._observers.secc_disconnected(self.gun, reason)
 
     def drop(self, reason: str, code: CloseCode = CloseCode.NORMAL_CLOSURE) -> None:
         """Detach now and close the WebSocket in the background (the peer may be gone)."""

@@ -234,5 +234,5 @@ class Dispatcher:
             details = details[: MAX_DETAILS - 3] + "..."
         self.noise.log(logging.INFO, "gun %s: refused %s #%d (%s): %s", self.gun.id, kind, seq, category, details)
         self.stats.errors[category] += 1
-        self.gun.tell(self._observers.request_refused, self.gun, kind, category, details)
+        self._observers.request_refused(self.gun, kind, category, details)
         return self._encoder.error(kind, seq, category, details)

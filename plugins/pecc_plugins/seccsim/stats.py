@@ -47,6 +47,13 @@ class GunProgress:
         return self.voltage * self.current / 1000
 
 
+def _keep(texts: list[str], gun: GunProgress, text: str) -> None:
+    """``text`` as ``gun``'s last error, and in ``texts`` while fewer than :data:`KEPT_ERRORS` are kept."""
+    gun.last_error = text
+    if len(texts) < KEPT_ERRORS:
+        texts.append(f"{gun.url}: {text}")
+
+
 @dataclass(slots=True)
 class RunStats:
     """Counters of one simulator run, over every gun."""
@@ -73,16 +80,12 @@ class RunStats:
         """Record a protocol error seen on ``gun``'s connection."""
         self.error_count += 1
         gun.errors += 1
-        gun.last_error = text
-        if len(self.errors) < KEPT_ERRORS:
-            self.errors.append(f"{gun.url}: {text}")
+        _keep(self.errors, gun, text)
 
     def session_failed(self, gun: GunProgress, reason: str) -> None:
         """Record that one of ``gun``'s sessions ended without charging to the target."""
         gun.sessions_failed += 1
-        gun.last_error = reason
-        if len(self.failures) < KEPT_ERRORS:
-            self.failures.append(f"{gun.url}: {reason}")
+        _keep(self.failures, gun, reason)
 
     @property
     def sessions_ok(self) -> int:
