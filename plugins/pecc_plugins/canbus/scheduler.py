@@ -16,7 +16,11 @@ and hands them to the bus at the pace the wire drains them:
   the wire's own rate would fill the device queue, first in first out,
   in front of the next setpoint); a small credit (``burst`` frames) lets
   a few frames go out back to back after a quiet spell, never more than
-  the device queue absorbs;
+  the device queue absorbs; when the scheduler fell behind (its loop
+  woke late while frames waited, as on a busy CPU), the wire drained the
+  device queue meanwhile and up to ``catch_up`` frames go at once: paced
+  one wake-up at a time, a late loop would otherwise send ``burst`` frames
+  per wake-up and fall further behind until its queues overflow;
 - a transient refusal (``ENOBUFS``, a transmit timeout: :func:`is_transient`)
   keeps the frame at the head of its class and retries after a short
   backoff (doubling up to ``retry_max_s``, a few frame times: a full
@@ -85,6 +89,8 @@ class TxConfig:
 
     :attr gap_s: fixed time per frame; None: each frame's estimated wire time.
     :attr burst: frames that may go out back to back after a quiet spell.
+    :attr catch_up: frames that may go out back to back when the scheduler fell
+        behind (below the device's transmit queue: socketcan's holds 10).
     :attr poll_cost: wire times a poll is given (itself and its reply).
     :attr retry_min_s, retry_max_s: backoff after a transient refusal.
     :attr give_up_s: a poll or setpoint refused this long is dropped.
@@ -94,6 +100,7 @@ class TxConfig:
 
     gap_s: float | None = None
     burst: int = 2
+    catch_up: int = 8
     poll_cost: float = 2.0
     retry_min_s: float = 0.001
     retry_max_s: float = 0.004
@@ -162,7 +169,9 @@ class TxScheduler:
             tuple(gap * (config.poll_cost if priority is Priority.POLL else 1.0) for gap in gaps)
             for priority in Priority
         )
-        self._max_credit = max(config.burst * gaps[8], *(max(c) for c in self._costs))
+        largest = max(max(c) for c in self._costs)
+        self._max_credit = max(config.burst * gaps[8], largest)
+        self._catch_up_credit = max(config.catch_up * gaps[8], self._max_credit)
         self._credit = self._max_credit
         self._credit_at = 0.0
         self._blocked_until = 0.0
@@ -225,7 +234,8 @@ class TxScheduler:
                 return queue
         return None
 
-    def _pump(self) -> None:
+    def _pump(self, behind: bool = False) -> None:
+        """Send what the credit allows; ``behind``: woken for frames that were waiting."""
         self._timer = None
         loop = self._loop
         if loop is None:
@@ -234,7 +244,7 @@ class TxScheduler:
         if now < self._blocked_until:
             self._wake_at(self._blocked_until)
             return
-        credit = min(self._credit + now - self._credit_at, self._max_credit)
+        credit = min(self._credit + now - self._credit_at, self._catch_up_credit if behind else self._max_credit)
         self._credit_at = now
         counters, costs = self.counters, self._costs
         while (queue := self._head()) is not None:
@@ -247,7 +257,8 @@ class TxScheduler:
             try:
                 self._write(entry.msg)
             except Exception as exc:  # an interface may raise anything; classified below
-                self._credit = credit
+                # a refusal means the device queue is full: credit counts its draining from here
+                self._credit = 0.0 if is_transient(exc) else credit
                 if is_transient(exc):
                     self._refused(now, exc)
                 else:
@@ -267,7 +278,7 @@ class TxScheduler:
         assert self._loop is not None
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = self._loop.call_at(when, self._pump)
+        self._timer = self._loop.call_at(when, self._pump, True)
 
     def _refused(self, now: float, exc: BaseException) -> None:
         """A transient refusal: back off, give up on stale frames, escalate stuck offs."""
