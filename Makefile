@@ -23,10 +23,13 @@ run: $(STAMP)
 # Lint first: ruff and mypy (configured in pyproject.toml) must be clean.
 # The suite runs in TEST_JOBS processes (pytest-xdist): most of its time is
 # spent waiting on real timers, servers and processes, not on the CPU, so
-# four workers on two cores take about a third of the serial time.
+# four workers on two cores take about a third of the serial time. The
+# tests marked `heavy` (pecc_core.testing) run one after the other in one
+# worker (--dist loadgroup), so that two whole stations never starve each
+# other.
 TEST_JOBS ?= 4
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

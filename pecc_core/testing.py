@@ -40,6 +40,12 @@ from pecc_core.runtime import Runtime
 
 _channels = itertools.count(1)
 
+#: A test that loads the CPU with a whole station (72 guns, or several
+#: processes). ``make test`` runs the suite in several pytest-xdist workers
+#: with ``--dist loadgroup``: the tests marked so run one after the other in
+#: one worker, so that two of them never starve each other's simulators.
+heavy = pytest.mark.xdist_group("heavy")
+
 
 def override(data: dict[str, Any], key: str, value: Any) -> None:
     """Set ``data[a][b][0][c] = value`` for ``key = "a.b.0.c"``, creating tables."""

@@ -166,10 +166,31 @@ async def test_classes_go_out_offs_first_then_setpoints_then_polls(timed, can_ch
     link = await started(can_channel, TxConfig(burst=1))
     try:
         link.send(0x10, bytes(8), Priority.POLL)  # goes out at once: the wire is idle
-        for kind, priority in (("poll", Priority.POLL), ("set", Priority.SETPOINT), ("off", Priority.OFF)) * 3:
-            link.send({"poll": 0x30, "set": 0x20, "off": 0x40}[kind], bytes(8), priority)
+        for n in range(3):
+            for ident, priority in ((0x30, Priority.POLL), (0x20, Priority.SETPOINT), (0x40, Priority.OFF)):
+                link.send(ident, bytes((n,)) + bytes(7), priority)
         ids = [m.arbitration_id for m in await receive(receiver, 10)]
         assert ids == [0x10] + [0x40] * 3 + [0x20] * 3 + [0x30] * 3
+    finally:
+        await link.stop()
+
+
+async def test_a_poll_still_waiting_is_not_queued_again(timed, can_channel: str) -> None:
+    """Polls asked again before they went out (a late loop, a busy bus) go out once; setpoints all go."""
+    receiver = timed()
+    link = await started(can_channel, TxConfig(burst=1))
+    try:
+        link.send(0x10, bytes(8), Priority.POLL)  # on the wire: the rest waits behind it
+        for _ in range(5):
+            link.send(0x30, bytes(8), Priority.POLL)
+            link.send(0x31, bytes(8), Priority.POLL)
+            link.send(0x20, bytes(8), Priority.SETPOINT)
+        ids = [m.arbitration_id for m in await receive(receiver, 8)]
+        assert ids == [0x10] + [0x20] * 5 + [0x30, 0x31]
+        stats = link.stats()
+        assert (stats.sent, stats.merged, stats.dropped) == (8, 8, 0)
+        link.send(0x30, bytes(8), Priority.POLL)  # sent: it may be asked again
+        assert [m.arbitration_id for m in await receive(receiver, 1)] == [0x30]
     finally:
         await link.stop()
 

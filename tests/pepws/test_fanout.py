@@ -6,9 +6,12 @@ import asyncio
 import statistics
 import time
 
+from pecc_core.testing import heavy
+
 from .conftest import StartPecc
 
 
+@heavy
 async def test_72_guns_get_their_status_every_200_ms(start_pecc: StartPecc) -> None:
     pecc = await start_pecc(source="sim-full")
     guns = sorted(pecc.station.guns)

@@ -22,6 +22,8 @@ import os
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from pecc_core.testing import heavy
+
 from .conftest import StartPecc
 
 ATTACKERS = 24
@@ -68,6 +70,7 @@ async def attack(ws: ClientConnection, frame: str, stop: asyncio.Event, answers:
     return sent
 
 
+@heavy
 async def test_hostile_64k_frames_on_24_guns_leave_the_others_their_status(start_pecc: StartPecc) -> None:
     pecc = await start_pecc(source="sim-full")
     guns = sorted(pecc.station.guns)

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from pecc_core.profile import Profile
-from pecc_core.testing import running, sim_overrides, wait_serving, write_profile
+from pecc_core.testing import heavy, running, sim_overrides, wait_serving, write_profile
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario, from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
@@ -91,6 +91,7 @@ async def test_one_session_per_gun_on_the_sim_station(
     assert all(g.soc >= 24 for g in stats.guns)
 
 
+@heavy
 async def test_one_session_on_each_of_the_72_sim_full_guns(
     make_profile: Callable[..., Profile], can_channel: str
 ) -> None:
@@ -104,6 +105,7 @@ async def test_one_session_on_each_of_the_72_sim_full_guns(
 
 
 @pytest.mark.slow
+@heavy
 def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(
     tmp_path: Path, can_channel: str
 ) -> None:

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from pecc_core.testing import heavy
 from pecc_plugins.simhw.processes import SplitStation
 
 from ..gun.secc import Secc, secc
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, heavy]
 
 SAFE_V = 60.0  # DC-SAFETY.md: touch-safe below 60 V
 

@@ -21,12 +21,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from pecc_core.testing import heavy
 from pecc_plugins.simhw.processes import SplitStation
 
 from ..gun.secc import Secc
 from .test_restart import charge_at_80_a
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, heavy]
 
 
 class RecordingSecc(Secc):

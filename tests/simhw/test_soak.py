@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.soak import soak
+from pecc_core.testing import heavy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, heavy]
 
 
 def test_two_minute_soak_holds(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from pecc_core.testing import heavy
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
@@ -53,6 +54,7 @@ def shares_are(site: Site, value: Callable[[float | None], bool]) -> Callable[[]
 
 
 @pytest.mark.slow
+@heavy
 async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, can_channel: str) -> None:
     broker = Mosquitto(tmp_path)
     broker.start()

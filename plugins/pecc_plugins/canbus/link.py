@@ -78,6 +78,7 @@ class BusStats:
     sent: int
     retried: int
     dropped: int
+    merged: int
     off_escalations: int
     error_episodes: int
     deaths: int
@@ -303,6 +304,7 @@ class CanLink:
             sent=tx.sent,
             retried=tx.retried,
             dropped=tx.dropped,
+            merged=tx.merged,
             off_escalations=tx.off_escalations,
             error_episodes=tx.error_episodes,
             deaths=counters.deaths,

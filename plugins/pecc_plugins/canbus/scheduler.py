@@ -8,7 +8,9 @@ and hands them to the bus at the pace the wire drains them:
 
 - three classes, always served in this order: :attr:`Priority.OFF` (off
   and emergency commands), :attr:`Priority.SETPOINT`, :attr:`Priority.POLL`;
-  first in, first out within a class;
+  first in, first out within a class; a poll identical to one still
+  queued (same identifier and data) is not queued twice: its answer would
+  be the same, and a backlog of repeats only delays the answers;
 - pacing: a frame costs its wire time at the bitrate (with half the
   worst-case stuff bits: :func:`~pecc_plugins.canbus.load.estimated_bits`;
   or a fixed gap), a poll twice that (``poll_cost``: its reply takes the wire
@@ -116,6 +118,7 @@ class TxCounters:
     sent: int = 0
     retried: int = 0  # transient refusals (each retried later)
     dropped: int = 0  # polls and setpoints given up, refused for a full queue, or lost with the bus
+    merged: int = 0  # polls not queued because the same poll was still waiting
     off_escalations: int = 0  # offs that could not go out in time (owner told)
     error_episodes: int = 0  # runs of transient refusals
 
@@ -163,6 +166,8 @@ class TxScheduler:
         self._on_dead = on_dead
         self._on_stuck = on_stuck
         self._queues: tuple[deque[Pending], ...] = tuple(deque() for _ in Priority)
+        #: (identifier, data) of every queued poll, so that a repeat is not queued twice
+        self._polls: set[tuple[int, bytes]] = set()
         gaps = [config.gap_s if config.gap_s is not None else estimated_bits(n) / bitrate for n in range(9)]
         #: wire time given to a frame, by class and data length
         self._costs = tuple(
@@ -201,9 +206,16 @@ class TxScheduler:
             self.counters.dropped += 1
             return False
         queue = self._queues[priority]
+        if priority is Priority.POLL:
+            key = (msg.arbitration_id, bytes(msg.data))
+            if key in self._polls:
+                self.counters.merged += 1
+                return True
         if priority is not Priority.OFF and len(queue) >= self.config.max_queued:
             self._dropped(f"{priority.name.lower()} queue full ({len(queue)} frames)")
             return False
+        if priority is Priority.POLL:
+            self._polls.add(key)
         queue.append(Pending(msg, priority, owner, loop.time()))
         if self._timer is None:
             self._pump()
@@ -223,6 +235,7 @@ class TxScheduler:
         for queue in self._queues:
             self.counters.dropped += len(queue)
             queue.clear()
+        self._polls.clear()
         if offs:
             log.warning("%d off frames not sent: the bus closed", offs)
 
@@ -264,7 +277,7 @@ class TxScheduler:
                 else:
                     self._on_dead(exc)
                 return
-            queue.popleft()
+            self._taken(queue)
             credit -= cost
             counters.sent += 1
             if self._refusals.active:
@@ -273,6 +286,12 @@ class TxScheduler:
             if self._drops.active:
                 self._drops.ok()
         self._credit = credit
+
+    def _taken(self, queue: deque[Pending]) -> None:
+        """Remove the head of ``queue`` (sent or given up)."""
+        entry = queue.popleft()
+        if entry.priority is Priority.POLL:
+            self._polls.discard((entry.msg.arbitration_id, bytes(entry.msg.data)))
 
     def _wake_at(self, when: float) -> None:
         assert self._loop is not None
@@ -293,7 +312,7 @@ class TxScheduler:
         for priority in (Priority.SETPOINT, Priority.POLL):
             queue = self._queues[priority]
             while queue and now - queue[0].queued_at >= config.give_up_s:
-                queue.popleft()
+                self._taken(queue)
                 self._dropped(f"a {priority.name.lower()} frame refused for {config.give_up_s:.1f} s")
         stuck = [
             entry
