@@ -171,6 +171,11 @@ def fuzzer(background: Background) -> Iterator[Fuzzer]:
 # The station's thread runs meanwhile, and websockets draws its keepalive pings'
 # payloads from the global ``random``: hypothesis sees the global state move
 # during a draw, which here says nothing about the strategies.
+#: The check after the fuzzing reads what the fuzz test left in the module's
+#: station: both run in one worker, in this order, under ``--dist loadgroup``.
+pytestmark = pytest.mark.xdist_group("fuzz")
+
+
 @pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frame=frames)
