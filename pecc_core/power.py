@@ -61,6 +61,12 @@ class ModuleState:
     #: loop.time() of the last reading from it: a driver must keep it current,
     #: the core counts readings older than ``safety.reading_stale_ms`` as unknown
     last_seen: float = 0.0
+    #: loop.time() of the last voltage reading, for a protocol that reads the
+    #: voltage in a frame of its own (UU, Infy): a module heard just now may
+    #: still carry a voltage read seconds ago (a poll lost on a busy bus), and
+    #: the core must not compare that with the connector's. 0.0: the voltage
+    #: comes with every reading (``last_seen`` tells its age).
+    voltage_seen: float = 0.0
 
     @property
     def usable(self) -> bool:

@@ -366,6 +366,15 @@ class ModuleDriver(ABC):
                 self._notify(module)
         return module
 
+    def _voltage_read(self, module: ModuleState, volts: float) -> None:
+        """A voltage reading of ``module``, in a frame of its own (:attr:`ModuleState.voltage_seen`).
+
+        Call after :meth:`_heard` for the frame (its time is the reading's).
+        """
+        module.voltage = volts
+        module.voltage_seen = module.last_seen
+        self._measured(module)
+
     def _measured(self, module: ModuleState) -> None:
         """A measurement of ``module`` changed: wake :meth:`wait_off` callers."""
         if self._waiters:

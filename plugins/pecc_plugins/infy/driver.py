@@ -109,13 +109,12 @@ class InfyDriver(ModuleDriver):
             values = codec.vi(frame.data)
             if values is not None:
                 if module.address not in self._after_diode:
-                    module.voltage = values[0]  # until the module answers 0x0C
+                    self._voltage_read(module, values[0])  # until the module answers 0x0C
                 module.current = values[1]
                 self._measured(module)
         elif cmd == Cmd.VI_AFTER_DIODE:
             self._after_diode.add(module.address)
-            module.voltage = codec.after_diode(frame.data)[0]
-            self._measured(module)
+            self._voltage_read(module, codec.after_diode(frame.data)[0])
         elif cmd == Cmd.STATUS:
             status = codec.status(frame.data)
             module.temperature = status.temperature

@@ -102,8 +102,7 @@ class UuDriver(ModuleDriver):
             return
         cmd, value = frame.cmd, frame.value
         if cmd in (Cmd.VOUT_FAST, Cmd.VOUT):
-            module.voltage = value / 1000
-            self._measured(module)
+            self._voltage_read(module, value / 1000)
         elif cmd in (Cmd.IOUT_FAST, Cmd.IOUT_SLOW, Cmd.IOUT_FASTEST):
             module.current = value / 1000
             self._measured(module)
