@@ -188,9 +188,27 @@ async def test_a_poll_still_waiting_is_not_queued_again(timed, can_channel: str)
         ids = [m.arbitration_id for m in await receive(receiver, 8)]
         assert ids == [0x10] + [0x20] * 5 + [0x30, 0x31]
         stats = link.stats()
-        assert (stats.sent, stats.merged, stats.dropped) == (8, 8, 0)
+        assert (stats.sent, stats.superseded, stats.dropped) == (8, 8, 0)
         link.send(0x30, bytes(8), Priority.POLL)  # sent: it may be asked again
         assert [m.arbitration_id for m in await receive(receiver, 1)] == [0x30]
+    finally:
+        await link.stop()
+
+
+async def test_an_off_takes_its_modules_waiting_setpoints_out_of_the_queue(timed, can_channel: str) -> None:
+    """Sent after the off, an older "output on" would switch the module on again."""
+    receiver = timed()
+    link = await started(can_channel, TxConfig(burst=1))
+    try:
+        link.send(0x10, bytes(8), Priority.POLL)  # on the wire: the rest waits behind it
+        link.send(0x25, b"on" + bytes(6), Priority.SETPOINT, owner=5)
+        link.send(0x26, b"on" + bytes(6), Priority.SETPOINT, owner=6)
+        link.send(0x35, b"refresh" + bytes(1), Priority.POLL, owner=5)
+        link.send(0x45, b"off" + bytes(5), Priority.OFF, owner=5)
+        got = await receive(receiver, 3)
+        assert [(m.arbitration_id, bytes(m.data[:3])) for m in got] == [(0x10, bytes(3)), (0x45, b"off"), (0x26, b"on\x00")]
+        stats = link.stats()
+        assert (stats.sent, stats.superseded, stats.queued) == (3, 2, 0)
     finally:
         await link.stop()
 

@@ -78,7 +78,7 @@ class BusStats:
     sent: int
     retried: int
     dropped: int
-    merged: int
+    superseded: int
     off_escalations: int
     error_episodes: int
     deaths: int
@@ -304,7 +304,7 @@ class CanLink:
             sent=tx.sent,
             retried=tx.retried,
             dropped=tx.dropped,
-            merged=tx.merged,
+            superseded=tx.superseded,
             off_escalations=tx.off_escalations,
             error_episodes=tx.error_episodes,
             deaths=counters.deaths,

@@ -10,7 +10,10 @@ and hands them to the bus at the pace the wire drains them:
   and emergency commands), :attr:`Priority.SETPOINT`, :attr:`Priority.POLL`;
   first in, first out within a class; a poll identical to one still
   queued (same identifier and data) is not queued twice: its answer would
-  be the same, and a backlog of repeats only delays the answers;
+  be the same, and a backlog of repeats only delays the answers; an off
+  takes its module's waiting setpoints and refreshes out of the queues:
+  sent after the off, an older "output on" would switch the module on
+  again;
 - pacing: a frame costs its wire time at the bitrate (with half the
   worst-case stuff bits: :func:`~pecc_plugins.canbus.load.estimated_bits`;
   or a fixed gap), a poll twice that (``poll_cost``: its reply takes the wire
@@ -118,7 +121,7 @@ class TxCounters:
     sent: int = 0
     retried: int = 0  # transient refusals (each retried later)
     dropped: int = 0  # polls and setpoints given up, refused for a full queue, or lost with the bus
-    merged: int = 0  # polls not queued because the same poll was still waiting
+    superseded: int = 0  # not sent: a poll already waiting, a module's setpoints behind its off
     off_escalations: int = 0  # offs that could not go out in time (owner told)
     error_episodes: int = 0  # runs of transient refusals
 
@@ -209,13 +212,15 @@ class TxScheduler:
         if priority is Priority.POLL:
             key = (msg.arbitration_id, bytes(msg.data))
             if key in self._polls:
-                self.counters.merged += 1
+                self.counters.superseded += 1
                 return True
         if priority is not Priority.OFF and len(queue) >= self.config.max_queued:
             self._dropped(f"{priority.name.lower()} queue full ({len(queue)} frames)")
             return False
         if priority is Priority.POLL:
             self._polls.add(key)
+        elif priority is Priority.OFF and owner is not None:
+            self._supersede(owner)
         queue.append(Pending(msg, priority, owner, loop.time()))
         if self._timer is None:
             self._pump()
@@ -286,6 +291,16 @@ class TxScheduler:
             if self._drops.active:
                 self._drops.ok()
         self._credit = credit
+
+    def _supersede(self, owner: int) -> None:
+        """An off for ``owner``: its setpoints and refreshes still waiting must not follow it."""
+        for priority in (Priority.SETPOINT, Priority.POLL):
+            queue = self._queues[priority]
+            if any(entry.owner == owner for entry in queue):
+                kept = [entry for entry in queue if entry.owner != owner]
+                self.counters.superseded += len(queue) - len(kept)
+                queue.clear()
+                queue.extend(kept)
 
     def _taken(self, queue: deque[Pending]) -> None:
         """Remove the head of ``queue`` (sent or given up)."""

@@ -176,7 +176,11 @@ class StationCollector(Collector):
         received = _counter("pecc_can_frames_received", "frames read from the bus", label)
         retried = _counter("pecc_can_frames_retried", "frames sent again after a full transmit queue", label)
         dropped = _counter("pecc_can_frames_dropped", "frames that could not be sent", label)
-        merged = _counter("pecc_can_polls_merged", "polls not queued because the same poll was still waiting", label)
+        superseded = _counter(
+            "pecc_can_frames_superseded",
+            "frames not sent: a poll already waiting, a module's setpoints behind its off",
+            label,
+        )
         episodes = _counter(
             "pecc_can_bus_error_episodes", "runs of transmit refusals, and times the bus failed and was reopened", label
         )
@@ -188,11 +192,11 @@ class StationCollector(Collector):
             received.add_metric(name, stats.received)
             retried.add_metric(name, stats.retried)
             dropped.add_metric(name, stats.dropped)
-            merged.add_metric(name, stats.merged)
+            superseded.add_metric(name, stats.superseded)
             episodes.add_metric(name, stats.error_episodes + stats.deaths + link.counters.open_failures)
             escalations.add_metric(name, stats.off_escalations)
             load.add_metric(name, stats.load_percent / 100)
-        yield from (sent, received, retried, dropped, merged, episodes, escalations, load)
+        yield from (sent, received, retried, dropped, superseded, episodes, escalations, load)
 
     def _site(self) -> Iterator[Metric]:
         site = site_view(self.station)
