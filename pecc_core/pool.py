@@ -215,44 +215,46 @@ class ModulePool:
 
     # -- what a gun's modules do and can do ---------------------------------------
 
-    def measure(self, gun: str, status: Status, fresh_after: float) -> tuple[bool, bool]:
+    def measure(self, gun: str, status: Status, fresh_after: float) -> tuple[bool, float | None]:
         """Write ``gun``'s measured voltage, current and temperature into ``status``.
 
         Modules of a group are in parallel: the voltage is the highest any
         answering module reports (the pessimistic reading for over-voltage),
         the current their sum, the temperature the hottest. Only readings
-        newer than ``fresh_after`` (loop time) count, and a voltage only if
-        it was itself read since (:attr:`ModuleState.voltage_seen`); what has
-        no fresh reading keeps its last value in ``status`` (unknown is not
-        zero). Returns (some module was heard, its voltage is fresh). A gun
-        with no module switched onto it reads 0 V as known: the allocator
-        takes a gun's modules only after its safe-down verified the
-        discharge, and nothing can drive it since.
+        newer than ``fresh_after`` (loop time) count; without any, ``status``
+        keeps its last values (unknown is not zero). Returns whether some
+        module was heard, and the highest voltage among those *read* since
+        (None if none was): where a protocol reads the voltage in a frame of
+        its own (:attr:`ModuleState.voltage_seen`), a module heard just now
+        may carry an old one, which a comparison with another source must
+        not take for a measurement. A gun with no module switched onto it
+        reads 0 V as known: the allocator takes a gun's modules only after
+        its safe-down verified the discharge, and nothing can drive it since.
         """
         modules = self.driver.modules
         voltage = current = 0.0
         temperature = AMBIENT
-        heard = voltage_fresh = False
+        heard = False
+        read: float | None = None
         for address in self._groups[gun]:
             m = modules[address]
             if not m.online or m.last_seen < fresh_after:
                 continue
             heard = True
+            voltage = max(voltage, m.voltage)
             current += m.current
             temperature = max(temperature, m.temperature)
             if (m.voltage_seen or m.last_seen) >= fresh_after:
-                voltage_fresh = True
-                voltage = max(voltage, m.voltage)
+                read = m.voltage if read is None else max(read, m.voltage)
         if heard:
+            status.measured_voltage = voltage
             status.measured_current = max(current, 0.0)
             status.temperature = temperature
-        if voltage_fresh:
-            status.measured_voltage = voltage
         elif not self._groups[gun]:
             status.measured_voltage = status.measured_current = 0.0
             status.temperature = AMBIENT
-            return True, True
-        return heard, voltage_fresh
+            return True, 0.0
+        return heard, read
 
     def reachable(self, gun: str) -> tuple[int, ...]:
         """The addresses of the modules the relay matrix can switch onto ``gun``."""

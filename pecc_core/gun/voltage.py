@@ -78,16 +78,16 @@ def measure(gun: Gun, now: float) -> None:
     wiring = gun.wiring
     readout = gun.readout
     readings = gun.readings
-    heard, voltage_fresh = wiring.pool.measure(gun.id, readout, now - gun.safety.reading_stale_ms / 1000)
+    heard, read = wiring.pool.measure(gun.id, readout, now - gun.safety.reading_stale_ms / 1000)
     readings.modules_fresh = heard
-    readings.module_voltage = readout.measured_voltage if voltage_fresh else None
+    readings.module_voltage = read
     connector = wiring.io.connector
     at_connector = connector.voltage(gun.id) if connector is not None else None
     if at_connector is not None:
         readout.measured_voltage = at_connector
         readings.voltage_known = True
     else:
-        readings.voltage_known = voltage_fresh
+        readings.voltage_known = heard
     if readings.voltage_known == ("stale" in gun.notices):
         faults.notice(gun, "stale", not readings.voltage_known, "measured voltage unknown: readings are stale")
 

@@ -50,16 +50,16 @@ async def test_moves_group_and_measure() -> None:
     driver.export([1, 2], 400.0, 100.0)
     driver.modules[2].temperature = 61.0
     status = Status()
-    assert pool.measure("a", status, 0.0) == (True, True)
+    assert pool.measure("a", status, 0.0) == (True, 400.0)
     assert (status.measured_voltage, status.measured_current, status.temperature) == (400.0, 50.0, 61.0)
     driver.fail(1, Fault.HARDWARE)
     assert pool.supply("a") == Supply(150.0, 1000.0, 100.0, 30_000.0)
     assert pool.first_unusable("a").address == 1
 
 
-async def test_a_voltage_read_before_the_bound_is_unknown_though_its_module_was_heard() -> None:
+async def test_a_voltage_read_before_the_bound_is_not_a_fresh_reading_though_its_module_was_heard() -> None:
     """UU and Infy read the voltage in a frame of its own: a module heard just now (its current,
-    its status) may carry a voltage whose poll was lost; that voltage must not count as measured."""
+    its status) may carry a voltage whose poll was lost; a comparison must not take it as read."""
     pool = make_pool()
     await pool.move(1, "a")
     await pool.move(2, "a")
@@ -70,16 +70,16 @@ async def test_a_voltage_read_before_the_bound_is_unknown_though_its_module_was_
         m.last_seen = 10.0
     modules[1].voltage_seen, modules[2].voltage_seen = 10.0, 2.0  # module 2's voltage read 8 s earlier
     modules[2].voltage = 999.0
-    status = Status(measured_voltage=123.0)
-    assert pool.measure("a", status, 9.0) == (True, True)
-    assert (status.measured_voltage, status.measured_current) == (400.0, 50.0)  # module 2's old 999 V left out
+    status = Status()
+    assert pool.measure("a", status, 9.0) == (True, 400.0)  # module 2's 999 V was read 8 s ago
+    assert (status.measured_voltage, status.measured_current) == (999.0, 50.0)  # the status: the pessimistic one
     modules[1].voltage_seen = 2.0
-    status = Status(measured_voltage=123.0)
-    assert pool.measure("a", status, 9.0) == (True, False)
-    assert (status.measured_voltage, status.measured_current) == (123.0, 50.0)  # unknown keeps the last value
+    assert pool.measure("a", status, 9.0) == (True, None)
     for m in modules.values():
         m.last_seen = 2.0
-    assert pool.measure("a", status, 9.0) == (False, False)
+    status = Status(measured_voltage=123.0)
+    assert pool.measure("a", status, 9.0) == (False, None)
+    assert status.measured_voltage == 123.0  # unknown keeps the last value
 
 
 async def test_moves_refused_when_unsafe() -> None:
