@@ -209,6 +209,8 @@ async def test_an_off_takes_its_modules_waiting_setpoints_out_of_the_queue(timed
         assert [(m.arbitration_id, bytes(m.data[:3])) for m in got] == [(0x10, bytes(3)), (0x45, b"off"), (0x26, b"on\x00")]
         stats = link.stats()
         assert (stats.sent, stats.superseded, stats.queued) == (3, 2, 0)
+        link.send(0x35, b"refresh" + bytes(1), Priority.POLL, owner=5)  # the taken refresh may come again
+        assert [m.arbitration_id for m in await receive(receiver, 1)] == [0x35]
     finally:
         await link.stop()
 

@@ -297,7 +297,12 @@ class TxScheduler:
         for priority in (Priority.SETPOINT, Priority.POLL):
             queue = self._queues[priority]
             if any(entry.owner == owner for entry in queue):
-                kept = [entry for entry in queue if entry.owner != owner]
+                kept = []
+                for entry in queue:
+                    if entry.owner != owner:
+                        kept.append(entry)
+                    elif priority is Priority.POLL:  # a refresh: it may be queued again
+                        self._polls.discard((entry.msg.arbitration_id, bytes(entry.msg.data)))
                 self.counters.superseded += len(queue) - len(kept)
                 queue.clear()
                 queue.extend(kept)
