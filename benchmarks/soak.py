@@ -14,8 +14,9 @@ SIGKILL of the PECC and a restart with the hardware process alive.
 
 What is checked, continuously, from outside:
 
-- no gun stuck: inoperative with no fault for longer than the bound, or
-  not back in standby within the bound after its faults cleared;
+- no gun stuck: inoperative with no fault for longer than the bound, not
+  back in standby within the bound after its faults cleared, or
+  inoperative with any fault for longer than anything injected holds;
 - no traceback in either log;
 - status gaps on every SECC connection (the longest, and how many > 400 ms);
 - the PECC's RSS (growth after warm-up) and its open file descriptors;
@@ -63,6 +64,9 @@ CHARGING = 44
 PECC_ARGS = ("--log-level", "INFO")
 HOSTILE = ("6-11", "6-12")
 STUCK_BOUND_S = 20.0  # a safe-down takes at most ~7 s; the gun check runs every second
+#: inoperative this long, with whatever fault, is stuck: an injection holds at most 15 s,
+#: a wait for a free module 30 s, a silent module's watchdog 10 s
+INOPERATIVE_BOUND_S = 120.0
 GAP_LIMIT_S = 0.4
 WARM_UP_FRACTION = 0.2
 #: a failure this long after an injection on its gun (or anywhere, for module faults) is explained by it
@@ -98,6 +102,7 @@ class Soak:
     hostile_errors: int = 0
     api_errors: Counter[str] = field(default_factory=Counter)
     _settling: dict[str, float] = field(default_factory=dict)
+    _inoperative: dict[str, float] = field(default_factory=dict)
     _modules_of: dict[str, list[int]] = field(default_factory=dict)
 
     @property
@@ -256,6 +261,12 @@ class Soak:
         for gun in guns:
             gid = gun["id"]
             self._modules_of[gid] = gun["modules"]
+            if gun["state"] != "inoperative":
+                self._inoperative.pop(gid, None)
+            elif now - self._inoperative.setdefault(gid, now) > INOPERATIVE_BOUND_S:
+                since = f"inoperative for {INOPERATIVE_BOUND_S:.0f} s"
+                self.stuck.append(f"{now:.0f} s: gun {gid} {since}: {gun['faults']}")
+                self._inoperative[gid] = now
             unsettled = (gun["state"] == "inoperative" and not gun["faults"]) or gun["state"] == "stopping"
             if not unsettled:
                 self._settling.pop(gid, None)

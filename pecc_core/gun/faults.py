@@ -106,7 +106,8 @@ def check_modules(gun: Gun) -> None:
     if lost and "power_stage" not in gun.faults:
         condition(gun, "power_stage", True, "power stage lost: no power module of this gun answers")
         stop_charging(gun)
-    elif not lost and "power_stage" in gun.faults and gun.state not in CLOSED and fresh:
+    elif not lost and "power_stage" in gun.faults and gun.state not in CLOSED and (fresh or not modules):
+        # answering again, or none left to answer: the policy takes a gun's modules once its safe-down is done
         condition(gun, "power_stage", False, "")
     pool = gun.wiring.pool
     module = pool.first_unusable(gun.id)

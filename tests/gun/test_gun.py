@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, ValueRefused
-from pecc_core.gun import GunState
+from pecc_core.gun import GunState, faults
 from pecc_core.model import Contactors, Isolation, Operational, Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
@@ -230,3 +230,20 @@ async def test_a_fault_on_one_gun_does_not_disturb_another(station: Station) -> 
         station.tick()
     assert two.state is S.CHARGE
     assert (two.report().driven_voltage, two.report().driven_current) == driven
+
+
+async def test_a_lost_power_stage_clears_when_the_gun_has_no_module_left(station: Station) -> None:
+    """The policy may take a gun's modules once its safe-down is done: with none left, nothing is lost.
+
+    Seen in a soak: the fault waited for a module of the gun to answer, the
+    policy had moved them all to other guns, and the gun stayed inoperative
+    for good. Here the gun's modules leave and fail (so no policy brings
+    them back).
+    """
+    gun = station.guns["1-1"]
+    for address in gun.modules():
+        await station.pool.move(address, None)
+        station.driver.fail(address, Fault.HARDWARE)
+    faults.condition(gun, "power_stage", True, "power stage lost: no power module of this gun answers")
+    await eventually(lambda: "power_stage" not in gun.faults, what="the power-stage fault to clear")
+    assert not gun.modules()
