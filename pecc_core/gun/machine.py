@@ -149,13 +149,20 @@ class Gun:
     def offered_limits(self) -> Limits:
         """The limits the gun offers the car now.
 
-        An idle gun offers what it could get from the modules it can
-        reach; a gun in a session what its modules and allocation give.
+        A gun in a session offers what its modules and allocation give; an
+        idle one what its modules give, or, if none can deliver current now
+        (none switched onto it, or only failed ones the policy will replace),
+        what it could get from the modules it can reach: a car takes the
+        offer of its first ``configuration`` for its whole session, and an
+        offer of 0 A made between two sessions would leave it waiting for a
+        current it never asks for.
         """
         if self.state in ACTIVE_STATES:
             return self.limits()
         pool = self.wiring.pool
-        hardware = pool.supply(self.id) if pool.modules_of(self.id) else pool.potential(self.id)
+        hardware = pool.supply(self.id)
+        if hardware.current_max <= 0.0:
+            hardware = pool.potential(self.id)
         return effective_limits(self.ratings, hardware, self.ev, None)
 
     def limits(self) -> Limits:

@@ -247,3 +247,15 @@ async def test_a_lost_power_stage_clears_when_the_gun_has_no_module_left(station
     faults.condition(gun, "power_stage", True, "power stage lost: no power module of this gun answers")
     await eventually(lambda: "power_stage" not in gun.faults, what="the power-stage fault to clear")
     assert not gun.modules()
+
+
+async def test_an_idle_gun_whose_modules_failed_offers_what_it_can_reach(station: Station) -> None:
+    """Not 0 A: a car keeps its first configuration's offer for the whole session."""
+    gun = station.guns["1-1"]
+    assert gun.modules()
+    for address in gun.modules():
+        station.driver.fail(address, Fault.HARDWARE)
+    assert station.pool.supply("1-1").current_max == 0.0
+    offered = gun.offered_limits().current_max
+    assert offered == min(gun.ratings.current_max, station.pool.potential("1-1").current_max) > 0.0
+
