@@ -65,7 +65,6 @@ from pecc_core.model import (
 )
 
 if TYPE_CHECKING:
-
     from pecc_core.gun.cable_check import CheckRecord
     from pecc_core.gun.wiring import Wiring
     from pecc_core.policy import GunDemand
