@@ -301,15 +301,18 @@ class TxScheduler:
                 for entry in queue:
                     if entry.owner != owner:
                         kept.append(entry)
-                    elif priority is Priority.POLL:  # a refresh: it may be queued again
-                        self._polls.discard((entry.msg.arbitration_id, bytes(entry.msg.data)))
+                    else:
+                        self._forget(entry)  # a refresh may be queued again
                 self.counters.superseded += len(queue) - len(kept)
                 queue.clear()
                 queue.extend(kept)
 
     def _taken(self, queue: deque[Pending]) -> None:
         """Remove the head of ``queue`` (sent or given up)."""
-        entry = queue.popleft()
+        self._forget(queue.popleft())
+
+    def _forget(self, entry: Pending) -> None:
+        """``entry`` left its queue: a poll like it may be queued again."""
         if entry.priority is Priority.POLL:
             self._polls.discard((entry.msg.arbitration_id, bytes(entry.msg.data)))
 
