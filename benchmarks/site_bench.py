@@ -22,6 +22,7 @@ import time
 import tomllib
 from pathlib import Path
 
+from pecc_core.asyncutil import cancel
 from pecc_core.profile.loader import resolve
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import from_mapping
@@ -63,9 +64,7 @@ async def measure(directory: Path, window: float) -> None:
                         counts[kind(str(message.topic))] += 1
                         volume += len(message.payload)  # type: ignore[arg-type]
             elapsed = time.monotonic() - start
-        load.cancel()
-        with contextlib.suppress(BaseException):
-            await load
+        await cancel(load)
     finally:
         site.stop()
     print(f"3 cabinets x 24 guns, {powered} guns drawing power, window {elapsed:.0f} s\n")

@@ -12,7 +12,6 @@ safe-down keeps its modules until the discharge is verified.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -116,8 +115,7 @@ class PowerAllocator:
     async def stop(self) -> None:
         """Station stop: let a rebalance in progress finish (it never leaves a module hot)."""
         if self._mover is not None:
-            with contextlib.suppress(BaseException):
-                await self._mover
+            await asyncio.wait([self._mover])  # never swallows a cancellation of the caller
 
     async def _rebalance(self, allocation: Allocation) -> None:
         """Move modules to where ``allocation`` wants them, safely.

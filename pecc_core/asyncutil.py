@@ -69,3 +69,19 @@ async def poll_until(check: Callable[[], bool], timeout: float, interval: float)
             return False
         await asyncio.sleep(interval)
     return True
+
+
+async def cancel(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` (if any) and return once it has finished.
+
+    Its cancellation is not passed on; its failure is, and so is a
+    cancellation of the caller: ``with suppress(CancelledError): await task``
+    would swallow the caller's too, and a cancelled caller that carries on
+    (a test's simulator, a stopping station) may never end.
+    """
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled() and (failure := task.exception()) is not None:
+        raise failure

@@ -15,12 +15,11 @@ off, whatever state it was in.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 from pecc_core.allocator import PowerAllocator
-from pecc_core.asyncutil import call_maybe_async, poll_until
+from pecc_core.asyncutil import call_maybe_async, cancel, poll_until
 from pecc_core.gun import Gun, Wiring
 from pecc_core.gun.limits import SAFE_VOLTAGE
 from pecc_core.gun.safe_down import OFF_TIMEOUT
@@ -179,10 +178,10 @@ class Station:
 
     async def stop(self) -> None:
         """Every gun to standby, every module off, drivers stopped; never raises."""
-        if self._control is not None:
-            self._control.cancel()
-            with contextlib.suppress(BaseException):
-                await self._control
+        try:
+            await cancel(self._control)
+        except Exception:
+            log.exception("the control loop failed")
         await self.allocator.stop()
         results = await asyncio.gather(
             *(gun.shutdown() for gun in self._gun_list), return_exceptions=True

@@ -9,7 +9,6 @@ safe share; the telemetry is on the broker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 import trustme
 
 from pecc_core import caps
+from pecc_core.asyncutil import cancel
 from pecc_core.profile import Profile
 from pecc_core.testing import eventually, running
 from pecc_plugins.seccsim.runner import RunOptions, simulate
@@ -104,9 +104,7 @@ async def test_a_share_over_tls_reaches_the_site_cap_and_lapses_to_the_safe_shar
             # north alone present: its safe share and all the rest (south's safe share stays counted)
             await eventually(lambda: pool.view.site_power_max == 90_000, 15, lambda: f"{pool.view}")
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
         await eventually(lambda: pool.view.site_power_max == SAFE, 10, "the share to lapse")
 
 

@@ -11,7 +11,6 @@ comes back. The times it takes are printed (figures, not assertions:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from pecc_core.asyncutil import cancel
 from pecc_core.testing import heavy
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import from_mapping
@@ -120,7 +120,7 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
         gone = site.cabinets[0]
         killed = time.monotonic()
         gone.process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
-        loads[0].cancel()
+        await cancel(loads[0])
         rest = site.cabinets[1:]
         figures["cabinet killed: the others share its part (s)"] = await until(
             lambda: sum(c.share() or 0 for c in rest) > CAP - SAFE - 20_000 - 1, 60, "the others to get more")
@@ -136,9 +136,7 @@ async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, 
         assert max(total for _, total in site.samples) <= CAP + NOISE
         sampler.cancel()
         for load in loads:
-            load.cancel()
-            with contextlib.suppress(BaseException):
-                await load
+            await cancel(load)
     finally:
         site.stop()
     print()

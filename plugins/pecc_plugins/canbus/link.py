@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 
 import can
 
+from pecc_core.asyncutil import cancel
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.load import estimated_bits
 from pecc_plugins.canbus.reader import BusReader
 from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, TxScheduler
-from pecc_plugins.canbus.tasks import cancel
 
 log = logging.getLogger(__name__)
 

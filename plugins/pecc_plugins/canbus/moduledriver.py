@@ -31,6 +31,7 @@ from typing import Any
 
 import can
 
+from pecc_core.asyncutil import cancel
 from pecc_core.power import BLOCKING, Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_core.sharing import fair_shares
@@ -38,7 +39,6 @@ from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.scheduler import Pending, Priority
-from pecc_plugins.canbus.tasks import cancel
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ making the station buffer for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sqlite3
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from pecc_core.asyncutil import cancel
 from pecc_plugins.ctl.keys import ACCESS, HISTORY, RECORDER, STATION
 from pecc_plugins.ctl.middleware import TOKEN_NAME
 from pecc_plugins.ctl.sessions import SIGNED_IN
@@ -86,9 +86,7 @@ class LiveFeed:
         """Ends every open stream (else the server waits for them) and stops listening."""
         self.history.listeners.remove(self._event)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel(self._task)
         for queue in self._clients:
             _offer(queue, None)
 

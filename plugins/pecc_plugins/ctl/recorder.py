@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pecc_core.asyncutil import cancel
 from pecc_plugins.ctl.history import History, Session
 
 if TYPE_CHECKING:
@@ -102,9 +103,7 @@ class Recorder:
 
     async def stop(self) -> None:
         if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
+            await cancel(self._sampler)
         for gun_id, record in self.guns.items():  # a session cut by the stop ends here
             if record.session is not None:
                 self._end_session(gun_id, record, "PECC stopped", "failed")

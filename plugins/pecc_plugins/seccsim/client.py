@@ -126,6 +126,7 @@ class PepClient:
                 ) from None
             finally:
                 self._pending = None
+                _retrieved(future)
         self.stats.latency[kind].append(received_at - sent_at)
         if reply["type"] == "error":
             body = reply["payload"]
@@ -164,6 +165,7 @@ class PepClient:
             raise StatusTimeout(f"no status with {what} within {timeout:g} s") from None
         finally:
             self._waiter = None
+            _retrieved(future)
 
     # -- receiving ----------------------------------------------------------------
 
@@ -303,3 +305,15 @@ class PepClient:
 
     async def _send_error(self, kind: str, seq: int, category: str, details: str) -> None:
         await self._send(self._encoder.error(kind, seq, category, details))
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark the failure of a future nobody awaits any more as seen.
+
+    The receiver fails a pending request or status wait when the connection
+    goes (:meth:`PepClient._abort`); if its caller has already left (the send
+    failed first, or it was cancelled), asyncio would log the failure as
+    "never retrieved" at every reconnection.
+    """
+    if future.done() and not future.cancelled():
+        future.exception()

@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidURI
 from websockets.typing import Subprotocol
 
+from pecc_core.asyncutil import cancel
 from pecc_plugins.seccsim.client import REQUEST_TIMEOUT_S, ConnectionLost, PepClient
 from pecc_plugins.seccsim.scenario import Scenario
 from pecc_plugins.seccsim.session import ChargingSession, SessionFailed, SessionOptions
@@ -170,9 +171,12 @@ class GunSimulator:
                 if self._failures and self._more():
                     await self._back_off()
         finally:
-            await ws.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await receiver
+            # a cancellation of this task must go on through here (a suppressed
+            # CancelledError once kept a cancelled run going, session after session)
+            try:
+                await ws.close()
+            finally:
+                await cancel(receiver)
         return lost
 
     def _stop(self) -> None:

@@ -26,13 +26,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from pecc_core.asyncutil import call_maybe_async
+from pecc_core.asyncutil import call_maybe_async, cancel
 from pecc_core.io import IO_ROLES, ContactorError, ImdSample, Io
 from pecc_core.model import Isolation, Phase, Target
 from pecc_core.plugins import PluginManager
 from pecc_core.power import Fault
 from pecc_core.profile.model import PluginChoice, Profile
-from pecc_plugins.canbus.tasks import cancel
 from pecc_plugins.canbus.unixbus import BusHub, socket_path
 from pecc_plugins.modsim.service import ModSim, SimSettings
 from pecc_plugins.simhw import wire

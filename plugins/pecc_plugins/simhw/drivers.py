@@ -17,11 +17,11 @@ import json
 import logging
 from typing import Any, ClassVar
 
+from pecc_core.asyncutil import cancel
 from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
 from pecc_core.profile.model import Profile
 from pecc_core.profile.schema import Integer, StrictSchema, String, between
-from pecc_plugins.canbus.tasks import cancel
 from pecc_plugins.canbus.unixbus import socket_path
 from pecc_plugins.simhw import wire
 

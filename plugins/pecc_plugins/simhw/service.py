@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from pecc_core.asyncutil import cancel
 from pecc_core.model import Target
 from pecc_core.power import Fault
-from pecc_plugins.canbus.tasks import cancel
 from pecc_plugins.simhw.drivers import HwLink, LinkError
 
 if TYPE_CHECKING:

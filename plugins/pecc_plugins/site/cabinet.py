@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import aiomqtt
 
 from pecc_core import caps
+from pecc_core.asyncutil import cancel
 from pecc_core.profile.schema import (
     Nested,
     Number,
@@ -103,10 +104,10 @@ class CabinetService:
         if self._expiry is not None:
             self._expiry.cancel()
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+            try:
+                await cancel(task)
+            except Exception:
+                log.exception("site %s: its task failed", self.cabinet)
 
     # -- the share ------------------------------------------------------------------
 
