@@ -11,6 +11,7 @@ module that is not off with its current near zero, whatever asked for it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -82,8 +83,11 @@ class ModulePool:
         driver: PowerDriver,
         matrix: RelayMatrix,
         site_power_max: float | None = None,
+        reading_stale_ms: int = 1000,
     ) -> None:
         self.driver = driver
+        #: A module not heard for this long cannot be verified off: it is not moved.
+        self.stale_s = reading_stale_ms / 1000
         self.matrix = matrix
         self.max_modules_per_gun = config.max_modules_per_gun
         everyone = frozenset(guns)
@@ -91,6 +95,8 @@ class ModulePool:
             m.address: frozenset(m.guns) or everyone for m in config.modules
         }
         self._assigned: dict[int, str | None] = dict.fromkeys(self.reach)
+        #: loop time each module was last switched onto its gun (absent: since start)
+        self._joined: dict[int, float] = {}
         self._groups: dict[str, tuple[int, ...]] = dict.fromkeys(guns, ())
         self._reachable = {
             gun: tuple(sorted(a for a, r in self.reach.items() if gun in r)) for gun in guns
@@ -188,6 +194,11 @@ class ModulePool:
         state = self.driver.modules[module]
         if not state.online:
             raise PoolError(f"module {module} is not answering: its output cannot be verified off")
+        silent = asyncio.get_running_loop().time() - state.last_seen
+        if silent > self.stale_s:
+            # not yet taken offline (that takes longer), but its last reading is too old to
+            # show it off, and a gun given it would find it silent at once
+            raise PoolError(f"module {module} not heard for {silent:.1f} s: its output cannot be verified off")
         if state.mode is not Mode.OFF or abs(state.current) >= SAFE_SWITCH_CURRENT:
             raise PoolError(
                 f"module {module} is under load ({state.mode}, {state.current:.1f} A): "
@@ -211,11 +222,12 @@ class ModulePool:
         log.info("module %d -> %s", module, gun or "no gun", extra={"module_address": module, "gun": gun})
         await self.matrix.connect(module, gun)
         self._assigned[module] = self.matrix.gun_of(module)
+        self._joined[module] = asyncio.get_running_loop().time()
         self._regroup()
 
     # -- what a gun's modules do and can do ---------------------------------------
 
-    def measure(self, gun: str, status: Status, fresh_after: float) -> tuple[bool, float | None]:
+    def measure(self, gun: str, status: Status, fresh_after: float) -> tuple[bool, float | None, float]:
         """Write ``gun``'s measured voltage, current and temperature into ``status``.
 
         Modules of a group are in parallel: the voltage is the highest any
@@ -223,38 +235,50 @@ class ModulePool:
         the current their sum, the temperature the hottest. Only readings
         newer than ``fresh_after`` (loop time) count; without any, ``status``
         keeps its last values (unknown is not zero). Returns whether some
-        module was heard, and the highest voltage among those *read* since
-        (None if none was): where a protocol reads the voltage in a frame of
-        its own (:attr:`ModuleState.voltage_seen`), a module heard just now
-        may carry an old one, which a comparison with another source must
-        not take for a measurement. A gun with no module switched onto it
+        module was heard, and the newest voltage *read* since with its time
+        (None and 0.0 if none was): where a protocol reads the voltage in a
+        frame of its own (:attr:`ModuleState.voltage_seen`), a module heard
+        just now may carry an old one, which a comparison with another
+        source must not take for a measurement, nor a reading taken long
+        before the other source's. A gun with no module switched onto it
         reads 0 V as known: the allocator takes a gun's modules only after
         its safe-down verified the discharge, and nothing can drive it since.
+
+        A voltage read before a module was switched onto ``gun`` is the
+        voltage of the node it left: it counts for neither value until the
+        module's next voltage reading.
         """
         modules = self.driver.modules
-        voltage = current = 0.0
+        joined = self._joined
+        voltage: float | None = None
+        current = 0.0
         temperature = AMBIENT
         heard = False
         read: float | None = None
+        read_at = 0.0
         for address in self._groups[gun]:
             m = modules[address]
             if not m.online or m.last_seen < fresh_after:
                 continue
             heard = True
-            voltage = max(voltage, m.voltage)
             current += m.current
             temperature = max(temperature, m.temperature)
-            if (m.voltage_seen or m.last_seen) >= fresh_after:
-                read = m.voltage if read is None else max(read, m.voltage)
+            taken = m.voltage_seen or m.last_seen
+            if taken < joined.get(address, 0.0):
+                continue
+            voltage = m.voltage if voltage is None else max(voltage, m.voltage)
+            if taken >= fresh_after and taken >= read_at:
+                read, read_at = m.voltage, taken
         if heard:
-            status.measured_voltage = voltage
+            if voltage is not None:
+                status.measured_voltage = voltage
             status.measured_current = max(current, 0.0)
             status.temperature = temperature
         elif not self._groups[gun]:
             status.measured_voltage = status.measured_current = 0.0
             status.temperature = AMBIENT
-            return True, 0.0
-        return heard, read
+            return True, 0.0, fresh_after
+        return heard, read, read_at
 
     def reachable(self, gun: str) -> tuple[int, ...]:
         """The addresses of the modules the relay matrix can switch onto ``gun``."""

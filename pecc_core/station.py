@@ -58,7 +58,12 @@ class Station:
         self.io = io
         self.cycle = profile.timings.control_cycle_ms / 1000
         self.pool = ModulePool(
-            profile.power, [g.id for g in profile.guns], driver, io.matrix, profile.site.max_power_w
+            profile.power,
+            [g.id for g in profile.guns],
+            driver,
+            io.matrix,
+            profile.site.max_power_w,
+            profile.safety.reading_stale_ms,
         )
         self.allocator = PowerAllocator(policy, dict(profile.policy.raw), self.pool, driver)
         wiring = Wiring(

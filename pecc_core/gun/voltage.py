@@ -42,7 +42,8 @@ EMERGENCY_DEFAULT = 550.0
 PE_RATED_ABOVE = 500.0
 #: A module conducts above this current (A): only then must it agree with the connector.
 CONDUCTING = 1.0
-#: Two sources must disagree this long before it is a fault (s): a step of the output moves them apart briefly.
+#: Two sources must disagree over module readings this far apart before it is a fault (s):
+#: a step of the output moves them apart briefly.
 PLAUSIBILITY_S = 1.0
 
 
@@ -51,14 +52,17 @@ class Readings:
     """How fresh a gun's measurements are, and the supervision's timers.
 
     :param modules_fresh: some module of the gun was heard within the stale bound.
-    :param module_voltage: the modules' own voltage (None: stale).
+    :param module_voltage: the modules' newest voltage reading (None: stale).
+    :param module_read_at: the loop time it was read.
     :param voltage_known: the output voltage is known (connector sensor or fresh modules).
     :param over_voltage_since: loop time since when the output is at or above the EV's maximum.
-    :param implausible_since: loop time since when two voltage sources disagree.
+    :param implausible_since: the time of the first module reading, of those since, that
+        disagrees with the connector sensor.
     """
 
     modules_fresh: bool = True
     module_voltage: float | None = None
+    module_read_at: float = 0.0
     voltage_known: bool = True
     over_voltage_since: float | None = None
     implausible_since: float | None = None
@@ -78,9 +82,10 @@ def measure(gun: Gun, now: float) -> None:
     wiring = gun.wiring
     readout = gun.readout
     readings = gun.readings
-    heard, read = wiring.pool.measure(gun.id, readout, now - gun.safety.reading_stale_ms / 1000)
+    heard, read, read_at = wiring.pool.measure(gun.id, readout, now - gun.safety.reading_stale_ms / 1000)
     readings.modules_fresh = heard
     readings.module_voltage = read
+    readings.module_read_at = read_at
     connector = wiring.io.connector
     at_connector = connector.voltage(gun.id) if connector is not None else None
     if at_connector is not None:
@@ -104,7 +109,7 @@ def supervise(gun: Gun, now: float) -> None:
                          f"emergency over-voltage: measured {volts:.0f} V, limit {limit:.0f} V", emergency=True)
     _error_over_voltage(gun, gun.readings, now, volts, ev_max)
     _pe(gun, volts)
-    _plausibility(gun, now)
+    _plausibility(gun)
 
 
 def _error_over_voltage(gun: Gun, readings: Readings, now: float, volts: float, ev_max: float | None) -> None:
@@ -137,7 +142,7 @@ def _pe(gun: Gun, volts: float) -> None:
 SAFE_FLOOR = 60.0
 
 
-def _plausibility(gun: Gun, now: float) -> None:
+def _plausibility(gun: Gun) -> None:
     readings = gun.readings
     module_volts = readings.module_voltage
     connector = gun.wiring.io.connector
@@ -152,11 +157,15 @@ def _plausibility(gun: Gun, now: float) -> None:
         and conducting
         and abs(module_volts - at_connector) > gun.safety.plausibility_v
     )
+    # Judged on the modules' readings, not on the clock: on a busy bus a module's voltage
+    # may be read seconds apart (within the stale bound), and one reading taken while the
+    # output was still rising must not count as a disagreement that lasted.
     if not apart:
         readings.implausible_since = None
     elif readings.implausible_since is None:
-        readings.implausible_since = now
-    active = readings.implausible_since is not None and now - readings.implausible_since >= PLAUSIBILITY_S
+        readings.implausible_since = readings.module_read_at
+    since = readings.implausible_since
+    active = since is not None and readings.module_read_at - since >= PLAUSIBILITY_S
     if active != ("plausibility" in gun.faults):
         faults.condition(gun, "plausibility", active,
                          f"voltage sources disagree: modules {module_volts or 0:.0f} V, "

@@ -25,6 +25,7 @@ from pecc_core.station import Io, Station
 from pecc_core.testing import write_profile
 from pecc_plugins.policies.static import make_static
 from pecc_plugins.simio import (
+    SimConnectorVoltage,
     SimContactors,
     SimEmergencyStop,
     SimIsolationMonitor,
@@ -124,6 +125,7 @@ def instant_station(profile: Profile) -> Station:
         supervision=SimSupervision(),
         matrix=SimRelayMatrix(switching_ms=1),
         estop=SimEmergencyStop(),
+        connector=SimConnectorVoltage(),  # reads nothing (None) until a test makes it follow a source
     )
     wire(io)
     return Station(profile, default_manager(), InstantModules(profile.power.modules), io, make_static({}))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, ValueRefused
@@ -11,6 +14,7 @@ from pecc_core.power import Fault
 from pecc_core.station import Station
 from pecc_core.testing import eventually
 
+from .gun_rig import instant_profile, instant_station
 from .helpers import FakeLink, bring_to, first_module, record
 
 S = GunState
@@ -217,6 +221,40 @@ async def test_measured_over_voltage_is_a_fault(station: Station) -> None:
     assert gun.state is S.INOPERATIVE  # latched (6.3.1.106) until the gun is reset
     await gun.reset()
     await eventually(gun.in_standby, what="standby once discharged and reset")
+
+
+async def test_plausibility_is_judged_on_module_readings_not_the_clock(tmp_path: Path) -> None:
+    """On a busy bus a module's voltage may be read seconds apart (within the stale bound, 3 s
+    here): one reading taken while the output still rose must not become a disagreement that
+    lasted. Two readings at least 1 s apart that both disagree with the connector sensor are."""
+    station = instant_station(instant_profile(tmp_path, {"safety.reading_stale_ms": 3000}))
+    await station.start()
+    try:
+        gun = station.guns["1-1"]
+        await eventually(lambda: bool(station.pool.modules_of("1-1")), what="modules dealt")
+        modules = [station.driver.modules[a] for a in station.pool.modules_of("1-1")]
+        station.driver.load = {m.address: 10.0 for m in modules}  # conducting: the check applies
+        await bring_to(gun, S.CHARGE)
+        loop = asyncio.get_running_loop()
+
+        def read(volts: float) -> None:
+            """Every module of the gun read now (its voltage frame; its current comes every cycle)."""
+            for m in modules:
+                m.voltage, m.voltage_seen = volts, loop.time()
+
+        station.io.connector.follow(lambda g: 347.0 if g == "1-1" else None)  # the car's battery
+        read(200.0)  # read while the output still rose, then no voltage poll for 2 s (a busy bus)
+        for _ in range(20):
+            await asyncio.sleep(0.1)
+            for m in modules:
+                m.voltage = 200.0  # the driver keeps the last reading (the rig's modules echo the setpoint)
+        assert "plausibility" not in gun.faults and gun.state is S.CHARGE
+        assert gun.readings.implausible_since is not None  # seen, not yet confirmed by a later reading
+        read(200.0)  # more than 1 s after the first: the sensor and the modules do disagree
+        await eventually(lambda: "plausibility" in gun.faults, what="plausibility fault")
+    finally:
+        station.driver.discharge()
+        await station.stop()
 
 
 async def test_a_fault_on_one_gun_does_not_disturb_another(station: Station) -> None:

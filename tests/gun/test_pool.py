@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from pecc_core.model import Status
@@ -50,7 +52,7 @@ async def test_moves_group_and_measure() -> None:
     driver.export([1, 2], 400.0, 100.0)
     driver.modules[2].temperature = 61.0
     status = Status()
-    assert pool.measure("a", status, 0.0) == (True, 400.0)
+    assert pool.measure("a", status, 0.0)[:2] == (True, 400.0)
     assert (status.measured_voltage, status.measured_current, status.temperature) == (400.0, 50.0, 61.0)
     driver.fail(1, Fault.HARDWARE)
     assert pool.supply("a") == Supply(150.0, 1000.0, 100.0, 30_000.0)
@@ -63,23 +65,49 @@ async def test_a_voltage_read_before_the_bound_is_not_a_fresh_reading_though_its
     pool = make_pool()
     await pool.move(1, "a")
     await pool.move(2, "a")
+    t = asyncio.get_running_loop().time() + 10.0
     pool.driver.load = {1: 30.0, 2: 20.0}
     pool.driver.export([1, 2], 400.0, 100.0)
     modules = pool.driver.modules
     for m in modules.values():
-        m.last_seen = 10.0
-    modules[1].voltage_seen, modules[2].voltage_seen = 10.0, 2.0  # module 2's voltage read 8 s earlier
+        m.last_seen = t
+    modules[1].voltage_seen, modules[2].voltage_seen = t, t - 8.0  # module 2's voltage read 8 s earlier
     modules[2].voltage = 999.0
     status = Status()
-    assert pool.measure("a", status, 9.0) == (True, 400.0)  # module 2's 999 V was read 8 s ago
+    assert pool.measure("a", status, t - 1.0) == (True, 400.0, t)  # module 2's 999 V was read 8 s ago
     assert (status.measured_voltage, status.measured_current) == (999.0, 50.0)  # the status: the pessimistic one
-    modules[1].voltage_seen = 2.0
-    assert pool.measure("a", status, 9.0) == (True, None)
+    modules[1].voltage_seen = t - 8.0
+    assert pool.measure("a", status, t - 1.0) == (True, None, 0.0)
     for m in modules.values():
-        m.last_seen = 2.0
+        m.last_seen = t - 8.0
     status = Status(measured_voltage=123.0)
-    assert pool.measure("a", status, 9.0) == (False, None)
+    assert pool.measure("a", status, t - 1.0) == (False, None, 0.0)
     assert status.measured_voltage == 123.0  # unknown keeps the last value
+
+
+async def test_a_voltage_read_on_the_gun_a_module_left_counts_for_neither_value() -> None:
+    """A module moved from a gun whose car is at 200 V onto one whose car is at 347 V: until its next
+    voltage reading it still carries the 200 V, which is not a measurement of its new gun."""
+    pool = make_pool()
+    await pool.move(1, "a")
+    await pool.move(2, "b")
+    modules = pool.driver.modules
+    now = asyncio.get_running_loop().time()
+    modules[1].voltage, modules[2].voltage = 347.0, 200.0
+    for m in modules.values():
+        m.last_seen = m.voltage_seen = now
+    await pool.move(2, "a")
+    status = Status()
+    assert pool.measure("a", status, now - 1.0) == (True, 347.0, now)
+    assert status.measured_voltage == 347.0
+    await pool.move(1, "b")  # module 2 alone on gun a, heard since (its current, its status), not read
+    modules[2].last_seen = asyncio.get_running_loop().time() + 1.0
+    status = Status(measured_voltage=123.0)
+    assert pool.measure("a", status, now - 1.0) == (True, None, 0.0)  # heard, but no voltage of this gun
+    assert status.measured_voltage == 123.0
+    modules[2].voltage, modules[2].voltage_seen = 347.0, modules[2].last_seen
+    assert pool.measure("a", status, now - 1.0) == (True, 347.0, modules[2].last_seen)
+    assert status.measured_voltage == 347.0
 
 
 async def test_moves_refused_when_unsafe() -> None:
@@ -101,6 +129,20 @@ async def test_moves_refused_when_unsafe() -> None:
     pool.driver.fail(1, None)
     await pool.move(1, "b")
     assert pool.modules_of("a") == () and pool.modules_of("b") == (1,)
+
+
+async def test_a_module_not_heard_within_the_stale_bound_is_not_moved() -> None:
+    """Still online (going offline takes longer), but its last reading cannot show it off, and a gun
+    given it would find it silent at once."""
+    pool = make_pool()
+    module = pool.driver.modules[2]
+    module.last_seen = asyncio.get_running_loop().time() - 1.5  # the bound: 1000 ms
+    with pytest.raises(PoolError, match=r"module 2 not heard for 1\.\d s"):
+        await pool.move(2, "a")
+    assert pool.modules_of("a") == () and pool.matrix.gun_of(2) is None
+    module.last_seen = asyncio.get_running_loop().time()
+    await pool.move(2, "a")
+    assert pool.modules_of("a") == (2,)
 
 
 async def test_detach_takes_a_module_out_of_its_group_only() -> None:
