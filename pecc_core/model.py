@@ -88,6 +88,9 @@ class Status:
     contactors: Contactors = Contactors.OPEN
     isolation: Isolation = Isolation.INVALID
     operational: Operational = Operational.OPERATIVE
+    #: How many times the gun has gone inoperative (not sent): a reader that sees
+    #: it change knows the gun was inoperative since its last look, however briefly.
+    inoperative_count: int = 0
 
 
 @dataclass(slots=True)

@@ -32,14 +32,14 @@ async def close(gun: Gun) -> None:
         return
     if not io.supervision.allowed(gun.id):
         raise InternalRefused(f"gun {gun.id}: CP/PP supervision does not allow closing the contactors")
-    epoch = gun.epoch
+    count = gun.readout.inoperative_count
     try:
         await switch(gun, True)
     except ContactorError as exc:
-        if epoch == gun.epoch:
+        if count == gun.readout.inoperative_count:
             faults.condition(gun, "contactors", True, str(exc))
             raise InternalRefused(str(exc)) from None
-    if epoch != gun.epoch:
+    if count != gun.readout.inoperative_count:
         if gun.state not in INOPERATIVE_STATES:  # already back in standby: open again
             gun.work.safe_down()
         raise InoperativeRefused(f"gun {gun.id} was taken to standby while closing its contactors")

@@ -115,8 +115,6 @@ class Gun:
         self.holds_modules = False
         #: why no new session may start (the station is stopping); None: sessions welcome
         self.closing: str | None = None
-        #: Counts transitions to stopping/inoperative (see :func:`.contactors.close`).
-        self.epoch = 0
         #: The cable check or safe-down running, and the short tasks kept (:mod:`.work`).
         self.work = Work(self)
         self._demand: GunDemand | None = None
@@ -377,7 +375,7 @@ class Gun:
             self.active_since = asyncio.get_running_loop().time()
         log.info("gun %s: %s -> %s on %s: %s", self.id, old, new, event, reason, extra={"gun": self.id})
         if new in INOPERATIVE_STATES:
-            self.epoch += 1
+            self.readout.inoperative_count += 1
             self.drive(0.0, 0.0)
             self.target = None
             self.work.safe_down()

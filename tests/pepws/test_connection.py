@@ -13,8 +13,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from pecc_core.asyncutil import poll_until
-from pecc_core.gun import Gun
+from pecc_core.gun import Gun, GunState
 from pecc_core.model import Contactors, Isolation, Operational, Status
+from pecc_core.testing import eventually
 from pecc_plugins.pepws.connection import Connection
 
 from .conftest import Pecc, StartPecc
@@ -175,6 +176,30 @@ async def test_status_reports_the_gun_and_keeps_flowing_during_a_slow_request(pe
         "isolationStatus": "valid",
         "operationalStatus": "inoperative",
     }
+
+
+async def test_an_inoperative_episode_between_two_statuses_is_reported_in_the_next(start_pecc: StartPecc) -> None:
+    """A gun that goes inoperative and back between two statuses (a fault that clears within the
+    period): the next status says inoperative, or the SECC never learns that, say, its cable check
+    was ended. A 2 s period puts the whole episode between two statuses on an idle machine; on a
+    busy one a status may fall inside it, which must then say inoperative itself."""
+    pecc = await start_pecc({"timings.status_interval_ms": 2000})
+    gun, estop = pecc.gun(), pecc.station.io.estop
+    client = await pecc.connect()
+    await eventually(lambda: bool(client.statuses), what="the first status")
+    before = len(client.statuses)
+    estop.press(None)
+    await eventually(lambda: gun.state is GunState.INOPERATIVE, what="inoperative")
+    estop.press(None, False)
+    await eventually(lambda: gun.state is GunState.STANDBY, 8.0, "standby again")
+    between = len(client.statuses) == before
+    await eventually(lambda: len(client.statuses) > before, 5.0, "the next status")
+    after = [status["payload"]["operationalStatus"] for _, status in client.statuses[before:]]
+    print(f"episode between two statuses: {between}; statuses since: {after}")
+    assert after[0] == "inoperative"
+    if between:
+        await eventually(lambda: len(client.statuses) > before + 1, 5.0, "the status after")
+        assert client.statuses[before + 1][1]["payload"]["operationalStatus"] == "operative"  # reported once
 
 
 async def test_out_of_range_readings_still_make_a_valid_status(pecc: Pecc) -> None:

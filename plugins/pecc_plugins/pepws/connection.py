@@ -21,7 +21,9 @@ another:
   accepted, then every ``status_interval_ms`` at the gun's own phase of the
   period (``phase``, spread over the station's guns by the server, so that
   1000 guns do not all fall due in the same loop turn), whatever else is
-  going on.
+  going on. A gun that went inoperative and back between two statuses is
+  reported inoperative in the next one: the SECC must learn of every
+  episode (a cable check a fault ended within 200 ms is still ended).
 - the **writer** sends the frames that had to wait, from a bounded queue
   (``server.send_queue``). A reply or a status is sent at once by the task
   that made it (a loop turn less per frame) when nothing is waiting or being
@@ -41,13 +43,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
+from pecc_core.model import Operational
 from pecc_plugins.pepws import schemas
 from pecc_plugins.pepws.codec import (
     Encoder,
@@ -337,11 +340,17 @@ class Connection:
         failing = False
         observe = self._stats.status_interval.observe
         sent: float | None = None
+        reported = report().inoperative_count
         now = loop.time()
         due = now + (offset - now) % interval  # the gun's first slot
         while True:
             try:
-                await send(encode(report()))
+                status = report()
+                if status.inoperative_count != reported:
+                    reported = status.inoperative_count
+                    if status.operational is Operational.OPERATIVE:  # inoperative and back since the last one
+                        status = replace(status, operational=Operational.INOPERATIVE)
+                await send(encode(status))
                 now = loop.time()
                 if sent is not None:
                     observe(now - sent)
