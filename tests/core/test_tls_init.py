@@ -72,8 +72,11 @@ def test_the_written_profile_serves_wss_and_secc_sim_charges_with_its_certificat
     served = out / "sim-tls.toml"
     car = tmp_path / "car.toml"
     car.write_text("[battery]\ncapacity_kwh = 10\nstart_soc = 20\ntarget_soc = 22\n")
-    run = subprocess.Popen([*PECC, "run", "--profile", str(served), "--log-level", "WARNING"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # its log goes to a file: a pipe nobody reads until the end would stop it once full
+    logged = tmp_path / "pecc.log"
+    with logged.open("w") as sink:
+        run = subprocess.Popen([*PECC, "run", "--profile", str(served), "--log-level", "WARNING"],
+                               stdout=sink, stderr=subprocess.STDOUT)
     try:
         wait_listening(port)
         sim = pecc("secc-sim", "--profile", str(served), "--certs", str(out), "--sessions", "1",
@@ -83,7 +86,8 @@ def test_the_written_profile_serves_wss_and_secc_sim_charges_with_its_certificat
                      "--no-live", timeout=60)
     finally:
         run.terminate()
-        log, _ = run.communicate(timeout=15)
+        run.wait(timeout=15)
+    log = logged.read_text()
     assert sim.returncode == 0, sim.stdout + sim.stderr
     assert "PASS  4 sessions completed" in sim.stdout
     assert wrong.returncode == 1 and "403" in wrong.stdout, wrong.stdout
