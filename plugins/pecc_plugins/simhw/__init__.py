@@ -25,7 +25,9 @@ from marshmallow import fields
 from pecc_core import hookimpl
 from pecc_core.hookspecs import Register, RegisterIoDriver, ServiceFactory
 from pecc_plugins.simhw.drivers import (
+    LinkConnectorVoltage,
     LinkContactors,
+    LinkEmergencyStop,
     LinkIsolationMonitor,
     LinkParams,
     LinkRelayMatrix,
@@ -45,6 +47,11 @@ def pecc_register_io_drivers(register: RegisterIoDriver) -> None:
     register("imd", "link", LinkIsolationMonitor.from_profile, params=LinkParams, summary=f"isolation monitor {what}")
     register("supervision", "link", LinkSupervision.from_profile, params=LinkParams, summary=f"CP/PP {what}")
     register("matrix", "link", LinkRelayMatrix.from_profile, params=LinkParams, summary=f"relay matrix {what}")
+    register("estop", "link", LinkEmergencyStop.from_profile, params=LinkParams, summary=f"E-stop {what}")
+    register(
+        "connector", "link", LinkConnectorVoltage.from_profile, params=LinkParams,
+        summary=f"connector voltage sensor {what}",
+    )
 
 
 def _bench_link(params: dict[str, Any], station: Any) -> Any:

@@ -35,7 +35,13 @@ from pecc_core.profile.model import PluginChoice, Profile
 from pecc_plugins.canbus.unixbus import BusHub, socket_path
 from pecc_plugins.modsim.service import ModSim, SimSettings
 from pecc_plugins.simhw import wire
-from pecc_plugins.simio import SimContactors, SimIsolationMonitor, SimSupervision
+from pecc_plugins.simio import (
+    SimConnectorVoltage,
+    SimContactors,
+    SimEmergencyStop,
+    SimIsolationMonitor,
+    SimSupervision,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +129,17 @@ class Bench:
 
     def state(self) -> dict[str, Any]:
         io = self.io
+        estop, connector = io.estop, io.connector
+        assert estop is not None and connector is not None  # the bench has every role (sim_io)
         return {
             "contactors": {g: io.contactors.closed(g) for g in self.guns},
             "imd": {g: _sample(io.imd.sample(g)) for g in self.guns},
             "selftest": dict(self._self_tests),
             "supervision": {g: io.supervision.allowed(g) for g in self.guns},
             "matrix": {str(m): io.matrix.gun_of(m) for m in self.modsim.modules},
+            "estop": {g: estop.pressed(g) for g in self.guns},
+            # a DC meter's resolution: the state changes (and goes out) when the reading does
+            "connector": {g: _reading(connector.voltage(g)) for g in self.guns},
         }
 
     async def _sample(self) -> None:
@@ -232,6 +243,14 @@ class Bench:
         elif what == "supervision":
             assert isinstance(io.supervision, SimSupervision)
             io.supervision.allow(self._gun(msg["gun"]), bool(msg["allowed"]))
+        elif what == "estop":
+            assert isinstance(io.estop, SimEmergencyStop)
+            gun = msg.get("gun")
+            io.estop.press(None if gun is None else self._gun(gun), bool(msg["pressed"]))
+        elif what == "drift":
+            assert isinstance(io.connector, SimConnectorVoltage)
+            volts = msg["volts"]
+            io.connector.drift(self._gun(msg["gun"]), None if volts is None else float(volts))
         elif what == "silence":
             sim.silence(int(msg["module"]), bool(msg["silent"]))
         elif what == "bit":
@@ -275,6 +294,10 @@ class Bench:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _reading(volts: float | None) -> float | None:
+    return None if volts is None else round(volts, 1)
 
 
 def _sample(sample: ImdSample | None) -> list[Any] | None:

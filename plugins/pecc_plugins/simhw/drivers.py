@@ -4,9 +4,10 @@ One :class:`HwLink` per socket, shared by the role drivers of a station
 (each role's factory asks :meth:`HwLink.shared`). It keeps the last state
 the bench sent and reconnects when the link drops. What the PECC cannot
 know is reported as the unsafe case: while the link is down, CP/PP
-supervision refuses, the isolation result is invalid and a contactor
-command fails; the last known feedback stays what it was (the hardware
-holds its outputs).
+supervision refuses, the isolation result is invalid, the E-stop counts
+as pressed, the connector voltage is unknown and a contactor command
+fails; the last known feedback stays what it was (the hardware holds its
+outputs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 CONNECT_WAIT_S = 5.0
 RECONNECT_S = 0.5
+#: A reading older than this is unknown: the bench sends its state on every change and at
+#: least once a second (its heartbeat), so a silence this long means it stalled.
+READING_STALE_S = 2.5
 
 
 class LinkError(Exception):
@@ -49,7 +53,11 @@ class HwLink:
 
     def __init__(self, channel: str) -> None:
         self.path = socket_path(channel, "io")
-        self.state: dict[str, dict[str, Any]] = {"contactors": {}, "imd": {}, "supervision": {}, "matrix": {}}
+        self.state: dict[str, dict[str, Any]] = {
+            "contactors": {}, "imd": {}, "supervision": {}, "matrix": {}, "estop": {}, "connector": {},
+        }
+        #: loop time the last state arrived
+        self.received_at = 0.0
         self.connected = False
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -115,8 +123,10 @@ class HwLink:
             log.info("sim-hw link %s: connected", self.path)
             down_logged = False
             try:
+                loop = asyncio.get_running_loop()
                 async for line in reader:
                     self.state = json.loads(line)["state"]
+                    self.received_at = loop.time()
                     self.connected = True
                     self._changed.set()
             except (ConnectionError, ValueError, KeyError) as exc:
@@ -234,3 +244,30 @@ class LinkRelayMatrix(_LinkDriver):
     def gun_of(self, module: int) -> str | None:
         gun = self.link.state["matrix"].get(str(module))
         return None if gun is None else str(gun)
+
+
+class LinkEmergencyStop(_LinkDriver):
+    def pressed(self, gun: str) -> bool:
+        """The bench's E-stop; pressed while the link is down (the unsafe case)."""
+        return not self.link.connected or bool(self.link.state["estop"].get(gun, True))
+
+    def press(self, gun: str | None, pressed: bool = True) -> None:
+        """Fault injection (``gun``'s E-stop, or the station's with None), passed to the bench."""
+        self.link.send({"op": "inject", "what": "estop", "gun": gun, "pressed": pressed})
+
+
+class LinkConnectorVoltage(_LinkDriver):
+    def voltage(self, gun: str) -> float | None:
+        """The bench's connector sensor; unknown while the link is down or its state is stale."""
+        link = self.link
+        if not link.connected or asyncio.get_running_loop().time() - link.received_at > READING_STALE_S:
+            return None
+        volts = link.state["connector"].get(gun)
+        return None if volts is None else float(volts)
+
+    def current(self, gun: str) -> float | None:
+        return None
+
+    def drift(self, gun: str, volts: float | None) -> None:
+        """Fault injection (the sensor reads ``volts`` off; None: true again), passed to the bench."""
+        self.link.send({"op": "inject", "what": "drift", "gun": gun, "volts": volts})
