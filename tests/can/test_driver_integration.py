@@ -215,11 +215,17 @@ async def test_every_setpoint_change_goes_out_at_once(rig, protocol: str, spy_bu
         await eventually(lambda: out.on)
         while spy_bus.recv(0) is not None:
             pass
-        for step in range(1, 21):  # a ramp at 100 Hz: no setpoint is held back or merged
+        superseded = r.driver.link.stats().superseded
+        for step in range(1, 21):  # faster than the wire: a change replaces the one still waiting
             r.driver.export([1], 400.0, 10.0 + step)
         await eventually(lambda: out.current_setpoint == 30.0, what="last value")
         sent = current_setpoints_to(protocol, list(iter(lambda: spy_bus.recv(0), None)), 1)
-        assert sent == [10.0 + step for step in range(1, 21)]
-        r.driver.export([1], 400.0, 30.0)  # no change: nothing sent
+        assert sent[-1] == 30.0 and sent == sorted(set(sent))  # in order, the newest last, none held back
+        assert r.driver.link.stats().superseded - superseded == 20 - len(sent)
+        r.driver.export([1], 400.0, 31.0)  # the queue is empty again: out at once
+        await eventually(lambda: out.current_setpoint == 31.0, what="the next value")
+        while spy_bus.recv(0) is not None:
+            pass
+        r.driver.export([1], 400.0, 31.0)  # no change: nothing sent
         await asyncio.sleep(0.1)
         assert current_setpoints_to(protocol, list(iter(lambda: spy_bus.recv(0), None)), 1) == []

@@ -10,6 +10,9 @@ from pecc_core.model import Phase, Target
 from pecc_core.power import Fault, Mode
 from pecc_core.testing import eventually
 from pecc_plugins.infy import InfyParams, codec
+from pecc_plugins.infy.driver import InfyDriver
+
+from .can_rig import core_profile
 
 
 def all_online(driver) -> bool:
@@ -109,3 +112,12 @@ async def test_refusals_are_counted_and_become_a_fault_until_accepted(rig, caplo
 def test_defaults_offline_15_s_and_1_a_minimum() -> None:
     settings = InfyParams().load({"channel": "x"})
     assert (settings.timing.offline_s, settings.timing.min_current_a) == (15.0, 1.0)
+
+
+def test_only_set_v_and_i_replaces_a_waiting_setpoint() -> None:
+    """Frames written from CAN-PROTOCOLS.md's examples: module 0 to 500 V / 50 A, module 1 on."""
+    driver = InfyDriver(InfyParams().load({"channel": "x"}), core_profile((0, 1)).power.modules)
+    set_vi = (0x029C00F0, bytes.fromhex("0007A1200000C350"))
+    assert driver._slot(set_vi) == driver._slot((0x029C00F0, bytes.fromhex("000F424000000000")))
+    assert driver._slot((0x029C01F0, set_vi[1])) not in (None, driver._slot(set_vi))  # module 1's own
+    assert driver._slot((0x029A01F0, bytes(8))) is None  # on/off: every one goes out

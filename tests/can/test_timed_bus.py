@@ -195,6 +195,28 @@ async def test_a_poll_still_waiting_is_not_queued_again(timed, can_channel: str)
         await link.stop()
 
 
+async def test_a_setpoint_replaces_the_one_still_waiting_for_its_register_in_its_place(
+    timed, can_channel: str
+) -> None:
+    """The module gets the newest value at the place the first one had: no sooner (a register
+    written before the output switch stays before it), no later, and once."""
+    receiver = timed()
+    link = await started(can_channel, TxConfig(burst=1))
+    try:
+        link.send(0x10, bytes(8), Priority.POLL)  # on the wire: the rest waits behind it
+        for volts in (100, 200, 300):
+            link.send(0x25, bytes((1, volts // 10)) + bytes(6), Priority.SETPOINT, owner=5, slot=(0x25, 1))
+            link.send(0x25, b"\x02on" + bytes(5), Priority.SETPOINT, owner=5)  # no slot: every one goes
+        got = await receive(receiver, 5)
+        assert [bytes(m.data[:3]) for m in got[1:]] == [bytes((1, 30, 0))] + [b"\x02on"] * 3
+        stats = link.stats()
+        assert (stats.sent, stats.superseded, stats.queued) == (5, 2, 0)
+        link.send(0x25, bytes((1, 40)) + bytes(6), Priority.SETPOINT, owner=5, slot=(0x25, 1))  # sent: queued anew
+        assert [bytes(m.data[:2]) for m in await receive(receiver, 1)] == [bytes((1, 40))]
+    finally:
+        await link.stop()
+
+
 async def test_an_off_takes_its_modules_waiting_setpoints_out_of_the_queue(timed, can_channel: str) -> None:
     """Sent after the off, an older "output on" would switch the module on again."""
     receiver = timed()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections import Counter
+from collections.abc import Hashable
 
 import can
 import pytest
@@ -123,9 +124,12 @@ async def test_frames_of_each_hook_go_in_their_class(rig) -> None:
         seen: list[Priority] = []
         real_send = driver.link.send
 
-        def spy(arbitration_id: int, data: bytes, priority: Priority = Priority.SETPOINT, owner: int | None = None) -> bool:
+        def spy(
+            arbitration_id: int, data: bytes, priority: Priority = Priority.SETPOINT, owner: int | None = None,
+            slot: Hashable | None = None,
+        ) -> bool:
             seen.append(priority)
-            return real_send(arbitration_id, data, priority, owner)
+            return real_send(arbitration_id, data, priority, owner, slot)
 
         driver.export([1], 400.0, 20.0)
         await eventually(lambda: r.sim.modules[1].output.on, what="module 1 on")  # after the range is set

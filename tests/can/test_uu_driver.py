@@ -159,3 +159,17 @@ async def test_a_module_that_runs_although_it_was_commanded_off_is_sent_off_agai
 def test_address_0_is_refused_it_is_the_broadcast_address() -> None:
     with pytest.raises(ConfigError, match=r"power.modules\[0\].address: got 0; expected a UU address from 1 to 127"):
         UuDriver(UuParams().load({"channel": "x"}), core_profile((0, 1)).power.modules)
+
+
+def test_only_the_voltage_reference_and_the_current_limit_replace_a_waiting_setpoint() -> None:
+    """Frames written from CAN-PROTOCOLS.md's examples: a newer VREF or ILIMIT makes a waiting one moot;
+    the output switch and the range select are steps of a sequence, every one goes out."""
+    driver = UuDriver(UuParams().load({"channel": "x"}), core_profile((1, 2)).power.modules)
+    module_1 = 0x02204000
+    vref, ilimit = bytes.fromhex("0002000000 07A120"), bytes.fromhex("0003000000 00C350")
+    on, low_range = bytes.fromhex("0004000000000000"), bytes.fromhex("005F000000000002")
+    read_vout = bytes.fromhex("0200000000000000")
+    assert driver._slot((module_1, vref)) == driver._slot((module_1, bytes.fromhex("00020000000F4240")))
+    assert driver._slot((module_1, ilimit)) not in (None, driver._slot((module_1, vref)))
+    assert driver._slot((0x02208000, vref)) != driver._slot((module_1, vref))  # module 2's own
+    assert [driver._slot((module_1, data)) for data in (on, low_range, read_vout)] == [None, None, None]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import can
@@ -272,6 +272,7 @@ class CanLink:
         data: bytes | bytearray,
         priority: Priority = Priority.SETPOINT,
         owner: int | None = None,
+        slot: Hashable | None = None,
     ) -> bool:
         """Queue one extended data frame; False if it was refused.
 
@@ -279,13 +280,14 @@ class CanLink:
         the bus is down or the frame's class is full; queued frames go out
         in priority order at the bus's pace (:mod:`.scheduler`). ``owner``
         (a module address) is told through ``on_stuck`` if an off cannot go
-        out.
+        out; ``slot`` (the register a setpoint writes) lets a newer setpoint
+        replace one still waiting.
         """
         if self._bus is None:
             self.scheduler.counters.dropped += 1
             return False
         msg = can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=True)
-        return self.scheduler.submit(msg, priority, owner)
+        return self.scheduler.submit(msg, priority, owner, slot)
 
     def _write(self, msg: can.Message) -> None:
         """Hand one frame to the bus now (the scheduler's writer)."""

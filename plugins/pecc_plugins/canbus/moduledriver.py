@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from enum import Flag, auto
 from typing import Any
@@ -312,9 +312,20 @@ class ModuleDriver(ABC):
         Its class is that of the hook sending it (:meth:`_apply` of an off:
         ``OFF``; :meth:`_apply`, :meth:`_update`: ``SETPOINT``; :meth:`_poll`,
         :meth:`_poll_all`: ``POLL``); code outside these hooks (a vendor
-        task) sends ``SETPOINT`` unless it gives ``priority``.
+        task) sends ``SETPOINT`` unless it gives ``priority``. A setpoint
+        replaces one for the same register still waiting (:meth:`_slot`).
         """
-        return self.link.send(frame[0], frame[1], priority or self._tx_class, self._tx_owner)
+        return self.link.send(frame[0], frame[1], priority or self._tx_class, self._tx_owner, self._slot(frame))
+
+    def _slot(self, frame: tuple[int, bytes]) -> Hashable | None:
+        """The register ``frame`` writes, if it is a setpoint whose newer value makes an older one moot.
+
+        None (the default): every frame goes out. A protocol returns, say,
+        the identifier and the command bytes of a register write; never
+        for a frame whose effect depends on its predecessor (a counter, a
+        sequence step).
+        """
+        return None
 
     def _polling(self, poll: Callable[..., None], *args: Any) -> None:
         """Run a poll hook with its frames in the ``POLL`` class."""

@@ -10,7 +10,11 @@ and hands them to the bus at the pace the wire drains them:
   and emergency commands), :attr:`Priority.SETPOINT`, :attr:`Priority.POLL`;
   first in, first out within a class; a poll identical to one still
   queued (same identifier and data) is not queued twice: its answer would
-  be the same, and a backlog of repeats only delays the answers; an off
+  be the same, and a backlog of repeats only delays the answers; a
+  setpoint for a register (``slot``, the driver's: a module's voltage
+  reference, say) that still has one waiting replaces that one's frame in
+  its place: the module gets the newest value, no sooner and no later, and
+  a setpoint class never holds more than one frame per register; an off
   takes its module's waiting setpoints and refreshes out of the queues:
   sent after the off, an older "output on" would switch the module on
   again;
@@ -49,7 +53,7 @@ import asyncio
 import errno
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -121,7 +125,7 @@ class TxCounters:
     sent: int = 0
     retried: int = 0  # transient refusals (each retried later)
     dropped: int = 0  # polls and setpoints given up, refused for a full queue, or lost with the bus
-    superseded: int = 0  # not sent: a poll already waiting, a module's setpoints behind its off
+    superseded: int = 0  # not sent: a poll already waiting, a setpoint replaced, a module's setpoints behind its off
     off_escalations: int = 0  # offs that could not go out in time (owner told)
     error_episodes: int = 0  # runs of transient refusals
 
@@ -129,14 +133,18 @@ class TxCounters:
 class Pending:
     """A frame waiting in a scheduler queue."""
 
-    __slots__ = ("escalated", "msg", "owner", "priority", "queued_at")
+    __slots__ = ("escalated", "msg", "owner", "priority", "queued_at", "slot")
 
-    def __init__(self, msg: can.Message, priority: Priority, owner: int | None, queued_at: float) -> None:
+    def __init__(
+        self, msg: can.Message, priority: Priority, owner: int | None, queued_at: float, slot: Hashable | None = None
+    ) -> None:
         self.msg = msg
         self.priority = priority
         #: who sent it (a module address), told if an off cannot go out
         self.owner = owner
         self.queued_at = queued_at
+        #: the register a setpoint writes (a newer setpoint for it replaces this one)
+        self.slot = slot
         self.escalated = False
 
 
@@ -171,6 +179,8 @@ class TxScheduler:
         self._queues: tuple[deque[Pending], ...] = tuple(deque() for _ in Priority)
         #: (identifier, data) of every queued poll, so that a repeat is not queued twice
         self._polls: set[tuple[int, bytes]] = set()
+        #: the queued setpoint of every register that has one
+        self._slots: dict[Hashable, Pending] = {}
         gaps = [config.gap_s if config.gap_s is not None else estimated_bits(n) / bitrate for n in range(9)]
         #: wire time given to a frame, by class and data length
         self._costs = tuple(
@@ -202,8 +212,14 @@ class TxScheduler:
         self._blocked_until = 0.0
         self._backoff = self.config.retry_min_s
 
-    def submit(self, msg: can.Message, priority: Priority, owner: int | None = None) -> bool:
-        """Queue ``msg``; False if it was refused (not started, or its class is full)."""
+    def submit(
+        self, msg: can.Message, priority: Priority, owner: int | None = None, slot: Hashable | None = None
+    ) -> bool:
+        """Queue ``msg``; False if it was refused (not started, or its class is full).
+
+        ``slot``: the register a ``SETPOINT`` writes; a setpoint for it still
+        waiting takes ``msg``'s place instead (see the module docstring).
+        """
         loop = self._loop
         if loop is None:
             self.counters.dropped += 1
@@ -214,14 +230,22 @@ class TxScheduler:
             if key in self._polls:
                 self.counters.superseded += 1
                 return True
+        elif priority is Priority.SETPOINT and slot is not None and (waiting := self._slots.get(slot)) is not None:
+            waiting.msg, waiting.owner, waiting.queued_at = msg, owner, loop.time()
+            self.counters.superseded += 1
+            return True
         if priority is not Priority.OFF and len(queue) >= self.config.max_queued:
             self._dropped(f"{priority.name.lower()} queue full ({len(queue)} frames)")
             return False
+        entry = Pending(msg, priority, owner, loop.time())
         if priority is Priority.POLL:
             self._polls.add(key)
         elif priority is Priority.OFF and owner is not None:
             self._supersede(owner)
-        queue.append(Pending(msg, priority, owner, loop.time()))
+        elif priority is Priority.SETPOINT and slot is not None:
+            entry.slot = slot
+            self._slots[slot] = entry
+        queue.append(entry)
         if self._timer is None:
             self._pump()
         return True
@@ -241,6 +265,7 @@ class TxScheduler:
             self.counters.dropped += len(queue)
             queue.clear()
         self._polls.clear()
+        self._slots.clear()
         if offs:
             log.warning("%d off frames not sent: the bus closed", offs)
 
@@ -312,9 +337,11 @@ class TxScheduler:
         self._forget(queue.popleft())
 
     def _forget(self, entry: Pending) -> None:
-        """``entry`` left its queue: a poll like it may be queued again."""
+        """``entry`` left its queue: a poll like it, a setpoint for its register, is queued anew."""
         if entry.priority is Priority.POLL:
             self._polls.discard((entry.msg.arbitration_id, bytes(entry.msg.data)))
+        elif entry.slot is not None:
+            del self._slots[entry.slot]
 
     def _wake_at(self, when: float) -> None:
         assert self._loop is not None

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import can
@@ -77,6 +77,10 @@ class InfyDriver(ModuleDriver):
     @classmethod
     def frame_decoder(cls, settings: InfySettings) -> FrameDecoder:
         return InfyDecoder(settings.controller)
+
+    def _slot(self, frame: tuple[int, bytes]) -> Hashable | None:
+        """Voltage and current (cmd 0x1C, both in one frame): the newest wins; not the output switch."""
+        return frame[0] if frame[0] >> 16 & 0x3F == Cmd.SET_VI else None
 
     def _forget(self, module: ModuleState) -> None:
         # a module that comes back may be another unit with other ratings

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import can
@@ -37,6 +37,10 @@ from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
 from pecc_plugins.uugreen.decoder import UuDecoder
 
 log = logging.getLogger(__name__)
+
+#: Registers whose newer setpoint makes an older one still waiting moot (:meth:`UuDriver._slot`).
+_VALUE_REGISTERS = frozenset({Cmd.VREF, Cmd.ILIMIT})
+
 
 @dataclass(frozen=True, slots=True)
 class UuSettings:
@@ -82,6 +86,17 @@ class UuDriver(ModuleDriver):
 
     def _settled(self, module: ModuleState) -> bool:
         return module.address not in self._switching
+
+    def _slot(self, frame: tuple[int, bytes]) -> Hashable | None:
+        """The voltage reference and the current limit: plain values, the newest wins.
+
+        Not the output switch nor the range: their order within a range change
+        (output off, range, output on) is the sequence.
+        """
+        arbitration_id, data = frame
+        if data[0] & 0xF == MsgType.SET and data[1] in _VALUE_REGISTERS:
+            return arbitration_id, data[1]
+        return None
 
     def _forget(self, module: ModuleState) -> None:
         # a module that was silent may have restarted in its default range
