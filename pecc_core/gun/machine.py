@@ -152,7 +152,8 @@ class Gun:
         what it could get from the modules it can reach: a car takes the
         offer of its first ``configuration`` for its whole session, and an
         offer of 0 A made between two sessions would leave it waiting for a
-        current it never asks for.
+        current it never asks for. Nor more power than the site's cap (the
+        station's, or a coordinator's share): no allocation can give more.
         """
         if self.state in ACTIVE_STATES:
             return self.limits()
@@ -160,7 +161,7 @@ class Gun:
         hardware = pool.supply(self.id)
         if hardware.current_max <= 0.0:
             hardware = pool.potential(self.id)
-        return effective_limits(self.ratings, hardware, self.ev, None)
+        return effective_limits(self.ratings, hardware, self.ev, pool.view.site_power_max)
 
     def limits(self) -> Limits:
         """The limits every setpoint is held to now (modules, car and allocation)."""

@@ -297,3 +297,11 @@ async def test_an_idle_gun_whose_modules_failed_offers_what_it_can_reach(station
     offered = gun.offered_limits().current_max
     assert offered == min(gun.ratings.current_max, station.pool.potential("1-1").current_max) > 0.0
 
+
+async def test_an_idle_gun_offers_no_more_power_than_the_site_cap(station: Station) -> None:
+    gun = station.guns["1-1"]
+    assert gun.offered_limits().power_max > 8000
+    station.pool.set_site_power_max(8000)
+    assert gun.offered_limits().power_max == 8000
+    station.pool.set_site_share(5000)  # a coordinator's share below the station's own cap
+    assert gun.offered_limits().power_max == 5000
