@@ -175,6 +175,32 @@ async def test_classes_go_out_offs_first_then_setpoints_then_polls(timed, can_ch
         await link.stop()
 
 
+async def test_polls_keep_one_frame_in_four_while_setpoints_wait(timed, can_channel: str) -> None:
+    """Setpoints that kept the wire busy would leave every reading stale; offs still go first."""
+    receiver = timed()
+    link = await started(can_channel, TxConfig(burst=1))
+    try:
+        link.send(0x10, bytes(8), Priority.POLL)  # on the wire: the rest waits behind it
+        for n in range(9):
+            link.send(0x20 + n, bytes(8), Priority.SETPOINT)
+            link.send(0x30 + n, bytes(8), Priority.POLL)
+        link.send(0x40, bytes(8), Priority.OFF)
+        classes = [m.arbitration_id >> 4 for m in await receive(receiver, 20)]
+        assert classes == [1, 4, 2, 2, 2, 3, 2, 2, 2, 3, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3]
+    finally:
+        await link.stop()
+    strict = timed()
+    link = await started(can_channel, TxConfig(burst=1, poll_every=0))  # tx_poll_every = 0: setpoints first
+    try:
+        link.send(0x10, bytes(8), Priority.POLL)
+        for n in range(3):
+            link.send(0x30 + n, bytes(8), Priority.POLL)
+            link.send(0x20 + n, bytes(8), Priority.SETPOINT)
+        assert [m.arbitration_id >> 4 for m in await receive(strict, 7)] == [1, 2, 2, 2, 3, 3, 3]
+    finally:
+        await link.stop()
+
+
 async def test_a_poll_still_waiting_is_not_queued_again(timed, can_channel: str) -> None:
     """Polls asked again before they went out (a late loop, a busy bus) go out once; setpoints all go."""
     receiver = timed()
@@ -186,7 +212,7 @@ async def test_a_poll_still_waiting_is_not_queued_again(timed, can_channel: str)
             link.send(0x31, bytes(8), Priority.POLL)
             link.send(0x20, bytes(8), Priority.SETPOINT)
         ids = [m.arbitration_id for m in await receive(receiver, 8)]
-        assert ids == [0x10] + [0x20] * 5 + [0x30, 0x31]
+        assert ids == [0x10, 0x20, 0x20, 0x20, 0x30, 0x20, 0x20, 0x31]  # a poll after 3 setpoints
         stats = link.stats()
         assert (stats.sent, stats.superseded, stats.dropped) == (8, 8, 0)
         link.send(0x30, bytes(8), Priority.POLL)  # sent: it may be asked again

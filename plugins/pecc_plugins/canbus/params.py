@@ -31,7 +31,9 @@ class BusParams(StrictSchema):
     ``bitrate``), ``tx_burst`` the frames that may follow each other back
     to back after a quiet spell, ``tx_catch_up`` those that may when the
     scheduler fell behind (a late event loop; below the device's transmit
-    queue), ``tx_give_up_ms`` how long a refused poll or setpoint is
+    queue), ``tx_poll_every`` the share of the wire polls keep while
+    setpoints wait (one frame in that many; 0: setpoints always first),
+    ``tx_give_up_ms`` how long a refused poll or setpoint is
     retried, ``off_escalate_ms`` how long a refused off is retried before
     its module counts as unreachable (it is retried after that too).
     """
@@ -44,6 +46,7 @@ class BusParams(StrictSchema):
     tx_gap_us = Integer(load_default=0, validate=between(0, 1_000_000))
     tx_burst = Integer(load_default=2, validate=between(1, 64))
     tx_catch_up = Integer(load_default=8, validate=between(1, 64))
+    tx_poll_every = Integer(load_default=4, validate=between(0, 64))
     tx_give_up_s = Milliseconds(data_key="tx_give_up_ms", load_default=1000, validate=between(1, 60_000))
     off_escalate_s = Milliseconds(data_key="off_escalate_ms", load_default=500, validate=between(1, 60_000))
 
@@ -60,6 +63,7 @@ def bus_config(params: Mapping[str, Any]) -> BusConfig:
             gap_s=params["tx_gap_us"] / 1e6 or None,
             burst=params["tx_burst"],
             catch_up=params["tx_catch_up"],
+            poll_every=params["tx_poll_every"],
             give_up_s=params["tx_give_up_s"],
             off_escalate_s=params["off_escalate_s"],
         ),

@@ -6,9 +6,13 @@ silent) and the kernel's queue is first in, first out, so an "off" behind
 nine polls waits for them. The scheduler keeps frames in its own queues
 and hands them to the bus at the pace the wire drains them:
 
-- three classes, always served in this order: :attr:`Priority.OFF` (off
-  and emergency commands), :attr:`Priority.SETPOINT`, :attr:`Priority.POLL`;
-  first in, first out within a class; a poll identical to one still
+- three classes, served in this order: :attr:`Priority.OFF` (off and
+  emergency commands) always first, then :attr:`Priority.SETPOINT`, then
+  :attr:`Priority.POLL`, except that while polls wait at least one frame
+  in ``poll_every`` is a poll: setpoints that kept the wire busy would
+  otherwise leave every reading stale, and the guns would lose their
+  power stage (a setpoint that waits meanwhile is replaced by newer ones
+  for its register, not piled up); first in, first out within a class; a poll identical to one still
   queued (same identifier and data) is not queued twice: its answer would
   be the same, and a backlog of repeats only delays the answers; a
   setpoint for a register (``slot``, the driver's: a module's voltage
@@ -101,6 +105,8 @@ class TxConfig:
     :attr catch_up: frames that may go out back to back when the scheduler fell
         behind (below the device's transmit queue: socketcan's holds 10).
     :attr poll_cost: wire times a poll is given (itself and its reply).
+    :attr poll_every: while polls wait, at least one frame in this many is a
+        poll (0: setpoints always before polls).
     :attr retry_min_s, retry_max_s: backoff after a transient refusal.
     :attr give_up_s: a poll or setpoint refused this long is dropped.
     :attr off_escalate_s: an off refused this long is reported to its owner.
@@ -111,6 +117,7 @@ class TxConfig:
     burst: int = 2
     catch_up: int = 8
     poll_cost: float = 2.0
+    poll_every: int = 4
     retry_min_s: float = 0.001
     retry_max_s: float = 0.004
     give_up_s: float = 1.0
@@ -192,6 +199,9 @@ class TxScheduler:
         self._catch_up_credit = max(config.catch_up * gaps[8], self._max_credit)
         self._credit = self._max_credit
         self._credit_at = 0.0
+        #: setpoints sent in a row while polls waited; at this many a poll goes first
+        self._setpoints_in_row = 0
+        self._poll_after = config.poll_every - 1 if config.poll_every else None
         self._blocked_until = 0.0
         self._backoff = config.retry_min_s
         self._timer: asyncio.TimerHandle | None = None
@@ -272,10 +282,13 @@ class TxScheduler:
     # -- the pump -------------------------------------------------------------------
 
     def _head(self) -> deque[Pending] | None:
-        for queue in self._queues:
-            if queue:
-                return queue
-        return None
+        off, setpoints, polls = self._queues
+        if off:
+            return off
+        if setpoints:
+            due = self._poll_after is not None and self._setpoints_in_row >= self._poll_after
+            return polls if polls and due else setpoints
+        return polls or None
 
     def _pump(self, behind: bool = False) -> None:
         """Send what the credit allows; ``behind``: woken for frames that were waiting."""
@@ -310,6 +323,10 @@ class TxScheduler:
             self._taken(queue)
             credit -= cost
             counters.sent += 1
+            if entry.priority is Priority.SETPOINT:
+                self._setpoints_in_row += 1
+            elif entry.priority is Priority.POLL:
+                self._setpoints_in_row = 0
             if self._refusals.active:
                 self._refusals.ok()
                 self._backoff = self.config.retry_min_s
