@@ -13,10 +13,15 @@ from .conftest import StartPecc
 
 @heavy
 async def test_72_guns_get_their_status_every_200_ms(start_pecc: StartPecc) -> None:
-    pecc = await start_pecc(source="sim-full")
+    # The handshakes are not what this measures: on a machine busy with other test runs 72
+    # mutual-TLS handshakes at once outlast the 3 s server bound, so one SECC's guns at a time
+    # (as six SECCs booting), each with time to spare.
+    pecc = await start_pecc({"server.handshake_timeout_ms": 30_000}, source="sim-full")
     guns = sorted(pecc.station.guns)
     assert len(guns) == 72
-    clients = await asyncio.gather(*(pecc.connect(g) for g in guns))
+    clients = []
+    for first in range(0, 72, 12):
+        clients += await asyncio.gather(*(pecc.connect(g, open_timeout=60) for g in guns[first:first + 12]))
     await asyncio.sleep(0.3)  # every connection open and sending
     loop = asyncio.get_running_loop()
     since, cpu = loop.time(), time.process_time()
