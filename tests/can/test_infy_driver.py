@@ -36,7 +36,7 @@ async def test_capabilities_read_from_the_module_narrow_the_ratings(rig) -> None
         assert r.driver.modules[2].current_max == 100.0  # the profile's own rating is the ceiling
         assert 1 in changed
         r.driver.export([1, 2], 500.0, 150.0)  # the split respects the narrowed rating
-        await eventually(lambda: r.sim.modules[1].output.on)
+        await eventually(lambda: r.sim.modules[1].output.on and r.sim.modules[2].output.on)
         assert r.sim.modules[1].output.current_setpoint == 40.0  # 20 kW / 500 V
         assert r.sim.modules[2].output.current_setpoint == 60.0  # 30 kW / 500 V
 

@@ -143,7 +143,7 @@ async def charging(secc: Secc, current: float) -> None:
         return {"targetVoltage": voltage, "targetCurrent": amps, "batteryStateOfCharge": 40, "chargingState": phase}
 
     await secc.ok("cableCheck", {"voltage": 500})
-    await secc.until(lambda s: s["isolationStatus"] == "valid", 5, "isolation valid")
+    await secc.until(lambda s: s["isolationStatus"] == "valid", 15, "isolation valid")
     await secc.ok("contactorsStatus", {"contactorsStatus": "closed"})
     await secc.ok("targetValues", target(380, 2, "preCharge"))
     await secc.until(lambda s: abs(s["measuredVoltage"] - 380) <= 8, 4, "precharged")

@@ -174,7 +174,7 @@ async def test_listeners_get_every_event_and_a_broken_one_harms_nobody(ctl: Ctl)
     history.listeners.append(lambda event: 1 / 0)  # type: ignore[arg-type,func-returns-value]
     secc = await ctl.secc()
     await secc.ok("cableCheck", {"voltage": 500})
-    await secc.until(lambda s: s["isolationStatus"] == "valid", 5, "isolation valid")
+    await secc.until(lambda s: s["isolationStatus"] == "valid", 15, "isolation valid")
     await secc.close()
     kinds = [(e["gun"], e["kind"]) for e in seen]
     assert ("1-1", "secc_connected") in kinds and ("1-1", "state") in kinds

@@ -196,6 +196,8 @@ def test_other_guns_kept_their_status_and_the_fuzzed_gun_still_works(
     print(f"fuzzed {fuzzer.frames} frames; gun 1-2 status over {len(periods)} periods: "
           f"median {1000 * median:.1f} ms, max {1000 * worst:.1f} ms")
     assert 0.150 <= median <= 0.300
-    assert worst < 0.8  # loose: a loaded CI machine must not make this flaky
+    # loose: two suites on two cores stall a loop for a second now and then; a gun held up
+    # by another's frames would miss its statuses for the whole fuzzing
+    assert worst < 2.5
     assert not background.watcher.problems
     assert fuzzer.exchange('{"type":"request","kind":"reset","sequenceNumber":1,"payload":{}}')
