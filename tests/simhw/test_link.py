@@ -11,6 +11,7 @@ from pathlib import Path
 from pecc_core.gun import GunState
 from pecc_core.plugins import default_manager
 from pecc_core.profile import load
+from pecc_core.station import Station
 from pecc_core.testing import eventually, running, write_profile
 from pecc_plugins.modsim import SimParams
 from pecc_plugins.simhw.bench import Bench
@@ -47,6 +48,9 @@ async def test_the_e_stop_and_the_connector_sensor_cross_the_link_and_a_lost_lin
 
             connector.drift("1-1", 80.0)  # the bench's sensor reads 80 V on an idle (0 V) output
             await eventually(lambda: gun.report().measured_voltage == 80.0, 5.0, "the connector's 80 V")
+            station.io.imd.start_monitoring("1-1")  # the bench's IMD reads the output voltage, as wired
+            await eventually(lambda: _imd_voltage(station, "1-1") == 80.0, 5.0, "the IMD's 80 V")
+            station.io.imd.stop_monitoring("1-1")
             connector.drift("1-1", None)
             await eventually(lambda: gun.report().measured_voltage == 0.0, 5.0, "the connector's 0 V")
 
@@ -63,3 +67,8 @@ async def test_the_e_stop_and_the_connector_sensor_cross_the_link_and_a_lost_lin
     finally:
         if not stopped:
             await bench.stop()
+
+
+def _imd_voltage(station: Station, gun: str) -> float | None:
+    sample = station.io.imd.sample(gun)
+    return None if sample is None else sample.voltage

@@ -32,6 +32,7 @@ from pecc_core.model import Isolation, Phase, Target
 from pecc_core.plugins import PluginManager
 from pecc_core.power import Fault
 from pecc_core.profile.model import PluginChoice, Profile
+from pecc_plugins import simio
 from pecc_plugins.canbus.unixbus import BusHub, socket_path
 from pecc_plugins.modsim.service import ModSim, SimSettings
 from pecc_plugins.simhw import wire
@@ -84,6 +85,7 @@ class Bench:
 
     def __post_init__(self) -> None:
         self.io = sim_io(self.profile, self.plugins)
+        simio.wire(self.io)  # as in the cabinet: the IMD reads the output voltage, CP/PP gates the contactors
         self.guns = {g.id: Car() for g in self.profile.guns}
         self.hub = BusHub(self.settings.bus.channel)
         self.modsim = ModSim(self.settings, self)
