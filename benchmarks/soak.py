@@ -231,8 +231,9 @@ class Soak:
                         self.hostile_frames += 1
                         await asyncio.sleep(self.rng.uniform(0.05, 0.5))
                         while True:
-                            try:
-                                reply = await asyncio.wait_for(ws.recv(), 0.001)
+                            try:  # asyncio.timeout: wait_for (3.11) may swallow the final cancel
+                                async with asyncio.timeout(0.001):
+                                    reply = await ws.recv()
                             except TimeoutError:
                                 break
                             if isinstance(reply, str) and '"error"' in reply[:40]:

@@ -109,10 +109,11 @@ async def emergency(station: Station, guns: list[Gun]) -> None:
         station.driver.off(list(station.driver.modules))
     except Exception:
         log.exception("emergency off: switching the modules off failed")
-    results = await asyncio.gather(
-        *(asyncio.wait_for(station.io.contactors.set(gun.id, False), EMERGENCY_WAIT) for gun in guns),
-        return_exceptions=True,
-    )
+    async def open_contactors(gun: Gun) -> None:
+        async with asyncio.timeout(EMERGENCY_WAIT):
+            await station.io.contactors.set(gun.id, False)
+
+    results = await asyncio.gather(*(open_contactors(gun) for gun in guns), return_exceptions=True)
     for gun, result in zip(guns, results, strict=True):
         if isinstance(result, BaseException):
             log.error("emergency off: gun %s: opening the contactors failed: %r", gun.id, result)

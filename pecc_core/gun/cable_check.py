@@ -218,7 +218,8 @@ async def _self_test(gun: Gun, voltage: float, where: str) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
     try:
-        passed = await asyncio.wait_for(gun.wiring.io.imd.self_test(gun.id, voltage), bound)
+        async with asyncio.timeout(bound):
+            passed = await gun.wiring.io.imd.self_test(gun.id, voltage)
     except TimeoutError:
         raise CheckFailed(f"IMD self-test {where} gave no result within {bound:g} s") from None
     if gun.state is not GunState.CABLE_CHECK:

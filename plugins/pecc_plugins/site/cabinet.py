@@ -208,9 +208,10 @@ class CabinetService:
                                 self.receive(message)
                     except asyncio.CancelledError:  # stopping: say so rather than wait for the will
                         with contextlib.suppress(Exception):
-                            await asyncio.wait_for(client.publish(
-                                self.topics.presence(self.cabinet), self.presence(False), qos=1, retain=True
-                            ), 1.0)
+                            async with asyncio.timeout(1.0):
+                                await client.publish(
+                                    self.topics.presence(self.cabinet), self.presence(False), qos=1, retain=True
+                                )
                         raise
             except* aiomqtt.MqttError as exc:
                 log.warning("site broker: %s; safe share until it is back", exc.exceptions[0])
@@ -228,6 +229,9 @@ class CabinetService:
                                  properties=broker.expiring(3 * interval))
             lowering = not demand["share"]["lowered"] and time.monotonic() < self._lowering_until
             wait = min(interval, LOWERING_S) if lowering else interval
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that comes as the event is set, and the stop then waits for this loop forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._report.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._report.wait()
             self._report.clear()

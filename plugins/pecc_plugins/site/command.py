@@ -89,7 +89,8 @@ async def _collect(site: Any, wait: float) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + wait
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
             try:
-                message = await asyncio.wait_for(anext(client.messages), left)
+                async with asyncio.timeout(left):
+                    message = await anext(client.messages)
             except TimeoutError:
                 break
             data = broker.decode(message) or {}

@@ -88,9 +88,10 @@ class Coordinator:
                             group.create_task(self._read(client))
                     except asyncio.CancelledError:  # stopping: say so rather than wait for the will
                         with contextlib.suppress(Exception):
-                            await asyncio.wait_for(client.publish(
-                                self.topics.coordinator, broker.encode({"online": False}), qos=1, retain=True
-                            ), 1.0)
+                            async with asyncio.timeout(1.0):
+                                await client.publish(
+                                    self.topics.coordinator, broker.encode({"online": False}), qos=1, retain=True
+                                )
                         raise
             except* aiomqtt.MqttError as exc:
                 log.warning("broker: %s; again in %.0f s", exc.exceptions[0], broker.RECONNECT_S)
@@ -192,8 +193,9 @@ class Coordinator:
     async def _rounds(self, client: aiomqtt.Client) -> None:
         ttl = self.profile.share_ttl_s
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.profile.refresh_s)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see Cabinet._demands
+                async with asyncio.timeout(self.profile.refresh_s):
+                    await self._wake.wait()
                 await asyncio.sleep(SETTLE_S)
             self._wake.clear()
             now = time.monotonic()
