@@ -71,17 +71,21 @@ async def poll_until(check: Callable[[], bool], timeout: float, interval: float)
     return True
 
 
-async def cancel(task: asyncio.Task[Any] | None) -> None:
+async def cancel(task: asyncio.Task[Any] | None, within: float | None = None) -> None:
     """Cancel ``task`` (if any) and return once it has finished.
 
     Its cancellation is not passed on; its failure is, and so is a
     cancellation of the caller: ``with suppress(CancelledError): await task``
     would swallow the caller's too, and a cancelled caller that carries on
-    (a test's simulator, a stopping station) may never end.
+    (a test's simulator, a stopping station) may never end. ``within``:
+    TimeoutError if the task has not finished that many seconds after the
+    cancel (its clean-up hangs: a stop must not wait for it forever).
     """
     if task is None:
         return
     task.cancel()
-    await asyncio.wait([task])
+    done, _ = await asyncio.wait([task], timeout=within)
+    if not done:
+        raise TimeoutError(f"task {task.get_name()} still running {within:g} s after its cancel")
     if not task.cancelled() and (failure := task.exception()) is not None:
         raise failure

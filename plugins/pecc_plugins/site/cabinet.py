@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How long the stop waits for the broker connection to close (s).
+STOP_WITHIN_S = 3.0
+
 SHARE = messages.ShareSchema()
 
 #: For LOWERING_FOR_S after its cap was lowered, while its power is still above it, the cabinet
@@ -105,7 +108,11 @@ class CabinetService:
             self._expiry.cancel()
         for task in self._tasks:
             try:
-                await cancel(task)
+                # bounded: the MQTT client's clean disconnect waits for the broker without
+                # a limit of its own, and the station's stop must not wait for it forever
+                await cancel(task, STOP_WITHIN_S)
+            except TimeoutError as exc:
+                log.warning("site %s: %s; leaving it", self.cabinet, exc)
             except Exception:
                 log.exception("site %s: its task failed", self.cabinet)
 
