@@ -45,9 +45,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Descriptors kept free beyond one per gun: asyncio accepts up to its
-#: listen backlog (100) sockets in one loop turn before the gate can close
-#: any of them, plus room for log files, the control API and its clients.
-FD_MARGIN = 100 + 32
+#: listen backlog (100) sockets in one loop turn, and the gate sees them only
+#: two turns later (the transport calls ``connection_made`` soon, not at
+#: once), by when a full backlog has been accepted again: two bursts; plus
+#: room for log files, the control API and its clients.
+FD_MARGIN = 2 * 100 + 32
 #: Addresses remembered as an SECC's (for the reserve).
 KNOWN_ADDRESSES = 256
 _ACCEPT_FAILED = "socket.accept() out of system resource"
