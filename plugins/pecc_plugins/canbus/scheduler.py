@@ -247,14 +247,13 @@ class TxScheduler:
         if priority is not Priority.OFF and len(queue) >= self.config.max_queued:
             self._dropped(f"{priority.name.lower()} queue full ({len(queue)} frames)")
             return False
-        entry = Pending(msg, priority, owner, loop.time())
+        entry = Pending(msg, priority, owner, loop.time(), slot if priority is Priority.SETPOINT else None)
         if priority is Priority.POLL:
             self._polls.add(key)
         elif priority is Priority.OFF and owner is not None:
             self._supersede(owner)
-        elif priority is Priority.SETPOINT and slot is not None:
-            entry.slot = slot
-            self._slots[slot] = entry
+        elif entry.slot is not None:
+            self._slots[entry.slot] = entry
         queue.append(entry)
         if self._timer is None:
             self._pump()
