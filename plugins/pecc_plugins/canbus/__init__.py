@@ -34,8 +34,8 @@ from __future__ import annotations
 from typing import Any
 
 from pecc_core import hookimpl
+from pecc_core.episode import Episode
 from pecc_plugins.canbus.decoder import Decoded, FrameDecoder, Kind, bit_names
-from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, BusStats, CanLink
 from pecc_plugins.canbus.load import stuffed_bits
 from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver

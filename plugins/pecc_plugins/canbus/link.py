@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import can
 
 from pecc_core.asyncutil import cancel
-from pecc_plugins.canbus.episode import Episode
+from pecc_core.episode import Episode
 from pecc_plugins.canbus.load import estimated_bits
 from pecc_plugins.canbus.reader import BusReader
 from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, TxScheduler
@@ -120,6 +119,7 @@ class CanLink:
         self._handler_failures = Episode(log, f"{name}: handling frames")
         self._deaths = Episode(log, f"{name}: bus {config.interface}/{config.channel}")
         self._delay = config.reopen_min_s  # the next reopen backoff
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop it was opened on: its clock
         self._opened_at = 0.0
         self._window_at = 0.0  # start of the bus-load window
         self._window_bits = 0  # tx + rx bits at its start
@@ -185,8 +185,8 @@ class CanLink:
         self._reader = BusReader(bus, self._received, self._receive_died, loop, cfg.rx_poll_s)
         self._reader.start()
         self.scheduler.start(loop)
-        self._opened_at = loop.time()
-        self._window_at = time.monotonic()
+        self._loop = loop
+        self._opened_at = self._window_at = loop.time()
         self.counters.opens += 1
         log.log(
             logging.INFO if self.counters.opens == 1 else logging.DEBUG,
@@ -317,7 +317,9 @@ class CanLink:
 
     def load_percent(self) -> float:
         """Estimated bus load over the last :data:`LOAD_WINDOW_S` (frames seen by this node)."""
-        now = time.monotonic()  # the loop's clock; callable from any thread
+        if self._loop is None:
+            return 0.0  # never opened
+        now = self._loop.time()  # the loop's clock, read from any thread
         bits = self.counters.tx_bits + self.counters.rx_bits
         elapsed = now - self._window_at
         if elapsed >= LOAD_WINDOW_S:

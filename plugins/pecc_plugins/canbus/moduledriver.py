@@ -32,11 +32,11 @@ from typing import Any
 import can
 
 from pecc_core.asyncutil import cancel
+from pecc_core.episode import Episode
 from pecc_core.power import BLOCKING, Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_core.sharing import fair_shares
 from pecc_plugins.canbus.decoder import FrameDecoder
-from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.scheduler import Pending, Priority
 

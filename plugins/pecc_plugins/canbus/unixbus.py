@@ -30,11 +30,12 @@ import select
 import socket
 import struct
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import can
+
+from pecc_core.clock import wall
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class UnixCanBus(can.BusABC):
         if len(record) < RECORD.size:
             raise can.CanOperationError("unixcan: the hub closed the bus", errno.ENOTCONN)
         msg = decode(record, self._channel)
-        msg.timestamp = time.time()  # the receive time, as a CAN controller stamps it
+        msg.timestamp = wall()  # the receive time, as a CAN controller stamps it
         return msg, False
 
     def shutdown(self) -> None:

@@ -37,13 +37,13 @@ cookie, unlike a bearer token, is sent by the browser on its own).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import hmac
 import json
 import logging
 import secrets
-import time
 import tomllib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -55,6 +55,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from marshmallow import ValidationError, validate
 
+from pecc_core.clock import wall
 from pecc_core.errors import ConfigError
 from pecc_core.problems import describe
 from pecc_core.profile import files
@@ -215,7 +216,7 @@ class Access:
     def session_of(self, request: web.Request) -> Session | None:
         """The live session the request's cookie names, if any."""
         session_id = request.cookies.get(COOKIE)
-        return self.sessions.find(session_id, time.time()) if session_id else None
+        return self.sessions.find(session_id, wall()) if session_id else None
 
 
 def peer(request: web.Request) -> str:
@@ -263,7 +264,7 @@ def authenticate(access: Access) -> Middleware:
         session = access.session_of(request) if header is None else None
         if header is None and session is None and request.method in ("GET", "HEAD") and request.path == "/":
             return await handler(request)  # the dashboard's sign-in page
-        address, now = peer(request), time.monotonic()
+        address, now = peer(request), asyncio.get_running_loop().time()
         admit(access, address, now)
         if session is not None:
             token = session.token

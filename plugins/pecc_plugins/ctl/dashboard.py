@@ -27,7 +27,6 @@ import asyncio
 import json
 import logging
 import sqlite3
-import time
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from pecc_core.asyncutil import cancel
+from pecc_core.clock import wall
 from pecc_plugins.ctl.keys import ACCESS, HISTORY, RECORDER, STATION
 from pecc_plugins.ctl.middleware import TOKEN_NAME
 from pecc_plugins.ctl.sessions import SIGNED_IN
@@ -122,7 +122,7 @@ class LiveFeed:
         guns = [{**gun_view(gun), **summary(gun.id)} for gun in self.station.guns.values()]
         return {
             "station": self.station.profile.station.name,
-            "time": time.time(),
+            "time": wall(),
             "site": {
                 "power_w": sum(g["power_w"] for g in guns),
                 "max_power_w": self.station.pool.view.site_power_max,
@@ -136,7 +136,7 @@ class LiveFeed:
     async def subscribe(self) -> asyncio.Queue[bytes | None]:
         """A new client's queue: the history's latest events and a snapshot are already in it."""
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=RECENT_EVENTS + CLIENT_BACKLOG)
-        since = time.time()
+        since = wall()
         self._clients.add(queue)  # from now on live events queue up behind the history's
         try:
             recent = [e for e in await self.history.events(limit=RECENT_EVENTS) if e["ts"] < since]

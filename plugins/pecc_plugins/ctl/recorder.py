@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pecc_core.asyncutil import cancel
+from pecc_core.clock import wall
 from pecc_plugins.ctl.history import History, Session
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class Recorder:
 
     station: Station
     history: History
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = wall
     guns: dict[str, GunRecord] = field(init=False)
     started: bool = field(default=False, init=False)
     _sampler: asyncio.Task[None] | None = field(default=None, init=False)
@@ -166,7 +166,7 @@ class Recorder:
     def request_refused(self, gun: Gun, kind: str, category: str, details: str) -> None:
         """Store the first refusals of each window per gun; count the rest (a flood stays cheap)."""
         record = self.guns[gun.id]
-        now = time.monotonic()
+        now = asyncio.get_running_loop().time()
         if now - record.window_start >= REFUSAL_WINDOW_S:
             if record.refusals_suppressed:
                 self._event(gun.id, "refused", {"suppressed": record.refusals_suppressed})

@@ -34,7 +34,7 @@ MAX_SESSIONS = 1024
 @dataclass(frozen=True, slots=True)
 class Session:
     token: Token
-    expires: float  # wall-clock time (time.time())
+    expires: float  # a date: pecc_core.clock.wall()
 
 
 #: The request key of the session a request was signed in with (not set for bearer tokens).

@@ -15,15 +15,16 @@ address; the token itself never is, and neither reaches the history.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
-import time
 from importlib import resources
 from string import Template
 from typing import Any
 
 from aiohttp import web
 
+from pecc_core.clock import wall
 from pecc_plugins.ctl import bodies
 from pecc_plugins.ctl.auth import FORM, admit, check_token, peer
 from pecc_plugins.ctl.keys import ACCESS
@@ -65,7 +66,7 @@ async def login(request: web.Request) -> web.Response:
         raise error(web.HTTPNotFound, "this control API has no tokens: the dashboard needs no sign-in")
     form = request.content_type == FORM
     presented = await _presented(request)
-    address, now = peer(request), time.monotonic()
+    address, now = peer(request), asyncio.get_running_loop().time()
     try:
         admit(access, address, now)
         token = check_token(access, address, presented, now, "sign in with a token of this station")
@@ -75,7 +76,7 @@ async def login(request: web.Request) -> web.Response:
         problem = "Unknown token." if exc.status == 401 else "Too many failed sign-ins: try again later."
         retry = {"Retry-After": exc.headers["Retry-After"]} if "Retry-After" in exc.headers else {}
         return signin_page(problem, exc.status, retry)
-    session_id, session = access.sessions.start(token, time.time())
+    session_id, session = access.sessions.start(token, wall())
     log.info("dashboard: %r (role %s) signed in from %s", token.name, token.role.name, address)
     if form:
         response = web.Response(status=303, headers={"Location": "/", **NO_STORE})

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Protocol
 import can
 
 from pecc_core.asyncutil import cancel
+from pecc_core.episode import Episode
 from pecc_core.model import Phase
 from pecc_core.power import Fault
-from pecc_plugins.canbus.episode import Episode
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.modsim.infy import InfyResponder
 from pecc_plugins.modsim.physics import (

@@ -41,8 +41,8 @@ by the connection (:mod:`pecc_plugins.pepws.connection`), not here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import ValidationError
 
 from pecc_core.asyncutil import maybe_await
+from pecc_core.clock import stopwatch
 from pecc_core.errors import InoperativeRefused, InternalRefused, Refused, ValueRefused
 from pecc_plugins.pepws import schemas
 from pecc_plugins.pepws.codec import Encoder, FrameError, sequence_of
@@ -129,10 +130,10 @@ class Dispatcher:
             return self._error("error", 0, "format", "expected a JSON object")
         if message.get("type") == "info":
             return self._info(message)
-        started = time.perf_counter()
+        started = stopwatch()
         work = self._request(message)
         if not isinstance(work, Call):  # answered at once (the handler's replies are timed in run)
-            self.stats.reply_latency.observe(time.perf_counter() - started)
+            self.stats.reply_latency.observe(stopwatch() - started)
         return work
 
     async def run(self, call: Call, link: Any) -> bytes | None:
@@ -144,9 +145,9 @@ class Dispatcher:
             except Exception:
                 log.exception("gun %s: handling %s info failed", self.gun.id, kind)
             return None
-        started = time.perf_counter()
+        started = stopwatch()
         reply = await self._answer(call, seq, link)
-        self.stats.reply_latency.observe(time.perf_counter() - started)
+        self.stats.reply_latency.observe(stopwatch() - started)
         return reply
 
     async def _answer(self, call: Call, seq: int, link: Any) -> bytes:
@@ -222,9 +223,9 @@ class Dispatcher:
     # -- helpers -----------------------------------------------------------------
 
     async def _call(self, handler: Handler, kind: str, payload: Any, link: Any) -> Any:
-        started = time.monotonic()
+        started = asyncio.get_running_loop().time()
         result = await maybe_await(handler(self.gun, payload, link))
-        took = time.monotonic() - started
+        took = asyncio.get_running_loop().time() - started
         if took > self._slow_s:
             log.warning("gun %s: handling %s took %.0f ms", self.gun.id, kind, took * 1000)
         return result

@@ -22,13 +22,13 @@ protocol error; what a session must react to is raised as
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from pecc_core.clock import stopwatch
 from pecc_plugins.pepws.codec import (
     Encoder,
     FrameError,
@@ -89,7 +89,7 @@ class PepClient:
         self._pending: tuple[int, str, asyncio.Future[tuple[dict[str, Any], float]]] | None = None
         self._timed_out_seq = 0
         self._peer_seq: int | None = None
-        self._last_status_at = time.monotonic()
+        self._last_status_at = asyncio.get_running_loop().time()
         self._waiter: tuple[Callable[[Status], bool], asyncio.Future[Status]] | None = None
 
     @property
@@ -114,7 +114,7 @@ class PepClient:
             seq = self._seq.next()
             future: asyncio.Future[tuple[dict[str, Any], float]] = asyncio.get_running_loop().create_future()
             self._pending = (seq, kind, future)
-            sent_at = time.perf_counter()
+            sent_at = stopwatch()
             try:
                 await self._send(self._encoder.message("request", kind, payload, seq))
                 async with asyncio.timeout(self.request_timeout):
@@ -194,7 +194,7 @@ class PepClient:
         period = min(0.5, self.unresponsive_after / 4)
         while True:
             await asyncio.sleep(period)
-            silent = time.monotonic() - self._last_status_at
+            silent = asyncio.get_running_loop().time() - self._last_status_at
             if silent > self.unresponsive_after:
                 self.closed_reason = f"PECC unresponsive: no status for {silent:.1f} s"
                 self.stats.error(self.progress, self.closed_reason)
@@ -202,7 +202,7 @@ class PepClient:
                 return
 
     async def _handle(self, raw: str | bytes) -> None:
-        received_at = time.perf_counter()
+        received_at = stopwatch()
         if isinstance(raw, bytes):
             self.stats.error(self.progress, "binary frame (PEP-WS frames are UTF-8 JSON text)")
             return
@@ -246,7 +246,7 @@ class PepClient:
             self.stats.error(self.progress, f"unexpected info kind {kind!r} from the PECC")
 
     def _on_status(self, status: Status) -> None:
-        now = time.monotonic()
+        now = asyncio.get_running_loop().time()
         if self.status is not None:
             self.stats.status_intervals.append(now - self._last_status_at)
         self._last_status_at = now

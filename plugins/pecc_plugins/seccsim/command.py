@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.live import Live
 
+from pecc_core.clock import stopwatch
 from pecc_plugins.seccsim import scenario as scenarios
 from pecc_plugins.seccsim import tls
 from pecc_plugins.seccsim.display import live_table, summary
@@ -94,7 +94,7 @@ def secc_sim(
     console = Console()
     show_live = console.is_terminal if live is None else live
     stats = RunStats()
-    started = time.monotonic()
+    started = stopwatch()
     interrupted = False
     try:
         if show_live:
@@ -108,7 +108,7 @@ def secc_sim(
             asyncio.run(simulate(targets, car, options, stats))
     except KeyboardInterrupt:
         interrupted = True
-    wall = time.monotonic() - started
+    wall = stopwatch() - started
     if not show_live:
         console.print(live_table(stats, console.height))
     console.print(summary(stats, wall))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -77,15 +76,15 @@ class Ticker:
 
     def __init__(self, period: float) -> None:
         self.period = period
-        self._next = time.monotonic()
+        self._next = asyncio.get_running_loop().time()
 
     async def wait(self) -> None:
         self._next += self.period
-        delay = self._next - time.monotonic()
+        delay = self._next - asyncio.get_running_loop().time()
         if delay > 0:
             await asyncio.sleep(delay)
         elif delay < -self.period:
-            self._next = time.monotonic()
+            self._next = asyncio.get_running_loop().time()
 
 
 class ChargingSession:
@@ -129,7 +128,7 @@ class ChargingSession:
 
     def _state(self, name: str) -> None:
         """Enter phase ``name``; the time the completed phase took goes to the stats."""
-        now = time.monotonic()
+        now = asyncio.get_running_loop().time()
         if self._phase_started:
             self.client.stats.phases[self.progress.state].append(now - self._phase_started)
         self._phase_started = now
@@ -184,14 +183,14 @@ class ChargingSession:
         self._state("preCharge")
         ev = self.scenario.ev
         wanted = self.battery.open_circuit_voltage()
-        deadline = time.monotonic() + self.options.precharge_budget
+        deadline = asyncio.get_running_loop().time() + self.options.precharge_budget
         ticker = Ticker(self.options.target_period)
         while not self.stop_requested:
             await self._target(wanted, ev.precharge_current, "preCharge")
             status = self._live_status()
             if abs(status["measuredVoltage"] - wanted) <= ev.precharge_tolerance_v:
                 return
-            if time.monotonic() > deadline:
+            if asyncio.get_running_loop().time() > deadline:
                 raise SessionFailed(
                     f"measured {status['measuredVoltage']:g} V after {self.options.precharge_budget:g} s, "
                     f"wanted {wanted:.0f} V +- {ev.precharge_tolerance_v:g} V"
@@ -202,14 +201,14 @@ class ChargingSession:
         self._state("charge")
         battery, progress = self.battery, self.progress
         ticker = Ticker(self.options.target_period)
-        last = time.monotonic()
+        last = asyncio.get_running_loop().time()
         flowing_at = last
         while not (battery.full or self.stop_requested):
             voltage, current = battery.request(self.charger)
             await self._target(voltage, current, "charge")
             await ticker.wait()
             status = self._live_status()
-            now = time.monotonic()
+            now = asyncio.get_running_loop().time()
             battery.integrate(status["measuredCurrent"], status["measuredVoltage"], now - last)
             last = now
             progress.soc = battery.soc
@@ -222,10 +221,10 @@ class ChargingSession:
         client, options = self.client, self.options
         self._state("postCharge")
         ticker = Ticker(options.target_period)
-        deadline = time.monotonic() + options.contactor_timeout
+        deadline = asyncio.get_running_loop().time() + options.contactor_timeout
         while True:
             await self._target(0.0, 0.0, "postCharge")
-            if self._live_status()["measuredCurrent"] < NO_CURRENT_A or time.monotonic() > deadline:
+            if self._live_status()["measuredCurrent"] < NO_CURRENT_A or asyncio.get_running_loop().time() > deadline:
                 break
             await ticker.wait()
         self._state("open")

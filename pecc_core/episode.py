@@ -1,7 +1,8 @@
 """Log a run of failures once when it starts and once when it ends.
 
 A CAN bus fails at frame rate: a send error, a handler bug or a dead
-interface repeats hundreds of times a second. :class:`Episode` turns that
+interface repeats hundreds of times a second; a forged message on a
+site's broker can come at any rate. :class:`Episode` turns such a run
 into two log lines (the first failure, and the recovery with the count).
 """
 
