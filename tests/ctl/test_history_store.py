@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pecc_plugins.ctl.history import History, HistoryError, Retention, Session
+from pecc_plugins.ctl.history import BACKLOG, History, HistoryError, Retention, Session
 
 
 async def test_rows_are_written_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
@@ -75,8 +75,16 @@ async def test_a_newer_schema_is_refused_not_overwritten(tmp_path: Path) -> None
         await History(path, Retention(10, 10)).open()
 
 
-def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path: Path) -> None:
-    history = History(tmp_path / "h.sqlite3", Retention(10, 10))  # not opened: nothing drains the queue
-    for n in range(history._queue.maxsize + 5):
+async def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path: Path) -> None:
+    unopened = History(tmp_path / "unopened.sqlite3", Retention(10, 10))
+    for n in range(3):  # not opened: nothing would ever write them
+        unopened.event("1-1", "refused", {"n": n})
+    assert unopened.dropped == 3
+    history = History(tmp_path / "h.sqlite3", Retention(max_rows=2 * BACKLOG, max_age_s=3600))
+    await history.open()
+    for n in range(BACKLOG + 5):  # no await: the writer cannot take any of them meanwhile
         history.event("1-1", "refused", {"n": n})
     assert history.dropped == 5
+    await history.stored()
+    assert [e["n"] for e in await history.events(limit=2 * BACKLOG)] == list(range(BACKLOG))
+    await history.close()

@@ -1,12 +1,16 @@
 """Event and session history in SQLite, written by one thread, never by the loop.
 
-The loop only puts rows on a bounded queue (:meth:`History.event`,
-:meth:`History.session`, :meth:`History.save_limits`): a full queue drops
-the row and counts it, it never waits. The writer thread takes whatever is
-queued, inserts it in one transaction (so the write rate follows the load
-in batches, not row by row) and prunes the tables to the retention bounds
-(rows and age) now and then. Readers open their own connection in a worker
-thread; WAL lets them read while the writer writes.
+The loop only appends rows to a bounded backlog (:meth:`History.event`,
+:meth:`History.session`, :meth:`History.save_limits`): a full backlog
+drops the row and counts it, it never waits. One writer task on the loop
+hands whatever is waiting to the writer thread (a one-worker executor:
+``run_in_executor``, so the loop knows a write is under way, which keeps
+virtual time in step with it in the tests), which inserts it in one
+transaction (the write rate follows the load in batches, not row by row)
+and prunes the tables to the retention bounds (rows and age) now and then.
+:meth:`History.stored` waits until what was put so far is on disk.
+Readers open their own connection in a worker thread; WAL lets them read
+while the writer writes.
 
 Tables (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`):
 
@@ -22,21 +26,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import queue
 import sqlite3
-import threading
-import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pecc_core.asyncutil import cancel
+from pecc_core.clock import wall
 from pecc_core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-QUEUE_SIZE = 20_000  # rows waiting for the writer; beyond that they are dropped (and counted)
+BACKLOG = 20_000  # rows waiting for the writer; beyond that they are dropped (and counted)
 BATCH = 1000  # rows per transaction at most
 PRUNE_EVERY_S = 30.0
 
@@ -116,31 +120,50 @@ class History:
         #: Rows dropped because the writer fell behind; rows written.
         self.dropped = 0
         self.written = 0
-        self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(QUEUE_SIZE)
-        self._thread: threading.Thread | None = None
+        self._backlog: list[tuple[str, Any]] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._connection: sqlite3.Connection | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._pruned_at = 0.0
         #: Called on the loop with every event as it is recorded, shaped as
         #: :meth:`events` returns it without ``id`` (the dashboard's live feed).
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     async def open(self) -> dict[str, Any] | None:
         """Create or check the database and start the writer; the saved limit overrides."""
-        connection = await asyncio.to_thread(self._prepare)
-        self._thread = threading.Thread(target=self._write, args=(connection,), name="pecc-history", daemon=True)
-        self._thread.start()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="pecc-history")
+        loop = asyncio.get_running_loop()
+        try:
+            self._connection = await loop.run_in_executor(self._executor, self._prepare)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        self._pruned_at = loop.time()
         return await asyncio.to_thread(self._saved_limits)
 
     async def close(self) -> None:
-        """Write what is queued, then stop the writer."""
-        if self._thread is None:
+        """Write what is waiting, prune, then stop the writer."""
+        executor, connection = self._executor, self._connection
+        if executor is None or connection is None:
             return
-        self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
+        try:
+            await self.stored()
+            await asyncio.get_running_loop().run_in_executor(executor, self._close, connection)
+        finally:
+            await cancel(self._writer)
+            self._writer = self._executor = self._connection = None
+            executor.shutdown(wait=False)
+
+    async def stored(self) -> None:
+        """Return once every row put so far is written (or its write has failed and been logged)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     # -- from the loop: never blocks ------------------------------------------------
 
     def event(self, gun: str | None, kind: str, data: dict[str, Any], ts: float | None = None) -> None:
-        ts = time.time() if ts is None else ts
+        ts = wall() if ts is None else ts
         self._put("event", (ts, gun, kind, json.dumps(data, default=str)))
         for listener in self.listeners:
             listener({"ts": ts, "gun": gun, "kind": kind, **data})
@@ -150,13 +173,25 @@ class History:
 
     def save_limits(self, overrides: dict[str, Any] | None) -> None:
         """Store the operator's overrides (None: forget them)."""
-        self._put("limits", None if overrides is None else (time.time(), json.dumps(overrides)))
+        self._put("limits", None if overrides is None else (wall(), json.dumps(overrides)))
 
     def _put(self, what: str, row: Any) -> None:
-        try:
-            self._queue.put_nowait((what, row))
-        except queue.Full:
+        if len(self._backlog) >= BACKLOG or self._connection is None:
             self.dropped += 1
+            return
+        self._backlog.append((what, row))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name="pecc-history")
+
+    async def _write(self) -> None:
+        """Hand the backlog to the writer thread, a batch at a time, until it is empty."""
+        loop = asyncio.get_running_loop()
+        while self._backlog and self._connection is not None:
+            batch, self._backlog = self._backlog[:BATCH], self._backlog[BATCH:]
+            prune = loop.time() - self._pruned_at > PRUNE_EVERY_S
+            if prune:
+                self._pruned_at = loop.time()
+            await loop.run_in_executor(self._executor, self._store, self._connection, batch, prune)
 
     # -- reading (worker threads) --------------------------------------------------------
 
@@ -216,24 +251,19 @@ class History:
             raise HistoryError(f"services.ctl.params.state_dir: {self.path}: {exc}") from None
         return connection
 
-    def _write(self, connection: sqlite3.Connection) -> None:
-        pruned = time.monotonic()
-        running = True
-        while running:
-            batch = [self._queue.get()]
-            while len(batch) < BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            running = None not in batch
-            try:
-                self._insert(connection, [item for item in batch if item is not None])
-                if time.monotonic() - pruned > PRUNE_EVERY_S or not running:
-                    self._prune(connection)
-                    pruned = time.monotonic()
-            except sqlite3.Error:
-                log.exception("history: writing %d rows to %s failed", len(batch), self.path)
+    def _store(self, connection: sqlite3.Connection, batch: list[tuple[str, Any]], prune: bool) -> None:
+        try:
+            self._insert(connection, batch)
+            if prune:
+                self._prune(connection)
+        except sqlite3.Error:
+            log.exception("history: writing %d rows to %s failed", len(batch), self.path)
+
+    def _close(self, connection: sqlite3.Connection) -> None:
+        try:
+            self._prune(connection)
+        except sqlite3.Error:
+            log.exception("history: pruning %s failed", self.path)
         connection.close()
 
     def _insert(self, connection: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
@@ -256,7 +286,7 @@ class History:
         self.written += len(batch)
 
     def _prune(self, connection: sqlite3.Connection) -> None:
-        oldest = time.time() - self.retention.max_age_s
+        oldest = wall() - self.retention.max_age_s
         keep = self.retention.max_rows
         with connection:
             connection.execute("BEGIN")
