@@ -9,6 +9,9 @@ into one ``on_error`` call, after which it has stopped reading:
 
 - a bus with a file descriptor (socketcan) is read from a loop reader,
   every frame that is ready at once;
+- a bus that delivers on the loop itself (:class:`OnLoopBus`: the timed
+  virtual bus) hands every frame to ``on_frame`` directly; no thread, so
+  it runs on virtual time in the tests;
 - any other bus (virtual, serial adapters) is read by a thread blocking in
   ``recv(poll_s)``; frames are handed to the loop in batches (one wake-up
   per batch, not per frame).
@@ -22,6 +25,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import can
 
@@ -30,6 +34,14 @@ ErrorHandler = Callable[[Exception], None]
 
 #: Frames read per loop wake-up of a file-descriptor bus, so a flood cannot starve the loop.
 BATCH = 64
+
+
+@runtime_checkable
+class OnLoopBus(Protocol):
+    """A bus that calls a listener on the event loop for every frame it receives."""
+
+    def listen(self, on_frame: FrameHandler | None) -> None:
+        """Hand every received frame to ``on_frame`` (None: stop)."""
 
 
 class BusReader:
@@ -56,12 +68,15 @@ class BusReader:
 
     @property
     def threaded(self) -> bool:
-        """True when a thread reads (no file descriptor); it stops within ``poll_s``."""
-        return self._fd < 0
+        """True when a thread reads (no file descriptor, no loop delivery); it stops within ``poll_s``."""
+        return self._fd < 0 and not isinstance(self._bus, OnLoopBus)
 
     def start(self) -> None:
         if self._fd >= 0:
             self._loop.add_reader(self._fd, self._readable)
+            return
+        if isinstance(self._bus, OnLoopBus):
+            self._bus.listen(self._on_frame)
             return
         self._thread = threading.Thread(
             target=self._run, name=f"can reader {self._bus.channel_info}", daemon=True
@@ -75,6 +90,8 @@ class BusReader:
         self._stopped = True
         if self._fd >= 0:
             self._loop.remove_reader(self._fd)
+        elif isinstance(self._bus, OnLoopBus):
+            self._bus.listen(None)
 
     # -- file-descriptor buses: on the loop --------------------------------------
 

@@ -63,10 +63,16 @@ from enum import IntEnum
 
 import can
 
-from pecc_plugins.canbus.episode import Episode
+from pecc_core.episode import Episode
 from pecc_plugins.canbus.load import estimated_bits
 
 log = logging.getLogger(__name__)
+
+#: A credit short of a frame's cost by less than this is enough: the shortfall is the
+#: rounding of the credit sums (less than one bit at 500 kbit/s). Waiting for it would
+#: ask for a timer at ``now`` again and again on a clock that only moves when the loop
+#: idles (virtual time in the tests): the pump would spin without ever sending.
+CREDIT_SLACK_S = 1e-6
 
 #: errno values of a send that means "the queue is full, try again", not "the bus is gone".
 TRANSIENT_ERRNOS = frozenset({errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
@@ -305,7 +311,7 @@ class TxScheduler:
         while (queue := self._head()) is not None:
             entry = queue[0]
             cost = costs[entry.priority][min(entry.msg.dlc, 8)]
-            if credit < cost:
+            if credit < cost - CREDIT_SLACK_S:
                 self._credit = credit
                 self._wake_at(now + cost - credit)
                 return
