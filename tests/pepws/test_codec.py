@@ -129,20 +129,3 @@ def test_status_keeps_precise_values_in_float_mode() -> None:
 )
 def test_integer_limits_never_promise_more(key: str, value: float, expected: int) -> None:
     assert conservative_integer(key, value) == expected
-
-
-def test_log_throttle_lets_a_burst_through_then_counts(caplog: pytest.LogCaptureFixture) -> None:
-    import logging
-
-    from pecc_plugins.pepws.logthrottle import LogThrottle
-
-    logger = logging.getLogger("test.throttle")
-    throttle = LogThrottle(logger, burst=3, window=60)
-    with caplog.at_level(logging.INFO, "test.throttle"):
-        for i in range(10):
-            throttle.log(logging.INFO, "line %d", i)
-    assert [r.getMessage() for r in caplog.records] == ["line 0", "line 1", "line 2"]
-    throttle._start -= 60  # the window has passed
-    with caplog.at_level(logging.INFO, "test.throttle"):
-        throttle.log(logging.INFO, "line %d", 10)
-    assert [r.getMessage() for r in caplog.records][-2:] == ["... 7 more such lines held back", "line 10"]

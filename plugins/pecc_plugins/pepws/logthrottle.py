@@ -6,18 +6,22 @@ An SECC that floods invalid infos or stray replies must not turn the log
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
+import math
 from typing import Any
 
 
 class LogThrottle:
-    """At most ``burst`` lines per ``window`` seconds; then says how many it held back.
+    """At most ``burst`` lines per ``window`` seconds; at the window's end, how many it held back.
 
-    ``extra`` goes with every line (the gun of the connection, for JSON logs).
+    The count of held lines is logged when the window closes (a timer on
+    the loop), not with the next line, which may never come. ``extra`` goes
+    with every line (the gun of the connection, for JSON logs). Call
+    :meth:`log` from the event loop.
     """
 
-    __slots__ = ("_burst", "_count", "_extra", "_held", "_logger", "_start", "_window")
+    __slots__ = ("_burst", "_count", "_extra", "_held", "_level", "_logger", "_report", "_start", "_window")
 
     def __init__(
         self, logger: logging.Logger, burst: int = 10, window: float = 1.0, extra: dict[str, Any] | None = None
@@ -26,18 +30,27 @@ class LogThrottle:
         self._extra = extra
         self._burst = burst
         self._window = window
-        self._start = 0.0
+        self._start = -math.inf
         self._count = 0
         self._held = 0
+        self._level = logging.INFO
+        self._report: asyncio.TimerHandle | None = None
 
     def log(self, level: int, msg: str, *args: Any) -> None:
-        now = time.monotonic()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         if now - self._start >= self._window:
-            if self._held:
-                self._logger.log(level, "... %d more such lines held back", self._held, extra=self._extra)
-            self._start, self._count, self._held = now, 0, 0
+            self._start, self._count = now, 0
         if self._count < self._burst:
             self._count += 1
             self._logger.log(level, msg, *args, extra=self._extra)
-        else:
-            self._held += 1
+            return
+        self._held += 1
+        self._level = max(self._level, level) if self._report is not None else level
+        if self._report is None:
+            self._report = loop.call_at(self._start + self._window, self._held_back)
+
+    def _held_back(self) -> None:
+        self._report = None
+        held, self._held = self._held, 0
+        self._logger.log(self._level, "... %d more such lines held back", held, extra=self._extra)
