@@ -14,8 +14,11 @@ while the transport still runs, so every SECC keeps getting status:
    path: every module off and every contactor opened at once, whatever the
    current.
 
-Only then does the runtime close the connections (1001, going away) and
-stop the drivers. :data:`BOUND` plus closing the connections
+Once every gun is safe, the SECCs still connected get one more status
+period (:func:`told`), so the last status before the close shows the
+output below 60 V (a status sent just before the discharge was verified
+could still show 61 V). Only then does the runtime close the connections
+(1001, going away) and stop the drivers. :data:`BOUND` plus closing the connections
 (``pepws`` waits at most 2 s per close, in parallel) and the drivers stays
 under the systemd unit's ``TimeoutStopSec`` (20 s, ``contrib/systemd``),
 after which systemd would SIGKILL the PECC with the hardware as it was.
@@ -82,9 +85,16 @@ async def wind_down(station: Station, bound: float = BOUND, grace: float = SECC_
                     log.error("gun %s: taking it down failed: %r", gun.id, result)
     if all_settled():
         log.info("stopping: every gun in standby after %.1f s", loop.time() - started)
+        await told(station)
         return True
     await emergency(station, [gun for gun in guns if not settled(gun)])
     return False
+
+
+async def told(station: Station) -> None:
+    """Wait one status period if an SECC is connected: its last status before the close shows the safe state."""
+    if any(gun.secc is not None for gun in station.guns.values()):
+        await asyncio.sleep(station.profile.timings.status_interval_ms / 1000)
 
 
 async def _stop_charging(gun: Gun) -> None:

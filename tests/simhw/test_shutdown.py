@@ -27,7 +27,7 @@ from pecc_plugins.simhw.processes import SplitStation
 from ..gun.secc import Secc
 from .test_restart import charge_at_80_a
 
-pytestmark = [pytest.mark.slow, heavy]
+pytestmark = [pytest.mark.system("`pecc run` and `pecc sim-hw` processes, stopped by SIGTERM"), heavy]
 
 
 class RecordingSecc(Secc):
@@ -80,6 +80,7 @@ def check_order(record: list[tuple[str, Any]]) -> None:
     )
     assert safe is not None, f"no status with 0 A and contactors open before the close: {after[-3:]}"
     assert all(s["measuredCurrent"] < 1 and s["contactorsStatus"] == "open" for s in after[safe:]), after[safe:]
+    assert after[-1]["measuredVoltage"] < 60, f"the close followed a status above 60 V: {after[-1]}"
     before = [payload for kind, payload in record[:asked] if kind == "status"]
     assert before[-1]["measuredCurrent"] > 70 and before[-1]["contactorsStatus"] == "closed", before[-1]
 
