@@ -21,15 +21,19 @@ run: $(STAMP)
 	$(BIN)/pecc run --profile $(PROFILE)
 
 # Lint first: ruff and mypy (configured in pyproject.toml) must be clean.
-# The suite runs in TEST_JOBS processes (pytest-xdist): most of its time is
-# spent waiting on real timers, servers and processes, not on the CPU, so
-# four workers on two cores take about a third of the serial time. The
-# tests marked `heavy` (pecc_core.testing) run one after the other in one
-# worker (--dist loadgroup), so that two whole stations never starve each
-# other.
-TEST_JOBS ?= 4
+# Then the suite in two stages (CONTRIBUTING.md, "Writing tests"):
+# 1. every test not marked `system`: in-process, asyncio tests on virtual
+#    time, so they only use the CPU: TEST_JOBS workers (pytest-xdist), one
+#    per core;
+# 2. the `system` tests (other processes, the broker, the browser, real
+#    time): SYSTEM_JOBS workers; those also marked `heavy` run one after the
+#    other in one worker (--dist loadgroup), so two whole stations in
+#    separate processes never starve each other.
+TEST_JOBS ?= 2
+SYSTEM_JOBS ?= 3
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not system" -n $(TEST_JOBS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m system -n $(SYSTEM_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

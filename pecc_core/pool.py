@@ -244,9 +244,9 @@ class ModulePool:
         reads 0 V as known: the allocator takes a gun's modules only after
         its safe-down verified the discharge, and nothing can drive it since.
 
-        A voltage read before a module was switched onto ``gun`` is the
-        voltage of the node it left: it counts for neither value until the
-        module's next voltage reading.
+        A voltage read before a module was switched onto ``gun``, or at the
+        same loop time, is the voltage of the node it left: it counts for
+        neither value until the module's next voltage reading.
         """
         modules = self.driver.modules
         joined = self._joined
@@ -264,7 +264,8 @@ class ModulePool:
             current += m.current
             temperature = max(temperature, m.temperature)
             taken = m.voltage_seen or m.last_seen
-            if taken < joined.get(address, 0.0):
+            switched = joined.get(address)
+            if switched is not None and taken <= switched:  # read at the switch's instant: of the node it left
                 continue
             voltage = m.voltage if voltage is None else max(voltage, m.voltage)
             if taken >= fresh_after and taken >= read_at:

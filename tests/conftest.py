@@ -12,6 +12,17 @@ other jobs (a slow example there says nothing about the code).
 
 ``HYPOTHESIS_PROFILE=ci|explore`` picks one by hand.
 
+Two kinds of test (CONTRIBUTING.md, "Writing tests"):
+
+- every asyncio test runs on **virtual time** (looptime's event loop): the
+  loop's clock stands still while anything is ready to run and jumps to
+  the next timer when every task waits, so ``asyncio.sleep(30)`` takes no
+  wall time, a busy machine cannot make a simulated module silent, and
+  timings are asserted exactly. Fixtures run on the same loop and clock.
+- a test marked ``system`` (it needs other processes, a broker, a browser
+  or real elapsed time) runs on an ordinary loop with wall-clock time;
+  ``pytest -m "not system"`` is the fast loop while working.
+
 A test that runs 20 s short of its timeout (pytest-timeout, ``pyproject.toml``)
 gets the stacks of every asyncio task written to its stderr: the timeout's
 own report shows threads only, and a hung asyncio test's thread is idle in
@@ -24,9 +35,10 @@ import asyncio
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import looptime
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -45,8 +57,50 @@ def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
+#: The loop clock a virtual-time test starts at: a controller up for a day, as
+#: on a real cabinet (a zero would hide code that takes 0.0 for "long ago").
+VIRTUAL_START_S = 86_400.0
+
 #: Seconds before the timeout at which a test's asyncio tasks are written out.
 TASKS_BEFORE_TIMEOUT_S = 20.0
+
+#: The event loop of the asyncio test running now (for the task dump).
+_loops: list[asyncio.AbstractEventLoop] = []
+
+
+def _virtual_loop() -> asyncio.AbstractEventLoop:
+    """A loop on virtual time from its first callback: fixtures and test share its clock.
+
+    looptime's own switch enables it for the test function only, so a station
+    started by a fixture would see the clock jump from real to virtual time;
+    this loop is virtual for its whole life.
+    """
+    loop = looptime.new_event_loop(start=VIRTUAL_START_S)
+    _loops[:] = [loop]
+    return loop
+
+
+def _real_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    _loops[:] = [loop]
+    return loop
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Virtual time for every asyncio test but those marked ``system``."""
+    if item.get_closest_marker("system") is not None:
+        return {"real": _real_loop}
+    return {"virtual": _virtual_loop}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A ``system`` mark must say why the test needs real time: ``@pytest.mark.system("a broker")``."""
+    for item in items:
+        mark = item.get_closest_marker("system")
+        if mark is not None and not (mark.args and isinstance(mark.args[0], str) and mark.args[0]):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.system needs its reason as its argument")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -64,13 +118,11 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def _print_tasks() -> None:
-    """Every asyncio task's stack, from the timer's thread: the loop is hung, so it holds still.
-
-    asyncio keeps its tasks in a module-level set; ``asyncio.all_tasks`` wants a
-    loop, and only the hung thread knows it.
-    """
+    """Every asyncio task's stack, from the timer's thread: the loop is hung, so it holds still."""
+    if not _loops or _loops[0].is_closed():
+        return
     try:
-        tasks = list(asyncio.tasks._all_tasks)  # type: ignore[attr-defined]
+        tasks = list(asyncio.all_tasks(_loops[0]))
     except RuntimeError:  # the set changed meanwhile: the loop is not hung after all
         return
     print(f"\n{len(tasks)} asyncio tasks near the timeout:", file=sys.stderr)

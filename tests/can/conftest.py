@@ -15,10 +15,13 @@ from pecc_plugins.modsim.service import ModSim
 
 from .can_rig import DRIVERS, core_profile, sim_station
 
+#: Driver and simulator share a timed virtual bus: both are read on the loop (no reader thread),
+#: so the test's virtual clock is the bus's, and a starved test process cannot make a module silent.
+TIMED = {"interface": "timedvirtual", "bitrate": 125_000}
 #: Short periods so that silence, watchdogs and recovery happen within a second.
-FAST_DRIVER = {"poll_ms": 40, "idle_poll_ms": 100, "status_ms": 80, "temperature_ms": 200,
+FAST_DRIVER = {**TIMED, "poll_ms": 40, "idle_poll_ms": 100, "status_ms": 80, "temperature_ms": 200,
                "resend_ms": 200, "offline_ms": 500, "reopen_min_ms": 20, "reopen_max_ms": 100}
-FAST_SIM = {"tick_ms": 10, "watchdog_ms": 300, "slew_v_per_s": 5000.0, "thermal_tau_s": 0.2}
+FAST_SIM = {**TIMED, "tick_ms": 10, "watchdog_ms": 300, "slew_v_per_s": 5000.0, "thermal_tau_s": 0.2}
 
 
 @dataclass
@@ -66,6 +69,8 @@ def rig(can_channel: str) -> Callable[..., Any]:
             sim = ModSim(self.sim_params, station)
             await sim.start()
             await driver.start()
+            # the simulator runs on the loop: no thread reads its bus (nor the driver's)
+            assert not sim.link._reader.threaded and not driver.link._reader.threaded
             self.rig = Rig(driver, sim, station, can_channel)
             return self.rig
 
@@ -78,7 +83,12 @@ def rig(can_channel: str) -> Callable[..., Any]:
 
 @pytest.fixture
 def spy_bus(can_channel: str) -> Iterator[can.BusABC]:
-    """A third bus on the channel: sees every frame, sends frames of its own."""
+    """A third bus on the channel: sees every frame, sends frames of its own.
+
+    A plain ``virtual`` bus that the test reads itself (``recv(0)``, never a
+    blocking ``recv`` on the loop: the timed wire delivers on the loop); its
+    own frames skip the wire and reach the timed nodes at once.
+    """
     bus = can.Bus(interface="virtual", channel=can_channel)
     yield bus
     bus.shutdown()

@@ -10,6 +10,7 @@ from drifting far (frame counts follow the loop clock, not wall time).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import can
 
@@ -20,12 +21,15 @@ BITRATE = 125_000
 SECONDS = 4.0
 MODULES = tuple(range(1, 13))
 #: the driver's defaults (the rig's are short for other tests), and a short range switch
+# UU message types and commands (CAN-PROTOCOLS.md)
+SET, SET_RESPONSE, READ, READ_RESPONSE = 0, 1, 2, 3
+VREF, STATUS, TEMPERATURE, IOUT_FAST, VOUT_FAST = 0x02, 0x08, 0x1E, 0x30, 0x62
 DEFAULTS = {"poll_ms": 200, "idle_poll_ms": 1000, "status_ms": 1000, "temperature_ms": 5000,
             "resend_ms": 1000, "offline_ms": 6000, "mode_switch_ms": 50}
 
 
-async def measure(rig, spy_bus: can.BusABC, charging: tuple[int, ...]) -> tuple[float, float]:
-    """Frames per second and bus load (%) with ``charging`` modules feeding one gun."""
+async def measure(rig, spy_bus: can.BusABC, charging: tuple[int, ...]) -> tuple[float, float, Counter[tuple[int, int]]]:
+    """Frames per second, bus load (%) and frames by (message type, command), ``charging`` modules feeding one gun."""
     assignment = {a: ("g1" if a in charging else None) for a in MODULES}
     async with rig("uugreen", modules=MODULES, assignment=assignment, driver=DEFAULTS) as r:
         driver = r.driver
@@ -44,22 +48,43 @@ async def measure(rig, spy_bus: can.BusABC, charging: tuple[int, ...]) -> tuple[
                 driver.export(charging, 400.0 + step % 20 * 0.5, 150.0, voltage_max=450.0)
             await asyncio.sleep(0.1)
         frames = list(iter(lambda: spy_bus.recv(0), None))
+    kinds = Counter((m.data[0] & 0xF, m.data[1]) for m in frames)
     fps = len(frames) / SECONDS
     load = 100 * sum(stuffed_bits(m.arbitration_id, bytes(m.data)) for m in frames) / SECONDS / BITRATE
     print(f"\n12 UU modules, {len(charging)} feeding a charging gun: {fps:.0f} frames/s, {load:.1f} % at 125 kbit/s")
-    return fps, load
+    return fps, load, kinds
+
+
+def answered(kinds: Counter[tuple[int, int]]) -> bool:
+    """Every request of the window has its reply in it (none lost, none still on its way)."""
+    return all(kinds[(SET_RESPONSE, cmd)] == n for (kind, cmd), n in kinds.items() if kind == SET) and all(
+        kinds[(READ_RESPONSE, cmd)] == n for (kind, cmd), n in kinds.items() if kind == READ
+    )
 
 
 async def test_twelve_idle_uu_modules(rig, spy_bus: can.BusABC) -> None:
-    fps, load = await measure(rig, spy_bus, ())
-    # per module and second: V+I once, status once, temperature 1/5, each answered: 6.4 frames
-    assert 50 < fps < 110
+    fps, load, kinds = await measure(rig, spy_bus, ())
+    # per module and second: Vout fast, Iout fast and status once (idle_poll_ms, status_ms 1000)
+    reads = {cmd: kinds[(READ, cmd)] for cmd in (VOUT_FAST, IOUT_FAST, STATUS)}
+    assert reads == dict.fromkeys(reads, 12 * 4)
+    # temperature every 5 s: 12 x 4/5 = 9.6 reads in 4 s, 9 or 10 by where the window meets each module's phase
+    assert kinds[(READ, TEMPERATURE)] in (9, 10)
+    assert set(kinds) == {(k, c) for k in (READ, READ_RESPONSE) for c in (VOUT_FAST, IOUT_FAST, STATUS, TEMPERATURE)}
+    assert answered(kinds)
+    assert fps == 2 * (3 * 48 + kinds[(READ, TEMPERATURE)]) / SECONDS  # 77 frames/s
     assert load < 15
 
 
 async def test_twelve_uu_modules_one_gun_charging(rig, spy_bus: can.BusABC) -> None:
-    fps, load = await measure(rig, spy_bus, (1, 2, 3))
-    # 9 idle modules (58/s) + 3 active: V+I 5/s (60), status, temperature (7),
-    # setpoint refresh 3 sets/s (18), a new voltage 10/s (60); every frame answered
-    assert fps < 260
+    fps, load, kinds = await measure(rig, spy_bus, (1, 2, 3))
+    # 9 idle modules read once a second, 3 active ones every 200 ms (poll_ms)
+    assert kinds[(READ, VOUT_FAST)] == kinds[(READ, IOUT_FAST)] == 9 * 4 + 3 * 5 * 4
+    assert kinds[(READ, STATUS)] == 12 * 4
+    assert kinds[(READ, TEMPERATURE)] in (9, 10)  # see the idle test
+    # a new voltage every 100 ms to each active module; the current (50 A each) never changes,
+    # and no refresh (resend_ms) is due while setpoints go out every 100 ms
+    assert kinds[(SET, VREF)] == 3 * 10 * 4
+    assert {cmd for kind, cmd in kinds if kind == SET} == {VREF}
+    assert answered(kinds)
+    assert fps == sum(kinds.values()) / SECONDS == 2 * (120 + 96 + 96 + 48 + kinds[(READ, TEMPERATURE)]) / SECONDS
     assert load < 30

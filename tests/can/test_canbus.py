@@ -1,4 +1,8 @@
-"""CanLink on a virtual bus: counting, failure episodes, death and reopening; bus time."""
+"""CanLink on a timed virtual bus: counting, failure episodes, death and reopening; bus time.
+
+The link's bus is ``timedvirtual`` (read on the loop, so these tests run on
+virtual time); the spy is a plain ``virtual`` bus the test reads itself.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +24,22 @@ from pecc_plugins.canbus.load import (
     worst_case_bits,
 )
 
+from .can_rig import spied, wire_bits
+
 
 async def test_frames_are_counted_both_ways(can_channel: str, spy_bus: can.BusABC) -> None:
     received: list[can.Message] = []
-    link = CanLink(BusConfig(channel=can_channel), received.append)
+    link = CanLink(BusConfig(interface="timedvirtual", channel=can_channel), received.append)
     await link.start()
     try:
         assert link.send(0x123456, b"\x01\x02\x03")
-        assert spy_bus.recv(1.0).data == b"\x01\x02\x03"
+        assert spy_bus.recv(0) is None  # on the wire
+        await asyncio.sleep(wire_bits(0x123456, b"\x01\x02\x03") / 125_000)
+        assert spy_bus.recv(0).data == b"\x01\x02\x03"
         spy_bus.send(can.Message(arbitration_id=0x42, data=bytes(8), is_extended_id=True))
-        await eventually(lambda: len(received) == 1)
+        assert received == []  # handed over on the loop, not inside the spy's send
+        await asyncio.sleep(0)
+        assert len(received) == 1
         c, stats = link.counters, link.stats()
         assert (stats.sent, stats.received, c.rx_bytes, c.opens) == (1, 1, 8, 1)
         assert (stats.retried, stats.dropped, stats.queued) == (0, 0, 0)
@@ -44,7 +54,7 @@ async def test_a_full_transmit_queue_is_retried_and_logged_once(
     can_channel: str, spy_bus: can.BusABC, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """socketcan's ENOBUFS (errno in error_code): the frames wait and go out in order, none lost."""
-    link = CanLink(BusConfig(channel=can_channel), lambda msg: None, name="t")
+    link = CanLink(BusConfig(interface="timedvirtual", channel=can_channel), lambda msg: None, name="t")
     await link.start()
     try:
         real_send = link.bus.send
@@ -63,7 +73,7 @@ async def test_a_full_transmit_queue_is_retried_and_logged_once(
                 assert link.send(1, bytes((n,)))
             await eventually(lambda: link.stats().sent == 20)
         assert link.up  # a full queue is not a dead bus
-        assert [spy_bus.recv(1.0).data[0] for _ in range(20)] == list(range(20))
+        assert [m.data[0] for m in await spied(spy_bus, 20)] == list(range(20))
         stats = link.stats()
         assert (stats.retried, stats.dropped, stats.error_episodes) == (5, 0, 1)
         lines = [r.getMessage() for r in caplog.records if r.name == "pecc_plugins.canbus.scheduler"]
@@ -74,7 +84,7 @@ async def test_a_full_transmit_queue_is_retried_and_logged_once(
 
 async def test_a_dead_bus_is_reported_and_reopened(can_channel: str) -> None:
     states: list[bool] = []
-    config = BusConfig(channel=can_channel, reopen_min_s=0.01, reopen_max_s=0.05)
+    config = BusConfig(interface="timedvirtual", channel=can_channel, reopen_min_s=0.01, reopen_max_s=0.05)
     link = CanLink(config, lambda msg: None, states.append)
     await link.start()
     try:
@@ -97,7 +107,7 @@ async def test_a_handler_bug_does_not_stop_reception(can_channel: str, spy_bus: 
             raise ValueError("bad frame")
         good.append(msg.data[0])
 
-    link = CanLink(BusConfig(channel=can_channel), handler)
+    link = CanLink(BusConfig(interface="timedvirtual", channel=can_channel), handler)
     await link.start()
     try:
         for first in (0xFF, 0xFF, 1):
@@ -137,7 +147,7 @@ async def test_a_bus_that_dies_on_every_reopen_backs_off_and_logs_once(
     can_channel: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Like an interface that is down: it opens, then the first send fails with ENETDOWN."""
-    config = BusConfig(channel=can_channel, reopen_min_s=0.01, reopen_max_s=1.0)
+    config = BusConfig(interface="timedvirtual", channel=can_channel, reopen_min_s=0.01, reopen_max_s=1.0)
     link: CanLink
 
     def network_down(msg: can.Message, timeout: float | None = None) -> None:
@@ -156,9 +166,12 @@ async def test_a_bus_that_dies_on_every_reopen_backs_off_and_logs_once(
         with caplog.at_level(logging.INFO, logger="pecc_plugins.canbus.link"):
             link.bus.shutdown()
             link.send(1, bytes(8))
-            await asyncio.sleep(0.6)
+            # reopens after 10, 20, 40, 80, 160 ms (then 320): at 0.31 s, 0.63 s from the death.
+            # Each open runs in an executor, and virtual time moves with real time while it does:
+            # look in the middle of the gap, not at its edge.
+            await asyncio.sleep(0.47)
             assert not link.up
-            assert 3 <= link.counters.opens <= 8  # backoff 10, 20, 40 ... ms, not a storm
+            assert link.counters.opens == 1 + 5  # backoff, not a storm
             broken = False
             await eventually(lambda: link.up, what="reopened for good")
             assert link.send(1, bytes(8))

@@ -76,13 +76,24 @@ async def test_charging_a_car_gives_constant_current(rig, protocol: str) -> None
 async def test_silent_module_goes_offline_and_recovers_with_its_setpoints(rig, protocol: str) -> None:
     async with rig(protocol) as r:
         driver, sim = r.driver, r.sim
+        loop = asyncio.get_running_loop()
         changes: list[tuple[int, bool]] = []
-        driver.add_listener(lambda m: changes.append((m.address, m.online)))
+        lost_at: list[tuple[float, float]] = []  # (loop time, the module's last reply) when it went offline
+
+        def on_change(m) -> None:
+            changes.append((m.address, m.online))
+            if m.address == 2 and not m.online and not lost_at:
+                lost_at.append((loop.time(), m.last_seen))
+
+        driver.add_listener(on_change)
         await eventually(lambda: all_online(driver))
         driver.export([1, 2], 400.0, 40.0)
         await eventually(lambda: sim.modules[2].output.on)
         sim.silence(2)
         await eventually(lambda: not driver.modules[2].online, what="module 2 offline")
+        # offline_ms (500) after its last reply, found by the first poll tick (at most poll_ms, 40 ms) past it
+        at, last_seen = lost_at[0]
+        assert last_seen + 0.5 < at <= last_seen + 0.5 + 0.04
         assert Fault.COMMUNICATION in driver.modules[2].faults
         assert not driver.modules[2].usable
         # the module's own watchdog switched its output off meanwhile
@@ -146,8 +157,11 @@ async def test_off_never_hangs_when_communication_is_lost(rig, protocol: str) ->
         await eventually(lambda: all_online(driver))
         sim.silence(1)
         await eventually(lambda: not driver.modules[1].online)
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
         driver.off([1])
-        assert await asyncio.wait_for(driver.wait_off([1], timeout=10.0), 0.5)
+        assert await driver.wait_off([1], timeout=10.0)
+        assert loop.time() == asked  # an offline module is not waited for at all
 
 
 async def test_slow_replies_keep_a_module_online(rig, protocol: str) -> None:

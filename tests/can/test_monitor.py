@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -32,6 +33,7 @@ def json_frames(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.system("`can monitor` runs its own asyncio loop in the CLI's thread for --duration s of wall time")
 async def test_monitor_shows_each_modules_decoded_traffic(tmp_path: Path, can_channel: str) -> None:
     path = write_profile("sim", tmp_path, {**sim_overrides(can_channel), "log_level": "WARNING"})
     async with running(load(str(path), default_manager())) as runtime:
@@ -54,6 +56,7 @@ async def test_monitor_shows_each_modules_decoded_traffic(tmp_path: Path, can_ch
     assert status_3 and all("DC/DC failure" in d["flags"] for d in status_3)
 
 
+@pytest.mark.system("`can monitor --with-station` runs a station on its own asyncio loop for --duration s of wall time")
 def test_monitor_runs_its_own_station_for_a_sim_profile(tmp_path: Path, can_channel: str) -> None:
     path = write_profile("sim", tmp_path, {**sim_overrides(can_channel), "log_level": "WARNING"})
     result = CliRunner().invoke(

@@ -82,12 +82,14 @@ async def test_modules_with_guns_charging_lose_no_frame(
     assert (driver_stats.dropped, sim_stats.dropped, driver_stats.off_escalations) == (0, 0, 0)
     requests, responses, measurements = reads(frames)
     assert set(requests) == set(modules)
-    # every module was polled alike (a lost burst tail shows as modules with fewer reads; the
-    # phases are spread, so one poll more or less at each end of the recording) ...
-    assert max(measurements.values()) - min(measurements.values()) <= 2, measurements
-    # ... and answered every read, give or take those of two polls still on their way when the
-    # recording started or stopped (24 modules: a poll with status reads outlasts the poll period)
-    assert all(abs(requests[a] - responses[a]) <= 10 for a in modules), (requests, responses)
+    # every module was polled alike, 3 s / 200 ms (poll_ms) = 15 times (a lost burst tail shows as
+    # modules with fewer reads); the phases are spread, so one poll more or less by where the
+    # recording's ends fall in each module's period ...
+    assert set(measurements.values()) <= {14, 15, 16}, measurements
+    assert max(measurements.values()) - min(measurements.values()) <= 1, measurements
+    # ... and answered every read, give or take those of one poll (V, I, status, temperature: at most
+    # 4 reads) still on its way when the recording started or stopped
+    assert all(abs(requests[a] - responses[a]) <= 4 for a in modules), (requests, responses)
     assert all(current > 0 for current in setpoints.values()), setpoints
 
 

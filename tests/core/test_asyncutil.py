@@ -64,7 +64,10 @@ async def test_a_clean_up_that_hangs_is_given_up_after_within() -> None:
 
     task = asyncio.create_task(hangs_when_stopped(), name="site-north")
     await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     with pytest.raises(TimeoutError, match=r"site-north still running 0\.05 s after its cancel"):
         await cancel(task, 0.05)
+    assert loop.time() - start == pytest.approx(0.05, abs=1e-9)  # given up at the bound, not later
     task.cancel()  # the test's own clean-up
     await asyncio.wait([task])

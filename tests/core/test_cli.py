@@ -119,7 +119,7 @@ def test_an_unknown_event_loop_is_refused_with_exit_2() -> None:
     assert "--loop: got 'trio'; expected auto, uvloop, asyncio" in result.output
 
 
-@pytest.mark.slow
+@pytest.mark.system("a real `pecc run` process, stopped by SIGTERM, talking to a systemd notify socket")
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str, loop: str) -> None:
     if loop == "uvloop":

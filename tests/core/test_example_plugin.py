@@ -29,9 +29,6 @@ STAGE = {
     "timings.cable_check_ms": 200,
 }
 
-pytestmark = pytest.mark.slow
-
-
 @pytest.fixture(scope="module")
 def vendor_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment of a PECC with the example package pip-installed beside it."""
@@ -64,6 +61,7 @@ def test_example_vendor_package_installs_and_is_selectable_from_a_profile(
     assert "power.driver.params.voltage_max: got -1;" in invalid.stderr
 
 
+@pytest.mark.system("a real `pecc run` process on the example driver, and a `pecc secc-sim` process charging on it")
 def test_a_complete_secc_sim_session_charges_on_the_example_driver(
     tmp_path: Path, vendor_env: dict[str, str]
 ) -> None:

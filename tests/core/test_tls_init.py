@@ -59,7 +59,7 @@ def test_tls_init_writes_a_ca_the_server_and_each_seccs_certificate(tmp_path: Pa
     assert [s.allow.names for s in profile.seccs] == [("secc1",), ("secc2",)]
 
 
-@pytest.mark.slow
+@pytest.mark.system("a real `pecc run` process serving wss, and `pecc secc-sim` processes charging against it")
 def test_the_written_profile_serves_wss_and_secc_sim_charges_with_its_certificates(
     tmp_path: Path, can_channel: str
 ) -> None:

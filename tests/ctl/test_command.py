@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -149,6 +150,7 @@ async def test_events_and_sessions_commands(ctl: Ctl) -> None:
     assert code == 0 and len(json.loads(out)["events"]) == 1
 
 
+@pytest.mark.system("`pecc ctl events --follow` in its own process")
 async def test_events_follow_prints_new_events_until_ctrl_c(ctl: Ctl) -> None:
     follower = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pecc_core.cli", "ctl", "events", "--follow", "--json", "--url", ctl.url,

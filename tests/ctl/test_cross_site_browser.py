@@ -33,6 +33,7 @@ Promise.all(attempts.map(([method, path, type, body]) =>
 </script></body></html>"""
 
 
+@pytest.mark.system("a real headless chromium process loads the hostile page")
 async def test_a_cross_site_page_in_chromium_changes_nothing(ctl: Ctl) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

@@ -61,7 +61,7 @@ async def secc_sim(url: str) -> AsyncIterator[asyncio.subprocess.Process]:
         await asyncio.wait_for(process.wait(), 10)
 
 
-@pytest.mark.slow
+@pytest.mark.system("a real chromium driven by Selenium, and `pecc secc-sim` in its own process")
 async def test_the_page_lists_every_gun_follows_a_charge_and_shows_a_fault(
     browser: Any, ctl: Ctl, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -154,7 +154,7 @@ async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: 
             assert '<script src="/dashboard/dashboard.js"' in await page.text()
 
 
-@pytest.mark.slow
+@pytest.mark.system("a real chromium driven by Selenium")
 async def test_with_tokens_the_page_signs_in_through_its_form_and_shows_every_gun(
     browser: Any, make_profile: Any, can_channel: str
 ) -> None:

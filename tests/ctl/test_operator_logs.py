@@ -87,7 +87,6 @@ async def test_a_refused_handshake_is_logged_with_the_path_and_why(ctl: Ctl, opl
     assert not [r for r in oplog.records if r.name.startswith("websockets")]
 
 
-@pytest.mark.slow
 async def test_an_secc_lost_mid_charge_is_a_warning(ctl: Ctl, oplog: pytest.LogCaptureFixture) -> None:
     await ctl.settled()
     secc = await ctl.secc("1-1")
@@ -99,7 +98,6 @@ async def test_an_secc_lost_mid_charge_is_a_warning(ctl: Ctl, oplog: pytest.LogC
     assert [r.levelname for r in lost] == ["WARNING"], [r.getMessage() for r in lost]
 
 
-@pytest.mark.slow
 async def test_systemd_status_says_how_many_guns_charge_and_are_faulted(ctl: Ctl, tmp_path: Path) -> None:
     address = str(tmp_path / "notify")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:

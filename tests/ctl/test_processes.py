@@ -54,7 +54,7 @@ def get(url: str) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
-@pytest.mark.slow
+@pytest.mark.system("two `pecc run` processes and `pecc ctl` subprocesses")
 def test_two_stations_side_by_side_with_any_free_ports(tmp_path: Path, can_channel: str) -> None:
     runs = []
     with contextlib.ExitStack() as stack:
@@ -93,7 +93,7 @@ def test_two_stations_side_by_side_with_any_free_ports(tmp_path: Path, can_chann
             assert (state / "history.sqlite3").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.system("a `pecc run` process")
 def test_an_unusable_state_directory_is_a_clear_error_not_a_traceback(tmp_path: Path, can_channel: str) -> None:
     profile = write_profile("sim", tmp_path, {
         "server.port": 0, "power.driver.params.channel": can_channel, "services.0.params.channel": can_channel,

@@ -86,11 +86,14 @@ async def test_imd_samples_only_after_its_measurement_time(sysfs: Path, profile:
     imd.start_monitoring("d1-a")
     assert value(sysfs, 70) == "1"
     assert imd.sample("d1-a") is None  # still measuring
-    await asyncio.sleep(0.05)
-    first = imd.sample("d1-a")
+    await asyncio.sleep(0.03)
+    assert imd.sample("d1-a") is None  # 30 ms in: still within settle_ms (40)
+    await asyncio.sleep(0.02)
+    first = imd.sample("d1-a")  # 50 ms in: the first sample (the one of 40 ms)
     assert first is not None and first.verdict is Isolation.VALID and first.resistance is None
-    await asyncio.sleep(0.05)
-    assert imd.sample("d1-a").seq > first.seq  # a new sample every sample_ms
+    assert first.seq == 1
+    await asyncio.sleep(0.04)
+    assert imd.sample("d1-a").seq == 3  # 90 ms in: the samples of 40, 60 and 80 ms (every sample_ms)
     set_value(sysfs, 80, False)
     set_value(sysfs, 90, True)
     assert imd.sample("d1-a").verdict is Isolation.WARNING

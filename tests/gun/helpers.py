@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,17 @@ def record(station: Station) -> Recorder:
     recorder = Recorder()
     station.plugins.register(recorder, f"recorder-{id(recorder)}")
     return recorder
+
+
+async def one_cycle(station: Station) -> None:
+    """Let the control loop tick once: one control cycle (``timings.control_cycle_ms``) of loop time.
+
+    The rising current climbs on the control cycle (the ramp counts loop time,
+    and none passes within a request), so a raised current shows after one.
+    The extra microsecond: the tick due one cycle on (its time summed cycle by
+    cycle, so a rounding off ours) runs before the test looks.
+    """
+    await asyncio.sleep(station.cycle + 1e-6)
 
 
 def first_module(gun: Gun) -> int:

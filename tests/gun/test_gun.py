@@ -15,7 +15,7 @@ from pecc_core.station import Station
 from pecc_core.testing import eventually
 
 from .gun_rig import instant_profile, instant_station
-from .helpers import FakeLink, bring_to, first_module, record
+from .helpers import FakeLink, bring_to, first_module, one_cycle, record
 
 S = GunState
 
@@ -124,10 +124,14 @@ async def test_driven_current_follows_the_allocation(station: Station) -> None:
     gun = station.guns["1-1"]
     await bring_to(gun, S.CHARGE)
     await gun.target_values(Target(500, 200, 50, Phase.CHARGE))
-    # 2 modules x 30 kW at the present 400 V (the power counts at the present voltage, not the 500 V target)
-    assert gun.report().driven_current == 150.0
+    # a rise climbs on the control cycle (the up-ramp counts loop time; none passed within the request)
+    assert gun.report().driven_current == 50.0
+    await one_cycle(station)
+    # 2 modules x 30 kW at the present 500 V (the rig's output follows its setpoint within the cycle)
+    assert gun.report().measured_voltage == 500.0
+    assert gun.report().driven_current == 120.0
     gun.set_allowance(10_000.0)
-    assert gun.report().driven_current == pytest.approx(25.0)
+    assert gun.report().driven_current == pytest.approx(20.0)  # a lower allowance applies at once
 
 
 async def test_postcharge_drives_zero_and_keeps_measuring(station: Station) -> None:

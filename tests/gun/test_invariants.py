@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import looptime
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -345,10 +345,16 @@ def run_machine(station: Station, loop: asyncio.AbstractEventLoop, examples: int
     )
 
 
-def test_invariants_on_instant_modules() -> None:
+def virtual_loop() -> asyncio.AbstractEventLoop:
+    """A loop on virtual time, as the asyncio tests get (tests/conftest.py): hypothesis drives the
+    machine synchronously, step by step, so the test runs the loop itself."""
+    return looptime.new_event_loop(start=86_400.0)
+
+
+def test_invariants_on_instant_modules(tmp_path: Path) -> None:
     """Many short runs on the in-memory module driver: the state machine's logic."""
-    loop = asyncio.new_event_loop()
-    station = instant_station(instant_profile(Path(tempfile.mkdtemp()), {"safety.ramp_a_per_s": RAMP}))
+    loop = virtual_loop()
+    station = instant_station(instant_profile(tmp_path, {"safety.ramp_a_per_s": RAMP}))
     loop.run_until_complete(station.start())
     try:
         run_machine(station, loop, 30, 20, station.driver.fail, 3.0)
@@ -380,7 +386,7 @@ REAL_FAST = {
 def test_invariants_on_the_sim_stack(make_profile: Callable[..., Profile], can_channel: str) -> None:
     """Fewer, fixed runs on the real stack: uugreen driver, modsim, simio, static policy."""
     profile = make_profile("sim", {**sim_overrides(can_channel), **REAL_FAST})
-    loop = asyncio.new_event_loop()
+    loop = virtual_loop()
     runtime = Runtime(profile, default_manager())
     loop.run_until_complete(runtime.start())
     sim = runtime.services[0]

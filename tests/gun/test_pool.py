@@ -91,12 +91,13 @@ async def test_a_voltage_read_on_the_gun_a_module_left_counts_for_neither_value(
     pool = make_pool()
     await pool.move(1, "a")
     await pool.move(2, "b")
+    await asyncio.sleep(0.1)  # the readings come after the switches
     modules = pool.driver.modules
     now = asyncio.get_running_loop().time()
     modules[1].voltage, modules[2].voltage = 347.0, 200.0
     for m in modules.values():
         m.last_seen = m.voltage_seen = now
-    await pool.move(2, "a")
+    await pool.move(2, "a")  # at the same loop time as its reading: that reading is of gun b
     status = Status()
     assert pool.measure("a", status, now - 1.0) == (True, 347.0, now)
     assert status.measured_voltage == 347.0

@@ -1,13 +1,15 @@
 """IEC 61851-23:2023 on the real ``sim`` stack: cable check, voltage supervision, emergencies, ramp, power loss.
 
-The whole station runs (PEP-WS server, uugreen driver on a python-can
-``virtual`` bus, the module simulator with its car model, simulated
-contactors, IMD, E-stop and connector sensor); the test is the SECC over a
-real WebSocket. The figures the standard fixes are written here from
-``DC-SAFETY.md`` (CC.1, Table 103, 5 A / 110 Ω), not imported. Timing
-goals are printed as figures, never asserted; the assertions are about
-order and bounds the code enforces (e.g. the contactors still closed
-before the watchdog time, open after it).
+The whole station runs (PEP-WS server, uugreen driver on the
+``timedvirtual`` CAN bus, the module simulator with its car model, simulated
+contactors, IMD, E-stop and connector sensor) on virtual time; the test is
+the SECC over a real WebSocket. The figures the standard fixes are written
+here from ``DC-SAFETY.md`` (CC.1, Table 103, 5 A / 110 Ω), not imported. A
+timing one action fixes is asserted exactly (the emergency opening: the
+contactor's own time after the tick); one that depends on where a request
+lands in the poll and control cycles is asserted as the bounds the code
+enforces (e.g. the contactors still closed before the watchdog time, open
+after it) and printed as a figure.
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ async def test_a_check_fails_below_100_kohm(stack: Runtime) -> None:
 # -- voltage supervision and emergencies -----------------------------------------
 
 
+@pytest.mark.parametrize("stack", [{"io.contactors.params.opening_ms": 20}], indirect=True)
 async def test_emergency_over_voltage_opens_the_contactors_within_one_cycle(stack: Runtime) -> None:
     station = stack.station
     gun = station.guns[GUN]
@@ -152,10 +155,13 @@ async def test_emergency_over_voltage_opens_the_contactors_within_one_cycle(stac
         station.tick()  # the control cycle that sees it
         assert "emergency_over_voltage" in gun.faults
         assert not gun.commanded_closed and gun.report().driven_current == 0  # commanded in this very cycle
-        await asyncio.sleep(station.cycle)  # one control cycle later
+        # commanded open in that tick: the feedback says open the contactor's 20 ms later, within the cycle
+        await asyncio.sleep(0.020 - 1e-6)
+        assert station.io.contactors.closed(GUN)
+        await asyncio.sleep(2e-6)
         assert not station.io.contactors.closed(GUN)
-        await eventually(lambda: not station.io.contactors.closed(GUN), what="open")
         opened = loop.time() - start
+        assert opened < station.cycle
         await client.until(lambda s: s["operationalStatus"] == "inoperative", 1.0, "inoperative")
         await client.until(lambda s: True, 0.3, "")
         assert any("emergency over-voltage" in e for e in client.events)
@@ -235,7 +241,9 @@ async def test_rising_current_follows_the_ramp_falling_current_at_once(stack: Ru
         for (t0, i0), (t1, i1) in itertools.pairwise(samples):
             assert i1 - i0 <= 25.0 * (t1 - t0 + cycle) + 1e-6, (t0, i0, t1, i1)
         took = samples[-1][0] - samples[0][0]
-        assert took >= (60.0 - 2.0) / 25.0 - 2 * cycle  # 58 A at 25 A/s
+        # 58 A at 25 A/s = 2.32 s; a bound, not exact: the request lands at any phase of the control
+        # cycle (over a real socket), and the ramp steps once a cycle
+        assert (60.0 - 2.0) / 25.0 - 2 * cycle <= took <= (60.0 - 2.0) / 25.0 + 2 * cycle
         await client.target(400.0, 10.0, 40.0, "charge")
         assert gun.report().driven_current == 10.0  # falling: at once
     print(f"2 A -> 60 A at 25 A/s: {took:.2f} s")

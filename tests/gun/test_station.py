@@ -14,7 +14,7 @@ from pecc_core.station import Station
 from pecc_core.testing import eventually
 
 from .gun_rig import instant_profile, instant_station
-from .helpers import FakeLink, bring_to
+from .helpers import FakeLink, bring_to, one_cycle
 
 S = GunState
 
@@ -55,6 +55,7 @@ async def test_a_gun_losing_a_module_is_capped_first_and_the_module_moves_off(tm
         gun = station.guns["1-1"]
         await bring_to(gun, S.CHARGE)
         await gun.target_values(Target(400, 150, 50, Phase.CHARGE))
+        await one_cycle(station)  # the raised current climbs on the control cycle (the up-ramp)
         assert gun.report().driven_current == 150.0
         station.driver.load = {1: 75.0, 5: 75.0}
         gun.refresh_output()

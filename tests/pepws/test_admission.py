@@ -60,7 +60,7 @@ async def test_per_address_bound_closes_the_excess_and_the_timeout_the_rest(star
     assert await closed(flood + other, 3.0) == 9  # the handshake timeout ends the rest
 
 
-@pytest.mark.slow
+@pytest.mark.system("`pecc run` in a process with a lowered open-file limit")
 async def test_under_a_256_file_limit_a_flood_leaves_room_for_a_known_secc(tmp_path: Path, can_channel: str) -> None:
     path = write_profile("sim", tmp_path, {
         **sim_overrides(can_channel),

@@ -184,6 +184,7 @@ def test_arbitrary_frames_always_get_a_valid_answer(fuzzer: Fuzzer, frame: str |
 
 
 @pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
+@pytest.mark.system("hypothesis drives a station in its own thread on the wall clock; its status periods are timed")
 def test_other_guns_kept_their_status_and_the_fuzzed_gun_still_works(
     background: Background, fuzzer: Fuzzer
 ) -> None:

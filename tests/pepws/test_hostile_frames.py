@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -71,6 +72,7 @@ async def attack(ws: ClientConnection, frame: str, stop: asyncio.Event, answers:
 
 
 @heavy
+@pytest.mark.system("measures the CPU time hostile frames cost the other guns: a virtual clock does not see it")
 async def test_hostile_64k_frames_on_24_guns_leave_the_others_their_status(start_pecc: StartPecc) -> None:
     pecc = await start_pecc(source="sim-full")
     guns = sorted(pecc.station.guns)

@@ -29,7 +29,7 @@ async def statuses(ws: ClientConnection, n: int) -> None:
         await asyncio.wait_for(ws.recv(), 5)
 
 
-@pytest.mark.slow
+@pytest.mark.system("SIGHUP to a `pecc run` process, TLS across processes")
 async def test_sighup_takes_a_new_certificate_and_allow_list_and_keeps_live_sessions(
     tmp_path: Path, can_channel: str
 ) -> None:

@@ -110,7 +110,7 @@ async def test_one_session_on_each_of_the_72_sim_full_guns(
     assert_clean(stats, 72)
 
 
-@pytest.mark.slow
+@pytest.mark.system("`pecc run` and `pecc secc-sim` as two processes")
 @heavy
 def test_pecc_secc_sim_runs_10_sessions_on_each_sim_gun_against_pecc_run(
     tmp_path: Path, can_channel: str

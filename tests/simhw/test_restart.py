@@ -21,7 +21,7 @@ from pecc_plugins.simhw.processes import SplitStation
 
 from ..gun.secc import Secc, secc
 
-pytestmark = [pytest.mark.slow, heavy]
+pytestmark = [pytest.mark.system("`pecc run` and `pecc sim-hw` processes, killed and restarted"), heavy]
 
 SAFE_V = 60.0  # DC-SAFETY.md: touch-safe below 60 V
 

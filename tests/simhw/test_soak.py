@@ -19,7 +19,7 @@ import pytest
 from benchmarks.soak import soak
 from pecc_core.testing import heavy
 
-pytestmark = [pytest.mark.slow, heavy]
+pytestmark = [pytest.mark.system("the soak: `pecc run` and `pecc sim-hw` processes for two minutes"), heavy]
 
 
 def test_two_minute_soak_holds(tmp_path: Path) -> None:

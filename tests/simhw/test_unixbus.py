@@ -9,6 +9,7 @@ import can
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pecc_core.testing import eventually
 from pecc_plugins.canbus.unixbus import BusHub, decode, encode
 
 
@@ -33,7 +34,7 @@ async def test_every_other_node_gets_each_frame_and_the_sender_does_not(tmp_path
     await hub.start()
     nodes = [can.Bus(interface="unixcan", channel=channel) for _ in range(3)]
     try:
-        await asyncio.sleep(0.05)  # the hub accepts them
+        await eventually(lambda: len(hub._nodes) == 3, 1.0, "the hub accepted the three nodes")
         sent = [can.Message(arbitration_id=0x1800_0000 + i, data=bytes([i] * 8)) for i in range(200)]
         for msg in sent:
             nodes[0].send(msg)
