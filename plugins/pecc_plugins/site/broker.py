@@ -8,10 +8,12 @@ aiomqtt client from it. Payloads are JSON objects.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import ssl
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import aiomqtt
 from marshmallow import ValidationError, validates_schema
@@ -19,6 +21,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from pecc_core.profile.schema import Integer, Nested, StrictSchema, String, between
+
+T = TypeVar("T")
 
 #: After a lost connection, try again this often (s).
 RECONNECT_S = 1.0
@@ -58,9 +62,30 @@ def tls_context(tls: dict[str, Any]) -> ssl.SSLContext:
     return context
 
 
+class Client(aiomqtt.Client):
+    """aiomqtt's client, whose waits for the broker (an ack, the connection, its close) pass a cancellation on.
+
+    aiomqtt bounds them with ``asyncio.wait_for``, which on Python 3.11 returns
+    the result when what it waits for completes just as the waiting task is
+    cancelled, and the cancellation is lost: a cabinet's (or the coordinator's)
+    loop whose PUBACK came in as it was cancelled carried on publishing, and
+    whoever stopped it waited forever. ``asyncio.timeout`` gives the same bound
+    and keeps the cancellation (as ``wait_for`` itself does from Python 3.12).
+    """
+
+    async def _wait_for(self, fut: Awaitable[T], timeout: float | None) -> T:
+        if timeout is None:
+            timeout = self.timeout
+        try:
+            async with asyncio.timeout(None if timeout == math.inf else timeout):
+                return await fut
+        except TimeoutError:
+            raise aiomqtt.MqttError("Operation timed out") from None
+
+
 def client(broker: dict[str, Any], identifier: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
     """An MQTT v5 client for ``broker`` (validated :class:`BrokerSchema` data); not connected yet."""
-    return aiomqtt.Client(
+    return Client(
         broker["host"],
         broker["port"],
         username=broker["username"],
