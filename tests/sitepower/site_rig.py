@@ -23,6 +23,7 @@ from pecc_core.profile import load as load_profile
 from pecc_core.testing import wait_serving, write_profile
 
 from .broker import Mosquitto
+from .keys import SiteKeys
 
 #: A quick cabinet (as the SECC simulator's acceptance tests use): short isolation test, fast modules.
 FAST = {
@@ -117,11 +118,16 @@ class Site:
 
     def write(self, names: list[str], channel: str, source: str = "sim", changes: dict[str, Any] | None = None) -> None:
         """A site profile and one cabinet profile per name: ``source`` (a station profile) with
-        free ports, its own CAN channel, the ``site`` service and ``changes``."""
+        free ports, its own CAN channel, the ``site`` service and ``changes``; the site's
+        signing keys (as ``pecc site init`` writes them) under ``directory/keys``."""
+        keys = SiteKeys(self.directory, tuple(names))
+        table = keys.table()
         self.profile.write_text(
             f'[site]\nid = "depot"\nmax_power_w = {self.cap_w}\npolicy = "demand"\n'
             f"share_ttl_s = 3\nrefresh_s = 0.5\ngrace_s = 1\n"
             f"[broker]\nport = {self.broker.port}\nkeepalive_s = 2\n"
+             f'[keys]\nsite = "{table["site"]}"\n[keys.cabinets]\n'
+            + "".join(f'{n} = "{path}"\n' for n, path in table["cabinets"].items())
             + "".join(f'[[cabinets]]\nid = "{n}"\nsafe_share_w = {self.safe_w}\n' for n in names)
         )
         for name in names:
@@ -134,11 +140,11 @@ class Site:
                 "server.port": 0,
                 "power.driver.params.channel": bus,
                 "services": [
-                    {"name": "modsim", "params": {"protocol": "uugreen", "interface": "virtual",
+                    {"name": "modsim", "params": {"protocol": "uugreen", "interface": "timedvirtual",
                                                   "channel": bus, "group": 1}},
                     {"name": "ctl", "params": {"port": 0, "state_dir": str(folder / "state")}},
                     {"name": "site", "params": {"site": "depot", "cabinet": name, "safe_share_w": self.safe_w,
-                                                "demand_interval_s": 0.5,
+                                                "demand_interval_s": 0.5, **keys.params(name),
                                                 "broker": {"port": self.broker.port, "keepalive_s": 2}}},
                 ],
             }

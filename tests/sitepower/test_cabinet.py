@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import subprocess
 import time
@@ -30,12 +31,17 @@ from pecc_plugins.seccsim.scenario import from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
 from pecc_plugins.seccsim.stats import RunStats
 from pecc_plugins.site import broker as mqtt
+from pecc_plugins.site import signing
 from pecc_plugins.site.coordinator import Coordinator
 from pecc_plugins.site.profile import parse
 
 from .broker import Mosquitto, mosquitto_binary
+from .keys import SiteKeys
 
 SAFE = 10_000.0
+
+#: The tests against the broker: it is another process, its traffic takes real time.
+BROKER = pytest.mark.system("a real Mosquitto broker (TLS, a password file) in its own process")
 
 
 @pytest.fixture
@@ -65,8 +71,14 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, dict[str, Any]]]:
         broker.kill()
 
 
+@pytest.fixture
+def site_keys(tmp_path: Path) -> SiteKeys:
+    return SiteKeys(tmp_path, ("north", "south"))
+
+
 def cabinet_profile(
-    make_profile: Callable[..., Profile], channel: str, broker: dict[str, Any], state: Path | None = None
+    make_profile: Callable[..., Profile], channel: str, broker: dict[str, Any], keys: SiteKeys,
+    state: Path | None = None,
 ) -> Profile:
     """A sim cabinet with the site service; with ``state``, the ctl service too (its history feeds events)."""
     ctl = [{"name": "ctl", "params": {"port": 0, "state_dir": str(state)}}] if state is not None else []
@@ -74,31 +86,34 @@ def cabinet_profile(
         "server.port": 0,
         "power.driver.params.channel": channel,
         "services": [
-            {"name": "modsim", "params": {"protocol": "uugreen", "interface": "virtual", "channel": channel,
+            {"name": "modsim", "params": {"protocol": "uugreen", "interface": "timedvirtual", "channel": channel,
                                           "group": 1}},
             {"name": "site", "params": {"site": "depot", "cabinet": "north", "safe_share_w": SAFE,
-                                        "demand_interval_s": 0.2, "broker": broker}},
+                                        "demand_interval_s": 0.2, "broker": broker, **keys.params("north")}},
             *ctl,
         ],
     })
 
 
-def site_profile(broker: dict[str, Any]) -> Any:
+def site_profile(broker: dict[str, Any], keys: SiteKeys) -> Any:
     return parse({
         "site": {"id": "depot", "max_power_w": 100_000, "share_ttl_s": 2, "refresh_s": 0.2, "grace_s": 0.5},
         "broker": broker,
+        "keys": keys.table(),
         "cabinets": [{"id": "north", "safe_share_w": SAFE}, {"id": "south", "safe_share_w": SAFE}],
     })
 
 
+@BROKER
 async def test_a_share_over_tls_reaches_the_site_cap_and_lapses_to_the_safe_share(
-    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str,
+    site_keys: SiteKeys,
 ) -> None:
     _, broker = tls_broker
-    async with running(cabinet_profile(make_profile, can_channel, broker)) as runtime:
+    async with running(cabinet_profile(make_profile, can_channel, broker, site_keys)) as runtime:
         pool = runtime.station.pool
         assert pool.view.site_power_max == SAFE  # before any coordinator: the safe share
-        coordinator = Coordinator(site_profile(broker))
+        coordinator = Coordinator(site_profile(broker, site_keys))
         task = asyncio.create_task(coordinator.run())
         try:
             # north alone present: its safe share and all the rest (south's safe share stays counted)
@@ -108,13 +123,15 @@ async def test_a_share_over_tls_reaches_the_site_cap_and_lapses_to_the_safe_shar
         await eventually(lambda: pool.view.site_power_max == SAFE, 10, "the share to lapse")
 
 
+@BROKER
 async def test_telemetry_and_presence_are_on_the_broker(
-    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str,
+    site_keys: SiteKeys,
 ) -> None:
     _, broker = tls_broker
     seen: dict[str, Any] = {}
     async with (
-        running(cabinet_profile(make_profile, can_channel, broker)),
+        running(cabinet_profile(make_profile, can_channel, broker, site_keys)),
         mqtt.client(mqtt.BrokerSchema().load(broker), "watcher") as client,
     ):
         await client.subscribe("pecc/depot/#")
@@ -133,24 +150,27 @@ async def test_telemetry_and_presence_are_on_the_broker(
     assert state["state"] == "standby" and state["power_w"] == 0
 
 
+@BROKER
 async def test_a_wrong_password_keeps_the_safe_share(
-    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str,
+    site_keys: SiteKeys,
 ) -> None:
     _, broker = tls_broker
     with pytest.raises(aiomqtt.MqttError):
         async with mqtt.client(mqtt.BrokerSchema().load({**broker, "password": "guess"}), "intruder"):
             pass
-    async with running(cabinet_profile(make_profile, can_channel, {**broker, "password": "guess"})) as runtime:
+    async with running(cabinet_profile(make_profile, can_channel, {**broker, "password": "guess"}, site_keys)) as runtime:
         await asyncio.sleep(1.5)  # a reconnect attempt or two
         assert runtime.station.pool.view.site_power_max == SAFE
 
 
+@BROKER
 async def test_the_history_s_events_and_session_records_are_published(
     tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str,
-    tmp_path: Path,
+    tmp_path: Path, site_keys: SiteKeys,
 ) -> None:
     _, broker = tls_broker
-    profile = cabinet_profile(make_profile, can_channel, broker, tmp_path / "state")
+    profile = cabinet_profile(make_profile, can_channel, broker, site_keys, tmp_path / "state")
     car = from_mapping({"battery": {"capacity_kwh": 10.0, "start_soc": 20.0, "target_soc": 24.0}})
     stats = RunStats()
     events: list[dict[str, Any]] = []
@@ -180,39 +200,57 @@ async def test_the_history_s_events_and_session_records_are_published(
     assert any(e["kind"] == "session" for e in events)
 
 
+@BROKER
 async def test_junk_on_the_share_topic_is_ignored_and_a_valid_share_still_taken(
     tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, site_keys: SiteKeys,
 ) -> None:
+    caplog.set_level(logging.INFO, "pecc_plugins.site.cabinet")
     _, broker = tls_broker
     topic = "pecc/depot/cabinets/north/share"
-    junk = [b"not json", b"[1, 2]", b'{"epoch": "e", "seq": 1, "power_w": NaN, "ttl_s": 5, "expires_at": 9e9}',
-            b'{"epoch": "e", "seq": 0, "power_w": 50000, "ttl_s": 5, "expires_at": 9e9}',
-            b'{"epoch": "e", "seq": 1, "power_w": -5, "ttl_s": 5, "expires_at": 9e9}',
-            b'{"epoch": "e", "seq": "1", "power_w": 50000, "ttl_s": 5, "expires_at": 9e9}',
-            b'{"epoch": "e", "seq": 1, "power_w": 50000, "ttl_s": 5, "expires_at": 1}']  # lapsed long ago
+    site = site_keys.site
+    # signed by the site's key, so that they reach the parser: each is ignored for what it says
+    junk = [signing.sign(site, topic, share) for share in (
+        {"epoch": "e", "seq": 0, "power_w": 50000, "ttl_s": 5, "expires_at": 9e9},
+        {"epoch": "e", "seq": 1, "power_w": -5, "ttl_s": 5, "expires_at": 9e9},
+        {"epoch": "e", "seq": "1", "power_w": 50000, "ttl_s": 5, "expires_at": 9e9},
+        {"epoch": "e", "seq": 1, "power_w": 50000, "ttl_s": 5},
+    )]
+    valid = {"epoch": "e", "seq": 2, "power_w": 42_000, "ttl_s": 5, "expires_at": time.time() + 5}
+    refused = [
+        b"not json", b"[1, 2]",
+        b'{"epoch": "e", "seq": 1, "power_w": NaN, "ttl_s": 5, "expires_at": 9e9}',
+        json.dumps(valid).encode(),  # unsigned
+        json.dumps(signing.sign(site_keys.cabinets["north"], topic, valid)).encode(),  # not the site's key
+        json.dumps(signing.sign(site, "pecc/depot/cabinets/south/share", valid)).encode(),  # another's share
+        json.dumps(signing.sign(site, topic, {**valid, "expires_at": 1})).encode(),  # lapsed long ago
+    ]
     async with (
-        running(cabinet_profile(make_profile, can_channel, broker)) as runtime,
+        running(cabinet_profile(make_profile, can_channel, broker, site_keys)) as runtime,
         mqtt.client(mqtt.BrokerSchema().load(broker), "coordinator") as client,
     ):
         service = runtime.station.services[1]
         await eventually(lambda: service.client is not None, 10, "the cabinet on the broker")
-        for payload in junk:
+        for payload in [*(json.dumps(j).encode() for j in junk), *refused]:
             await client.publish(topic, payload, qos=1)
-        valid = {"epoch": "e", "seq": 2, "power_w": 42_000, "ttl_s": 5, "expires_at": time.time() + 5}
-        await client.publish(topic, json.dumps(valid).encode(), qos=1)
+        await client.publish(topic, json.dumps(signing.sign(site, topic, valid)).encode(), qos=1)
         pool = runtime.station.pool
         await eventually(lambda: pool.view.site_power_max == 42_000, 10, lambda: f"{pool.view.site_power_max}")
         assert service.holder.seen == 2
-    ignored = [r for r in caplog.records if r.getMessage().startswith("share ignored")]
-    assert len(ignored) == 6  # all but the lapsed one, which is valid but never held
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if m.startswith("share ignored")]) == len(junk)
+    # the refusals are one episode: a line when it begins, a line when the good share ends it
+    refusals = [m for m in messages if "share refused" in m]
+    assert refusals == ["site north: share refused: not signed by the site's coordinator for this cabinet",
+                        f"site north: share refused: works again after {len(refused)} failures"], refusals
 
 
 async def test_no_operator_cap_raises_the_station_above_its_share(
-    make_profile: Callable[..., Profile], can_channel: str
+    make_profile: Callable[..., Profile], can_channel: str,
+    site_keys: SiteKeys,
 ) -> None:
     nowhere = {"host": "127.0.0.1", "port": 1}  # no broker: the safe share holds
-    async with running(cabinet_profile(make_profile, can_channel, nowhere)) as runtime:
+    async with running(cabinet_profile(make_profile, can_channel, nowhere, site_keys)) as runtime:
         station = runtime.station
         assert caps.apply(station, {"site_max_power_w": 500_000})["site_share_w"] == SAFE
         assert station.pool.view.site_power_max == SAFE  # what the policies share

@@ -13,6 +13,8 @@ from pecc_core.testing import write_profile
 from pecc_plugins.site.profile import SiteProfileError, parse
 from pecc_plugins.site.targets import CabinetDemand, targets
 
+from .keys import SiteKeys
+
 GOOD = {
     "site": {"id": "depot", "max_power_w": 150000},
     "cabinets": [{"id": "north", "safe_share_w": 20000}, {"id": "south", "safe_share_w": 30000, "priority": 1}],
@@ -20,8 +22,10 @@ GOOD = {
 }
 
 
-def test_a_good_profile_loads_with_defaults() -> None:
-    site = parse(GOOD)
+def test_a_good_profile_loads_with_defaults(tmp_path: Path) -> None:
+    keys = SiteKeys(tmp_path, ("north", "south"))
+    site = parse({**GOOD, "keys": keys.table()})
+    assert set(site.cabinet_keys) == {"north", "south"} and site.site_key is not None
     assert site.safe == {"north": 20000, "south": 30000}
     assert site.policy == "demand" and site.broker["port"] == 1883 and site.broker["tls"] is None
     assert site.cap_at(datetime.time(12, 0)) == 150000
@@ -51,8 +55,22 @@ def test_a_good_profile_loads_with_defaults() -> None:
 )
 def test_every_mistake_is_named(change: dict, message: str) -> None:
     with pytest.raises(SiteProfileError) as caught:
-        parse({**GOOD, **change}, "site.toml")
+        parse({**GOOD, **change}, "site.toml", keys=False)
     assert message in str(caught.value)
+
+
+def test_every_missing_or_wrong_key_is_named(tmp_path: Path) -> None:
+    keys = SiteKeys(tmp_path, ("north", "south"))
+    for table, message in [
+        (None, "keys: expected the [keys] table (pecc site init writes the keys)"),
+        ({"site": keys.table()["site"], "cabinets": {"north": keys.table()["cabinets"]["north"]}},
+         "keys: expected a public key for every cabinet; none for ['south']"),
+        ({**keys.table(), "site": keys.table()["cabinets"]["north"]}, "keys.site"),
+        ({**keys.table(), "site": str(tmp_path / "nowhere.key")}, "keys.site"),
+    ]:
+        with pytest.raises(SiteProfileError) as caught:
+            parse({**GOOD, **({} if table is None else {"keys": table})}, "site.toml")
+        assert message in str(caught.value), str(caught.value)
 
 
 def test_the_command_line_exits_2_with_the_list(tmp_path: Path) -> None:
@@ -66,14 +84,20 @@ def test_the_command_line_exits_2_with_the_list(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_a_cap_below_the_safe_shares_is_refused_before_any_broker_is_asked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("watts", ["5000", "200000"])
+def test_a_cap_outside_the_safe_shares_and_the_connection_is_refused_before_any_broker_is_asked(
+    tmp_path: Path, watts: str
+) -> None:
     path = tmp_path / "site.toml"
+    SiteKeys(tmp_path, ("a",))
     path.write_text('[site]\nid = "depot"\nmax_power_w = 1e5\n[broker]\nport = 1\n'
+                    '[keys]\nsite = "keys/site.key"\ncabinets = { a = "keys/a.pub" }\n'
                     '[[cabinets]]\nid = "a"\nsafe_share_w = 20000\n')
-    done = subprocess.run([sys.executable, "-m", "pecc_core.cli", "site", "set-cap", "--profile", str(path), "5000"],
+    done = subprocess.run([sys.executable, "-m", "pecc_core.cli", "site", "set-cap", "--profile", str(path), watts],
                           check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "watts: got 5000; expected at least the safe shares' sum (20000 W)" in done.stderr
+    expected = "expected from the safe shares' sum (20000 W) to the site's grid connection (100000 W)"
+    assert f"watts: got {watts}; {expected}" in done.stderr
 
 
 def test_demand_serves_the_higher_priority_first_then_shares_the_rest() -> None:

@@ -53,7 +53,7 @@ def shares_are(site: Site, value: Callable[[float | None], bool]) -> Callable[[]
     return check
 
 
-@pytest.mark.slow
+@pytest.mark.system("coordinator, cabinets and Mosquitto as separate processes")
 @heavy
 async def test_a_site_stays_under_its_cap_through_every_failure(tmp_path: Path, can_channel: str) -> None:
     broker = Mosquitto(tmp_path)

@@ -5,7 +5,10 @@ Listed in the cabinet's profile::
     [[services]]
     name = "site"
     params = { site = "depot", cabinet = "north", safe_share_w = 20000,
-               broker = { host = "10.0.0.2", port = 1883 } }
+               broker = { host = "10.0.0.2", port = 1883, username = "pecc-depot-north", password = "..." },
+               key = "/etc/pecc/site/north.key", site_key = "/etc/pecc/site/site.pub" }
+
+(``pecc site init`` writes the keys and the login.)
 
 While it runs, the station's site share (:func:`pecc_core.caps.set_site_share`,
 applied at once like every run-time limit; the policies share the smaller
@@ -17,10 +20,17 @@ when the broker connection is lost and when a share lapses
 (:class:`ShareHolder`), and takes the next share when the coordinator is
 back.
 
+It takes a share only if the site's coordinator signed it for this
+cabinet (``site_key``), it has not expired, its lifetime is at most
+``share_ttl_max_s`` and its power at most what this cabinet can draw
+(``max_share_w``, else its modules' rated power) and the site's cap as
+far as the cabinet knows it (``site_max_power_w``): anyone else on the
+broker, or a replay, cannot raise it.
+
 It publishes its presence (retained; the last will says offline), its
 demand (every ``demand_interval_s`` and at once after a share arrives;
-faster while it is still above a lowered share), and the telemetry of
-:mod:`pecc_plugins.site.telemetry`.
+faster while it is still above a lowered share), both signed with its own
+``key``, and the telemetry of :mod:`pecc_plugins.site.telemetry`.
 """
 
 from __future__ import annotations
@@ -28,13 +38,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
+from marshmallow import ValidationError
 
 from pecc_core import caps
 from pecc_core.asyncutil import cancel
+from pecc_core.clock import wall
+from pecc_core.episode import Episode
 from pecc_core.profile.schema import (
     Nested,
     Number,
@@ -44,7 +56,7 @@ from pecc_core.profile.schema import (
     between,
     identifier,
 )
-from pecc_plugins.site import broker, messages
+from pecc_plugins.site import broker, messages, signing
 from pecc_plugins.site.holder import ShareHolder
 from pecc_plugins.site.telemetry import Telemetry
 from pecc_plugins.site.topics import Topics
@@ -74,6 +86,18 @@ class SiteParams(StrictSchema):
     broker = Nested(broker.BrokerSchema, load_default=lambda: broker.BrokerSchema().load({}))
     demand_interval_s = Number(load_default=1.0, validate=between(0.1, 60))
     telemetry_interval_s = Number(load_default=1.0, validate=between(0.1, 3600))
+    key = String(required=True, validate=lambda path: _key(signing.load_private, path))
+    site_key = String(required=True, validate=lambda path: _key(signing.load_public, path))
+    share_ttl_max_s = Number(load_default=60.0, validate=between(1, 600))
+    max_share_w = Number(load_default=None, allow_none=True, validate=at_least(0))
+    site_max_power_w = Number(load_default=None, allow_none=True, validate=at_least(0))
+
+
+def _key(load: Any, path: str) -> None:
+    try:
+        load(path, "key file")
+    except signing.SiteKeyError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class CabinetService:
@@ -85,6 +109,12 @@ class CabinetService:
         self.cabinet = params["cabinet"]
         self.topics = Topics(params["site"])
         self.holder = ShareHolder(params["safe_share_w"])
+        self.key = signing.load_private(params["key"], "key")
+        self.site_key = signing.load_public(params["site_key"], "site_key")
+        rated = sum(m.power_max for m in station.profile.power.modules)
+        #: The most a share may give: what this cabinet can draw and the site's cap, as far as it knows them.
+        self.max_share_w = min(w for w in (rated, params["max_share_w"], params["site_max_power_w"]) if w is not None)
+        self._refused = Episode(log, f"site {params['cabinet']}: share refused", ok_level=logging.INFO)
         station.pool.set_site_share(self.holder.safe_w)  # nothing runs yet: no allocation to redo
         self.telemetry = Telemetry(station, self.topics, self.cabinet, params["telemetry_interval_s"])
         self.client: aiomqtt.Client | None = None
@@ -108,8 +138,8 @@ class CabinetService:
             self._expiry.cancel()
         for task in self._tasks:
             try:
-                # bounded: the MQTT client's clean disconnect waits for the broker without
-                # a limit of its own, and the station's stop must not wait for it forever
+                # bounded: the clean disconnect waits for the broker (up to the client's own
+                # 5 s timeout), and the station's stop must not wait on the network that long
                 await cancel(task, STOP_WITHIN_S)
             except TimeoutError as exc:
                 log.warning("site %s: %s; leaving it", self.cabinet, exc)
@@ -120,18 +150,19 @@ class CabinetService:
 
     def apply(self) -> None:
         """Bring the station's site share to what the site allows now (the caps path)."""
-        limit = self.holder.limit(time.monotonic())
+        loop = asyncio.get_running_loop()
+        limit = self.holder.limit(loop.time())
         if limit != self.station.pool.site_share:
             lower = self.station.pool.site_share is None or limit < self.station.pool.site_share
             caps.set_site_share(self.station, limit)
             if lower:
-                self._lowering_until = time.monotonic() + LOWERING_FOR_S
-        held = self.holder.current(time.monotonic())
+                self._lowering_until = loop.time() + LOWERING_FOR_S
+        held = self.holder.current(loop.time())
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
         if held is not None:
-            self._expiry = asyncio.get_running_loop().call_at(held.until, self._lapsed)
+            self._expiry = loop.call_at(held.until, self._lapsed)
 
     def _lapsed(self) -> None:
         self._expiry = None
@@ -140,18 +171,32 @@ class CabinetService:
         self._report.set()
 
     def receive(self, message: aiomqtt.Message) -> None:
-        """A share from the coordinator: take it if it is valid, new and still in force."""
-        share = messages.parse(SHARE, broker.decode(message), "share")
+        """A share from the coordinator: take it if it is signed, valid, within bounds, new and in force."""
+        data = broker.decode(message)
+        if not signing.verified(self.site_key, self.topics.share(self.cabinet), data):
+            self._refused.failed("not signed by the site's coordinator for this cabinet", level=logging.ERROR)
+            return
+        share = messages.parse(SHARE, data, "share")
         if share is None:
             return
-        lasts = min(share["ttl_s"], share["expires_at"] - time.time())
+        if share["ttl_s"] > self.params["share_ttl_max_s"] or share["power_w"] > self.max_share_w:
+            self._refused.failed(
+                f"power_w {share['power_w']:g} W (at most {self.max_share_w:g}), ttl_s {share['ttl_s']:g} s "
+                f"(at most {self.params['share_ttl_max_s']:g})", level=logging.ERROR)
+            return
+        lasts = min(share["ttl_s"], share["expires_at"] - wall())
         remaining = broker.remaining_expiry(message)
         if remaining is not None:
             lasts = min(lasts, remaining)
+        if not lasts > 0:  # expired (or a replay of an old one): it must not even move the epoch
+            self._refused.failed("expired", level=logging.WARNING)
+            return
+        self._refused.ok()
+        now = asyncio.get_running_loop().time()
         before = self.station.pool.site_share
-        self.holder.receive(share["epoch"], share["seq"], share["power_w"], lasts, time.monotonic())
+        self.holder.receive(share["epoch"], share["seq"], share["power_w"], lasts, now)
         self.apply()
-        if before is None or self.holder.limit(time.monotonic()) < before:
+        if before is None or self.holder.limit(now) < before:
             self._report.set()  # a decrease: confirm it as soon as the power is down
 
     # -- demand -----------------------------------------------------------------------
@@ -174,10 +219,10 @@ class CabinetService:
         own = self.station.pool.site_power_max
         if own is not None:
             capacity_w = min(capacity_w, own)
-        held = self.holder.current(time.monotonic())
+        held = self.holder.current(asyncio.get_running_loop().time())
         limit = self.station.pool.view.site_power_max
         return {
-            "at": time.time(),
+            "at": wall(),
             "demand_w": round(demand_w, 1),
             "capacity_w": round(capacity_w, 1),
             "measured_w": round(measured_w, 1),
@@ -194,8 +239,10 @@ class CabinetService:
     # -- the connection -----------------------------------------------------------------
 
     def presence(self, online: bool) -> bytes:
-        return broker.encode({"online": online, "at": time.time(), "safe_share_w": self.holder.safe_w,
-                              "guns": list(self.station.guns)})
+        topic = self.topics.presence(self.cabinet)
+        return broker.encode(signing.sign(self.key, topic, {
+            "online": online, "at": wall(), "safe_share_w": self.holder.safe_w, "guns": list(self.station.guns),
+        }))
 
     async def _run(self) -> None:
         will = aiomqtt.Will(self.topics.presence(self.cabinet), self.presence(False), qos=1, retain=True)
@@ -232,9 +279,9 @@ class CabinetService:
         topic = self.topics.demand(self.cabinet)
         while True:
             demand = self.demand()
-            await client.publish(topic, broker.encode(demand), qos=1, retain=True,
+            await client.publish(topic, broker.encode(signing.sign(self.key, topic, demand)), qos=1, retain=True,
                                  properties=broker.expiring(3 * interval))
-            lowering = not demand["share"]["lowered"] and time.monotonic() < self._lowering_until
+            lowering = not demand["share"]["lowered"] and asyncio.get_running_loop().time() < self._lowering_until
             wait = min(interval, LOWERING_S) if lowering else interval
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
             # that comes as the event is set, and the stop then waits for this loop forever

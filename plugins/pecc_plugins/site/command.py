@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
+import secrets
 from typing import Annotated, Any
 
 import typer
+
+from pecc_core.clock import wall
 
 site_app = typer.Typer(help="Site power across cabinets over MQTT (docs/site.md).", no_args_is_help=True)
 
@@ -16,14 +18,36 @@ ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="The site profi
 EXIT_BAD_PROFILE = 2
 
 
-def _profile(path: str) -> Any:
+def _profile(path: str, keys: bool = True) -> Any:
     from pecc_plugins.site.profile import SiteProfileError, load
 
     try:
-        return load(path)
+        return load(path, keys)
     except SiteProfileError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(EXIT_BAD_PROFILE) from None
+
+
+@site_app.command("init")
+def init(
+    profile: ProfileOpt,
+    out: Annotated[str, typer.Option("--out", "-o", help="The folder to write into (created).")] = "site",
+) -> None:
+    """Write the site's keys, its broker's password file, ACL and config, and each client's login."""
+    from pathlib import Path
+
+    from pecc_plugins.site.credentials import write
+
+    site = _profile(profile, keys=False)
+    try:
+        written = write(site, Path(out))
+    except (FileExistsError, OSError) as exc:
+        typer.echo(f"pecc site init: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"site {site.id}: keys, broker configuration and client logins in {written.directory}/")
+    for client, path in written.clients.items():
+        typer.echo(f"  {client:12} {path}")
+    typer.echo("Deploy: docs/site.md, 'Securing the broker'.")
 
 
 @site_app.command("run")
@@ -32,21 +56,22 @@ def run(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the site coordinator until SIGINT or SIGTERM."""
-    from pecc_plugins.site.coordinator import Coordinator
-
     site = _profile(profile)
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         typer.echo(f"--log-level: got {log_level!r}; expected DEBUG, INFO, WARNING or ERROR", err=True)
         raise typer.Exit(EXIT_BAD_PROFILE)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    asyncio.run(_serve(Coordinator(site)))
+    asyncio.run(_serve(site))
 
 
-async def _serve(coordinator: Any) -> None:
+async def _serve(site: Any) -> None:
+    """The coordinator, made on the loop it reads the time of, until a signal stops it."""
     import signal
 
+    from pecc_plugins.site.coordinator import Coordinator
+
     loop = asyncio.get_running_loop()
-    runner = asyncio.create_task(coordinator.run())
+    runner = asyncio.create_task(Coordinator(site).run())
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, runner.cancel)
     try:
@@ -64,7 +89,7 @@ def status(
     """The site as the broker tells it: coordinator, cabinets, demands, shares, ages."""
     import aiomqtt
 
-    site = _profile(profile)
+    site = _profile(profile, keys=False)
     try:
         view = asyncio.run(_collect(site, wait))
     except aiomqtt.MqttError as exc:
@@ -83,7 +108,7 @@ async def _collect(site: Any, wait: float) -> dict[str, Any]:
     topics = Topics(site.id)
     coordinator: dict[str, Any] = {}
     cabinets: dict[str, dict[str, Any]] = {c: {} for c in site.safe}
-    async with broker.client(site.broker, f"pecc-site-status-{time.monotonic_ns()}") as client:
+    async with broker.client(site.broker, f"pecc-site-status-{secrets.token_hex(4)}") as client:
         for topic in (topics.coordinator, topics.presences, topics.demands):
             await client.subscribe(topic)
         deadline = asyncio.get_running_loop().time() + wait
@@ -99,7 +124,7 @@ async def _collect(site: Any, wait: float) -> dict[str, Any]:
                 coordinator = data
             elif (cabinet := topics.cabinet_of(topic)) is not None:
                 cabinets.setdefault(cabinet, {})[topic.rsplit("/", 1)[1]] = data
-    now = time.time()
+    now = wall()
     rows = {}
     for cabinet, parts in cabinets.items():
         presence, demand = parts.get("presence", {}), parts.get("demand", {})
@@ -154,19 +179,21 @@ def set_cap(
     """Change the site's grid cap while it runs (kept on the broker: a restarted coordinator keeps it)."""
     import aiomqtt
 
-    from pecc_plugins.site import broker
+    from pecc_plugins.site import broker, signing
     from pecc_plugins.site.topics import Topics
 
     site = _profile(profile)
-    floor = sum(site.safe.values())
-    if 0 <= watts < floor:
-        typer.echo(f"watts: got {watts:g}; expected at least the safe shares' sum ({floor:g} W)", err=True)
+    floor, ceiling = sum(site.safe.values()), site.max_power_w
+    if watts >= 0 and not floor <= watts <= ceiling:
+        typer.echo(f"watts: got {watts:g}; expected from the safe shares' sum ({floor:g} W) "
+                   f"to the site's grid connection ({ceiling:g} W)", err=True)
         raise typer.Exit(EXIT_BAD_PROFILE)
 
     async def publish() -> None:
-        async with broker.client(site.broker, f"pecc-site-cap-{time.monotonic_ns()}") as client:
-            payload = {"max_power_w": None if watts < 0 else watts}
-            await client.publish(Topics(site.id).cap_set, broker.encode(payload), qos=1, retain=True)
+        async with broker.client(site.broker, f"pecc-site-cap-{secrets.token_hex(4)}") as client:
+            topic = Topics(site.id).cap_set
+            payload = signing.sign(site.site_key, topic, {"max_power_w": None if watts < 0 else watts, "at": wall()})
+            await client.publish(topic, broker.encode(payload), qos=1, retain=True)
 
     try:
         asyncio.run(publish())

@@ -11,6 +11,14 @@ shares, cabinets) is a retained message; its last will says offline.
 A coordinator that starts grants nothing but safe shares for one share
 lifetime (``share_ttl_s + grace_s``): the grants of a previous instance,
 which it cannot know, have lapsed by then.
+
+It believes only what is signed (:mod:`pecc_plugins.site.signing`): a
+cabinet's demand and presence by that cabinet's key, newer than the last
+one taken (a replay is older); a cap command by the site key, newer than
+the last one and never above the profile's grid connection. A cabinet
+counts as online while its last demand lasts (its MQTT message expiry):
+a presence message, true or forged, cannot take a cabinet that keeps
+sending demands off the site, nor keep one that stopped on it.
 """
 
 from __future__ import annotations
@@ -19,14 +27,15 @@ import asyncio
 import contextlib
 import datetime
 import logging
-import time
+import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
 
-from pecc_plugins.site import broker, messages
+from pecc_core.clock import wall
+from pecc_plugins.site import broker, messages, signing
 from pecc_plugins.site.ledger import Grant, Ledger
 from pecc_plugins.site.profile import SiteProfile
 from pecc_plugins.site.targets import CabinetDemand, targets
@@ -42,15 +51,23 @@ CAP = messages.CapSchema()
 SETTLE_S = 0.05
 #: The retained state message is refreshed at most this often (s).
 STATE_S = 1.0
+#: How long a demand counts when its message carries no expiry (s).
+DEMAND_LASTS_S = 3.0
 
 
 @dataclass
 class CabinetView:
-    """What the coordinator knows of one cabinet from the broker."""
+    """What the coordinator knows of one cabinet from the broker (its signed messages only)."""
 
-    online: bool = False
+    online: bool = False  # as of the last round
     demand: dict[str, Any] | None = None
     safe_share_w: float | None = None  # as the cabinet says
+    alive_until: float = -math.inf  # loop time its last demand lasts until
+    #: the ``at`` of the newest message taken, by kind (presence, demand): an older one is a replay
+    newest: dict[str, float] = field(default_factory=dict)
+
+    def alive(self, now: float) -> bool:
+        return now < self.alive_until
 
 
 class Coordinator:
@@ -65,9 +82,13 @@ class Coordinator:
         #: An operator's run-time cap (``pecc site set-cap``); None: the profile's.
         self.cap_override: float | None = None
         self.shares: dict[str, float] = {}
-        self.started = time.monotonic()
+        if profile.site_key is None:
+            raise ValueError("the coordinator needs the site profile's keys")
+        self.key = profile.site_key
+        self.started = asyncio.get_running_loop().time()
         self._wake = asyncio.Event()
         self._state_due = 0.0
+        self._cap_at = -math.inf  # the ``at`` of the cap command in force
 
     def cap(self) -> float:
         return self.profile.cap_at(datetime.datetime.now().time(), self.cap_override)
@@ -102,34 +123,40 @@ class Coordinator:
             self.receive(message)
 
     def receive(self, message: aiomqtt.Message) -> None:
-        """A presence, demand or cap command from the broker."""
+        """A presence, demand or cap command from the broker; believed only if signed and new."""
         topic = str(message.topic)
         data = broker.decode(message)
         if topic == self.topics.cap_set:
-            self._set_cap(data)
+            self._set_cap(topic, data)
             return
-        cabinet = self.topics.cabinet_of(topic)
-        view = self.cabinets.get(cabinet or "")
+        cabinet = self.topics.cabinet_of(topic) or ""
+        view = self.cabinets.get(cabinet)
+        kind = topic.rsplit("/", 1)[-1]
         if view is None:
             if data is not None and data.get("online"):
                 log.warning("cabinet %r is not in the site profile: its power is not counted", cabinet)
             return
-        if topic.endswith("/presence"):
-            online = bool(data and data.get("online"))
-            view.safe_share_w = data.get("safe_share_w") if data else None
-            self._check_safe(cabinet or "", view)
-            if not online:
-                view.demand = None
-            if online != view.online:
-                view.online = online
-                log.info("cabinet %s %s", cabinet, "online" if online else "offline")
-                self._wake.set()
-        elif topic.endswith("/demand") and (demand := messages.parse(DEMAND, data, f"demand of {cabinet}")):
+        if not signing.verified(self.profile.cabinet_keys[cabinet], topic, data) or data is None:
+            log.warning("%s of cabinet %s ignored: not signed by its key", kind, cabinet)
+            return
+        at = data.get("at")
+        if not isinstance(at, (int, float)) or not math.isfinite(at) or at <= view.newest.get(kind, -math.inf):
+            log.warning("%s of cabinet %s ignored: not newer than the last one (a replay)", kind, cabinet)
+            return
+        view.newest[kind] = float(at)
+        if kind == "presence":
+            view.safe_share_w = data.get("safe_share_w")
+            self._check_safe(cabinet, view)
+        elif kind == "demand" and (demand := messages.parse(DEMAND, data, f"demand of {cabinet}")):
+            lasts = broker.remaining_expiry(message)
+            view.alive_until = asyncio.get_running_loop().time() + (DEMAND_LASTS_S if lasts is None else lasts)
+            if not view.online:
+                self._wake.set()  # it came: plan it in at once
             # A new demand waits for the next round; power freed by a confirmed decrease goes out at once.
             view.demand = demand
             share = demand["share"]
             if share["epoch"] == self.epoch and self.ledger.confirm(
-                cabinet or "", share["seen"], share["applying"], share["lowered"]
+                cabinet, share["seen"], share["applying"], share["lowered"]
             ):
                 self._wake.set()
 
@@ -140,21 +167,33 @@ class Coordinator:
                       cabinet, said, self.profile.safe[cabinet], said)
             self.ledger.safe[cabinet] = float(said)
 
-    def _set_cap(self, data: dict[str, Any] | None) -> None:
+    def _set_cap(self, topic: str, data: dict[str, Any] | None) -> None:
+        if not signing.verified(self.key.public_key(), topic, data):
+            log.error("cap command refused: not signed by the site key (pecc site set-cap signs it)")
+            return
         command = messages.parse(CAP, data, "cap command")
         if command is None:
             return
-        value, floor = command["max_power_w"], sum(self.ledger.safe.values())
-        if value is not None and value < floor:
-            log.error("cap command refused: max_power_w: got %r; expected null or at least the safe shares' "
-                      "sum (%g W)", value, floor)
+        if command["at"] <= self._cap_at:
+            log.error("cap command refused: not newer than the one in force (a replay)")
             return
-        self.cap_override = value
+        value, floor, ceiling = command["max_power_w"], sum(self.ledger.safe.values()), self.profile.max_power_w
+        if value is not None and not floor <= value <= ceiling:
+            log.error("cap command refused: max_power_w: got %r; expected null or from the safe shares' sum "
+                      "(%g W) to the site's grid connection (%g W)", value, floor, ceiling)
+            return
+        self.cap_override, self._cap_at = value, command["at"]
         log.info("site cap now %g W (%s)", self.cap(), "operator" if value is not None else "profile")
         self._wake.set()
 
     def plan(self, now: float) -> dict[str, Grant]:
-        """This round's grants to the cabinets present (recorded in the ledger; to be sent)."""
+        """This round's grants to the cabinets online (recorded in the ledger; to be sent)."""
+        for cabinet, view in self.cabinets.items():
+            if view.alive(now) != view.online:
+                view.online = view.alive(now)
+                log.info("cabinet %s %s", cabinet, "online" if view.online else "offline (no demand)")
+                if not view.online:
+                    view.demand = None
         present = [c for c, v in self.cabinets.items() if v.online]
         return self.ledger.plan(self._wanted(present, now), self.cap(), now)
 
@@ -175,7 +214,7 @@ class Coordinator:
         return {
             "online": True,
             "epoch": self.epoch,
-            "at": time.time(),
+            "at": wall(),
             "max_power_w": self.cap(),
             "policy": self.profile.policy,
             "accounted_w": round(self.ledger.total(), 1),
@@ -198,14 +237,16 @@ class Coordinator:
                     await self._wake.wait()
                 await asyncio.sleep(SETTLE_S)
             self._wake.clear()
-            now = time.monotonic()
+            now = asyncio.get_running_loop().time()
             grants = self.plan(now)
-            wall = time.time()
+            issued = wall()
             for cabinet, grant in grants.items():
-                payload = {"epoch": self.epoch, "seq": grant.seq, "power_w": grant.power_w,
-                           "ttl_s": ttl, "issued_at": wall, "expires_at": wall + ttl}
-                await client.publish(self.topics.share(cabinet), broker.encode(payload), qos=1,
-                                     properties=broker.expiring(ttl))
+                topic = self.topics.share(cabinet)
+                payload = signing.sign(self.key, topic, {
+                    "epoch": self.epoch, "seq": grant.seq, "power_w": grant.power_w,
+                    "ttl_s": ttl, "issued_at": issued, "expires_at": issued + ttl,
+                })
+                await client.publish(topic, broker.encode(payload), qos=1, properties=broker.expiring(ttl))
                 self.shares[cabinet] = grant.power_w
             if now >= self._state_due:
                 self._state_due = now + STATE_S

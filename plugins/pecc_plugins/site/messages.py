@@ -17,6 +17,9 @@ from pecc_core.problems import describe
 
 log = logging.getLogger(__name__)
 
+#: The largest sequence number: integers above 2**53 do not survive every JSON reader.
+MAX_SEQ = 2**53 - 1
+
 
 def _finite(**kwargs: Any) -> fields.Float:
     return fields.Float(allow_nan=False, **kwargs)
@@ -28,8 +31,8 @@ class ShareSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    epoch = fields.String(required=True)
-    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    epoch = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_SEQ))
     power_w = _finite(required=True, validate=validate.Range(min=0))
     ttl_s = _finite(required=True, validate=validate.Range(min=0, min_inclusive=False))
     expires_at = _finite(required=True)
@@ -63,6 +66,7 @@ class CapSchema(Schema):
         unknown = EXCLUDE
 
     max_power_w = _finite(required=True, allow_none=True, validate=validate.Range(min=0))
+    at = _finite(required=True)  # when the operator gave it (wall clock): an older one is a replay
 
 
 def parse(schema: Schema, data: dict[str, Any] | None, what: str) -> dict[str, Any] | None:

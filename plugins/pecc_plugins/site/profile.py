@@ -12,6 +12,12 @@
     [broker]
     host = "127.0.0.1"
     port = 1883
+    username = "pecc-site-depot"  # from pecc site init's clients/coordinator.toml
+    password = "..."
+
+    [keys]                       # written by pecc site init (relative paths: from this file)
+    site = "keys/site.key"       # signs the shares and cap commands
+    cabinets = { north = "keys/north.pub" }   # check each cabinet's demand
 
     [[cabinets]]
     id = "north"
@@ -25,7 +31,8 @@
 Validated like a station profile: every problem is reported as ``key: got
 VALUE; expected ...`` before anything starts. The safe shares must fit
 under the lowest cap of the day, or the fallback itself could overload
-the connection.
+the connection. The keys are read here too: a missing or wrong key file
+is a profile error, not a coordinator that signs nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from marshmallow import ValidationError, validates_schema
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from marshmallow import ValidationError, fields, validates_schema
 
 from pecc_core.errors import ConfigError
 from pecc_core.problems import describe
@@ -52,6 +60,7 @@ from pecc_core.profile.schema import (
     between,
     identifier,
 )
+from pecc_plugins.site import signing
 from pecc_plugins.site.broker import BrokerSchema
 from pecc_plugins.site.targets import POLICIES
 
@@ -100,9 +109,17 @@ class ScheduleSchema(StrictSchema):
     max_power_w = Number(required=True, validate=at_least(0))
 
 
+class KeysSchema(StrictSchema):
+    """The coordinator's signing key and each cabinet's public key (PEM files, ``pecc site init``)."""
+
+    site = String(required=True)
+    cabinets = fields.Dict(keys=String(), values=String(), required=True)
+
+
 class SiteProfileSchema(StrictSchema):
     site = Nested(SiteSchema, required=True)
     broker = Nested(BrokerSchema, load_default=lambda: BrokerSchema().load({}))
+    keys = Nested(KeysSchema, load_default=None)
     cabinets = List(Nested(CabinetSchema), required=True, validate=_some)
     schedule = List(Nested(ScheduleSchema), load_default=list)
 
@@ -119,6 +136,9 @@ class SiteProfileSchema(StrictSchema):
                 f"expected safe shares summing to at most the lowest cap ({lowest:g} W); they sum to {safe:g} W",
                 "cabinets",
             )
+        unkeyed = [i for i in ids if data["keys"] is not None and i not in data["keys"]["cabinets"]]
+        if unkeyed:
+            raise ValidationError(f"expected a public key for every cabinet; none for {unkeyed}", "keys")
         starts = [s["start"] for s in data["schedule"]]
         if len(set(starts)) != len(starts):
             raise ValidationError("expected each start time once", "schedule")
@@ -138,6 +158,8 @@ class SiteProfile:
     safe: dict[str, float]  # cabinet -> safe share (W), in profile order
     priority: dict[str, int]
     schedule: tuple[tuple[datetime.time, float], ...]  # (from, cap), by start time
+    site_key: Ed25519PrivateKey | None  # signs shares and cap commands (None: read for pecc site init)
+    cabinet_keys: dict[str, Ed25519PublicKey]  # check each cabinet's demand
     source: str = ""
 
     def cap_at(self, when: datetime.time, override: float | None = None) -> float:
@@ -150,12 +172,29 @@ class SiteProfile:
         return min(base, before[-1] if before else self.schedule[-1][1])
 
 
-def parse(raw: Any, source: str = "(site profile)") -> SiteProfile:
-    """Validate ``raw`` (the TOML's mapping) into a :class:`SiteProfile`; :class:`SiteProfileError` otherwise."""
+def parse(raw: Any, source: str = "(site profile)", base: Path | None = None, keys: bool = True) -> SiteProfile:
+    """Validate ``raw`` (the TOML's mapping) into a :class:`SiteProfile`; :class:`SiteProfileError` otherwise.
+
+    Relative key paths are read from ``base`` (the profile's folder; the working directory if None).
+    ``keys=False`` reads a profile that has no keys yet (``pecc site init`` makes them).
+    """
     try:
         data = SiteProfileSchema().load(raw)
     except ValidationError as exc:
         raise SiteProfileError(source, list(describe(exc.messages, raw))) from None
+    site_key, cabinet_keys = None, {}
+    if keys:
+        if data["keys"] is None:
+            raise SiteProfileError(source, ["keys: expected the [keys] table (pecc site init writes the keys)"])
+        folder, files = base or Path(), data["keys"]
+        try:
+            site_key = signing.load_private(folder / files["site"], "keys.site")
+            cabinet_keys = {
+                c["id"]: signing.load_public(folder / files["cabinets"][c["id"]], f"keys.cabinets.{c['id']}")
+                for c in data["cabinets"]
+            }
+        except signing.SiteKeyError as exc:
+            raise SiteProfileError(source, [str(exc)]) from None
     site = data["site"]
     schedule = sorted(
         (datetime.time.fromisoformat(s["start"]), s["max_power_w"]) for s in data["schedule"]
@@ -171,14 +210,16 @@ def parse(raw: Any, source: str = "(site profile)") -> SiteProfile:
         safe={c["id"]: c["safe_share_w"] for c in data["cabinets"]},
         priority={c["id"]: c["priority"] for c in data["cabinets"]},
         schedule=tuple(schedule),
+        site_key=site_key,
+        cabinet_keys=cabinet_keys,
         source=source,
     )
 
 
-def load(path: str) -> SiteProfile:
-    """Read and validate the site profile at ``path``."""
+def load(path: str, keys: bool = True) -> SiteProfile:
+    """Read and validate the site profile at ``path`` (``keys``: and its key files)."""
     try:
         raw = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SiteProfileError(path, [f"cannot be read: {exc}"]) from None
-    return parse(raw, path)
+    return parse(raw, path, Path(path).parent, keys)

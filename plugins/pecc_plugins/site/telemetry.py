@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
+from pecc_core.clock import wall
 from pecc_plugins.site import broker
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class Telemetry:
                 if self._last.get(gun.id) != state:
                     self._last[gun.id] = state
                     await client.publish(self.topics.gun_state(self.cabinet, gun.id),
-                                         broker.encode({"at": time.time(), **state}), qos=0, retain=True)
+                                         broker.encode({"at": wall(), **state}), qos=0, retain=True)
             await asyncio.sleep(self.interval)
 
     async def _send_events(self, client: aiomqtt.Client) -> None:
