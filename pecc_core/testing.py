@@ -40,23 +40,13 @@ from pecc_core.runtime import Runtime
 
 _channels = itertools.count(1)
 
-#: A system test that loads the CPU with a whole station (72 guns, or
-#: several processes): ``-m heavy`` selects them. Under pytest-xdist with
-#: ``--dist loadgroup`` they run one after the other in one worker (the
-#: ``heavy`` group), so two of them never starve each other's processes.
+#: A test that loads the CPU with a whole station (72 guns, or several
+#: processes): ``-m "not heavy"`` leaves them out of a quick run.
 heavy = pytest.mark.heavy
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "heavy: a whole station under load; such tests run one after the other")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put every ``heavy`` test in one xdist group (before xdist reads the groups)."""
-    for item in items:
-        if item.get_closest_marker("heavy") is not None:
-            item.add_marker(pytest.mark.xdist_group("heavy"))
+    config.addinivalue_line("markers", "heavy: a whole station under load (-m 'not heavy' leaves them out)")
 
 
 def override(data: dict[str, Any], key: str, value: Any) -> None:
