@@ -163,5 +163,6 @@ async def test_events_follow_prints_new_events_until_ctrl_c(ctl: Ctl) -> None:
     line = json.loads(await asyncio.wait_for(follower.stdout.readline(), 10))
     assert line["kind"] == "operator" and line["gun"] == "1-2"
     follower.send_signal(signal.SIGINT)
-    assert await asyncio.wait_for(follower.wait(), 10) == 0
+    # generous: with two suites and a load benchmark on the machine it took over 10 s to end
+    assert await asyncio.wait_for(follower.wait(), 60) == 0
     assert b"Traceback" not in await follower.stderr.read()  # type: ignore[union-attr]

@@ -51,6 +51,14 @@ def secc_sim(
             help="After this many seconds end running sessions gracefully, start no more.",
         ),
     ] = None,
+    reply_timeout_ms: Annotated[
+        float,
+        typer.Option(
+            "--reply-timeout-ms",
+            min=1,
+            help="A request unanswered this long is a protocol error (PEP-WS: 500 ms).",
+        ),
+    ] = 500.0,
     live: Annotated[
         bool | None, typer.Option("--live/--no-live", help="Live table (default: when on a terminal).")
     ] = None,
@@ -87,6 +95,7 @@ def secc_sim(
         scenario,
         time_scale,
         duration,
+        reply_timeout_ms / 1000,
         live,
         report,
         (ca, cert, key, certs),

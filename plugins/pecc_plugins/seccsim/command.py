@@ -66,6 +66,7 @@ def secc_sim(
     scenario_file: Path | None,
     time_scale: float,
     duration: float | None,
+    reply_timeout_s: float,
     live: bool | None,
     report: Path | None,
     tls_files: tuple[Path | None, Path | None, Path | None, Path | None] = (None, None, None, None),
@@ -89,6 +90,7 @@ def secc_sim(
         sessions=sessions,
         session=SessionOptions(target_period=period_ms / 1000, time_scale=time_scale),
         duration=duration,
+        request_timeout=reply_timeout_s,
         tls=contexts,
     )
     console = Console()
