@@ -189,9 +189,10 @@ class GunMachine(RuleBasedStateMachine):
 
         async def body() -> None:
             await self._request(gun_.cable_check(voltage))
-            await eventually(
-                lambda: gun_.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
-            )
+            # A gun whose reachable modules are all busy or silent waits for one up to
+            # safety.module_wait_ms before it gives the check up (hypothesis found that case).
+            wait = gun_.safety.module_wait_ms / 1000 + self.standby_s
+            await eventually(lambda: gun_.state is not GunState.CABLE_CHECK, timeout=wait, what="test end")
             self.station.tick()
 
         self.run(body())
@@ -203,9 +204,10 @@ class GunMachine(RuleBasedStateMachine):
 
         async def body() -> None:
             await self._request(gun_.cable_check(voltage))
-            await eventually(
-                lambda: gun_.state is not GunState.CABLE_CHECK, timeout=self.standby_s, what="test end"
-            )
+            # A gun whose reachable modules are all busy or silent waits for one up to
+            # safety.module_wait_ms before it gives the check up (hypothesis found that case).
+            wait = gun_.safety.module_wait_ms / 1000 + self.standby_s
+            await eventually(lambda: gun_.state is not GunState.CABLE_CHECK, timeout=wait, what="test end")
             for phase in (Phase.PRECHARGE, Phase.CHARGE):
                 await self._request(gun_.target_values(Target(voltage, current, 50.0, phase)))
 
