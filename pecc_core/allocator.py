@@ -49,11 +49,21 @@ class PowerAllocator:
         self._gun_list: tuple[Gun, ...] = ()
         self._mover: asyncio.Task[None] | None = None
         self._woken = False
+        self._started = False
 
     def serve(self, guns: Iterable[Gun]) -> None:
         """The guns to share the pool between (once, when the station is built)."""
         self._guns = {gun.id: gun for gun in guns}
         self._gun_list = tuple(self._guns.values())
+
+    def start(self) -> None:
+        """The station has made its hardware safe: allocations may move modules from now on.
+
+        Before that (run-time limits restored while the station starts) an
+        allocation sets the guns' allowances only; the station's first control
+        cycle allocates again.
+        """
+        self._started = True
 
     def set_policy(self, policy: LimitPolicy, params: dict[str, Any]) -> None:
         """Replace the policy (a run-time params update); it counts from the next allocation."""
@@ -84,7 +94,7 @@ class PowerAllocator:
             if allocation.modules.get(gun.id, ()) != pool.modules_of(gun.id):
                 moves = True
         self._mark_starved(allocation)
-        if moves and (self._mover is None or self._mover.done()):
+        if moves and self._started and (self._mover is None or self._mover.done()):
             self._mover = asyncio.get_running_loop().create_task(
                 self._rebalance(allocation), name="rebalance"
             )

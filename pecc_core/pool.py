@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pecc_core.model import Status
     from pecc_core.power import PowerDriver
     from pecc_core.profile.model import ModuleConfig, PowerConfig
+    from pecc_core.stalls import LoopStalls
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +85,13 @@ class ModulePool:
         matrix: RelayMatrix,
         site_power_max: float | None = None,
         reading_stale_ms: int = 1000,
+        stalls: LoopStalls | None = None,
     ) -> None:
         self.driver = driver
         #: A module not heard for this long cannot be verified off: it is not moved.
         self.stale_s = reading_stale_ms / 1000
+        #: The station loop's stalls, left out of that time (None: no control loop counts them).
+        self.stalls = stalls
         self.matrix = matrix
         self.max_modules_per_gun = config.max_modules_per_gun
         everyone = frozenset(guns)
@@ -194,10 +198,11 @@ class ModulePool:
         state = self.driver.modules[module]
         if not state.online:
             raise PoolError(f"module {module} is not answering: its output cannot be verified off")
-        silent = asyncio.get_running_loop().time() - state.last_seen
-        if silent > self.stale_s:
+        now = asyncio.get_running_loop().time()
+        if state.last_seen < self.heard_after(now):
             # not yet taken offline (that takes longer), but its last reading is too old to
             # show it off, and a gun given it would find it silent at once
+            silent = now - state.last_seen
             raise PoolError(f"module {module} not heard for {silent:.1f} s: its output cannot be verified off")
         if state.mode is not Mode.OFF or abs(state.current) >= SAFE_SWITCH_CURRENT:
             raise PoolError(
@@ -224,6 +229,17 @@ class ModulePool:
         self._assigned[module] = self.matrix.gun_of(module)
         self._joined[module] = asyncio.get_running_loop().time()
         self._regroup()
+
+    def heard_after(self, now: float) -> float:
+        """The loop time after which a module must have been heard for its readings to be fresh at ``now``.
+
+        The stale bound counted in on-time loop time (:mod:`pecc_core.stalls`):
+        while the station's loop was stalled no frame could be read, so that
+        time does not make a module silent.
+        """
+        if self.stalls is None:
+            return now - self.stale_s
+        return self.stalls.since(now, self.stale_s)
 
     # -- what a gun's modules do and can do ---------------------------------------
 

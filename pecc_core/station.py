@@ -6,7 +6,9 @@ runtime. While running, a control loop ticks every
 ``timings.control_cycle_ms``: each gun refreshes its measurements and
 checks its fault conditions (a gun whose cycle fails is taken to a safe
 state; the others carry on), then the :class:`PowerAllocator` applies the
-policy's allocation. Setpoints do not wait for the loop: a targetValues
+policy's allocation. The loop notes when it ticks late
+(:class:`~pecc_core.stalls.LoopStalls`): time the loop did not run does
+not count as silence of the modules. Setpoints do not wait for the loop: a targetValues
 request reaches the power driver from :class:`~pecc_core.gun.Gun`
 directly. Stopping always ends with every gun in standby and every module
 off, whatever state it was in.
@@ -25,6 +27,7 @@ from pecc_core.gun.limits import SAFE_VOLTAGE
 from pecc_core.gun.safe_down import OFF_TIMEOUT
 from pecc_core.io import IO_ROLES, Io
 from pecc_core.pool import ModulePool
+from pecc_core.stalls import LoopStalls
 
 if TYPE_CHECKING:
     from pecc_core.plugins import PluginManager
@@ -57,6 +60,8 @@ class Station:
         self.driver = driver
         self.io = io
         self.cycle = profile.timings.control_cycle_ms / 1000
+        #: When the loop ran late: a starved loop does not make the modules silent.
+        self.stalls = LoopStalls(self.cycle)
         self.pool = ModulePool(
             profile.power,
             [g.id for g in profile.guns],
@@ -64,6 +69,7 @@ class Station:
             io.matrix,
             profile.site.max_power_w,
             profile.safety.reading_stale_ms,
+            self.stalls,
         )
         self.allocator = PowerAllocator(policy, dict(profile.policy.raw), self.pool, driver)
         wiring = Wiring(
@@ -118,6 +124,7 @@ class Station:
         await self._make_safe()
         self.pool.sync()
         self.driver.add_listener(self._module_changed)
+        self.allocator.start()
         self.tick()  # status is true from the first message (inoperative until modules answer)
         self._control = asyncio.get_running_loop().create_task(self._run(), name="station-control")
 
@@ -217,6 +224,7 @@ class Station:
         while True:
             next_tick += self.cycle
             await asyncio.sleep(max(0.0, next_tick - loop.time()))
+            self.stalls.cycle(loop.time())
             try:
                 self.tick()
             except Exception:  # one bad cycle must not end control of every gun

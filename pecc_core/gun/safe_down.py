@@ -122,7 +122,7 @@ async def _current_down(gun: Gun) -> None:
 
 def _silent(gun: Gun, now: float) -> list[int]:
     """The gun's modules not heard within the stale bound (their current is unknown)."""
-    stale_before = now - gun.safety.reading_stale_ms / 1000
+    stale_before = gun.wiring.pool.heard_after(now)
     modules = gun.wiring.driver.modules
     return [a for a in gun.modules() if not modules[a].online or modules[a].last_seen < stale_before]
 

@@ -3,7 +3,8 @@
 The measured voltage is the voltage *at the connector*: a connector-side
 sensor (``io.connector``) when the cabinet has one, else the highest
 reading of the gun's modules. Readings age: a module not heard from for
-``safety.reading_stale_ms`` does not count, and with no fresh source the
+``safety.reading_stale_ms`` (of on-time loop time: :mod:`pecc_core.stalls`)
+does not count, and with no fresh source the
 voltage is *unknown* (:attr:`Gun.voltage_known` False): the last value
 stays in the status, is never taken as below 60 V, and the gun says so.
 
@@ -82,7 +83,8 @@ def measure(gun: Gun, now: float) -> None:
     wiring = gun.wiring
     readout = gun.readout
     readings = gun.readings
-    heard, read, read_at = wiring.pool.measure(gun.id, readout, now - gun.safety.reading_stale_ms / 1000)
+    pool = wiring.pool
+    heard, read, read_at = pool.measure(gun.id, readout, pool.heard_after(now))
     readings.modules_fresh = heard
     readings.module_voltage = read
     readings.module_read_at = read_at

@@ -123,10 +123,12 @@ class Ctl:
         return Secc(ws)
 
     async def settled(self, gun_id: str = "1-1") -> None:
+        """The gun in standby with its modules, and a snapshot published since (what the API answers from)."""
         gun, pool = self.runtime.station.guns[gun_id], self.runtime.station.pool
         async with asyncio.timeout(5):
             while not (pool.modules_of(gun_id) and gun.in_standby()):
                 await asyncio.sleep(0.02)
+        await asyncio.sleep(self.runtime.profile.timings.status_interval_ms / 1000)
 
 
 @pytest.fixture

@@ -1,13 +1,19 @@
 """The ops server of a running PECC (service ``ctl``) and ``pecc ctl``.
 
+- ``service``: the ``ctl`` service a profile lists under ``[[services]]``;
+  ``opsthread``: the ops server's own thread and loop (it never shares the
+  station's); ``snapshot``: what it reads of the station, published by the
+  station's loop; ``bridge``: its writes, run on the station's loop as
+  commands, and the events it streams; ``gate``: its bounds (503 beyond);
 - ``app``: the aiohttp application (``middleware``: errors as JSON, the
   loopback rule, the audit of operator actions);
-- ``routes``: control (guns, modules, run-time limits, SECC requests, sim
-  faults); ``observe``: ``/healthz``, ``/readyz``, ``/metrics``, history;
+- ``reads``: guns, modules, run-time limits from the snapshot; ``routes``:
+  the writes (run-time limits, SECC requests, sim faults); ``observe``:
+  ``/healthz``, ``/readyz``, ``/metrics``, history; ``dashboard``: the
+  live page;
 - ``recorder``: events, energy and sessions, fed by the observer hooks
   below; ``history``: their SQLite store; ``limits``: run-time limits kept
-  across restarts; ``metrics``: the Prometheus collector;
-- ``service``: the ``ctl`` service a profile lists under ``[[services]]``;
+  across restarts; ``metrics``: the Prometheus text of a snapshot;
 - ``client`` / ``command`` / ``tables``: the ``pecc ctl`` command line.
 
 See docs/control-api.md and docs/metrics.md.

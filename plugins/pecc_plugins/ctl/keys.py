@@ -7,17 +7,24 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
     from pecc_core.station import Station
     from pecc_plugins.ctl.auth import Access
+    from pecc_plugins.ctl.bridge import Commands
+    from pecc_plugins.ctl.gate import Gate
     from pecc_plugins.ctl.history import History
     from pecc_plugins.ctl.limits import LimitsKeeper
     from pecc_plugins.ctl.recorder import Recorder
+    from pecc_plugins.ctl.snapshot import Publisher
 
+#: The station's objects: touched by the station's loop only (the commands of :mod:`.bridge`).
 STATION: web.AppKey[Station] = web.AppKey("station")
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
-HISTORY: web.AppKey[History] = web.AppKey("history")
 LIMITS: web.AppKey[LimitsKeeper] = web.AppKey("limits")
-METRICS: web.AppKey[CollectorRegistry] = web.AppKey("metrics")
+#: Read by the ops thread: its queries open their own connections.
+HISTORY: web.AppKey[History] = web.AppKey("history")
+#: What the ops thread reads and how it writes.
+PUBLISHER: web.AppKey[Publisher] = web.AppKey("publisher")
+COMMANDS: web.AppKey[Commands] = web.AppKey("commands")
+SCRAPES: web.AppKey[Gate] = web.AppKey("scrapes")
+HISTORY_READS: web.AppKey[Gate] = web.AppKey("history_reads")
 ACCESS: web.AppKey[Access] = web.AppKey("access")

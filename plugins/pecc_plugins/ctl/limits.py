@@ -1,15 +1,23 @@
 """The operator's run-time limits kept across restarts.
 
 Every accepted update (``PUT /api/limits``) is merged into the saved
-overrides, which the history store keeps; when the station is up again
-they are applied once more, and the log says so. ``reset`` goes back to
+overrides, which the history store keeps; at the next start they are
+applied once more, before the station starts and anything serves
+(:mod:`.service`), and the log says so. ``reset`` goes back to
 the profile: the site cap, no gun caps, priority 0, the profile's policy
 params, and forgets the overrides.
+
+An update or a reset returns (and the API answers 200) only once the
+saved overrides are on disk, fsynced by the history's writer thread
+(:meth:`~pecc_plugins.ctl.history.History.save_limits`): an answer is a
+promise that a crash or a power cut right after it keeps them. The
+station's loop never waits for the disk meanwhile; only the request does.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import missing
@@ -22,6 +30,10 @@ if TYPE_CHECKING:
     from pecc_plugins.ctl.recorder import Recorder
 
 log = logging.getLogger(__name__)
+
+
+class NotSaved(RuntimeError):
+    """The limits apply now, but the saved overrides could not be written (they would not survive a restart)."""
 
 
 def merge(saved: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -46,16 +58,16 @@ class LimitsKeeper:
         self.recorder = recorder
         self.saved: dict[str, Any] = {}
 
-    def apply(self, update: dict[str, Any], source: str = "operator") -> dict[str, Any]:
+    async def apply(self, update: dict[str, Any], source: str = "operator") -> dict[str, Any]:
         """Apply ``update`` (:class:`~pecc_core.caps.CapsError` if refused), save it; the new limits."""
         snapshot = caps.apply(self.station, update)
         self.saved = merge(self.saved, update)
-        self.history.save_limits(self.saved)
         self.recorder.limits_changed(update, source)
+        await self._save(self.saved)
         return snapshot
 
     def restore(self) -> None:
-        """Apply the saved overrides again (at start, once the station is up)."""
+        """Apply the saved overrides again (at start, before the station starts: :mod:`.service`)."""
         if not self.saved:
             return
         try:
@@ -67,7 +79,7 @@ class LimitsKeeper:
         log.info("run-time limits restored from %s: %s", self.history.path, self.saved)
         self.recorder.limits_changed(self.saved, "restored")
 
-    def reset(self) -> dict[str, Any]:
+    async def reset(self) -> dict[str, Any]:
         """Back to the profile's limits; the saved overrides are forgotten."""
         station = self.station
         update: dict[str, Any] = {
@@ -79,9 +91,19 @@ class LimitsKeeper:
             update["policy"] = policy
         snapshot = caps.apply(station, update)
         self.saved = {}
-        self.history.save_limits(None)
         self.recorder.limits_changed(update, "reset")
+        await self._save(None)
         return snapshot
+
+    async def _save(self, overrides: dict[str, Any] | None) -> None:
+        """Write the saved overrides to disk; :class:`NotSaved` saying why if they could not be."""
+        try:
+            await self.history.save_limits(overrides)
+        except sqlite3.Error as exc:
+            log.error("run-time limits applied but not saved to %s: %s", self.history.path, exc)
+            raise NotSaved(
+                f"the new limits apply now but could not be saved (they will not survive a restart): {exc}"
+            ) from None
 
 
 def _profile_policy(station: Station, changed: dict[str, Any]) -> dict[str, Any]:

@@ -1,27 +1,34 @@
-"""Routes for probes, Prometheus and the history (read only).
+"""Routes for probes, Prometheus and the history (read only), on the ops thread.
 
 =======  ======================================  ==========================================
-GET      /healthz                                200 while the event loop answers
-GET      /readyz                                 200 once the station is started, its buses
-                                                 open and a power module answers; else 503
+GET      /healthz                                200 while the ops server answers
+GET      /readyz                                 200 once the saved limits are restored, the
+                                                 station is started, its buses open and a
+                                                 power module answers; else 503
 GET      /metrics                                Prometheus text format (docs/metrics.md)
 GET      /api/events?gun=&kind=&since=&after=&limit=   stored events, oldest first
 GET      /api/sessions?gun=&since=&limit=        charging sessions, oldest first (a running
                                                  one with its energy so far, ``end`` null)
 =======  ======================================  ==========================================
+
+``/metrics`` and the two history reads are bounded (:mod:`.gate`): at most
+``max_scrapes`` scrapes and ``max_history_reads`` history reads at once,
+503 beyond. The probes are never bounded.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from pecc_plugins.ctl import bodies
-from pecc_plugins.ctl.keys import HISTORY, METRICS, RECORDER, STATION
+from pecc_plugins.ctl.keys import HISTORY, HISTORY_READS, PUBLISHER, SCRAPES
 from pecc_plugins.ctl.metrics import exposition
 from pecc_plugins.ctl.middleware import error
+from pecc_plugins.ctl.reads import latest
 
 routes = web.RouteTableDef()
 
@@ -33,22 +40,30 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    station = request.app[STATION]
-    modules = station.driver.modules.values()
-    answering = sum(1 for m in modules if m.online)
+    snapshot = request.app[PUBLISHER].latest
+    if snapshot is None:
+        return web.json_response({"ready": False, "status": "not ready", "checks": {}}, status=503)
+    answering = sum(1 for m in snapshot.modules if m["online"])
     checks = {
-        "started": request.app[RECORDER].started,
-        "bus_open": bool(getattr(station.driver, "bus_ok", True)),
-        "modules_answering": f"{answering}/{len(modules)}",
+        "started": snapshot.started,
+        "bus_open": snapshot.bus_ok,
+        "modules_answering": f"{answering}/{len(snapshot.modules)}",
     }
-    ready = checks["started"] and checks["bus_open"] and answering > 0
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    ready = snapshot.started and snapshot.bus_ok and answering > 0
+    return web.json_response(
+        {"ready": ready, "status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    body = await exposition(request.app[METRICS])
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """The text of the latest snapshot; a scrape holds its place until its text is handed to the kernel."""
+    with request.app[SCRAPES].admit():
+        response = web.Response(body=exposition(latest(request)), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        await response.prepare(request)
+        await response.write_eof()
+        return response
 
 
 def _query(request: web.Request, schema: bodies.Body) -> dict[str, Any]:
@@ -61,13 +76,15 @@ def _query(request: web.Request, schema: bodies.Body) -> dict[str, Any]:
 @routes.get("/api/events")
 async def events(request: web.Request) -> web.Response:
     query = _query(request, bodies.EventsQuery())
-    return web.json_response({"events": await request.app[HISTORY].events(**query)})
+    with request.app[HISTORY_READS].admit():
+        return web.json_response({"events": await request.app[HISTORY].events(**query)})
 
 
 @routes.get("/api/sessions")
 async def sessions(request: web.Request) -> web.Response:
     query = _query(request, bodies.HistoryQuery())
-    recorder = request.app[RECORDER]
-    running = {s["id"]: s for g in recorder.guns if (s := recorder.session_view(g)) is not None}
-    stored = await request.app[HISTORY].sessions(**query)
-    return web.json_response({"sessions": [running.get(s["id"], s) for s in stored]})
+    running = {g.session.id: g.session for g in latest(request).guns if g.session is not None}
+    with request.app[HISTORY_READS].admit():
+        stored = await request.app[HISTORY].sessions(**query)
+    # a running session with its energy so far, as the station's snapshot has it
+    return web.json_response({"sessions": [asdict(running[s["id"]]) if s["id"] in running else s for s in stored]})

@@ -11,6 +11,12 @@ session state (cable check or contactors closed) and ends when the gun
 goes to stopping or inoperative: ``completed`` when the SECC ended it
 (contactors open, reset), ``failed`` otherwise (fault, isolation fault,
 SECC lost, PECC stopping).
+
+An open session's row is written when it opens, every ``checkpoint_s``
+(:data:`CHECKPOINT_S`) after that with its energy and peak power so far,
+and when it ends. A PECC that dies (killed, a power cut) thus loses at
+most ``checkpoint_s`` of a session's energy: the next start closes the
+session as ``failed`` with the energy of its last checkpoint.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import logging
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pecc_core.asyncutil import cancel
@@ -41,6 +47,8 @@ END_STATES = frozenset({"stopping", "inoperative"})
 #: Refusals stored per gun and window; the rest are counted in one summary event.
 REFUSALS_PER_WINDOW = 20
 REFUSAL_WINDOW_S = 10.0
+#: How often an open session's energy so far is written (s).
+CHECKPOINT_S = 5.0
 
 _recorders: weakref.WeakKeyDictionary[Any, Recorder] = weakref.WeakKeyDictionary()
 
@@ -59,6 +67,7 @@ class GunRecord:
     sessions_completed: int = 0
     sessions_failed: int = 0
     session: Session | None = None
+    checkpoint: asyncio.TimerHandle | None = None  # the open session's next checkpoint
     last_power_w: float = 0.0
     refusals_in_window: int = 0
     refusals_suppressed: int = 0
@@ -72,12 +81,11 @@ class Recorder:
     station: Station
     history: History
     clock: Callable[[], float] = wall
+    checkpoint_s: float = CHECKPOINT_S
     guns: dict[str, GunRecord] = field(init=False)
     started: bool = field(default=False, init=False)
     _sampler: asyncio.Task[None] | None = field(default=None, init=False)
     _failing: set[str] = field(default_factory=set, init=False)
-    #: Called once the station is up (e.g. restoring the run-time limits).
-    on_started: list[Callable[[], None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.guns = {gun_id: GunRecord() for gun_id in self.station.guns}
@@ -90,9 +98,6 @@ class Recorder:
     def station_started(self) -> None:
         self.started = True
         self._event(None, "station", {"what": "started"})
-        for call in self.on_started:
-            with self.guarded(getattr(call, "__name__", "start")):
-                call()
         self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="pecc-energy")
 
     def station_stopping(self) -> None:
@@ -133,14 +138,28 @@ class Recorder:
             record.sessions_started += 1
             record.session = Session(uuid.uuid4().hex, gun.id, gun.vehicle_id, now)
             self.history.session(record.session)
+            self._checkpoint_at(record, asyncio.get_running_loop().time() + self.checkpoint_s)
         elif record.session is not None and str(new) in END_STATES:
             record.session.vehicle_id = record.session.vehicle_id or gun.vehicle_id
             requested = str(new) == "stopping" and reason.startswith(REQUESTED_ENDS)
             self._end_session(gun.id, record, reason, "completed" if requested else "failed")
 
+    def _checkpoint_at(self, record: GunRecord, due: float) -> None:
+        record.checkpoint = asyncio.get_running_loop().call_at(due, self._checkpoint, record, due)
+
+    def _checkpoint(self, record: GunRecord, due: float) -> None:
+        """Write the open session as it is now; the next checkpoint ``checkpoint_s`` after this one was due."""
+        with self.guarded("session checkpoint"):
+            if record.session is not None:
+                self.history.session(record.session)
+                self._checkpoint_at(record, due + self.checkpoint_s)
+
     def _end_session(self, gun_id: str, record: GunRecord, reason: str, outcome: str) -> None:
         session = record.session
         assert session is not None
+        if record.checkpoint is not None:
+            record.checkpoint.cancel()
+            record.checkpoint = None
         session.end, session.end_reason, session.outcome = self.clock(), reason, outcome
         if outcome == "completed":
             record.sessions_completed += 1
@@ -210,12 +229,3 @@ class Recorder:
                     if session is not None:
                         session.energy_wh += energy
                         session.peak_power_w = max(session.peak_power_w, power)
-
-    def gun_summary(self, gun_id: str) -> dict[str, Any]:
-        """Energy since start and the open session of a gun, for the gun views."""
-        return {"energy_wh": self.guns[gun_id].energy_wh, "session": self.session_view(gun_id)}
-
-    def session_view(self, gun_id: str) -> dict[str, Any] | None:
-        """The open session of a gun (start, vehicle, energy so far), or None."""
-        session = self.guns[gun_id].session
-        return None if session is None else asdict(session)

@@ -1,10 +1,10 @@
-"""The control API's routes: JSON in, JSON out, errors as ``{"error": "..."}``.
+"""The control API's routes that change something: JSON in, JSON out, errors as ``{"error": "..."}``.
+
+Each is a command: it runs on the station's loop (:func:`.app.on_station`).
+The reads (``GET /api/guns``, ``/api/guns/{gun}``, ``/api/modules``,
+``/api/limits``) are answered from the station's snapshot by :mod:`.reads`.
 
 =======  ======================================  ==========================================
-GET      /api/guns                               every gun (:func:`views.gun_view`)
-GET      /api/guns/{gun}                         one gun
-GET      /api/modules                            every power module
-GET      /api/limits                             run-time limits
 PUT      /api/limits                             partial update; 400 names the bad key
 POST     /api/limits/reset                       back to the profile's limits
 POST     /api/guns/{gun}/stop-charging           PEP-WS stopCharging to the gun's SECC
@@ -20,13 +20,16 @@ POST     /api/sim/modules/{address}/clear        every injection on the module u
 =======  ======================================  ==========================================
 
 A request to the SECC answers 409 without a connected SECC, 504 when it
-times out and 502 when the SECC answers with an error. The ``/api/sim``
+times out and 502 when the SECC answers with an error. A limits change is
+answered once it is on disk (:mod:`.limits`); 503 if it applies but
+could not be saved. The ``/api/sim``
 routes answer 404 unless the station runs the simulated I/O drivers
 (guns) or a module simulator service (modules).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,9 +43,9 @@ from pecc_core.io import IoRole
 from pecc_core.model import Isolation
 from pecc_core.power import Fault
 from pecc_plugins.ctl import bodies
-from pecc_plugins.ctl.keys import LIMITS, RECORDER, STATION
+from pecc_plugins.ctl.keys import LIMITS, STATION
+from pecc_plugins.ctl.limits import NotSaved
 from pecc_plugins.ctl.middleware import error, read_json
-from pecc_plugins.ctl.views import gun_view, modules_view
 
 if TYPE_CHECKING:
     from pecc_core.gun import Gun
@@ -52,6 +55,7 @@ routes = web.RouteTableDef()
 
 _FAULTS = [str(f) for f in Fault]
 _INJECTABLE = {"warning": Isolation.WARNING, "fault": Isolation.FAULT, None: None}
+_MODULE_ADDRESS = re.compile(r"[0-9]{1,3}")  # 0..255 in a profile; ASCII digits only
 
 
 def answer(data: Any) -> web.Response:
@@ -78,32 +82,7 @@ async def _body(request: web.Request, schema: Schema) -> dict[str, Any]:
         raise error(web.HTTPBadRequest, str(exc)) from None
 
 
-# -- reading -----------------------------------------------------------------------
-
-
-def _gun_view(request: web.Request, gun: Gun) -> dict[str, Any]:
-    """The gun's view with its energy and open session (from the recorder)."""
-    return {**gun_view(gun), **request.app[RECORDER].gun_summary(gun.id)}
-
-
-@routes.get("/api/guns")
-async def guns(request: web.Request) -> web.Response:
-    return answer({"guns": [_gun_view(request, g) for g in _station(request).guns.values()]})
-
-
-@routes.get("/api/guns/{gun}")
-async def gun(request: web.Request) -> web.Response:
-    return answer(_gun_view(request, _gun(request)))
-
-
-@routes.get("/api/modules")
-async def modules(request: web.Request) -> web.Response:
-    return answer({"modules": modules_view(_station(request))})
-
-
-@routes.get("/api/limits")
-async def limits(request: web.Request) -> web.Response:
-    return answer(caps.snapshot(_station(request)))
+# -- limits -----------------------------------------------------------------------
 
 
 @routes.put("/api/limits")
@@ -111,15 +90,20 @@ async def put_limits(request: web.Request) -> web.Response:
     update = await read_json(request)
     try:
         bodies.load(bodies.LimitsBody(), update)
-        return answer(request.app[LIMITS].apply(update))
+        return answer(await request.app[LIMITS].apply(update))
     except (bodies.BodyError, caps.CapsError) as exc:
         raise error(web.HTTPBadRequest, str(exc)) from None
+    except NotSaved as exc:
+        raise error(web.HTTPServiceUnavailable, str(exc)) from None
 
 
 @routes.post("/api/limits/reset")
 async def reset_limits(request: web.Request) -> web.Response:
     await _body(request, bodies.EmptyBody())
-    return answer(request.app[LIMITS].reset())
+    try:
+        return answer(await request.app[LIMITS].reset())
+    except NotSaved as exc:
+        raise error(web.HTTPServiceUnavailable, str(exc)) from None
 
 
 # -- requests to the SECC -------------------------------------------------------------
@@ -247,7 +231,7 @@ def _sim_module(request: web.Request) -> tuple[Any, int]:
     sim = next((s for s in station.services if callable(getattr(s, "silence", None))), None)
     if sim is None:
         raise error(web.HTTPNotFound, "this station runs no module simulator: no fault injection")
-    if not address.isdigit() or int(address) not in station.driver.modules:
+    if not _MODULE_ADDRESS.fullmatch(address) or int(address) not in station.driver.modules:
         raise error(web.HTTPNotFound, f"no module {address!r}; modules: {sorted(station.driver.modules)}")
     return sim, int(address)
 

@@ -1,21 +1,31 @@
-"""The ``ctl`` service: the control API on its own port, beside the station.
+"""The ``ctl`` service: the control API on its own port and its own thread, beside the station.
 
 The port comes from the profile (``params.port``), overridden by the
 ``PECC_CTL_PORT`` environment variable (``pecc run --ctl-port`` sets the
 profile's value); 0 picks any free port. The bound URL is logged and
 written to ``ctl.json`` in the state directory, where ``pecc ctl
 --profile`` looks first.
+
+Start order (the runtime starts services before the station and the
+PEP-WS server): the history is opened and the saved run-time limits are
+applied to the station first, then the station's snapshot is published,
+then the ops server starts serving on its own thread (:mod:`.opsthread`).
+So a ``GET /api/limits`` never shows the profile's limits in place of the
+saved ones, and no ``PUT`` can be overwritten by a late restore;
+``/readyz`` answers 503 until the station has started. Stop: the ops
+server first (its streams ended), then the snapshot, then the recorder
+and the history.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import ValidationError
 
@@ -33,9 +43,15 @@ from pecc_core.profile.schema import (
     between,
 )
 from pecc_core.tls import server_context
-from pecc_plugins.ctl.app import make_app
-from pecc_plugins.ctl.auth import Access, TokenSchema, check_exposure, load_tokens
-from pecc_plugins.ctl.history import Retention
+from pecc_plugins.ctl.app import Backend, Bounds, make_app
+from pecc_plugins.ctl.auth import Access, Token, TokenSchema, check_exposure, load_tokens
+from pecc_plugins.ctl.bridge import Commands
+from pecc_plugins.ctl.dashboard import FEED
+from pecc_plugins.ctl.history import History, Retention
+from pecc_plugins.ctl.limits import LimitsKeeper
+from pecc_plugins.ctl.opsthread import OpsThread
+from pecc_plugins.ctl.recorder import Recorder
+from pecc_plugins.ctl.snapshot import Publisher
 from pecc_plugins.ctl.state import history_file, runtime_file, state_dir
 
 if TYPE_CHECKING:
@@ -82,6 +98,12 @@ class CtlParams(StrictSchema):
     tokens (:mod:`pecc_plugins.ctl.auth`); ``allowed_hosts``: host names,
     beyond the loopback ones, that clients may use in ``Host``. Relative
     paths are relative to the profile's folder.
+
+    At most ``max_scrapes`` ``/metrics`` scrapes, ``max_streams`` dashboard
+    streams, ``max_history_reads`` history reads and ``max_commands``
+    commands to the station at once; one more is answered 503 (:mod:`.gate`).
+    ``cpu_share``: the share of the time the ops server's thread may be
+    busy (:mod:`.opsthread`).
     """
 
     host = String(load_default="127.0.0.1")
@@ -94,6 +116,11 @@ class CtlParams(StrictSchema):
     tokens = List(Nested(TokenSchema), load_default=list)
     tokens_file = String(load_default=None, allow_none=True)
     allowed_hosts = List(String(), load_default=list)
+    max_scrapes = Integer(load_default=4, validate=between(1, 1000))
+    max_streams = Integer(load_default=16, validate=between(1, 1000))
+    max_history_reads = Integer(load_default=2, validate=between(1, 1000))
+    max_commands = Integer(load_default=16, validate=between(1, 1000))
+    cpu_share = Number(load_default=0.25, validate=between(0.05, 1.0))
 
 
 def port_from_env(configured: int) -> int:
@@ -123,20 +150,23 @@ class ControlService:
         hosts = frozenset([*params["allowed_hosts"], self.host])
         # Remote clients present a token; a DNS-rebinding page cannot, so any Host may pass then.
         self.access = Access(tokens, hosts, any_host=params["allow_remote"] and not params["allowed_hosts"])
-        self.app = make_app(
-            station,
-            history_file(self.state_dir),
-            retention,
-            allow_remote=params["allow_remote"],
-            access=self.access,
+        history = History(history_file(self.state_dir), retention)
+        recorder = Recorder(station, history)
+        publisher = Publisher(station, recorder, history)
+        self.backend = Backend(
+            station, history, recorder, LimitsKeeper(station, history, recorder), publisher,
+            Commands(params["max_commands"], publisher),
         )
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        bounds = Bounds(params["max_scrapes"], params["max_streams"], params["max_history_reads"])
+        self.app = make_app(self.backend, bounds, allow_remote=params["allow_remote"], access=self.access)
+        self._ops = OpsThread(self.app, self.host, self._port, self._ssl, http_log, params["cpu_share"])
+        #: The dashboard's way in for the history's events.
+        self._events = self.app[FEED].inbox.put
 
     @property
     def port(self) -> int:
         """The bound port (the configured one until started)."""
-        addresses = self._runner.addresses if self._runner is not None else []
+        addresses = self._ops.addresses
         return int(addresses[0][1]) if addresses else self._port
 
     @property
@@ -154,7 +184,7 @@ class ControlService:
                 raise ConfigError(problem)
         return server_context(config, "ctl tls")
 
-    def _tokens(self, params: dict[str, Any]) -> Any:
+    def _tokens(self, params: dict[str, Any]) -> tuple[Token, ...]:
         tokens_file = params["tokens_file"]
         return load_tokens(params["tokens"], self._folder / tokens_file if tokens_file else None)
 
@@ -163,24 +193,48 @@ class ControlService:
         params = next((s.params for s in profile.services if s.name == "ctl"), None)
         if params is None:
             return
-        ended = self.access.replace_tokens(self._tokens(params))
+        tokens = self._tokens(params)
+        loop = self._ops.loop
+        try:
+            if loop is not None:  # the ops thread's objects: changed on its loop
+                loop.call_soon_threadsafe(self._replace_tokens, tokens)
+                return
+        except RuntimeError:  # its loop closed meanwhile
+            pass
+        self._replace_tokens(tokens)  # not serving: nothing reads them meanwhile
+
+    def _replace_tokens(self, tokens: tuple[Token, ...]) -> None:
+        ended = self.access.replace_tokens(tokens)
         log.info("control API: %d tokens after reload; %d dashboard sessions of removed tokens ended",
                  len(self.access.tokens), ended)
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, logger=http_log)
-        await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, self._port, ssl_context=self._ssl)
-        await self._site.start()
+        backend = self.backend
+        backend.limits.saved = await backend.history.open() or {}
+        try:
+            backend.limits.restore()  # before the station starts: nothing has read or changed them yet
+            backend.commands.bind(asyncio.get_running_loop())
+            backend.publisher.start()
+            backend.history.listeners.append(self._events)
+            await self._ops.start()
+        except BaseException:
+            await self._stop_backend()
+            raise
         log.info("control API on %s/api, dashboard on %s/", self.url, self.url)
         self._write_runtime_file()
 
     async def stop(self) -> None:
         runtime_file(self.state_dir).unlink(missing_ok=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-            self._site = None
+        await self._ops.stop()
+        await self._stop_backend()
+
+    async def _stop_backend(self) -> None:
+        backend = self.backend
+        if self._events in backend.history.listeners:
+            backend.history.listeners.remove(self._events)
+        await backend.publisher.stop()
+        await backend.recorder.stop()
+        await backend.history.close()
 
     def _write_runtime_file(self) -> None:
         path = runtime_file(self.state_dir)

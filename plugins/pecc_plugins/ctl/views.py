@@ -1,4 +1,11 @@
-"""JSON views of the station for the control API (plain dicts, JSON-ready)."""
+"""JSON views of the station for the control API (plain dicts, JSON-ready).
+
+Two halves, for the two threads of the ops server (:mod:`.snapshot`):
+what the station's loop *captures* into a snapshot (:func:`gun_reading`,
+:func:`modules_view`, :func:`site_view`: cheap, fresh dicts of numbers and
+strings), and what the ops thread builds from a snapshot for its answers
+(:func:`gun_view`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ if TYPE_CHECKING:
     from pecc_core.gun import Gun
     from pecc_core.power import ModuleState
     from pecc_core.station import Station
+    from pecc_plugins.ctl.snapshot import GunSnap
 
 
 def gun_reading(gun: Gun) -> dict[str, Any]:
@@ -31,16 +39,19 @@ def gun_reading(gun: Gun) -> dict[str, Any]:
     }
 
 
-def gun_view(gun: Gun) -> dict[str, Any]:
-    """One gun: its reading, ids, URL path, modules and effective limits."""
+def gun_view(gun: GunSnap) -> dict[str, Any]:
+    """One gun as ``/api/guns`` shows it: its reading, ids, URL path, modules, effective limits,
+    operator caps, the energy it delivered since start and its open session."""
     return {
-        **gun_reading(gun),
-        "secc": gun.config.secc,
+        **gun.reading,
+        "secc": gun.secc,
         "path": gun.path,
-        "modules": list(gun.modules()),
-        "power_cap_w": gun.allowance,
-        "limits": {k: v for k, v in dataclasses.asdict(gun.offered_limits()).items() if v is not None},
+        "modules": list(gun.modules),
+        "power_cap_w": gun.power_cap_w,
+        "limits": {k: v for k, v in dataclasses.asdict(gun.limits).items() if v is not None},
         "caps": gun.caps.as_dict(),
+        "energy_wh": gun.energy_wh,
+        "session": None if gun.session is None else dataclasses.asdict(gun.session),
     }
 
 

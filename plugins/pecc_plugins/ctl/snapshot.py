@@ -1,0 +1,226 @@
+"""The station as the ops server sees it: an immutable snapshot the station's loop publishes.
+
+The ops server runs on its own thread (:mod:`.opsthread`) and never reads
+the live station, whose objects only the station's loop may touch. The
+station's loop captures a :class:`Snapshot` (:func:`capture`) and publishes
+it by replacing :attr:`Publisher.latest`, one reference the ops thread
+reads whole:
+
+- every status period (``timings.status_interval_ms``);
+- at the end of the loop turn in which something was recorded (a
+  transition, a fault, an SECC connecting or leaving: every history
+  event) or a power module changed (online, faults), so that no answer
+  shows a state the station has already left;
+- at once after each command of the ops server (:mod:`.bridge`), so that
+  a ``GET`` after a ``PUT`` sees the change.
+
+A capture copies what is cheap to copy (readings and counters as plain
+numbers and strings, the frozen limits and caps objects; well under a
+millisecond for 72 guns); the JSON views, the metrics text and the
+dashboard's message are built from it on the ops thread, once per
+snapshot however many clients ask (:func:`views_of`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from pecc_core import caps
+from pecc_core.asyncutil import cancel
+from pecc_core.clock import wall
+from pecc_core.episode import Episode
+from pecc_plugins.ctl.views import can_links, gun_reading, gun_view, modules_view, site_view
+
+if TYPE_CHECKING:
+    from pecc_core.model import Limits, OperatorCaps
+    from pecc_core.power import ModuleState
+    from pecc_core.station import Station
+    from pecc_plugins.canbus.link import BusStats
+    from pecc_plugins.ctl.history import History, Session
+    from pecc_plugins.ctl.recorder import Recorder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class GunSnap:
+    """One gun: its reading (:func:`~.views.gun_reading`), configuration, limits and recorded counters."""
+
+    reading: dict[str, Any]
+    secc: str
+    path: str
+    modules: tuple[int, ...]
+    power_cap_w: float
+    limits: Limits
+    caps: OperatorCaps
+    energy_wh: float
+    sessions_started: int
+    sessions_completed: int
+    sessions_failed: int
+    session: Session | None  #: a copy of the open session
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramSnap:
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    sum: float
+
+
+@dataclass(frozen=True, slots=True)
+class TransportSnap:
+    """The PEP-WS server's counters."""
+
+    requests: dict[str, int]
+    errors: dict[str, int]
+    connects: int
+    disconnects: int
+    reply_latency: HistogramSnap
+    status_interval: HistogramSnap
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSnap:
+    """One CAN link's counters."""
+
+    name: str
+    stats: BusStats
+    open_failures: int
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """Everything the ops server answers with, as it was at loop time :attr:`at`. Never changed."""
+
+    at: float  #: the station loop's time of the capture
+    wall: float  #: its date
+    station: str
+    started: bool  #: the station is started (and the saved limits restored before it)
+    bus_ok: bool
+    guns: tuple[GunSnap, ...]
+    modules: tuple[dict[str, Any], ...]
+    limits: dict[str, Any]  #: :func:`pecc_core.caps.snapshot`
+    site: dict[str, Any]  #: :func:`~.views.site_view`
+    transport: TransportSnap | None
+    links: tuple[LinkSnap, ...]
+    history_dropped: int
+    loop_stalls: int  #: :class:`~pecc_core.stalls.LoopStalls`: since start
+    loop_stalled_s: float
+
+
+def capture(station: Station, recorder: Recorder, history: History) -> Snapshot:
+    """The station now (on the station's loop)."""
+    records = recorder.guns
+    guns = []
+    for gun in station.guns.values():
+        record = records[gun.id]
+        session = record.session
+        guns.append(GunSnap(
+            reading=gun_reading(gun),
+            secc=gun.config.secc,
+            path=gun.path,
+            modules=gun.modules(),
+            power_cap_w=gun.allowance,
+            limits=gun.offered_limits(),
+            caps=gun.caps,
+            energy_wh=record.energy_wh,
+            sessions_started=record.sessions_started,
+            sessions_completed=record.sessions_completed,
+            sessions_failed=record.sessions_failed,
+            session=None if session is None else copy.copy(session),
+        ))
+    return Snapshot(
+        at=asyncio.get_running_loop().time(),
+        wall=wall(),
+        station=station.profile.station.name,
+        started=recorder.started,
+        bus_ok=bool(getattr(station.driver, "bus_ok", True)),
+        guns=tuple(guns),
+        modules=tuple(modules_view(station)),
+        limits=caps.snapshot(station),
+        site=site_view(station),
+        transport=_transport(station.transport),
+        links=tuple(LinkSnap(link.name, link.stats(), link.counters.open_failures) for link in can_links(station)),
+        history_dropped=history.dropped,
+        loop_stalls=station.stalls.count,
+        loop_stalled_s=station.stalls.total_s,
+    )
+
+
+def _transport(transport: Any) -> TransportSnap | None:
+    stats = getattr(transport, "stats", None)
+    if stats is None:
+        return None
+    return TransportSnap(
+        dict(stats.requests), dict(stats.errors), stats.connects, stats.disconnects,
+        _histogram(stats.reply_latency), _histogram(stats.status_interval),
+    )
+
+
+def _histogram(histogram: Any) -> HistogramSnap:
+    return HistogramSnap(tuple(histogram.bounds), tuple(histogram.counts), histogram.sum)
+
+
+@lru_cache(maxsize=1)
+def views_of(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+    """Every gun's :func:`~.views.gun_view` by id, built once per snapshot (on the ops thread)."""
+    return {gun.reading["id"]: gun_view(gun) for gun in snapshot.guns}
+
+
+class Publisher:
+    """Captures and publishes the station's snapshot on the station's loop (see the module doc)."""
+
+    def __init__(self, station: Station, recorder: Recorder, history: History) -> None:
+        self.station = station
+        self.recorder = recorder
+        self.history = history
+        self.period = station.profile.timings.status_interval_ms / 1000
+        #: The snapshot the ops thread reads; None until :meth:`start`.
+        self.latest: Snapshot | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._soon = False
+        self._running = False
+        self._failures = Episode(log, "control API: capturing the station's snapshot")
+
+    def start(self) -> None:
+        """Publish now and every status period; soon after every event and module change."""
+        self._running = True
+        self.history.listeners.append(self.soon)
+        self.station.driver.add_listener(self._module_changed)
+        self.publish()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="pecc-ops-snapshot")
+
+    async def stop(self) -> None:
+        self._running = False
+        if self.soon in self.history.listeners:
+            self.history.listeners.remove(self.soon)
+        await cancel(self._task)
+
+    def publish(self) -> None:
+        """Capture the station now and make it the snapshot the ops thread reads."""
+        self._soon = False
+        try:
+            self.latest = capture(self.station, self.recorder, self.history)
+        except Exception as exc:  # the last snapshot stays; the station goes on
+            self._failures.failed(exc, traceback=True, level=logging.ERROR)
+        else:
+            self._failures.ok()
+
+    def soon(self, _event: object = None) -> None:
+        """Publish at the end of this loop turn (once, however many things happened in it)."""
+        if self._running and not self._soon:
+            self._soon = True
+            asyncio.get_running_loop().call_soon(self.publish)
+
+    def _module_changed(self, _module: ModuleState) -> None:
+        self.soon()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.period)
+            self.publish()
