@@ -66,17 +66,35 @@ async def test_operate_calls_are_events_with_the_token_name(api: Api) -> None:
     assert event["body"] == {"site_max_power_w": 90000}
 
 
-async def test_repeated_failures_are_429_and_logged_without_the_token(
+async def test_wrong_tokens_are_429_after_five_yet_a_valid_token_still_works(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Five unknown tokens from one address within a minute, then its guesses are 429 (docs/security.md)."""
     with caplog.at_level(logging.WARNING, logger="pecc_plugins.ctl.auth"):
         answers = [(await api("GET", "/api/guns", token=f"guess-{i}"))[0] for i in range(8)]
-        status, headers, _ = await api("GET", "/api/guns", token="viewer")  # even a good one, for a while
+        status, headers, _ = await api("GET", "/api/guns", token="guess-8")
+        assert status == 429 and int(headers["Retry-After"]) > 0
+        # the operator on the same address is not locked out by someone else's guesses
+        assert (await api("GET", "/api/guns", token="viewer"))[0] == 200
+        assert (await api("PUT", "/api/limits", {"site_max_power_w": 100000}, token="alice"))[0] == 200
+        assert (await api("GET", "/api/guns", token="guess-9"))[0] == 429  # guessing stays refused
     assert answers[:5] == [401] * 5 and answers[5:] == [429] * 3
-    assert status == 429 and int(headers["Retry-After"]) > 0
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 2 and "127.0.0.1" in lines[0]
-    assert not any("guess" in line or "r3ad" in line for line in caplog.text.splitlines())
+    assert len(lines) == 2 and "127.0.0.1" in lines[0] and "429" in lines[1]
+    assert not any("guess" in line or "r3ad" in line or "0perate" in line for line in caplog.text.splitlines())
+    await asyncio.sleep(61)  # the window (a minute) is over
+    assert (await api("GET", "/api/guns", token="guess-10"))[0] == 401
+
+
+async def test_requests_without_credentials_count_nothing(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    """A probe, a bare curl or a page's <img> tags pointing here: 401 every time, never a lockout."""
+    with caplog.at_level(logging.WARNING, logger="pecc_plugins.ctl.auth"):
+        answers = [(await api("GET", "/api/guns"))[0] for _ in range(20)]
+        answers += [(await api("GET", "/api/guns", Authorization="Bearer "))[0] for _ in range(5)]
+        answers += [(await api("GET", "/api/guns", Authorization="Basic dXNlcjpwYXNz"))[0] for _ in range(5)]
+    assert answers == [401] * 30
+    assert not caplog.records  # nothing guessed: nothing to report
+    assert (await api("GET", "/api/guns", token="guess"))[0] == 401  # the first guess is still the first
 
 
 async def test_cross_site_requests_are_refused_and_the_dashboards_own_pass(api: Api) -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,6 +167,7 @@ async def test_probes(ctl: Ctl) -> None:
     checks = body["checks"]
     assert checks["started"] is True and checks["bus_open"] is True and checks["modules_answering"].endswith("/8")
     ctl.runtime.plugins.station_stopping(ctl.runtime.station)  # what the runtime says first when stopping
+    await asyncio.sleep(0)  # the end of this loop turn: the station publishes its snapshot
     status, body = await ctl.http("GET", "/readyz")
     assert status == 503 and body["checks"]["started"] is False
 
@@ -181,3 +186,68 @@ async def test_listeners_get_every_event_and_a_broken_one_harms_nobody(ctl: Ctl)
     assert next(e for e in seen if e["kind"] == "state")["to"] == "cableCheck"
     # the session bookkeeping went on although the first listener raised
     assert ctl.runtime.services[-1].app[RECORDER].guns["1-1"].sessions_started == 1
+
+
+def saved_limits(state: Path) -> Any:
+    """The saved overrides as a PECC starting now would read them from its state directory."""
+    connection = sqlite3.connect(state / "history.sqlite3")
+    try:
+        row = connection.execute("SELECT data FROM limits").fetchone()
+    finally:
+        connection.close()
+    return None if row is None else json.loads(row[0])
+
+
+async def test_a_limits_change_is_on_disk_when_it_is_answered(ctl: Ctl, own_state_dir: Path) -> None:
+    update = {"site_max_power_w": 42_000, "guns": {"1-2": {"max_current_a": 33}}}
+    assert (await ctl.http("PUT", "/api/limits", update))[0] == 200
+    assert saved_limits(own_state_dir) == update  # read at once: nothing was left to a background writer
+    assert (await ctl.http("PUT", "/api/limits", {"guns": {"1-2": {"priority": 3}}}))[0] == 200
+    assert saved_limits(own_state_dir) == {"site_max_power_w": 42_000, "guns": {"1-2": {"max_current_a": 33,
+                                                                                      "priority": 3}}}
+    assert (await ctl.http("POST", "/api/limits/reset", {}))[0] == 200
+    assert saved_limits(own_state_dir) is None
+
+
+async def test_limits_that_cannot_be_saved_are_503_and_say_that_they_apply(ctl: Ctl) -> None:
+    await ctl.runtime.services[-1].app[HISTORY].close()  # the store is gone (a disk that failed)
+    status, body = await ctl.http("PUT", "/api/limits", {"site_max_power_w": 42_000})
+    assert status == 503 and "apply now but could not be saved" in body["error"], body
+    assert (await ctl.http("GET", "/api/limits"))[1]["site_max_power_w"] == 42_000
+
+
+async def test_an_open_sessions_energy_is_written_every_5_s_until_it_ends(
+    ctl: Ctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/control-api.md: an open session is written when it opens, every 5 s, and when it ends."""
+    history = ctl.runtime.services[-1].app[HISTORY]
+    loop = asyncio.get_running_loop()
+    rows: list[tuple[float, Any]] = []  # every session row the recorder writes: (loop time, row)
+    write = history.session
+
+    def spy(record: Any) -> None:
+        rows.append((loop.time(), dataclasses.replace(record)))
+        write(record)
+
+    monkeypatch.setattr(history, "session", spy)
+    await ctl.settled()
+    secc = await ctl.secc()
+    await charging(secc, 60)
+    await asyncio.sleep(12)
+    await stop_session(secc)
+    ended = loop.time()
+    await asyncio.sleep(11)  # no checkpoint after the end
+    await secc.close()
+    (opened_at, opened), *checkpoints, (ended_at, last) = rows
+    assert opened.end is None and opened.energy_wh == 0.0
+    assert last.end is not None and last.outcome == "completed" and ended_at <= ended
+    assert [t for t, _ in checkpoints] == pytest.approx(
+        [opened_at + 5.0 * k for k in range(1, len(checkpoints) + 1)], abs=1e-6
+    )
+    assert len(checkpoints) == int((ended_at - opened_at) // 5.0) >= 2
+    assert all(row.end is None and row.id == opened.id for _, row in checkpoints)
+    energies = [row.energy_wh for _, row in checkpoints]
+    assert energies[0] > 0 and energies == sorted(energies) and energies[-1] <= last.energy_wh
+    await history.stored()
+    (stored,) = await history.sessions(gun="1-1")
+    assert stored["energy_wh"] == last.energy_wh and stored["outcome"] == "completed"

@@ -56,12 +56,29 @@ async def test_an_empty_connection_is_closed_quietly_and_the_api_still_answers(c
     assert (await ctl.http("GET", "/healthz"))[0] == 200
 
 
-async def test_a_truncated_body_is_dropped_quietly(ctl: Ctl) -> None:
-    """The client ends the connection before its body is complete: nothing to answer, nothing applied."""
-    answer = await exchange(ctl.api_port, put(b'{"site_max_power_w": 1', "Content-Type: application/json",
-                                                 "Content-Length: 100"), half_close=True)
-    assert answer == b"" or status_of(answer) == 400, answer
-    assert (await ctl.http("GET", "/api/limits"))[1]["site_max_power_w"] != 1
+@pytest.mark.parametrize("half_close", [True, False], ids=["half-closed", "closed"])
+async def test_a_truncated_body_is_one_info_line_and_changes_nothing(
+    ctl: Ctl, caplog: pytest.LogCaptureFixture, half_close: bool
+) -> None:
+    """The client ends the connection before its body is complete: nothing applied, no traceback."""
+    caplog.set_level(logging.INFO, logger="pecc_plugins.ctl")
+    before = (await ctl.http("GET", "/api/limits"))[1]
+    head = put(b'{"site_max_power_w": 1', "Content-Type: application/json", "Content-Length: 100")
+    if half_close:
+        answer = await exchange(ctl.api_port, head, half_close=True)
+        assert answer == b"" or status_of(answer) == 400, answer
+    else:
+        _, writer = await asyncio.open_connection("127.0.0.1", ctl.api_port)
+        writer.write(head)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    async with asyncio.timeout(5):
+        while not (lines := [r for r in caplog.records if "mid-request" in r.getMessage()]):
+            await asyncio.sleep(0.01)
+    assert [(r.levelname, r.exc_info) for r in lines] == [("INFO", None)]
+    assert "PUT /api/limits" in lines[0].getMessage()
+    assert (await ctl.http("GET", "/api/limits"))[1] == before
 
 
 @pytest.mark.parametrize("lengths", [("2", "2"), ("2", "3")])
@@ -114,6 +131,72 @@ async def test_limit_values_have_strict_json_types(ctl: Ctl, update: object, wor
     status, body = await ctl.http("PUT", "/api/limits", update)
     assert status == 400 and words in body["error"], body
     assert (await ctl.http("GET", "/api/limits"))[1] == before
+
+
+#: docs/control-api.md: every number in a body at most 1e15 in magnitude; the site cap and a
+#: gun's power cap at most 10 MW, a gun's current cap at most 10 kA.
+HUGE = int("9" * 400)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b'{"site_max_power_w": %d}' % HUGE, "site_max_power_w: got 99999"),
+        (b'{"site_max_power_w": 1e308}', "site_max_power_w: got 1e+308; expected at most 10000000 W (10 MW)"),
+        (b'{"site_max_power_w": 10000001}', "expected at most 10000000 W (10 MW)"),
+        (b'{"site_max_power_w": -1e300}', "site_max_power_w: got -1e+300; expected a finite number"),
+        (b'{"site_max_power_w": NaN}', "site_max_power_w: got nan; expected a finite number"),
+        (b'{"site_max_power_w": Infinity}', "expected at most 10000000 W (10 MW)"),
+        (b'{"site_max_power_w": 1e999}', "expected at most 10000000 W (10 MW)"),
+        (b'{"guns": {"1-1": {"max_power_w": %d}}}' % HUGE, "guns.1-1.max_power_w: got 99999"),
+        (b'{"guns": {"1-1": {"max_current_a": 10001}}}', "guns.1-1.max_current_a: got 10001; expected at most 10000 A"),
+        (b'{"guns": {"1-1": {"priority": %d}}}' % HUGE, "guns.1-1.priority: got 99999"),
+        (b'{"policy": {"derate_floor": %d}}' % HUGE, "policy.derate_floor: got 99999"),
+        (b'{"policy": {"derate_floor": [1e16]}}', "policy.derate_floor[0]: got 1e+16; expected a finite number"),
+    ],
+)
+async def test_numbers_beyond_their_bounds_are_400_and_change_nothing(ctl: Ctl, raw: bytes, words: str) -> None:
+    before = (await ctl.http("GET", "/api/limits"))[1]
+    status, body = await ctl.http("PUT", "/api/limits", raw=raw)
+    assert status == 400 and words in body["error"], body
+    assert (await ctl.http("GET", "/api/limits"))[1] == before
+
+
+async def test_the_bounds_themselves_are_accepted(ctl: Ctl) -> None:
+    update = {"site_max_power_w": 10_000_000, "guns": {"1-1": {"max_current_a": 10_000, "max_power_w": 10_000_000}}}
+    status, body = await ctl.http("PUT", "/api/limits", update)
+    assert status == 200, body
+    assert body["site_max_power_w"] == 10_000_000 and body["guns"]["1-1"]["max_current_a"] == 10_000
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("after=99999999999999999999999", "after: got '99999999999999999999999'; expected an event id from 0 to"),
+        ("after=9223372036854775808", "expected an event id from 0 to 9223372036854775807"),
+        ("after=" + "9" * 5000, "after: got"),
+        ("since=1e999", "since: got '1e999'"),
+        ("since=nan", "since: got 'nan'"),
+        ("since=-inf", "since: got '-inf'"),
+        ("since=0001-01-01T00:00:00%2B01:00", "of the years 1 to 9999"),
+        ("limit=10001", "limit: got '10001'"),
+        ("limit=" + "9" * 400, "limit: got"),
+    ],
+)
+async def test_query_values_beyond_their_bounds_are_400(ctl: Ctl, query: str, words: str) -> None:
+    status, body = await ctl.http("GET", f"/api/events?{query}")
+    assert status == 400 and words in body["error"], body
+
+
+async def test_the_query_bounds_themselves_are_accepted(ctl: Ctl) -> None:
+    for query in ("after=9223372036854775807", "after=0", "since=0", "since=9999-12-31T23:59:59Z", "limit=10000"):
+        assert (await ctl.http("GET", f"/api/events?{query}"))[0] == 200, query
+
+
+async def test_a_module_address_is_ascii_digits(ctl: Ctl) -> None:
+    for address in ("%C2%B2", "%D9%A3", "9" * 5000, "-1", "1.0"):
+        status, body = await ctl.http("POST", f"/api/sim/modules/{address}/silence", {"silent": True})
+        assert status == 404 and "no module" in body["error"], (address, body)
 
 
 @pytest.mark.parametrize(

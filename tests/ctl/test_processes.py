@@ -1,7 +1,9 @@
-"""Two real ``pecc run`` processes side by side, each with ``--ctl-port 0``; ``pecc ctl --profile`` finds each."""
+"""Real ``pecc run`` processes: two side by side, each with ``--ctl-port 0`` (``pecc ctl --profile`` finds
+each); and what a station killed with SIGKILL keeps of its run-time limits and of an open session."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -12,10 +14,14 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
-from pecc_core.testing import write_profile
+from pecc_core.testing import wait_serving, write_profile
+
+from .conftest import FAST, Secc, charging
 
 
 @contextlib.contextmanager
@@ -46,12 +52,20 @@ def wait_for(path: Path, proc: subprocess.Popen[bytes], log: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def get(url: str) -> tuple[int, dict]:
+def get(url: str, method: str = "GET", body: Any = None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method=method)
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def killed(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL: no shutdown code runs, as in a crash."""
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
 
 
 @pytest.mark.system("two `pecc run` processes and `pecc ctl` subprocesses")
@@ -105,3 +119,64 @@ def test_an_unusable_state_directory_is_a_clear_error_not_a_traceback(tmp_path: 
         assert proc.wait(timeout=30) == 2
     text = log.read_text()
     assert "state_dir" in text and "Traceback" not in text
+
+
+def sim_profile(directory: Path, channel: str, overrides: dict[str, Any] | None = None) -> Path:
+    return write_profile("sim", directory, {
+        "server.port": 0, "power.driver.params.channel": channel, "services.0.params.channel": channel,
+        **(overrides or {}),
+    })
+
+
+@pytest.mark.system("`pecc run` processes, killed with SIGKILL right after an answer, and started again")
+def test_limits_answered_200_survive_a_sigkill_right_after_the_answer(tmp_path: Path, can_channel: str) -> None:
+    profile, state = sim_profile(tmp_path, can_channel), tmp_path / "state"
+    expected: dict[str, Any] = {}
+    for round_ in range(3):
+        log = tmp_path / f"pecc-{round_}.log"
+        with pecc_run(profile, state, log) as proc:
+            url = wait_for(state / "ctl.json", proc, log)["url"]
+            if round_:
+                status, limits = get(url + "/api/limits")
+                assert status == 200 and limits["site_max_power_w"] == expected["site"], log.read_text()
+                assert limits["guns"]["1-1"]["max_current_a"] == expected["current"]
+            expected = {"site": 40_000.0 + 1000 * round_, "current": 10.0 + round_}
+            update = {"site_max_power_w": expected["site"], "guns": {"1-1": {"max_current_a": expected["current"]}}}
+            answered = get(url + "/api/limits", "PUT", update)
+            killed(proc)  # at once: within a few ms of the answer
+            assert answered[0] == 200, answered
+    with pecc_run(profile, state, tmp_path / "pecc-last.log") as proc:
+        url = wait_for(state / "ctl.json", proc, tmp_path / "pecc-last.log")["url"]
+        limits = get(url + "/api/limits")[1]
+        assert limits["site_max_power_w"] == expected["site"]
+        assert limits["guns"]["1-1"]["max_current_a"] == expected["current"]
+
+
+@pytest.mark.system("a `pecc run` process charging for real seconds, killed with SIGKILL, and started again")
+async def test_a_session_killed_mid_charge_keeps_the_energy_of_its_last_checkpoint(
+    tmp_path: Path, can_channel: str
+) -> None:
+    """docs/control-api.md: an open session is written every 5 s; a crash loses at most that much energy."""
+    profile, state = sim_profile(tmp_path, can_channel, FAST), tmp_path / "state"
+    log = tmp_path / "pecc.log"
+    with pecc_run(profile, state, log) as proc:
+        url = (await asyncio.to_thread(wait_for, state / "ctl.json", proc, log))["url"]
+        port = wait_serving(log, proc)
+        path = get(url + "/api/guns/1-1")[1]["path"]
+        secc = Secc(await connect(f"ws://127.0.0.1:{port}{path}", subprotocols=["pep1.5"]))
+        await charging(secc, 60)
+        await asyncio.sleep(7.5)  # at least one checkpoint
+        gun = (await asyncio.to_thread(get, url + "/api/guns/1-1"))[1]
+        read_at = time.monotonic()
+        killed(proc)
+        since_read = time.monotonic() - read_at
+        await secc.close()
+    had, power = gun["session"]["energy_wh"], max(gun["session"]["peak_power_w"], gun["power_w"])
+    with pecc_run(profile, state, tmp_path / "pecc-again.log") as proc:
+        url = (await asyncio.to_thread(wait_for, state / "ctl.json", proc, tmp_path / "pecc-again.log"))["url"]
+        (session,) = (await asyncio.to_thread(get, url + "/api/sessions?gun=1-1"))[1]["sessions"]
+    assert session["id"] == gun["session"]["id"]
+    assert session["outcome"] == "failed" and session["end_reason"] == "PECC ended without closing it"
+    one_interval = power * 5.0 / 3600  # Wh delivered in one checkpoint interval at the session's peak
+    assert 0 < session["energy_wh"] <= had + power * since_read / 3600 + 1e-6, (session, had)
+    assert session["energy_wh"] >= had - one_interval, (session, had, one_interval)

@@ -137,15 +137,51 @@ async def test_a_wrong_token_is_refused_then_rate_limited_and_never_logged(
         status, _, body = await station.api("POST", "/login", {"token": "guess-1"})
         assert status == 401 and "unknown token" in body["error"]
         answers = [(await station.api("POST", "/login", {"token": f"guess-{i}"}))[0] for i in range(2, 6)]
-        status, headers, body = await station.api("POST", "/login", {"token": SECRETS["viewer"][1]})
-        form_status, form_headers, page = await station.sign_in_form(SECRETS["viewer"][1])
+        status, headers, body = await station.api("POST", "/login", {"token": "guess-6"})
+        form_status, form_headers, page = await station.sign_in_form("guess-7")
+        bearer = (await station.api("GET", "/api/guns", token="guess-8"))[0]  # one count per address
+        signed_in = await station.api("POST", "/login", {"token": SECRETS["viewer"][1]})
+        form_signed_in = await station.sign_in_form(SECRETS["viewer"][1])
     assert answers == [401, 401, 401, 429]
     assert status == 429 and int(headers["Retry-After"]) > 0 and "Set-Cookie" not in headers
     assert body == {"error": "too many failed authentications; try again later"}  # as for a bearer token
     assert form_status == 429 and b"try again later" in page and int(form_headers["Retry-After"]) > 0
-    assert (await station.api("GET", "/api/guns", token="viewer"))[0] == 429  # one count per address
+    assert bearer == 429
+    # the right token signs in all the same: the guesses of another client on this address lock nobody out
+    assert signed_in[0] == 200 and "pecc_session=" in signed_in[1]["Set-Cookie"]
+    assert form_signed_in[0] == 303 and "pecc_session=" in form_signed_in[1]["Set-Cookie"]
+    assert (await station.api("GET", "/api/guns", Cookie=cookie_header(signed_in[1])))[0] == 200
     assert "guess" not in caplog.text and SECRETS["viewer"][1] not in caplog.text
     assert any("authentication failed from 127.0.0.1" in r.getMessage() for r in caplog.records)
+
+
+#: What a browser sends for ``<img src="http://127.0.0.1:PORT/api/guns">`` on a page served by another
+#: local port: no Authorization, no Origin; a Referer and image Accept.
+IMG = {"Accept": "image/avif,image/webp,image/apng,image/*,*/*;q=0.8", "Referer": "http://127.0.0.1:8000/",
+       "Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Site": "same-site"}
+
+
+async def test_a_page_of_img_tags_elsewhere_on_this_host_locks_nobody_out(
+    station: Station, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The audit's case: seven <img> tags, loaded a few times, then the operator's token and session still work."""
+    alice = await station.session("alice")
+    with caplog.at_level(logging.WARNING, logger="pecc_plugins.ctl.auth"):
+        answers = [(await station.api("GET", "/api/guns", **IMG))[0] for _ in range(3 * 7)]
+        answers += [(await station.api("GET", "/api/guns", Cookie="pecc_session=ended-long-ago", **IMG))[0]
+                    for _ in range(7)]  # a session that ended (a restart): no guess either
+    assert answers == [401] * 28
+    # no failed authentication counted or logged (the sign-in above may have logged at INFO)
+    assert not [r for r in caplog.records if r.name == "pecc_plugins.ctl.auth" and r.levelno >= logging.WARNING]
+    status, _, body = await station.api("GET", "/api/guns", Cookie="pecc_session=ended-long-ago")
+    assert status == 401 and "session has ended (sign in again)" in body["error"]
+    assert (await station.api("GET", "/api/guns", token="alice"))[0] == 200
+    assert (await station.api("PUT", "/api/limits", {"site_max_power_w": 90000}, token="alice"))[0] == 200
+    assert (await station.api("GET", "/api/guns", Cookie=alice))[0] == 200
+    status, _, _ = await station.api("PUT", "/api/limits", {"site_max_power_w": 95000}, Cookie=alice,
+                                     Origin=station.origin)
+    assert status == 200
+    assert (await station.sign_in_form(SECRETS["viewer"][1]))[0] == 303
 
 
 async def test_bad_sign_in_requests_are_clear_refusals(station: Station) -> None:

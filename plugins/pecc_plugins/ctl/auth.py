@@ -19,8 +19,18 @@ cannot send the header, so the dashboard signs in with a token once
 (:mod:`.sessions`), which stands for the token's name and role. Without any
 token configured the API is open to loopback clients, as before; serving
 beyond loopback needs TLS and tokens (checked when the service is built).
-Repeated failures from one address are answered 429 for a while, and
-logged once per address and window.
+
+**Guessing**: only a presented, wrong credential counts as a failure (an
+unknown bearer token, an unknown token at sign-in); a request without
+any (a probe, a page's ``<img>`` pointing here, an ended session's
+cookie) is 401 and counts nothing. After :data:`MAX_FAILURES` failures
+from one address within :data:`FAILURE_WINDOW_S`, further unknown tokens
+from it are 429 until the window ends; logged once per address and
+window. A valid token or a live session is accepted all the same, even
+from that address: every loopback client is one address, and someone
+else's guesses must not lock the operator out. What makes a guess hopeless
+is the token's 256 random bits (:func:`new_token`), not the count; the
+count keeps a guessing client's noise down and makes it visible.
 
 **Cross-site requests**: a page in a browser on the PECC host can send
 requests to 127.0.0.1, and with DNS rebinding read the answers. So the
@@ -70,7 +80,7 @@ UNAUTHENTICATED = ("/healthz", "/readyz", "/login", "/logout")
 FORM_ROUTES = ("/login", "/logout")
 FORM = "application/x-www-form-urlencoded"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: Failed authentications per address and window before it gets 429.
+#: Unknown tokens per address and window before its further ones get 429.
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 60.0
 _TRACKED_ADDRESSES = 4096
@@ -156,7 +166,7 @@ def find_token(tokens: tuple[Token, ...], presented: str) -> Token | None:
 
 
 class FailureLimiter:
-    """Counts failed authentications per client address in a window; bounded memory."""
+    """Counts wrong credentials per client address in a window; bounded memory."""
 
     def __init__(self, limit: int = MAX_FAILURES, window: float = FAILURE_WINDOW_S) -> None:
         self.limit = limit
@@ -264,8 +274,6 @@ def authenticate(access: Access) -> Middleware:
         session = access.session_of(request) if header is None else None
         if header is None and session is None and request.method in ("GET", "HEAD") and request.path == "/":
             return await handler(request)  # the dashboard's sign-in page
-        address, now = peer(request), asyncio.get_running_loop().time()
-        admit(access, address, now)
         if session is not None:
             token = session.token
             request[SIGNED_IN] = session
@@ -274,7 +282,10 @@ def authenticate(access: Access) -> Middleware:
         else:
             scheme, _, presented = (header or "").partition(" ")
             presented = presented.strip() if scheme.lower() == "bearer" else ""
-            token = check_token(access, address, presented, now, "send Authorization: Bearer <token>")
+            how = "send Authorization: Bearer <token>"
+            if COOKIE in request.cookies and header is None:
+                how = "the dashboard session has ended (sign in again), or " + how
+            token = check_token(access, peer(request), presented, asyncio.get_running_loop().time(), how)
         if token.role < needed:
             raise error(
                 web.HTTPForbidden,
@@ -287,8 +298,19 @@ def authenticate(access: Access) -> Middleware:
     return middleware
 
 
-def admit(access: Access, address: str, now: float) -> None:
-    """429 (with Retry-After) while ``address`` has failed too often."""
+def check_token(access: Access, address: str, presented: str, now: float, how: str) -> Token:
+    """The token ``presented`` (may be empty) from ``address``; refused saying ``how`` if there is none.
+
+    A known token is accepted whatever the address's failures. Nothing
+    presented is 401, not counted. An unknown token is 429 (with
+    Retry-After) while ``address`` has failed too often, else a failure
+    counted and 401.
+    """
+    if not presented:
+        raise _unauthorized(f"no token: {how}")
+    token = find_token(access.tokens, presented)
+    if token is not None:
+        return token
     wait = access.limiter.blocked_for(address, now)
     if wait:
         raise web.HTTPTooManyRequests(
@@ -296,20 +318,16 @@ def admit(access: Access, address: str, now: float) -> None:
             content_type="application/json",
             headers={"Retry-After": str(int(wait) + 1)},
         )
+    access.limiter.failed(address, now, "unknown token")
+    raise _unauthorized(f"unknown token: {how}")
 
 
-def check_token(access: Access, address: str, presented: str, now: float, how: str) -> Token:
-    """The token ``presented`` (may be empty) from ``address``; 401 saying ``how`` if unknown, a failure counted."""
-    token = find_token(access.tokens, presented) if presented else None
-    if token is None:
-        why = "no token" if not presented else "unknown token"
-        access.limiter.failed(address, now, why)
-        raise web.HTTPUnauthorized(
-            text=json.dumps({"error": f"{why}: {how}"}),
-            content_type="application/json",
-            headers={"WWW-Authenticate": 'Bearer realm="pecc"'},
-        )
-    return token
+def _unauthorized(message: str) -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        text=json.dumps({"error": message}),
+        content_type="application/json",
+        headers={"WWW-Authenticate": 'Bearer realm="pecc"'},
+    )
 
 
 def check_exposure(remote: bool, tls: bool, tokens: tuple[Token, ...]) -> None:

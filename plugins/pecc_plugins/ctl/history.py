@@ -1,14 +1,25 @@
 """Event and session history in SQLite, written by one thread, never by the loop.
 
 The loop only appends rows to a bounded backlog (:meth:`History.event`,
-:meth:`History.session`, :meth:`History.save_limits`): a full backlog
-drops the row and counts it, it never waits. One writer task on the loop
-hands whatever is waiting to the writer thread (a one-worker executor:
-``run_in_executor``, so the loop knows a write is under way, which keeps
-virtual time in step with it in the tests), which inserts it in one
-transaction (the write rate follows the load in batches, not row by row)
-and prunes the tables to the retention bounds (rows and age) now and then.
-:meth:`History.stored` waits until what was put so far is on disk.
+:meth:`History.session`): a full backlog drops the row and counts it, it
+never waits. One writer task on the loop hands whatever is waiting to the
+writer thread (a one-worker executor: ``run_in_executor``, so the loop
+knows a write is under way, which keeps virtual time in step with it in
+the tests), which inserts it in one transaction (the write rate follows
+the load in batches, not row by row) and prunes the tables to the
+retention bounds (rows and age) now and then. :meth:`History.stored`
+waits until what was put so far is written: rows put after the call do
+not hold it up.
+
+Rows are committed with ``synchronous=NORMAL``: a commit is in the
+operating system's hands when it returns, so it survives the process
+being killed, though not a power cut right after it. The operator's limit
+overrides must survive both, so :meth:`History.save_limits` is a
+coroutine of its own that never waits behind the backlog: its one
+transaction (atomic, as every SQLite transaction) is committed with
+``synchronous=FULL``, which fsyncs the write-ahead log (and, the first
+time, its directory) before the commit returns.
+
 Readers open their own connection in a worker thread; WAL lets them read
 while the writer writes.
 
@@ -121,6 +132,11 @@ class History:
         self.dropped = 0
         self.written = 0
         self._backlog: list[tuple[str, Any]] = []
+        #: Rows taken into the backlog so far; rows whose write has been tried (in order).
+        self._accepted = 0
+        self._handled = 0
+        #: :meth:`stored` callers: each waits until ``_handled`` reaches its mark.
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -153,12 +169,20 @@ class History:
         finally:
             await cancel(self._writer)
             self._writer = self._executor = self._connection = None
+            self._wake()  # nothing more will be written
             executor.shutdown(wait=False)
 
     async def stored(self) -> None:
-        """Return once every row put so far is written (or its write has failed and been logged)."""
-        while self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
+        """Return once every row put so far is written (or its write has failed and been logged).
+
+        Rows put meanwhile are not waited for: a steady stream of events
+        cannot hold a caller up for longer than the backlog it found.
+        """
+        if self._handled >= self._accepted:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._accepted, done))
+        await done
 
     # -- from the loop: never blocks ------------------------------------------------
 
@@ -171,15 +195,24 @@ class History:
     def session(self, record: Session) -> None:
         self._put("session", tuple(asdict(record).values()))
 
-    def save_limits(self, overrides: dict[str, Any] | None) -> None:
-        """Store the operator's overrides (None: forget them)."""
-        self._put("limits", None if overrides is None else (wall(), json.dumps(overrides)))
+    async def save_limits(self, overrides: dict[str, Any] | None) -> None:
+        """Store the operator's overrides (None: forget them); return once they are on disk.
+
+        Run by the writer thread ahead of the backlog, fsynced (see the
+        module doc). :class:`sqlite3.Error` if they could not be stored
+        (also when the store is closed).
+        """
+        if self._connection is None:
+            raise sqlite3.ProgrammingError(f"{self.path}: the history store is closed")
+        row = None if overrides is None else (wall(), json.dumps(overrides))
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._write_limits, self._connection, row)
 
     def _put(self, what: str, row: Any) -> None:
         if len(self._backlog) >= BACKLOG or self._connection is None:
             self.dropped += 1
             return
         self._backlog.append((what, row))
+        self._accepted += 1
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write(), name="pecc-history")
 
@@ -191,7 +224,21 @@ class History:
             prune = loop.time() - self._pruned_at > PRUNE_EVERY_S
             if prune:
                 self._pruned_at = loop.time()
-            await loop.run_in_executor(self._executor, self._store, self._connection, batch, prune)
+            try:
+                await loop.run_in_executor(self._executor, self._store, self._connection, batch, prune)
+            finally:
+                self._handled += len(batch)
+                self._wake()
+
+    def _wake(self) -> None:
+        """Release the :meth:`stored` callers whose rows have all been handled (on their own loops)."""
+        waiting = []
+        for mark, done in self._waiters:
+            if mark <= self._handled or self._connection is None:
+                done.get_loop().call_soon_threadsafe(_release, done)
+            else:
+                waiting.append((mark, done))
+        self._waiters = waiting
 
     # -- reading (worker threads) --------------------------------------------------------
 
@@ -259,6 +306,19 @@ class History:
         except sqlite3.Error:
             log.exception("history: writing %d rows to %s failed", len(batch), self.path)
 
+    def _write_limits(self, connection: sqlite3.Connection, row: tuple[float, str] | None) -> None:
+        connection.execute("PRAGMA synchronous=FULL")
+        try:
+            with connection:
+                connection.execute("BEGIN")
+                if row is None:
+                    connection.execute("DELETE FROM limits")
+                else:
+                    connection.execute("INSERT OR REPLACE INTO limits VALUES (1, ?, ?)", row)
+        finally:
+            connection.execute("PRAGMA synchronous=NORMAL")
+        self.written += 1
+
     def _close(self, connection: sqlite3.Connection) -> None:
         try:
             self._prune(connection)
@@ -269,7 +329,6 @@ class History:
     def _insert(self, connection: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
         events = [row for what, row in batch if what == "event"]
         sessions = [row for what, row in batch if what == "session"]
-        limits = [row for what, row in batch if what == "limits"]
         with connection:
             connection.execute("BEGIN")
             if events:
@@ -278,11 +337,6 @@ class History:
                 connection.executemany(
                     f"INSERT OR REPLACE INTO sessions VALUES ({', '.join('?' * len(Session.__slots__))})", sessions
                 )
-            for row in limits:  # in order: the last one wins
-                if row is None:
-                    connection.execute("DELETE FROM limits")
-                else:
-                    connection.execute("INSERT OR REPLACE INTO limits VALUES (1, ?, ?)", row)
         self.written += len(batch)
 
     def _prune(self, connection: sqlite3.Connection) -> None:
@@ -297,6 +351,11 @@ class History:
                 "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY start DESC LIMIT -1 OFFSET ?)",
                 (keep,),
             )
+
+
+def _release(done: asyncio.Future[None]) -> None:
+    if not done.done():  # not cancelled meanwhile
+        done.set_result(None)
 
 
 def _where(*conditions: tuple[str, Any]) -> tuple[str, tuple[Any, ...]]:

@@ -4,7 +4,8 @@ The middleware chain, outermost first:
 
 1. :func:`json_errors`: every refusal is ``{"error": "..."}`` with its
    status; an unexpected exception is logged and answered 500 without a
-   traceback to the client.
+   traceback to the client; a client that closes the connection
+   mid-request (a body cut short) is one INFO line.
 2. :func:`loopback_only`: clients outside 127.0.0.0/8 and ::1 get 403
    unless the service allows remote clients.
 3. :func:`~pecc_plugins.ctl.auth.same_site`: the Host and Origin headers
@@ -54,6 +55,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.content_type == "application/json" or exc.empty_body:
             raise
         raise _as_json(exc, request) from None
+    except ConnectionResetError:  # the client closed the connection mid-request (its body cut short)
+        log.info("control API: %s %s: the client closed the connection mid-request", request.method, request.path)
+        raise error(web.HTTPBadRequest, "the connection closed mid-request") from None
     except Exception:
         log.exception("control API: %s %s failed", request.method, request.path)
         raise error(web.HTTPInternalServerError, "internal error (see the PECC log)") from None

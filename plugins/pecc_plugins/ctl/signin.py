@@ -4,7 +4,8 @@ When the control API has tokens, a browser opening ``/`` without a session
 gets the sign-in page (plain HTML, no script). ``POST /login`` takes the
 token as the form's ``token`` field or as JSON ``{"token": ...}`` and
 checks it exactly as a bearer token is checked (hashed, compared in
-constant time, failures counted per address, 429 after too many). On
+constant time, unknown tokens counted per address, 429 for further
+unknown ones after too many; a valid token always signs in). On
 success it sets the session cookie (:mod:`.sessions`): ``HttpOnly``,
 ``SameSite=Strict``, ``Secure`` over HTTPS, ``Path=/``, ``Max-Age`` the
 session's lifetime; a form is then sent to ``/`` (303), JSON gets the
@@ -26,7 +27,7 @@ from aiohttp import web
 
 from pecc_core.clock import wall
 from pecc_plugins.ctl import bodies
-from pecc_plugins.ctl.auth import FORM, admit, check_token, peer
+from pecc_plugins.ctl.auth import FORM, check_token, peer
 from pecc_plugins.ctl.keys import ACCESS
 from pecc_plugins.ctl.middleware import NOT_AUDITED, error, read_json
 from pecc_plugins.ctl.sessions import COOKIE
@@ -68,7 +69,6 @@ async def login(request: web.Request) -> web.Response:
     presented = await _presented(request)
     address, now = peer(request), asyncio.get_running_loop().time()
     try:
-        admit(access, address, now)
         token = check_token(access, address, presented, now, "sign in with a token of this station")
     except (web.HTTPUnauthorized, web.HTTPTooManyRequests) as exc:
         if not form:
