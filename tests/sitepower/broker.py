@@ -27,6 +27,15 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 15.0) -> None:
+    """Return once ``process`` (a broker logging to ``log``) listens on ``port``; fail with its log otherwise."""
+    deadline = time.monotonic() + timeout
+    while not listening(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"mosquitto did not start: {log.read_text()}")
+        time.sleep(0.02)
+
+
 class Mosquitto:
     """One broker process; :meth:`start` again after :meth:`kill` reuses the port (a broker restart).
 
@@ -63,12 +72,11 @@ class Mosquitto:
         )
         with self.log.open("a") as out:
             self.process = subprocess.Popen([self.binary, "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while not listening(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError(f"mosquitto did not start: {self.log.read_text()}")
-            time.sleep(0.02)
+        try:
+            wait_listening(self.process, self.port, self.log)
+        except AssertionError:
+            self.kill()
+            raise
         self.started = True
 
     def kill(self) -> None:

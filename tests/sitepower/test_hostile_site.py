@@ -39,7 +39,7 @@ from pecc_plugins.site import signing
 from pecc_plugins.site.coordinator import Coordinator
 from pecc_plugins.site.profile import parse
 
-from .broker import Mosquitto, listening, mosquitto_binary
+from .broker import Mosquitto, mosquitto_binary, wait_listening
 from .keys import SiteKeys
 
 pytestmark = pytest.mark.system("a real Mosquitto broker and MQTT round trips in real time")
@@ -241,10 +241,7 @@ def configured_broker(tmp_path: Path, port: int) -> Any:
     with (tmp_path / "mosquitto.log").open("w") as out:
         process = subprocess.Popen([mosquitto_binary(), "-c", str(wrapper)], stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 15
-        while not listening(port):
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "mosquitto.log").read_text()
-            time.sleep(0.02)
+        wait_listening(process, port, tmp_path / "mosquitto.log")
         yield
     finally:
         process.kill()
