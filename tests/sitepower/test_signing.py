@@ -64,3 +64,16 @@ def test_a_wrong_key_file_is_a_clear_error(tmp_path: Path) -> None:
         signing.load_private(tmp_path / "site.pub", "keys.site")
     with pytest.raises(signing.SiteKeyError, match=r"site_key: .*missing.pub: No such file"):
         signing.load_public(tmp_path / "missing.pub", "site_key")
+
+
+def test_the_signed_bytes_are_those_docs_site_md_describes() -> None:
+    """Built here from the document (not from signing.canonical): another coordinator can interoperate."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    own = Ed25519PrivateKey.generate()
+    body = {"seq": 3, "epoch": "e1", "power_w": 42000.5, "ttl_s": 5, "expires_at": 1e9}
+    document_bytes = json.dumps([TOPIC, body], sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    theirs = {**body, "sig": base64.b64encode(own.sign(document_bytes)).decode()}
+    assert signing.verified(own.public_key(), TOPIC, theirs)  # signed elsewhere, taken here
+    ours = signing.sign(own, TOPIC, body)
+    own.public_key().verify(base64.b64decode(ours["sig"]), document_bytes)  # signed here, checks elsewhere
