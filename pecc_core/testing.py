@@ -16,6 +16,7 @@ to wait for simulated hardware, :func:`wait_serving` to learn the port of a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import itertools
@@ -39,6 +40,23 @@ from pecc_core.profile.loader import resolve
 from pecc_core.runtime import Runtime
 
 _channels = itertools.count(1)
+
+#: The loop clock a virtual-time test starts at: a controller up for a day, as
+#: on a real cabinet (a zero would hide code that takes 0.0 for "long ago").
+VIRTUAL_START_S = 86_400.0
+
+
+def virtual_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop on virtual time (looptime) for its whole life, from :data:`VIRTUAL_START_S`.
+
+    Its clock stands still while anything can run and jumps to the next
+    timer when every task waits. The asyncio tests get one each
+    (``tests/conftest.py``); a test that drives a loop itself (hypothesis's
+    stateful machines) makes its own here.
+    """
+    import looptime  # a test dependency, like this module's users
+
+    return looptime.new_event_loop(start=VIRTUAL_START_S)
 
 #: A test that loads the CPU with a whole station (72 guns, or several
 #: processes): ``-m "not heavy"`` leaves them out of a quick run.

@@ -38,9 +38,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-import looptime
 import pytest
 from hypothesis import HealthCheck, settings
+
+from pecc_core.testing import virtual_loop
 
 _LOADED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("ci", derandomize=True, print_blob=True, **_LOADED)  # type: ignore[arg-type]
@@ -57,10 +58,6 @@ def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-#: The loop clock a virtual-time test starts at: a controller up for a day, as
-#: on a real cabinet (a zero would hide code that takes 0.0 for "long ago").
-VIRTUAL_START_S = 86_400.0
-
 #: Seconds before the timeout at which a test's asyncio tasks are written out.
 TASKS_BEFORE_TIMEOUT_S = 20.0
 
@@ -75,7 +72,7 @@ def _virtual_loop() -> asyncio.AbstractEventLoop:
     started by a fixture would see the clock jump from real to virtual time;
     this loop is virtual for its whole life.
     """
-    loop = looptime.new_event_loop(start=VIRTUAL_START_S)
+    loop = virtual_loop()
     _loops[:] = [loop]
     return loop
 

@@ -31,7 +31,6 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-import looptime
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -51,7 +50,7 @@ from pecc_core.power import Fault
 from pecc_core.profile.model import Profile
 from pecc_core.runtime import Runtime
 from pecc_core.station import Station
-from pecc_core.testing import eventually, sim_overrides
+from pecc_core.testing import eventually, sim_overrides, virtual_loop
 
 from .gun_rig import instant_profile, instant_station
 
@@ -345,12 +344,6 @@ def run_machine(station: Station, loop: asyncio.AbstractEventLoop, examples: int
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
-
-
-def virtual_loop() -> asyncio.AbstractEventLoop:
-    """A loop on virtual time, as the asyncio tests get (tests/conftest.py): hypothesis drives the
-    machine synchronously, step by step, so the test runs the loop itself."""
-    return looptime.new_event_loop(start=86_400.0)
 
 
 def test_invariants_on_instant_modules(tmp_path: Path) -> None:
