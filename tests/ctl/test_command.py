@@ -169,6 +169,8 @@ async def test_events_follow_prints_new_events_until_ctrl_c(ctl: Ctl) -> None:
     line = await asyncio.wait_for(operator_event(), 30)
     assert line["gun"] == "1-2"
     follower.send_signal(signal.SIGINT)
-    # generous: with two suites and a load benchmark on the machine it took over 10 s to end
-    assert await asyncio.wait_for(follower.wait(), 60) == 0
-    assert b"Traceback" not in await follower.stderr.read()  # type: ignore[union-attr]
+    # Read its output to the end while it exits: a follower whose pipe is full (a busy station
+    # logs many events) blocks flushing stdout at exit for as long as nobody reads.
+    _, err = await asyncio.wait_for(follower.communicate(), 10)
+    assert follower.returncode == 0
+    assert b"Traceback" not in err
