@@ -150,10 +150,13 @@ def overload(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         pid = split.pecc.pid
         data = tomllib.loads(split.profile.read_text())
         urls = [f"ws://127.0.0.1:{split.port}{g['path']}" for s in data["seccs"] for g in s["guns"]][: args.guns]
-        secc_out, http_out = work / "secc.json", work / "http.json"
+        secc_out, http_out, ready = work / "secc.json", work / "http.json", work / "secc.ready"
         seccs = subprocess.Popen([PY, "-m", "benchmarks.opsload", "secc", *urls, "--warmup", str(args.warmup),
-                                  "--window", str(args.window), "--out", str(secc_out)])
-        time.sleep(args.warmup)
+                                  "--window", str(args.window), "--ready", str(ready), "--out", str(secc_out)])
+        while not ready.exists():  # every gun charging, or the warm-up over
+            if seccs.poll() is not None:
+                raise RuntimeError(f"the SECC load process ended early ({seccs.returncode})")
+            time.sleep(0.1)
         rss_before = rss_mb(pid)
         assert split.hw is not None
         cpu, hw_cpu, secc_cpu = CpuWindow(pid), CpuWindow(split.hw.pid), CpuWindow(seccs.pid)
@@ -229,7 +232,8 @@ def overload_table(results: list[dict[str, Any]]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=10.0,
+                        help="seconds before the window (--overload: at most; it starts once every gun charges)")
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--scrape-s", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=1, help="alternate without/with this many times (medians)")

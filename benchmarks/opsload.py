@@ -1,13 +1,14 @@
 """The two load processes of ``ops_bench --overload``: SECCs charging, and HTTP clients of the ops server.
 
-    python -m benchmarks.opsload secc URL... --warmup 10 --window 20 --out secc.json
+    python -m benchmarks.opsload secc URL... --warmup 60 --window 20 --ready ready --out secc.json
     python -m benchmarks.opsload http API --window 20 --scrapers 16 --readers 8 --streams 50 --out http.json
 
 ``secc``: the SECC simulator charging on every URL (at time scale 1 a
 session outlasts the run; a failed one is tried again on the same
-connection), each gun with its own counters:
-after the warm-up, over the window, every status interval of every gun
-(its longest gap and how many statuses arrived).
+connection), each gun with its own counters: after the warm-up (until
+every gun charges, ``--warmup`` seconds at most; ``--ready`` is written
+then), over the window, every status interval of every gun (its longest
+gap and how many statuses arrived).
 
 ``http``: ``--scrapers`` clients fetching ``/metrics`` back to back,
 ``--readers`` fetching ``/api/events?limit=10000`` back to back, and
@@ -41,19 +42,31 @@ from pecc_plugins.seccsim.stats import RunStats
 TCP_STATES = {1: "established", 7: "closed", 8: "close_wait"}
 
 
-async def seccs(urls: list[str], warmup: float, window: float) -> dict[str, Any]:
-    """Charge on every URL; each gun's status intervals within the window."""
+async def seccs(urls: list[str], warmup: float, window: float, ready: asyncio.Event | None = None) -> dict[str, Any]:
+    """Charge on every URL; each gun's status intervals within the window.
+
+    The warm-up ends as soon as every gun charges, after ``warmup`` seconds
+    at most (a loaded machine takes longer through cable check and
+    precharge); then ``ready`` is set and the window starts.
+    """
     per_gun = {url: RunStats() for url in urls}
-    options = RunOptions(sessions=10**6, session=SessionOptions(time_scale=1.0), duration=warmup + window + 5)
+    options = RunOptions(sessions=10**6, session=SessionOptions(time_scale=1.0))
     car = scenarios.load(None)
-    runs = [asyncio.create_task(simulate([url], car, options, stats)) for url, stats in per_gun.items()]
-    await asyncio.sleep(warmup)
+    stop = asyncio.Event()
+    runs = [asyncio.create_task(simulate([url], car, options, stats, stop)) for url, stats in per_gun.items()]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + warmup
+    while _charging(per_gun.values()) < len(urls) and loop.time() < deadline:
+        await asyncio.sleep(0.1)
     charging_before = _charging(per_gun.values())
     for stats in per_gun.values():
         stats.status_intervals.clear()
+    if ready is not None:
+        ready.set()
     await asyncio.sleep(window)
     intervals = {url: list(stats.status_intervals) for url, stats in per_gun.items()}
     charging_after = _charging(per_gun.values())
+    stop.set()
     await asyncio.gather(*runs, return_exceptions=True)
     return {
         "guns": len(urls),
@@ -64,6 +77,16 @@ async def seccs(urls: list[str], warmup: float, window: float) -> dict[str, Any]
         "sessions_failed": sum(s.sessions_failed for s in per_gun.values()),
         "failures": [f for s in per_gun.values() for f in s.failures][:20],
     }
+
+
+async def _seccs_signalling(urls: list[str], warmup: float, window: float, ready_file: Path | None) -> dict[str, Any]:
+    """:func:`seccs`, writing ``ready_file`` when the window starts (for the process that times the load)."""
+    ready = asyncio.Event()
+    run = asyncio.create_task(seccs(urls, warmup, window, ready))
+    await ready.wait()
+    if ready_file is not None:
+        ready_file.write_text("window\n")
+    return await run
 
 
 def _charging(stats: Iterable[RunStats]) -> int:
@@ -136,6 +159,7 @@ def main() -> None:
     secc.add_argument("urls", nargs="+")
     secc.add_argument("--warmup", type=float, required=True)
     secc.add_argument("--window", type=float, required=True)
+    secc.add_argument("--ready", type=Path, help="written when every gun charges and the window starts")
     secc.add_argument("--out", type=Path, required=True)
     http = commands.add_parser("http")
     http.add_argument("api")
@@ -147,7 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     if args.command == "secc":
-        result = asyncio.run(seccs(args.urls, args.warmup, args.window))
+        result = asyncio.run(_seccs_signalling(args.urls, args.warmup, args.window, args.ready))
     else:
         result = asyncio.run(http_load(args.api, args.window, args.scrapers, args.readers, args.streams))
     args.out.write_text(json.dumps({"wall_s": time.monotonic() - started, **result}))

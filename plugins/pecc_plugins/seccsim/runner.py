@@ -52,17 +52,29 @@ class RunOptions:
     retry_max: float = 30.0
 
 
-async def simulate(urls: list[str], scenario: Scenario, options: RunOptions, stats: RunStats) -> None:
-    """Run ``options.sessions`` sessions on every URL concurrently."""
+async def simulate(
+    urls: list[str], scenario: Scenario, options: RunOptions, stats: RunStats, stop: asyncio.Event | None = None
+) -> None:
+    """Run ``options.sessions`` sessions on every URL concurrently.
+
+    Setting ``stop`` ends them as ``options.duration`` does: the running
+    sessions end gracefully and no other starts (a caller that decides the
+    end by what it sees, not by the clock).
+    """
     guns = [GunSimulator(url, stats.add_gun(url), scenario, options, stats) for url in urls]
 
     def finish_all() -> None:
         for gun in guns:
             gun.finish()
 
+    async def finish_on_stop(stop: asyncio.Event) -> None:
+        await stop.wait()
+        finish_all()
+
     timer = None
     if options.duration is not None:
         timer = asyncio.get_running_loop().call_later(options.duration, finish_all)
+    watch = asyncio.create_task(finish_on_stop(stop)) if stop is not None else None
     try:
         async with asyncio.TaskGroup() as group:
             for gun in guns:
@@ -70,6 +82,8 @@ async def simulate(urls: list[str], scenario: Scenario, options: RunOptions, sta
     finally:
         if timer is not None:
             timer.cancel()
+        if watch is not None:
+            watch.cancel()
 
 
 class GunSimulator:
