@@ -44,6 +44,13 @@ _channels = itertools.count(1)
 #: The loop clock a virtual-time test starts at: a controller up for a day, as
 #: on a real cabinet (a zero would hide code that takes 0.0 for "long ago").
 VIRTUAL_START_S = 86_400.0
+#: Idle passes of a virtual loop before its clock jumps (looptime's
+#: ``noop_cycles``, 42 by default). A pass polls the sockets without waiting:
+#: data written to a loopback socket is there to read when the write returns,
+#: and the threads of ``run_in_executor`` are waited for by looptime itself,
+#: so a few passes suffice. Each jump costs that many passes, and a station
+#: has a timer every few ms: 42 made the in-process suite take 1.5x as long.
+NOOP_CYCLES = 8
 
 
 def virtual_loop() -> asyncio.AbstractEventLoop:
@@ -56,7 +63,7 @@ def virtual_loop() -> asyncio.AbstractEventLoop:
     """
     import looptime  # a test dependency, like this module's users
 
-    return looptime.new_event_loop(start=VIRTUAL_START_S)
+    return looptime.new_event_loop(start=VIRTUAL_START_S, noop_cycles=NOOP_CYCLES)
 
 #: A test that loads the CPU with a whole station (72 guns, or several
 #: processes): ``-m "not heavy"`` leaves them out of a quick run.
@@ -93,12 +100,19 @@ def write_profile(source: str, directory: Path, overrides: dict[str, Any]) -> Pa
 
 
 def sim_overrides(channel: str, port: int = 0) -> dict[str, Any]:
-    """Overrides that let a ``sim``-like profile run beside others in one process."""
+    """Overrides that let a ``sim``-like profile run beside others in one process.
+
+    The control API (the ``ctl`` service) listens on any free port and serves
+    on the station's loop: on a test's virtual time a thread of its own would
+    run on real time, behind the clock (``tests/ctl/test_ops_load.py`` and the
+    process tests serve from the thread, as ``pecc run`` does by default).
+    """
     return {
         "server.port": port,
         "power.driver.params.channel": channel,
         "services.0.params.channel": channel,
-        "services.1.params.port": 0,  # the control API (ctl service): any free port
+        "services.1.params.port": 0,
+        "services.1.params.thread": False,
     }
 
 

@@ -26,6 +26,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from pecc_core.asyncutil import poll_until
 from pecc_core.runtime import Runtime
 from pecc_core.testing import running, sim_overrides
 from pecc_plugins.ctl.dashboard import FEED
@@ -79,14 +80,9 @@ def tcp_state(sock: socket.socket) -> int:
     return int(struct.unpack("B", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1))[0])
 
 
-def wait_until_reset(sock: socket.socket, timeout: float = 30.0) -> bool:
-    """Whether the server resets the (never read) connection within ``timeout`` s of real time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if tcp_state(sock) == TCP_CLOSE:
-            return True
-        time.sleep(0.05)
-    return False
+async def wait_until_reset(sock: socket.socket, timeout: float = 30.0) -> bool:
+    """Whether the server resets the (never read) connection within ``timeout`` s."""
+    return await poll_until(lambda: tcp_state(sock) == TCP_CLOSE, timeout, 0.05)
 
 
 # -- bounds ----------------------------------------------------------------------------
@@ -157,8 +153,8 @@ async def test_a_stream_whose_client_went_away_ends_without_an_error(
             assert response.status == 200
             await first_snapshot(response, 10)
     async with asyncio.timeout(10):
-        while feed.gate.inside:  # each stream notices its client gone at its next message (real time)
-            await asyncio.to_thread(time.sleep, 0.05)
+        while feed.gate.inside:  # each stream notices its client gone at its next message
+            await asyncio.sleep(0.05)
     ours = [r for r in caplog.records if r.name.startswith(("pecc_plugins.ctl", "aiohttp"))]
     assert not [r for r in ours if r.levelno >= logging.WARNING or r.exc_info], caplog.text
 
@@ -173,7 +169,7 @@ async def test_a_client_that_does_not_read_is_dropped(
         sock, status, _ = await asyncio.to_thread(open_stream, ctl_of(runtime).port, 4096)
         try:
             assert status == 200
-            assert await asyncio.to_thread(wait_until_reset, sock)
+            assert await wait_until_reset(sock)
         finally:
             sock.close()
         assert feed.gate.inside == 0

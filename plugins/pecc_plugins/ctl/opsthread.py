@@ -27,6 +27,10 @@ taking the station's time in two ways:
   lock, until its busy time is that share of the whole. Clients that ask
   for more than that get slower answers, and the refusals of :mod:`.gate`;
   the station keeps the rest of the interpreter.
+
+:class:`OpsOnLoop` serves the same application on the station's own loop
+instead (the profile's ``thread = false``): the in-process tests, whose
+loop runs on virtual time, which a thread's real time would leave behind.
 """
 
 from __future__ import annotations
@@ -192,3 +196,37 @@ class OpsThread:
     async def _cleanup(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class OpsOnLoop:
+    """Serves ``app`` on ``host:port`` from the running loop: as :class:`OpsThread` does, with no thread."""
+
+    def __init__(
+        self, app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None, logger: logging.Logger
+    ) -> None:
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, logger=logger, shutdown_timeout=SHUTDOWN_S
+        )
+        self._site = (host, port, ssl_context)
+        #: The loop it serves on, while serving.
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def addresses(self) -> list[Any]:
+        return list(self._runner.addresses)
+
+    async def start(self) -> None:
+        """Serve; returns once the port is bound (raises what binding raised)."""
+        host, port, ssl_context = self._site
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, host, port, ssl_context=ssl_context).start()
+        except BaseException:
+            await self._runner.cleanup()
+            raise
+        self.loop = asyncio.get_running_loop()
+
+    async def stop(self) -> None:
+        """Stop serving: the app's shutdown and cleanup."""
+        self.loop = None
+        await self._runner.cleanup()

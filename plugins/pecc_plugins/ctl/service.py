@@ -49,7 +49,7 @@ from pecc_plugins.ctl.bridge import Commands
 from pecc_plugins.ctl.dashboard import FEED
 from pecc_plugins.ctl.history import History, Retention
 from pecc_plugins.ctl.limits import LimitsKeeper
-from pecc_plugins.ctl.opsthread import OpsThread
+from pecc_plugins.ctl.opsthread import OpsOnLoop, OpsThread
 from pecc_plugins.ctl.recorder import Recorder
 from pecc_plugins.ctl.snapshot import Publisher
 from pecc_plugins.ctl.state import history_file, runtime_file, state_dir
@@ -103,7 +103,8 @@ class CtlParams(StrictSchema):
     streams, ``max_history_reads`` history reads and ``max_commands``
     commands to the station at once; one more is answered 503 (:mod:`.gate`).
     ``cpu_share``: the share of the time the ops server's thread may be
-    busy (:mod:`.opsthread`).
+    busy (:mod:`.opsthread`). ``thread = false`` serves on the station's
+    loop instead, with no thread (the in-process tests, on virtual time).
     """
 
     host = String(load_default="127.0.0.1")
@@ -121,6 +122,7 @@ class CtlParams(StrictSchema):
     max_history_reads = Integer(load_default=2, validate=between(1, 1000))
     max_commands = Integer(load_default=16, validate=between(1, 1000))
     cpu_share = Number(load_default=0.25, validate=between(0.05, 1.0))
+    thread = Boolean(load_default=True)
 
 
 def port_from_env(configured: int) -> int:
@@ -159,7 +161,11 @@ class ControlService:
         )
         bounds = Bounds(params["max_scrapes"], params["max_streams"], params["max_history_reads"])
         self.app = make_app(self.backend, bounds, allow_remote=params["allow_remote"], access=self.access)
-        self._ops = OpsThread(self.app, self.host, self._port, self._ssl, http_log, params["cpu_share"])
+        self._ops: OpsThread | OpsOnLoop = (
+            OpsThread(self.app, self.host, self._port, self._ssl, http_log, params["cpu_share"])
+            if params["thread"]
+            else OpsOnLoop(self.app, self.host, self._port, self._ssl, http_log)
+        )
         #: The dashboard's way in for the history's events.
         self._events = self.app[FEED].inbox.put
 
