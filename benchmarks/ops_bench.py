@@ -45,6 +45,7 @@ from typing import Any
 from benchmarks.markdown import md_table
 from benchmarks.procstat import CpuWindow, rss_mb
 from benchmarks.stations import station
+from pecc_core.testing import ctrl_c_reaches_it
 from pecc_plugins.ctl.history import History, Retention
 from pecc_plugins.seccsim.ports import free_port, wait_listening
 from pecc_plugins.simhw.processes import SplitStation
@@ -70,7 +71,7 @@ def run(ops: bool, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     load = subprocess.Popen(
         [PY, "-m", "pecc_core.cli", "secc-sim", "--profile", str(profile), "--no-live",
          "--sessions", "1000", "--time-scale", str(args.time_scale), "--duration", str(args.warmup + args.window + 10)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=ctrl_c_reaches_it,  # noqa: PLW1509 (no lock taken)
     )
     time.sleep(args.warmup)
     database = directory / "history.sqlite3"

@@ -22,6 +22,7 @@ import copy
 import itertools
 import os
 import re
+import signal
 import subprocess
 import time
 import tomllib
@@ -51,6 +52,18 @@ VIRTUAL_START_S = 86_400.0
 #: so a few passes suffice. Each jump costs that many passes, and a station
 #: has a timer every few ms: 42 made the in-process suite take 1.5x as long.
 NOOP_CYCLES = 8
+
+
+def ctrl_c_reaches_it() -> None:
+    """A ``preexec_fn`` for a child that a test stops with SIGINT, as Ctrl-C in a terminal would.
+
+    A shell without job control starts its background jobs (``make test &``)
+    with SIGINT ignored, their children inherit that, and Python then installs
+    no KeyboardInterrupt: the child would never see the test's Ctrl-C.
+    It runs in the forked child before exec and takes no lock, so the
+    parent's threads cannot deadlock it (ruff's PLW1509).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def virtual_loop() -> asyncio.AbstractEventLoop:

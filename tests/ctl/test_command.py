@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from pecc_core import caps
 from pecc_core.plugins import default_manager
+from pecc_core.testing import ctrl_c_reaches_it
 
 from .conftest import Ctl, charging
 
@@ -154,7 +155,7 @@ async def test_events_and_sessions_commands(ctl: Ctl) -> None:
 async def test_events_follow_prints_new_events_until_ctrl_c(ctl: Ctl) -> None:
     follower = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pecc_core.cli", "ctl", "events", "--follow", "--json", "--url", ctl.url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=ctrl_c_reaches_it,
     )
     assert follower.stdout is not None
     first = json.loads(await asyncio.wait_for(follower.stdout.readuntil(b"\n}\n"), 30))  # the JSON page
