@@ -26,6 +26,11 @@ pytestmark = [pytest.mark.system("`pecc run` and `pecc sim-hw` processes, killed
 SAFE_V = 60.0  # DC-SAFETY.md: touch-safe below 60 V
 
 
+#: A quick cabinet: 200 ms isolation test, 200 ms UU range switches (2 s by
+#: default, two per session), current rising at 250 A/s (25 by default).
+QUICK = {"timings.cable_check_ms": 200, "power.driver.params.mode_switch_ms": 200, "safety.ramp_a_per_s": 250.0}
+
+
 async def charge_at_80_a(client: Secc) -> None:
     """A session by hand up to a steady 80 A at 400 V."""
     await client.ok("configuration")
@@ -57,7 +62,7 @@ def driving(state: dict) -> list[str]:
 
 
 def test_sigkill_mid_charge_then_restart_makes_everything_safe_before_serving(tmp_path: Path) -> None:
-    split = SplitStation(tmp_path)
+    split = SplitStation(tmp_path, overrides=QUICK)
     try:
         split.start_hw()
         split.start_pecc()
