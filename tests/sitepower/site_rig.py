@@ -29,6 +29,8 @@ from .keys import SiteKeys
 FAST = {
     "log_level": "INFO",  # the rig waits for the "serving N guns" line
     "timings.cable_check_ms": 200,
+    "power.driver.params.mode_switch_ms": 200,  # the UU range switch (2 s by default, two per session)
+    "safety.ramp_a_per_s": 250.0,  # the cars reach their share in a second (25 A/s by default)
 }
 
 
