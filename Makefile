@@ -26,10 +26,11 @@ run: $(STAMP)
 #    time, so they only use the CPU: TEST_JOBS workers (pytest-xdist), one
 #    per core;
 # 2. the `system` tests (other processes, the broker, the browser, real
-#    time): SYSTEM_JOBS workers. Their bounds are generous: a process of
+#    time): SYSTEM_JOBS workers, the heavy ones first (tests/conftest.py);
+#    they mostly wait. Their bounds are generous: a process of
 #    theirs may wait for a core.
 TEST_JOBS ?= 2
-SYSTEM_JOBS ?= 3
+SYSTEM_JOBS ?= 4
 test: lint
 	$(BIN)/python -m pytest -m "not system" -n $(TEST_JOBS) $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m system -n $(SYSTEM_JOBS) $(PYTEST_ARGS)
