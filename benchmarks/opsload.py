@@ -90,8 +90,8 @@ async def _seccs_signalling(urls: list[str], warmup: float, window: float, ready
 
 
 def _charging(stats: Iterable[RunStats]) -> int:
-    """How many guns have current flowing now."""
-    return sum(1 for s in stats for gun in s.guns if gun.current > 1.0)
+    """How many guns charge now: in the charge phase with current flowing (a cable check's test current is not)."""
+    return sum(1 for s in stats for gun in s.guns if gun.state == "charge" and gun.current > 1.0)
 
 
 async def _fetch_forever(session: aiohttp.ClientSession, url: str, until: float, counts: Counter[str]) -> None:
