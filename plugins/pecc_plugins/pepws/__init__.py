@@ -9,8 +9,10 @@ sends (:mod:`pecc_plugins.pepws.handlers`). Modules:
 - ``dispatch``: validation, handler call and reply of one message;
 - ``connection``: one gun's connection (receive loop, worker, status,
   writer, liveness, PECC -> SECC requests);
-- ``server``: the websockets server (paths, sub-protocols, replacement);
-- ``logthrottle``: a bounded rate for log lines an SECC can cause.
+- ``server``: the websockets server (paths, sub-protocols, replacement).
+
+The log lines an SECC can cause go out at a bounded rate
+(:class:`pecc_core.episode.LogThrottle`).
 
 See docs/pepws.md.
 """

@@ -34,7 +34,7 @@ handler returned an invalid payload     error ``internal`` (and a log line)
 
 Info messages never get a reply: unknown or invalid ones are logged.
 Every refusal is logged once, at INFO, with the gun and the reason, at a
-bounded rate per connection (:class:`~pecc_plugins.pepws.logthrottle.LogThrottle`).
+bounded rate per connection (:class:`~pecc_core.episode.LogThrottle`).
 Responses and errors are replies to the PECC's own requests and are matched
 by the connection (:mod:`pecc_plugins.pepws.connection`), not here.
 """
@@ -51,10 +51,10 @@ from marshmallow import ValidationError
 
 from pecc_core.asyncutil import maybe_await
 from pecc_core.clock import stopwatch
+from pecc_core.episode import LogThrottle
 from pecc_core.errors import InoperativeRefused, InternalRefused, Refused, ValueRefused
 from pecc_plugins.pepws import schemas
 from pecc_plugins.pepws.codec import Encoder, FrameError, sequence_of
-from pecc_plugins.pepws.logthrottle import LogThrottle
 
 if TYPE_CHECKING:
     from pecc_core.gun import Gun

@@ -50,6 +50,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import NegotiationError
 from websockets.frames import CloseCode
 
+from pecc_core.episode import LogThrottle
 from pecc_core.errors import ConfigError
 from pecc_core.tls import server_context
 from pecc_plugins.pepws.admission import Gate
@@ -57,7 +58,6 @@ from pecc_plugins.pepws.codec import Encoder
 from pecc_plugins.pepws.connection import Connection
 from pecc_plugins.pepws.dispatch import Dispatcher
 from pecc_plugins.pepws.identity import PeerIdentity
-from pecc_plugins.pepws.logthrottle import LogThrottle
 from pecc_plugins.pepws.stats import TransportStats
 
 if TYPE_CHECKING:
