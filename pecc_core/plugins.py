@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from pecc_core import hookspecs
+from pecc_core.episode import Episodes
 from pecc_core.errors import ConfigError
 from pecc_core.hookspecs import CATEGORIES
 from pecc_core.io import IO_ROLES
@@ -103,7 +104,9 @@ class PluginManager:
         self._registries: dict[str, Registry] = {}
         self._handlers: dict[tuple[str, str], Callable[..., Any]] | None = None
         self.load_errors: dict[str, str] = {}
-        self._failing: set[tuple[str, str]] = set()
+        self._failing: Episodes[tuple[str, str]] = Episodes(
+            log, lambda key: f"plugin {key[0]!r} in {key[1]}", ok_level=logging.INFO
+        )
 
     # -- loading -----------------------------------------------------------
 
@@ -251,7 +254,8 @@ class PluginManager:
     # exception is caught here: a broken observer package must neither fail a
     # gun transition (whose safety actions are already done when it is told)
     # nor stop ``pecc run``. It is logged with the plugin's name once per
-    # episode: again only after the hook has succeeded in between.
+    # episode (:class:`~pecc_core.episode.Episodes`, one per plugin and
+    # hook): again only after the hook has succeeded in between.
 
     def station_started(self, station: Station) -> None:
         self._notify("pecc_station_started", station=station)
@@ -281,16 +285,14 @@ class PluginManager:
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception:
-                if episode not in self._failing:
-                    self._failing.add(episode)
-                    log.exception(
-                        "plugin %r raised in %s; ignored (observers only watch), "
-                        "logged again only after it has succeeded",
-                        impl.plugin_name,
-                        hook,
-                    )
+                self._failing.failed(
+                    episode,
+                    "raised; ignored (observers only watch), logged again only after it has succeeded",
+                    traceback=True,
+                    level=logging.ERROR,
+                )
             else:
-                self._failing.discard(episode)
+                self._failing.ok(episode)
 
 
 def _names(value: str) -> set[str]:

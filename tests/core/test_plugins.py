@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -86,6 +87,40 @@ def test_later_plugins_override_message_handlers() -> None:
     handlers = pm.message_handlers()
     assert handlers[("info", "event")] == "vendor"
     assert handlers[("info", "builtin")] == "builtin"
+
+
+def test_a_raising_observer_is_logged_once_per_episode_and_the_others_still_hear(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    heard: list[str] = []
+    broken = types.SimpleNamespace(works=False)
+
+    @hookimpl
+    def pecc_gun_fault(gun, fault, active):  # type: ignore[no-untyped-def]
+        if not broken.works:
+            raise RuntimeError(f"observer bug on {fault}")
+
+    broken.pecc_gun_fault = pecc_gun_fault
+    pm = PluginManager()
+    pm.register(types.SimpleNamespace(pecc_gun_fault=hookimpl(lambda gun, fault, active: heard.append(fault))), "fine")
+    pm.register(broken, "broken")
+    caplog.set_level(logging.INFO, logger="pecc_core.plugins")
+    for fault in ("a", "b", "c"):
+        pm.gun_fault(None, fault, True)  # type: ignore[arg-type]
+    broken.works = True
+    pm.gun_fault(None, "d", True)  # type: ignore[arg-type]
+    broken.works = False
+    pm.gun_fault(None, "e", True)  # type: ignore[arg-type]
+    assert heard == ["a", "b", "c", "d", "e"]
+    lines = [(r.levelno, r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert [(level, text.split(":")[0], tb) for level, text, tb in lines] == [
+        (logging.ERROR, "plugin 'broken' in pecc_gun_fault", True),
+        (logging.INFO, "plugin 'broken' in pecc_gun_fault", False),
+        (logging.ERROR, "plugin 'broken' in pecc_gun_fault", True),
+    ]
+    exc_info = caplog.records[0].exc_info
+    assert "ignored" in lines[0][1] and exc_info is not None and str(exc_info[1]) == "observer bug on a"
+    assert lines[1][1].endswith("works again after 3 failures")
 
 
 # -- PECC_PLUGINS / PECC_DISABLE_PLUGINS ------------------------------------------

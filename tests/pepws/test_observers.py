@@ -82,6 +82,6 @@ async def test_a_raising_observer_cannot_break_a_session_or_the_stop(
     assert ("1-1", "standby", "cableCheck") in recorder.transitions  # the others are still told
     assert ("1-2", "ready", "stopping") in recorder.transitions
     logged = [r.getMessage() for r in caplog.records if "'broken-observer'" in r.getMessage()]
-    hooks = {m.split(" raised in ")[1].split(";")[0] for m in logged}
+    hooks = {m.split("' in ")[1].split(":")[0] for m in logged}
     assert hooks == {"pecc_station_started", "pecc_station_stopping", "pecc_gun_state_changed"}
     assert len(logged) == len(hooks) < broken.calls  # once per episode, not once per call
