@@ -172,7 +172,10 @@ async def test_probes(ctl: Ctl) -> None:
     assert status == 503 and body["checks"]["started"] is False
 
 
-async def test_listeners_get_every_event_and_a_broken_one_harms_nobody(ctl: Ctl) -> None:
+async def test_listeners_get_every_event_and_a_broken_one_harms_nobody(
+    ctl: Ctl, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pecc_plugins.ctl.recorder")
     history = ctl.runtime.services[-1].app[HISTORY]
     seen: list[dict[str, Any]] = []
     history.listeners.append(seen.append)
@@ -186,6 +189,12 @@ async def test_listeners_get_every_event_and_a_broken_one_harms_nobody(ctl: Ctl)
     assert next(e for e in seen if e["kind"] == "state")["to"] == "cableCheck"
     # the session bookkeeping went on although the first listener raised
     assert ctl.runtime.services[-1].app[RECORDER].guns["1-1"].sessions_started == 1
+    # one line for the whole run of failures (the listener raises on every event), with its traceback
+    logged = [r for r in caplog.records if r.getMessage().startswith("history: recording event listeners")]
+    assert [(r.levelno, r.getMessage()) for r in logged] == [
+        (logging.ERROR, "history: recording event listeners: failed (logged again only after it has worked)")
+    ]
+    assert logged[0].exc_info is not None and logged[0].exc_info[0] is ZeroDivisionError
 
 
 def saved_limits(state: Path) -> Any:

@@ -3,7 +3,8 @@
 One :class:`Recorder` per station. The hook implementations of this plugin
 (:mod:`pecc_plugins.ctl`) find it by station or gun and call it; every
 call only updates counters in memory and queues a row for the history
-writer, and never raises into the core (a failure is logged once).
+writer, and never raises into the core (a failure is logged once per
+episode: again only after that kind of call has worked in between).
 
 Energy is integrated per gun from the measured V x I, sampled every
 control cycle. A charging session opens when a gun leaves standby for a
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pecc_core.asyncutil import cancel
 from pecc_core.clock import wall
+from pecc_core.episode import Episodes
 from pecc_plugins.ctl.history import History, Session
 
 if TYPE_CHECKING:
@@ -85,7 +87,10 @@ class Recorder:
     guns: dict[str, GunRecord] = field(init=False)
     started: bool = field(default=False, init=False)
     _sampler: asyncio.Task[None] | None = field(default=None, init=False)
-    _failing: set[str] = field(default_factory=set, init=False)
+    _failing: Episodes[str] = field(
+        default_factory=lambda: Episodes(log, lambda what: f"history: recording {what}", ok_level=logging.INFO),
+        init=False,
+    )
 
     def __post_init__(self) -> None:
         self.guns = {gun_id: GunRecord() for gun_id in self.station.guns}
@@ -117,13 +122,15 @@ class Recorder:
 
     @contextlib.contextmanager
     def guarded(self, what: str) -> Iterator[None]:
-        """Log a failure of ``what`` once per kind of failure, never propagate it."""
+        """Log a failure of ``what`` once per episode, never propagate it."""
         try:
             yield
         except Exception:
-            if what not in self._failing:
-                self._failing.add(what)
-                log.exception("history: recording %s failed (further failures not logged)", what)
+            self._failing.failed(
+                what, "failed (logged again only after it has worked)", traceback=True, level=logging.ERROR
+            )
+        else:
+            self._failing.ok(what)
 
     def _event(self, gun: str | None, kind: str, data: dict[str, Any], ts: float | None = None) -> None:
         """Record an event; a failing history listener (a live page) is logged, never propagated."""
