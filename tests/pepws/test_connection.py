@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from typing import Any
 
@@ -155,6 +156,36 @@ async def test_status_period(pecc: Pecc) -> None:
     assert periods == pytest.approx([STATUS_PERIOD_S] * len(periods), abs=CLOCK_TICK_S)
     # and they did not stop: the last one is on the last slot before the end of the 2.1 s
     assert opened + 2.1 - STATUS_PERIOD_S - CLOCK_TICK_S <= times[-1] <= opened + 2.1
+
+
+async def test_a_status_that_cannot_be_built_is_logged_once_per_episode(
+    pecc: Pecc, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The status loop goes on while the gun's report raises: one line when it starts, one when it ends."""
+    caplog.set_level(logging.INFO, logger="pecc_plugins.pepws.connection")
+    gun = pecc.gun()
+    broken = False
+    good = gun.report
+
+    def reporting() -> Status:
+        if broken:
+            raise RuntimeError("report bug")
+        return good()
+
+    gun.report = reporting  # type: ignore[method-assign]
+    client = await pecc.connect()
+    await until(lambda: client.statuses)
+    before = len(client.statuses)
+    broken = True
+    await asyncio.sleep(4 * STATUS_PERIOD_S + STATUS_PERIOD_S / 2)  # four slots fail
+    assert len(client.statuses) == before
+    broken = False
+    await until(lambda: len(client.statuses) > before)
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "building the status" in r.getMessage()]
+    assert lines == [
+        (logging.ERROR, "gun 1-1: building the status message: report bug"),
+        (logging.INFO, "gun 1-1: building the status message: works again after 4 failures"),
+    ]
 
 
 async def test_status_reports_the_gun_and_keeps_flowing_during_a_slow_request(pecc: Pecc) -> None:

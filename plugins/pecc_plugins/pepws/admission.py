@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from websockets.asyncio.server import ServerConnection
 
+from pecc_core.episode import Episode, LogThrottle
 from pecc_plugins.pepws.identity import IpAddress, peer_address
-from pecc_plugins.pepws.logthrottle import LogThrottle
 
 if TYPE_CHECKING:
     import ssl
@@ -91,7 +91,7 @@ class Gate:
         self._known: OrderedDict[IpAddress, None] = OrderedDict()
         self._waiting: set[asyncio.Transport] = set()
         self._refusals = LogThrottle(log)
-        self._failed_accepts = 0
+        self._accepts = Episode(log, "PEP-WS: accept()")
 
     def fit(self) -> None:
         """Clip the pending handshakes to the descriptors left now.
@@ -186,19 +186,18 @@ class Gate:
         loop.set_exception_handler(self._previous_handler)
 
     def _accept_failed(self, exc: BaseException | None) -> None:
-        if not self._failed_accepts:
+        detail = ""
+        if not self._accepts.active:  # counting the descriptors (a /proc listing) only for the line logged
             soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-            log.error(
-                "PEP-WS: accept() fails (%s) with %s descriptors open of %d; new connections "
-                "wait (logged once until accept() works again)", exc, open_files() or "all", soft,
+            detail = (
+                f"fails ({exc}) with {open_files() or 'all'} descriptors open of {soft}; new connections "
+                "wait (logged once until accept() works again)"
             )
-        self._failed_accepts += 1
+        self._accepts.failed(detail, level=logging.ERROR)
 
     def accepting(self) -> None:
         """accept() works (again): close the failure episode, if any."""
-        if self._failed_accepts:
-            log.warning("PEP-WS: accept() works again after %d failed attempts", self._failed_accepts)
-            self._failed_accepts = 0
+        self._accepts.ok()
 
 
 class GatedConnection(ServerConnection):

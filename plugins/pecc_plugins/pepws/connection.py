@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
+from pecc_core.episode import Episode
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
 from pecc_core.model import Operational
 from pecc_plugins.pepws import schemas
@@ -337,7 +338,7 @@ class Connection:
         send = self._send_now
         report = self.gun.report
         encode = self._encoder.status
-        failing = False
+        failures = Episode(log, f"gun {self.gun.id}: building the status message", ok_level=logging.INFO)
         observe = self._stats.status_interval.observe
         sent: float | None = None
         reported = report().inoperative_count
@@ -355,11 +356,9 @@ class Connection:
                 if sent is not None:
                     observe(now - sent)
                 sent = now
-                failing = False
-            except Exception:
-                if not failing:
-                    log.exception("gun %s: building the status message failed", self.gun.id)
-                failing = True
+                failures.ok()
+            except Exception as exc:
+                failures.failed(exc, traceback=True, level=logging.ERROR)
             now = loop.time()
             if due <= now:  # late (a stall): the next slot after now
                 due = now + ((offset - now) % interval or interval)
