@@ -19,6 +19,7 @@ import logging
 from typing import Any, ClassVar
 
 from pecc_core.asyncutil import cancel
+from pecc_core.episode import Episode
 from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
 from pecc_core.profile.model import Profile
@@ -110,18 +111,16 @@ class HwLink:
         await self._changed.wait()
 
     async def _run(self) -> None:
-        down_logged = False
+        down = Episode(log, f"sim-hw link {self.path}: connecting", ok_level=logging.INFO)
         while True:
             try:
                 reader, self._writer = await asyncio.open_unix_connection(str(self.path))
             except OSError as exc:
-                if not down_logged:
-                    log.warning("sim-hw link %s: cannot connect (%s); retrying", self.path, exc.strerror or exc)
-                    down_logged = True
+                down.failed(f"cannot connect ({exc.strerror or exc}); retrying")
                 await asyncio.sleep(RECONNECT_S)
                 continue
+            down.ok()
             log.info("sim-hw link %s: connected", self.path)
-            down_logged = False
             try:
                 loop = asyncio.get_running_loop()
                 async for line in reader:
