@@ -4,8 +4,7 @@ Plugins contribute *named things* through ``pecc_register_*`` hooks: each one
 receives a ``register`` callable and calls it once per thing it offers
 (a transport, a power driver, ...). A profile then picks those things by
 name, so nothing in the core imports a plugin. The observer hooks
-(``pecc_station_*``, ``pecc_gun_*``) only watch; their return values are
-ignored.
+(:data:`OBSERVERS`) only watch; their return values are ignored.
 
 Plugins implement hooks with :data:`pecc_core.hookimpl`::
 
@@ -19,9 +18,16 @@ Observer hooks run synchronously, on the event loop, inside the transition
 they report: after its safety actions (outputs off, contactors commanded)
 and before the request that caused it is answered. So they must not block;
 a plugin that needs to do I/O from an observer schedules a task on the
-running loop. Each observer implementation is called on its own and an
-exception it raises is logged with the plugin's name and otherwise ignored:
-an observer can neither fail a transition nor stop the station.
+running loop. An exception an observer implementation raises is logged
+with the plugin's name (once per episode: again only after it has
+succeeded in between) and otherwise ignored; the other implementations
+still run: an observer can neither fail a transition nor stop the station.
+
+Every hook is called through pluggy, so the usual pluggy tools work:
+``tryfirst``/``trylast``, ``wrapper=True`` implementations (which see the
+call and its result) and pluggy's tracing. A wrapper of an observer hook
+wraps the whole call: if it raises, the call is logged as failed and
+ignored, but the implementations inside may not all have been told.
 """
 
 from __future__ import annotations
@@ -62,6 +68,17 @@ CATEGORIES: dict[str, str] = {
     "limit_policy": "pecc_register_limit_policies",
     "service": "pecc_register_services",
 }
+
+#: The hooks that only watch; see the module's docstring.
+OBSERVERS: frozenset[str] = frozenset({
+    "pecc_station_started",
+    "pecc_station_stopping",
+    "pecc_gun_state_changed",
+    "pecc_gun_fault",
+    "pecc_secc_connected",
+    "pecc_secc_disconnected",
+    "pecc_request_refused",
+})
 
 # -- factories: what each category's ``register`` accepts ---------------------
 #
@@ -191,10 +208,11 @@ def pecc_register_transports(register: Register[TransportFactory]) -> None:
 def pecc_register_message_handlers(register: RegisterMessageHandler) -> None:
     """Offer handlers for messages by ``(type, kind)``.
 
-    Called once by a transport when it starts. A later registration of the
-    same ``(type, kind)`` replaces an earlier one: plugins registered after
-    the builtin ones (vendors) may override or add kinds, e.g. their own
-    ``event`` semantics.
+    Called once by a transport when it starts. The first registration of a
+    ``(type, kind)`` in pluggy's call order wins: pluggy calls the plugin
+    registered last first (unless ``tryfirst``/``trylast`` say otherwise),
+    so plugins registered after the builtin ones (vendors) may override or
+    add kinds, e.g. their own ``event`` semantics.
     """
 
 

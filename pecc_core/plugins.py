@@ -8,11 +8,15 @@ kept in :attr:`PluginManager.load_errors` and shown by ``pecc plugins list``.
 
 The rest of the core never calls ``pm.hook.*`` itself: it asks this class
 for registries (:meth:`PluginManager.registry`) and notifies observers
-through the typed methods below.
+through the typed methods below. Every hook is called through pluggy; what
+pluggy registers for a plugin is a stand-in (:mod:`pecc_core.standin`) that
+isolates each observer implementation and tells ``register`` which plugin
+calls it.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import os
@@ -23,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from pecc_core import hookspecs
-from pecc_core.episode import Episodes
+from pecc_core.episode import Episode
 from pecc_core.errors import ConfigError
 from pecc_core.hookspecs import CATEGORIES
 from pecc_core.io import IO_ROLES
+from pecc_core.standin import PerPlugin, stand_in
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -44,7 +49,6 @@ ENTRY_POINT_GROUP = "pecc"
 PLUGINS_ENV = "PECC_PLUGINS"
 #: Never load these plugins (comma-separated entry-point names).
 DISABLE_PLUGINS_ENV = "PECC_DISABLE_PLUGINS"
-
 
 
 class PluginError(Exception):
@@ -104,9 +108,17 @@ class PluginManager:
         self._registries: dict[str, Registry] = {}
         self._handlers: dict[tuple[str, str], Callable[..., Any]] | None = None
         self.load_errors: dict[str, str] = {}
-        self._failing: Episodes[tuple[str, str]] = Episodes(
-            log, lambda key: f"plugin {key[0]!r} in {key[1]}", ok_level=logging.INFO
-        )
+        self._wrapped_calls: dict[str, Episode] = {}
+
+    @property
+    def pluggy_manager(self) -> pluggy.PluginManager:
+        """The pluggy manager itself, for pluggy's own tools.
+
+        ``enable_tracing`` and ``add_hookcall_monitoring`` see every hook
+        call PECC makes. Register plugins through :meth:`register`, not here:
+        that is what isolates observers and attributes registrations.
+        """
+        return self._pm
 
     # -- loading -----------------------------------------------------------
 
@@ -146,7 +158,7 @@ class PluginManager:
 
     def register(self, plugin: object, name: str, version: str = "?") -> None:
         """Register a plugin object (a module or an instance) under ``name``."""
-        self._pm.register(plugin, name=name)
+        self._pm.register(stand_in(self._pm, plugin, name), name=name)
         self._versions[name] = version
         self._registries.clear()
         self._handlers = None
@@ -183,11 +195,10 @@ class PluginManager:
             handlers: dict[tuple[str, str], Callable[..., Any]] = {}
 
             def register(msg_type: str, kind: str, handler: Callable[..., Any]) -> None:
-                handlers[(msg_type, kind)] = handler
+                # pluggy calls the newest registration first: the first one wins.
+                handlers.setdefault((msg_type, kind), handler)
 
-            # get_hookimpls() is in registration order: later plugins win.
-            for impl in self._pm.hook.pecc_register_message_handlers.get_hookimpls():
-                impl.function(register=register)
+            self._pm.hook.pecc_register_message_handlers(register=register)
             self._handlers = handlers
         return self._handlers
 
@@ -205,14 +216,12 @@ class PluginManager:
         for category, hook_name in CATEGORIES.items():
             registry = Registry(category)
             self._registries[category] = registry
-            for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
-                impl.function(register=self._registrar(registry, impl.plugin_name))
+            getattr(self._pm.hook, hook_name)(register=PerPlugin(functools.partial(self._registrar, registry)))
         for role in IO_ROLES:
             self._registries[f"io.{role}"] = Registry(f"{role} driver")
-        for impl in self._pm.hook.pecc_register_io_drivers.get_hookimpls():
-            self._collect_io(impl.plugin_name, impl.function)
+        self._pm.hook.pecc_register_io_drivers(register=PerPlugin(self._io_registrar))
 
-    def _collect_io(self, plugin: str, hook: Callable[..., object]) -> None:
+    def _io_registrar(self, plugin: str) -> Callable[..., None]:
         def register(role: str, name: str, factory: Callable[..., Any], **kw: Any) -> None:
             if role not in IO_ROLES:
                 raise PluginError(
@@ -221,10 +230,11 @@ class PluginManager:
                 )
             self._registrar(self._registries[f"io.{role}"], plugin)(name, factory, **kw)
 
-        hook(register=register)
+        return register
 
     @staticmethod
     def _registrar(registry: Registry, plugin: str) -> Callable[..., None]:
+        """The ``register`` that ``plugin`` gets for ``registry``."""
         def register(
             name: str,
             factory: Callable[..., Any],
@@ -250,12 +260,11 @@ class PluginManager:
 
     # -- observers ------------------------------------------------------------
     #
-    # Observers only watch. Each implementation is called on its own and its
-    # exception is caught here: a broken observer package must neither fail a
-    # gun transition (whose safety actions are already done when it is told)
-    # nor stop ``pecc run``. It is logged with the plugin's name once per
-    # episode (:class:`~pecc_core.episode.Episodes`, one per plugin and
-    # hook): again only after the hook has succeeded in between.
+    # Observers only watch: a broken observer package must neither fail a gun
+    # transition (whose safety actions are already done when it is told) nor
+    # stop ``pecc run``. Each implementation is guarded by its stand-in; what
+    # still escapes the call can only be a wrapper's own exception, caught
+    # here and logged once per episode with the wrapping plugins' names.
 
     def station_started(self, station: Station) -> None:
         self._notify("pecc_station_started", station=station)
@@ -279,20 +288,18 @@ class PluginManager:
         self._notify("pecc_request_refused", gun=gun, kind=kind, category=category, details=details)
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
-        # pluggy calls the newest registration first; so do we.
-        for impl in reversed(getattr(self._pm.hook, hook).get_hookimpls()):
-            episode = (impl.plugin_name, hook)
-            try:
-                impl.function(**{name: kwargs[name] for name in impl.argnames})
-            except Exception:
-                self._failing.failed(
-                    episode,
-                    "raised; ignored (observers only watch), logged again only after it has succeeded",
-                    traceback=True,
-                    level=logging.ERROR,
-                )
-            else:
-                self._failing.ok(episode)
+        caller = getattr(self._pm.hook, hook)
+        episode = self._wrapped_calls.get(hook)
+        try:
+            caller(**kwargs)
+        except Exception as exc:
+            if episode is None:
+                episode = self._wrapped_calls[hook] = Episode(log, f"a wrapper of {hook} raised; ignored")
+            wrappers = [impl.plugin_name for impl in caller.get_hookimpls() if impl.wrapper or impl.hookwrapper]
+            episode.failed(f"{exc!r} (wrappers: {', '.join(wrappers)})", traceback=True, level=logging.ERROR)
+        else:
+            if episode is not None:
+                episode.ok()
 
 
 def _names(value: str) -> set[str]:

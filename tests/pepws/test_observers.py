@@ -58,7 +58,7 @@ class Recorder:
 async def test_a_raising_observer_cannot_break_a_session_or_the_stop(
     tmp_path: Path, can_channel: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="pecc_core.plugins")
+    caplog.set_level(logging.ERROR, logger="pecc_core.standin")
     plugins = default_manager()
     broken, recorder = RaisingObserver(), Recorder()
     plugins.register(recorder, "recorder")

@@ -1,0 +1,186 @@
+"""Every hook is called through pluggy: wrappers and tracing see the calls, observers stay isolated."""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any
+
+import pluggy
+import pytest
+
+from pecc_core import hookimpl
+from pecc_core.plugins import PluginManager
+
+GUN = types.SimpleNamespace(id="1-1")
+
+
+class Watcher:
+    """A plain observer of gun faults; says what it saw."""
+
+    def __init__(self) -> None:
+        self.faults: list[tuple[str, bool]] = []
+
+    @hookimpl
+    def pecc_gun_fault(self, gun: Any, fault: str, active: bool) -> str:
+        self.faults.append((fault, active))
+        return f"seen {fault}"
+
+
+class Raising:
+    """An observer whose gun-fault hook raises until ``fixed``."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fixed = False
+
+    @hookimpl
+    def pecc_gun_fault(self, gun: Any, fault: str, active: bool) -> None:
+        self.calls += 1
+        if not self.fixed:
+            raise RuntimeError("observer bug")
+
+
+def test_a_wrapper_sees_an_observer_call_and_its_result() -> None:
+    seen: list[tuple[str, object]] = []
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def pecc_gun_fault(self, gun: Any, fault: str, active: bool) -> Generator[None, list[str], list[str]]:
+            seen.append(("call", (gun.id, fault, active)))
+            result = yield
+            seen.append(("result", result))
+            return result
+
+    pm = PluginManager()
+    watcher = Watcher()
+    pm.register(watcher, "watcher")
+    pm.register(Raising(), "raising")  # guarded: the wrapper sees the others' result, not its exception
+    pm.register(Wrapper(), "wrapper")
+    pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
+    assert seen == [("call", ("1-1", "imd", True)), ("result", ["seen imd"])]
+    assert watcher.faults == [("imd", True)]
+
+
+def test_an_old_style_hookwrapper_sees_the_call_too() -> None:
+    outcomes: list[object] = []
+
+    class OldWrapper:
+        @hookimpl(hookwrapper=True)
+        def pecc_gun_fault(self, fault: str) -> Generator[None, pluggy.Result[list[str]], None]:
+            outcome = yield
+            outcomes.append((fault, outcome.get_result()))
+
+    pm = PluginManager()
+    pm.register(Watcher(), "watcher")
+    pm.register(OldWrapper(), "old")
+    pm.gun_fault(GUN, "estop", False)  # type: ignore[arg-type]
+    assert outcomes == [("estop", ["seen estop"])]
+
+
+def test_a_wrapper_of_a_registration_hook_sees_it_and_registers_under_its_own_name() -> None:
+    class Offers:
+        @hookimpl
+        def pecc_register_limit_policies(self, register: Any) -> None:
+            register("plain", object, summary="from offers")
+
+    class Wraps:
+        @hookimpl(wrapper=True)
+        def pecc_register_limit_policies(self, register: Any) -> Generator[None, list[object], list[object]]:
+            register("wrapped", object)
+            return (yield)
+
+    pm = PluginManager()
+    pm.register(Offers(), "offers")
+    pm.register(Wraps(), "wraps")
+    registry = pm.registry("limit_policy")
+    assert {name: reg.plugin for name, reg in registry.entries.items()} == {"plain": "offers", "wrapped": "wraps"}
+
+
+def test_pluggy_tracing_sees_every_hook_call() -> None:
+    pm = PluginManager()
+    pm.load_entry_points(allow={"pepws", "policies"}, environ={})
+    pm.register(Watcher(), "watcher")
+    called: list[tuple[str, tuple[str, ...]]] = []
+
+    def before(hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
+        called.append((hook, tuple(impl.plugin_name for impl in impls)))
+
+    def after(outcome: pluggy.Result[object], hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
+        pass
+
+    undo = pm.pluggy_manager.add_hookcall_monitoring(before, after)
+    lines: list[str] = []
+    pm.pluggy_manager.trace.root.setwriter(lines.append)
+    untrace = pm.pluggy_manager.enable_tracing()
+    try:
+        assert "static" in pm.registry("limit_policy")
+        assert ("request", "targetValues") in pm.message_handlers()
+        pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
+    finally:
+        untrace()
+        undo()
+    assert ("pecc_register_limit_policies", ("policies",)) in called
+    assert ("pecc_register_message_handlers", ("pepws",)) in called
+    assert ("pecc_gun_fault", ("watcher",)) in called
+    assert {"pecc_register_transports", "pecc_register_io_drivers"} <= {hook for hook, _ in called}
+    assert any(line.startswith("  pecc_gun_fault [hook]") for line in lines), lines
+    assert any("finish pecc_gun_fault --> ['seen imd']" in line for line in lines), lines
+
+
+def test_a_raising_observer_is_logged_once_per_episode_and_the_others_are_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pecc_core.standin")
+    pm = PluginManager()
+    watcher, raising = Watcher(), Raising()
+    pm.register(watcher, "watcher")
+    pm.register(raising, "raising")  # registered last: pluggy calls it first
+    for _ in range(3):
+        pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
+    raising.fixed = True
+    pm.gun_fault(GUN, "imd", False)  # type: ignore[arg-type]
+    raising.fixed = False
+    pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
+    assert watcher.faults == [("imd", True)] * 3 + [("imd", False), ("imd", True)]
+    assert raising.calls == 5
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "plugin 'raising' raised in pecc_gun_fault; ignored (observers only watch): observer bug"),
+        ("WARNING", "plugin 'raising' raised in pecc_gun_fault; ignored (observers only watch): works again after 3 failures"),
+        ("ERROR", "plugin 'raising' raised in pecc_gun_fault; ignored (observers only watch): observer bug"),
+    ]
+    assert all(r.exc_info for r in caplog.records if r.levelname == "ERROR")
+
+
+def test_a_raising_wrapper_of_an_observer_is_logged_and_the_call_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="pecc_core.plugins")
+
+    class BadWrapper:
+        @hookimpl(wrapper=True)
+        def pecc_gun_fault(self) -> Generator[None, list[str], list[str]]:
+            yield
+            raise RuntimeError("wrapper bug")
+
+    pm = PluginManager()
+    watcher = Watcher()
+    pm.register(watcher, "watcher")
+    pm.register(BadWrapper(), "bad")
+    pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
+    pm.gun_fault(GUN, "imd", False)  # type: ignore[arg-type]
+    assert watcher.faults == [("imd", True), ("imd", False)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "a wrapper of pecc_gun_fault raised; ignored: RuntimeError('wrapper bug') (wrappers: bad)"
+    ]
+
+
+def test_a_failing_registration_still_fails_loudly() -> None:
+    class Broken:
+        @hookimpl
+        def pecc_register_services(self, register: Any) -> None:
+            raise RuntimeError("vendor bug")
+
+    pm = PluginManager()
+    pm.register(Broken(), "broken")
+    with pytest.raises(RuntimeError, match="vendor bug"):
+        pm.registry("service")
