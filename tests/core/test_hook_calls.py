@@ -129,30 +129,6 @@ def test_pluggy_tracing_sees_every_hook_call() -> None:
     assert any("finish pecc_gun_fault --> ['seen imd']" in line for line in lines), lines
 
 
-def test_a_raising_observer_is_logged_once_per_episode_and_the_others_are_told(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.WARNING, logger="pecc_core.standin")
-    pm = PluginManager()
-    watcher, raising = Watcher(), Raising()
-    pm.register(watcher, "watcher")
-    pm.register(raising, "raising")  # registered last: pluggy calls it first
-    for _ in range(3):
-        pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
-    raising.fixed = True
-    pm.gun_fault(GUN, "imd", False)  # type: ignore[arg-type]
-    raising.fixed = False
-    pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
-    assert watcher.faults == [("imd", True)] * 3 + [("imd", False), ("imd", True)]
-    assert raising.calls == 5
-    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("ERROR", "plugin 'raising' raised in pecc_gun_fault; ignored (observers only watch): observer bug"),
-        ("WARNING", "plugin 'raising' raised in pecc_gun_fault; ignored (observers only watch): works again after 3 failures"),
-        ("ERROR", "plugin 'raising' raised in pecc_gun_fault; ignored (observers only watch): observer bug"),
-    ]
-    assert all(r.exc_info for r in caplog.records if r.levelname == "ERROR")
-
-
 def test_a_raising_wrapper_of_an_observer_is_logged_and_the_call_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="pecc_core.plugins")
 

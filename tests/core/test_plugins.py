@@ -104,7 +104,7 @@ def test_a_raising_observer_is_logged_once_per_episode_and_the_others_still_hear
     pm = PluginManager()
     pm.register(types.SimpleNamespace(pecc_gun_fault=hookimpl(lambda gun, fault, active: heard.append(fault))), "fine")
     pm.register(broken, "broken")
-    caplog.set_level(logging.INFO, logger="pecc_core.plugins")
+    caplog.set_level(logging.INFO, logger="pecc_core.standin")
     for fault in ("a", "b", "c"):
         pm.gun_fault(None, fault, True)  # type: ignore[arg-type]
     broken.works = True
