@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import typer
     from marshmallow import Schema
 
-    from pecc_core.gun import Gun
+    from pecc_core.gun import Event, Gun, GunState
     from pecc_core.io import (
         ConnectorVoltage,
         Contactors,
@@ -280,8 +280,16 @@ def pecc_station_stopping(station: Station) -> None:
 
 
 @hookspec
-def pecc_gun_state_changed(gun: Gun, old: str, new: str, reason: str) -> None:
-    """A gun's state machine took a transition ``old -> new`` for ``reason``."""
+def pecc_gun_state_changed(gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None:
+    """A gun's state machine took a transition ``old -> new`` on ``event``.
+
+    ``event`` is the table's :class:`~pecc_core.gun.table.Event` that caused
+    it: decide on it and the states (e.g. a session the SECC ended itself:
+    ``event in SECC_ENDS`` of :mod:`pecc_core.gun.table`). ``reason`` is
+    text for humans (figures, the SECC's close reason), the same as in the
+    gun's log line; its wording may change. Both enums are ``StrEnum``:
+    ``str(new)`` is the state's name as the logs and the control API show it.
+    """
 
 
 @hookspec

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from marshmallow import Schema
 
-    from pecc_core.gun import Gun
+    from pecc_core.gun import Event, Gun, GunState
     from pecc_core.profile.model import PluginChoice
     from pecc_core.station import Station
 
@@ -272,8 +272,8 @@ class PluginManager:
     def station_stopping(self, station: Station) -> None:
         self._notify("pecc_station_stopping", station=station)
 
-    def gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
-        self._notify("pecc_gun_state_changed", gun=gun, old=old, new=new, reason=reason)
+    def gun_state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None:
+        self._notify("pecc_gun_state_changed", gun=gun, old=old, new=new, event=event, reason=reason)
 
     def gun_fault(self, gun: Gun, fault: str, active: bool) -> None:
         self._notify("pecc_gun_fault", gun=gun, fault=fault, active=active)

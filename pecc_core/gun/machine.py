@@ -350,7 +350,7 @@ class Gun:
     async def shutdown(self) -> None:
         """Station stop: reach standby (or a safe inoperative state) whatever happens."""
         if self.state in ACTIVE_STATES:
-            self.go(E.RESET, "station stopping")
+            self.go(E.SHUTDOWN, "station stopping")
         await self.work.safe_down_then(safe_down.OFF_TIMEOUT + safe_down.DISCHARGE_TIMEOUT + 1.0)
 
     # -- the machine -----------------------------------------------------------------
@@ -388,7 +388,7 @@ class Gun:
             self.readout.isolation = Isolation.INVALID
         self.wiring.wake()
         if old != new:
-            self.wiring.observers.gun_state_changed(self, old, new, reason)
+            self.wiring.observers.gun_state_changed(self, old, new, event, reason)
 
     def drive(self, voltage: float, current: float) -> None:
         """Send the setpoint to the gun's modules now, held to every limit.

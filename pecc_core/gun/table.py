@@ -27,7 +27,12 @@ class GunState(StrEnum):
 
 
 class Event(StrEnum):
-    """What can happen to a gun: SECC requests, then internal events."""
+    """What can happen to a gun: SECC requests, then internal events.
+
+    Observers get the event of every transition
+    (:func:`~pecc_core.hookspecs.pecc_gun_state_changed`), so they tell why a
+    session ended from it (e.g. :data:`SECC_ENDS`), never from a log text.
+    """
 
     CABLE_CHECK = "cableCheck"
     CLOSE = "contactors closed"
@@ -43,6 +48,7 @@ class Event(StrEnum):
     FAULT = "fault"
     SAFE = "standby reached"
     CLEARED = "faults cleared, standby reached"
+    SHUTDOWN = "station stopping"
 
 
 class Outcome(Enum):
@@ -57,6 +63,10 @@ IGNORED = Outcome.IGNORED
 SESSION = (S.READY, S.PRECHARGE, S.CHARGE, S.POSTCHARGE)
 #: States with the contactors commanded closed.
 CLOSED = (S.CABLE_CHECK, *SESSION)
+#: The requests by which the SECC itself ends a session; every other way out
+#: of one (a fault, a failed isolation test, the SECC gone, the station
+#: stopping) is not its choice.
+SECC_ENDS = frozenset({E.OPEN, E.RESET})
 _TARGETS = (E.TARGET_STANDBY, E.TARGET_PRECHARGE, E.TARGET_CHARGE, E.TARGET_POSTCHARGE)
 #: The event of each targetValues phase.
 PHASE_EVENT = {
@@ -99,6 +109,7 @@ TABLE: tuple[Row, ...] = (
     ((S.STANDBY, *CLOSED, S.STOPPING), (E.FAULT,), S.INOPERATIVE),
     ((S.STOPPING,), (E.SAFE,), S.STANDBY),
     ((S.INOPERATIVE,), (E.CLEARED,), S.STANDBY),
+    (CLOSED, (E.SHUTDOWN,), S.STOPPING),
 )
 
 TRANSITIONS: dict[tuple[GunState, Event], GunState | Outcome | type[Refused]] = {

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pecc_core.gun.machine import Gun
+    from pecc_core.gun.table import Event, GunState
     from pecc_core.io import Io
     from pecc_core.pool import ModulePool
     from pecc_core.power import PowerDriver
@@ -22,7 +23,7 @@ class Observers(Protocol):
     manager calls each implementation on its own and logs its exception.
     """
 
-    def gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None: ...
+    def gun_state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None: ...
 
     def gun_fault(self, gun: Gun, fault: str, active: bool) -> None: ...
 

@@ -43,12 +43,12 @@ class Recorder:
     """An observer plugin keeping every transition and fault notification."""
 
     def __init__(self) -> None:
-        self.transitions: list[tuple[str, str, str, str]] = []
+        self.transitions: list[tuple[str, GunState, GunState, Event, str]] = []
         self.faults: list[tuple[str, str, bool]] = []
 
     @hookimpl
-    def pecc_gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
-        self.transitions.append((gun.id, old, new, reason))
+    def pecc_gun_state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None:
+        self.transitions.append((gun.id, old, new, event, reason))
 
     @hookimpl
     def pecc_gun_fault(self, gun: Gun, fault: str, active: bool) -> None:
@@ -119,5 +119,7 @@ async def fire(gun: Gun, event: Event, link: FakeLink) -> None:
     elif event is E.FAULT:
         gun.wiring.driver.fail(first_module(gun), Fault.OVER_TEMPERATURE)
         gun.update()
+    elif event is E.SHUTDOWN:
+        await gun.shutdown()  # as the station's stop does
     else:
         raise AssertionError(f"{event} is internal: tested on its own")

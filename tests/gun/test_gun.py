@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, ValueRefused
-from pecc_core.gun import GunState, faults
+from pecc_core.gun import Event, GunState, faults
 from pecc_core.model import Contactors, Isolation, Operational, Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
@@ -154,8 +154,8 @@ async def test_open_then_reset_reaches_verified_standby(station: Station) -> Non
     await gun.reset()
     await eventually(gun.in_standby, what="standby")
     assert gun.target is None and gun.report().isolation is Isolation.INVALID
-    assert [(old, new) for _, old, new, _ in recorder.transitions] == [
-        (S.CHARGE, S.STOPPING), (S.STOPPING, S.STANDBY)
+    assert [(old, new, event) for _, old, new, event, _ in recorder.transitions] == [
+        (S.CHARGE, S.STOPPING, Event.OPEN), (S.STOPPING, S.STANDBY, Event.SAFE)
     ]
     assert all(reason for *_, reason in recorder.transitions)
 

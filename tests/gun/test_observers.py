@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pecc_core import hookimpl
-from pecc_core.gun import Gun, GunState
+from pecc_core.gun import Event, Gun, GunState
 from pecc_core.model import Contactors, Operational
 from pecc_core.station import Station
 from pecc_core.testing import eventually
@@ -23,7 +23,7 @@ class Broken:
     """An observer plugin whose every hook raises."""
 
     @hookimpl
-    def pecc_gun_state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
+    def pecc_gun_state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None:
         raise RuntimeError(f"observer boom on {gun.id} {old}->{new}")
 
     @hookimpl

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pecc_core import hookimpl
-from pecc_core.gun import GunState
+from pecc_core.gun import Event, GunState
 from pecc_core.plugins import default_manager
 from pecc_core.testing import eventually, running
 
@@ -36,7 +36,7 @@ class RaisingObserver:
         self._boom("station_stopping")
 
     @hookimpl
-    def pecc_gun_state_changed(self, gun: Any, old: str, new: str, reason: str) -> None:
+    def pecc_gun_state_changed(self, gun: Any, old: GunState, new: GunState, event: Event, reason: str) -> None:
         self._boom("gun_state_changed")
 
     @hookimpl
@@ -48,10 +48,10 @@ class Recorder:
     """A well-behaved observer registered beside the broken one: it is still told."""
 
     def __init__(self) -> None:
-        self.transitions: list[tuple[str, str, str]] = []
+        self.transitions: list[tuple[str, GunState, GunState]] = []
 
     @hookimpl
-    def pecc_gun_state_changed(self, gun: Any, old: str, new: str, reason: str) -> None:
+    def pecc_gun_state_changed(self, gun: Any, old: GunState, new: GunState, event: Event, reason: str) -> None:
         self.transitions.append((gun.id, old, new))
 
 
@@ -79,8 +79,8 @@ async def test_a_raising_observer_cannot_break_a_session_or_the_stop(
     for gun in runtime.station.guns.values():
         assert gun.state is GunState.STANDBY, (gun.id, gun.state)
         assert not runtime.station.io.contactors.closed(gun.id), gun.id
-    assert ("1-1", "standby", "cableCheck") in recorder.transitions  # the others are still told
-    assert ("1-2", "ready", "stopping") in recorder.transitions
+    assert ("1-1", GunState.STANDBY, GunState.CABLE_CHECK) in recorder.transitions  # the others are still told
+    assert ("1-2", GunState.READY, GunState.STOPPING) in recorder.transitions
     logged = [r.getMessage() for r in caplog.records if "'broken-observer'" in r.getMessage()]
     hooks = {m.split("' in ")[1].split(":")[0] for m in logged}
     assert hooks == {"pecc_station_started", "pecc_station_stopping", "pecc_gun_state_changed"}

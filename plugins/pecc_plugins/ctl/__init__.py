@@ -21,10 +21,13 @@ See docs/control-api.md and docs/metrics.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pecc_core import hookimpl
 from pecc_core.hookspecs import Register, ServiceFactory
+
+if TYPE_CHECKING:
+    from pecc_core.gun import Event, GunState
 
 
 @hookimpl
@@ -65,10 +68,10 @@ def pecc_station_stopping(station: Any) -> None:
 
 
 @hookimpl
-def pecc_gun_state_changed(gun: Any, old: str, new: str, reason: str) -> None:
+def pecc_gun_state_changed(gun: Any, old: GunState, new: GunState, event: Event, reason: str) -> None:
     if (recorder := _recorder(gun)) is not None:
         with recorder.guarded("state change"):
-            recorder.state_changed(gun, old, new, reason)
+            recorder.state_changed(gun, old, new, event, reason)
 
 
 @hookimpl

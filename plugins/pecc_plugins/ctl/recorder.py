@@ -9,9 +9,10 @@ episode: again only after that kind of call has worked in between).
 Energy is integrated per gun from the measured V x I, sampled every
 control cycle. A charging session opens when a gun leaves standby for a
 session state (cable check or contactors closed) and ends when the gun
-goes to stopping or inoperative: ``completed`` when the SECC ended it
-(contactors open, reset), ``failed`` otherwise (fault, isolation fault,
-SECC lost, PECC stopping).
+goes to stopping or inoperative. The event of that transition says how:
+``completed`` when the SECC ended it (contactors open, reset:
+:data:`~pecc_core.gun.table.SECC_ENDS`), ``failed`` otherwise (fault,
+isolation fault, SECC lost, PECC stopping).
 
 An open session's row is written when it opens, every ``checkpoint_s``
 (:data:`CHECKPOINT_S`) after that with its energy and peak power so far,
@@ -34,18 +35,15 @@ from typing import TYPE_CHECKING, Any
 from pecc_core.asyncutil import cancel
 from pecc_core.clock import wall
 from pecc_core.episode import Episodes
+from pecc_core.gun.table import CLOSED, INOPERATIVE_STATES, SECC_ENDS, GunState
 from pecc_plugins.ctl.history import History, Session
 
 if TYPE_CHECKING:
-    from pecc_core.gun import Gun
+    from pecc_core.gun import Event, Gun
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
 
-#: The reasons of the transitions by which an SECC ends its own session.
-REQUESTED_ENDS = ("contactorsStatus open", "reset")
-SESSION_STATES = frozenset({"cableCheck", "ready", "preCharge", "charge", "postCharge"})
-END_STATES = frozenset({"stopping", "inoperative"})
 #: Refusals stored per gun and window; the rest are counted in one summary event.
 REFUSALS_PER_WINDOW = 20
 REFUSAL_WINDOW_S = 10.0
@@ -137,19 +135,18 @@ class Recorder:
         with self.guarded("event listeners"):
             self.history.event(gun, kind, data, self.clock() if ts is None else ts)
 
-    def state_changed(self, gun: Gun, old: str, new: str, reason: str) -> None:
+    def state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None:
         now = self.clock()
-        self._event(gun.id, "state", {"from": str(old), "to": str(new), "reason": reason}, now)
+        self._event(gun.id, "state", {"from": old.value, "to": new.value, "reason": reason}, now)
         record = self.guns[gun.id]
-        if record.session is None and str(old) == "standby" and str(new) in SESSION_STATES:
+        if record.session is None and old is GunState.STANDBY and new in CLOSED:
             record.sessions_started += 1
             record.session = Session(uuid.uuid4().hex, gun.id, gun.vehicle_id, now)
             self.history.session(record.session)
             self._checkpoint_at(record, asyncio.get_running_loop().time() + self.checkpoint_s)
-        elif record.session is not None and str(new) in END_STATES:
+        elif record.session is not None and new in INOPERATIVE_STATES:
             record.session.vehicle_id = record.session.vehicle_id or gun.vehicle_id
-            requested = str(new) == "stopping" and reason.startswith(REQUESTED_ENDS)
-            self._end_session(gun.id, record, reason, "completed" if requested else "failed")
+            self._end_session(gun.id, record, reason, "completed" if event in SECC_ENDS else "failed")
 
     def _checkpoint_at(self, record: GunRecord, due: float) -> None:
         record.checkpoint = asyncio.get_running_loop().call_at(due, self._checkpoint, record, due)
