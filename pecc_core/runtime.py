@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pecc_core.asyncutil import call_maybe_async
 from pecc_core.errors import ConfigError
+from pecc_core.gun.table import GunState
 from pecc_core.profile import ProfileError
 from pecc_core.profile import load as load_profile
 from pecc_core.profile.model import PluginChoice
@@ -193,8 +194,8 @@ async def serve(profile: Profile, plugins: PluginManager) -> None:
 def summary(station: Station) -> str:
     """How many guns charge, are faulted (a fault active or inoperative) and have their SECC connected."""
     guns = station.guns.values()
-    charging = sum(1 for gun in guns if gun.state == "charge")
-    faulted = sum(1 for gun in guns if gun.faults or gun.state == "inoperative")
+    charging = sum(1 for gun in guns if gun.state is GunState.CHARGE)
+    faulted = sum(1 for gun in guns if gun.faults or gun.state is GunState.INOPERATIVE)
     connected = sum(1 for gun in guns if gun.secc is not None)
     return f"{charging} charging, {faulted} faulted, {connected} SECCs connected"
 

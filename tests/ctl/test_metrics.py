@@ -8,6 +8,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from pecc_core.gun import GunState
+from pecc_core.model import Isolation
+
 from .conftest import Ctl, charging
 
 
@@ -39,6 +42,11 @@ def gun(samples: dict, name: str, gun_id: str, **labels: str) -> float:
     return samples[(name, tuple(sorted({"gun": gun_id, **labels}.items())))]
 
 
+def label_values(samples: dict, name: str, gun_id: str, label: str) -> list[str]:
+    """The values of ``label`` in the samples of ``name`` for ``gun_id``, in the exposition's order."""
+    return [dict(labels)[label] for metric, labels in samples if metric == name and dict(labels)["gun"] == gun_id]
+
+
 def close(a: float, b: float, tolerance: float) -> bool:
     return abs(a - b) <= tolerance
 
@@ -56,6 +64,9 @@ async def test_gun_values_match_the_api_and_the_status_messages(ctl: Ctl) -> Non
     assert gun(samples, "pecc_gun_state", "1-1", state="charge") == 1
     assert gun(samples, "pecc_gun_state", "1-1", state="standby") == 0
     assert charged["state"] == "charge"
+    # one sample per state and per isolation status: the enums' names, no more, no fewer
+    assert label_values(samples, "pecc_gun_state", "1-1", "state") == [s.value for s in GunState]
+    assert label_values(samples, "pecc_gun_isolation", "1-1", "isolation") == [i.value for i in Isolation]
     assert gun(samples, "pecc_gun_contactors_closed", "1-1") == 1 and status["contactorsStatus"] == "closed"
     assert gun(samples, "pecc_gun_isolation", "1-1", isolation="valid") == 1 and status["isolationStatus"] == "valid"
     assert gun(samples, "pecc_gun_operational", "1-1") == 1 and status["operationalStatus"] == "operative"

@@ -23,13 +23,16 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from pecc_core.gun.table import GunState
+from pecc_core.model import Isolation
 from pecc_core.power import Fault
 
 if TYPE_CHECKING:
     from pecc_plugins.ctl.snapshot import HistogramSnap, Snapshot
 
-GUN_STATES = ("standby", "cableCheck", "ready", "preCharge", "charge", "postCharge", "stopping", "inoperative")
-ISOLATION = ("invalid", "valid", "warning", "fault")
+#: The label values of the one-hot gauges: the enums' names, as the API shows them.
+GUN_STATES = tuple(str(s) for s in GunState)
+ISOLATION = tuple(str(i) for i in Isolation)
 
 
 Read = Callable[[Any], float]

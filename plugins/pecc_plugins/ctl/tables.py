@@ -7,9 +7,13 @@ from typing import Any
 
 from rich.table import Table
 
+from pecc_core.gun.table import GunState
+
+S = GunState
+#: A gun's state as the API names it (a ``GunState`` equals its name) -> its style.
 STATE_STYLE = {
-    "standby": "dim", "cableCheck": "cyan", "ready": "cyan", "preCharge": "yellow", "charge": "green",
-    "postCharge": "cyan", "stopping": "magenta", "inoperative": "bold red",
+    S.STANDBY: "dim", S.CABLE_CHECK: "cyan", S.READY: "cyan", S.PRECHARGE: "yellow", S.CHARGE: "green",
+    S.POSTCHARGE: "cyan", S.STOPPING: "magenta", S.INOPERATIVE: "bold red",
 }
 
 
@@ -43,7 +47,7 @@ def guns(answer: dict[str, Any]) -> Table:
         session = gun.get("session") or {}
         total_w += gun["power_w"]
         total_wh += session.get("energy_wh", 0.0)
-        charging += gun["state"] == "charge"
+        charging += gun["state"] == S.CHARGE
         style = STATE_STYLE.get(gun["state"], "")
         table.add_row(
             gun["id"],
