@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.main import get_command_name
 
 from pecc_core import __version__
 from pecc_core.errors import ConfigError
@@ -245,9 +246,31 @@ def plugins_list() -> None:
     Console().print(installed, offered)
 
 
+def _not_loaded(name: str, error: str) -> None:
+    """``pecc NAME ...`` where plugin NAME did not load: says why (a missing extra: which), not "No such command".
+
+    Hidden, and only for a name no command has: it cannot know what the
+    plugin would have added, but ``ctl`` and ``site`` add commands of
+    their names.
+    """
+
+    def explain() -> None:
+        raise _fail(f"pecc {name}: plugin {name!r} not loaded: {error}")
+
+    taken = {info.name for info in app.registered_groups} | {
+        info.name or get_command_name(getattr(info.callback, "__name__", "")) for info in app.registered_commands
+    }
+    if name not in taken:
+        settings = {"allow_extra_args": True, "ignore_unknown_options": True}
+        app.command(name, hidden=True, add_help_option=False, context_settings=settings)(explain)
+
+
 def main() -> None:
     """Console-script entry point: the core commands plus those plugins add."""
-    default_manager().add_commands(app)
+    plugins = default_manager()
+    plugins.add_commands(app)
+    for name, error in plugins.load_errors.items():
+        _not_loaded(name, error)
     app(prog_name="pecc")
 
 

@@ -4,7 +4,10 @@ Every plugin, builtin or a vendor's pip package, is a module named by an
 entry point in the ``pecc`` group. The manager loads them one by one and
 keeps going when one is broken (a charger must start with the plugins its
 profile needs even if an unrelated package fails to import); the failure is
-kept in :attr:`PluginManager.load_errors` and shown by ``pecc plugins list``.
+kept in :attr:`PluginManager.load_errors` and shown by ``pecc plugins list``
+and wherever a profile names something the plugins loaded do not offer. A
+plugin whose pip extra is not installed (:mod:`pecc_core.extras`) is such a
+failure, told as the command that installs it.
 
 The rest of the core never calls ``pm.hook.*`` itself: it asks this class
 for registries (:meth:`PluginManager.registry`) and notifies observers
@@ -29,6 +32,7 @@ import pluggy
 from pecc_core import hookspecs
 from pecc_core.episode import Episode
 from pecc_core.errors import ConfigError
+from pecc_core.extras import missing_extra
 from pecc_core.hookspecs import CATEGORIES
 from pecc_core.io import IO_ROLES
 from pecc_core.standin import PerPlugin, stand_in
@@ -82,6 +86,8 @@ class Registry:
 
     category: str
     entries: dict[str, Registration] = field(default_factory=dict)
+    #: The manager's :attr:`PluginManager.load_errors`: what a name may be missing for.
+    load_errors: Mapping[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Registration:
         """The registration called ``name``; KeyError lists the known names."""
@@ -91,8 +97,12 @@ class Registry:
             raise KeyError(self.unknown(name)) from None
 
     def unknown(self, name: str) -> str:
+        """Why ``name`` is not here: what is, and every plugin that did not load (a missing extra: which)."""
         known = ", ".join(sorted(self.entries)) or "none installed"
-        return f"unknown {self.category.replace('_', ' ')} {name!r} (installed: {known})"
+        message = f"unknown {self.category.replace('_', ' ')} {name!r} (installed: {known})"
+        for plugin, error in sorted(self.load_errors.items()):
+            message += f"; plugin {plugin!r} not loaded: {error}"
+        return message
 
     def __contains__(self, name: object) -> bool:
         return name in self.entries
@@ -149,8 +159,13 @@ class PluginManager:
             try:
                 module = ep.load()
             except Exception as exc:  # a broken vendor package must not stop the charger
-                self.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-                log.error("plugin %s failed to load: %s", ep.name, self.load_errors[ep.name])
+                if install := missing_extra(exc, ep.dist):
+                    # an optional part left out on purpose: told where it is used, not on every command
+                    self.load_errors[ep.name] = f"needs `{install}` ({exc})"
+                    log.info("plugin %s not loaded: %s", ep.name, self.load_errors[ep.name])
+                else:
+                    self.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+                    log.error("plugin %s failed to load: %s", ep.name, self.load_errors[ep.name])
                 continue
             version = ep.dist.version if ep.dist is not None else "?"
             self.register(module, ep.name, version)
@@ -214,11 +229,11 @@ class PluginManager:
 
     def _collect(self) -> None:
         for category, hook_name in CATEGORIES.items():
-            registry = Registry(category)
+            registry = Registry(category, load_errors=self.load_errors)
             self._registries[category] = registry
             getattr(self._pm.hook, hook_name)(register=PerPlugin(functools.partial(self._registrar, registry)))
         for role in IO_ROLES:
-            self._registries[f"io.{role}"] = Registry(f"{role} driver")
+            self._registries[f"io.{role}"] = Registry(f"{role} driver", load_errors=self.load_errors)
         self._pm.hook.pecc_register_io_drivers(register=PerPlugin(self._io_registrar))
 
     def _io_registrar(self, plugin: str) -> Callable[..., None]:

@@ -21,13 +21,19 @@ def test_builtin_plugins_are_found_through_entry_points(pecc_plugins: PluginMana
     assert not pecc_plugins.load_errors
 
 
-def _dist(site: Path, name: str, module: str, source: str) -> None:
+def _dist(site: Path, name: str, module: str, source: str, requires: tuple[str, ...] = ()) -> None:
     """A minimal installed distribution: a module and its entry point."""
     (site / f"{module}.py").write_text(source)
     info = site / f"{name}-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    required = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n{required}")
     (info / "entry_points.txt").write_text(f"[pecc]\n{name} = {module}\n")
+
+
+def _on_path(site: Path) -> dict[str, str]:
+    """The environment with ``site`` first on the import path (and PECC where it was)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
 
 
 def test_a_broken_plugin_is_reported_and_the_others_still_load(tmp_path: Path) -> None:
@@ -40,10 +46,33 @@ def test_a_broken_plugin_is_reported_and_the_others_still_load(tmp_path: Path) -
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env=_on_path(tmp_path),
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()
     assert out == ["[('broken', 'RuntimeError: vendor bug')]", "True"]
+
+
+def test_a_vendor_plugin_without_its_extra_says_which_to_install(tmp_path: Path) -> None:
+    _dist(tmp_path, "acme", "pecc_acme_plugin", "import acme_modbus\n", requires=('acme-modbus>=1; extra == "modbus"',))
+    _dist(tmp_path, "other", "pecc_other_plugin", "import other_sdk\n", requires=("other-sdk>=1",))
+    code = (
+        "from pecc_core.plugins import default_manager\n"
+        "pm = default_manager()\n"
+        "print(pm.load_errors['acme'])\n"
+        "print(pm.load_errors['other'])\n"
+        "print(pm.registry('power_driver').unknown('acme'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_on_path(tmp_path),
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    acme = "needs `pip install acme[modbus]` (No module named 'acme_modbus')"
+    # a dependency that no extra brings is a broken install: the error as it is
+    other = "ModuleNotFoundError: No module named 'other_sdk'"
+    assert out[:2] == [acme, other]
+    assert out[2].startswith("unknown power driver 'acme' (installed: ")
+    assert out[2].endswith(f"; plugin 'acme' not loaded: {acme}; plugin 'other' not loaded: {other}")
 
 
 def test_a_name_offered_twice_is_an_error_naming_both_plugins() -> None:
