@@ -16,6 +16,10 @@
   across restarts; ``metrics``: the Prometheus text of a snapshot;
 - ``client`` / ``command`` / ``tables``: the ``pecc ctl`` command line.
 
+The ops server's packages come with ``pip install pecc[ops]``: without
+them this plugin does not load, and a profile with the ``ctl`` service or
+a ``pecc ctl`` command says to install them.
+
 See docs/control-api.md and docs/metrics.md.
 """
 
@@ -24,10 +28,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pecc_core import hookimpl
+from pecc_core.extras import require
 from pecc_core.hookspecs import Register, ServiceFactory
 
 if TYPE_CHECKING:
     from pecc_core.gun import Event, GunState
+
+require("aiohttp", "prometheus_client")
 
 
 @hookimpl

@@ -10,6 +10,10 @@
 - ``broker`` / ``topics``: the MQTT connection and the topic tree;
 - ``command``: ``pecc site run | status | set-cap``.
 
+The MQTT client comes with ``pip install pecc[site]``: without it this
+plugin does not load, and a profile with the ``site`` service or a ``pecc
+site`` command says to install it.
+
 See docs/site.md.
 """
 
@@ -18,6 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 from pecc_core import hookimpl
+from pecc_core.extras import require
+
+require("aiomqtt")
 
 
 @hookimpl
