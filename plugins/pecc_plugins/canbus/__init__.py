@@ -7,12 +7,15 @@ simulator use nothing else. The public surface is :data:`__all__`:
 - :class:`ModuleDriver`: the vendor-neutral half of a power driver
   (polling, offline detection and recovery, current split, cached
   setpoints, ``wait_off``). Extension points: :meth:`ModuleDriver._decode`,
-  :meth:`~ModuleDriver._poll`, :meth:`~ModuleDriver._apply` (required);
-  :meth:`~ModuleDriver._update`, :meth:`~ModuleDriver._poll_all`,
-  :meth:`~ModuleDriver._settled`, :meth:`~ModuleDriver._forget`,
+  :meth:`~ModuleDriver._poll` (which :class:`Reading` of a module),
+  :meth:`~ModuleDriver._apply` (required); :meth:`~ModuleDriver._update`,
+  :meth:`~ModuleDriver._poll_bus`, :meth:`~ModuleDriver._prepare`,
+  :meth:`~ModuleDriver._current_cap`, :meth:`~ModuleDriver._settled`,
+  :meth:`~ModuleDriver._forget`, :meth:`~ModuleDriver._slot`,
   :meth:`~ModuleDriver.frame_decoder` (optional); helpers for them:
   :meth:`~ModuleDriver._send`, :meth:`~ModuleDriver._heard`,
-  :meth:`~ModuleDriver._measured`, :meth:`~ModuleDriver._vendor_faults`,
+  :meth:`~ModuleDriver._measured`, :meth:`~ModuleDriver._voltage_read`,
+  :meth:`~ModuleDriver._vendor_faults`, :meth:`~ModuleDriver._output_reported`,
   :meth:`~ModuleDriver._notify`;
 - :class:`CanLink`: one self-healing bus on the asyncio loop, with a
   :class:`TxScheduler` (priority classes :class:`Priority`, pacing,
@@ -38,7 +41,7 @@ from pecc_core.episode import Episode
 from pecc_plugins.canbus.decoder import Decoded, FrameDecoder, Kind, bit_names
 from pecc_plugins.canbus.link import BusConfig, BusStats, CanLink
 from pecc_plugins.canbus.load import stuffed_bits
-from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver
+from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
 from pecc_plugins.canbus.params import BusParams, DriverParams, bus_config, driver_timing
 from pecc_plugins.canbus.scale import milli
 from pecc_plugins.canbus.scheduler import Priority, TxConfig, TxScheduler, is_transient
@@ -56,6 +59,7 @@ __all__ = [
     "Kind",
     "ModuleDriver",
     "Priority",
+    "Reading",
     "TxConfig",
     "TxScheduler",
     "bit_names",

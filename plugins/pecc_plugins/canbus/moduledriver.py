@@ -311,7 +311,7 @@ class ModuleDriver(ABC):
 
         Its class is that of the hook sending it (:meth:`_apply` of an off:
         ``OFF``; :meth:`_apply`, :meth:`_update`: ``SETPOINT``; :meth:`_poll`,
-        :meth:`_poll_all`: ``POLL``); code outside these hooks (a vendor
+        :meth:`_poll_bus`: ``POLL``); code outside these hooks (a vendor
         task) sends ``SETPOINT`` unless it gives ``priority``. A setpoint
         replaces one for the same register still waiting (:meth:`_slot`).
         """
