@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     import typer
     from marshmallow import Schema
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from pecc_core.policy import LimitPolicy
     from pecc_core.power import PowerDriver
     from pecc_core.profile.model import ModuleConfig, Profile, ServerConfig
+    from pecc_core.records import Session
     from pecc_core.runtime import Service
     from pecc_core.station import Station
     from pecc_core.transport import Transport
@@ -78,6 +79,8 @@ OBSERVERS: frozenset[str] = frozenset({
     "pecc_secc_connected",
     "pecc_secc_disconnected",
     "pecc_request_refused",
+    "pecc_event_recorded",
+    "pecc_session_recorded",
 })
 
 # -- factories: what each category's ``register`` accepts ---------------------
@@ -320,3 +323,23 @@ def pecc_request_refused(gun: Gun, kind: str, category: str, details: str) -> No
     refused frame: a hostile SECC makes it frequent, so keep it cheap.
     """
 
+
+@hookspec
+def pecc_event_recorded(station: Station, event: Mapping[str, Any]) -> None:
+    """The station's history recorded ``event`` (the ``ctl`` service keeps the history).
+
+    ``event`` is the JSON object ``GET /api/events`` shows, without ``id``:
+    ``ts``, ``gun``, ``kind`` and the kind's keys (:mod:`pecc_core.records`).
+    Called for every event, a flood of refusals included (the recorder
+    bounds those): keep it cheap, and queue any I/O.
+    """
+
+
+@hookspec
+def pecc_session_recorded(station: Station, session: Session) -> None:
+    """The station's history wrote the row of a charging session: a copy of it.
+
+    Written when the session opens, every checkpoint while it runs (its
+    energy so far) and when it ends: ``session.end`` is set then, with
+    ``outcome`` and ``end_reason``.
+    """

@@ -35,7 +35,7 @@ from pecc_core.errors import ConfigError
 from pecc_core.extras import missing_extra
 from pecc_core.hookspecs import CATEGORIES
 from pecc_core.io import IO_ROLES
-from pecc_core.standin import PerPlugin, stand_in
+from pecc_core.standin import PerPlugin, StandIn, stand_in
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from pecc_core.gun import Event, Gun, GunState
     from pecc_core.profile.model import PluginChoice
+    from pecc_core.records import Session
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
@@ -172,11 +173,30 @@ class PluginManager:
         self._pm.check_pending()
 
     def register(self, plugin: object, name: str, version: str = "?") -> None:
-        """Register a plugin object (a module or an instance) under ``name``."""
+        """Register a plugin object (a module or an instance) under ``name``.
+
+        A service that implements hooks for its own station (the ``ctl``
+        service's recorder, the ``site`` telemetry) registers an object when
+        it starts and unregisters it when it stops, as pytest registers its
+        terminal reporter; others find it by name with :meth:`get_plugin`.
+        A name is registered once at a time (:class:`ValueError`).
+        """
         self._pm.register(stand_in(self._pm, plugin, name), name=name)
         self._versions[name] = version
         self._registries.clear()
         self._handlers = None
+
+    def unregister(self, name: str) -> None:
+        """Remove the plugin registered under ``name``; its hooks are no longer called."""
+        self._pm.unregister(name=name)
+        self._versions.pop(name, None)
+        self._registries.clear()
+        self._handlers = None
+
+    def get_plugin(self, name: str) -> object | None:
+        """The plugin object registered under ``name`` (not its stand-in), or None."""
+        registered = self._pm.get_plugin(name)
+        return registered.plugin if isinstance(registered, StandIn) else registered
 
     # -- what plugins offer -------------------------------------------------
 
@@ -301,6 +321,12 @@ class PluginManager:
 
     def request_refused(self, gun: Gun, kind: str, category: str, details: str) -> None:
         self._notify("pecc_request_refused", gun=gun, kind=kind, category=category, details=details)
+
+    def event_recorded(self, station: Station, event: Mapping[str, Any]) -> None:
+        self._notify("pecc_event_recorded", station=station, event=event)
+
+    def session_recorded(self, station: Station, session: Session) -> None:
+        self._notify("pecc_session_recorded", station=station, session=session)
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
         caller = getattr(self._pm.hook, hook)

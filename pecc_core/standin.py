@@ -49,11 +49,12 @@ class StandIn:
     """The wrapped hook implementations of one plugin, as attributes."""
 
     def __init__(self, plugin: object, impls: dict[str, Callable[..., Any]]) -> None:
-        self._plugin = plugin
+        #: The plugin itself (what :meth:`PluginManager.get_plugin` returns).
+        self.plugin = plugin
         vars(self).update(impls)
 
     def __repr__(self) -> str:  # pluggy's errors name the plugin by its repr
-        return repr(self._plugin)
+        return repr(self.plugin)
 
 
 def stand_in(pm: pluggy.PluginManager, plugin: object, name: str) -> StandIn:

@@ -12,6 +12,7 @@ import pytest
 
 from pecc_core import hookimpl
 from pecc_core.plugins import PluginManager
+from pecc_core.records import Session
 
 GUN = types.SimpleNamespace(id="1-1")
 
@@ -160,3 +161,63 @@ def test_a_failing_registration_still_fails_loudly() -> None:
     pm.register(Broken(), "broken")
     with pytest.raises(RuntimeError, match="vendor bug"):
         pm.registry("service")
+
+
+class HistoryWatcher:
+    """A service's own hooks: what the history recorded, for its station only."""
+
+    def __init__(self, station: object) -> None:
+        self.station = station
+        self.seen: list[tuple[str, object]] = []
+
+    @hookimpl
+    def pecc_event_recorded(self, station: Any, event: Mapping[str, Any]) -> None:
+        if station is self.station:
+            self.seen.append(("event", dict(event)))
+
+    @hookimpl
+    def pecc_session_recorded(self, station: Any, session: Session) -> None:
+        if station is self.station:
+            self.seen.append(("session", session))
+
+
+def test_an_object_registered_by_name_is_told_found_and_removed() -> None:
+    pm = PluginManager()
+    station, other = object(), object()
+    watcher = HistoryWatcher(station)
+    pm.register(watcher, "acme.watcher")
+    assert pm.get_plugin("acme.watcher") is watcher  # the object itself, not what pluggy holds for it
+    assert "pecc_event_recorded" in {h for p in pm.plugins() if p.name == "acme.watcher" for h in p.hooks}
+    with pytest.raises(ValueError, match=r"acme\.watcher"):
+        pm.register(HistoryWatcher(station), "acme.watcher")
+    ended = Session("s1", "1-1", "VIN1", 100.0, 160.0, 1.5, 7000.0, "contactorsStatus open", "completed")
+    pm.event_recorded(station, {"ts": 1.0, "gun": "1-1", "kind": "fault", "fault": "imd"})  # type: ignore[arg-type]
+    pm.event_recorded(other, {"ts": 2.0, "gun": None, "kind": "station", "what": "started"})  # type: ignore[arg-type]
+    pm.session_recorded(station, ended)  # type: ignore[arg-type]
+    assert watcher.seen == [("event", {"ts": 1.0, "gun": "1-1", "kind": "fault", "fault": "imd"}), ("session", ended)]
+    pm.unregister("acme.watcher")
+    assert pm.get_plugin("acme.watcher") is None
+    pm.event_recorded(station, {"ts": 3.0, "gun": None, "kind": "station", "what": "stopping"})  # type: ignore[arg-type]
+    assert len(watcher.seen) == 2
+    pm.register(watcher, "acme.watcher")  # the name is free again
+    assert pm.get_plugin("acme.watcher") is watcher
+
+
+def test_the_history_hooks_are_observers_a_raising_one_is_logged_and_the_others_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="pecc_core.standin")
+
+    class Broken:
+        @hookimpl
+        def pecc_event_recorded(self) -> None:
+            raise RuntimeError("publisher bug")
+
+    pm = PluginManager()
+    station = object()
+    watcher = HistoryWatcher(station)
+    pm.register(watcher, "watcher")
+    pm.register(Broken(), "broken")
+    pm.event_recorded(station, {"ts": 1.0, "gun": None, "kind": "station", "what": "started"})  # type: ignore[arg-type]
+    assert [kind for kind, _ in watcher.seen] == ["event"]
+    assert [r.getMessage().split(": raised")[0] for r in caplog.records] == ["plugin 'broken' in pecc_event_recorded"]

@@ -3,7 +3,9 @@
 Over TLS (certificates made here with trustme) with a username and
 password: the share reaches the station's site cap through the caps path;
 without a coordinator, or with the wrong password, the cabinet holds its
-safe share; the telemetry is on the broker.
+safe share; the telemetry is on the broker. Without a broker (in-process,
+on virtual time): no operator cap raises the share, and the history's
+hooks reach the telemetry.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import trustme
 from pecc_core import caps
 from pecc_core.asyncutil import cancel
 from pecc_core.profile import Profile
+from pecc_core.records import Session
 from pecc_core.testing import eventually, running
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import from_mapping
@@ -78,10 +81,11 @@ def site_keys(tmp_path: Path) -> SiteKeys:
 
 def cabinet_profile(
     make_profile: Callable[..., Profile], channel: str, broker: dict[str, Any], keys: SiteKeys,
-    state: Path | None = None,
+    state: Path | None = None, ctl_thread: bool = True,
 ) -> Profile:
     """A sim cabinet with the site service; with ``state``, the ctl service too (its history feeds events)."""
-    ctl = [{"name": "ctl", "params": {"port": 0, "state_dir": str(state)}}] if state is not None else []
+    ctl_params = {"port": 0, "state_dir": str(state), "thread": ctl_thread}
+    ctl = [{"name": "ctl", "params": ctl_params}] if state is not None else []
     return make_profile("sim", {
         "server.port": 0,
         "power.driver.params.channel": channel,
@@ -258,3 +262,48 @@ async def test_no_operator_cap_raises_the_station_above_its_share(
         assert snapshot["site_max_power_w"] == 4_000 and station.pool.view.site_power_max == 4_000
         caps.apply(station, {"site_max_power_w": None})
         assert station.pool.view.site_power_max == SAFE
+
+
+class Published:
+    """Stands in for the broker client: keeps what is published, by topic."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, Any]] = []
+
+    async def publish(self, topic: str, payload: bytes, **_: Any) -> None:
+        self.messages.append((topic, json.loads(payload)))
+
+    def on(self, topic: str) -> list[Any]:
+        return [data for t, data in self.messages if t == topic]
+
+
+async def test_the_history_reaches_the_telemetry_through_the_hooks_without_a_broker(
+    make_profile: Callable[..., Profile], can_channel: str, site_keys: SiteKeys, tmp_path: Path,
+) -> None:
+    nowhere = {"host": "127.0.0.1", "port": 1}  # the telemetry publishes to a stand-in client instead
+    profile = cabinet_profile(make_profile, can_channel, nowhere, site_keys, tmp_path / "state", ctl_thread=False)
+    async with running(profile) as runtime:
+        plugins, station = runtime.plugins, runtime.station
+        telemetry = plugins.get_plugin("site.telemetry")
+        assert telemetry is station.services[1].telemetry  # the cabinet's, registered while it runs
+        client = Published()
+        task = asyncio.create_task(telemetry.run(client))  # type: ignore[union-attr]
+        try:
+            await asyncio.sleep(0)  # connected
+            gun = station.guns["1-1"]
+            plugins.gun_fault(gun, "lid open", True)  # an observer hook: the ctl recorder, its history, the hooks
+            history = plugins.get_plugin("ctl.recorder").recorder.history  # type: ignore[union-attr]
+            history.session(Session("s-open", "1-2", None, 1000.0))  # still running: not a record yet
+            history.session(Session("s-1", "1-1", "VIN42", 1000.0, 1900.0, 12.34567, 50123.44,
+                                    "contactorsStatus open: done", "completed"))
+            await eventually(lambda: client.on("pecc/depot/cabinets/north/sessions"), 2, "a session record")
+        finally:
+            await cancel(task)
+        (fault,) = [e for e in client.on("pecc/depot/cabinets/north/events") if e.get("fault") == "lid open"]
+        assert fault == {"ts": fault["ts"], "gun": "1-1", "kind": "fault", "fault": "lid open"}
+        assert client.on("pecc/depot/cabinets/north/sessions") == [{
+            "gun": "1-1", "session": "s-1", "vehicle_id": "VIN42", "start": 1000.0, "end": 1900.0,
+            "energy_wh": 12.346, "peak_power_w": 50123.4, "end_reason": "contactorsStatus open: done",
+            "outcome": "completed",
+        }]
+    assert plugins.get_plugin("site.telemetry") is None and plugins.get_plugin("ctl.recorder") is None

@@ -12,8 +12,11 @@
   ``/healthz``, ``/readyz``, ``/metrics``, history; ``dashboard``: the
   live page;
 - ``recorder``: events, energy and sessions, fed by the observer hooks
-  below; ``history``: their SQLite store; ``limits``: run-time limits kept
-  across restarts; ``metrics``: the Prometheus text of a snapshot;
+  (``observers``: registered with the station's plugin manager while the
+  service runs); ``history``: their SQLite store, which tells the other
+  plugins what it recorded (``pecc_event_recorded``,
+  ``pecc_session_recorded``); ``limits``: run-time limits kept across
+  restarts; ``metrics``: the Prometheus text of a snapshot;
 - ``client`` / ``command`` / ``tables``: the ``pecc ctl`` command line.
 
 The ops server's packages come with ``pip install pecc[ops]``: without
@@ -25,14 +28,11 @@ See docs/control-api.md and docs/metrics.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pecc_core import hookimpl
 from pecc_core.extras import require
 from pecc_core.hookspecs import Register, ServiceFactory
-
-if TYPE_CHECKING:
-    from pecc_core.gun import Event, GunState
 
 require("aiohttp", "prometheus_client")
 
@@ -49,61 +49,3 @@ def pecc_add_commands(app: Any) -> None:
     from pecc_plugins.ctl.command import ctl_app
 
     app.add_typer(ctl_app, name="ctl")
-
-
-# -- observers: each finds the station's recorder (None: no ctl service there) ---------
-
-
-def _recorder(thing: Any) -> Any:
-    from pecc_plugins.ctl.recorder import recorder_of
-
-    return recorder_of(thing)
-
-
-@hookimpl
-def pecc_station_started(station: Any) -> None:
-    if (recorder := _recorder(station)) is not None:
-        with recorder.guarded("station start"):
-            recorder.station_started()
-
-
-@hookimpl
-def pecc_station_stopping(station: Any) -> None:
-    if (recorder := _recorder(station)) is not None:
-        with recorder.guarded("station stop"):
-            recorder.station_stopping()
-
-
-@hookimpl
-def pecc_gun_state_changed(gun: Any, old: GunState, new: GunState, event: Event, reason: str) -> None:
-    if (recorder := _recorder(gun)) is not None:
-        with recorder.guarded("state change"):
-            recorder.state_changed(gun, old, new, event, reason)
-
-
-@hookimpl
-def pecc_gun_fault(gun: Any, fault: str, active: bool) -> None:
-    if (recorder := _recorder(gun)) is not None:
-        with recorder.guarded("fault"):
-            recorder.fault(gun, fault, active)
-
-
-@hookimpl
-def pecc_secc_connected(gun: Any, peer: str, subprotocol: str | None) -> None:
-    if (recorder := _recorder(gun)) is not None:
-        with recorder.guarded("SECC connect"):
-            recorder.secc_connected(gun, peer, subprotocol)
-
-
-@hookimpl
-def pecc_secc_disconnected(gun: Any, reason: str) -> None:
-    if (recorder := _recorder(gun)) is not None:
-        with recorder.guarded("SECC disconnect"):
-            recorder.secc_disconnected(gun, reason)
-
-
-@hookimpl
-def pecc_request_refused(gun: Any, kind: str, category: str, details: str) -> None:
-    if (recorder := _recorder(gun)) is not None:
-        with recorder.guarded("refusal"):
-            recorder.request_refused(gun, kind, category, details)

@@ -40,13 +40,14 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pecc_core.asyncutil import cancel
 from pecc_core.clock import wall
 from pecc_core.errors import ConfigError
+from pecc_core.records import Session
 
 log = logging.getLogger(__name__)
 
@@ -94,21 +95,6 @@ class HistoryError(ConfigError):
     """
 
 
-@dataclass(slots=True)
-class Session:
-    """One charging session of one gun (``end`` None while it runs)."""
-
-    id: str
-    gun: str
-    vehicle_id: str | None
-    start: float
-    end: float | None = None
-    energy_wh: float = 0.0
-    peak_power_w: float = 0.0
-    end_reason: str | None = None
-    outcome: str | None = None  # "completed" or "failed" once ended
-
-
 @dataclass(frozen=True, slots=True)
 class Retention:
     max_rows: int  # per table
@@ -142,8 +128,14 @@ class History:
         self._writer: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
         #: Called on the loop with every event as it is recorded, shaped as
-        #: :meth:`events` returns it without ``id`` (the dashboard's live feed).
+        #: :meth:`events` returns it without ``id`` (the dashboard's live feed,
+        #: the other plugins' ``pecc_event_recorded``).
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: Called on the loop with a copy of every session row as it is written:
+        #: when it opens, at each checkpoint, when it ends (the other plugins'
+        #: ``pecc_session_recorded``). Must not raise: the recorder writes rows
+        #: in the middle of its own bookkeeping.
+        self.session_listeners: list[Callable[[Session], None]] = []
 
     async def open(self) -> dict[str, Any] | None:
         """Create or check the database and start the writer; the saved limit overrides."""
@@ -194,6 +186,10 @@ class History:
 
     def session(self, record: Session) -> None:
         self._put("session", tuple(asdict(record).values()))
+        if self.session_listeners:
+            copy = replace(record)  # the recorder goes on updating its own
+            for listener in self.session_listeners:
+                listener(copy)
 
     async def save_limits(self, overrides: dict[str, Any] | None) -> None:
         """Store the operator's overrides (None: forget them); return once they are on disk.

@@ -1,7 +1,8 @@
 """What happened at the station: events, energy and sessions, fed by the observer hooks.
 
-One :class:`Recorder` per station. The hook implementations of this plugin
-(:mod:`pecc_plugins.ctl`) find it by station or gun and call it; every
+One :class:`Recorder` per station. Its hook implementations
+(:class:`~pecc_plugins.ctl.observers.RecorderHooks`, registered with the
+station's plugin manager while the ``ctl`` service runs) call it; every
 call only updates counters in memory and queues a row for the history
 writer, and never raises into the core (a failure is logged once per
 episode: again only after that kind of call has worked in between).
@@ -27,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,14 +49,6 @@ REFUSALS_PER_WINDOW = 20
 REFUSAL_WINDOW_S = 10.0
 #: How often an open session's energy so far is written (s).
 CHECKPOINT_S = 5.0
-
-_recorders: weakref.WeakKeyDictionary[Any, Recorder] = weakref.WeakKeyDictionary()
-
-
-def recorder_of(thing: Any) -> Recorder | None:
-    """The recorder watching ``thing`` (a station or one of its guns), if any."""
-    return _recorders.get(thing)
-
 
 @dataclass(slots=True)
 class GunRecord:
@@ -92,9 +84,6 @@ class Recorder:
 
     def __post_init__(self) -> None:
         self.guns = {gun_id: GunRecord() for gun_id in self.station.guns}
-        _recorders[self.station] = self
-        for gun in self.station.guns.values():
-            _recorders[gun] = self
 
     # -- life cycle ---------------------------------------------------------------
 

@@ -14,12 +14,15 @@ So a ``GET /api/limits`` never shows the profile's limits in place of the
 saved ones, and no ``PUT`` can be overwritten by a late restore;
 ``/readyz`` answers 503 until the station has started. Stop: the ops
 server first (its streams ended), then the snapshot, then the recorder
-and the history.
+and the history. While it runs, the recorder's hooks are registered with
+the station's plugin manager (:mod:`.observers`); the history tells the
+other plugins what it records through the plugin manager too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -49,6 +52,8 @@ from pecc_plugins.ctl.bridge import Commands
 from pecc_plugins.ctl.dashboard import FEED
 from pecc_plugins.ctl.history import History, Retention
 from pecc_plugins.ctl.limits import LimitsKeeper
+from pecc_plugins.ctl.observers import NAME as RECORDER
+from pecc_plugins.ctl.observers import RecorderHooks
 from pecc_plugins.ctl.opsthread import OpsOnLoop, OpsThread
 from pecc_plugins.ctl.recorder import Recorder
 from pecc_plugins.ctl.snapshot import Publisher
@@ -153,7 +158,11 @@ class ControlService:
         # Remote clients present a token; a DNS-rebinding page cannot, so any Host may pass then.
         self.access = Access(tokens, hosts, any_host=params["allow_remote"] and not params["allowed_hosts"])
         history = History(history_file(self.state_dir), retention)
+        # what it records, every other plugin is told (the site telemetry publishes it)
+        history.listeners.append(functools.partial(station.plugins.event_recorded, station))
+        history.session_listeners.append(functools.partial(station.plugins.session_recorded, station))
         recorder = Recorder(station, history)
+        self.hooks = RecorderHooks(recorder)
         publisher = Publisher(station, recorder, history)
         self.backend = Backend(
             station, history, recorder, LimitsKeeper(station, history, recorder), publisher,
@@ -218,6 +227,7 @@ class ControlService:
         backend = self.backend
         backend.limits.saved = await backend.history.open() or {}
         try:
+            self.station.plugins.register(self.hooks, RECORDER)  # before the station starts: it sees it all
             backend.limits.restore()  # before the station starts: nothing has read or changed them yet
             backend.commands.bind(asyncio.get_running_loop())
             backend.publisher.start()
@@ -236,6 +246,8 @@ class ControlService:
 
     async def _stop_backend(self) -> None:
         backend = self.backend
+        if self.station.plugins.get_plugin(RECORDER) is self.hooks:
+            self.station.plugins.unregister(RECORDER)
         if self._events in backend.history.listeners:
             backend.history.listeners.remove(self._events)
         await backend.publisher.stop()

@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 
 #: How long the stop waits for the broker connection to close (s).
 STOP_WITHIN_S = 3.0
+#: The name the telemetry is registered under with the station's plugin manager while the service runs.
+TELEMETRY = "site.telemetry"
 
 SHARE = messages.ShareSchema()
 
@@ -124,16 +126,13 @@ class CabinetService:
         self._lowering_until = 0.0
 
     async def start(self) -> None:
-        from pecc_plugins.ctl.recorder import recorder_of
-
-        recorder = recorder_of(self.station)  # built with the ctl service, before any service starts
-        if recorder is None:
-            log.info("no ctl service: the site broker gets gun states, no events or session records")
-        else:
-            recorder.history.listeners.append(self.telemetry.recorded)
+        # the history's hooks (told by the ctl service, if the station runs one) reach the telemetry
+        self.station.plugins.register(self.telemetry, TELEMETRY)
         self._tasks = [asyncio.get_running_loop().create_task(self._run(), name=f"site-{self.cabinet}")]
 
     async def stop(self) -> None:
+        if self.station.plugins.get_plugin(TELEMETRY) is self.telemetry:
+            self.station.plugins.unregister(TELEMETRY)
         if self._expiry is not None:
             self._expiry.cancel()
         for task in self._tasks:

@@ -6,12 +6,14 @@ most once per ``interval`` (a second by default: the SECC's 200 ms status
 is no use to a dashboard and would multiply the broker's load by five);
 measurements change by noise, so they are compared rounded (0.1 V, 0.1 A).
 
-Events and session records are the station's history (the ``ctl``
-service's recorder, fed by the observer hooks): every event it records is
-published as it happens, and each ``session`` event (a session ended) as a
-session record too. A station without the ``ctl`` service publishes gun
-states only. While the broker is away they are dropped, never queued
-without bound.
+Events and session records are the station's history, which the ``ctl``
+service keeps (its recorder, fed by the observer hooks) and tells every
+plugin about through ``pecc_event_recorded`` and ``pecc_session_recorded``
+(:mod:`pecc_core.hookspecs`): the cabinet registers its :class:`Telemetry`
+as a plugin while it runs, which publishes every event as it is recorded
+and each session's record when the session has ended. A station without
+the ``ctl`` service publishes gun states only. While the broker is away
+they are dropped, never queued without bound.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ import collections
 import logging
 from typing import TYPE_CHECKING, Any
 
+from pecc_core import hookimpl
 from pecc_core.clock import wall
 from pecc_plugins.site import broker
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import aiomqtt
 
     from pecc_core.gun import Gun
+    from pecc_core.records import Session
     from pecc_core.station import Station
     from pecc_plugins.site.topics import Topics
 
@@ -70,18 +76,26 @@ class Telemetry:
         self._pending = asyncio.Event()
         self._connected = False
 
-    def recorded(self, event: dict[str, Any]) -> None:
-        """An event the station's history recorded (its listener): to the broker; a session record too."""
-        if not self._connected:
-            return  # dropped: nobody would read it in time
-        self._events.append(event)  # beyond EVENT_BACKLOG waiting, the oldest is dropped
-        if event["kind"] == "session":
-            self._records.append({
-                "gun": event["gun"], "session": event.get("session"), "vehicle_id": event.get("vehicle_id"),
-                "start": event.get("start"), "end": event["ts"], "energy_wh": event.get("energy_wh"),
-                "peak_power_w": event.get("peak_power_w"), "end_reason": event.get("reason"),
-                "outcome": event.get("outcome"),
-            })
+    # -- the history's hooks (this object is registered as a plugin while the service runs) ----------
+
+    @hookimpl
+    def pecc_event_recorded(self, station: Station, event: Mapping[str, Any]) -> None:
+        """An event the station's history recorded: to the broker."""
+        if station is self.station and self._connected:  # else dropped: nobody would read it in time
+            self._events.append(dict(event))  # beyond EVENT_BACKLOG waiting, the oldest is dropped
+            self._pending.set()
+
+    @hookimpl
+    def pecc_session_recorded(self, station: Station, session: Session) -> None:
+        """A session's row the history wrote: to the broker once the session has ended."""
+        if station is not self.station or session.end is None or not self._connected:
+            return
+        self._records.append({
+            "gun": session.gun, "session": session.id, "vehicle_id": session.vehicle_id,
+            "start": session.start, "end": session.end, "energy_wh": round(session.energy_wh, 3),
+            "peak_power_w": round(session.peak_power_w, 1), "end_reason": session.end_reason,
+            "outcome": session.outcome,
+        })
         self._pending.set()
 
     async def run(self, client: aiomqtt.Client) -> None:

@@ -1,0 +1,37 @@
+"""What a station's history records, as the history hooks hand it to plugins.
+
+The core keeps no history itself: a service (the ``ctl`` plugin's
+recorder) derives events and charging sessions from the observer hooks,
+stores them, and tells every plugin what it recorded through
+``pecc_event_recorded`` and ``pecc_session_recorded``
+(:mod:`pecc_core.hookspecs`). The types are here, in the core, so that a
+plugin that publishes the history (the ``site`` telemetry) depends on
+this contract and not on the plugin that keeps it.
+
+An event is a JSON object, as ``GET /api/events`` shows it without its
+``id``: ``ts`` (Unix time), ``gun`` (None for the station), ``kind``
+(``state``, ``fault``, ``session``, ...) and the kind's own keys
+(docs/control-api.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Session:
+    """One charging session of one gun (``end`` None while it runs).
+
+    The recorder updates its own while the session runs; a hook gets a copy.
+    """
+
+    id: str
+    gun: str
+    vehicle_id: str | None
+    start: float
+    end: float | None = None
+    energy_wh: float = 0.0
+    peak_power_w: float = 0.0
+    end_reason: str | None = None
+    outcome: str | None = None  # "completed" or "failed" once ended
