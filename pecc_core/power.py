@@ -8,6 +8,11 @@ keeps each :class:`ModuleState` current, detects silence and faults, and
 re-applies the cached mode and setpoints when a module comes back.
 
 Everything runs on the station's asyncio loop; a driver never blocks it.
+
+Two optional capabilities, which the ops server checks with ``isinstance``:
+a driver on a bus it counts the traffic of offers :class:`HasBusStats`
+(the CAN drivers: ``pecc_can_*`` metrics), and a module simulator service
+offers :class:`InjectsModuleFaults` (the control API's ``/api/sim/modules``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Fault(StrEnum):
@@ -131,3 +136,60 @@ class PowerDriver(Protocol):
 
     def add_listener(self, listener: ModuleListener) -> None:
         """Call ``listener(module)`` when a module's ``online`` or ``faults`` change."""
+
+
+@dataclass(frozen=True, slots=True)
+class BusStats:
+    """A snapshot of a bus's counters, for monitors and diagnostics."""
+
+    sent: int
+    retried: int
+    dropped: int
+    superseded: int
+    off_escalations: int
+    error_episodes: int
+    deaths: int
+    received: int
+    queued: int
+    load_percent: float
+    open_failures: int  #: opens of the bus that failed (it is retried)
+
+
+class BusLink(Protocol):
+    """A driver's bus as its counters see it."""
+
+    @property
+    def name(self) -> str:
+        """The bus's name in logs and metrics (``bus`` label)."""
+
+    def stats(self) -> BusStats:
+        """Its counters right now (on the station's loop)."""
+
+
+@runtime_checkable
+class HasBusStats(Protocol):
+    """A power driver that counts its bus's traffic: ``isinstance(driver, HasBusStats)``."""
+
+    @property
+    def link(self) -> BusLink: ...
+
+
+@runtime_checkable
+class InjectsModuleFaults(Protocol):
+    """A module simulator's fault injections, by module address (a service's capability).
+
+    The control API finds the station's simulator among its services with
+    ``isinstance(service, InjectsModuleFaults)``.
+    """
+
+    def silence(self, address: int, silent: bool = True) -> None:
+        """Make a module deaf and mute (``silent``), or let it answer again."""
+
+    def inject(self, address: int, bit: int, active: bool = True) -> None:
+        """Set or clear a raw status bit of the module's protocol."""
+
+    def fault(self, address: int, fault: Fault, active: bool = True) -> None:
+        """Raise or clear ``fault``; :class:`ValueError` if the protocol cannot report it."""
+
+    def clear(self, address: int) -> None:
+        """Undo every injection on the module."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pecc_core.policy import LimitPolicy
     from pecc_core.power import ModuleState, PowerDriver
     from pecc_core.profile.model import Profile
+    from pecc_core.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,9 @@ class Station:
         #: control them (the control API's simulator routes) find them here.
         self.services: tuple[Any, ...] = ()
         #: The transport, set by the runtime once built: the ops server reads
-        #: its counters (``stats``) for the metrics.
-        self.transport: Any = None
+        #: its counters for the metrics if it has them
+        #: (:class:`~pecc_core.transport.HasTransportStats`).
+        self.transport: Transport | None = None
         self._gun_list = tuple(self.guns.values())
         self._control: asyncio.Task[None] | None = None
 

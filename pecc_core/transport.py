@@ -4,11 +4,16 @@ A transport plugin (PEP-WS) serves every gun of a station. When an SECC
 connects to a gun it attaches a :class:`SeccLink` to that gun, so the core
 (control API, policies) can ask the SECC things without knowing the
 protocol; the link is detached when the connection goes.
+
+A transport that counts its traffic (PEP-WS) offers :class:`HasTransportStats`;
+the ops server's metrics read it through that, and show no transport
+metrics for a transport without it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 
 class Transport(Protocol):
@@ -23,6 +28,59 @@ class Transport(Protocol):
     @property
     def port(self) -> int:
         """The bound port (useful when the profile asked for port 0)."""
+
+
+class Histogram(Protocol):
+    """Observations in fixed buckets (Prometheus semantics: ``le`` upper bounds, +Inf last)."""
+
+    @property
+    def bounds(self) -> Sequence[float]:
+        """The buckets' upper bounds, ascending (+Inf not included)."""
+
+    @property
+    def counts(self) -> Sequence[int]:
+        """Observations per bucket: one more than :attr:`bounds` (the last: above every bound)."""
+
+    @property
+    def sum(self) -> float:
+        """The sum of every observation."""
+
+
+class TransportStats(Protocol):
+    """What a transport counted since it started (the metrics' ``pecc_transport_*``)."""
+
+    @property
+    def requests(self) -> Mapping[str, int]:
+        """SECC requests by kind."""
+
+    @property
+    def errors(self) -> Mapping[str, int]:
+        """Error answers to the SECCs by category."""
+
+    @property
+    def connects(self) -> int:
+        """SECC connections accepted."""
+
+    @property
+    def disconnects(self) -> int:
+        """SECC connections ended."""
+
+    @property
+    def reply_latency(self) -> Histogram:
+        """Seconds from a request received to its reply built."""
+
+    @property
+    def status_interval(self) -> Histogram:
+        """Seconds between two status messages of a gun."""
+
+
+@runtime_checkable
+class HasTransportStats(Protocol):
+    """A transport that counts its traffic: ``isinstance(transport, HasTransportStats)``."""
+
+    @property
+    def stats(self) -> TransportStats:
+        """Its counters, updated in place (read them on the station's loop)."""
 
 
 class SeccLink(Protocol):

@@ -19,7 +19,8 @@ simulator use nothing else. The public surface is :data:`__all__`:
   :meth:`~ModuleDriver._notify`;
 - :class:`CanLink`: one self-healing bus on the asyncio loop, with a
   :class:`TxScheduler` (priority classes :class:`Priority`, pacing,
-  retries) and counters (:class:`BusStats`);
+  retries) and counters (:class:`BusStats`, the core's
+  :class:`pecc_core.power.BusStats`: what the ops server's metrics read);
 - :class:`DriverParams` / :class:`BusParams` and :func:`bus_config`,
   :func:`driver_timing`: the profile params every CAN plugin shares;
 - :class:`FrameDecoder`, :class:`Decoded`, :class:`Kind`: how a driver
@@ -38,8 +39,9 @@ from typing import Any
 
 from pecc_core import hookimpl
 from pecc_core.episode import Episode
+from pecc_core.power import BusStats
 from pecc_plugins.canbus.decoder import Decoded, FrameDecoder, Kind, bit_names
-from pecc_plugins.canbus.link import BusConfig, BusStats, CanLink
+from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.load import stuffed_bits
 from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
 from pecc_plugins.canbus.params import BusParams, DriverParams, bus_config, driver_timing

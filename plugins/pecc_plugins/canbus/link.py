@@ -28,6 +28,7 @@ import can
 
 from pecc_core.asyncutil import cancel
 from pecc_core.episode import Episode
+from pecc_core.power import BusStats
 from pecc_plugins.canbus.load import estimated_bits
 from pecc_plugins.canbus.reader import BusReader
 from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, TxScheduler
@@ -68,22 +69,6 @@ class Counters:
     open_failures: int = 0
     deaths: int = 0  # the bus became unusable (bus-off, interface down, adapter gone)
     handler_errors: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class BusStats:
-    """A snapshot of a bus's counters, for monitors and diagnostics."""
-
-    sent: int
-    retried: int
-    dropped: int
-    superseded: int
-    off_escalations: int
-    error_episodes: int
-    deaths: int
-    received: int
-    queued: int
-    load_percent: float
 
 
 class CanLink:
@@ -313,6 +298,7 @@ class CanLink:
             received=counters.rx_frames,
             queued=self.scheduler.queued,
             load_percent=self.load_percent(),
+            open_failures=counters.open_failures,
         )
 
     def load_percent(self) -> float:

@@ -2,7 +2,7 @@
 
 The metrics are read from the station's published snapshot
 (:mod:`.snapshot`: readings, the recorder's counters, the transport's and
-the CAN link's counters, as the station's loop captured them): nothing is
+the bus's counters where they have them, as the station's loop captured them): nothing is
 updated in the hot path for the sake of metrics, and a scrape never runs
 on the station's loop. The text is built once per snapshot, on the ops
 thread, however many scrapers ask (:func:`exposition`).
@@ -172,7 +172,7 @@ class StationCollector(Collector):
             retried.add_metric(name, stats.retried)
             dropped.add_metric(name, stats.dropped)
             superseded.add_metric(name, stats.superseded)
-            episodes.add_metric(name, stats.error_episodes + stats.deaths + link.open_failures)
+            episodes.add_metric(name, stats.error_episodes + stats.deaths + stats.open_failures)
             escalations.add_metric(name, stats.off_escalations)
             load.add_metric(name, stats.load_percent / 100)
         yield from (sent, received, retried, dropped, superseded, episodes, escalations, load)

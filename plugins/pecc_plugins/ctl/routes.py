@@ -41,7 +41,7 @@ from pecc_core import caps
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
 from pecc_core.io import IoRole
 from pecc_core.model import Isolation
-from pecc_core.power import Fault
+from pecc_core.power import Fault, InjectsModuleFaults
 from pecc_plugins.ctl import bodies
 from pecc_plugins.ctl.keys import LIMITS, STATION
 from pecc_plugins.ctl.limits import NotSaved
@@ -224,11 +224,11 @@ async def sim_clear(request: web.Request) -> web.Response:
     return answer({"module": module, "cleared": True})
 
 
-def _sim_module(request: web.Request) -> tuple[Any, int]:
+def _sim_module(request: web.Request) -> tuple[InjectsModuleFaults, int]:
     """The module simulator service and a configured module address."""
     station = _station(request)
     address = request.match_info["address"]
-    sim = next((s for s in station.services if callable(getattr(s, "silence", None))), None)
+    sim = next((s for s in station.services if isinstance(s, InjectsModuleFaults)), None)
     if sim is None:
         raise error(web.HTTPNotFound, "this station runs no module simulator: no fault injection")
     if not _MODULE_ADDRESS.fullmatch(address) or int(address) not in station.driver.modules:

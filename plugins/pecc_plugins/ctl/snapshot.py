@@ -34,14 +34,16 @@ from pecc_core import caps
 from pecc_core.asyncutil import cancel
 from pecc_core.clock import wall
 from pecc_core.episode import Episode
-from pecc_plugins.ctl.views import can_links, gun_reading, gun_view, modules_view, site_view
+from pecc_core.transport import HasTransportStats
+from pecc_plugins.ctl.views import bus_links, gun_reading, gun_view, modules_view, site_view
 
 if TYPE_CHECKING:
     from pecc_core.model import Limits, OperatorCaps
-    from pecc_core.power import ModuleState
+    from pecc_core.power import BusStats, ModuleState
+    from pecc_core.records import Session
     from pecc_core.station import Station
-    from pecc_plugins.canbus.link import BusStats
-    from pecc_plugins.ctl.history import History, Session
+    from pecc_core.transport import Histogram, Transport
+    from pecc_plugins.ctl.history import History
     from pecc_plugins.ctl.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ class HistogramSnap:
 
 @dataclass(frozen=True, slots=True)
 class TransportSnap:
-    """The PEP-WS server's counters."""
+    """The transport's counters (:class:`~pecc_core.transport.HasTransportStats`)."""
 
     requests: dict[str, int]
     errors: dict[str, int]
@@ -86,11 +88,10 @@ class TransportSnap:
 
 @dataclass(frozen=True, slots=True)
 class LinkSnap:
-    """One CAN link's counters."""
+    """One bus's counters (:class:`~pecc_core.power.HasBusStats`)."""
 
     name: str
     stats: BusStats
-    open_failures: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,30 +140,30 @@ def capture(station: Station, recorder: Recorder, history: History) -> Snapshot:
         wall=wall(),
         station=station.profile.station.name,
         started=recorder.started,
-        bus_ok=bool(getattr(station.driver, "bus_ok", True)),
+        bus_ok=station.driver.bus_ok,
         guns=tuple(guns),
         modules=tuple(modules_view(station)),
         limits=caps.snapshot(station),
         site=site_view(station),
         transport=_transport(station.transport),
-        links=tuple(LinkSnap(link.name, link.stats(), link.counters.open_failures) for link in can_links(station)),
+        links=tuple(LinkSnap(link.name, link.stats()) for link in bus_links(station)),
         history_dropped=history.dropped,
         loop_stalls=station.stalls.count,
         loop_stalled_s=station.stalls.total_s,
     )
 
 
-def _transport(transport: Any) -> TransportSnap | None:
-    stats = getattr(transport, "stats", None)
-    if stats is None:
+def _transport(transport: Transport | None) -> TransportSnap | None:
+    if not isinstance(transport, HasTransportStats):
         return None
+    stats = transport.stats
     return TransportSnap(
         dict(stats.requests), dict(stats.errors), stats.connects, stats.disconnects,
         _histogram(stats.reply_latency), _histogram(stats.status_interval),
     )
 
 
-def _histogram(histogram: Any) -> HistogramSnap:
+def _histogram(histogram: Histogram) -> HistogramSnap:
     return HistogramSnap(tuple(histogram.bounds), tuple(histogram.counts), histogram.sum)
 
 

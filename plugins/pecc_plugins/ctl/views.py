@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from pecc_core.power import HasBusStats
+
 if TYPE_CHECKING:
     from pecc_core.gun import Gun
-    from pecc_core.power import ModuleState
+    from pecc_core.power import BusLink, ModuleState
     from pecc_core.station import Station
     from pecc_plugins.ctl.snapshot import GunSnap
 
@@ -93,7 +95,7 @@ def site_view(station: Station) -> dict[str, Any]:
     }
 
 
-def can_links(station: Station) -> list[Any]:
-    """The CAN links of the station's power driver (those built on the shared CAN layer)."""
-    link = getattr(station.driver, "link", None)
-    return [link] if link is not None and hasattr(link, "counters") else []
+def bus_links(station: Station) -> list[BusLink]:
+    """The bus of the station's power driver, if it counts its traffic (the CAN drivers do)."""
+    driver = station.driver
+    return [driver.link] if isinstance(driver, HasBusStats) else []

@@ -3,8 +3,8 @@
 It forwards each gun's SECC target to the bench every control cycle (the
 car model there follows it: in the field the car is simply there), and
 passes module fault injections from the control API to the bench's
-module simulator (the methods the API looks for: ``silence``, ``inject``,
-``fault``, ``clear``).
+module simulator (:class:`pecc_core.power.InjectsModuleFaults`, which
+the API looks for among the services).
 """
 
 from __future__ import annotations
