@@ -19,9 +19,10 @@ import pytest
 from pecc_core.gun import TRANSITIONS, Event, Gun, GunState
 from pecc_core.model import Isolation
 from pecc_core.power import Fault
+from pecc_core.records import Session
 from pecc_core.station import Station
 from pecc_core.testing import eventually
-from pecc_plugins.ctl.history import Session
+from pecc_plugins.ctl.observers import RecorderHooks
 from pecc_plugins.ctl.recorder import Recorder
 
 from ..gun.gun_rig import instant_profile, instant_station
@@ -68,6 +69,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     station = instant_station(instant_profile(tmp_path))
     rows = Rows()
     recorder = Recorder(station, rows, clock=asyncio.get_running_loop().time)  # type: ignore[arg-type]
+    station.plugins.register(RecorderHooks(recorder), "ctl.recorder")  # as the ctl service does
     await station.start()
     await eventually(lambda: all(station.pool.modules_of(g) for g in station.guns), what="modules dealt")
     gun = station.guns["1-1"]
