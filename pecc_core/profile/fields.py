@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, missing, validate
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -45,7 +45,7 @@ class Milliseconds(fields.Field[float]):
 
     default_error_messages = Integer.default_error_messages
 
-    def __init__(self, *, validate: Any = None, load_default: Any = fields.missing_, **kwargs: Any) -> None:
+    def __init__(self, *, validate: Any = None, load_default: Any = missing, **kwargs: Any) -> None:
         self._ms = Integer(validate=validate)
         if isinstance(load_default, int):
             load_default = load_default / 1000

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import can
 import typer
@@ -36,7 +36,7 @@ IN_PROCESS = frozenset({"virtual", "timedvirtual"})
 can_app = typer.Typer(help="CAN bus tools for bring-up.", no_args_is_help=True)
 
 
-def _exit(message: str, code: int) -> Any:
+def _exit(message: str, code: int) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
 

@@ -56,10 +56,10 @@ UNBOUNDED = f"expected a finite number from -{LARGEST:.0e} to {LARGEST:.0e}"
 
 def bounded(value: Any) -> bool:
     """Whether a number is finite and at most :data:`LARGEST` in magnitude (an int is never converted)."""
-    return -LARGEST <= value <= LARGEST  # NaN compares false
+    return bool(-LARGEST <= value <= LARGEST)  # NaN compares false
 
 
-class Real(fields.Field):
+class Real(fields.Field[Any]):
     """A finite JSON number (int or float), never a string or a boolean; at most ``top``.
 
     ``beyond`` is the message for a number above ``top``. Numbers are
@@ -88,7 +88,7 @@ class Real(fields.Field):
         return float(value)
 
 
-class Whole(fields.Field):
+class Whole(fields.Field[Any]):
     """A JSON integer, never ``1.5``, ``1.0`` written as a float, a string or a boolean."""
 
     default_error_messages = {"invalid": "expected an integer", "null": "expected an integer, not null"}
@@ -99,7 +99,7 @@ class Whole(fields.Field):
         return value
 
 
-class Flag(fields.Field):
+class Flag(fields.Field[Any]):
     """JSON ``true`` or ``false`` only."""
 
     default_error_messages = {"invalid": "expected true or false", "null": "expected true or false, not null"}
@@ -236,7 +236,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-class Since(fields.Field):
+class Since(fields.Field[Any]):
     """A time in a query: Unix seconds or ISO 8601 (``2026-01-31T12:00:00+00:00``), years 1 to 9999."""
 
     default_error_messages = {"invalid": "expected Unix seconds or an ISO 8601 time, of the years 1 to 9999"}

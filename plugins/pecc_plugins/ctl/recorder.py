@@ -36,7 +36,8 @@ from pecc_core.asyncutil import cancel
 from pecc_core.clock import wall
 from pecc_core.episode import Episodes
 from pecc_core.gun.table import CLOSED, INOPERATIVE_STATES, SECC_ENDS, GunState
-from pecc_plugins.ctl.history import History, Session
+from pecc_core.records import Session
+from pecc_plugins.ctl.history import History
 
 if TYPE_CHECKING:
     from pecc_core.gun import Event, Gun

@@ -102,7 +102,7 @@ class Battery:
         r = self.scenario.battery.internal_resistance_ohm
         if r == 0:
             return power / ocv
-        return (-ocv + (ocv * ocv + 4 * r * power) ** 0.5) / (2 * r)
+        return float((-ocv + (ocv * ocv + 4 * r * power) ** 0.5) / (2 * r))
 
     def integrate(self, measured_current: float, measured_voltage: float, dt: float) -> None:
         """Account ``dt`` wall seconds of ``measured_current`` flowing into the battery."""

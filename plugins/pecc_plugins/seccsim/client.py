@@ -133,7 +133,8 @@ class PepClient:
             raise self._failed(
                 f"{kind} #{seq}: error {body.get('errorCategory')}: {body.get('errorDetails')!r}"
             )
-        return reply["payload"]
+        answer: dict[str, Any] = reply["payload"]
+        return answer
 
     async def inform(self, kind: str, payload: dict[str, Any]) -> None:
         """Send an info message (evConnectionState, chargingSession)."""

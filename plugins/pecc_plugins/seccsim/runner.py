@@ -208,7 +208,7 @@ class GunSimulator:
         if not self._failures:
             return 0.0
         options = self.options
-        return min(options.retry_max, options.retry_min * 2 ** min(self._failures - 1, 30))
+        return float(min(options.retry_max, options.retry_min * 2 ** min(self._failures - 1, 30)))
 
     async def _back_off(self) -> None:
         self.progress.state = "backing off"

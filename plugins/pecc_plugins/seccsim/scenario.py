@@ -199,7 +199,8 @@ def from_mapping(raw: dict[str, Any], source: str = "scenario") -> Scenario:
         merged[key] = {**default, **given} if isinstance(default, dict) and isinstance(given, dict) else given
     merged.update({k: v for k, v in raw.items() if k not in DEFAULTS})  # refused as unknown below
     try:
-        return ScenarioSchema().load(merged)
+        scenario: Scenario = ScenarioSchema().load(merged)
+        return scenario
     except ValidationError as exc:
         problems = "\n".join(f"  - {p}" for p in describe(exc.messages, merged))
         raise ScenarioError(f"invalid scenario {source}:\n{problems}") from None

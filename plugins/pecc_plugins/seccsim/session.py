@@ -62,11 +62,11 @@ class SessionOptions:
 
 
 def _inoperative(status: Status) -> bool:
-    return status["operationalStatus"] == "inoperative"
+    return bool(status["operationalStatus"] == "inoperative")
 
 
 def _standby(status: Status) -> bool:
-    return status["contactorsStatus"] == "open" and status["measuredVoltage"] <= TOUCH_SAFE_V
+    return bool(status["contactorsStatus"] == "open" and status["measuredVoltage"] <= TOUCH_SAFE_V)
 
 
 class Ticker:
