@@ -29,7 +29,8 @@ from pecc_core.hookspecs import Register, ServiceFactory
 from pecc_core.profile.schema import Integer, Milliseconds, Number, String, between
 from pecc_plugins.canbus.params import BusParams, bus_config
 from pecc_plugins.modsim.physics import PhysicsConfig
-from pecc_plugins.modsim.service import PROTOCOLS, ModSim, SimSettings
+from pecc_plugins.modsim.service import PROTOCOLS, ModSim
+from pecc_plugins.modsim.settings import SimSettings
 
 #: The module's own watchdog per protocol (CAN-PROTOCOLS.md: Infy 10 s; UU "some seconds").
 WATCHDOG_MS = {"uugreen": 5000, "infy": 10_000}

@@ -19,7 +19,7 @@ from pecc_core.power import Fault
 from pecc_plugins.modsim import wire
 
 if TYPE_CHECKING:
-    from pecc_plugins.modsim.service import ModSim, SimModule
+    from pecc_plugins.modsim.responder import SimModule, Simulator
 
 #: The smallest current limit (mA) a module accepts.
 MIN_CURRENT_MA = 1000
@@ -37,11 +37,11 @@ STOPPING = frozenset({"short_circuit", "hardware", "over_voltage", "over_tempera
 
 
 class InfyResponder:
-    """The Infy side of :class:`ModSim`."""
+    """The Infy side of :class:`~.service.ModSim`."""
 
     protocol = "infy"
 
-    def __init__(self, sim: ModSim, group: int) -> None:
+    def __init__(self, sim: Simulator, group: int) -> None:
         self.sim = sim
         self.group = group
 

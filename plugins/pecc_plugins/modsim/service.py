@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import can
@@ -29,15 +28,11 @@ from pecc_core.asyncutil import cancel
 from pecc_core.episode import Episode
 from pecc_core.model import Phase
 from pecc_core.power import Fault
-from pecc_plugins.canbus.link import BusConfig, CanLink
+from pecc_plugins.canbus.link import CanLink
 from pecc_plugins.modsim.infy import InfyResponder
-from pecc_plugins.modsim.physics import (
-    Battery,
-    ModuleOutput,
-    Node,
-    PhysicsConfig,
-    Plant,
-)
+from pecc_plugins.modsim.physics import Battery, ModuleOutput, Node, Plant
+from pecc_plugins.modsim.responder import Responder, SimModule
+from pecc_plugins.modsim.settings import SimSettings
 from pecc_plugins.modsim.uu import UuResponder
 
 if TYPE_CHECKING:
@@ -46,48 +41,6 @@ if TYPE_CHECKING:
     from pecc_core.profile.model import Profile
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class SimSettings:
-    """The validated ``params`` of the ``modsim`` service."""
-
-    bus: BusConfig
-    protocol: str = "uugreen"
-    group: int = 0
-    tick_s: float = 0.05
-    watchdog_s: float = 5.0
-    #: UU ranges: the top of the low range, and the high range's share of the rated current
-    low_range_max_v: float = 500.0
-    high_range_current_share: float = 0.5
-    physics: PhysicsConfig = field(default_factory=PhysicsConfig)
-
-
-@dataclass(slots=True)
-class SimModule:
-    """A simulated module: its power stage and its CAN behaviour."""
-
-    output: ModuleOutput
-    last_rx: float = 0.0  # loop time of the last frame addressed to it (watchdog)
-    silent: bool = False  # deaf and mute, as with a broken transceiver
-    reply_delay_s: float = 0.0
-    alarm_bits: int = 0  # injected status bits, in the protocol's own layout
-    refusal: int = 0  # Infy: the error code every set is refused with (0: accepted)
-
-
-class Responder(Protocol):
-    """One vendor protocol spoken by the simulated modules."""
-
-    protocol: str
-
-    def handle(self, arbitration_id: int, data: bytes | bytearray) -> None:
-        """Obey one received frame and send the replies a module would."""
-
-    def bit_for(self, fault: Fault) -> int:
-        """The number of the status bit that reports ``fault``; ValueError if none does."""
-
-    def stops(self, bits: int) -> bool:
-        """True if ``bits`` hold a fault that stops the power stage."""
 
 
 class Plug(Protocol):

@@ -22,7 +22,7 @@ from pecc_plugins.modsim import wire
 from pecc_plugins.modsim.physics import ModuleOutput
 
 if TYPE_CHECKING:
-    from pecc_plugins.modsim.service import ModSim, SimModule
+    from pecc_plugins.modsim.responder import SimModule, Simulator
 
 #: Which status bit reports each fault kind (for injection by fault name).
 _BIT_OF: dict[Fault, int] = {
@@ -39,11 +39,11 @@ STOPPING = frozenset({"input", "hardware", "over_voltage", "over_temperature", "
 
 
 class UuResponder:
-    """The UU side of :class:`ModSim`: frames in, state changes and replies out."""
+    """The UU side of :class:`~.service.ModSim`: frames in, state changes and replies out."""
 
     protocol = "uugreen"
 
-    def __init__(self, sim: ModSim, group: int) -> None:
+    def __init__(self, sim: Simulator, group: int) -> None:
         self.sim = sim
         self.group = group
         #: per module: the selection (cmd 95) and the range it really runs in (cmd 101)

@@ -1,0 +1,23 @@
+"""The ``modsim`` service's validated params: read by the simulator and by its responders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pecc_plugins.canbus.link import BusConfig
+from pecc_plugins.modsim.physics import PhysicsConfig
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """The validated ``params`` of the ``modsim`` service."""
+
+    bus: BusConfig
+    protocol: str = "uugreen"
+    group: int = 0
+    tick_s: float = 0.05
+    watchdog_s: float = 5.0
+    #: UU ranges: the top of the low range, and the high range's share of the rated current
+    low_range_max_v: float = 500.0
+    high_range_current_share: float = 0.5
+    physics: PhysicsConfig = field(default_factory=PhysicsConfig)
