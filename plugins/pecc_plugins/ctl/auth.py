@@ -48,7 +48,6 @@ cookie, unlike a bearer token, is sent by the browser on its own).
 from __future__ import annotations
 
 import asyncio
-import enum
 import hashlib
 import hmac
 import json
@@ -56,7 +55,6 @@ import logging
 import secrets
 import tomllib
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,6 +70,7 @@ from pecc_core.profile import files
 from pecc_core.profile.schema import List, Nested, StrictSchema, String
 from pecc_plugins.ctl.middleware import TOKEN_NAME, error
 from pecc_plugins.ctl.sessions import COOKIE, SIGNED_IN, Session, Sessions
+from pecc_plugins.ctl.tokens import Role, Token
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +84,6 @@ MAX_FAILURES = 5
 FAILURE_WINDOW_S = 60.0
 _TRACKED_ADDRESSES = 4096
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-class Role(enum.IntEnum):
-    """What a token may do; a role includes every lower one."""
-
-    read = 1
-    operate = 2
-    sim = 3
 
 
 def required_role(request: web.Request) -> Role | None:
@@ -112,13 +103,6 @@ def token_hash(token: str) -> str:
 def new_token() -> str:
     """A fresh random token (256 bits, URL-safe)."""
     return secrets.token_urlsafe(32)
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    name: str
-    role: Role
-    digest: str
 
 
 class TokenSchema(StrictSchema):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from pecc_plugins.ctl.auth import Token
+    from pecc_plugins.ctl.tokens import Token
 
 #: The cookie that carries the session id.
 COOKIE = "pecc_session"
