@@ -1,7 +1,7 @@
 """The control API's reads, answered from the station's published snapshot (:mod:`.snapshot`).
 
 =======  ======================================  ==========================================
-GET      /api/guns                               every gun (:func:`.views.gun_view`)
+GET      /api/guns                               every gun (:func:`.snapshot.gun_view`)
 GET      /api/guns/{gun}                         one gun
 GET      /api/modules                            every power module
 GET      /api/limits                             run-time limits

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from pecc_core.asyncutil import cancel
 from pecc_core.clock import wall
 from pecc_core.episode import Episode
 from pecc_core.transport import HasTransportStats
-from pecc_plugins.ctl.views import bus_links, gun_reading, gun_view, modules_view, site_view
+from pecc_plugins.ctl.views import bus_links, gun_reading, modules_view, site_view
 
 if TYPE_CHECKING:
     from pecc_core.model import Limits, OperatorCaps
@@ -167,9 +167,25 @@ def _histogram(histogram: Histogram) -> HistogramSnap:
     return HistogramSnap(tuple(histogram.bounds), tuple(histogram.counts), histogram.sum)
 
 
+def gun_view(gun: GunSnap) -> dict[str, Any]:
+    """One gun as ``/api/guns`` shows it: its reading, ids, URL path, modules, effective limits,
+    operator caps, the energy it delivered since start and its open session."""
+    return {
+        **gun.reading,
+        "secc": gun.secc,
+        "path": gun.path,
+        "modules": list(gun.modules),
+        "power_cap_w": gun.power_cap_w,
+        "limits": {k: v for k, v in asdict(gun.limits).items() if v is not None},
+        "caps": gun.caps.as_dict(),
+        "energy_wh": gun.energy_wh,
+        "session": None if gun.session is None else asdict(gun.session),
+    }
+
+
 @lru_cache(maxsize=1)
 def views_of(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
-    """Every gun's :func:`~.views.gun_view` by id, built once per snapshot (on the ops thread)."""
+    """Every gun's :func:`gun_view` by id, built once per snapshot (on the ops thread)."""
     return {gun.reading["id"]: gun_view(gun) for gun in snapshot.guns}
 
 

@@ -1,15 +1,13 @@
 """JSON views of the station for the control API (plain dicts, JSON-ready).
 
-Two halves, for the two threads of the ops server (:mod:`.snapshot`):
-what the station's loop *captures* into a snapshot (:func:`gun_reading`,
-:func:`modules_view`, :func:`site_view`: cheap, fresh dicts of numbers and
-strings), and what the ops thread builds from a snapshot for its answers
-(:func:`gun_view`).
+What the station's loop *captures* into a snapshot (:mod:`.snapshot`):
+:func:`gun_reading`, :func:`modules_view`, :func:`site_view`, cheap, fresh
+dicts of numbers and strings. What the ops thread builds from a snapshot
+for its answers (:func:`~.snapshot.gun_view`) lives with the snapshot.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from pecc_core.power import HasBusStats
@@ -18,7 +16,6 @@ if TYPE_CHECKING:
     from pecc_core.gun import Gun
     from pecc_core.power import BusLink, ModuleState
     from pecc_core.station import Station
-    from pecc_plugins.ctl.snapshot import GunSnap
 
 
 def gun_reading(gun: Gun) -> dict[str, Any]:
@@ -38,22 +35,6 @@ def gun_reading(gun: Gun) -> dict[str, Any]:
         "temperature": status.temperature,
         "faults": sorted(gun.faults.values()),
         "secc_connected": gun.secc is not None,
-    }
-
-
-def gun_view(gun: GunSnap) -> dict[str, Any]:
-    """One gun as ``/api/guns`` shows it: its reading, ids, URL path, modules, effective limits,
-    operator caps, the energy it delivered since start and its open session."""
-    return {
-        **gun.reading,
-        "secc": gun.secc,
-        "path": gun.path,
-        "modules": list(gun.modules),
-        "power_cap_w": gun.power_cap_w,
-        "limits": {k: v for k, v in dataclasses.asdict(gun.limits).items() if v is not None},
-        "caps": gun.caps.as_dict(),
-        "energy_wh": gun.energy_wh,
-        "session": None if gun.session is None else dataclasses.asdict(gun.session),
     }
 
 
