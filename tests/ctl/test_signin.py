@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 
 from pecc_core.testing import running, sim_overrides
-from pecc_plugins.ctl.auth import Role, Token
 from pecc_plugins.ctl.sessions import Sessions
+from pecc_plugins.ctl.tokens import Role, Token
 
 from .conftest import FAST, SECRETS, TOKENS, Api, ctl_of, first_snapshot, write_tls
 from .test_dashboard import PAGE_TIMEOUT

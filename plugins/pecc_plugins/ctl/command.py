@@ -366,7 +366,8 @@ def token(
     role: Annotated[str, typer.Option(help="read, operate or sim.")] = "read",
 ) -> None:
     """Make a new bearer token: prints it once, and the line to store in the profile (its hash only)."""
-    from pecc_plugins.ctl.auth import Role, new_token, token_hash
+    from pecc_plugins.ctl.auth import new_token, token_hash
+    from pecc_plugins.ctl.tokens import Role
 
     if role not in Role.__members__:
         _exit(f"--role: got {role!r}; expected one of {', '.join(Role.__members__)}", EXIT_REFUSED)

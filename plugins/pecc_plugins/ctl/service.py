@@ -47,7 +47,7 @@ from pecc_core.profile.schema import (
 )
 from pecc_core.tls import server_context
 from pecc_plugins.ctl.app import Backend, Bounds, make_app
-from pecc_plugins.ctl.auth import Access, Token, TokenSchema, check_exposure, load_tokens
+from pecc_plugins.ctl.auth import Access, TokenSchema, check_exposure, load_tokens
 from pecc_plugins.ctl.bridge import Commands
 from pecc_plugins.ctl.dashboard import FEED
 from pecc_plugins.ctl.history import History, Retention
@@ -58,6 +58,7 @@ from pecc_plugins.ctl.opsthread import OpsOnLoop, OpsThread
 from pecc_plugins.ctl.recorder import Recorder
 from pecc_plugins.ctl.snapshot import Publisher
 from pecc_plugins.ctl.state import history_file, runtime_file, state_dir
+from pecc_plugins.ctl.tokens import Token
 
 if TYPE_CHECKING:
     import ssl

@@ -34,7 +34,8 @@ from pecc_core.power import Fault
 from pecc_core.profile.model import PluginChoice, Profile
 from pecc_plugins import simio
 from pecc_plugins.canbus.unixbus import BusHub, socket_path
-from pecc_plugins.modsim.service import ModSim, SimSettings
+from pecc_plugins.modsim.service import ModSim
+from pecc_plugins.modsim.settings import SimSettings
 from pecc_plugins.simhw import wire
 from pecc_plugins.simio import (
     SimConnectorVoltage,
