@@ -118,6 +118,6 @@ def test_only_set_v_and_i_replaces_a_waiting_setpoint() -> None:
     """Frames written from CAN-PROTOCOLS.md's examples: module 0 to 500 V / 50 A, module 1 on."""
     driver = InfyDriver(InfyParams().load({"channel": "x"}), core_profile((0, 1)).power.modules)
     set_vi = (0x029C00F0, bytes.fromhex("0007A1200000C350"))
-    assert driver._slot(set_vi) == driver._slot((0x029C00F0, bytes.fromhex("000F424000000000")))
-    assert driver._slot((0x029C01F0, set_vi[1])) not in (None, driver._slot(set_vi))  # module 1's own
-    assert driver._slot((0x029A01F0, bytes(8))) is None  # on/off: every one goes out
+    assert driver.slot(set_vi) == driver.slot((0x029C00F0, bytes.fromhex("000F424000000000")))
+    assert driver.slot((0x029C01F0, set_vi[1])) not in (None, driver.slot(set_vi))  # module 1's own
+    assert driver.slot((0x029A01F0, bytes(8))) is None  # on/off: every one goes out

@@ -4,14 +4,18 @@ A vendor writes a driver from them; a hook renamed in the code and not in
 the texts (``_poll_all``, once) sends them looking for what is not there.
 Every code name the texts give is extracted and looked up:
 
-- reST roles of the docstring (``:meth:`~ModuleDriver._poll```): in the package;
-- in both texts, a literal that starts with ``_`` (``_poll(module, readings)``,
-  ``self._send``): a ``ModuleDriver`` attribute, the hooks and helpers;
+- reST roles of the docstring (``:meth:`~ModuleDriver.poll```): in the package;
+- in both texts, a literal that names a ``ModuleDriver`` attribute
+  (``poll(module, readings)``, ``self.send``): the hooks and helpers; one
+  that starts with ``_`` is an internal, which the texts must not give a
+  vendor;
 - a literal whose first part is a name the SDK knows (``Priority.OFF``,
   ``CanLink.stats()``, ``ModuleState``, ``UuDriver``, ``can.Bus``) or a module of PECC
   (``pecc_core.sharing.fair_shares``, ``modsim.service.PROTOCOLS``): the
   whole dotted name; a capitalized name the SDK does not know is an error;
-- the doc's table of extension points: every method, on ``ModuleDriver``;
+- the doc's tables of hooks and helpers: every method, on ``ModuleDriver``;
+  and the other way round, every public method of ``ModuleDriver`` beyond
+  the ``PowerDriver`` contract is in both texts;
 - its Python examples: what they import from the package, and the methods
   and ``self.`` attributes of a ``ModuleDriver`` subclass.
 
@@ -50,7 +54,7 @@ MD_LITERAL = re.compile(r"(?<!`)`([^`]+)`(?!`)")  # inline code may run over a l
 # fences and tables may be indented under a list item
 FENCE = re.compile(r"^ *```python\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
 ANY_FENCE = re.compile(r"^ *```.*?^ *```", re.MULTILINE | re.DOTALL)
-# `self._send(frame)`, `CanLink.stats()`, `Priority.OFF`, `InfyDriver.refusals[key]`: a dotted name
+# `self.send(frame)`, `CanLink.stats()`, `Priority.OFF`, `InfyDriver.refusals[key]`: a dotted name
 DOTTED = re.compile(r"(?:self\.)?([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?:\(.*\)|\[.*\])?", re.DOTALL)
 
 
@@ -120,8 +124,9 @@ def problem(literal: str) -> str | None:
         return None
     head, *rest = match.group(1).split(".")
     if head.startswith("_") and not head.startswith("__"):
-        ok = _resolves(ModuleDriver, [head, *rest])
-        return None if ok else f"{literal}: no ModuleDriver.{match.group(1)}"
+        return f"{literal}: an internal of ModuleDriver, not for vendor code"
+    if hasattr(ModuleDriver, head):
+        return None if _resolves(ModuleDriver, [head, *rest]) else f"{literal}: no ModuleDriver.{match.group(1)}"
     if head in KNOWN:
         return None if _resolves(KNOWN[head], rest) else f"{literal}: {head} has no {'.'.join(rest)}"
     module = _module(head) if head.islower() else None
@@ -138,7 +143,7 @@ def _problems(literals: list[str]) -> list[str]:
 
 def test_the_docstring_roles_name_what_the_package_has() -> None:
     targets = ROLE.findall(DOCSTRING)
-    assert "ModuleDriver._decode" in targets and ".timedbus" in targets
+    assert "ModuleDriver.decode" in targets and ".timedbus" in targets
     # `.timedbus`: a module of the package; `pecc_core.power.BusStats`: a name of the core, in full
     assert [t for t in targets if not _resolves(*_root(t))] == []
 
@@ -159,17 +164,46 @@ def test_the_docstring_literals_name_what_exists() -> None:
 
 def test_the_doc_literals_name_what_exists() -> None:
     literals = MD_LITERAL.findall(ANY_FENCE.sub("", DOC))
-    assert {"Priority.OFF", "_poll(module, readings)", "CanLink.stats()"} <= set(literals)
+    assert {"Priority.OFF", "poll(module, readings)", "CanLink.stats()"} <= set(literals)
     assert _problems(literals) == []
 
 
-def test_every_extension_point_of_the_doc_table_is_a_moduledriver_method() -> None:
+def _table(header: str) -> list[str]:
+    """The methods the doc's table under ``header`` lists, one a row."""
     lines = [line.strip() for line in DOC.splitlines()]
-    start = lines.index("| method | required | what it does |") + 2
+    start = lines.index(header) + 2
     rows = lines[start : lines.index("", start)]
     methods = re.findall(r"^\| `(\w+)\(", "\n".join(rows), re.MULTILINE)
-    assert len(methods) == len(rows) and "_decode" in methods and "frame_decoder" in methods
-    assert [m for m in methods if not callable(getattr(ModuleDriver, m, None))] == []
+    assert len(methods) == len(rows)
+    return methods
+
+
+HOOKS = _table("| method | required | what it does |")
+HELPERS = _table("| method | what it does |")
+
+
+def test_every_hook_and_helper_of_the_doc_tables_is_a_moduledriver_method() -> None:
+    assert "decode" in HOOKS and "frame_decoder" in HOOKS and "send" in HELPERS
+    assert [m for m in HOOKS + HELPERS if not callable(getattr(ModuleDriver, m, None))] == []
+    assert sorted(set(HOOKS) & set(HELPERS)) == []
+
+
+def _vendor_api() -> set[str]:
+    """ModuleDriver's public methods beyond the PowerDriver contract: what a vendor implements or calls."""
+    contract = {name for name in dir(power.PowerDriver) if not name.startswith("_")}
+    return {
+        name
+        for name in dir(ModuleDriver)
+        if not name.startswith("_") and name not in contract and callable(getattr(ModuleDriver, name))
+    }
+
+
+def test_both_texts_name_every_hook_and_helper() -> None:
+    api = _vendor_api()
+    assert {"decode", "poll", "apply", "send", "heard", "send_state"} <= api
+    assert sorted(api - set(HOOKS) - set(HELPERS)) == []
+    roles = {t.rpartition(".")[2] for t in ROLE.findall(DOCSTRING) if "ModuleDriver." in t}
+    assert sorted(api - roles) == []
 
 
 def test_the_doc_example_driver_overrides_and_calls_only_what_moduledriver_has() -> None:
@@ -187,7 +221,7 @@ def test_the_doc_example_driver_overrides_and_calls_only_what_moduledriver_has()
         for node in ast.walk(driver)
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
     }
-    assert "_heard" in used
+    assert "heard" in used
     assert sorted(m for m in own - {"__init__"} if not hasattr(ModuleDriver, m)) == []
     assert sorted(a for a in used - own if not hasattr(ModuleDriver, a)) == []
 

@@ -119,7 +119,7 @@ async def test_an_off_that_cannot_go_out_takes_its_module_out_of_service(rig, mo
 
 
 async def test_frames_of_each_hook_go_in_their_class(rig) -> None:
-    """Off frames of _apply are OFF, other setpoints SETPOINT, polls POLL (what the scheduler orders by)."""
+    """Off frames of apply are OFF, other setpoints SETPOINT, polls POLL (what the scheduler orders by)."""
     async with rig("uugreen", modules=(1,), assignment={1: "g1"}, driver=CABINET, sim=CABINET) as r:
         driver = r.driver
         await eventually(lambda: driver.modules[1].online, what="module 1 online")

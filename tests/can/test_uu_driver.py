@@ -169,7 +169,7 @@ def test_only_the_voltage_reference_and_the_current_limit_replace_a_waiting_setp
     vref, ilimit = bytes.fromhex("0002000000 07A120"), bytes.fromhex("0003000000 00C350")
     on, low_range = bytes.fromhex("0004000000000000"), bytes.fromhex("005F000000000002")
     read_vout = bytes.fromhex("0200000000000000")
-    assert driver._slot((module_1, vref)) == driver._slot((module_1, bytes.fromhex("00020000000F4240")))
-    assert driver._slot((module_1, ilimit)) not in (None, driver._slot((module_1, vref)))
-    assert driver._slot((0x02208000, vref)) != driver._slot((module_1, vref))  # module 2's own
-    assert [driver._slot((module_1, data)) for data in (on, low_range, read_vout)] == [None, None, None]
+    assert driver.slot((module_1, vref)) == driver.slot((module_1, bytes.fromhex("00020000000F4240")))
+    assert driver.slot((module_1, ilimit)) not in (None, driver.slot((module_1, vref)))
+    assert driver.slot((0x02208000, vref)) != driver.slot((module_1, vref))  # module 2's own
+    assert [driver.slot((module_1, data)) for data in (on, low_range, read_vout)] == [None, None, None]

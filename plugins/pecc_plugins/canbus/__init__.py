@@ -6,17 +6,19 @@ simulator use nothing else. The public surface is :data:`__all__`:
 
 - :class:`ModuleDriver`: the vendor-neutral half of a power driver
   (polling, offline detection and recovery, current split, cached
-  setpoints, ``wait_off``). Extension points: :meth:`ModuleDriver._decode`,
-  :meth:`~ModuleDriver._poll` (which :class:`Reading` of a module),
-  :meth:`~ModuleDriver._apply` (required); :meth:`~ModuleDriver._update`,
-  :meth:`~ModuleDriver._poll_bus`, :meth:`~ModuleDriver._prepare`,
-  :meth:`~ModuleDriver._current_cap`, :meth:`~ModuleDriver._settled`,
-  :meth:`~ModuleDriver._forget`, :meth:`~ModuleDriver._slot`,
-  :meth:`~ModuleDriver.frame_decoder` (optional); helpers for them:
-  :meth:`~ModuleDriver._send`, :meth:`~ModuleDriver._heard`,
-  :meth:`~ModuleDriver._measured`, :meth:`~ModuleDriver._voltage_read`,
-  :meth:`~ModuleDriver._vendor_faults`, :meth:`~ModuleDriver._output_reported`,
-  :meth:`~ModuleDriver._notify`;
+  setpoints, ``wait_off``). Hooks a vendor driver implements:
+  :meth:`ModuleDriver.decode`, :meth:`~ModuleDriver.poll` (which
+  :class:`Reading` of a module), :meth:`~ModuleDriver.apply` (required);
+  :meth:`~ModuleDriver.update`, :meth:`~ModuleDriver.poll_bus`,
+  :meth:`~ModuleDriver.prepare`, :meth:`~ModuleDriver.current_cap`,
+  :meth:`~ModuleDriver.settled`, :meth:`~ModuleDriver.forget`,
+  :meth:`~ModuleDriver.slot`, :meth:`~ModuleDriver.frame_decoder`
+  (optional). Helpers it calls: :meth:`~ModuleDriver.send`,
+  :meth:`~ModuleDriver.send_state`, :meth:`~ModuleDriver.heard`,
+  :meth:`~ModuleDriver.measured`, :meth:`~ModuleDriver.voltage_measured`,
+  :meth:`~ModuleDriver.faults_reported`,
+  :meth:`~ModuleDriver.output_reported`, :meth:`~ModuleDriver.notify`.
+  Its underscored names are internals, not for vendor code;
 - :class:`CanLink`: one self-healing bus on the asyncio loop, with a
   :class:`TxScheduler` (priority classes :class:`Priority`, pacing,
   retries) and counters (:class:`BusStats`, the core's

@@ -9,12 +9,12 @@ what was sent, detects silent
 modules, recovers them (cached mode and setpoints re-applied *before* the
 module is declared online again), reacts to the bus dying, and waits for
 outputs to go off. A vendor driver subclasses it and supplies the frames:
-:meth:`_decode`, :meth:`_poll` and :meth:`_apply`.
+:meth:`decode`, :meth:`poll` and :meth:`apply`.
 
 Frames go out through the link's transmit scheduler in three classes
-(:class:`~pecc_plugins.canbus.scheduler.Priority`): what :meth:`_apply`
+(:class:`~pecc_plugins.canbus.scheduler.Priority`): what :meth:`apply`
 sends for a module in ``OFF`` goes first, other setpoints next, polls
-last. The class follows from the hook that sends (:meth:`_send` needs no
+last. The class follows from the hook that sends (:meth:`send` needs no
 argument in vendor code); an off that cannot go out in time makes its
 module unreachable (:meth:`_off_stuck`).
 """
@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Flag, auto
 from typing import Any
@@ -120,6 +121,17 @@ class _Schedule:
 class ModuleDriver(ABC):
     """The vendor-neutral part of a CAN power-module driver.
 
+    Its vendor API has two kinds of public methods, and nothing else a
+    vendor touches: *hooks* a vendor driver implements and the base calls
+    (:meth:`decode`, :meth:`poll`, :meth:`apply` required; :meth:`poll_bus`,
+    :meth:`update`, :meth:`prepare`, :meth:`current_cap`, :meth:`settled`,
+    :meth:`forget`, :meth:`slot`, :meth:`frame_decoder` optional), and
+    *helpers* a vendor driver calls: :meth:`send` and :meth:`send_state`
+    put frames on the bus, :meth:`heard`, :meth:`measured`,
+    :meth:`voltage_measured`, :meth:`faults_reported` and
+    :meth:`output_reported` tell the base what a frame said, :meth:`notify`
+    that a module changed otherwise. Underscored names are internals.
+
     :param name: the driver's name in logs.
     :param bus: where the bus is.
     :param timing: poll, refresh and offline periods.
@@ -139,10 +151,9 @@ class ModuleDriver(ABC):
         self.bus_ok = False
         #: frames that came from addresses outside the configuration
         self.ignored_frames = 0
-        self.link = CanLink(bus, self._decode, self._bus_state, name, on_stuck=self._off_stuck)
-        # the transmit class and module of the hook that is sending (see _send)
-        self._tx_class = Priority.SETPOINT
-        self._tx_owner: int | None = None
+        self.link = CanLink(bus, self.decode, self._bus_state, name, on_stuck=self._off_stuck)
+        # the transmit class and module of the hook that is sending (see _sending_as)
+        self._tx: tuple[Priority, int | None] = (Priority.SETPOINT, None)
         self._listeners: list[ModuleListener] = []
         self._recovering: dict[int, float] = {}  # address -> when the cached state was re-applied
         self._waiters: list[asyncio.Future[None]] = []
@@ -181,7 +192,7 @@ class ModuleDriver(ABC):
     ) -> None:
         chosen = [m for a in addresses if (m := self.modules.get(a)) is not None]
         able = [m for m in chosen if m.usable and m.voltage_min <= voltage]
-        caps = [self._current_cap(m, voltage) for m in able]
+        caps = [self.current_cap(m, voltage) for m in able]
         floor = self.timing.min_current_a
         if floor > 0.0:
             # as many modules as can each regulate at least the floor; the others off
@@ -191,7 +202,7 @@ class ModuleDriver(ABC):
             able, caps = [able[i] for i in keep], [caps[i] for i in keep]
         session_max = voltage if voltage_max is None else max(voltage, voltage_max)
         for module, share in zip(able, fair_shares(current, caps), strict=True):
-            self._prepare(module, session_max)
+            self.prepare(module, session_max)
             self._command(module, Mode.EXPORT, min(voltage, module.voltage_max), share)
         for module in chosen:
             if module not in able:
@@ -227,7 +238,7 @@ class ModuleDriver(ABC):
     def add_listener(self, listener: ModuleListener) -> None:
         self._listeners.append(listener)
 
-    # -- for vendor subclasses ----------------------------------------------------
+    # -- hooks: a vendor driver implements these, the base calls them --------------
 
     @classmethod
     def frame_decoder(cls, settings: Any) -> FrameDecoder:
@@ -241,83 +252,50 @@ class ModuleDriver(ABC):
         raise NotImplementedError(f"{cls.__name__} provides no CAN frame decoder")
 
     @abstractmethod
-    def _decode(self, msg: can.Message) -> None:
-        """Handle one received frame (call :meth:`_heard` first for its module)."""
+    def decode(self, msg: can.Message) -> None:
+        """Handle one received frame (call :meth:`heard` first for its module)."""
 
     @abstractmethod
-    def _poll(self, module: ModuleState, readings: Reading) -> None:
+    def poll(self, module: ModuleState, readings: Reading) -> None:
         """Send the read requests for ``readings`` of one module."""
 
-    def _poll_bus(self, now: float) -> None:
-        """Reads that concern the bus rather than one module (a group count); every tick."""
-
     @abstractmethod
-    def _apply(self, module: ModuleState) -> None:
+    def apply(self, module: ModuleState) -> None:
         """Send the module's cached mode and setpoints (``module.mode`` etc.).
 
-        Called through :meth:`_send_state`. An ``OFF`` must go out at once,
+        Called through :meth:`send_state`. An ``OFF`` must go out at once,
         whatever sequence the vendor code is in the middle of.
         """
 
-    def _update(self, module: ModuleState, voltage: float, current: float) -> None:
+    def poll_bus(self, now: float) -> None:
+        """Reads that concern the bus rather than one module (a group count); every tick."""
+
+    def update(self, module: ModuleState, voltage: float, current: float) -> None:
         """Send new setpoints of a module that stays in ``EXPORT``.
 
         ``voltage`` and ``current`` are the values it was last sent; a
         protocol with separate frames sends only what changed.
         """
-        self._apply(module)
+        self.apply(module)
 
-    def _prepare(self, module: ModuleState, voltage_max: float) -> None:
+    def prepare(self, module: ModuleState, voltage_max: float) -> None:
         """The module is about to export, in a session that may ask for up to ``voltage_max``.
 
         A protocol with voltage ranges chooses the range here (UU).
         """
 
-    def _current_cap(self, module: ModuleState, voltage: float) -> float:
+    def current_cap(self, module: ModuleState, voltage: float) -> float:
         """The most current ``module`` can deliver at ``voltage``: constant current, then constant power."""
         return min(module.current_max, module.power_max / voltage) if voltage > 0 else module.current_max
 
-    def _send_state(self, module: ModuleState, refresh: bool = False) -> None:
-        """Send the module's whole cached state now and remember it as sent.
-
-        A ``refresh`` (the periodic resend against the module's watchdog)
-        repeats what the module was already sent: it goes in the ``POLL``
-        class, behind fresh offs and setpoints (refreshes of many modules at
-        once would otherwise hold a new target back by tens of frames).
-        """
-        saved = self._tx_class, self._tx_owner
-        if refresh:
-            self._tx_class = Priority.POLL
-        else:
-            self._tx_class = Priority.OFF if module.mode is Mode.OFF else Priority.SETPOINT
-        self._tx_owner = module.address
-        try:
-            self._apply(module)
-        finally:
-            self._tx_class, self._tx_owner = saved
-        address = module.address
-        self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
-        self._due[address].refreshed(asyncio.get_running_loop().time(), self.timing.resend_s)
-
-    def _settled(self, module: ModuleState) -> bool:
+    def settled(self, module: ModuleState) -> bool:
         """True once the re-applied state has fully gone out (no sequence still running)."""
         return True
 
-    def _forget(self, module: ModuleState) -> None:
+    def forget(self, module: ModuleState) -> None:
         """The module was lost: drop what the driver believed about its internal state."""
 
-    def _send(self, frame: tuple[int, bytes], priority: Priority | None = None) -> bool:
-        """Queue ``frame`` on the bus; False if it was refused (bus down, queue full).
-
-        Its class is that of the hook sending it (:meth:`_apply` of an off:
-        ``OFF``; :meth:`_apply`, :meth:`_update`: ``SETPOINT``; :meth:`_poll`,
-        :meth:`_poll_bus`: ``POLL``); code outside these hooks (a vendor
-        task) sends ``SETPOINT`` unless it gives ``priority``. A setpoint
-        replaces one for the same register still waiting (:meth:`_slot`).
-        """
-        return self.link.send(frame[0], frame[1], priority or self._tx_class, self._tx_owner, self._slot(frame))
-
-    def _slot(self, frame: tuple[int, bytes]) -> Hashable | None:
+    def slot(self, frame: tuple[int, bytes]) -> Hashable | None:
         """The register ``frame`` writes, if it is a setpoint whose newer value makes an older one moot.
 
         None (the default): every frame goes out. A protocol returns, say,
@@ -327,36 +305,49 @@ class ModuleDriver(ABC):
         """
         return None
 
-    def _polling(self, poll: Callable[..., None], *args: Any) -> None:
-        """Run a poll hook with its frames in the ``POLL`` class."""
-        saved = self._tx_class, self._tx_owner
-        self._tx_class, self._tx_owner = Priority.POLL, None
-        try:
-            poll(*args)
-        finally:
-            self._tx_class, self._tx_owner = saved
+    # -- helpers: a vendor driver calls these from its hooks and tasks ---------------
 
-    def _off_stuck(self, frame: Pending) -> None:
-        """An off could not go out in time: its module counts as unreachable.
+    def send(self, frame: tuple[int, bytes], priority: Priority | None = None) -> bool:
+        """Queue ``frame`` on the bus; False if it was refused (bus down, queue full).
 
-        Lost like a silent module (``COMMUNICATION``: unusable, the station
-        takes it out of service); the off stays queued, and the module
-        comes back through the usual recovery once the bus carries frames
-        and it answers.
+        Its class is that of the hook sending it (:meth:`apply` of an off:
+        ``OFF``; :meth:`apply`, :meth:`update`: ``SETPOINT``; :meth:`poll`,
+        :meth:`poll_bus`: ``POLL``); code outside these hooks (a vendor
+        task) sends ``SETPOINT`` unless it gives ``priority``. A setpoint
+        replaces one for the same register still waiting (:meth:`slot`).
         """
-        module = self.modules.get(frame.owner) if frame.owner is not None else None
-        if module is not None and module.online:
-            log.error(
-                "%s: module %d: off command not sent; taking the module out of service", self.name, module.address
-            )
-            self._lost(module)
+        tx_class, owner = self._tx
+        return self.link.send(frame[0], frame[1], priority or tx_class, owner, self.slot(frame))
 
-    def _heard(self, address: int) -> ModuleState | None:
+    def send_state(self, module: ModuleState) -> None:
+        """Send the module's whole cached state now (through :meth:`apply`) and remember it as sent.
+
+        The base does so whenever the state must reach the module again; a
+        vendor driver calls it when a sequence of its own is done (a range
+        switch) or to retry a state the module refused.
+        """
+        self._send_state(module, Priority.OFF if module.mode is Mode.OFF else Priority.SETPOINT)
+
+    def _send_state(self, module: ModuleState, priority: Priority) -> None:
+        """:meth:`send_state` in ``priority``.
+
+        The periodic refresh (against the module's watchdog) repeats what
+        the module was already sent: it goes in the ``POLL`` class, behind
+        fresh offs and setpoints (refreshes of many modules at once would
+        otherwise hold a new target back by tens of frames).
+        """
+        with self._sending_as(priority, module.address):
+            self.apply(module)
+        address = module.address
+        self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
+        self._due[address].refreshed(asyncio.get_running_loop().time(), self.timing.resend_s)
+
+    def heard(self, address: int) -> ModuleState | None:
         """A frame came from ``address``: its module, or None if not configured.
 
         Runs recovery: the first frame from a module that is not online
         re-applies its cached state; a frame at least one poll later, once
-        the vendor's sequence is done (:meth:`_settled`), declares it online.
+        the vendor's sequence is done (:meth:`settled`), declares it online.
         """
         module = self.modules.get(address)
         if module is None:
@@ -368,30 +359,30 @@ class ModuleDriver(ABC):
             applied = self._recovering.get(address)
             if applied is None:
                 self._recovering[address] = now
-                self._send_state(module)
-            elif now - applied >= self.timing.poll_s and self._settled(module):
+                self.send_state(module)
+            elif now - applied >= self.timing.poll_s and self.settled(module):
                 del self._recovering[address]
                 module.online = True
                 module.faults.discard(Fault.COMMUNICATION)
                 log.info("%s: module %d online", self.name, address, extra={"module_address": address})
-                self._notify(module)
+                self.notify(module)
         return module
 
-    def _voltage_read(self, module: ModuleState, volts: float) -> None:
-        """A voltage reading of ``module``, in a frame of its own (:attr:`ModuleState.voltage_seen`).
-
-        Call after :meth:`_heard` for the frame (its time is the reading's).
-        """
-        module.voltage = volts
-        module.voltage_seen = module.last_seen
-        self._measured(module)
-
-    def _measured(self, module: ModuleState) -> None:
+    def measured(self, module: ModuleState) -> None:
         """A measurement of ``module`` changed: wake :meth:`wait_off` callers."""
         if self._waiters:
             self._wake()
 
-    def _vendor_faults(self, module: ModuleState, faults: set[Fault]) -> None:
+    def voltage_measured(self, module: ModuleState, volts: float) -> None:
+        """A voltage reading of ``module``, in a frame of its own (:attr:`ModuleState.voltage_seen`).
+
+        Call after :meth:`heard` for the frame (its time is the reading's).
+        """
+        module.voltage = volts
+        module.voltage_seen = module.last_seen
+        self.measured(module)
+
+    def faults_reported(self, module: ModuleState, faults: set[Fault]) -> None:
         """Replace the module's protocol-reported faults by ``faults``.
 
         A blocking fault also commands the module off: an unusable module
@@ -408,9 +399,9 @@ class ModuleDriver(ABC):
             module.faults = faults
             if faults & BLOCKING:
                 self._command(module, Mode.OFF, 0.0, 0.0)
-            self._notify(module)
+            self.notify(module)
 
-    def _output_reported(self, module: ModuleState, running: bool) -> None:
+    def output_reported(self, module: ModuleState, running: bool) -> None:
         """The module's status says whether its output runs: correct it if that is not what was sent.
 
         A module that runs although it was commanded off (a lost frame) gets
@@ -418,16 +409,17 @@ class ModuleDriver(ABC):
         export (its own watchdog, a restart) gets its state re-applied.
         """
         expected = module.mode is Mode.EXPORT
-        if running == expected or not module.online or not self._settled(module):
+        if running == expected or not module.online or not self.settled(module):
             return
         if running or not module.faults & BLOCKING:
             log.warning(
                 "%s: module %d output %s, commanded %s: sending its state again",
                 self.name, module.address, "on" if running else "off", module.mode,
             )
-            self._send_state(module)
+            self.send_state(module)
 
-    def _notify(self, module: ModuleState) -> None:
+    def notify(self, module: ModuleState) -> None:
+        """Tell the station that ``module`` changed otherwise (a rating read from it); its listeners run now."""
         for listener in self._listeners:
             try:
                 listener(module)
@@ -435,6 +427,36 @@ class ModuleDriver(ABC):
                 log.exception("%s: module listener failed", self.name)
 
     # -- internals ------------------------------------------------------------------
+
+    @contextmanager
+    def _sending_as(self, priority: Priority, owner: int | None) -> Iterator[None]:
+        """Within the block, :meth:`send` queues in ``priority``, for module ``owner`` (None: no module).
+
+        The class of a frame follows from the hook that sends it; this is
+        where a hook's class is set, and restored after it (hooks nest: an
+        ``apply`` may run within a ``poll``).
+        """
+        saved = self._tx
+        self._tx = (priority, owner)
+        try:
+            yield
+        finally:
+            self._tx = saved
+
+    def _off_stuck(self, frame: Pending) -> None:
+        """An off could not go out in time: its module counts as unreachable.
+
+        Lost like a silent module (``COMMUNICATION``: unusable, the station
+        takes it out of service); the off stays queued, and the module
+        comes back through the usual recovery once the bus carries frames
+        and it answers.
+        """
+        module = self.modules.get(frame.owner) if frame.owner is not None else None
+        if module is not None and module.online:
+            log.error(
+                "%s: module %d: off command not sent; taking the module out of service", self.name, module.address
+            )
+            self._lost(module)
 
     def _command(self, module: ModuleState, mode: Mode, voltage: float, current: float) -> None:
         if (module.mode, module.voltage_setpoint, module.current_setpoint) == (mode, voltage, current):
@@ -452,24 +474,20 @@ class ModuleDriver(ABC):
 
         Setpoints are never held back: a new target reaches the bus within
         the call. A mode change sends the whole state, a setpoint change of
-        an exporting module only the setpoints (:meth:`_update`).
+        an exporting module only the setpoints (:meth:`update`).
         """
         if not self.link.up:
             return
         address = module.address
         sent = self._sent.get(address)
         if sent is None or sent[0] is not module.mode:
-            self._send_state(module)
+            self.send_state(module)
             return
         _, voltage, current = sent
         if module.mode is Mode.OFF or (voltage, current) == (module.voltage_setpoint, module.current_setpoint):
             return
-        saved = self._tx_class, self._tx_owner
-        self._tx_class, self._tx_owner = Priority.SETPOINT, address
-        try:
-            self._update(module, voltage, current)
-        finally:
-            self._tx_class, self._tx_owner = saved
+        with self._sending_as(Priority.SETPOINT, address):
+            self.update(module, voltage, current)
         self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
         # a setpoint just sent is as good as a refresh: no refresh burst while targets change
         self._due[address].refreshed(asyncio.get_running_loop().time(), self.timing.resend_s)
@@ -482,13 +500,13 @@ class ModuleDriver(ABC):
 
     def _lost(self, module: ModuleState) -> None:
         if self._mark_lost(module):
-            self._notify(module)
+            self.notify(module)
 
     def _mark_lost(self, module: ModuleState) -> bool:
         """Take ``module`` offline; True if it was not already (its listeners are then due)."""
         self._recovering.pop(module.address, None)
         self._sent.pop(module.address, None)
-        self._forget(module)
+        self.forget(module)
         if not module.online and Fault.COMMUNICATION in module.faults:
             return False
         module.online = False
@@ -506,14 +524,14 @@ class ModuleDriver(ABC):
         if up:
             self._since = asyncio.get_running_loop().time()
             for module in self.modules.values():
-                self._send_state(module)
+                self.send_state(module)
             return
         # every module offline first, then the listeners: none of them sees a
         # half-lost bus (a gun whose modules all went must read as a lost power
         # stage, not as one failed module beside answering ones)
         lost = [module for module in self.modules.values() if self._mark_lost(module)]
         for module in lost:
-            self._notify(module)
+            self.notify(module)
         self._wake()
 
     def _schedule(self, now: float) -> None:
@@ -558,7 +576,8 @@ class ModuleDriver(ABC):
                 self._lost(module)
         if not self.link.up:
             return
-        self._polling(self._poll_bus, now)
+        with self._sending_as(Priority.POLL, None):
+            self.poll_bus(now)
         for address, module in self.modules.items():
             due = self._due[address]
             readings = Reading(0)
@@ -573,6 +592,7 @@ class ModuleDriver(ABC):
                 readings |= Reading.TEMPERATURE
                 due.temperature = max(due.temperature + timing.temperature_s, now)
             if readings:
-                self._polling(self._poll, module, readings)
+                with self._sending_as(Priority.POLL, None):
+                    self.poll(module, readings)
             if module.mode is Mode.EXPORT and now >= due.refresh:
-                self._send_state(module, refresh=True)
+                self._send_state(module, Priority.POLL)

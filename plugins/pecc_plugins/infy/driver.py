@@ -78,18 +78,18 @@ class InfyDriver(ModuleDriver):
     def frame_decoder(cls, settings: InfySettings) -> FrameDecoder:
         return InfyDecoder(settings.controller)
 
-    def _slot(self, frame: tuple[int, bytes]) -> Hashable | None:
+    def slot(self, frame: tuple[int, bytes]) -> Hashable | None:
         """Voltage and current (cmd 0x1C, both in one frame): the newest wins; not the output switch."""
         return frame[0] if frame[0] >> 16 & 0x3F == Cmd.SET_VI else None
 
-    def _forget(self, module: ModuleState) -> None:
+    def forget(self, module: ModuleState) -> None:
         # a module that comes back may be another unit with other ratings
         self._capabilities_read.discard(module.address)
         self._after_diode.discard(module.address)
 
     # -- frames in ----------------------------------------------------------------
 
-    def _decode(self, msg: can.Message) -> None:
+    def decode(self, msg: can.Message) -> None:
         frame = codec.decode(msg.arbitration_id, msg.data)
         if frame is None or frame.destination != self.settings.controller:
             return
@@ -97,7 +97,7 @@ class InfyDriver(ModuleDriver):
             if not frame.error:
                 self._counted(codec.count(frame.data))
             return
-        module = self._heard(frame.source)
+        module = self.heard(frame.source)
         if module is None:
             return
         cmd = frame.cmd
@@ -113,18 +113,18 @@ class InfyDriver(ModuleDriver):
             values = codec.vi(frame.data)
             if values is not None:
                 if module.address not in self._after_diode:
-                    self._voltage_read(module, values[0])  # until the module answers 0x0C
+                    self.voltage_measured(module, values[0])  # until the module answers 0x0C
                 module.current = values[1]
-                self._measured(module)
+                self.measured(module)
         elif cmd == Cmd.VI_AFTER_DIODE:
             self._after_diode.add(module.address)
-            self._voltage_read(module, codec.after_diode(frame.data)[0])
+            self.voltage_measured(module, codec.after_diode(frame.data)[0])
         elif cmd == Cmd.STATUS:
             status = codec.status(frame.data)
             module.temperature = status.temperature
             self._status_faults[module.address] = status.faults
             self._faults(module)
-            self._output_reported(module, not status.dc_off)
+            self.output_reported(module, not status.dc_off)
         elif cmd == Cmd.CAPABILITIES:
             self._narrow(module, codec.capabilities(frame.data))
 
@@ -150,7 +150,7 @@ class InfyDriver(ModuleDriver):
             faults.add(Fault.VENDOR_ERROR)
         elif refused:
             faults.add(Fault.VENDOR_WARNING)
-        self._vendor_faults(module, faults)
+        self.faults_reported(module, faults)
 
     def _counted(self, count: int) -> None:
         if count != self.group_count:
@@ -173,35 +173,35 @@ class InfyDriver(ModuleDriver):
         if narrowed != present:
             module.voltage_min, module.voltage_max, module.current_max, module.power_max = narrowed
             log.info("infy: module %d ratings %s-%s V, %s A, %s W", module.address, *narrowed)
-            self._notify(module)
+            self.notify(module)
 
     # -- frames out ---------------------------------------------------------------
 
-    def _poll_bus(self, now: float) -> None:
+    def poll_bus(self, now: float) -> None:
         if self.settings.addressing == "group" and now >= self._count_due:
             self._count_due = now + self.timing.status_s
-            self._send(codec.read_group(self.settings.group, Cmd.COUNT))
+            self.send(codec.read_group(self.settings.group, Cmd.COUNT))
 
-    def _poll(self, module: ModuleState, readings: Reading) -> None:
+    def poll(self, module: ModuleState, readings: Reading) -> None:
         address = module.address
         if Reading.MEASUREMENT in readings:
-            self._send(codec.read(address, Cmd.READ_VI))
-            self._send(codec.read(address, Cmd.VI_AFTER_DIODE))
+            self.send(codec.read(address, Cmd.READ_VI))
+            self.send(codec.read(address, Cmd.VI_AFTER_DIODE))
         if Reading.STATUS in readings:  # carries the temperature too
-            self._send(codec.read(address, Cmd.STATUS))
+            self.send(codec.read(address, Cmd.STATUS))
             if self._refused.get(address, set()) & _SETS:
-                self._send_state(module)  # retried at the status rate until accepted
+                self.send_state(module)  # retried at the status rate until accepted
             if address not in self._capabilities_read and module.last_seen:
-                self._send(codec.read(address, Cmd.CAPABILITIES))
+                self.send(codec.read(address, Cmd.CAPABILITIES))
 
-    def _update(self, module: ModuleState, voltage: float, current: float) -> None:
-        self._send(codec.set_vi(module.address, module.voltage_setpoint, module.current_setpoint))
+    def update(self, module: ModuleState, voltage: float, current: float) -> None:
+        self.send(codec.set_vi(module.address, module.voltage_setpoint, module.current_setpoint))
 
-    def _apply(self, module: ModuleState) -> None:
+    def apply(self, module: ModuleState) -> None:
         address = module.address
         if module.mode is Mode.EXPORT:
-            self._send(codec.set_vi(address, module.voltage_setpoint, module.current_setpoint))
-            self._send(codec.set_output(address, True))
+            self.send(codec.set_vi(address, module.voltage_setpoint, module.current_setpoint))
+            self.send(codec.set_output(address, True))
         else:
             # off, never a 0 A limit while on: the module does not accept one
-            self._send(codec.set_output(address, False))
+            self.send(codec.set_output(address, False))

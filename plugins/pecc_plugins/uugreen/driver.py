@@ -38,7 +38,7 @@ from pecc_plugins.uugreen.decoder import UuDecoder
 
 log = logging.getLogger(__name__)
 
-#: Registers whose newer setpoint makes an older one still waiting moot (:meth:`UuDriver._slot`).
+#: Registers whose newer setpoint makes an older one still waiting moot (:meth:`UuDriver.slot`).
 _VALUE_REGISTERS = frozenset({Cmd.VREF, Cmd.ILIMIT})
 
 
@@ -84,10 +84,10 @@ class UuDriver(ModuleDriver):
             task.cancel()
         await super().stop()
 
-    def _settled(self, module: ModuleState) -> bool:
+    def settled(self, module: ModuleState) -> bool:
         return module.address not in self._switching
 
-    def _slot(self, frame: tuple[int, bytes]) -> Hashable | None:
+    def slot(self, frame: tuple[int, bytes]) -> Hashable | None:
         """The voltage reference and the current limit: plain values, the newest wins.
 
         Not the output switch nor the range: their order within a range change
@@ -98,7 +98,7 @@ class UuDriver(ModuleDriver):
             return arbitration_id, data[1]
         return None
 
-    def _forget(self, module: ModuleState) -> None:
+    def forget(self, module: ModuleState) -> None:
         # a module that was silent may have restarted in its default range
         address = module.address
         self._range.pop(address, None)
@@ -108,25 +108,25 @@ class UuDriver(ModuleDriver):
 
     # -- frames in ----------------------------------------------------------------
 
-    def _decode(self, msg: can.Message) -> None:
+    def decode(self, msg: can.Message) -> None:
         frame = codec.decode(msg.arbitration_id, msg.data)
         if frame is None or frame.msg_type not in codec.RESPONSES or frame.group != self._group:
             return
-        module = self._heard(frame.address)
+        module = self.heard(frame.address)
         if module is None or frame.msg_type != MsgType.READ_RESPONSE:
             return
         cmd, value = frame.cmd, frame.value
         if cmd in (Cmd.VOUT_FAST, Cmd.VOUT):
-            self._voltage_read(module, value / 1000)
+            self.voltage_measured(module, value / 1000)
         elif cmd in (Cmd.IOUT_FAST, Cmd.IOUT_SLOW, Cmd.IOUT_FASTEST):
             module.current = value / 1000
-            self._measured(module)
+            self.measured(module)
         elif cmd == Cmd.TEMPERATURE:
             module.temperature = _signed(value) / 1000
         elif cmd == Cmd.STATUS:
             status = codec.status(value)
-            self._vendor_faults(module, set(status.faults))
-            self._output_reported(module, not status.output_off)
+            self.faults_reported(module, set(status.faults))
+            self.output_reported(module, not status.output_off)
         elif cmd == Cmd.ACTUAL_RANGE:
             self._ranged(module, value)
         elif cmd == Cmd.CURRENT_CAPABILITY:
@@ -148,28 +148,28 @@ class UuDriver(ModuleDriver):
         if current_max != module.current_max:
             log.info("uugreen: module %d can deliver %.1f A", module.address, current_max)
             module.current_max = current_max
-            self._notify(module)
+            self.notify(module)
 
     # -- frames out ---------------------------------------------------------------
 
-    def _poll(self, module: ModuleState, readings: Reading) -> None:
+    def poll(self, module: ModuleState, readings: Reading) -> None:
         address, group = module.address, self._group
         if Reading.MEASUREMENT in readings:
-            self._send(codec.read(address, group, Cmd.VOUT_FAST))
-            self._send(codec.read(address, group, Cmd.IOUT_FAST))
+            self.send(codec.read(address, group, Cmd.VOUT_FAST))
+            self.send(codec.read(address, group, Cmd.IOUT_FAST))
         if address not in self._range:  # with the first reads: a session may start soon
-            self._send(codec.read(address, group, Cmd.ACTUAL_RANGE))
+            self.send(codec.read(address, group, Cmd.ACTUAL_RANGE))
         if Reading.STATUS in readings:
-            self._send(codec.read(address, group, Cmd.STATUS))
+            self.send(codec.read(address, group, Cmd.STATUS))
             if self.settings.range_select == "module" and address not in self._auto_sent and module.last_seen:
-                self._send(codec.set_mode(address, group, VoltageMode.AUTO))
+                self.send(codec.set_mode(address, group, VoltageMode.AUTO))
                 self._auto_sent.add(address)
             if address in self._range and address not in self._capability_read:
-                self._send(codec.read(address, group, Cmd.CURRENT_CAPABILITY))
+                self.send(codec.read(address, group, Cmd.CURRENT_CAPABILITY))
         if Reading.TEMPERATURE in readings:
-            self._send(codec.read(address, group, Cmd.TEMPERATURE))
+            self.send(codec.read(address, group, Cmd.TEMPERATURE))
 
-    def _prepare(self, module: ModuleState, voltage_max: float) -> None:
+    def prepare(self, module: ModuleState, voltage_max: float) -> None:
         address = module.address
         if self.settings.range_select != "session" or module.mode is Mode.EXPORT or address in self._switching:
             return  # the module picks, or it is charging: never switched mid-charge
@@ -181,31 +181,31 @@ class UuDriver(ModuleDriver):
             self._switch_range(module, needed), name=f"uugreen-range-{address}"
         )
 
-    def _apply(self, module: ModuleState) -> None:
+    def apply(self, module: ModuleState) -> None:
         address, group = module.address, self._group
         if module.mode is Mode.OFF:
             # Off always goes out at once, even in the middle of a range switch.
             self._output_on.discard(address)
-            self._send(codec.set_output(address, group, False))
-            self._send(codec.set_current(address, group, 0.0))
+            self.send(codec.set_output(address, group, False))
+            self.send(codec.set_current(address, group, 0.0))
             return
         if address in self._switching:
             return  # the switch applies the setpoints when it is done
-        self._send(codec.set_voltage(address, group, self._deliverable(module)))
-        self._send(codec.set_current(address, group, module.current_setpoint))
-        self._send(codec.set_output(address, group, True))
+        self.send(codec.set_voltage(address, group, self._deliverable(module)))
+        self.send(codec.set_current(address, group, module.current_setpoint))
+        self.send(codec.set_output(address, group, True))
         self._output_on.add(address)
         if self.settings.range_select == "module":
             self._range.pop(address, None)  # it may have picked another: read it again
 
-    def _update(self, module: ModuleState, voltage: float, current: float) -> None:
+    def update(self, module: ModuleState, voltage: float, current: float) -> None:
         address, group = module.address, self._group
         if address in self._switching:
             return
         if module.voltage_setpoint != voltage:
-            self._send(codec.set_voltage(address, group, self._deliverable(module)))
+            self.send(codec.set_voltage(address, group, self._deliverable(module)))
         if module.current_setpoint != current:
-            self._send(codec.set_current(address, group, module.current_setpoint))
+            self.send(codec.set_current(address, group, module.current_setpoint))
 
     def _deliverable(self, module: ModuleState) -> float:
         """The voltage setpoint, held at the top of the low range in that range (chosen by the driver)."""
@@ -219,7 +219,7 @@ class UuDriver(ModuleDriver):
         log.info("uugreen: module %d to the %s range", address, mode.name.lower())
         try:
             if address in self._output_on or abs(module.current) > self.timing.off_current_a:
-                self._send(codec.set_output(address, group, False))
+                self.send(codec.set_output(address, group, False))
                 self._output_on.discard(address)
                 await asyncio.sleep(wait)
                 if not await self.wait_off([address], self.timing.offline_s):
@@ -227,17 +227,17 @@ class UuDriver(ModuleDriver):
                     log.error(
                         "uugreen: module %d still carries %.1f A; range switch given up", address, module.current
                     )
-                    self._command(module, Mode.OFF, 0.0, 0.0)
+                    self.off([address])
                     return
-            self._send(codec.set_mode(address, group, mode))
+            self.send(codec.set_mode(address, group, mode))
             await asyncio.sleep(wait)
             self._range[address] = mode  # until cmd 101 says otherwise
             self._capability_read.discard(address)
-            self._send(codec.read(address, group, Cmd.ACTUAL_RANGE))
+            self.send(codec.read(address, group, Cmd.ACTUAL_RANGE))
         finally:
             del self._switching[address]
         if self.link.up:
-            self._send_state(module)
+            self.send_state(module)
 
 def _signed(value: int) -> int:
     """A uint32 field read as a signed value (temperatures below 0)."""
