@@ -45,8 +45,9 @@ from pecc_core.power import BusStats
 from pecc_plugins.canbus.decoder import Decoded, FrameDecoder, Kind, bit_names
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.load import stuffed_bits
-from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
+from pecc_plugins.canbus.moduledriver import ModuleDriver
 from pecc_plugins.canbus.params import BusParams, DriverParams, bus_config, driver_timing
+from pecc_plugins.canbus.polling import DriverTiming, Reading
 from pecc_plugins.canbus.scale import milli
 from pecc_plugins.canbus.scheduler import Priority, TxConfig, TxScheduler, is_transient
 

@@ -2,8 +2,8 @@
 
 :class:`ModuleDriver` implements :class:`pecc_core.power.PowerDriver` up to
 the frames: it keeps the module table, owns the :class:`CanLink`, polls
-each module at the rate its state needs (the polling budget of
-:class:`DriverTiming`), splits currents, caches mode and setpoints and
+each module at the rate its state needs (the polling budget:
+:class:`~pecc_plugins.canbus.polling.PollPlan`), splits currents, caches mode and setpoints and
 sends their changes at once, corrects outputs whose status disagrees with
 what was sent, detects silent
 modules, recovers them (cached mode and setpoints re-applied *before* the
@@ -26,8 +26,6 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import Flag, auto
 from typing import Any
 
 import can
@@ -39,83 +37,10 @@ from pecc_core.profile.model import ModuleConfig
 from pecc_core.sharing import fair_shares
 from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig, CanLink
+from pecc_plugins.canbus.polling import TICK_S, DriverTiming, PollPlan, Reading
 from pecc_plugins.canbus.scheduler import Pending, Priority
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class DriverTiming:
-    """How often a driver reads what, and when it gives up on a module.
-
-    A 125 kbit/s bus carries about 900 frames a second and every read costs
-    two (request and reply), so each reading is asked for at the rate the
-    station needs it: the voltage and current of modules that feed a gun
-    (or still carry current or voltage) every ``poll_s``, those of idle
-    modules every ``idle_poll_s``, status and temperature less often.
-
-    :attr poll_s: measurement period of active modules.
-    :attr idle_poll_s: measurement period of idle modules (off, no current,
-        output below :data:`LIVE_VOLTAGE`).
-    :attr status_s: status word period (faults, output on/off), every module.
-    :attr temperature_s: temperature period, every module.
-    :attr resend_s: setpoint refresh period of exporting modules, counted
-        from their last setpoint frame (stretched up to 1.5 times, module by
-        module, so that modules started together drift apart).
-    :attr offline_s: silence after which a module is offline; longer than
-        the module's watchdog, so it has switched itself off by then.
-    :attr off_current_a: output current below which relays may open.
-    :attr min_current_a: the smallest current limit a module accepts while
-        exporting; a smaller share switches the module off instead.
-    :attr watchdog_s: the modules' own watchdog: after this silence they
-        switch their output off by themselves (the core keeps a lost gun's
-        contactors closed that long, so as not to open under load).
-    """
-
-    poll_s: float = 0.2
-    idle_poll_s: float = 1.0
-    status_s: float = 1.0
-    temperature_s: float = 5.0
-    resend_s: float = 1.0
-    offline_s: float = 6.0
-    off_current_a: float = 2.0
-    min_current_a: float = 0.0
-    watchdog_s: float = 10.0
-
-
-#: A module output at or above this voltage (V) is live: it is measured at the active rate.
-LIVE_VOLTAGE = 60.0
-#: The poll loop's tick (s): fine enough to spread reads over each period.
-TICK_S = 0.05
-
-
-class Reading(Flag):
-    """What one poll of a module asks for."""
-
-    MEASUREMENT = auto()  # output voltage and current
-    STATUS = auto()  # status / alarm word
-    TEMPERATURE = auto()
-
-
-@dataclass(slots=True)
-class _Schedule:
-    """When each reading of one module, and its setpoint refresh, is next due (loop time).
-
-    ``phase`` (0 to 1) spreads the modules over each period; it also
-    stretches each module's refresh interval a little differently, so that
-    modules started by one ``export`` do not refresh in one burst ahead of
-    the next setpoint change.
-    """
-
-    measurement: float
-    status: float
-    temperature: float
-    refresh: float
-    phase: float = 0.0
-
-    def refreshed(self, now: float, period: float) -> None:
-        """Setpoints went out at ``now``: the next refresh is due about one period later."""
-        self.refresh = now + period * (1.0 + 0.5 * self.phase)
 
 
 class ModuleDriver(ABC):
@@ -160,8 +85,7 @@ class ModuleDriver(ABC):
         self._poll_task: asyncio.Task[None] | None = None
         self._since = 0.0  # when polling started: silence is counted from here
         self._sent: dict[int, tuple[Mode, float, float]] = {}  # the state each module was last sent
-        self._due: dict[int, _Schedule] = {}
-        self._schedule(0.0)
+        self._plan = PollPlan(timing, list(self.modules))
 
     # -- PowerDriver ------------------------------------------------------------
 
@@ -173,7 +97,7 @@ class ModuleDriver(ABC):
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._since = now = loop.time()
-        self._schedule(now)
+        self._plan.restart(now)
         await self.link.start()
         if not self.link.up:
             self._bus_state(False)
@@ -340,7 +264,7 @@ class ModuleDriver(ABC):
             self.apply(module)
         address = module.address
         self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
-        self._due[address].refreshed(asyncio.get_running_loop().time(), self.timing.resend_s)
+        self._plan.refreshed(address, asyncio.get_running_loop().time())
 
     def heard(self, address: int) -> ModuleState | None:
         """A frame came from ``address``: its module, or None if not configured.
@@ -462,8 +386,7 @@ class ModuleDriver(ABC):
         if (module.mode, module.voltage_setpoint, module.current_setpoint) == (mode, voltage, current):
             return
         if mode is not module.mode:
-            # a module starting or stopping is measured on the next tick, then at the active rate
-            self._due[module.address].measurement = 0.0
+            self._plan.measure_soon(module.address)
         module.mode = mode
         module.voltage_setpoint = voltage
         module.current_setpoint = current
@@ -490,7 +413,7 @@ class ModuleDriver(ABC):
             self.update(module, voltage, current)
         self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
         # a setpoint just sent is as good as a refresh: no refresh burst while targets change
-        self._due[address].refreshed(asyncio.get_running_loop().time(), self.timing.resend_s)
+        self._plan.refreshed(address, asyncio.get_running_loop().time())
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -534,27 +457,6 @@ class ModuleDriver(ABC):
             self.notify(module)
         self._wake()
 
-    def _schedule(self, now: float) -> None:
-        """First due times, spread over each period so that modules are not read in bursts."""
-        timing, count = self.timing, max(len(self.modules), 1)
-        for i, address in enumerate(self.modules):
-            share = i / count
-            self._due[address] = _Schedule(
-                measurement=now + share * timing.poll_s,
-                status=now + share * timing.status_s,
-                temperature=now + share * timing.temperature_s,
-                refresh=now + (1 + share) * timing.resend_s,
-                phase=share,
-            )
-
-    def _active(self, module: ModuleState) -> bool:
-        """Measured at the fast rate: feeding a gun, or still carrying current or voltage."""
-        return (
-            module.mode is Mode.EXPORT
-            or abs(module.current) > self.timing.off_current_a
-            or module.voltage >= LIVE_VOLTAGE
-        )
-
     async def _poll_loop(self) -> None:
         loop = asyncio.get_running_loop()
         tick = min(self.timing.poll_s, TICK_S)
@@ -579,20 +481,9 @@ class ModuleDriver(ABC):
         with self._sending_as(Priority.POLL, None):
             self.poll_bus(now)
         for address, module in self.modules.items():
-            due = self._due[address]
-            readings = Reading(0)
-            if now >= due.measurement:
-                readings |= Reading.MEASUREMENT
-                period = timing.poll_s if self._active(module) else timing.idle_poll_s
-                due.measurement = max(due.measurement + period, now)
-            if now >= due.status:
-                readings |= Reading.STATUS
-                due.status = max(due.status + timing.status_s, now)
-            if now >= due.temperature:
-                readings |= Reading.TEMPERATURE
-                due.temperature = max(due.temperature + timing.temperature_s, now)
+            readings = self._plan.readings_due(module, now)
             if readings:
                 with self._sending_as(Priority.POLL, None):
                     self.poll(module, readings)
-            if module.mode is Mode.EXPORT and now >= due.refresh:
+            if module.mode is Mode.EXPORT and self._plan.refresh_due(address, now):
                 self._send_state(module, Priority.POLL)

@@ -15,7 +15,7 @@ from marshmallow import ValidationError, validate, validates_schema
 
 from pecc_core.profile.schema import Integer, Milliseconds, Number, StrictSchema, String, between
 from pecc_plugins.canbus.link import BusConfig
-from pecc_plugins.canbus.moduledriver import DriverTiming
+from pecc_plugins.canbus.polling import DriverTiming
 from pecc_plugins.canbus.scheduler import TxConfig
 
 

@@ -35,7 +35,8 @@ from pecc_core.power import Fault, Mode, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig
-from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
+from pecc_plugins.canbus.moduledriver import ModuleDriver
+from pecc_plugins.canbus.polling import DriverTiming, Reading
 from pecc_plugins.infy import codec
 from pecc_plugins.infy.codec import Cmd
 from pecc_plugins.infy.decoder import InfyDecoder

@@ -31,7 +31,8 @@ from pecc_core.power import Mode, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig
-from pecc_plugins.canbus.moduledriver import DriverTiming, ModuleDriver, Reading
+from pecc_plugins.canbus.moduledriver import ModuleDriver
+from pecc_plugins.canbus.polling import DriverTiming, Reading
 from pecc_plugins.uugreen import codec
 from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
 from pecc_plugins.uugreen.decoder import UuDecoder
