@@ -39,6 +39,7 @@ from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.polling import TICK_S, DriverTiming, PollPlan, Reading
 from pecc_plugins.canbus.scheduler import Pending, Priority
+from pecc_plugins.canbus.setpoints import SentState
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class ModuleDriver(ABC):
         self._waiters: list[asyncio.Future[None]] = []
         self._poll_task: asyncio.Task[None] | None = None
         self._since = 0.0  # when polling started: silence is counted from here
-        self._sent: dict[int, tuple[Mode, float, float]] = {}  # the state each module was last sent
+        self._sent = SentState()
         self._plan = PollPlan(timing, list(self.modules))
 
     # -- PowerDriver ------------------------------------------------------------
@@ -263,7 +264,7 @@ class ModuleDriver(ABC):
         with self._sending_as(priority, module.address):
             self.apply(module)
         address = module.address
-        self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
+        self._sent.sent(module)
         self._plan.refreshed(address, asyncio.get_running_loop().time())
 
     def heard(self, address: int) -> ModuleState | None:
@@ -401,17 +402,16 @@ class ModuleDriver(ABC):
         """
         if not self.link.up:
             return
-        address = module.address
-        sent = self._sent.get(address)
-        if sent is None or sent[0] is not module.mode:
+        if self._sent.whole_due(module):
             self.send_state(module)
             return
-        _, voltage, current = sent
-        if module.mode is Mode.OFF or (voltage, current) == (module.voltage_setpoint, module.current_setpoint):
+        changed = self._sent.changed_setpoints(module)
+        if changed is None:
             return
+        address = module.address
         with self._sending_as(Priority.SETPOINT, address):
-            self.update(module, voltage, current)
-        self._sent[address] = (module.mode, module.voltage_setpoint, module.current_setpoint)
+            self.update(module, *changed)
+        self._sent.sent(module)
         # a setpoint just sent is as good as a refresh: no refresh burst while targets change
         self._plan.refreshed(address, asyncio.get_running_loop().time())
 
@@ -428,7 +428,7 @@ class ModuleDriver(ABC):
     def _mark_lost(self, module: ModuleState) -> bool:
         """Take ``module`` offline; True if it was not already (its listeners are then due)."""
         self._recovering.pop(module.address, None)
-        self._sent.pop(module.address, None)
+        self._sent.forget(module.address)
         self.forget(module)
         if not module.online and Fault.COMMUNICATION in module.faults:
             return False
