@@ -38,6 +38,7 @@ from pecc_core.sharing import fair_shares
 from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.polling import TICK_S, DriverTiming, PollPlan, Reading
+from pecc_plugins.canbus.recovery import Recovery
 from pecc_plugins.canbus.scheduler import Pending, Priority
 from pecc_plugins.canbus.setpoints import SentState
 
@@ -81,10 +82,9 @@ class ModuleDriver(ABC):
         # the transmit class and module of the hook that is sending (see _sending_as)
         self._tx: tuple[Priority, int | None] = (Priority.SETPOINT, None)
         self._listeners: list[ModuleListener] = []
-        self._recovering: dict[int, float] = {}  # address -> when the cached state was re-applied
+        self._recovery = Recovery(timing)
         self._waiters: list[asyncio.Future[None]] = []
         self._poll_task: asyncio.Task[None] | None = None
-        self._since = 0.0  # when polling started: silence is counted from here
         self._sent = SentState()
         self._plan = PollPlan(timing, list(self.modules))
 
@@ -97,7 +97,8 @@ class ModuleDriver(ABC):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._since = now = loop.time()
+        now = loop.time()
+        self._recovery.restart(now)
         self._plan.restart(now)
         await self.link.start()
         if not self.link.up:
@@ -281,12 +282,10 @@ class ModuleDriver(ABC):
         now = asyncio.get_running_loop().time()
         module.last_seen = now
         if not module.online:
-            applied = self._recovering.get(address)
-            if applied is None:
-                self._recovering[address] = now
+            if self._recovery.begin(address, now):
                 self.send_state(module)
-            elif now - applied >= self.timing.poll_s and self.settled(module):
-                del self._recovering[address]
+            elif self._recovery.ready(address, now) and self.settled(module):
+                self._recovery.end(address)
                 module.online = True
                 module.faults.discard(Fault.COMMUNICATION)
                 log.info("%s: module %d online", self.name, address, extra={"module_address": address})
@@ -427,7 +426,7 @@ class ModuleDriver(ABC):
 
     def _mark_lost(self, module: ModuleState) -> bool:
         """Take ``module`` offline; True if it was not already (its listeners are then due)."""
-        self._recovering.pop(module.address, None)
+        self._recovery.end(module.address)
         self._sent.forget(module.address)
         self.forget(module)
         if not module.online and Fault.COMMUNICATION in module.faults:
@@ -445,7 +444,7 @@ class ModuleDriver(ABC):
     def _bus_state(self, up: bool) -> None:
         self.bus_ok = up
         if up:
-            self._since = asyncio.get_running_loop().time()
+            self._recovery.restart(asyncio.get_running_loop().time())
             for module in self.modules.values():
                 self.send_state(module)
             return
@@ -472,9 +471,8 @@ class ModuleDriver(ABC):
 
     def _poll_once(self, now: float) -> None:
         """Detect silent modules, send the reads that are due and, when due, refresh setpoints."""
-        timing = self.timing
         for module in self.modules.values():
-            if now - max(module.last_seen, self._since) > timing.offline_s:
+            if self._recovery.silent(module, now):
                 self._lost(module)
         if not self.link.up:
             return
