@@ -2,14 +2,18 @@
 
 :class:`ModuleDriver` implements :class:`pecc_core.power.PowerDriver` up to
 the frames: it keeps the module table, owns the :class:`CanLink`, polls
-each module at the rate its state needs (the polling budget:
-:class:`~pecc_plugins.canbus.polling.PollPlan`), splits currents, caches mode and setpoints and
-sends their changes at once, corrects outputs whose status disagrees with
-what was sent, detects silent
-modules, recovers them (cached mode and setpoints re-applied *before* the
-module is declared online again), reacts to the bus dying, and waits for
-outputs to go off. A vendor driver subclasses it and supplies the frames:
-:meth:`decode`, :meth:`poll` and :meth:`apply`.
+each module at the rate its state needs, splits currents, caches mode and
+setpoints and sends their changes at once, corrects outputs whose status
+disagrees with what was sent, detects silent modules, recovers them
+(cached mode and setpoints re-applied *before* the module is declared
+online again), reacts to the bus dying, and waits for outputs to go off.
+Three parts have modules of their own: the polling budget
+(:class:`~pecc_plugins.canbus.polling.PollPlan`), what each module was
+last sent (:class:`~pecc_plugins.canbus.setpoints.SentState`) and the
+times of silence and recovery
+(:class:`~pecc_plugins.canbus.recovery.Recovery`). A vendor driver
+subclasses it and supplies the frames: :meth:`decode`, :meth:`poll` and
+:meth:`apply`.
 
 Frames go out through the link's transmit scheduler in three classes
 (:class:`~pecc_plugins.canbus.scheduler.Priority`): what :meth:`apply`
@@ -254,20 +258,6 @@ class ModuleDriver(ABC):
         """
         self._send_state(module, Priority.OFF if module.mode is Mode.OFF else Priority.SETPOINT)
 
-    def _send_state(self, module: ModuleState, priority: Priority) -> None:
-        """:meth:`send_state` in ``priority``.
-
-        The periodic refresh (against the module's watchdog) repeats what
-        the module was already sent: it goes in the ``POLL`` class, behind
-        fresh offs and setpoints (refreshes of many modules at once would
-        otherwise hold a new target back by tens of frames).
-        """
-        with self._sending_as(priority, module.address):
-            self.apply(module)
-        address = module.address
-        self._sent.sent(module)
-        self._plan.refreshed(address, asyncio.get_running_loop().time())
-
     def heard(self, address: int) -> ModuleState | None:
         """A frame came from ``address``: its module, or None if not configured.
 
@@ -351,6 +341,19 @@ class ModuleDriver(ABC):
                 log.exception("%s: module listener failed", self.name)
 
     # -- internals ------------------------------------------------------------------
+
+    def _send_state(self, module: ModuleState, priority: Priority) -> None:
+        """:meth:`send_state` in ``priority``.
+
+        The periodic refresh (against the module's watchdog) repeats what
+        the module was already sent: it goes in the ``POLL`` class, behind
+        fresh offs and setpoints (refreshes of many modules at once would
+        otherwise hold a new target back by tens of frames).
+        """
+        with self._sending_as(priority, module.address):
+            self.apply(module)
+        self._sent.sent(module)
+        self._plan.refreshed(module.address, asyncio.get_running_loop().time())
 
     @contextmanager
     def _sending_as(self, priority: Priority, owner: int | None) -> Iterator[None]:
