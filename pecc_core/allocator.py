@@ -111,16 +111,16 @@ class PowerAllocator:
         busy: set[int] | None = None
         for gun in self._gun_list:
             if gun.demand().active:
-                gun.starved = not allocation.modules.get(gun.id) and not pool.modules_of(gun.id)
+                gun.set_starved(not allocation.modules.get(gun.id) and not pool.modules_of(gun.id))
             elif "no_module_free" in gun.faults:
                 if busy is None:
                     busy = {
                         a for g in self._gun_list if g.demand().active for a in allocation.modules.get(g.id, ())
                     }
                 modules = self.driver.modules
-                gun.starved = not any(modules[a].usable and a not in busy for a in pool.reachable(gun.id))
+                gun.set_starved(not any(modules[a].usable and a not in busy for a in pool.reachable(gun.id)))
             else:
-                gun.starved = False
+                gun.set_starved(False)
 
     async def stop(self) -> None:
         """Station stop: let a rebalance in progress finish (it never leaves a module hot)."""

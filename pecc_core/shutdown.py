@@ -60,7 +60,7 @@ async def wind_down(station: Station, bound: float = BOUND, grace: float = SECC_
     started = loop.time()
     guns = list(station.guns.values())
     for gun in guns:  # an SECC that ends its session must not start the next one meanwhile
-        gun.closing = "the PECC is stopping"
+        gun.close_for_new_sessions("the PECC is stopping")
     charging = [gun for gun in guns if gun.state in ACTIVE_STATES and gun.secc is not None]
     if charging:
         log.info("stopping: asking %d SECCs to end their sessions (stopCharging)", len(charging))

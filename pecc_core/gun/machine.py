@@ -113,8 +113,7 @@ class Gun:
         self.active_since = 0.0
         #: True during the safe-down: its modules must stay to measure the discharge.
         self.holds_modules = False
-        #: why no new session may start (the station is stopping); None: sessions welcome
-        self.closing: str | None = None
+        self._closing: str | None = None
         #: The cable check or safe-down running, and the short tasks kept (:mod:`.work`).
         self.work = Work(self)
         self._demand: GunDemand | None = None
@@ -131,8 +130,7 @@ class Gun:
         #: The last cable check (its figures) and the IMD sample it ended on.
         self.check_record: CheckRecord | None = None
         self.isolation_seq = 0
-        #: Set by the allocator: the gun wants power and can get no module at all.
-        self.starved = False
+        self._starved = False
 
     def __repr__(self) -> str:
         return f"<Gun {self.id} {self.state}>"
@@ -308,6 +306,24 @@ class Gun:
         if power != self.allowance:
             self.allowance = power
             self.refresh_output()
+
+    def set_starved(self, starved: bool) -> None:
+        """The allocator's verdict: True while the gun wants power and can get no module at all."""
+        self._starved = starved
+
+    @property
+    def starved(self) -> bool:
+        """Whether the allocator last found the gun unable to get any module (see :meth:`set_starved`)."""
+        return self._starved
+
+    def close_for_new_sessions(self, why: str) -> None:
+        """The station is stopping: refuse every new session (``cableCheck``) from now on, saying ``why``."""
+        self._closing = why
+
+    @property
+    def closing(self) -> str | None:
+        """Why no new session may start (the station is stopping); None: sessions welcome."""
+        return self._closing
 
     def refresh_output(self) -> None:
         """Re-apply the present setpoint to the gun's modules and limits now."""
