@@ -5,7 +5,7 @@
 :mod:`.machine`        :class:`Gun`: SECC requests, transitions, setpoints
 :mod:`.wiring`         what a gun is connected to (pool, drivers, observers …)
 :mod:`.contactors`     closing and opening the output contactors
-:mod:`.faults`         the fault conditions checked every control cycle
+:mod:`.faults`         the fault monitor and the conditions checked every cycle
 :mod:`.cable_check`    the isolation test before a session (IEC 61851-23 CC.4.1)
 :mod:`.safe_down`      every way out of a session to a verified safe output
 :mod:`.demand`         what the gun asks of the power allocation

@@ -40,7 +40,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pecc_core.gun import contactors, faults
+from pecc_core.gun import contactors
 from pecc_core.gun.table import Event, GunState
 from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
@@ -139,7 +139,7 @@ async def run(gun: Gun, voltage: float, suggestion: float | None = None) -> None
                 raise CheckFailed(str(exc)) from None
         if not await _modules(gun):
             gun.work.forget()
-            faults.condition(gun, "no_module_free", True, "no power module free: this gun cannot deliver now")
+            gun.fault_monitor.condition("no_module_free", True, "no power module free: this gun cannot deliver now")
             return
         await _reach(gun, voltage, record)
         imd.start_monitoring(gun.id)
@@ -185,11 +185,11 @@ async def _modules(gun: Gun) -> bool:
             return False
         if now >= told_after and gun.starved and not told:
             told = True
-            faults.notice(gun, "waiting", True, f"no power module free: waiting up to "
+            gun.fault_monitor.notice("waiting", True, f"no power module free: waiting up to "
                           f"{give_up - now:.0f} s for one to start the cable check")
         await _in_check(gun, gun.wiring.cycle)
     if told:
-        faults.notice(gun, "waiting", False, "a power module is free: cable check goes on")
+        gun.fault_monitor.notice("waiting", False, "a power module is free: cable check goes on")
     return True
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pecc_core.errors import InoperativeRefused, InternalRefused
-from pecc_core.gun import faults
 from pecc_core.gun.table import INOPERATIVE_STATES
 from pecc_core.io import ContactorError
 from pecc_core.model import Contactors
@@ -37,7 +36,7 @@ async def close(gun: Gun) -> None:
         await switch(gun, True)
     except ContactorError as exc:
         if count == gun.readout.inoperative_count:
-            faults.condition(gun, "contactors", True, str(exc))
+            gun.fault_monitor.condition("contactors", True, str(exc))
             raise InternalRefused(str(exc)) from None
     if count != gun.readout.inoperative_count:
         if gun.state not in INOPERATIVE_STATES:  # already back in standby: open again

@@ -1,27 +1,37 @@
-"""Fault monitoring of one gun: the conditions checked every control cycle.
+"""Fault monitoring of one gun: what it has, and the conditions checked every control cycle.
 
-Each condition is raised when it appears and cleared when it goes, through
-:func:`condition` (which takes the gun to inoperative and back). A check
-tests for a change first, so that nothing is built while all is well: this
-runs every cycle for every gun.
+:class:`FaultMonitor` is the gun's record of its fault conditions and
+notices, and the only writer of it: each condition is raised when it
+appears and cleared when it goes, through :meth:`FaultMonitor.condition`,
+which tells the gun of every change (a :class:`FaultChange`); the gun
+takes itself to inoperative and back (:class:`~pecc_core.gun.machine.Gun`).
+The monitor knows no gun, no transition and no safe-down, so it stands
+alone. A *latched* condition (:data:`LATCHED`) stays until the gun is
+reset, whatever the measurement does meanwhile.
+
+:func:`check` and :func:`check_modules` test the conditions. A check tests
+for a change first, so that nothing is built while all is well: this runs
+every cycle for every gun.
 
 An *emergency* condition (emergency over-voltage, isolation fault during a
 session, E-stop, contactor feedback disagreeing, voltage to PE) switches
 the DC off and opens the contactors together, without waiting for the
 current (:func:`pecc_core.gun.safe_down.emergency`); every other one takes
-the normal safe-down. A *latched* condition (:data:`LATCHED`) stays until
-the gun is reset, whatever the measurement does meanwhile.
+the normal safe-down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, KeysView, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
-from pecc_core.gun import safe_down, voltage
-from pecc_core.gun.table import CLOSED, SESSION, TRANSITIONS, Event, GunState
+from pecc_core.gun import voltage
+from pecc_core.gun.table import CLOSED, SESSION, GunState
 from pecc_core.model import Contactors, Isolation
 
 if TYPE_CHECKING:
@@ -33,6 +43,87 @@ log = logging.getLogger(__name__)
 
 #: Conditions that stay until the gun is reset (IEC 61851-23 6.3.1.106).
 LATCHED = frozenset({"over_voltage", "emergency_over_voltage"})
+
+
+@dataclass(frozen=True, slots=True)
+class FaultChange:
+    """A fault condition raised or cleared, for the gun to act on."""
+
+    kind: str
+    raised: bool
+    #: ``gun <id>: <text>``: what the log, the SECC and the observers are told.
+    message: str
+    #: Why, without the gun id (the emergency shutdown's log line).
+    text: str
+    #: DC off and contactors open at once, before the transition.
+    emergency: bool
+
+
+class FaultMonitor:
+    """One gun's fault conditions and notices: kept, latched, logged and reported here alone.
+
+    ``changed`` is called with every :class:`FaultChange`, after the record
+    has changed and been logged; ``noticed`` with the message of every
+    notice given (for the SECC). Both run synchronously, in the caller's
+    step: the gun's safety actions finish before the check goes on.
+    """
+
+    def __init__(self, gun_id: str, changed: Callable[[FaultChange], None], noticed: Callable[[str], None]) -> None:
+        self._gun_id = gun_id
+        self._changed = changed
+        self._noticed = noticed
+        self._faults: dict[str, str] = {}
+        self._faults_view = MappingProxyType(self._faults)
+        self._notices: dict[str, None] = {}
+
+    @property
+    def faults(self) -> Mapping[str, str]:
+        """Active fault conditions by kind, with their event text (a read-only view)."""
+        return self._faults_view
+
+    @property
+    def notices(self) -> KeysView[str]:
+        """Notices given to the SECC that are not faults (e.g. ``stale``): a read-only view."""
+        return self._notices.keys()
+
+    def condition(self, kind: str, active: bool, text: str, emergency: bool = False) -> None:
+        """Track one fault condition: raise it when it appears, clear it when it goes.
+
+        ``emergency``: DC off and contactors open at once, before the
+        transition. A latched kind (:data:`LATCHED`) clears only through
+        :meth:`unlatch`. Callers in the control cycle test for a change
+        first, so that no text is built while all is well.
+        """
+        if active == (kind in self._faults):
+            return
+        if not active and kind in LATCHED:
+            return
+        self._set(kind, active, text, emergency)
+
+    def unlatch(self) -> None:
+        """A reset: the latched conditions go (the next cycle raises them again if still true)."""
+        for kind in LATCHED & self._faults.keys():
+            self._set(kind, False, "", False)
+
+    def _set(self, kind: str, active: bool, text: str, emergency: bool) -> None:
+        if active:
+            message = f"gun {self._gun_id}: {text}"
+            self._faults[kind] = message
+            log.warning("%s", message, extra={"gun": self._gun_id})
+        else:
+            message = self._faults.pop(kind)
+            log.info("gun %s: cleared: %s", self._gun_id, message, extra={"gun": self._gun_id})
+        self._changed(FaultChange(kind, active, message, text, emergency))
+
+    def notice(self, kind: str, active: bool, text: str) -> None:
+        """Something the SECC and the log should know that is not a fault (e.g. stale readings)."""
+        if active:
+            self._notices[kind] = None
+            log.warning("gun %s: %s", self._gun_id, text)
+            self._noticed(f"gun {self._gun_id}: {text}")
+        else:
+            self._notices.pop(kind, None)
+            log.info("gun %s: no longer: %s", self._gun_id, text)
 
 
 def check(gun: Gun) -> None:
@@ -47,8 +138,7 @@ def check(gun: Gun) -> None:
     _isolation(gun)
     active = closed != gun.commanded_closed
     if not gun.switching and active != ("contactors" in faults):  # judged once a command has settled
-        condition(
-            gun,
+        gun.fault_monitor.condition(
             "contactors",
             active,
             f"contactor feedback says {'closed' if closed else 'open'}, "
@@ -58,15 +148,15 @@ def check(gun: Gun) -> None:
     estop = wiring.io.estop
     active = estop is not None and estop.pressed(gun.id)
     if active != ("estop" in faults):
-        condition(gun, "estop", active, "emergency stop pressed", emergency=True)
+        gun.fault_monitor.condition("estop", active, "emergency stop pressed", emergency=True)
     check_modules(gun)
     voltage.supervise(gun, now)
     if "discharge" in faults and gun.output_safe():
-        condition(gun, "discharge", False, "")
+        gun.fault_monitor.condition("discharge", False, "")
     if "no_module_free" in faults and not gun.starved:
-        condition(gun, "no_module_free", False, "")
+        gun.fault_monitor.condition("no_module_free", False, "")
     if "internal" in faults:  # the cycle ran through: what failed it has gone
-        condition(gun, "internal", False, "")
+        gun.fault_monitor.condition("internal", False, "")
     if gun.ramp.rising or (gun.power_bound and gun.state is GunState.CHARGE):
         gun.refresh_output()  # the ramp climbs; the power cap follows the present voltage
 
@@ -85,7 +175,9 @@ def _isolation(gun: Gun) -> None:
             readout.isolation = sample.verdict
     active = in_session and readout.isolation is Isolation.FAULT
     if active != ("isolation" in gun.faults):
-        condition(gun, "isolation", active, "isolation fault reported by the IMD during the session", emergency=True)
+        gun.fault_monitor.condition(
+            "isolation", active, "isolation fault reported by the IMD during the session", emergency=True
+        )
 
 
 def check_modules(gun: Gun) -> None:
@@ -104,18 +196,18 @@ def check_modules(gun: Gun) -> None:
     fresh = gun.readings.modules_fresh and any(driver[a].online for a in modules)
     lost = gun.state in CLOSED and bool(modules) and not fresh
     if lost and "power_stage" not in gun.faults:
-        condition(gun, "power_stage", True, "power stage lost: no power module of this gun answers")
+        gun.fault_monitor.condition("power_stage", True, "power stage lost: no power module of this gun answers")
         stop_charging(gun)
     elif not lost and "power_stage" in gun.faults and gun.state not in CLOSED and (fresh or not modules):
         # answering again, or none left to answer: the policy takes a gun's modules once its safe-down is done
-        condition(gun, "power_stage", False, "")
+        gun.fault_monitor.condition("power_stage", False, "")
     pool = gun.wiring.pool
     module = pool.first_unusable(gun.id)
     if (module is not None) != ("module" in gun.faults):
-        condition(gun, "module", module is not None, _module_text(module))
+        gun.fault_monitor.condition("module", module is not None, _module_text(module))
     unpowered = not pool.reachable_usable(gun.id)
     if unpowered != ("no_modules" in gun.faults):
-        condition(gun, "no_modules", unpowered, "no usable power module can reach this gun")
+        gun.fault_monitor.condition("no_modules", unpowered, "no usable power module can reach this gun")
 
 
 def stop_charging(gun: Gun) -> None:
@@ -131,60 +223,6 @@ async def _stop_charging(gun: Gun, link: SeccLink) -> None:
         await link.stop_charging()
     except (SeccError, SeccNotConnected, SeccTimeout) as exc:  # the SECC may be gone: the gun is safe anyway
         log.warning("gun %s: stopCharging not answered: %s", gun.id, exc)
-
-
-def condition(gun: Gun, kind: str, active: bool, text: str, emergency: bool = False) -> None:
-    """Track one fault condition: raise it when it appears, clear it when it goes.
-
-    ``emergency``: DC off and contactors open at once, before the
-    transition. A latched kind (:data:`LATCHED`) clears only through
-    :func:`unlatch`. Callers in the control cycle test for a change
-    first, so that no text is built while all is well.
-    """
-    if active == (kind in gun.faults):
-        return
-    if not active and kind in LATCHED:
-        return
-    _set(gun, kind, active, text, emergency)
-
-
-def unlatch(gun: Gun) -> None:
-    """A reset: the latched conditions go (the next cycle raises them again if still true)."""
-    for kind in LATCHED & gun.faults.keys():
-        _set(gun, kind, False, "", False)
-
-
-def _set(gun: Gun, kind: str, active: bool, text: str, emergency: bool) -> None:
-    observers = gun.wiring.observers
-    if active:
-        message = f"gun {gun.id}: {text}"
-        gun.faults[kind] = message
-        log.warning("%s", message, extra={"gun": gun.id})
-        if emergency:
-            safe_down.emergency(gun, text)
-        if (gun.state, Event.FAULT) in TRANSITIONS:
-            gun.go(Event.FAULT, message)
-        if gun.secc is not None:
-            gun.secc.send_event(message)
-        observers.gun_fault(gun, message, True)
-        return
-    message = gun.faults.pop(kind)
-    log.info("gun %s: cleared: %s", gun.id, message, extra={"gun": gun.id})
-    if gun.state is GunState.INOPERATIVE and not gun.faults:
-        gun.work.safe_down()  # standby only through a completed safe-down (it takes CLEARED)
-    observers.gun_fault(gun, message, False)
-
-
-def notice(gun: Gun, kind: str, active: bool, text: str) -> None:
-    """Something the SECC and the log should know that is not a fault (e.g. stale readings)."""
-    if active:
-        gun.notices.add(kind)
-        log.warning("gun %s: %s", gun.id, text)
-        if gun.secc is not None:
-            gun.secc.send_event(f"gun {gun.id}: {text}")
-    else:
-        gun.notices.discard(kind)
-        log.info("gun %s: no longer: %s", gun.id, text)
 
 
 def _module_text(module: ModuleState | None) -> str:

@@ -10,7 +10,9 @@ logged (by the plugin manager, which calls each one on its own) and
 cannot undo or skip a safety action.
 
 The gun's other jobs live next to it: fault monitoring
-(:mod:`~pecc_core.gun.faults`), the contactors
+(:mod:`~pecc_core.gun.faults`: its :class:`~pecc_core.gun.faults.FaultMonitor`
+owns the faults and notices and tells the gun of each change, and the gun
+takes the transition and the safe-down), the contactors
 (:mod:`~pecc_core.gun.contactors`), the cable check
 (:mod:`~pecc_core.gun.cable_check`), the safe-down
 (:mod:`~pecc_core.gun.safe_down`), its demand for the allocation
@@ -32,11 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import KeysView, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, SeccNotConnected
 from pecc_core.gun import cable_check, contactors, faults, output, safe_down
 from pecc_core.gun.demand import build_demand
+from pecc_core.gun.faults import FaultChange, FaultMonitor
 from pecc_core.gun.limits import SAFE_VOLTAGE, effective_limits, setpoint_current
 from pecc_core.gun.ramp import Ramp
 from pecc_core.gun.table import (
@@ -98,8 +102,8 @@ class Gun:
         #: and policies read it, only the state machine writes it.
         self.target: Target | None = None
         self.state = GunState.STANDBY
-        #: Active fault conditions by kind, with their event text.
-        self.faults: dict[str, str] = {}
+        #: The gun's fault conditions and notices: their only writer (:mod:`.faults`).
+        self.fault_monitor = FaultMonitor(self.id, self._fault_changed, self._noticed)
         #: What the gun reports now (the values of the next status message):
         #: measured and driven values, contactors, isolation, operational.
         self.readout = Status()
@@ -125,8 +129,6 @@ class Gun:
         self.power_bound = False
         #: How fresh and trustworthy the measurements are; the supervision's timers (:mod:`.voltage`).
         self.readings = Readings()
-        #: Notices given to the SECC that are not faults (e.g. ``stale``).
-        self.notices: set[str] = set()
         #: The last cable check (its figures) and the IMD sample it ended on.
         self.check_record: CheckRecord | None = None
         self.isolation_seq = 0
@@ -229,7 +231,7 @@ class Gun:
 
     async def reset(self) -> None:
         """Go to standby: outputs 0, contactors open, modules released, operative."""
-        faults.unlatch(self)  # a reset clears the latched faults (6.3.1.106)
+        self.fault_monitor.unlatch()  # a reset clears the latched faults (6.3.1.106)
         if self.state is S.INOPERATIVE and not self.faults:
             await self.work.stop_and_reply()  # faults cleared: already on its way to standby
             return
@@ -341,7 +343,41 @@ class Gun:
 
     def fail(self, text: str) -> None:
         """Something went wrong outside the gun's own checks: fault, to a safe state."""
-        faults.condition(self, "internal", True, text)
+        self.fault_monitor.condition("internal", True, text)
+
+    @property
+    def faults(self) -> Mapping[str, str]:
+        """Active fault conditions by kind, with their event text (the monitor's read-only view)."""
+        return self.fault_monitor.faults
+
+    @property
+    def notices(self) -> KeysView[str]:
+        """Notices given to the SECC that are not faults (e.g. ``stale``; the monitor's read-only view)."""
+        return self.fault_monitor.notices
+
+    def _fault_changed(self, change: FaultChange) -> None:
+        """The monitor raised or cleared a condition: to a safe state, or back once none is left.
+
+        Raised: an emergency one switches the DC off and opens the
+        contactors at once, then the fault transition, then the SECC is
+        told; cleared, the last one: standby only through a completed
+        safe-down (it takes CLEARED). The observers are told last.
+        """
+        if change.raised:
+            if change.emergency:
+                safe_down.emergency(self, change.text)
+            if (self.state, E.FAULT) in TRANSITIONS:
+                self.go(E.FAULT, change.message)
+            if self.secc is not None:
+                self.secc.send_event(change.message)
+        elif self.state is S.INOPERATIVE and not self.faults:
+            self.work.safe_down()
+        self.wiring.observers.gun_fault(self, change.message, change.raised)
+
+    def _noticed(self, message: str) -> None:
+        """A notice (not a fault) the SECC should know of."""
+        if self.secc is not None:
+            self.secc.send_event(message)
 
     @property
     def active(self) -> bool:

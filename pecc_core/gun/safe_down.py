@@ -26,7 +26,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from pecc_core.gun import contactors, faults, voltage
+from pecc_core.gun import contactors, voltage
 from pecc_core.gun.table import Event, GunState
 from pecc_core.io import ContactorError
 
@@ -71,7 +71,7 @@ async def run(gun: Gun) -> None:
         gun.holds_modules = False
         gun.work.forget()
     if failed:
-        faults.condition(gun, "internal", True, "safe-down failed (see the log)")
+        gun.fault_monitor.condition("internal", True, "safe-down failed (see the log)")
     elif gun.state is GunState.STOPPING:
         gun.go(Event.SAFE, "outputs 0, contactors open, output discharged")
     elif gun.state is GunState.INOPERATIVE and not gun.faults:
@@ -138,8 +138,7 @@ async def _discharge(gun: Gun) -> None:
         voltage.measure(gun, loop.time())
     if not gun.readings.voltage_known:
         log.warning("gun %s: output voltage unknown after %g s: not verified discharged", gun.id, DISCHARGE_TIMEOUT)
-    faults.condition(
-        gun,
+    gun.fault_monitor.condition(
         "discharge",
         not gun.output_safe(),
         f"output still at {gun.readout.measured_voltage:.0f} V after {DISCHARGE_TIMEOUT:g} s"

@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pecc_core.gun import faults
 from pecc_core.gun.table import GunState
 from pecc_core.power import Mode
 
@@ -96,7 +95,7 @@ def measure(gun: Gun, now: float) -> None:
     else:
         readings.voltage_known = heard
     if readings.voltage_known == ("stale" in gun.notices):
-        faults.notice(gun, "stale", not readings.voltage_known, "measured voltage unknown: readings are stale")
+        gun.fault_monitor.notice("stale", not readings.voltage_known, "measured voltage unknown: readings are stale")
 
 
 def supervise(gun: Gun, now: float) -> None:
@@ -107,7 +106,7 @@ def supervise(gun: Gun, now: float) -> None:
     ev_max = gun.ev.ev_max_voltage_volts
     limit = emergency_limit(ev_max, gun.config.voltage_max)
     if volts >= limit and "emergency_over_voltage" not in gun.faults:
-        faults.condition(gun, "emergency_over_voltage", True,
+        gun.fault_monitor.condition("emergency_over_voltage", True,
                          f"emergency over-voltage: measured {volts:.0f} V, limit {limit:.0f} V", emergency=True)
     _error_over_voltage(gun, gun.readings, now, volts, ev_max)
     _pe(gun, volts)
@@ -123,7 +122,7 @@ def _error_over_voltage(gun: Gun, readings: Readings, now: float, volts: float, 
         readings.over_voltage_since = now
     held = now - readings.over_voltage_since
     if held >= gun.safety.error_over_voltage_ms / 1000 and "over_voltage" not in gun.faults:
-        faults.condition(gun, "over_voltage", True,
+        gun.fault_monitor.condition("over_voltage", True,
                          f"over-voltage: measured {volts:.0f} V, limit {ev_max:.0f} V (the EV's maximum) "
                          f"for {held * 1000:.0f} ms")
 
@@ -136,7 +135,7 @@ def _pe(gun: Gun, volts: float) -> None:
     pole = max(abs(sample.plus_pe or 0.0), abs(sample.minus_pe or 0.0))
     active = pole > max(limit, SAFE_FLOOR)
     if active != ("pe_voltage" in gun.faults):
-        faults.condition(gun, "pe_voltage", active,
+        gun.fault_monitor.condition("pe_voltage", active,
                          f"voltage to PE {pole:.0f} V above {limit:.0f} V", emergency=True)
 
 
@@ -169,6 +168,6 @@ def _plausibility(gun: Gun) -> None:
     since = readings.implausible_since
     active = since is not None and readings.module_read_at - since >= PLAUSIBILITY_S
     if active != ("plausibility" in gun.faults):
-        faults.condition(gun, "plausibility", active,
+        gun.fault_monitor.condition("plausibility", active,
                          f"voltage sources disagree: modules {module_volts or 0:.0f} V, "
                          f"connector {at_connector or 0:.0f} V")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, ValueRefused
-from pecc_core.gun import Event, GunState, faults
+from pecc_core.gun import Event, GunState
 from pecc_core.model import Contactors, Isolation, Operational, Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
@@ -286,7 +286,7 @@ async def test_a_lost_power_stage_clears_when_the_gun_has_no_module_left(station
     for address in gun.modules():
         await station.pool.move(address, None)
         station.driver.fail(address, Fault.HARDWARE)
-    faults.condition(gun, "power_stage", True, "power stage lost: no power module of this gun answers")
+    gun.fault_monitor.condition("power_stage", True, "power stage lost: no power module of this gun answers")
     await eventually(lambda: "power_stage" not in gun.faults, what="the power-stage fault to clear")
     assert not gun.modules()
 

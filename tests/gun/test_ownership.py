@@ -22,6 +22,8 @@ PACKAGE = ROOT / "pecc_core"
 OWNED: Mapping[str, frozenset[str]] = {
     # the allocator and the stop path tell the gun through its methods
     "pecc_core.gun.machine": frozenset({"starved", "_starved", "closing", "_closing"}),
+    # the fault monitor keeps the faults, notices and latching; the gun reads views
+    "pecc_core.gun.faults": frozenset({"faults", "_faults", "notices", "_notices"}),
 }
 
 #: Methods that change a container in place.
