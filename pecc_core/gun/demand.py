@@ -22,7 +22,7 @@ def build_demand(gun: Gun) -> GunDemand:
         gun.state is GunState.CABLE_CHECK or gun.readout.isolation in ISOLATION_OK
     )
     target = gun.target
-    voltage, current = gun.setpoint
+    voltage, current = gun.output.setpoint
     return GunDemand(
         gun=gun.id,
         active=active,

@@ -157,7 +157,7 @@ def check(gun: Gun) -> None:
         gun.fault_monitor.condition("no_module_free", False, "")
     if "internal" in faults:  # the cycle ran through: what failed it has gone
         gun.fault_monitor.condition("internal", False, "")
-    if gun.ramp.rising or (gun.power_bound and gun.state is GunState.CHARGE):
+    if gun.output.rising or (gun.output.power_bound and gun.state is GunState.CHARGE):
         gun.refresh_output()  # the ramp climbs; the power cap follows the present voltage
 
 

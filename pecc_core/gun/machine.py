@@ -38,10 +38,11 @@ from collections.abc import KeysView, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, SeccNotConnected
-from pecc_core.gun import cable_check, contactors, faults, output, safe_down
+from pecc_core.gun import cable_check, contactors, faults, safe_down
 from pecc_core.gun.demand import build_demand
 from pecc_core.gun.faults import FaultChange, FaultMonitor
 from pecc_core.gun.limits import SAFE_VOLTAGE, effective_limits, setpoint_current
+from pecc_core.gun.output import Output
 from pecc_core.gun.ramp import Ramp
 from pecc_core.gun.table import (
     ACTIVE_STATES,
@@ -111,8 +112,6 @@ class Gun:
         self.commanded_closed = False
         #: True while a contactor command is in progress.
         self.switching = False
-        #: The requested voltage being driven (V) and current before clamping (A).
-        self.setpoint = (0.0, 0.0)
         #: Loop time when the gun last became active (first-come order).
         self.active_since = 0.0
         #: True during the safe-down: its modules must stay to measure the discharge.
@@ -123,10 +122,9 @@ class Gun:
         self._demand: GunDemand | None = None
         #: The cable check, supervision and shutdown settings (the profile's ``[safety]``).
         self.safety = wiring.safety
-        #: The current up-ramp every setpoint passes (falling current at once).
-        self.ramp = Ramp(wiring.safety.ramp_a_per_s, wiring.cycle)
-        #: True while the power cap at the present voltage sets the current (re-driven every cycle).
-        self.power_bound = False
+        #: What the gun drives: the setpoint, the up-ramp every setpoint passes
+        #: (falling current at once) and whether the power cap binds (:mod:`.output`).
+        self.output = Output(Ramp(wiring.safety.ramp_a_per_s, wiring.cycle))
         #: How fresh and trustworthy the measurements are; the supervision's timers (:mod:`.voltage`).
         self.readings = Readings()
         #: The last cable check (its figures) and the IMD sample it ended on.
@@ -329,7 +327,7 @@ class Gun:
 
     def refresh_output(self) -> None:
         """Re-apply the present setpoint to the gun's modules and limits now."""
-        voltage, current = self.setpoint
+        voltage, current = self.output.setpoint
         if voltage > 0.0 or current > 0.0:
             self.drive(voltage, current)
 
@@ -451,4 +449,4 @@ class Gun:
 
     def _drive(self, voltage: float, current: float, limits: Limits | None) -> None:
         """:meth:`drive` with the limits already computed for this request (or None)."""
-        output.drive(self, voltage, current, limits)
+        self.output.drive(self, voltage, current, limits)

@@ -24,6 +24,8 @@ OWNED: Mapping[str, frozenset[str]] = {
     "pecc_core.gun.machine": frozenset({"starved", "_starved", "closing", "_closing"}),
     # the fault monitor keeps the faults, notices and latching; the gun reads views
     "pecc_core.gun.faults": frozenset({"faults", "_faults", "notices", "_notices"}),
+    # the output keeps the setpoint, the up-ramp and whether the power cap binds
+    "pecc_core.gun.output": frozenset({"setpoint", "_setpoint", "power_bound", "_power_bound", "_ramp"}),
 }
 
 #: Methods that change a container in place.
