@@ -18,7 +18,7 @@ import pytest
 
 from pecc_core.testing import running, sim_overrides
 
-from .conftest import FAST, SECRETS, TOKENS, Ctl, ctl_of, first_snapshot, read_sse
+from .conftest import REAL_TIME, SECRETS, TOKENS, Ctl, ctl_of, first_snapshot, read_sse
 
 #: Generous bounds for what a loaded 2-core machine may take; the figures are printed.
 PAGE_TIMEOUT = 20.0
@@ -160,7 +160,7 @@ async def test_with_tokens_the_page_signs_in_through_its_form_and_shows_every_gu
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    profile = make_profile("sim", {**sim_overrides(can_channel), **FAST, "services.1.params.tokens": TOKENS})
+    profile = make_profile("sim", {**sim_overrides(can_channel), **REAL_TIME, "services.1.params.tokens": TOKENS})
     async with running(profile) as runtime:
         url, guns = f"http://127.0.0.1:{ctl_of(runtime).port}", runtime.station.guns
         await asyncio.to_thread(browser.get, url + "/")
