@@ -186,12 +186,7 @@ class OpsThread:
                 self.loop = None
 
     async def _serve(self) -> None:
-        runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, logger=self.logger, shutdown_timeout=SHUTDOWN_S
-        )
-        self._runner = runner
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
+        self._runner = await serve(self.app, self.host, self.port, self.ssl_context, self.logger)
 
     async def _cleanup(self) -> None:
         if self._runner is not None:
@@ -204,29 +199,36 @@ class OpsOnLoop:
     def __init__(
         self, app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None, logger: logging.Logger
     ) -> None:
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, logger=logger, shutdown_timeout=SHUTDOWN_S
-        )
-        self._site = (host, port, ssl_context)
+        self._serving = (app, host, port, ssl_context, logger)
+        self._runner: web.AppRunner | None = None
         #: The loop it serves on, while serving.
         self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def addresses(self) -> list[Any]:
-        return list(self._runner.addresses)
+        return list(self._runner.addresses) if self._runner is not None else []
 
     async def start(self) -> None:
         """Serve; returns once the port is bound (raises what binding raised)."""
-        host, port, ssl_context = self._site
-        await self._runner.setup()
-        try:
-            await web.TCPSite(self._runner, host, port, ssl_context=ssl_context).start()
-        except BaseException:
-            await self._runner.cleanup()
-            raise
+        self._runner = await serve(*self._serving)
         self.loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:
         """Stop serving: the app's shutdown and cleanup."""
         self.loop = None
-        await self._runner.cleanup()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def serve(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None, logger: logging.Logger
+) -> web.AppRunner:
+    """``app`` served on ``host:port`` from the running loop, its runner set up; nothing left open if binding fails."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=logger, shutdown_timeout=SHUTDOWN_S)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
