@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from pecc_core.asyncutil import poll_until
 from pecc_plugins.seccsim import scenario as scenarios
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.session import SessionOptions
@@ -54,10 +55,7 @@ async def seccs(urls: list[str], warmup: float, window: float, ready: asyncio.Ev
     car = scenarios.load(None)
     stop = asyncio.Event()
     runs = [asyncio.create_task(simulate([url], car, options, stats, stop)) for url, stats in per_gun.items()]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + warmup
-    while _charging(per_gun.values()) < len(urls) and loop.time() < deadline:
-        await asyncio.sleep(0.1)
+    await poll_until(lambda: _charging(per_gun.values()) == len(urls), warmup, 0.1)
     charging_before = _charging(per_gun.values())
     for stats in per_gun.values():
         stats.status_intervals.clear()
