@@ -54,6 +54,17 @@ VIRTUAL_START_S = 86_400.0
 NOOP_CYCLES = 8
 
 
+#: Overrides of a quick UU cabinet for tests that run a session on real time: a
+#: 200 ms isolation test, a 200 ms range switch of the modules (2 s by default,
+#: twice a session: to the high range for the cable check, back for the charge)
+#: and current rising at 250 A/s (25 by default: a short charge is all ramp).
+QUICK_CABINET: dict[str, Any] = {
+    "timings.cable_check_ms": 200,
+    "power.driver.params.mode_switch_ms": 200,
+    "safety.ramp_a_per_s": 250.0,
+}
+
+
 def ctrl_c_reaches_it() -> None:
     """A ``preexec_fn`` for a child that a test stops with SIGINT, as Ctrl-C in a terminal would.
 

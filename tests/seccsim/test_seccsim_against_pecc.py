@@ -22,22 +22,17 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from pecc_core.profile import Profile
-from pecc_core.testing import heavy, running, sim_overrides, wait_serving, write_profile
+from pecc_core.testing import QUICK_CABINET, heavy, running, sim_overrides, wait_serving, write_profile
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario, from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
 from pecc_plugins.seccsim.stats import RunStats
 
-#: A quick cabinet: 200 ms isolation test, a 200 ms range switch of the UU
-#: modules (2 s by default: one to the high range for the cable check, one
-#: back for the charge, each session), current rising at 250 A/s (25 by
-#: default: a 4 % charge would be all ramp), fast module slew, a small output
-#: capacitance (ramp up for the cable check and discharge after reset in
-#: fractions of a second instead of seconds).
+#: A quick cabinet with fast module slew and a small output capacitance (ramp
+#: up for the cable check and discharge after reset in fractions of a second
+#: instead of seconds).
 FAST_TIMINGS = {
-    "timings.cable_check_ms": 200,
-    "power.driver.params.mode_switch_ms": 200,
-    "safety.ramp_a_per_s": 250.0,
+    **QUICK_CABINET,
     "services.0.params.slew_v_per_s": 5000.0,
     "services.0.params.node_capacitance_f": 0.0005,
 }

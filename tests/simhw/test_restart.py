@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pecc_core.testing import heavy
+from pecc_core.testing import QUICK_CABINET, heavy
 from pecc_plugins.simhw.processes import SplitStation
 
 from ..gun.secc import Secc, secc
@@ -24,11 +24,6 @@ from ..gun.secc import Secc, secc
 pytestmark = [pytest.mark.system("`pecc run` and `pecc sim-hw` processes, killed and restarted"), heavy]
 
 SAFE_V = 60.0  # DC-SAFETY.md: touch-safe below 60 V
-
-
-#: A quick cabinet: 200 ms isolation test, 200 ms UU range switches (2 s by
-#: default, two per session), current rising at 250 A/s (25 by default).
-QUICK = {"timings.cable_check_ms": 200, "power.driver.params.mode_switch_ms": 200, "safety.ramp_a_per_s": 250.0}
 
 
 async def charge_at_80_a(client: Secc) -> None:
@@ -62,7 +57,7 @@ def driving(state: dict) -> list[str]:
 
 
 def test_sigkill_mid_charge_then_restart_makes_everything_safe_before_serving(tmp_path: Path) -> None:
-    split = SplitStation(tmp_path, overrides=QUICK)
+    split = SplitStation(tmp_path, overrides=QUICK_CABINET)
     try:
         split.start_hw()
         split.start_pecc()

@@ -21,11 +21,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from pecc_core.testing import heavy
+from pecc_core.testing import QUICK_CABINET, heavy
 from pecc_plugins.simhw.processes import SplitStation
 
 from ..gun.secc import Secc
-from .test_restart import QUICK, charge_at_80_a
+from .test_restart import charge_at_80_a
 
 pytestmark = [pytest.mark.system("`pecc run` and `pecc sim-hw` processes, stopped by SIGTERM"), heavy]
 
@@ -86,7 +86,7 @@ def check_order(record: list[tuple[str, Any]]) -> None:
 
 
 def test_sigterm_ends_sessions_first_then_closes(tmp_path: Path) -> None:
-    split = SplitStation(tmp_path, overrides=QUICK)
+    split = SplitStation(tmp_path, overrides=QUICK_CABINET)
     try:
         split.start_hw()
         split.start_pecc()

@@ -20,17 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from pecc_core.profile import load as load_profile
-from pecc_core.testing import wait_serving, write_profile
+from pecc_core.testing import QUICK_CABINET, wait_serving, write_profile
 
 from .broker import Mosquitto
 from .keys import SiteKeys
 
-#: A quick cabinet (as the SECC simulator's acceptance tests use): short isolation test, fast modules.
+#: A quick cabinet (as the SECC simulator's acceptance tests use): the cars reach their share in a second.
 FAST = {
     "log_level": "INFO",  # the rig waits for the "serving N guns" line
-    "timings.cable_check_ms": 200,
-    "power.driver.params.mode_switch_ms": 200,  # the UU range switch (2 s by default, two per session)
-    "safety.ramp_a_per_s": 250.0,  # the cars reach their share in a second (25 A/s by default)
+    **QUICK_CABINET,
 }
 
 
