@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pecc_core.gun import GunState
-from pecc_core.testing import running, sim_overrides
+from pecc_core.testing import QUICK_CABINET, running, sim_overrides
 
 from .secc import secc
 from .test_safety import FAST, GUN, charging, url
@@ -31,7 +31,7 @@ STALE_S = 1.0
 async def test_a_stall_longer_than_the_stale_bound_loses_no_power_stage(
     make_profile: Any, can_channel: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with running(make_profile("sim", {**sim_overrides(can_channel), **FAST})) as runtime:
+    async with running(make_profile("sim", {**sim_overrides(can_channel), **QUICK_CABINET, **FAST})) as runtime:
         await settled(runtime)
         gun = runtime.station.guns[GUN]
         async with secc(url(runtime)) as client:
