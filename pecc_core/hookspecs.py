@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     import typer
     from marshmallow import Schema
@@ -182,19 +182,21 @@ class RegisterIoDriver(Protocol):
     ) -> None: ...
 
 
-class RegisterMessageHandler(Protocol):
-    """The ``register`` callable of :func:`pecc_register_message_handlers`.
-
-    :param msg_type: the message ``type`` (``"request"``, ``"info"``, ...).
-    :param kind: the message ``kind`` (``"targetValues"``, ``"event"``, ...).
-    :param handler: the callable the transport dispatches that message to;
-        its signature is the transport's (see the ``pepws`` plugin).
-    """
-
-    def __call__(self, msg_type: str, kind: str, handler: Callable[..., Any]) -> None: ...
-
-
 # -- contributions --------------------------------------------------------
+
+
+@hookspec(historic=True)
+def pecc_addhooks(pluginmanager: pluggy.PluginManager) -> None:
+    """Add the hooks a plugin defines for others: ``pluginmanager.add_hookspecs(module)``.
+
+    Called for every plugin as it is registered (a historic hook, as
+    pytest's ``pytest_addhooks``), with pluggy's manager. A transport's own
+    hooks live with it this way (``pepws`` adds
+    ``pecc_register_message_handlers``), not in the core's contract. A
+    plugin implementing another plugin's hook marks it
+    ``@hookimpl(optionalhook=True)``, so that it still loads when that
+    plugin is left out.
+    """
 
 
 @hookspec
@@ -204,18 +206,6 @@ def pecc_register_transports(register: Register[TransportFactory]) -> None:
     Called once at startup. ``factory(station, settings)`` returns an object
     following :class:`pecc_core.transport.Transport`; ``settings`` is the
     validated :class:`pecc_core.profile.model.ServerConfig`.
-    """
-
-
-@hookspec
-def pecc_register_message_handlers(register: RegisterMessageHandler) -> None:
-    """Offer handlers for messages by ``(type, kind)``.
-
-    Called once by a transport when it starts. The first registration of a
-    ``(type, kind)`` in pluggy's call order wins: pluggy calls the plugin
-    registered last first (unless ``tryfirst``/``trylast`` say otherwise),
-    so plugins registered after the builtin ones (vendors) may override or
-    add kinds, e.g. their own ``event`` semantics.
     """
 
 

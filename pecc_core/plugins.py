@@ -115,9 +115,10 @@ class PluginManager:
     def __init__(self) -> None:
         self._pm = pluggy.PluginManager("pecc")
         self._pm.add_hookspecs(hookspecs)
+        # every plugin registered from now on adds its own hooks (pepws: its message handlers)
+        self._pm.hook.pecc_addhooks.call_historic(kwargs={"pluginmanager": self._pm})
         self._versions: dict[str, str] = {}
         self._registries: dict[str, Registry] = {}
-        self._handlers: dict[tuple[str, str], Callable[..., Any]] | None = None
         self.load_errors: dict[str, str] = {}
         self._wrapped_calls: dict[str, Episode] = {}
 
@@ -184,14 +185,12 @@ class PluginManager:
         self._pm.register(stand_in(self._pm, plugin, name), name=name)
         self._versions[name] = version
         self._registries.clear()
-        self._handlers = None
 
     def unregister(self, name: str) -> None:
         """Remove the plugin registered under ``name``; its hooks are no longer called."""
         self._pm.unregister(name=name)
         self._versions.pop(name, None)
         self._registries.clear()
-        self._handlers = None
 
     def get_plugin(self, name: str) -> object | None:
         """The plugin object registered under ``name`` (not its stand-in), or None."""
@@ -223,19 +222,6 @@ class PluginManager:
                 f"{key}: got {choice.name!r} with params {choice.raw or choice.params!r}; "
                 f"expected a configuration it accepts ({type(exc).__name__}: {exc})"
             ) from exc
-
-    def message_handlers(self) -> dict[tuple[str, str], Callable[..., Any]]:
-        """Handlers by ``(type, kind)``; later plugins override earlier ones."""
-        if self._handlers is None:
-            handlers: dict[tuple[str, str], Callable[..., Any]] = {}
-
-            def register(msg_type: str, kind: str, handler: Callable[..., Any]) -> None:
-                # pluggy calls the newest registration first: the first one wins.
-                handlers.setdefault((msg_type, kind), handler)
-
-            self._pm.hook.pecc_register_message_handlers(register=register)
-            self._handlers = handlers
-        return self._handlers
 
     def plugins(self) -> list[PluginInfo]:
         """Every registered plugin with its version and implemented hooks."""

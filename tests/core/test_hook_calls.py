@@ -13,6 +13,7 @@ import pytest
 from pecc_core import hookimpl
 from pecc_core.plugins import PluginManager
 from pecc_core.records import Session
+from pecc_plugins.pepws.dispatch import message_handlers
 
 GUN = types.SimpleNamespace(id="1-1")
 
@@ -117,7 +118,7 @@ def test_pluggy_tracing_sees_every_hook_call() -> None:
     untrace = pm.pluggy_manager.enable_tracing()
     try:
         assert "static" in pm.registry("limit_policy")
-        assert ("request", "targetValues") in pm.message_handlers()
+        assert ("request", "targetValues") in message_handlers(pm.pluggy_manager)
         pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
     finally:
         untrace()

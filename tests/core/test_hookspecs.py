@@ -12,11 +12,18 @@ from pathlib import Path
 
 from pecc_core import hookspecs
 from pecc_core.sdnotify import SystemdNotifier
+from pecc_plugins.pepws import hookspecs as pepws_hookspecs
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-HOOKS = {name: obj for name, obj in vars(hookspecs).items() if name.startswith("pecc_") and inspect.isfunction(obj)}
+#: The core's hooks and those the builtin plugins add (``pecc_addhooks``).
+HOOKS = {
+    name: obj
+    for module in (hookspecs, pepws_hookspecs)
+    for name, obj in vars(module).items()
+    if name.startswith("pecc_") and inspect.isfunction(obj)
+}
 
 
 def signature_text(function: Callable[..., object], skip_self: bool = False) -> str:

@@ -8,10 +8,13 @@ import subprocess
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
+import pluggy
 import pytest
 
 from pecc_core import hookimpl
+from pecc_core.hookspecs import hookspec
 from pecc_core.plugins import PluginError, PluginManager
 
 
@@ -101,21 +104,46 @@ def test_an_io_driver_for_an_unknown_role_is_an_error() -> None:
         pm.registry("io.contactors")
 
 
-def test_later_plugins_override_message_handlers() -> None:
-    def plugin(tag: str) -> types.SimpleNamespace:
-        @hookimpl
-        def pecc_register_message_handlers(register):  # type: ignore[no-untyped-def]
-            register("info", "event", tag)
-            register("info", tag, tag)
+class AcmeHooks:
+    """The hook a plugin called ``acme`` defines for others."""
 
-        return types.SimpleNamespace(pecc_register_message_handlers=pecc_register_message_handlers)
+    @hookspec
+    def pecc_acme_colours(self, add: Any) -> None:
+        """Add colours."""
 
+
+class Acme:
+    @hookimpl
+    def pecc_addhooks(self, pluginmanager: pluggy.PluginManager) -> None:
+        pluginmanager.add_hookspecs(AcmeHooks)
+
+
+def painter(colour: str, **opts: bool) -> types.SimpleNamespace:
+    @hookimpl(**opts)
+    def pecc_acme_colours(add):  # type: ignore[no-untyped-def]
+        add(colour)
+
+    return types.SimpleNamespace(pecc_acme_colours=pecc_acme_colours)
+
+
+def test_a_plugin_adds_its_own_hooks_for_the_plugins_registered_before_and_after_it() -> None:
     pm = PluginManager()
-    pm.register(plugin("builtin"), "builtin")
-    pm.register(plugin("vendor"), "vendor")
-    handlers = pm.message_handlers()
-    assert handlers[("info", "event")] == "vendor"
-    assert handlers[("info", "builtin")] == "builtin"
+    pm.register(painter("red"), "before")
+    pm.register(Acme(), "acme")
+    pm.register(painter("blue"), "after")
+    pm.pluggy_manager.check_pending()  # every implementation has its specification
+    colours: list[str] = []
+    pm.pluggy_manager.hook.pecc_acme_colours(add=colours.append)
+    assert colours == ["blue", "red"]  # pluggy's order: the newest first
+
+
+def test_without_the_plugin_that_defines_it_only_an_optional_implementation_loads() -> None:
+    pm = PluginManager()
+    pm.register(painter("red", optionalhook=True), "optional")
+    pm.pluggy_manager.check_pending()
+    pm.register(painter("blue"), "required")
+    with pytest.raises(pluggy.PluginValidationError, match="pecc_acme_colours"):
+        pm.pluggy_manager.check_pending()
 
 
 def test_a_raising_observer_is_logged_once_per_episode_and_the_others_still_hear(

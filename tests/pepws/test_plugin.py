@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
 
 from pecc_core import hookimpl
-from pecc_core.plugins import default_manager
+from pecc_core.plugins import PluginManager, default_manager
+from pecc_plugins.pepws import hookspecs
+from pecc_plugins.pepws.dispatch import message_handlers
 
 from .conftest import StartPecc
 
@@ -15,7 +18,7 @@ from .conftest import StartPecc
 def test_pepws_is_the_registered_transport_and_handles_every_secc_kind() -> None:
     plugins = default_manager()
     assert plugins.registry("transport").get("pepws").plugin == "pepws"
-    assert set(plugins.message_handlers()) >= {
+    assert set(message_handlers(plugins.pluggy_manager)) >= {
         ("request", "configuration"),
         ("request", "cableCheck"),
         ("request", "targetValues"),
@@ -24,6 +27,24 @@ def test_pepws_is_the_registered_transport_and_handles_every_secc_kind() -> None
         ("info", "evConnectionState"),
         ("info", "chargingSession"),
     }
+
+
+def test_later_plugins_override_message_handlers() -> None:
+    def plugin(tag: str) -> types.SimpleNamespace:
+        @hookimpl
+        def pecc_register_message_handlers(register):  # type: ignore[no-untyped-def]
+            register("info", "event", tag)
+            register("info", tag, tag)
+
+        return types.SimpleNamespace(pecc_register_message_handlers=pecc_register_message_handlers)
+
+    pm = PluginManager()
+    pm.pluggy_manager.add_hookspecs(hookspecs)
+    pm.register(plugin("builtin"), "builtin")
+    pm.register(plugin("vendor"), "vendor")
+    handlers = message_handlers(pm.pluggy_manager)
+    assert handlers[("info", "event")] == "vendor"
+    assert handlers[("info", "builtin")] == "builtin"
 
 
 class Vendor:

@@ -4,6 +4,8 @@ The plugin offers the ``pepws`` transport (:class:`~pecc_plugins.pepws.server.Pe
 one URL per gun) and the standard handler of every message kind an SECC
 sends (:mod:`pecc_plugins.pepws.handlers`). Modules:
 
+- ``hookspecs``: the hook it adds for other plugins
+  (``pecc_register_message_handlers``);
 - ``schemas``: marshmallow schemas mirroring the official JSON schemas;
 - ``codec``: JSON parsing, framing, integer mode, sequence numbers;
 - ``dispatch``: validation, handler call and reply of one message;
@@ -22,10 +24,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pecc_core import hookimpl
-from pecc_plugins.pepws import handlers
+from pecc_plugins.pepws import handlers, hookspecs
 
 if TYPE_CHECKING:
-    from pecc_core.hookspecs import Register, RegisterMessageHandler, TransportFactory
+    import pluggy
+
+    from pecc_core.hookspecs import Register, TransportFactory
+    from pecc_plugins.pepws.hookspecs import RegisterMessageHandler
+
+
+@hookimpl
+def pecc_addhooks(pluginmanager: pluggy.PluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 @hookimpl

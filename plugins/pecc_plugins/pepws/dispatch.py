@@ -1,8 +1,9 @@
 """What to answer to one message from an SECC: validation, handler, reply.
 
-Handlers are looked up by ``(type, kind)`` in the table the plugin manager
-builds from every ``pecc_register_message_handlers`` hook, so a vendor
-plugin registered later replaces or adds kinds. A handler is called as
+Handlers are looked up by ``(type, kind)`` in the table
+:func:`message_handlers` builds from every ``pecc_register_message_handlers``
+hook (:mod:`pecc_plugins.pepws.hookspecs`), so a vendor plugin registered
+later replaces or adds kinds. A handler is called as
 ``handler(gun, payload, link)`` with the validated payload as it came on the
 wire (camelCase, extra properties included) and may be a plain function or a
 coroutine function. A request handler returns the response payload
@@ -57,6 +58,8 @@ from pecc_plugins.pepws import schemas
 from pecc_plugins.pepws.codec import Encoder, FrameError, sequence_of
 
 if TYPE_CHECKING:
+    import pluggy
+
     from pecc_core.gun import Gun
     from pecc_core.plugins import PluginManager
     from pecc_plugins.pepws.stats import TransportStats
@@ -81,6 +84,18 @@ def category_of(exc: Refused) -> str:
         if isinstance(exc, cls):
             return category
     return "generic"
+
+
+def message_handlers(pm: pluggy.PluginManager) -> dict[tuple[str, str], Handler]:
+    """Handlers by ``(type, kind)`` from every plugin's hook; later plugins override earlier ones."""
+    handlers: dict[tuple[str, str], Handler] = {}
+
+    def register(msg_type: str, kind: str, handler: Handler) -> None:
+        # pluggy calls the newest registration first: the first one wins.
+        handlers.setdefault((msg_type, kind), handler)
+
+    pm.hook.pecc_register_message_handlers(register=register)
+    return handlers
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from pecc_core.model import ChargeMode, EvConnection, EvSession, Phase, Target
 
 if TYPE_CHECKING:
     from pecc_core.gun import Gun
-    from pecc_core.hookspecs import RegisterMessageHandler
+    from pecc_plugins.pepws.hookspecs import RegisterMessageHandler
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ from pecc_core.tls import server_context
 from pecc_plugins.pepws.admission import Gate
 from pecc_plugins.pepws.codec import Encoder
 from pecc_plugins.pepws.connection import Connection
-from pecc_plugins.pepws.dispatch import Dispatcher
+from pecc_plugins.pepws.dispatch import Dispatcher, message_handlers
 from pecc_plugins.pepws.identity import PeerIdentity
 from pecc_plugins.pepws.stats import TransportStats
 
@@ -154,7 +154,7 @@ class PepWsServer:
     async def start(self) -> None:
         settings = self._settings
         self._check_exposure()
-        self._handlers = self._station.plugins.message_handlers()
+        self._handlers = message_handlers(self._station.plugins.pluggy_manager)
         loop = asyncio.get_running_loop()
         self._gate.fit()
         self._gate.install(loop)
