@@ -40,7 +40,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pecc_core.gun import contactors
 from pecc_core.gun.table import Event, GunState
 from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
@@ -132,9 +131,9 @@ async def run(gun: Gun, voltage: float, suggestion: float | None = None) -> None
         imd.stop_monitoring(gun.id)
         if safety.imd_self_test in ("before_close", "both"):
             await _self_test(gun, voltage, "before closing")
-        if not gun.commanded_closed:
+        if not gun.contactors.commanded_closed:
             try:
-                await contactors.switch(gun, True)
+                await gun.contactors.switch(True)
             except ContactorError as exc:
                 raise CheckFailed(str(exc)) from None
         if not await _modules(gun):

@@ -136,13 +136,14 @@ def check(gun: Gun) -> None:
     closed = wiring.io.contactors.closed(gun.id)
     readout.contactors = Contactors.CLOSED if closed else Contactors.OPEN
     _isolation(gun)
-    active = closed != gun.commanded_closed
-    if not gun.switching and active != ("contactors" in faults):  # judged once a command has settled
+    commanded = gun.contactors.commanded_closed
+    active = closed != commanded
+    if not gun.contactors.switching and active != ("contactors" in faults):  # judged once a command has settled
         gun.fault_monitor.condition(
             "contactors",
             active,
             f"contactor feedback says {'closed' if closed else 'open'}, "
-            f"commanded {'closed' if gun.commanded_closed else 'open'}",
+            f"commanded {'closed' if commanded else 'open'}",
             emergency=True,
         )
     estop = wiring.io.estop

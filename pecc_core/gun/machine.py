@@ -13,7 +13,8 @@ The gun's other jobs live next to it: fault monitoring
 (:mod:`~pecc_core.gun.faults`: its :class:`~pecc_core.gun.faults.FaultMonitor`
 owns the faults and notices and tells the gun of each change, and the gun
 takes the transition and the safe-down), the contactors
-(:mod:`~pecc_core.gun.contactors`), the cable check
+(:mod:`~pecc_core.gun.contactors`: its :class:`~pecc_core.gun.contactors.Contactors`
+owns what they were commanded), the cable check
 (:mod:`~pecc_core.gun.cable_check`), the safe-down
 (:mod:`~pecc_core.gun.safe_down`), its demand for the allocation
 (:mod:`~pecc_core.gun.demand`), its limits (:mod:`~pecc_core.gun.limits`)
@@ -108,10 +109,8 @@ class Gun:
         #: What the gun reports now (the values of the next status message):
         #: measured and driven values, contactors, isolation, operational.
         self.readout = Status()
-        #: What the contactors were last commanded (True: closed).
-        self.commanded_closed = False
-        #: True while a contactor command is in progress.
-        self.switching = False
+        #: What the contactors were last commanded and whether a command is in progress (:mod:`.contactors`).
+        self.contactors = contactors.Contactors(self.id, wiring.io.contactors, self.readout)
         #: Loop time when the gun last became active (first-come order).
         self.active_since = 0.0
         #: True during the safe-down: its modules must stay to measure the discharge.

@@ -65,7 +65,7 @@ class Output:
         wiring = gun.wiring
         self._setpoint = (voltage, current)
         readout = gun.readout
-        closed = gun.commanded_closed and wiring.io.contactors.closed(gun.id)
+        closed = gun.contactors.commanded_closed and wiring.io.contactors.closed(gun.id)
         self._power_bound = False
         if closed and voltage > 0.0:  # a current without a voltage drives nothing
             if gun.state is GunState.CABLE_CHECK:

@@ -26,7 +26,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from pecc_core.gun import contactors, voltage
+from pecc_core.gun import voltage
 from pecc_core.gun.table import Event, GunState
 from pecc_core.io import ContactorError
 
@@ -58,10 +58,10 @@ async def run(gun: Gun) -> None:
     failed = False
     try:
         gun.drive(0.0, 0.0)
-        if gun.commanded_closed or wiring.io.contactors.closed(gun.id):
+        if gun.contactors.commanded_closed or wiring.io.contactors.closed(gun.id):
             await _current_down(gun)
             with contextlib.suppress(ContactorError):  # the fault check reports the mismatch
-                await contactors.switch(gun, False)
+                await gun.contactors.switch(False)
         await _discharge(gun)
         wiring.io.imd.stop_monitoring(gun.id)
     except Exception:
@@ -158,11 +158,4 @@ def emergency(gun: Gun, why: str) -> None:
     )
     gun.drive(0.0, 0.0)
     wiring.driver.off(gun.modules())
-    gun.commanded_closed = False
-    gun.switching = True  # until the task below has the feedback
-    gun.work.keep(asyncio.get_running_loop().create_task(_open(gun), name=f"emergency-open-{gun.id}"))
-
-
-async def _open(gun: Gun) -> None:
-    with contextlib.suppress(ContactorError):  # the fault check reports the mismatch
-        await contactors.switch(gun, False)
+    gun.work.keep(gun.contactors.open_now())

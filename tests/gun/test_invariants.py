@@ -108,7 +108,7 @@ def check_gun(station: Station, gun: Gun) -> None:
         assert gun.state is not GunState.STANDBY, (gun, "a pass kept after the session ended")
         check_isolation_earned(gun, gun_max)
     if EMERGENCIES & gun.faults.keys():
-        assert not gun.commanded_closed and not powered, (gun, gun.faults, "emergency: not opened at once")
+        assert not gun.contactors.commanded_closed and not powered, (gun, gun.faults, "emergency: not opened at once")
 
 
 def check_isolation_earned(gun: Gun, gun_max: float) -> None:

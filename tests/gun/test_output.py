@@ -21,7 +21,7 @@ class StandIn:
     def __init__(self, closed: bool, power_max: float = 1e6) -> None:
         self.id = "1-1"
         self.state = GunState.CHARGE
-        self.commanded_closed = closed
+        self.contactors = SimpleNamespace(commanded_closed=closed)
         self.readout = Status()
         self.readings = SimpleNamespace(voltage_known=False)  # the power cap counts at the target voltage
         self.sent: list[tuple[Any, ...]] = []

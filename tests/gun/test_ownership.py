@@ -26,6 +26,8 @@ OWNED: Mapping[str, frozenset[str]] = {
     "pecc_core.gun.faults": frozenset({"faults", "_faults", "notices", "_notices"}),
     # the output keeps the setpoint, the up-ramp and whether the power cap binds
     "pecc_core.gun.output": frozenset({"setpoint", "_setpoint", "power_bound", "_power_bound", "_ramp"}),
+    # the contactors part keeps what was last commanded and whether a command is in progress
+    "pecc_core.gun.contactors": frozenset({"commanded_closed", "_commanded_closed", "switching", "_switching"}),
 }
 
 #: Methods that change a container in place.

@@ -154,7 +154,7 @@ async def test_emergency_over_voltage_opens_the_contactors_within_one_cycle(stac
         start = loop.time()
         station.tick()  # the control cycle that sees it
         assert "emergency_over_voltage" in gun.faults
-        assert not gun.commanded_closed and gun.report().driven_current == 0  # commanded in this very cycle
+        assert not gun.contactors.commanded_closed and gun.report().driven_current == 0  # commanded in this very cycle
         # commanded open in that tick: the feedback says open the contactor's 20 ms later, within the cycle
         await asyncio.sleep(0.020 - 1e-6)
         assert station.io.contactors.closed(GUN)
@@ -199,7 +199,7 @@ async def test_the_e_stop_opens_at_once(stack: Runtime) -> None:
         await charging(client)
         station.io.estop.press(None)
         station.tick()
-        assert not station.guns[GUN].commanded_closed
+        assert not station.guns[GUN].contactors.commanded_closed
         await asyncio.sleep(station.cycle)
         assert not station.io.contactors.closed(GUN)
         await client.until(lambda s: s["operationalStatus"] == "inoperative", 1.0, "inoperative")
@@ -215,7 +215,7 @@ async def test_a_cp_pp_refusal_mid_charge_is_an_emergency(stack: Runtime) -> Non
         await charging(client)
         station.io.supervision.allow(GUN, False)  # the hardware interlock drops the contactors
         await eventually(lambda: "contactors" in gun.faults, what="feedback mismatch")
-        assert not gun.commanded_closed and gun.report().driven_current == 0  # commanded in this very cycle
+        assert not gun.contactors.commanded_closed and gun.report().driven_current == 0  # commanded in this very cycle
         station.io.supervision.allow(GUN, True)
         await client.until(lambda s: s["operationalStatus"] == "operative", 8.0, "standby")
 
@@ -364,7 +364,7 @@ async def test_voltage_to_pe_above_its_limit_is_an_emergency(stack: Runtime) -> 
         assert "pe_voltage" not in gun.faults and gun.state is GunState.CHARGE
         station.io.imd.shift_pe(GUN, 0.7 * volts)  # L+/PE = 120 % of the output
         await eventually(lambda: "pe_voltage" in gun.faults, what="voltage to PE")
-        assert not gun.commanded_closed and gun.report().driven_current == 0  # the emergency path: at once
+        assert not gun.contactors.commanded_closed and gun.report().driven_current == 0  # the emergency path: at once
         await client.until(lambda s: s["operationalStatus"] == "inoperative", 1.0, "inoperative")
         await client.until(lambda s: True, 0.3, "")
         assert any("voltage to PE" in e for e in client.events), client.events
