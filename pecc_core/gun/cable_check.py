@@ -31,13 +31,16 @@ and waits for one (``safety.module_wait_ms``); if none frees, it takes the
 ``no_module_free`` fault instead: inoperative until a module frees.
 It stops at once when the gun leaves ``cableCheck`` (a fault, a reset, the
 SECC gone): the safe-down then owns the output.
+
+What the last check did (:class:`CheckRecord`) and the IMD sample it ended
+on are the gun's :class:`LastCheck`, written here alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from pecc_core.gun.table import Event, GunState
@@ -109,6 +112,40 @@ class CheckRecord:
     passed: bool = False
 
 
+class LastCheck:
+    """A gun's last cable check: its figures and the IMD sample it ended on, written here alone.
+
+    The running check writes them; the gun's fault check reads the sample
+    (only a newer one counts during the session) and the invariants read
+    the figures.
+    """
+
+    __slots__ = ("_isolation_seq", "_record")
+
+    def __init__(self) -> None:
+        self._record: CheckRecord | None = None
+        self._isolation_seq = 0
+
+    @property
+    def record(self) -> CheckRecord | None:
+        """The last check's figures (a copy: the running check alone writes them); None before the first."""
+        return None if self._record is None else replace(self._record)
+
+    @property
+    def isolation_seq(self) -> int:
+        """The ``seq`` of the IMD sample the last check's verdict came from (0: none yet)."""
+        return self._isolation_seq
+
+    def begin(self, record: CheckRecord) -> CheckRecord:
+        """A check starts: ``record`` is its figures from now on, filled in as it goes."""
+        self._record = record
+        return record
+
+    def ended_on(self, seq: int) -> None:
+        """The check took its verdict from the IMD sample ``seq``."""
+        self._isolation_seq = seq
+
+
 class CheckFailed(Exception):
     """A step of the check failed; the message says why, with its figures."""
 
@@ -120,7 +157,7 @@ class _Left(Exception):
 async def run(gun: Gun, voltage: float, suggestion: float | None = None) -> None:
     """The whole sequence (module docstring); reports through the table."""
     loop = asyncio.get_running_loop()
-    record = gun.check_record = CheckRecord(voltage, loop.time(), gun.ev.ev_max_voltage_volts, suggestion)
+    record = gun.last_check.begin(CheckRecord(voltage, loop.time(), gun.ev.ev_max_voltage_volts, suggestion))
     safety = gun.safety
     imd = gun.wiring.io.imd
     log.info("gun %s: cable check at %.0f V (CC.1%s)", gun.id, voltage,
@@ -249,7 +286,7 @@ async def _fresh_samples(gun: Gun, record: CheckRecord) -> ImdSample:
         record.samples += 1
         if record.first_sample is None:
             record.first_sample = sample.time
-    gun.isolation_seq = seen
+    gun.last_check.ended_on(seen)
     assert sample is not None  # isolation_samples >= 1
     return sample
 

@@ -172,7 +172,7 @@ def _isolation(gun: Gun) -> None:
     in_session = gun.state in SESSION
     if in_session and readout.isolation is not Isolation.FAULT:
         sample = gun.wiring.io.imd.sample(gun.id)
-        if sample is not None and sample.seq > gun.isolation_seq:
+        if sample is not None and sample.seq > gun.last_check.isolation_seq:
             readout.isolation = sample.verdict
     active = in_session and readout.isolation is Isolation.FAULT
     if active != ("isolation" in gun.faults):

@@ -71,7 +71,6 @@ from pecc_core.model import (
 )
 
 if TYPE_CHECKING:
-    from pecc_core.gun.cable_check import CheckRecord
     from pecc_core.gun.wiring import Wiring
     from pecc_core.policy import GunDemand
     from pecc_core.profile.model import GunConfig
@@ -126,9 +125,8 @@ class Gun:
         self.output = Output(Ramp(wiring.safety.ramp_a_per_s, wiring.cycle))
         #: How fresh and trustworthy the measurements are; the supervision's timers (:mod:`.voltage`).
         self.readings = Readings()
-        #: The last cable check (its figures) and the IMD sample it ended on.
-        self.check_record: CheckRecord | None = None
-        self.isolation_seq = 0
+        #: The last cable check (its figures) and the IMD sample it ended on (:mod:`.cable_check`).
+        self.last_check = cable_check.LastCheck()
         self._starved = False
 
     def __repr__(self) -> str:

@@ -112,7 +112,7 @@ def check_gun(station: Station, gun: Gun) -> None:
 
 
 def check_isolation_earned(gun: Gun, gun_max: float) -> None:
-    record = gun.check_record
+    record = gun.last_check.record
     safety = gun.safety
     assert record is not None and record.passed, (gun, record, "isolation reported without a passed check")
     assert record.voltage == pytest.approx(cc1(record.ev_max, record.suggestion, gun_max)), (gun, record)

@@ -28,6 +28,11 @@ OWNED: Mapping[str, frozenset[str]] = {
     "pecc_core.gun.output": frozenset({"setpoint", "_setpoint", "power_bound", "_power_bound", "_ramp"}),
     # the contactors part keeps what was last commanded and whether a command is in progress
     "pecc_core.gun.contactors": frozenset({"commanded_closed", "_commanded_closed", "switching", "_switching"}),
+    # the running cable check alone fills in its figures and the IMD sample it ended on
+    "pecc_core.gun.cable_check": frozenset({
+        "record", "_record", "isolation_seq", "_isolation_seq",
+        "reached", "self_test", "samples", "first_sample", "resistance", "verdict", "passed",
+    }),
 }
 
 #: Methods that change a container in place.

@@ -92,7 +92,7 @@ async def test_the_test_voltage_is_formula_cc1(stack: Runtime, ev_max: float, ex
         await client.until(lambda s: s["isolationStatus"] != "invalid", 2.0, "result")
         assert client.status["isolationStatus"] == "valid"
     assert max(driven) == pytest.approx(expected)
-    record = gun.check_record
+    record = gun.last_check.record
     assert record is not None and record.voltage == pytest.approx(expected)
     assert abs(record.reached - expected) <= 10.0  # reached within the tolerance
     assert record.samples >= 1 and record.first_sample > record.started
