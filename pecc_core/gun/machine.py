@@ -112,8 +112,6 @@ class Gun:
         self.contactors = contactors.Contactors(self.id, wiring.io.contactors, self.readout)
         #: Loop time when the gun last became active (first-come order).
         self.active_since = 0.0
-        #: True during the safe-down: its modules must stay to measure the discharge.
-        self.holds_modules = False
         self._closing: str | None = None
         #: The cable check or safe-down running, and the short tasks kept (:mod:`.work`).
         self.work = Work(self)
@@ -373,6 +371,11 @@ class Gun:
         """A notice (not a fault) the SECC should know of."""
         if self.secc is not None:
             self.secc.send_event(message)
+
+    @property
+    def holds_modules(self) -> bool:
+        """True during the safe-down: its modules must stay to measure the discharge (see :mod:`.work`)."""
+        return self.work.holds_modules
 
     @property
     def active(self) -> bool:

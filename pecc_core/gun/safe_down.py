@@ -68,8 +68,7 @@ async def run(gun: Gun) -> None:
         log.exception("gun %s: safe-down failed; the gun stays inoperative", gun.id)
         failed = True
     finally:
-        gun.holds_modules = False
-        gun.work.forget()
+        gun.work.safe_down_ended()
     if failed:
         gun.fault_monitor.condition("internal", True, "safe-down failed (see the log)")
     elif gun.state is GunState.STOPPING:

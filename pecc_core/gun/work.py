@@ -6,7 +6,9 @@ cable check, and a sequence that ends forgets itself. Short tasks that must
 not be garbage-collected halfway (an emergency opening, a ``stopCharging``
 request) are kept until they are done. The SECC's replies wait for the
 sequence only a bounded time (:data:`REPLY_WAIT`): the rest goes on behind
-the reply.
+the reply. From the safe-down's start to its end the gun holds its modules
+(:attr:`Work.holds_modules`, written here alone): they measure the discharge,
+so the allocation leaves them on the gun until then.
 """
 
 from __future__ import annotations
@@ -26,12 +28,18 @@ REPLY_WAIT = 0.3
 
 
 class Work:
-    """The sequence and kept tasks of one gun."""
+    """The sequence and kept tasks of one gun, and whether its safe-down holds its modules."""
 
     def __init__(self, gun: Gun) -> None:
         self._gun = gun
         self._sequence: asyncio.Task[None] | None = None  # cable check or safe-down
         self._kept: set[asyncio.Task[Any]] = set()
+        self._holds_modules = False
+
+    @property
+    def holds_modules(self) -> bool:
+        """True during the safe-down: its modules must stay to measure the discharge."""
+        return self._holds_modules
 
     def start(self, sequence: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``sequence`` (the cable check) as the gun's sequence."""
@@ -45,12 +53,17 @@ class Work:
     def safe_down(self) -> None:
         """Start the safe-down (once), cancelling a running cable check."""
         gun = self._gun
-        if gun.holds_modules:
+        if self._holds_modules:
             return
         if self._sequence is not None and self._sequence is not asyncio.current_task():
             self._sequence.cancel()
-        gun.holds_modules = True
+        self._holds_modules = True
         self._sequence = asyncio.get_running_loop().create_task(safe_down.run(gun), name=f"safe-down-{gun.id}")
+
+    def safe_down_ended(self) -> None:
+        """The safe-down has ended, whatever its outcome: its modules go back to the allocation."""
+        self._holds_modules = False
+        self.forget()
 
     async def safe_down_then(self, timeout: float) -> None:
         """Start the safe-down and wait for it at most ``timeout`` (s)."""

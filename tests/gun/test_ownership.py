@@ -33,6 +33,8 @@ OWNED: Mapping[str, frozenset[str]] = {
         "record", "_record", "isolation_seq", "_isolation_seq",
         "reached", "self_test", "samples", "first_sample", "resistance", "verdict", "passed",
     }),
+    # the gun's work starts the safe-down and hears of its end: it keeps the gun's modules meanwhile
+    "pecc_core.gun.work": frozenset({"holds_modules", "_holds_modules"}),
 }
 
 #: Methods that change a container in place.
