@@ -121,7 +121,7 @@ async def emergency(station: Station, guns: list[Gun]) -> None:
         log.exception("emergency off: switching the modules off failed")
     async def open_contactors(gun: Gun) -> None:
         async with asyncio.timeout(EMERGENCY_WAIT):
-            await station.io.contactors.set(gun.id, False)
+            await gun.contactors.switch(False)  # commanded open: the fault check agrees
 
     results = await asyncio.gather(*(open_contactors(gun) for gun in guns), return_exceptions=True)
     for gun, result in zip(guns, results, strict=True):

@@ -25,6 +25,7 @@ import pytest
 from pecc_core.gun import GunState
 from pecc_core.power import Mode
 from pecc_core.runtime import Runtime
+from pecc_core.shutdown import wind_down
 from pecc_core.testing import eventually, running, sim_overrides
 
 from .secc import Secc, secc
@@ -330,6 +331,26 @@ async def test_one_silent_module_keeps_the_contactors_closed_until_its_watchdog(
         opened = loop.time() - heard
         assert opened >= 3.0  # not before the silent module's own watchdog time
     print(f"one module silent: contactors opened {opened:.2f} s after its last frame (watchdog 3 s)")
+
+
+@pytest.mark.parametrize("stack", [LONG_WATCHDOG], indirect=True)
+async def test_a_station_stop_past_its_bound_opens_at_once_and_the_gun_knows_it(stack: Runtime) -> None:
+    """The stop's emergency off opens through the gun's contactors: commanded and feedback agree, no fault."""
+    station = stack.station
+    gun = station.guns[GUN]
+    sim = stack.services[0]
+    loop = asyncio.get_running_loop()
+    async with secc(url(stack)) as client:
+        await charging(client)
+        sim.silence(gun.modules()[0])  # the safe-down waits for its 3 s watchdog: longer than the bound
+        await asyncio.sleep(0.5)
+        start = loop.time()
+        assert not await wind_down(station, bound=1.5, grace=0.5)
+        assert loop.time() - start == pytest.approx(1.5, abs=station.cycle)
+        assert not station.io.contactors.closed(GUN)
+        assert not gun.contactors.commanded_closed and not gun.contactors.switching
+        await asyncio.sleep(5 * station.cycle)  # control cycles judge the contactors again
+        assert "contactors" not in gun.faults
 
 
 @pytest.mark.parametrize(
