@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     from pecc_core.power import PowerDriver
     from pecc_core.profile.model import ModuleConfig, Profile, ServerConfig
     from pecc_core.records import Session
-    from pecc_core.runtime import Service
     from pecc_core.station import Station
     from pecc_core.transport import Transport
 
@@ -100,6 +99,14 @@ class PowerDriverFactory(Protocol):
 
 class LimitPolicyFactory(Protocol):
     def __call__(self, params: Any, /) -> LimitPolicy: ...
+
+
+class Service(Protocol):
+    """A background service built by a ``pecc_register_services`` factory."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class ServiceFactory(Protocol):
@@ -242,7 +249,7 @@ def pecc_register_services(register: Register[ServiceFactory]) -> None:
     """Offer background services a profile may start beside the station.
 
     Module simulators, exporters, dashboards. ``factory(params, station)``
-    returns a :class:`pecc_core.runtime.Service`. The station is built but
+    returns a :class:`Service`. The station is built but
     not started: services start before the station's drivers and stop after
     them, as hardware that a simulator stands in for would.
     """

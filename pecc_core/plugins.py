@@ -24,7 +24,7 @@ import importlib.metadata
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -35,6 +35,7 @@ from pecc_core.errors import ConfigError
 from pecc_core.extras import missing_extra
 from pecc_core.hookspecs import CATEGORIES
 from pecc_core.io import IO_ROLES
+from pecc_core.registry import Registration, Registry
 from pecc_core.standin import PerPlugin, StandIn, stand_in
 
 if TYPE_CHECKING:
@@ -61,52 +62,12 @@ class PluginError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Registration:
-    """One named thing a plugin offers."""
-
-    category: str
-    name: str
-    factory: Callable[..., Any]
-    params: type[Schema] | None
-    summary: str
-    plugin: str
-
-
-@dataclass(frozen=True, slots=True)
 class PluginInfo:
     """What ``pecc plugins list`` shows of one plugin."""
 
     name: str
     version: str
     hooks: tuple[str, ...]
-
-
-@dataclass(slots=True)
-class Registry:
-    """The named things of one category, e.g. every power driver."""
-
-    category: str
-    entries: dict[str, Registration] = field(default_factory=dict)
-    #: The manager's :attr:`PluginManager.load_errors`: what a name may be missing for.
-    load_errors: Mapping[str, str] = field(default_factory=dict)
-
-    def get(self, name: str) -> Registration:
-        """The registration called ``name``; KeyError lists the known names."""
-        try:
-            return self.entries[name]
-        except KeyError:
-            raise KeyError(self.unknown(name)) from None
-
-    def unknown(self, name: str) -> str:
-        """Why ``name`` is not here: what is, and every plugin that did not load (a missing extra: which)."""
-        known = ", ".join(sorted(self.entries)) or "none installed"
-        message = f"unknown {self.category.replace('_', ' ')} {name!r} (installed: {known})"
-        for plugin, error in sorted(self.load_errors.items()):
-            message += f"; plugin {plugin!r} not loaded: {error}"
-        return message
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.entries
 
 
 class PluginManager:

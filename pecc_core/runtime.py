@@ -24,7 +24,7 @@ import logging
 import resource
 import signal
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pecc_core.asyncutil import call_maybe_async
 from pecc_core.errors import ConfigError
@@ -45,14 +45,6 @@ log = logging.getLogger(__name__)
 
 #: How often the systemd status line is brought up to date (s); sent only when it changed.
 STATUS_PERIOD = 1.0
-
-
-class Service(Protocol):
-    """A background service built by a ``pecc_register_services`` factory."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 @dataclass

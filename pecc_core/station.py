@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pecc_core.allocator import PowerAllocator
 from pecc_core.asyncutil import call_maybe_async, cancel, poll_until
-from pecc_core.gun import Gun, Wiring
+from pecc_core.gun import Gun, Observers, Wiring
 from pecc_core.gun.limits import SAFE_VOLTAGE
 from pecc_core.gun.safe_down import OFF_TIMEOUT
 from pecc_core.io import IO_ROLES, Io
@@ -30,13 +30,51 @@ from pecc_core.pool import ModulePool
 from pecc_core.stalls import LoopStalls
 
 if TYPE_CHECKING:
-    from pecc_core.plugins import PluginManager
+    from collections.abc import Mapping
+
+    import pluggy
+
     from pecc_core.policy import LimitPolicy
     from pecc_core.power import ModuleState, PowerDriver
-    from pecc_core.profile.model import Profile
+    from pecc_core.profile.model import PluginChoice, Profile
+    from pecc_core.records import Session
+    from pecc_core.registry import Registry
     from pecc_core.transport import Transport
 
 log = logging.getLogger(__name__)
+
+
+class Plugins(Observers, Protocol):
+    """The plugin manager as the station and the plugins reach it (``station.plugins``).
+
+    :class:`pecc_core.plugins.PluginManager` is the one implementation. A
+    protocol, because the hook specifications name the station: were the
+    station to import the manager, which imports those specifications, the
+    three would import each other.
+    """
+
+    @property
+    def pluggy_manager(self) -> pluggy.PluginManager: ...
+
+    def registry(self, category: str) -> Registry: ...
+
+    def build(self, category: str, key: str, choice: PluginChoice, *args: Any) -> Any: ...
+
+    def register(self, plugin: object, name: str, version: str = "?") -> None: ...
+
+    def unregister(self, name: str) -> None: ...
+
+    def get_plugin(self, name: str) -> object | None: ...
+
+    def secc_connected(self, gun: Gun, peer: str, subprotocol: str | None) -> None: ...
+
+    def secc_disconnected(self, gun: Gun, reason: str) -> None: ...
+
+    def request_refused(self, gun: Gun, kind: str, category: str, details: str) -> None: ...
+
+    def event_recorded(self, station: Station, event: Mapping[str, Any]) -> None: ...
+
+    def session_recorded(self, station: Station, session: Session) -> None: ...
 
 STARTUP_WAIT = 3.0  # s: several poll periods of any driver
 STARTUP_POLL = 0.02
@@ -51,7 +89,7 @@ class Station:
     def __init__(
         self,
         profile: Profile,
-        plugins: PluginManager,
+        plugins: Plugins,
         driver: PowerDriver,
         io: Io,
         policy: LimitPolicy,
@@ -97,11 +135,11 @@ class Station:
         self._control: asyncio.Task[None] | None = None
 
     @classmethod
-    def build(cls, profile: Profile, plugins: PluginManager) -> Station:
+    def build(cls, profile: Profile, plugins: Plugins) -> Station:
         """Instantiate the profile's driver, I/O drivers and policy (nothing started yet).
 
         A factory that refuses its part raises :class:`~pecc_core.errors.ConfigError`
-        naming the profile key (see :meth:`PluginManager.build`).
+        naming the profile key (see :meth:`pecc_core.plugins.PluginManager.build`).
         """
         driver_choice = profile.power.driver
         driver = plugins.build(

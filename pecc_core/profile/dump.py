@@ -21,7 +21,8 @@ from pecc_core.profile.model import PluginChoice, Profile
 from pecc_core.profile.schema import ProfileSchema
 
 if TYPE_CHECKING:
-    from pecc_core.plugins import PluginManager, Registry
+    from pecc_core.plugins import PluginManager
+    from pecc_core.registry import Registry
 
 
 def to_mapping(profile: Profile, plugins: PluginManager) -> dict[str, Any]:

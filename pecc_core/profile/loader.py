@@ -28,7 +28,8 @@ from pecc_core.profile import files, schema
 from pecc_core.profile.model import PluginChoice, Profile
 
 if TYPE_CHECKING:
-    from pecc_core.plugins import PluginManager, Registry
+    from pecc_core.plugins import PluginManager
+    from pecc_core.registry import Registry
 
 __all__ = [
     "ProfileError",

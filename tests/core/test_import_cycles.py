@@ -33,11 +33,6 @@ ALLOWED = frozenset({
         "pecc_core.gun.machine", "pecc_core.gun.output", "pecc_core.gun.safe_down", "pecc_core.gun.voltage",
         "pecc_core.gun.wiring", "pecc_core.gun.work",
     }),
-    # The hook specifications, the plugin manager, the station and the runtime that builds it.
-    frozenset({
-        "pecc_core.hookspecs", "pecc_core.plugins", "pecc_core.profile", "pecc_core.profile.loader",
-        "pecc_core.runtime", "pecc_core.shutdown", "pecc_core.standin", "pecc_core.station",
-    }),
 })
 
 Graph = Mapping[str, Mapping[str, int]]

@@ -67,8 +67,8 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
 
     from pecc_core.gun import Gun
-    from pecc_core.plugins import PluginManager
     from pecc_core.profile.model import Timings
+    from pecc_core.station import Plugins
     from pecc_plugins.pepws.dispatch import Dispatcher
     from pecc_plugins.pepws.stats import TransportStats
 
@@ -106,7 +106,7 @@ class Connection:
         timings: Timings,
         send_queue: int,
         stats: TransportStats,
-        observers: PluginManager,
+        observers: Plugins,
         phase: float = 0.0,
         large_frames: asyncio.Semaphore | None = None,
     ) -> None:

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from pecc_core.gun import Gun
-    from pecc_core.plugins import PluginManager
+    from pecc_core.station import Plugins
     from pecc_plugins.pepws.stats import TransportStats
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class Dispatcher:
         encoder: Encoder,
         slow_ms: int,
         stats: TransportStats,
-        observers: PluginManager,
+        observers: Plugins,
     ) -> None:
         self.gun = gun
         self.stats = stats
