@@ -115,13 +115,12 @@ class Station:
             pool=self.pool,
             driver=driver,
             io=io,
-            observers=plugins,
             wake=self.allocator.wake,
             timings=profile.timings,
             station=profile.station,
             safety=profile.safety,
         )
-        self.guns: dict[str, Gun] = {g.id: Gun(g, wiring) for g in profile.guns}
+        self.guns: dict[str, Gun] = {g.id: Gun(g, wiring, plugins) for g in profile.guns}
         self.by_path: dict[str, Gun] = {gun.path: gun for gun in self.guns.values()}
         self.allocator.serve(self.guns.values())
         #: The profile's services, set by the runtime once built: plugins that

@@ -32,23 +32,24 @@ and waits for one (``safety.module_wait_ms``); if none frees, it takes the
 It stops at once when the gun leaves ``cableCheck`` (a fault, a reset, the
 SECC gone): the safe-down then owns the output.
 
-What the last check did (:class:`CheckRecord`) and the IMD sample it ended
-on are the gun's :class:`LastCheck`, written here alone.
+What the last check did (:class:`~pecc_core.gun.last_check.CheckRecord`)
+and the IMD sample it ended on are the gun's
+:class:`~pecc_core.gun.last_check.LastCheck`, written here alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from pecc_core.gun.last_check import CheckRecord
 from pecc_core.gun.table import Event, GunState
 from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
 
 if TYPE_CHECKING:
-    from pecc_core.gun.machine import Gun
+    from pecc_core.gun.view import GunView
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def test_voltage(ev_max: float | None, suggestion: float | None, evse_max: float
     return min(1.1 * ev, evse_max)
 
 
-def test_voltage_of(gun: Gun, suggestion: float | None) -> float:
+def test_voltage_of(gun: GunView, suggestion: float | None) -> float:
     """``gun``'s test voltage now: the car's maximum, the gun's and its modules' (not the car's) limit."""
     evse = min(gun.ratings.voltage_max, gun.wiring.pool.potential(gun.id).voltage_max)
     return test_voltage(gun.ev.ev_max_voltage_volts, suggestion, evse, gun.safety.cable_check_voltage)
@@ -95,57 +96,6 @@ def test_current(voltage: float) -> float:
     return max(0.0, CURRENT_MARGIN * min(TEST_CURRENT_BELOW, voltage / SHORT_CIRCUIT_OHM))
 
 
-@dataclass(slots=True)
-class CheckRecord:
-    """What one cable check did: the figures its log line and the invariants read."""
-
-    voltage: float  # the test voltage
-    started: float  # loop time
-    ev_max: float | None = None  # what Formula CC.1 was computed from
-    suggestion: float | None = None
-    reached: float | None = None  # measured when the voltage counted as reached
-    self_test: bool = False
-    samples: int = 0  # fresh samples taken after the self-test
-    first_sample: float | None = None  # loop time of the first fresh sample
-    resistance: float | None = None
-    verdict: Isolation = Isolation.INVALID
-    passed: bool = False
-
-
-class LastCheck:
-    """A gun's last cable check: its figures and the IMD sample it ended on, written here alone.
-
-    The running check writes them; the gun's fault check reads the sample
-    (only a newer one counts during the session) and the invariants read
-    the figures.
-    """
-
-    __slots__ = ("_isolation_seq", "_record")
-
-    def __init__(self) -> None:
-        self._record: CheckRecord | None = None
-        self._isolation_seq = 0
-
-    @property
-    def record(self) -> CheckRecord | None:
-        """The last check's figures (a copy: the running check alone writes them); None before the first."""
-        return None if self._record is None else replace(self._record)
-
-    @property
-    def isolation_seq(self) -> int:
-        """The ``seq`` of the IMD sample the last check's verdict came from (0: none yet)."""
-        return self._isolation_seq
-
-    def begin(self, record: CheckRecord) -> CheckRecord:
-        """A check starts: ``record`` is its figures from now on, filled in as it goes."""
-        self._record = record
-        return record
-
-    def ended_on(self, seq: int) -> None:
-        """The check took its verdict from the IMD sample ``seq``."""
-        self._isolation_seq = seq
-
-
 class CheckFailed(Exception):
     """A step of the check failed; the message says why, with its figures."""
 
@@ -154,7 +104,7 @@ class _Left(Exception):
     """The gun left ``cableCheck`` meanwhile: the check ends without a result."""
 
 
-async def run(gun: Gun, voltage: float, suggestion: float | None = None) -> None:
+async def run(gun: GunView, voltage: float, suggestion: float | None = None) -> None:
     """The whole sequence (module docstring); reports through the table."""
     loop = asyncio.get_running_loop()
     record = gun.last_check.begin(CheckRecord(voltage, loop.time(), gun.ev.ev_max_voltage_volts, suggestion))
@@ -196,14 +146,14 @@ async def run(gun: Gun, voltage: float, suggestion: float | None = None) -> None
     _report(gun, record, record.passed, "" if record.passed else _failed_verdict(record))
 
 
-async def _in_check(gun: Gun, seconds: float) -> None:
+async def _in_check(gun: GunView, seconds: float) -> None:
     """Sleep; the check ends silently when the gun has left ``cableCheck``."""
     await asyncio.sleep(seconds)
     if gun.state is not GunState.CABLE_CHECK:
         raise _Left
 
 
-async def _modules(gun: Gun) -> bool:
+async def _modules(gun: GunView) -> bool:
     """Wait (bounded) for the allocation to give the gun modules; False if it got none.
 
     A gun the allocation cannot serve now (:attr:`Gun.starved`: every module it
@@ -229,7 +179,7 @@ async def _modules(gun: Gun) -> bool:
     return True
 
 
-async def _reach(gun: Gun, voltage: float, record: CheckRecord) -> None:
+async def _reach(gun: GunView, voltage: float, record: CheckRecord) -> None:
     safety = gun.safety
     loop = asyncio.get_running_loop()
     current = test_current(voltage)
@@ -249,7 +199,7 @@ async def _reach(gun: Gun, voltage: float, record: CheckRecord) -> None:
              record.reached, loop.time() - start, current)
 
 
-async def _self_test(gun: Gun, voltage: float, where: str) -> None:
+async def _self_test(gun: GunView, voltage: float, where: str) -> None:
     bound = gun.safety.imd_self_test_ms / 1000
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -265,7 +215,7 @@ async def _self_test(gun: Gun, voltage: float, where: str) -> None:
     log.info("gun %s: cable check: IMD self-test %s passed in %.2f s", gun.id, where, loop.time() - start)
 
 
-async def _fresh_samples(gun: Gun, record: CheckRecord) -> ImdSample:
+async def _fresh_samples(gun: GunView, record: CheckRecord) -> ImdSample:
     """N samples newer than the self-test's end, each within the bound; the last one."""
     imd = gun.wiring.io.imd
     safety = gun.safety
@@ -291,7 +241,7 @@ async def _fresh_samples(gun: Gun, record: CheckRecord) -> ImdSample:
     return sample
 
 
-def _verdict(gun: Gun, record: CheckRecord, sample: ImdSample) -> None:
+def _verdict(gun: GunView, record: CheckRecord, sample: ImdSample) -> None:
     record.resistance = sample.resistance
     verdict = sample.verdict
     if sample.resistance is not None:
@@ -302,7 +252,7 @@ def _verdict(gun: Gun, record: CheckRecord, sample: ImdSample) -> None:
     record.passed = passed
 
 
-async def _discharged(gun: Gun) -> None:
+async def _discharged(gun: GunView) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DISCHARGE_WAIT
     while not gun.output_safe():
@@ -316,7 +266,7 @@ def _failed_verdict(record: CheckRecord) -> str:
     return f"insulation fault: {ohm} (fault below {FAULT_BELOW_OHM / 1000:.0f} kΩ)"
 
 
-def _report(gun: Gun, record: CheckRecord, passed: bool, why: str) -> None:
+def _report(gun: GunView, record: CheckRecord, passed: bool, why: str) -> None:
     loop = asyncio.get_running_loop()
     gun.work.forget()
     gun.drive(0.0, 0.0)
@@ -339,7 +289,7 @@ def _report(gun: Gun, record: CheckRecord, passed: bool, why: str) -> None:
     gun.go(Event.TEST_FAILED, message)
 
 
-def _volts(gun: Gun) -> str:
+def _volts(gun: GunView) -> str:
     if gun.readings.voltage_known:
         return f"{gun.readout.measured_voltage:.0f} V"
     return "an unknown voltage (stale readings)"

@@ -5,11 +5,9 @@ last commanded and whether a command is in progress, written here alone
 (the fault check, the output and the sequences read them): it commands the
 I/O, waits for the feedback and records it in the readout.
 
-Closing (:func:`close`) needs CP/PP supervision's permission and the
-feedback to confirm; a failure is a ``contactors`` fault. The control loop
-runs while the contactors move, so a close that the gun's safe-down
-overtook (a fault or the SECC gone meanwhile) is refused and left to the
-safe-down.
+What a close needs besides (CP/PP supervision's permission, a refusal
+when the safe-down overtook it) is the gun's to decide
+(:class:`~pecc_core.gun.machine.Gun`).
 """
 
 from __future__ import annotations
@@ -19,12 +17,9 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from pecc_core import model
-from pecc_core.errors import InoperativeRefused, InternalRefused
-from pecc_core.gun.table import INOPERATIVE_STATES
 from pecc_core.io import ContactorError
 
 if TYPE_CHECKING:
-    from pecc_core.gun.machine import Gun
     from pecc_core.io import Contactors as ContactorIo
 
 
@@ -78,28 +73,3 @@ class Contactors:
     async def _open(self) -> None:
         with contextlib.suppress(ContactorError):  # the fault check reports the mismatch
             await self.switch(False)
-
-
-async def close(gun: Gun) -> None:
-    """Close the contactors if they are open; CP/PP must allow it.
-
-    The control loop runs while the contactors move: if the gun was
-    taken down meanwhile (fault, SECC loss), the safe-down owns the
-    contactors and the request is refused.
-    """
-    io = gun.wiring.io
-    if gun.contactors.commanded_closed and io.contactors.closed(gun.id):
-        return
-    if not io.supervision.allowed(gun.id):
-        raise InternalRefused(f"gun {gun.id}: CP/PP supervision does not allow closing the contactors")
-    count = gun.readout.inoperative_count
-    try:
-        await gun.contactors.switch(True)
-    except ContactorError as exc:
-        if count == gun.readout.inoperative_count:
-            gun.fault_monitor.condition("contactors", True, str(exc))
-            raise InternalRefused(str(exc)) from None
-    if count != gun.readout.inoperative_count:
-        if gun.state not in INOPERATIVE_STATES:  # already back in standby: open again
-            gun.work.safe_down()
-        raise InoperativeRefused(f"gun {gun.id} was taken to standby while closing its contactors")

@@ -13,10 +13,10 @@ from pecc_core.gun.table import ACTIVE_STATES, ISOLATION_OK, GunState
 from pecc_core.policy import GunDemand
 
 if TYPE_CHECKING:
-    from pecc_core.gun.machine import Gun
+    from pecc_core.gun.view import GunView
 
 
-def build_demand(gun: Gun) -> GunDemand:
+def build_demand(gun: GunView) -> GunDemand:
     """What ``gun`` wants now: active in a session (or its cable check), V, A and its power ceiling."""
     active = gun.state in ACTIVE_STATES and (
         gun.state is GunState.CABLE_CHECK or gun.readout.isolation in ISOLATION_OK

@@ -36,15 +36,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import KeysView, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, SeccNotConnected
-from pecc_core.gun import cable_check, contactors, faults, safe_down
+from pecc_core.gun import cable_check, checks, safe_down
+from pecc_core.gun.contactors import Contactors
 from pecc_core.gun.demand import build_demand
 from pecc_core.gun.faults import FaultChange, FaultMonitor
+from pecc_core.gun.last_check import LastCheck
 from pecc_core.gun.limits import SAFE_VOLTAGE, effective_limits, setpoint_current
 from pecc_core.gun.output import Output
 from pecc_core.gun.ramp import Ramp
+from pecc_core.gun.readings import Readings
 from pecc_core.gun.table import (
     ACTIVE_STATES,
     IGNORED,
@@ -56,8 +59,8 @@ from pecc_core.gun.table import (
     GunState,
     Outcome,
 )
-from pecc_core.gun.voltage import Readings
 from pecc_core.gun.work import Work
+from pecc_core.io import ContactorError
 from pecc_core.model import (
     EvConnection,
     EvSession,
@@ -81,12 +84,26 @@ log = logging.getLogger(__name__)
 S, E = GunState, Event
 
 
+class Observers(Protocol):
+    """Who is told about transitions and faults (the plugin manager's observer hooks).
+
+    Called right after the safety work and never raises: the plugin
+    manager calls each implementation on its own and logs its exception.
+    """
+
+    def gun_state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None: ...
+
+    def gun_fault(self, gun: Gun, fault: str, active: bool) -> None: ...
+
+
 class Gun:
     """A gun: its configuration, its SECC link, what the car said, its state."""
 
-    def __init__(self, config: GunConfig, wiring: Wiring) -> None:
+    def __init__(self, config: GunConfig, wiring: Wiring, observers: Observers) -> None:
         self.config = config
         self.wiring = wiring
+        #: Told after every transition and fault change (the plugin manager).
+        self.observers = observers
         #: The operator's run-time caps (control API); :attr:`ratings` applies them.
         self.caps = OperatorCaps()
         #: ``config`` lowered to the operator's caps: what every limit is computed from.
@@ -109,22 +126,22 @@ class Gun:
         #: measured and driven values, contactors, isolation, operational.
         self.readout = Status()
         #: What the contactors were last commanded and whether a command is in progress (:mod:`.contactors`).
-        self.contactors = contactors.Contactors(self.id, wiring.io.contactors, self.readout)
+        self.contactors = Contactors(self.id, wiring.io.contactors, self.readout)
         #: Loop time when the gun last became active (first-come order).
         self.active_since = 0.0
         self._closing: str | None = None
         #: The cable check or safe-down running, and the short tasks kept (:mod:`.work`).
-        self.work = Work(self)
+        self.work = Work(self.id, lambda: safe_down.run(self))
         self._demand: GunDemand | None = None
         #: The cable check, supervision and shutdown settings (the profile's ``[safety]``).
         self.safety = wiring.safety
         #: What the gun drives: the setpoint, the up-ramp every setpoint passes
         #: (falling current at once) and whether the power cap binds (:mod:`.output`).
         self.output = Output(Ramp(wiring.safety.ramp_a_per_s, wiring.cycle))
-        #: How fresh and trustworthy the measurements are; the supervision's timers (:mod:`.voltage`).
+        #: How fresh and trustworthy the measurements are; the supervision's timers (:mod:`.readings`).
         self.readings = Readings()
-        #: The last cable check (its figures) and the IMD sample it ended on (:mod:`.cable_check`).
-        self.last_check = cable_check.LastCheck()
+        #: The last cable check (its figures) and the IMD sample it ended on (:mod:`.last_check`).
+        self.last_check = LastCheck()
         self._starved = False
 
     def __repr__(self) -> str:
@@ -178,7 +195,7 @@ class Gun:
             return
         test_voltage = cable_check.test_voltage_of(self, voltage)
         if self.safety.imd_self_test == "after_close":
-            await contactors.close(self)
+            await self._close_contactors()
         elif not self.wiring.io.supervision.allowed(self.id):
             raise InternalRefused(f"gun {self.id}: CP/PP supervision does not allow closing the contactors")
         self.readout.isolation = Isolation.INVALID
@@ -216,7 +233,7 @@ class Gun:
         if outcome is IGNORED:
             return
         if closed:
-            await contactors.close(self)
+            await self._close_contactors()
             self.go(E.CLOSE, "contactorsStatus closed")
         else:
             self.go(E.OPEN, "contactorsStatus open")
@@ -328,11 +345,11 @@ class Gun:
 
     def update(self) -> None:
         """One control cycle: measurements, contactor feedback, IMD and fault conditions."""
-        faults.check(self)
+        checks.check(self)
 
     def check_modules(self) -> None:
-        """A module changed: check this gun's module faults now (see :mod:`~pecc_core.gun.faults`)."""
-        faults.check_modules(self)
+        """A module changed: check this gun's module faults now (see :mod:`~pecc_core.gun.checks`)."""
+        checks.check_modules(self)
 
     def fail(self, text: str) -> None:
         """Something went wrong outside the gun's own checks: fault, to a safe state."""
@@ -365,7 +382,7 @@ class Gun:
                 self.secc.send_event(change.message)
         elif self.state is S.INOPERATIVE and not self.faults:
             self.work.safe_down()
-        self.wiring.observers.gun_fault(self, change.message, change.raised)
+        self.observers.gun_fault(self, change.message, change.raised)
 
     def _noticed(self, message: str) -> None:
         """A notice (not a fault) the SECC should know of."""
@@ -403,6 +420,30 @@ class Gun:
             self.go(E.SHUTDOWN, "station stopping")
         await self.work.safe_down_then(safe_down.OFF_TIMEOUT + safe_down.DISCHARGE_TIMEOUT + 1.0)
 
+    async def _close_contactors(self) -> None:
+        """Close the contactors if they are open; CP/PP must allow it.
+
+        The control loop runs while the contactors move: if the gun was
+        taken down meanwhile (fault, SECC loss), the safe-down owns the
+        contactors and the request is refused.
+        """
+        io = self.wiring.io
+        if self.contactors.commanded_closed and io.contactors.closed(self.id):
+            return
+        if not io.supervision.allowed(self.id):
+            raise InternalRefused(f"gun {self.id}: CP/PP supervision does not allow closing the contactors")
+        count = self.readout.inoperative_count
+        try:
+            await self.contactors.switch(True)
+        except ContactorError as exc:
+            if count == self.readout.inoperative_count:
+                self.fault_monitor.condition("contactors", True, str(exc))
+                raise InternalRefused(str(exc)) from None
+        if count != self.readout.inoperative_count:
+            if self.state not in INOPERATIVE_STATES:  # already back in standby: open again
+                self.work.safe_down()
+            raise InoperativeRefused(f"gun {self.id} was taken to standby while closing its contactors")
+
     # -- the machine -----------------------------------------------------------------
 
     def _outcome(self, event: Event) -> GunState | Outcome:
@@ -438,7 +479,7 @@ class Gun:
             self.readout.isolation = Isolation.INVALID
         self.wiring.wake()
         if old != new:
-            self.wiring.observers.gun_state_changed(self, old, new, event, reason)
+            self.observers.gun_state_changed(self, old, new, event, reason)
 
     def drive(self, voltage: float, current: float) -> None:
         """Send the setpoint to the gun's modules now, held to every limit.
@@ -448,5 +489,25 @@ class Gun:
         self._drive(voltage, current, None)
 
     def _drive(self, voltage: float, current: float, limits: Limits | None) -> None:
-        """:meth:`drive` with the limits already computed for this request (or None)."""
-        self.output.drive(self, voltage, current, limits)
+        """:meth:`drive` with the limits already computed for this request (or None).
+
+        During the cable check the car's limits do not count (Formula CC.1
+        tests above the EV's maximum), the gun's and the modules' do.
+        """
+        wiring = self.wiring
+        if not (self.contactors.commanded_closed and wiring.io.contactors.closed(self.id)) or voltage <= 0.0:
+            limits = None
+        elif self.state is S.CABLE_CHECK:
+            limits = effective_limits(self.ratings, wiring.pool.supply(self.id), EvSession(), None)
+        elif limits is None:
+            limits = self.limits()
+        present = self.readout.measured_voltage if self.readings.voltage_known else None
+        voltage, current = self.output.drive(voltage, current, limits, present)
+        self.readout.driven_voltage, self.readout.driven_current = voltage, current
+        modules = wiring.pool.modules_of(self.id)
+        if not modules:
+            return
+        if limits is not None and voltage > 0.0:
+            wiring.driver.export(modules, voltage, current, voltage_max=limits.voltage_max)
+        else:
+            wiring.driver.off(modules)

@@ -1,18 +1,17 @@
-"""What a gun drives: its setpoint held to every limit, the up-ramp, and the power driver call.
+"""What a gun drives: its setpoint held to the limits, and the up-ramp.
 
 :class:`Output` is the gun's part that owns what it drives: the setpoint
 asked for, the up-ramp's level and whether the power cap binds, written
 here alone (the gun, its demand and the control cycle read them).
-:meth:`Output.drive` is the one place a setpoint reaches the modules
-(:meth:`Gun.drive <pecc_core.gun.machine.Gun.drive>` calls it). Safety
+:meth:`Output.drive` turns a setpoint into what may reach the modules;
+:meth:`Gun.drive <pecc_core.gun.machine.Gun.drive>` gives it the limits
+(none while the contactors are not closed) and sends the result. Safety
 rules kept here:
 
-- no power unless the contactors are commanded closed *and* their
-  feedback says closed;
-- the setpoint is within :func:`~pecc_core.gun.limits.effective_limits`,
-  the power cap counted at the present measured voltage; during the cable
-  check the car's limits do not count (Formula CC.1 tests above the EV's
-  maximum) but the gun's and the modules' do;
+- no power without limits (the contactors commanded closed *and* their
+  feedback closed);
+- the setpoint is within those limits, the power cap counted at the
+  present measured voltage;
 - rising current follows the up-ramp (:class:`~pecc_core.gun.ramp.Ramp`),
   falling current applies at once.
 """
@@ -22,12 +21,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from pecc_core.gun.limits import effective_limits, power_voltage, setpoint_current
-from pecc_core.gun.table import GunState
-from pecc_core.model import EvSession
+from pecc_core.gun.limits import power_voltage, setpoint_current
 
 if TYPE_CHECKING:
-    from pecc_core.gun.machine import Gun
     from pecc_core.gun.ramp import Ramp
     from pecc_core.model import Limits
 
@@ -60,31 +56,21 @@ class Output:
         """True while the up-ramp is below the current wanted (the control cycle re-drives it)."""
         return self._ramp.rising
 
-    def drive(self, gun: Gun, voltage: float, current: float, limits: Limits | None) -> None:
-        """Send ``voltage`` / ``current`` to ``gun``'s modules now, held to every limit (module docstring)."""
-        wiring = gun.wiring
+    def drive(
+        self, voltage: float, current: float, limits: Limits | None, present: float | None
+    ) -> tuple[float, float]:
+        """What may reach the modules for the setpoint ``voltage`` / ``current`` (kept as asked).
+
+        ``limits``: every limit in force; None when nothing may flow (the
+        contactors are not closed). ``present``: the measured output
+        voltage the power cap counts at (None: unknown, the target counts).
+        """
         self._setpoint = (voltage, current)
-        readout = gun.readout
-        closed = gun.contactors.commanded_closed and wiring.io.contactors.closed(gun.id)
         self._power_bound = False
-        if closed and voltage > 0.0:  # a current without a voltage drives nothing
-            if gun.state is GunState.CABLE_CHECK:
-                limits = effective_limits(gun.ratings, wiring.pool.supply(gun.id), EvSession(), None)
-            elif limits is None:
-                limits = gun.limits()
-            voltage = min(voltage, limits.voltage_max)
-            present = readout.measured_voltage if gun.readings.voltage_known else None
-            current = setpoint_current(limits, voltage, current, present)
-            self._power_bound = current * power_voltage(voltage, present) >= limits.power_max * BINDING
-            current = self._ramp.limit(current, asyncio.get_running_loop().time())
-        else:
-            voltage = current = 0.0
+        if limits is None or voltage <= 0.0:  # a current without a voltage drives nothing
             self._ramp.limit(0.0, 0.0)
-        readout.driven_voltage, readout.driven_current = voltage, current
-        modules = wiring.pool.modules_of(gun.id)
-        if not modules:
-            return
-        if voltage > 0.0 and limits is not None:  # limits: computed whenever a voltage is driven
-            wiring.driver.export(modules, voltage, current, voltage_max=limits.voltage_max)
-        else:
-            wiring.driver.off(modules)
+            return 0.0, 0.0
+        voltage = min(voltage, limits.voltage_max)
+        current = setpoint_current(limits, voltage, current, present)
+        self._power_bound = current * power_voltage(voltage, present) >= limits.power_max * BINDING
+        return voltage, self._ramp.limit(current, asyncio.get_running_loop().time())

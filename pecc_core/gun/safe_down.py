@@ -31,7 +31,7 @@ from pecc_core.gun.table import Event, GunState
 from pecc_core.io import ContactorError
 
 if TYPE_CHECKING:
-    from pecc_core.gun.machine import Gun
+    from pecc_core.gun.view import GunView
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ DEFAULT_WATCHDOG = 10.0
 OPEN_CURRENT = 2.0
 
 
-async def run(gun: Gun) -> None:
+async def run(gun: GunView) -> None:
     """Outputs 0, current down, contactors open, output discharged, IMD stopped.
 
     Standby (or the end of a fault) is reached only through a run that
@@ -77,7 +77,7 @@ async def run(gun: Gun) -> None:
         gun.go(Event.CLEARED, "fault cleared")
 
 
-async def _current_down(gun: Gun) -> None:
+async def _current_down(gun: GunView) -> None:
     """Wait until the current is known low (bounded) before the contactors open.
 
     A module that has not been heard within the stale bound may still be
@@ -119,14 +119,14 @@ async def _current_down(gun: Gun) -> None:
     log.warning("gun %s: the modules' watchdog time has passed: opening", gun.id)
 
 
-def _silent(gun: Gun, now: float) -> list[int]:
+def _silent(gun: GunView, now: float) -> list[int]:
     """The gun's modules not heard within the stale bound (their current is unknown)."""
     stale_before = gun.wiring.pool.heard_after(now)
     modules = gun.wiring.driver.modules
     return [a for a in gun.modules() if not modules[a].online or modules[a].last_seen < stale_before]
 
 
-async def _discharge(gun: Gun) -> None:
+async def _discharge(gun: GunView) -> None:
     """Wait for the output under 60 V (bounded); an unknown voltage is never taken as safe."""
     wiring = gun.wiring
     loop = asyncio.get_running_loop()
@@ -146,7 +146,7 @@ async def _discharge(gun: Gun) -> None:
     )
 
 
-def emergency(gun: Gun, why: str) -> None:
+def emergency(gun: GunView, why: str) -> None:
     """DC off and contactors open together, now, without waiting for the current."""
     wiring = gun.wiring
     load = gun.readout.measured_current

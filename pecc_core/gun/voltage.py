@@ -5,7 +5,7 @@ sensor (``io.connector``) when the cabinet has one, else the highest
 reading of the gun's modules. Readings age: a module not heard from for
 ``safety.reading_stale_ms`` (of on-time loop time: :mod:`pecc_core.stalls`)
 does not count, and with no fresh source the
-voltage is *unknown* (:attr:`Gun.voltage_known` False): the last value
+voltage is *unknown* (:attr:`~pecc_core.gun.readings.Readings.voltage_known` False): the last value
 stays in the status, is never taken as below 60 V, and the gun says so.
 
 Supervision, checked every control cycle:
@@ -22,14 +22,14 @@ Supervision, checked every control cycle:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pecc_core.gun.table import GunState
 from pecc_core.power import Mode
 
 if TYPE_CHECKING:
-    from pecc_core.gun.machine import Gun
+    from pecc_core.gun.readings import Readings
+    from pecc_core.gun.view import GunView
 
 #: The states in which the error over-voltage is watched: power flows to the car.
 POWER_FLOWS = frozenset({GunState.PRECHARGE, GunState.CHARGE})
@@ -47,27 +47,6 @@ CONDUCTING = 1.0
 PLAUSIBILITY_S = 1.0
 
 
-@dataclass(slots=True)
-class Readings:
-    """How fresh a gun's measurements are, and the supervision's timers.
-
-    :param modules_fresh: some module of the gun was heard within the stale bound.
-    :param module_voltage: the modules' newest voltage reading (None: stale).
-    :param module_read_at: the loop time it was read.
-    :param voltage_known: the output voltage is known (connector sensor or fresh modules).
-    :param over_voltage_since: loop time since when the output is at or above the EV's maximum.
-    :param implausible_since: the time of the first module reading, of those since, that
-        disagrees with the connector sensor.
-    """
-
-    modules_fresh: bool = True
-    module_voltage: float | None = None
-    module_read_at: float = 0.0
-    voltage_known: bool = True
-    over_voltage_since: float | None = None
-    implausible_since: float | None = None
-
-
 def emergency_limit(ev_max: float | None, gun_max: float) -> float:
     """Table 103's emergency over-voltage limit for ``min(ev_max, gun_max)``."""
     negotiated = gun_max if ev_max is None else min(ev_max, gun_max)
@@ -77,7 +56,7 @@ def emergency_limit(ev_max: float | None, gun_max: float) -> float:
     return EMERGENCY_DEFAULT
 
 
-def measure(gun: Gun, now: float) -> None:
+def measure(gun: GunView, now: float) -> None:
     """Refresh the gun's measured values and whether its voltage is known."""
     wiring = gun.wiring
     readout = gun.readout
@@ -98,7 +77,7 @@ def measure(gun: Gun, now: float) -> None:
         gun.fault_monitor.notice("stale", not readings.voltage_known, "measured voltage unknown: readings are stale")
 
 
-def supervise(gun: Gun, now: float) -> None:
+def supervise(gun: GunView, now: float) -> None:
     """The voltage supervision conditions (see the module docstring)."""
     if not gun.readings.voltage_known:
         return
@@ -113,7 +92,7 @@ def supervise(gun: Gun, now: float) -> None:
     _plausibility(gun)
 
 
-def _error_over_voltage(gun: Gun, readings: Readings, now: float, volts: float, ev_max: float | None) -> None:
+def _error_over_voltage(gun: GunView, readings: Readings, now: float, volts: float, ev_max: float | None) -> None:
     """While power flows to the car (the cable check tests above the EV's maximum by design)."""
     if ev_max is None or volts < ev_max or gun.state not in POWER_FLOWS:
         readings.over_voltage_since = None
@@ -127,7 +106,7 @@ def _error_over_voltage(gun: Gun, readings: Readings, now: float, volts: float, 
                          f"for {held * 1000:.0f} ms")
 
 
-def _pe(gun: Gun, volts: float) -> None:
+def _pe(gun: GunView, volts: float) -> None:
     sample = gun.wiring.io.imd.sample(gun.id)
     if sample is None or (sample.plus_pe is None and sample.minus_pe is None):
         return
@@ -143,7 +122,7 @@ def _pe(gun: Gun, volts: float) -> None:
 SAFE_FLOOR = 60.0
 
 
-def _plausibility(gun: Gun) -> None:
+def _plausibility(gun: GunView) -> None:
     readings = gun.readings
     module_volts = readings.module_voltage
     connector = gun.wiring.io.connector

@@ -14,13 +14,8 @@ so the allocation leaves them on the gun until then.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
-
-from pecc_core.gun import safe_down
-
-if TYPE_CHECKING:
-    from pecc_core.gun.machine import Gun
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 #: How long a reply to ``reset`` / ``contactorsStatus: open`` waits for the
 #: transition to standby before answering (the rest goes on behind it) (s).
@@ -28,10 +23,16 @@ REPLY_WAIT = 0.3
 
 
 class Work:
-    """The sequence and kept tasks of one gun, and whether its safe-down holds its modules."""
+    """The sequence and kept tasks of one gun, and whether its safe-down holds its modules.
 
-    def __init__(self, gun: Gun) -> None:
-        self._gun = gun
+    ``safe_down`` makes the gun's safe-down sequence
+    (:func:`pecc_core.gun.safe_down.run` for the gun), which ends by
+    calling :meth:`safe_down_ended`.
+    """
+
+    def __init__(self, gun_id: str, safe_down: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._gun_id = gun_id
+        self._safe_down = safe_down
         self._sequence: asyncio.Task[None] | None = None  # cable check or safe-down
         self._kept: set[asyncio.Task[Any]] = set()
         self._holds_modules = False
@@ -43,7 +44,7 @@ class Work:
 
     def start(self, sequence: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``sequence`` (the cable check) as the gun's sequence."""
-        self._sequence = asyncio.get_running_loop().create_task(sequence, name=f"{name}-{self._gun.id}")
+        self._sequence = asyncio.get_running_loop().create_task(sequence, name=f"{name}-{self._gun_id}")
 
     def forget(self) -> None:
         """At the end of the cable check or safe-down: it is no longer the gun's sequence."""
@@ -52,13 +53,12 @@ class Work:
 
     def safe_down(self) -> None:
         """Start the safe-down (once), cancelling a running cable check."""
-        gun = self._gun
         if self._holds_modules:
             return
         if self._sequence is not None and self._sequence is not asyncio.current_task():
             self._sequence.cancel()
         self._holds_modules = True
-        self._sequence = asyncio.get_running_loop().create_task(safe_down.run(gun), name=f"safe-down-{gun.id}")
+        self._sequence = asyncio.get_running_loop().create_task(self._safe_down(), name=f"safe-down-{self._gun_id}")
 
     def safe_down_ended(self) -> None:
         """The safe-down has ended, whatever its outcome: its modules go back to the allocation."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from pecc_core.gun.cable_check import CheckRecord, LastCheck
+from pecc_core.gun.last_check import CheckRecord, LastCheck
 from pecc_core.model import Isolation
 
 

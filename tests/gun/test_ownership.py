@@ -28,9 +28,10 @@ OWNED: Mapping[str, frozenset[str]] = {
     "pecc_core.gun.output": frozenset({"setpoint", "_setpoint", "power_bound", "_power_bound", "_ramp"}),
     # the contactors part keeps what was last commanded and whether a command is in progress
     "pecc_core.gun.contactors": frozenset({"commanded_closed", "_commanded_closed", "switching", "_switching"}),
-    # the running cable check alone fills in its figures and the IMD sample it ended on
+    # the last check keeps its record and the IMD sample it ended on, set as the check begins and ends
+    "pecc_core.gun.last_check": frozenset({"record", "_record", "isolation_seq", "_isolation_seq"}),
+    # the running cable check alone fills in its figures
     "pecc_core.gun.cable_check": frozenset({
-        "record", "_record", "isolation_seq", "_isolation_seq",
         "reached", "self_test", "samples", "first_sample", "resistance", "verdict", "passed",
     }),
     # the gun's work starts the safe-down and hears of its end: it keeps the gun's modules meanwhile
