@@ -8,18 +8,24 @@ subprocess.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import ssl
 import time
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
 
+from pecc_core.asyncutil import run
 from pecc_core.testing import sim_overrides, write_profile
 from pecc_plugins.pepws.admission import Gate
 
 from .conftest import StartPecc
 from .process_rig import PeccProcess
+from .tls_rig import LabCa
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +116,46 @@ def test_accept_failures_are_logged_once_per_episode(caplog: pytest.LogCaptureFi
     assert len(lines) == 2, lines
     assert "accept(): fails" in lines[0] and "Too many open files" in lines[0]
     assert "accept(): works again after 100 failures" in lines[1]
+
+
+@pytest.mark.system("a loop of its own (uvloop or asyncio) on real time, and a blocking connect before it accepts")
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_client_hello_sent_before_the_accept_reaches_the_tls_handshake(tmp_path: Path, loop: str) -> None:
+    """uvloop reads a socket once ``connection_made`` returns, paused or not: the gate hands those bytes to TLS.
+
+    The client's first TLS flight is in the socket before the server's loop
+    accepts it, so uvloop reads it before the TLS protocol is on the socket.
+    """
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is not installed on this platform")
+    ca = LabCa(tmp_path)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    gate = Gate(16, 4, 1, (), 10.0, server_side)
+
+    async def never_called(ws: ServerConnection) -> None:  # the test ends after the TLS handshake
+        raise AssertionError("no WebSocket handshake in this test")
+
+    async def handshake() -> str | None:
+        running = asyncio.get_running_loop()
+        async with serve(never_called, "127.0.0.1", 0, create_connection=gate.connection_class()) as server:
+            port = server.sockets[0].getsockname()[1]
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = ca.client(None).wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+            with socket.create_connection(("127.0.0.1", port)) as sock:  # blocking: the loop has not accepted yet
+                with contextlib.suppress(ssl.SSLWantReadError):
+                    tls.do_handshake()
+                sock.sendall(outgoing.read())  # the ClientHello
+                sock.setblocking(False)
+                async with asyncio.timeout(5):
+                    while True:
+                        incoming.write(await running.sock_recv(sock, 65536))
+                        try:
+                            tls.do_handshake()
+                        except ssl.SSLWantReadError:
+                            await running.sock_sendall(sock, outgoing.read())
+                            continue
+                        await running.sock_sendall(sock, outgoing.read())
+                        return tls.version()
+
+    assert run(handshake(), loop) is not None

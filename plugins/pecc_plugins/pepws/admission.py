@@ -16,7 +16,9 @@ SECCs included, and asyncio writes a traceback for every attempt. So:
   connected before (remembered, bounded);
 - every handshake has ``server.handshake_timeout_ms`` (TLS, then WebSocket);
 - TLS is started here, after the count, with the context current at
-  accept time (a reload changes it for new connections only);
+  accept time (a reload changes it for new connections only); on uvloop,
+  which reads a socket as soon as it is accepted, what it read before TLS
+  started (the ClientHello) is handed to TLS;
 - ``accept()`` failures are logged once per episode, not once per attempt.
 
 The counting hooks into websockets through ``create_connection`` (a
@@ -30,7 +32,7 @@ import logging
 import os
 import resource
 from collections import Counter, OrderedDict
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from websockets.asyncio.server import ServerConnection
 
@@ -211,9 +213,14 @@ class GatedConnection(ServerConnection):
         self._socket: asyncio.Transport | None = None
         self._tls: asyncio.Task[None] | None = None
         self._made = False
+        #: Bytes the socket gave before TLS took it over (see :meth:`data_received`).
+        self._early: list[bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # a TCP socket's
+        # An accepted TCP socket's transport: asyncio's, or uvloop's, which has every method
+        # of asyncio.Transport without subclassing it. So a cast, as websockets' own
+        # connection_made does; an isinstance check would refuse every socket on uvloop.
+        transport = cast(asyncio.Transport, transport)
         gate = self.gate
         address = self._address = peer_address(transport)
         refusal = gate.admit(address)
@@ -227,10 +234,30 @@ class GatedConnection(ServerConnection):
             self._made = True
             super().connection_made(transport)
             return
-        transport.pause_reading()  # the ClientHello stays in the kernel until TLS starts
+        transport.pause_reading()  # the ClientHello stays in the kernel until TLS starts (asyncio)
+        self._early = []
         self._tls = self.loop.create_task(self._start_tls(transport, gate.context))
 
+    def data_received(self, data: bytes) -> None:
+        """Before TLS starts: keep the bytes for it (the ClientHello); after: websockets' own.
+
+        uvloop starts reading once ``connection_made`` returns, whether it paused
+        reading or not (asyncio keeps the pause), so the ClientHello may arrive
+        here before ``start_tls`` has put its TLS protocol on the socket.
+        """
+        if self._early is None:
+            super().data_received(data)
+            return
+        self._early.append(data)
+        if self._socket is not None:
+            self._socket.pause_reading()  # reading now: this pause holds
+
     async def _start_tls(self, transport: asyncio.Transport, context: ssl.SSLContext) -> None:
+        early, self._early = b"".join(self._early or ()), None
+        if early:
+            # runs before the TLS protocol's connection_made, which start_tls schedules
+            # below: the bytes wait in its incoming buffer for the handshake to start
+            self.loop.call_soon(_hand_over, transport, early)
         try:
             tls = await self.loop.start_tls(
                 transport, self, context, server_side=True, ssl_handshake_timeout=self.gate.timeout
@@ -261,3 +288,21 @@ class GatedConnection(ServerConnection):
         if self._socket is not None:
             self.gate.release(self._address, self._socket)
             self._socket = None
+
+
+def _hand_over(transport: asyncio.Transport, data: bytes) -> None:
+    """Give ``data`` to the protocol ``start_tls`` put on ``transport``, as the transport would have.
+
+    That protocol is a buffered one (asyncio's and uvloop's SSLProtocol; uvloop's
+    does not subclass asyncio.BufferedProtocol, hence the cast).
+    """
+    if transport.is_closing():
+        return
+    protocol = cast(asyncio.BufferedProtocol, transport.get_protocol())
+    view = memoryview(data)
+    while view:
+        buffer = memoryview(protocol.get_buffer(len(view)))
+        size = min(len(buffer), len(view))
+        buffer[:size] = view[:size]
+        protocol.buffer_updated(size)
+        view = view[size:]
