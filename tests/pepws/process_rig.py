@@ -21,17 +21,23 @@ _WITH_LIMIT = (
 
 
 class PeccProcess:
-    """``pecc run --profile PATH``, with the open-file limit (soft, hard) ``nofile`` if given."""
+    """``pecc run --profile PATH``, with the open-file limit (soft, hard) ``nofile`` if given.
 
-    def __init__(self, profile: Path, log: Path, nofile: tuple[int, int] | None = None) -> None:
+    ``loop``: ``pecc run --loop`` (asyncio, uvloop, auto); None leaves ``pecc run``'s default.
+    """
+
+    def __init__(
+        self, profile: Path, log: Path, nofile: tuple[int, int] | None = None, loop: str | None = None
+    ) -> None:
         self.port = 0
         self.log = log
         self._out = log.open("w")
         start = [sys.executable, "-m", "pecc_core.cli"]
         if nofile is not None:
             start = [sys.executable, "-c", _WITH_LIMIT, *map(str, nofile)]
+        options = ["--loop", loop] if loop is not None else []
         self.proc = subprocess.Popen(
-            [*start, "run", "--profile", str(profile)],
+            [*start, "run", *options, "--profile", str(profile)],
             stdout=self._out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from pecc_core.testing import sim_overrides, write_profile
 
@@ -30,17 +30,27 @@ async def statuses(ws: ClientConnection, n: int) -> None:
 
 
 @pytest.mark.system("SIGHUP to a `pecc run` process, TLS across processes")
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 async def test_sighup_takes_a_new_certificate_and_allow_list_and_keeps_live_sessions(
-    tmp_path: Path, can_channel: str
+    tmp_path: Path, can_channel: str, loop: str
 ) -> None:
+    """On either event loop (uvloop's transports are not asyncio.Transport subclasses).
+
+    Before the reload, a client without a certificate is refused in the TLS handshake.
+    """
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is not installed on this platform")
     ca = LabCa(tmp_path)
     path = write_profile("sim", tmp_path, {**sim_overrides(can_channel), **ca.overrides()})
-    pecc = await PeccProcess(path, tmp_path / "pecc.log").started()
+    pecc = await PeccProcess(path, tmp_path / "pecc.log", loop=loop).started()
     try:
         url = f"wss://127.0.0.1:{pecc.port}"
         old = await connect(f"{url}/secc1/gun1", ssl=ca.client("secc1"), subprotocols=["pep1.5"])
         before = server_fingerprint(old)
         await statuses(old, 2)
+        with pytest.raises((OSError, InvalidHandshake)):  # no client certificate: no TLS session
+            await connect(f"{url}/secc1/gun2", ssl=ca.client(None), subprotocols=["pep1.5"])
+        await pecc.wait_for("TLS handshake with 127.0.0.1 failed")
 
         ca.write_server(ca.ca, "server")  # a new server key and certificate, same files
         data = tomllib.loads(path.read_text())
