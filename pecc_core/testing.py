@@ -172,8 +172,10 @@ def wait_serving(log: Path, process: subprocess.Popen[bytes], timeout: float = 3
     """
     deadline = time.monotonic() + timeout
     while (found := _SERVING.search(log.read_text())) is None:
-        assert process.poll() is None, f"pecc run exited with {process.returncode}:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"pecc run not serving after {timeout:g} s:\n{log.read_text()}"
+        if process.poll() is not None:
+            raise AssertionError(f"pecc run exited with {process.returncode}:\n{log.read_text()}")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"pecc run not serving after {timeout:g} s:\n{log.read_text()}")
         time.sleep(0.05)
     return int(found.group(1))
 
