@@ -303,7 +303,7 @@ class TxScheduler:
             return
         now = loop.time()
         if now < self._blocked_until:
-            self._wake_at(self._blocked_until)
+            self._wake_at(loop, self._blocked_until)
             return
         credit = min(self._credit + now - self._credit_at, self._catch_up_credit if behind else self._max_credit)
         self._credit_at = now
@@ -313,7 +313,7 @@ class TxScheduler:
             cost = costs[entry.priority][min(entry.msg.dlc, 8)]
             if credit < cost - CREDIT_SLACK_S:
                 self._credit = credit
-                self._wake_at(now + cost - credit)
+                self._wake_at(loop, now + cost - credit)
                 return
             try:
                 self._write(entry.msg)
@@ -321,7 +321,7 @@ class TxScheduler:
                 # a refusal means the device queue is full: credit counts its draining from here
                 self._credit = 0.0 if is_transient(exc) else credit
                 if is_transient(exc):
-                    self._refused(now, exc)
+                    self._refused(loop, now, exc)
                 else:
                     self._on_dead(exc)
                 return
@@ -365,13 +365,13 @@ class TxScheduler:
         elif entry.slot is not None:
             del self._slots[entry.slot]
 
-    def _wake_at(self, when: float) -> None:
-        assert self._loop is not None
+    def _wake_at(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """Pump again at ``when`` on ``loop`` (the pump's: while it runs, the bus is open)."""
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = self._loop.call_at(when, self._pump, True)
+        self._timer = loop.call_at(when, self._pump, True)
 
-    def _refused(self, now: float, exc: BaseException) -> None:
+    def _refused(self, loop: asyncio.AbstractEventLoop, now: float, exc: BaseException) -> None:
         """A transient refusal: back off, give up on stale frames, escalate stuck offs."""
         counters, config = self.counters, self.config
         counters.retried += 1
@@ -380,7 +380,7 @@ class TxScheduler:
         self._refusals.failed(f"{exc}; retrying", level=logging.DEBUG)
         self._blocked_until = now + self._backoff
         self._backoff = min(self._backoff * 2, config.retry_max_s)
-        self._wake_at(self._blocked_until)  # before the owners are told: they may send again
+        self._wake_at(loop, self._blocked_until)  # before the owners are told: they may send again
         for priority in (Priority.SETPOINT, Priority.POLL):
             queue = self._queues[priority]
             while queue and now - queue[0].queued_at >= config.give_up_s:

@@ -104,7 +104,7 @@ class Recorder:
             await cancel(self._sampler)
         for gun_id, record in self.guns.items():  # a session cut by the stop ends here
             if record.session is not None:
-                self._end_session(gun_id, record, "PECC stopped", "failed")
+                self._end_session(gun_id, record, record.session, "PECC stopped", "failed")
 
     # -- observers (never raise) -----------------------------------------------------
 
@@ -136,7 +136,9 @@ class Recorder:
             self._checkpoint_at(record, asyncio.get_running_loop().time() + self.checkpoint_s)
         elif record.session is not None and new in INOPERATIVE_STATES:
             record.session.vehicle_id = record.session.vehicle_id or gun.vehicle_id
-            self._end_session(gun.id, record, reason, "completed" if event in SECC_ENDS else "failed")
+            self._end_session(
+                gun.id, record, record.session, reason, "completed" if event in SECC_ENDS else "failed"
+            )
 
     def _checkpoint_at(self, record: GunRecord, due: float) -> None:
         record.checkpoint = asyncio.get_running_loop().call_at(due, self._checkpoint, record, due)
@@ -148,9 +150,8 @@ class Recorder:
                 self.history.session(record.session)
                 self._checkpoint_at(record, due + self.checkpoint_s)
 
-    def _end_session(self, gun_id: str, record: GunRecord, reason: str, outcome: str) -> None:
-        session = record.session
-        assert session is not None
+    def _end_session(self, gun_id: str, record: GunRecord, session: Session, reason: str, outcome: str) -> None:
+        """End ``session``, the open one of ``record``."""
         if record.checkpoint is not None:
             record.checkpoint.cancel()
             record.checkpoint = None

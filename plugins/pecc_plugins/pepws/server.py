@@ -286,7 +286,8 @@ class PepWsServer:
         sock = ws.transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
-        assert ws.request is not None  # the handshake is done when the handler runs
+        if ws.request is None:  # websockets runs the handler only after a handshake, which sets it
+            raise RuntimeError("PEP-WS: a connection handler without the handshake's request")
         gun = self._station.by_path[gun_path(ws.request.path)]
         peer = PeerIdentity.of(ws.transport)
         holder = self._holder(gun.id)

@@ -277,7 +277,8 @@ class ChargingSession:
     def _live_status(self) -> Status:
         """The latest status, refusing one that says the PECC cannot go on."""
         status = self.client.status
-        assert status is not None  # _prepare waited for one
+        if status is None:  # _prepare waits for one: only a session that skipped it gets here
+            raise SessionFailed("no status from the PECC yet")
         if _inoperative(status):
             raise SessionFailed(self._pecc_says("the PECC reports inoperative"))
         if status["contactorsStatus"] != "closed" and self.progress.state in ("preCharge", "charge"):

@@ -24,7 +24,7 @@ import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pecc_core.asyncutil import call_maybe_async, cancel
 from pecc_core.io import IO_ROLES, ContactorError, ImdSample, Io
@@ -54,6 +54,8 @@ STALL_S = 0.25
 #: a full state goes out at least this often, changed or not (the PECC sees the link alive)
 HEARTBEAT_S = 1.0
 
+_Driver = TypeVar("_Driver")
+
 
 @dataclass(slots=True)
 class Car:
@@ -72,6 +74,13 @@ def sim_io(profile: Profile, plugins: PluginManager) -> Io:
     return Io(**drivers)
 
 
+def _sim(driver: object, kind: type[_Driver]) -> _Driver:
+    """``driver`` as the sim driver ``kind``: the bench uses its own methods (faults, the commanded state)."""
+    if not isinstance(driver, kind):
+        raise TypeError(f"sim-hw: the 'sim' driver is a {type(driver).__name__}, not a {kind.__name__}")
+    return driver
+
+
 @dataclass
 class Bench:
     """Simulated modules and I/O of ``profile``, served to any PECC that connects."""
@@ -87,6 +96,11 @@ class Bench:
     def __post_init__(self) -> None:
         self.io = sim_io(self.profile, self.plugins)
         simio.wire(self.io)  # as in the cabinet: the IMD reads the output voltage, CP/PP gates the contactors
+        self.contactors = _sim(self.io.contactors, SimContactors)
+        self.imd = _sim(self.io.imd, SimIsolationMonitor)
+        self.supervision = _sim(self.io.supervision, SimSupervision)
+        self.estop = _sim(self.io.estop, SimEmergencyStop)  # sim_io builds every role, the optional ones too
+        self.connector = _sim(self.io.connector, SimConnectorVoltage)
         self.guns = {g.id: Car() for g in self.profile.guns}
         self.hub = BusHub(self.settings.bus.channel)
         self.modsim = ModSim(self.settings, self)
@@ -131,18 +145,15 @@ class Bench:
     # -- what the PECC sees ------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        io = self.io
-        estop, connector = io.estop, io.connector
-        assert estop is not None and connector is not None  # the bench has every role (sim_io)
         return {
-            "contactors": {g: io.contactors.closed(g) for g in self.guns},
-            "imd": {g: _sample(io.imd.sample(g)) for g in self.guns},
+            "contactors": {g: self.contactors.closed(g) for g in self.guns},
+            "imd": {g: _sample(self.imd.sample(g)) for g in self.guns},
             "selftest": dict(self._self_tests),
-            "supervision": {g: io.supervision.allowed(g) for g in self.guns},
-            "matrix": {str(m): io.matrix.gun_of(m) for m in self.modsim.modules},
-            "estop": {g: estop.pressed(g) for g in self.guns},
+            "supervision": {g: self.supervision.allowed(g) for g in self.guns},
+            "matrix": {str(m): self.io.matrix.gun_of(m) for m in self.modsim.modules},
+            "estop": {g: self.estop.pressed(g) for g in self.guns},
             # a DC meter's resolution: the state changes (and goes out) when the reading does
-            "connector": {g: _reading(connector.voltage(g)) for g in self.guns},
+            "connector": {g: _reading(self.connector.voltage(g)) for g in self.guns},
         }
 
     async def _sample(self) -> None:
@@ -167,10 +178,8 @@ class Bench:
 
     def _interlock(self) -> None:
         """CP/PP: a gun whose pilot left state C gets its contactors opened, by wiring."""
-        contactors = self.io.contactors
-        assert isinstance(contactors, SimContactors)
         for gun in self.guns:
-            if contactors.commanded(gun) and not self.io.supervision.allowed(gun):
+            if self.contactors.commanded(gun) and not self.supervision.allowed(gun):
                 log.info("sim-hw: gun %s: CP/PP interlock opens the contactors", gun)
                 self._switch(gun, False)
 
@@ -238,22 +247,18 @@ class Bench:
         }
 
     def _inject(self, msg: dict[str, Any]) -> None:
-        what, io, sim = msg["what"], self.io, self.modsim
+        what, sim = msg["what"], self.modsim
         if what == "imd":
             result = msg["result"]
-            assert isinstance(io.imd, SimIsolationMonitor)
-            io.imd.inject(self._gun(msg["gun"]), None if result is None else Isolation(result))
+            self.imd.inject(self._gun(msg["gun"]), None if result is None else Isolation(result))
         elif what == "supervision":
-            assert isinstance(io.supervision, SimSupervision)
-            io.supervision.allow(self._gun(msg["gun"]), bool(msg["allowed"]))
+            self.supervision.allow(self._gun(msg["gun"]), bool(msg["allowed"]))
         elif what == "estop":
-            assert isinstance(io.estop, SimEmergencyStop)
             gun = msg.get("gun")
-            io.estop.press(None if gun is None else self._gun(gun), bool(msg["pressed"]))
+            self.estop.press(None if gun is None else self._gun(gun), bool(msg["pressed"]))
         elif what == "drift":
-            assert isinstance(io.connector, SimConnectorVoltage)
             volts = msg["volts"]
-            io.connector.drift(self._gun(msg["gun"]), None if volts is None else float(volts))
+            self.connector.drift(self._gun(msg["gun"]), None if volts is None else float(volts))
         elif what == "silence":
             sim.silence(int(msg["module"]), bool(msg["silent"]))
         elif what == "bit":
@@ -272,11 +277,9 @@ class Bench:
 
     def _switch(self, gun: str, closed: bool) -> None:
         gun = self._gun(gun)
-        contactors = self.io.contactors
-        assert isinstance(contactors, SimContactors)
-        if contactors.commanded(gun) == closed and gun not in self._switching:
+        if self.contactors.commanded(gun) == closed and gun not in self._switching:
             return
-        if closed and not self.io.supervision.allowed(gun):
+        if closed and not self.supervision.allowed(gun):
             return  # the interlock holds the coil off
         previous = self._switching.pop(gun, None)
         if previous is not None:

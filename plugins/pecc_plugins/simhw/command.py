@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from pecc_plugins.simhw.bench import Bench
 
 EXIT_USAGE = 2
 
@@ -43,10 +46,7 @@ def sim_hw(
     asyncio.run(_serve(bench))
 
 
-async def _serve(bench: object) -> None:
-    from pecc_plugins.simhw.bench import Bench
-
-    assert isinstance(bench, Bench)
+async def _serve(bench: Bench) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

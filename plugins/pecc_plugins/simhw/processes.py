@@ -74,8 +74,10 @@ class SplitStation:
         self.hw = self._spawn("sim-hw", "--profile", str(self.profile), log=self.hw_log)
         deadline = time.monotonic() + timeout
         while "I/O link" not in self.hw_log.read_text():
-            assert self.hw.poll() is None, f"pecc sim-hw exited:\n{self.hw_log.read_text()}"
-            assert time.monotonic() < deadline, f"pecc sim-hw not up after {timeout:g} s"
+            if self.hw.poll() is not None:
+                raise AssertionError(f"pecc sim-hw exited:\n{self.hw_log.read_text()}")
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"pecc sim-hw not up after {timeout:g} s")
             time.sleep(0.05)
 
     def start_pecc(self, *extra: str, timeout: float = 60.0) -> None:
@@ -88,7 +90,8 @@ class SplitStation:
         self.api = found.group(1) if found else ""
 
     def kill_pecc(self, sig: int = signal.SIGKILL) -> int:
-        assert self.pecc is not None
+        if self.pecc is None:
+            raise RuntimeError("kill_pecc: no pecc run started (start_pecc first)")
         self.pecc.send_signal(sig)
         return self.pecc.wait(60)
 
