@@ -41,10 +41,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pecc_core.gun.last_check import CheckRecord
-from pecc_core.gun.table import Event, GunState
+from pecc_core.gun.table import GunState
 from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
 
@@ -96,6 +97,14 @@ def test_current(voltage: float) -> float:
     return max(0.0, CURRENT_MARGIN * min(TEST_CURRENT_BELOW, voltage / SHORT_CIRCUIT_OHM))
 
 
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """How a cable check ended, for the gun to take its transition: passed or not, and why (with its figures)."""
+
+    passed: bool
+    reason: str
+
+
 class CheckFailed(Exception):
     """A step of the check failed; the message says why, with its figures."""
 
@@ -104,8 +113,13 @@ class _Left(Exception):
     """The gun left ``cableCheck`` meanwhile: the check ends without a result."""
 
 
-async def run(gun: GunView, voltage: float, suggestion: float | None = None) -> None:
-    """The whole sequence (module docstring); reports through the table."""
+async def run(gun: GunView, voltage: float, suggestion: float | None = None) -> CheckResult | None:
+    """The whole sequence (module docstring): its result, or None if it ended without one.
+
+    None: the gun left ``cableCheck`` meanwhile, or no module freed (the
+    ``no_module_free`` fault is raised). The gun takes the result's
+    transition (:class:`~pecc_core.gun.machine.Gun`).
+    """
     loop = asyncio.get_running_loop()
     record = gun.last_check.begin(CheckRecord(voltage, loop.time(), gun.ev.ev_max_voltage_volts, suggestion))
     safety = gun.safety
@@ -126,7 +140,7 @@ async def run(gun: GunView, voltage: float, suggestion: float | None = None) -> 
         if not await _modules(gun):
             gun.work.forget()
             gun.fault_monitor.condition("no_module_free", True, "no power module free: this gun cannot deliver now")
-            return
+            return None
         await _reach(gun, voltage, record)
         imd.start_monitoring(gun.id)
         if safety.imd_self_test in ("after_close", "both"):
@@ -138,12 +152,11 @@ async def run(gun: GunView, voltage: float, suggestion: float | None = None) -> 
         if safety.cable_check_discharge:
             await _discharged(gun)
     except CheckFailed as exc:
-        _report(gun, record, False, str(exc))
-        return
+        return _report(gun, record, False, str(exc))
     except _Left:
         gun.work.forget()
-        return
-    _report(gun, record, record.passed, "" if record.passed else _failed_verdict(record))
+        return None
+    return _report(gun, record, record.passed, "" if record.passed else _failed_verdict(record))
 
 
 async def _in_check(gun: GunView, seconds: float) -> None:
@@ -267,7 +280,7 @@ def _failed_verdict(record: CheckRecord) -> str:
     return f"insulation fault: {ohm} (fault below {FAULT_BELOW_OHM / 1000:.0f} kΩ)"
 
 
-def _report(gun: GunView, record: CheckRecord, passed: bool, why: str) -> None:
+def _report(gun: GunView, record: CheckRecord, passed: bool, why: str) -> CheckResult:
     loop = asyncio.get_running_loop()
     gun.work.forget()
     gun.drive(0.0, 0.0)
@@ -279,15 +292,12 @@ def _report(gun: GunView, record: CheckRecord, passed: bool, why: str) -> None:
     if passed:
         gun.readout.isolation = record.verdict
         log.info("gun %s: cable check passed: %s", gun.id, figures, extra={"gun": gun.id})
-        gun.go(Event.TEST_PASSED, f"isolation {record.verdict} ({figures})")
-        return
+        return CheckResult(True, f"isolation {record.verdict} ({figures})")
     record.passed = False
     gun.readout.isolation = Isolation.FAULT
     message = f"gun {gun.id}: cable check failed: {why} ({figures})"
     log.warning("%s", message, extra={"gun": gun.id})
-    if gun.secc is not None:
-        gun.secc.send_event(message)
-    gun.go(Event.TEST_FAILED, message)
+    return CheckResult(False, message)
 
 
 def _volts(gun: GunView) -> str:

@@ -131,7 +131,7 @@ class Gun:
         self.active_since = 0.0
         self._closing: str | None = None
         #: The cable check or safe-down running, and the short tasks kept (:mod:`.work`).
-        self.work = Work(self.id, lambda: safe_down.run(self))
+        self.work = Work(self.id, self._safe_down)
         self._demand: GunDemand | None = None
         #: The cable check, supervision and shutdown settings (the profile's ``[safety]``).
         self.safety = wiring.safety
@@ -200,7 +200,7 @@ class Gun:
             raise InternalRefused(f"gun {self.id}: CP/PP supervision does not allow closing the contactors")
         self.readout.isolation = Isolation.INVALID
         self.go(E.CABLE_CHECK, f"cableCheck at {test_voltage:g} V (suggested {voltage:g} V)")
-        self.work.start(cable_check.run(self, test_voltage, voltage), "cable-check")
+        self.work.start(self._cable_check(test_voltage, voltage), "cable-check")
 
     async def target_values(self, target: Target) -> None:
         """Drive the output as the SECC asks, within every limit.
@@ -443,6 +443,27 @@ class Gun:
             if self.state not in INOPERATIVE_STATES:  # already back in standby: open again
                 self.work.safe_down()
             raise InoperativeRefused(f"gun {self.id} was taken to standby while closing its contactors")
+
+    async def _cable_check(self, voltage: float, suggestion: float) -> None:
+        """The cable check as the gun's sequence: the gun takes its result's transition."""
+        result = await cable_check.run(self, voltage, suggestion)
+        if result is None:
+            return
+        if result.passed:
+            self.go(E.TEST_PASSED, result.reason)
+            return
+        if self.secc is not None:
+            self.secc.send_event(result.reason)
+        self.go(E.TEST_FAILED, result.reason)
+
+    async def _safe_down(self) -> None:
+        """The safe-down as the gun's sequence: standby, or the end of a fault, only if it ran through."""
+        if not await safe_down.run(self):
+            self.fault_monitor.condition("internal", True, "safe-down failed (see the log)")
+        elif self.state is S.STOPPING:
+            self.go(E.SAFE, "outputs 0, contactors open, output discharged")
+        elif self.state is S.INOPERATIVE and not self.faults:
+            self.go(E.CLEARED, "fault cleared")
 
     # -- the machine -----------------------------------------------------------------
 

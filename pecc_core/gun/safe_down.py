@@ -27,7 +27,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from pecc_core.gun import voltage
-from pecc_core.gun.table import Event, GunState
 from pecc_core.io import ContactorError
 
 if TYPE_CHECKING:
@@ -46,16 +45,16 @@ DEFAULT_WATCHDOG = 10.0
 OPEN_CURRENT = 2.0
 
 
-async def run(gun: GunView) -> None:
-    """Outputs 0, current down, contactors open, output discharged, IMD stopped.
+async def run(gun: GunView) -> bool:
+    """Outputs 0, current down, contactors open, output discharged, IMD stopped; True if it ran through.
 
-    Standby (or the end of a fault) is reached only through a run that
-    completed: a run that fails (a driver raising) is logged and leaves the
-    gun inoperative with an ``internal`` fault; once that clears, the
-    safe-down runs again.
+    The gun takes the transition (:class:`~pecc_core.gun.machine.Gun`):
+    standby (or the end of a fault) is reached only through a run that
+    completed; a run that fails (a driver raising) is logged here and
+    leaves the gun inoperative with an ``internal`` fault; once that
+    clears, the safe-down runs again.
     """
     wiring = gun.wiring
-    failed = False
     try:
         gun.drive(0.0, 0.0)
         if gun.contactors.commanded_closed or wiring.io.contactors.closed(gun.id):
@@ -66,15 +65,10 @@ async def run(gun: GunView) -> None:
         wiring.io.imd.stop_monitoring(gun.id)
     except Exception:
         log.exception("gun %s: safe-down failed; the gun stays inoperative", gun.id)
-        failed = True
+        return False
     finally:
         gun.work.safe_down_ended()
-    if failed:
-        gun.fault_monitor.condition("internal", True, "safe-down failed (see the log)")
-    elif gun.state is GunState.STOPPING:
-        gun.go(Event.SAFE, "outputs 0, contactors open, output discharged")
-    elif gun.state is GunState.INOPERATIVE and not gun.faults:
-        gun.go(Event.CLEARED, "fault cleared")
+    return True
 
 
 async def _current_down(gun: GunView) -> None:

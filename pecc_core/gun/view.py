@@ -4,9 +4,10 @@
 sequences (:mod:`.cable_check`, :mod:`.safe_down`, :mod:`.checks`,
 :mod:`.voltage`, :mod:`.demand`) take this protocol instead of the class,
 so that the gun imports its parts and no part imports the gun. Every
-member is read-only here: a sequence changes the gun through its methods
-(:meth:`go`, :meth:`drive`) and its parts' (the fault monitor, the
-contactors, the work), never by assigning its state.
+member is read-only here, and no transition is: a sequence drives the
+output (:meth:`drive`), reports to the gun's parts (the fault monitor, the
+contactors, the work) and returns its result; the gun takes the
+transitions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from pecc_core.gun.last_check import LastCheck
     from pecc_core.gun.output import Output
     from pecc_core.gun.readings import Readings
-    from pecc_core.gun.table import Event, GunState
+    from pecc_core.gun.table import GunState
     from pecc_core.gun.wiring import Wiring
     from pecc_core.gun.work import Work
     from pecc_core.model import EvSession, Limits, OperatorCaps, Status, Target
@@ -104,5 +105,3 @@ class GunView(Protocol):
     def drive(self, voltage: float, current: float) -> None: ...
 
     def refresh_output(self) -> None: ...
-
-    def go(self, event: Event, reason: str) -> None: ...
