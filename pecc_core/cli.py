@@ -74,17 +74,18 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _load(
-    name: str, host: str | None = None, port: int | None = None, build: bool = False
+    name: str, host: str | None = None, port: int | None = None, build: bool = False, tls_files: bool = True
 ) -> tuple[Profile, PluginManager]:
     """The validated profile with CLI overrides, and the plugins it was checked against.
 
     With ``build``, every plugin of the profile is also built (not started),
     as ``pecc run`` builds them: a factory's refusal is reported here.
+    ``tls_files=False``: the TLS files are not checked (``pecc doctor`` does).
     """
     try:
         changes = check_server_flags(host, port)
         plugins = default_manager()
-        profile = load_profile(name, plugins)
+        profile = load_profile(name, plugins, tls_files=tls_files)
     except (ProfileError, PluginError) as exc:
         raise _fail(str(exc)) from None
     if changes:
@@ -162,6 +163,33 @@ def urls(profile: ProfileOpt = "sim", host: HostOpt = None, port: PortOpt = None
     loaded, _ = _load(profile, host, port)
     for gun in loaded.guns:
         typer.echo(loaded.url(gun))
+
+
+@app.command()
+def doctor(
+    profile: ProfileOpt = "sim",
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of {check, status, detail, fix}.")] = False,
+) -> None:
+    """Check a field install before the first car: CAN, GPIO lines, ports, TLS files, state directory, clock.
+
+    One row per check: ok, warn or fail, and what to do. Exit code 0 when
+    nothing fails, 1 when something does, 2 for an invalid profile.
+    """
+    from rich.console import Console
+
+    from pecc_core.asyncutil import run as run_loop
+    from pecc_core.doctor import Status, report
+    from pecc_core.doctor.runner import diagnose
+
+    loaded, plugins = _load(profile, tls_files=False)
+    findings = run_loop(diagnose(loaded, plugins), "asyncio")
+    if as_json:
+        typer.echo(report.as_json(findings))
+    else:
+        Console().print(report.table(findings, f"pecc doctor: {loaded.name} ({loaded.source})"))
+        typer.echo(report.summary(findings))
+    if any(row.status is Status.FAIL for row in findings):
+        raise typer.Exit(1)
 
 
 @profiles_app.command("list")

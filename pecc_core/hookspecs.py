@@ -37,11 +37,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     import typer
     from marshmallow import Schema
 
+    from pecc_core.doctor import Check
     from pecc_core.gun import Event, Gun, GunState
     from pecc_core.io import (
         ConnectorVoltage,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from pecc_core.power import PowerDriver
     from pecc_core.profile.model import ModuleConfig, Profile, ServerConfig
     from pecc_core.records import Session
+    from pecc_core.registry import Registry
     from pecc_core.station import Station
     from pecc_core.transport import Transport
 
@@ -263,6 +265,21 @@ def pecc_add_commands(app: typer.Typer) -> None:
     (SECC simulator, control client, benchmarks), as datasette's
     ``register_commands``. Import heavy modules inside the command, not at
     plugin import time: every ``pecc`` invocation loads every plugin.
+    """
+
+
+@hookspec
+def pecc_doctor_checks(profile: Profile, registry: Callable[[str], Registry]) -> Iterable[Check] | None:
+    """Offer the checks ``pecc doctor`` runs on the field install of ``profile``.
+
+    Return :class:`pecc_core.doctor.Check` objects for what the plugin's own
+    things need on the machine (its bus, its lines, its port, its files),
+    or None when the profile uses none of them. Building them must do no
+    I/O: ``pecc doctor`` runs each check's ``run`` (plain or async) on its
+    event loop, bounded in time, and turns one that raises into a fail row.
+    ``registry(category)`` is what the plugins offer
+    (:meth:`pecc_core.plugins.PluginManager.registry`), e.g. the class of
+    the profile's power driver.
     """
 
 

@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 
     from marshmallow import Schema
 
+    from pecc_core.doctor import Check
     from pecc_core.gun import Event, Gun, GunState
-    from pecc_core.profile.model import PluginChoice
+    from pecc_core.profile.model import PluginChoice, Profile
     from pecc_core.records import Session
     from pecc_core.station import Station
 
@@ -239,6 +240,11 @@ class PluginManager:
     def add_commands(self, app: Any) -> None:
         """Let plugins add their sub-commands to the typer ``app``."""
         self._pm.hook.pecc_add_commands(app=app)
+
+    def doctor_checks(self, profile: Profile) -> list[Check]:
+        """Every check the plugins offer for ``profile``'s field install (``pecc doctor``)."""
+        offered = self._pm.hook.pecc_doctor_checks(profile=profile, registry=self.registry)
+        return [check for checks in offered for check in checks]
 
     # -- observers ------------------------------------------------------------
     #

@@ -14,7 +14,10 @@ the plugin's own, with the same options (``tryfirst``, ``wrapper``, ...):
   transition being reported is not failed;
 - a :class:`PerPlugin` argument (the ``register`` of the contribution
   hooks) is replaced by the one made for that plugin, so what a plugin
-  offers is recorded under its name.
+  offers is recorded under its name;
+- a ``pecc_doctor_checks`` implementation that raises offers, in place of
+  its checks, one that raises the same: ``pecc doctor`` shows it as a fail
+  row naming the plugin, and runs the other plugins' checks.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pecc_core.doctor import Check
 from pecc_core.episode import Episode
 from pecc_core.hookspecs import OBSERVERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
+    from typing import NoReturn
 
     import pluggy
 
@@ -69,6 +74,8 @@ def stand_in(pm: pluggy.PluginManager, plugin: object, name: str) -> StandIn:
         wrapper = opts.get("wrapper") or opts.get("hookwrapper")
         if hook in OBSERVERS and not wrapper:
             impl = _guarded(function, Episode(log, f"plugin {name!r} in {hook}", ok_level=logging.INFO))
+        elif hook == "pecc_doctor_checks" and not wrapper:
+            impl = _checked(function, name)
         else:
             impl = _attributed(function, name)
         setattr(impl, f"{pm.project_name}_impl", opts)
@@ -92,6 +99,24 @@ def _guarded(function: Callable[..., object], episode: Episode) -> Callable[...,
         return result
 
     return guarded
+
+
+def _checked(function: Callable[..., object], name: str) -> Callable[..., object]:
+    """A plugin that cannot say its checks is a fail row of its own, not the end of ``pecc doctor``."""
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> object:
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            failure = exc
+
+        def raised() -> NoReturn:
+            raise failure
+
+        return [Check(f"plugin {name}", raised)]
+
+    return checked
 
 
 def _attributed(function: Callable[..., Any], name: str) -> Callable[..., Any]:

@@ -118,15 +118,19 @@ def _lower_keys(value: Any) -> Any:
     return value
 
 
-def load(name_or_path: str, plugins: PluginManager | None = None) -> Profile:
-    """Read, validate and build a profile; with ``plugins``, check every plugin choice too."""
+def load(name_or_path: str, plugins: PluginManager | None = None, *, tls_files: bool = True) -> Profile:
+    """Read, validate and build a profile; with ``plugins``, check every plugin choice too.
+
+    ``tls_files=False`` leaves out :func:`check_files`: ``pecc doctor``
+    reports those files itself, as rows beside the other checks.
+    """
     path = resolve(name_or_path)
     raw = read(path)
     try:
         profile = schema.build(raw, name=path.stem, source=path)
     except ValidationError as exc:
         raise ProfileError(str(path), list(describe(exc.messages, raw))) from None
-    problems = check_files(profile)
+    problems = check_files(profile) if tls_files else []
     if problems:
         raise ProfileError(str(path), problems)
     if plugins is not None:
