@@ -17,7 +17,8 @@
   plugins what it recorded (``pecc_event_recorded``,
   ``pecc_session_recorded``); ``limits``: run-time limits kept across
   restarts; ``metrics``: the Prometheus text of a snapshot;
-- ``client`` / ``command`` / ``tables``: the ``pecc ctl`` command line.
+- ``client`` / ``command`` / ``tables``: the ``pecc ctl`` command line;
+- ``doctor``: what ``pecc doctor`` checks for it (port, TLS files, state directory).
 
 The ops server's packages come with ``pip install pecc[ops]``: without
 them this plugin does not load, and a profile with the ``ctl`` service or
@@ -28,11 +29,15 @@ See docs/control-api.md and docs/metrics.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pecc_core import hookimpl
 from pecc_core.extras import require
 from pecc_core.hookspecs import Register, ServiceFactory
+
+if TYPE_CHECKING:
+    from pecc_core.doctor import Check
+    from pecc_core.profile.model import Profile
 
 require("aiohttp", "prometheus_client")
 
@@ -42,6 +47,18 @@ def pecc_register_services(register: Register[ServiceFactory]) -> None:
     from pecc_plugins.ctl.service import ControlService, CtlParams
 
     register("ctl", ControlService, params=CtlParams, summary="ops server: control API, metrics, history")
+
+
+@hookimpl
+def pecc_doctor_checks(profile: Profile) -> list[Check]:
+    from pecc_plugins.ctl.doctor import checks
+
+    return [
+        check
+        for index, service in enumerate(profile.services)
+        if service.name == "ctl"
+        for check in checks(profile, index, service.params)
+    ]
 
 
 @hookimpl

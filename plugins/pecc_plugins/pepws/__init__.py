@@ -11,7 +11,8 @@ sends (:mod:`pecc_plugins.pepws.handlers`). Modules:
 - ``dispatch``: validation, handler call and reply of one message;
 - ``connection``: one gun's connection (receive loop, worker, status,
   writer, liveness, PECC -> SECC requests);
-- ``server``: the websockets server (paths, sub-protocols, replacement).
+- ``server``: the websockets server (paths, sub-protocols, replacement);
+- ``doctor``: what ``pecc doctor`` checks for it (its port, its TLS files).
 
 The log lines an SECC can cause go out at a bounded rate
 (:class:`pecc_core.episode.LogThrottle`).
@@ -29,7 +30,9 @@ from pecc_plugins.pepws import handlers, hookspecs
 if TYPE_CHECKING:
     import pluggy
 
+    from pecc_core.doctor import Check
     from pecc_core.hookspecs import Register, TransportFactory
+    from pecc_core.profile.model import Profile
     from pecc_plugins.pepws.hookspecs import RegisterMessageHandler
 
 
@@ -43,6 +46,15 @@ def pecc_register_transports(register: Register[TransportFactory]) -> None:
     from pecc_plugins.pepws.server import PepWsServer
 
     register("pepws", PepWsServer, summary="PEP-WS 1.8 server (websockets), one URL per gun")
+
+
+@hookimpl
+def pecc_doctor_checks(profile: Profile) -> list[Check] | None:
+    if profile.server.transport != "pepws":
+        return None
+    from pecc_plugins.pepws.doctor import checks
+
+    return checks(profile.server)
 
 
 @hookimpl
