@@ -1,10 +1,15 @@
 """Linux GPIO I/O drivers: contactors, CP/PP supervision, IMD and relay matrix.
 
 Registered under the name ``gpio`` for every I/O role; the field cabinet
-profile (``cabinet-uu12``) shows the wiring parameters.
+profile (``cabinet-uu12``) shows the wiring parameters. ``pecc doctor``
+checks that every line they use is on one of the machine's GPIO chips
+(:mod:`.doctor`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from marshmallow import Schema, fields, validate
 
@@ -12,6 +17,11 @@ from pecc_core import hookimpl
 from pecc_core.hookspecs import RegisterIoDriver
 from pecc_plugins.gpio.drivers import GpioContactors, GpioEmergencyStop, GpioImd, GpioMatrix, GpioSupervision
 from pecc_plugins.gpio.lines import DEFAULT_ROOT
+
+if TYPE_CHECKING:
+    from pecc_core.doctor import Check
+    from pecc_core.profile.model import Profile
+    from pecc_core.registry import Registry
 
 
 def _per_gun() -> fields.Dict:
@@ -67,3 +77,10 @@ def pecc_register_io_drivers(register: RegisterIoDriver) -> None:
              summary="one emergency-stop input line for the station")
     register("matrix", "gpio", GpioMatrix, params=MatrixParams,
              summary="one relay line per module-to-gun connection")
+
+
+@hookimpl
+def pecc_doctor_checks(profile: Profile, registry: Callable[[str], Registry]) -> list[Check]:
+    from pecc_plugins.gpio.doctor import checks
+
+    return checks(profile, registry)

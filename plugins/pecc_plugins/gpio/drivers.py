@@ -1,9 +1,13 @@
-"""Contactors, CP/PP supervision, IMD and relay matrix on GPIO lines."""
+"""Contactors, CP/PP supervision, IMD and relay matrix on GPIO lines.
+
+Each driver names the lines it uses (``used_lines``), which ``pecc
+doctor`` looks for on the machine's GPIO chips.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,9 @@ class GpioContactors:
         self.feedback = _per_gun(profile, "feedback", params["feedback"])
         self.timeout = params["timeout_ms"] / 1000
 
+    def used_lines(self) -> tuple[int, ...]:
+        return (*self.command.values(), *self.feedback.values())
+
     def start(self) -> None:
         for line in self.command.values():
             self.io.setup(line, output=True)
@@ -69,6 +76,9 @@ class GpioEmergencyStop:
         self.io = _lines(params)
         self.line: int = params["line"]
 
+    def used_lines(self) -> tuple[int, ...]:
+        return (self.line,)
+
     def start(self) -> None:
         self.io.setup(self.line, output=False)
 
@@ -82,6 +92,9 @@ class GpioSupervision:
     def __init__(self, params: Mapping[str, Any], profile: Profile) -> None:
         self.io = _lines(params)
         self.lines = _per_gun(profile, "lines", params["lines"])
+
+    def used_lines(self) -> tuple[int, ...]:
+        return tuple(self.lines.values())
 
     def start(self) -> None:
         for line in self.lines.values():
@@ -118,6 +131,9 @@ class GpioImd:
         self.settle_s = (params["settle_ms"] if params["settle_ms"] is not None else params["test_ms"] or 0) / 1000
         self.sample_s = params["sample_ms"] / 1000
         self._started: dict[str, float] = {}
+
+    def used_lines(self) -> tuple[int, ...]:
+        return (*self.start_lines.values(), *self.test_lines.values(), *self.ok.values(), *self.warning.values())
 
     def start(self) -> None:
         """Station start: set up the lines."""
@@ -185,15 +201,15 @@ class GpioMatrix:
     def _line(self, module: int, gun: str) -> int:
         return self.base + (module - 1) * len(self.guns) + self.guns.index(gun)
 
-    def _all(self) -> Iterable[int]:
-        return (self._line(m, g) for m in self.modules for g in self.guns)
+    def used_lines(self) -> tuple[int, ...]:
+        return tuple(self._line(m, g) for m in self.modules for g in self.guns)
 
     def start(self) -> None:
-        for line in self._all():
+        for line in self.used_lines():
             self.io.setup(line, output=True)
 
     def stop(self) -> None:
-        for line in self._all():
+        for line in self.used_lines():
             self.io.write(line, False)
 
     async def connect(self, module: int, gun: str | None) -> None:

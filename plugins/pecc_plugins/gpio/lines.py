@@ -38,3 +38,12 @@ class GpioLines:
 
     def write(self, line: int, active: bool) -> None:
         self._values[line].write_text("1" if active != self.active_low else "0")
+
+
+def chips(root: Path = DEFAULT_ROOT) -> dict[str, range]:
+    """The GPIO chips under ``root`` and the line numbers each one serves (``base`` to ``base + ngpio``)."""
+    found = {}
+    for chip in sorted(root.glob("gpiochip*")):
+        base = int((chip / "base").read_text())
+        found[chip.name] = range(base, base + int((chip / "ngpio").read_text()))
+    return found

@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pecc_core import hookimpl
+from pecc_core.doctor import SIMULATED, Check, ok
 from pecc_core.hookspecs import RegisterIoDriver
+from pecc_core.io import IO_ROLES
 from pecc_plugins.simio.connector import SimConnectorVoltage
 from pecc_plugins.simio.contactors import ContactorParams, SimContactors
 from pecc_plugins.simio.estop import SimEmergencyStop
@@ -25,6 +27,7 @@ from pecc_plugins.simio.supervision import SimSupervision
 
 if TYPE_CHECKING:
     from pecc_core.io import Io
+    from pecc_core.profile.model import Profile
     from pecc_core.station import Station
 
 __all__ = [
@@ -49,6 +52,15 @@ def wire(io: Io) -> None:
 @hookimpl
 def pecc_station_started(station: Station) -> None:
     wire(station.io)
+
+
+@hookimpl
+def pecc_doctor_checks(profile: Profile) -> list[Check]:
+    """``pecc doctor``: simulated I/O has nothing on the machine to check; one row says so."""
+    roles = [role for role in IO_ROLES if (choice := getattr(profile.io, role)) is not None and choice.name == "sim"]
+    if not roles:
+        return []
+    return [Check("io", lambda: [ok("io", f"{', '.join(roles)}: {SIMULATED}")])]
 
 
 @hookimpl
