@@ -32,12 +32,14 @@ simulator use nothing else. The public surface is :data:`__all__`:
 The ``timedvirtual`` python-can interface (:mod:`.timedbus`) gives tests
 and simulators a bus with a real bus's timing and transmit queue.
 
-This package is also a plugin: it adds ``pecc can monitor``.
+This package is also a plugin: it adds ``pecc can monitor``, and the
+checks ``pecc doctor`` runs on the bus of a CAN power driver (:mod:`.doctor`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pecc_core import hookimpl
 from pecc_core.episode import Episode
@@ -50,6 +52,11 @@ from pecc_plugins.canbus.params import BusParams, DriverParams, bus_config, driv
 from pecc_plugins.canbus.polling import DriverTiming, Reading
 from pecc_plugins.canbus.scale import milli
 from pecc_plugins.canbus.scheduler import Priority, TxConfig, TxScheduler, is_transient
+
+if TYPE_CHECKING:
+    from pecc_core.doctor import Check
+    from pecc_core.profile.model import Profile
+    from pecc_core.registry import Registry
 
 __all__ = [
     "BusConfig",
@@ -81,3 +88,10 @@ def pecc_add_commands(app: Any) -> None:
     from pecc_plugins.canbus.command import can_app
 
     app.add_typer(can_app, name="can")
+
+
+@hookimpl
+def pecc_doctor_checks(profile: Profile, registry: Callable[[str], Registry]) -> list[Check]:
+    from pecc_plugins.canbus.doctor import checks
+
+    return checks(profile, registry)

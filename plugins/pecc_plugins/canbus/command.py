@@ -27,7 +27,7 @@ from rich.table import Table
 
 from pecc_plugins.canbus.decoder import Decoded, FrameDecoder
 from pecc_plugins.canbus.link import BusConfig
-from pecc_plugins.canbus.monitor import Traffic, watch
+from pecc_plugins.canbus.monitor import Traffic, driver_bus, watch
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -53,17 +53,10 @@ def _driver(profile_name: str) -> tuple[Any, BusConfig, FrameDecoder]:
     except (ProfileError, PluginError) as exc:
         _exit(str(exc), EXIT_USAGE)
     choice = profile.power.driver
-    factory = plugins.registry("power_driver").get(choice.name).factory
-    settings = choice.params
-    bus = getattr(settings, "bus", None)
-    make = getattr(factory, "frame_decoder", None)
-    try:
-        if not isinstance(bus, BusConfig) or make is None:
-            raise NotImplementedError
-        decoder: FrameDecoder = make(settings)
-    except NotImplementedError:
+    found = driver_bus(plugins.registry("power_driver").get(choice.name).factory, choice.params)
+    if found is None:
         return _exit(f"power.driver.name: got {choice.name!r}; expected a CAN driver with a frame decoder", EXIT_USAGE)
-    return profile, bus, decoder
+    return profile, *found
 
 
 def table(traffic: Traffic, bus: BusConfig) -> Table:

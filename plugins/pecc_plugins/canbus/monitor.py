@@ -81,6 +81,23 @@ class Traffic:
                 module.last_error = f"{item.name}: {item.error}"
 
 
+def driver_bus(factory: object, settings: object) -> tuple[BusConfig, FrameDecoder] | None:
+    """The bus and the frame decoder of a power driver (its factory and validated params).
+
+    None unless it is a CAN driver (``settings.bus``) whose protocol has a
+    decoder (:meth:`~pecc_plugins.canbus.moduledriver.ModuleDriver.frame_decoder`).
+    """
+    bus = getattr(settings, "bus", None)
+    make = getattr(factory, "frame_decoder", None)
+    if not isinstance(bus, BusConfig) or make is None:
+        return None
+    try:
+        decoder: FrameDecoder = make(settings)
+    except NotImplementedError:
+        return None
+    return bus, decoder
+
+
 async def watch(config: BusConfig, decoder: FrameDecoder, on_frame: FrameCallback, stop: asyncio.Event) -> None:
     """Read the bus of ``config`` until ``stop`` is set; raises if it cannot be opened or read."""
     loop = asyncio.get_running_loop()

@@ -1,0 +1,216 @@
+"""What ``pecc doctor`` checks for a CAN power driver: the interface, the modules, the bus load.
+
+- The interface (socketcan): it exists and is up, at the profile's
+  bitrate, with automatic bus-off recovery (``restart-ms``) and the
+  transmit queue docs/bring-up.md recommends (:mod:`.iplink`).
+- The modules: where the interface is up, the bus is listened to for
+  :data:`LISTEN_S` seconds as ``pecc can monitor`` does (never sending),
+  and each configured module is reported heard or not. UU and Infy
+  modules answer requests only, so a bus nobody polls is quiet: that is
+  a warning saying to run the check while ``pecc run`` polls.
+- The bus load: an estimate from the modules, the driver's poll periods
+  and the frames each poll costs (:func:`load_estimate`).
+
+Simulated buses (``virtual``, ``timedvirtual``, ``unixcan``) have nothing
+on the machine to check; their rows say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import can
+
+from pecc_core.doctor import SIMULATED, Check, Finding, fail, ok, warn
+from pecc_plugins.canbus.decoder import Decoded, FrameDecoder
+from pecc_plugins.canbus.iplink import LinkState, link_state
+from pecc_plugins.canbus.load import BusLoad, worst_case_bits
+from pecc_plugins.canbus.monitor import driver_bus, watch
+from pecc_plugins.canbus.polling import DriverTiming
+
+if TYPE_CHECKING:
+    from pecc_core.profile.model import ModuleConfig, Profile
+    from pecc_core.registry import Registry
+    from pecc_plugins.canbus.link import BusConfig
+
+SIMULATED_INTERFACES = frozenset({"virtual", "timedvirtual", "unixcan"})
+#: How long the bus is listened to for the modules' answers (s).
+LISTEN_S = 3.0
+#: What docs/bring-up.md recommends: restart 100 ms after a bus-off, a transmit queue of 100 frames.
+RESTART_MS = 100
+TXQUEUELEN = 100
+#: Estimated load of the busiest case (every module exporting) from which a row warns, fails (%).
+LOAD_WARN = 50.0
+LOAD_FAIL = 80.0
+#: Reads per poll as the shipped drivers send them (voltage and current; status; temperature),
+#: each a request and its reply; setpoint frames per refresh of an exporting module and their replies.
+READS_PER_MEASUREMENT = 2
+FRAMES_PER_READ = 2
+FRAMES_PER_REFRESH = 6
+_KEY = "power.driver.params"
+
+
+def checks(profile: Profile, registry: Callable[[str], Registry]) -> list[Check]:
+    """The bus checks of the profile's power driver, if it is a CAN driver with a frame decoder."""
+    choice = profile.power.driver
+    found = driver_bus(registry("power_driver").get(choice.name).factory, choice.params)
+    if found is None:
+        return []
+    bus, decoder = found
+    modules = profile.power.modules
+    offered = [Check(f"can {bus.channel}", lambda: bus_check(bus, decoder, choice.name, modules))]
+    timing = getattr(choice.params, "timing", None)
+    if isinstance(timing, DriverTiming):
+        offered.append(Check("can load", lambda: [load_finding(bus, timing, len(modules))]))
+    return offered
+
+
+async def bus_check(
+    bus: BusConfig, decoder: FrameDecoder, vendor: str, modules: tuple[ModuleConfig, ...], listen_s: float = LISTEN_S
+) -> list[Finding]:
+    """The interface's rows, then, if it is up, those of the modules heard on it."""
+    name = f"can {bus.channel}"
+    if bus.interface in SIMULATED_INTERFACES:
+        return [ok(name, f"{bus.interface}: {SIMULATED}"), ok("modules", SIMULATED)]
+    rows: list[Finding] = []
+    if bus.interface == "socketcan":
+        state = await link_state(bus.channel)
+        rows += link_findings(bus, state)
+        if state is None or not state.up:
+            return rows
+    else:
+        rows.append(ok(name, f"interface {bus.interface}: not socketcan, its settings are not checked here"))
+    try:
+        heard = await listen(bus, decoder, listen_s)
+    except (can.CanError, OSError, ValueError, NotImplementedError) as exc:
+        return [*rows, fail(name, f"cannot open {bus.interface}/{bus.channel}: {exc}",
+                            f"check {_KEY}.interface and .channel, and the adapter")]
+    return rows + module_findings(heard, vendor, modules, listen_s)
+
+
+def link_findings(bus: BusConfig, state: LinkState | None) -> list[Finding]:
+    """The socketcan interface against the profile's bitrate and docs/bring-up.md."""
+    channel, bitrate = bus.channel, bus.bitrate
+    name = f"can {channel}"
+    bring_up = f"ip link set {channel} up type can bitrate {bitrate} restart-ms {RESTART_MS}"
+    if state is None:
+        return [fail(name, f"no interface {channel} on this machine",
+                     f"connect the CAN adapter (its driver loaded: dmesg), then `{bring_up}` (docs/bring-up.md)")]
+    unread = f"check `ip -details link show {channel}` by hand (iproute2 missing, or it did not say)"
+    rows = [_up(name, channel, state, bring_up)]
+    if state.bitrate is None:
+        rows.append(warn(f"{name} bitrate", "not read", unread))
+    elif state.bitrate != bitrate:
+        rows.append(fail(f"{name} bitrate", f"{state.bitrate} bit/s; the profile says {bitrate} ({_KEY}.bitrate)",
+                         f"ip link set {channel} down && {bring_up}"))
+    else:
+        rows.append(ok(f"{name} bitrate", f"{bitrate} bit/s, as the profile says"))
+    if state.restart_ms is None:
+        rows.append(warn(f"{name} restart-ms", "not read", unread))
+    elif state.restart_ms == 0:
+        rows.append(warn(f"{name} restart-ms", "0: after a bus-off the interface stays off until restarted by hand",
+                         f"ip link set {channel} down && {bring_up}"))
+    else:
+        rows.append(ok(f"{name} restart-ms", f"{state.restart_ms} ms: recovers from bus-off by itself"))
+    if state.txqueuelen is None:
+        rows.append(warn(f"{name} txqueuelen", "not read", f"check `ip link show {channel}` (qlen)"))
+    elif state.txqueuelen < TXQUEUELEN:
+        rows.append(warn(f"{name} txqueuelen", f"{state.txqueuelen} frames; docs/bring-up.md recommends {TXQUEUELEN} "
+                         "(PECC paces its frames; a longer queue absorbs other programs' bursts)",
+                         f"ip link set {channel} txqueuelen {TXQUEUELEN}"))
+    else:
+        rows.append(ok(f"{name} txqueuelen", f"{state.txqueuelen} frames"))
+    return rows
+
+
+def _up(name: str, channel: str, state: LinkState, bring_up: str) -> Finding:
+    controller = f", controller {state.can_state}" if state.can_state else ""
+    if state.can_state == "BUS-OFF":
+        return fail(name, f"bus-off (operstate {state.operstate})",
+                    "check the wiring, the termination (60 ohm CAN-H to CAN-L, power off) and every node's bitrate")
+    if not state.up:
+        return fail(name, f"down (operstate {state.operstate}{controller})", bring_up)
+    if state.can_state in ("ERROR-PASSIVE", "ERROR-WARNING"):
+        return warn(name, f"up{controller}: the bus sees errors",
+                    f"check the wiring and termination; `ip -details -statistics link show {channel}`")
+    return ok(name, f"up{controller}")
+
+
+@dataclass(slots=True)
+class Heard:
+    """What listening to a bus found: frames in all, and replies per module address."""
+
+    frames: int = 0
+    replies: Counter[int] = field(default_factory=Counter)
+
+    def add(self, msg: can.Message, decoded: tuple[Decoded, ...]) -> None:
+        self.frames += 1
+        self.replies.update({item.module for item in decoded if item.from_module and item.module is not None})
+
+
+async def listen(bus: BusConfig, decoder: FrameDecoder, seconds: float) -> Heard:
+    """Listen to ``bus`` for ``seconds`` (loop time) as ``pecc can monitor`` does, never sending."""
+    heard = Heard()
+    stop = asyncio.Event()
+    timer = asyncio.get_running_loop().call_later(seconds, stop.set)
+    try:
+        await watch(bus, decoder, heard.add, stop)
+    finally:
+        timer.cancel()
+    return heard
+
+
+def module_findings(heard: Heard, vendor: str, modules: tuple[ModuleConfig, ...], seconds: float) -> list[Finding]:
+    """One row per configured module (or one for them all on a silent bus), one per stranger heard."""
+    if not heard.frames:
+        return [warn("modules", f"the bus was silent for {seconds:g} s: no module heard",
+                     "the modules answer requests only: run `pecc doctor` again while `pecc run` polls them, "
+                     "or ask one by hand (docs/bring-up.md, section 2)")]
+    rows = []
+    for module in modules:
+        address = module.address
+        what = f"{vendor}, {module.voltage_min:g}-{module.voltage_max:g} V, {module.current_max:g} A"
+        if heard.replies[address]:
+            rows.append(ok(f"module {address}", f"{what}: {heard.replies[address]} replies in {seconds:g} s"))
+        else:
+            rows.append(fail(f"module {address}", f"{what}: not heard in {seconds:g} s ({heard.frames} bus frames)",
+                             f"check its address and group ({_KEY}.group), its power and its wiring"))
+    known = {module.address for module in modules}
+    for address in sorted(set(heard.replies) - known):
+        rows.append(warn(f"module {address}", f"answers ({heard.replies[address]} replies), not in power.modules",
+                         "add it to power.modules, or correct its address"))
+    return rows
+
+
+def load_estimate(bus: BusConfig, timing: DriverTiming, modules: int, exporting: bool) -> BusLoad:
+    """Frames per second of ``modules`` polled per ``timing``, every one idle or every one exporting.
+
+    An estimate: the shipped drivers' reads per poll (:data:`READS_PER_MEASUREMENT`
+    plus a status and a temperature read), each answered, the setpoint
+    refresh of exporting modules, and the worst-case stuffing of 8-byte
+    frames; no setpoint changes. docs/can-drivers.md has measured figures.
+    """
+    measurement = timing.poll_s if exporting else timing.idle_poll_s
+    reads = READS_PER_MEASUREMENT / measurement + 1 / timing.status_s + 1 / timing.temperature_s
+    per_module = FRAMES_PER_READ * reads + (FRAMES_PER_REFRESH / timing.resend_s if exporting else 0.0)
+    frames = modules * per_module
+    return BusLoad(frames, frames * worst_case_bits(8), bus.bitrate)
+
+
+def load_finding(bus: BusConfig, timing: DriverTiming, modules: int) -> Finding:
+    """One row: the estimated load, idle and every module exporting (judged: :data:`LOAD_WARN`, :data:`LOAD_FAIL`)."""
+    idle, busy = (load_estimate(bus, timing, modules, exporting) for exporting in (False, True))
+    detail = (
+        f"estimate for {modules} modules at {bus.bitrate // 1000} kbit/s: idle {idle.frames_per_s:.0f} frames/s "
+        f"({idle.percent:.0f} %), every module exporting {busy.frames_per_s:.0f} frames/s ({busy.percent:.0f} %)"
+    )
+    slower = f"lengthen idle_poll_ms / poll_ms in {_KEY}, or split the modules over two buses"
+    if busy.percent >= LOAD_FAIL:
+        return fail("can load", detail, slower)
+    if busy.percent >= LOAD_WARN:
+        return warn("can load", detail, slower)
+    return ok("can load", detail)
