@@ -110,7 +110,9 @@ def test_plugins_list_shows_every_builtin_plugin() -> None:
     assert {"pepws", "uugreen", "infy", "modsim", "simio", "gpio", "policies", "seccsim"} <= {r[0] for r in rows}
     assert "FAILED" not in result.output
     at = rows.index(["pepws", __version__, "pecc_addhooks"])  # a plugin's hooks, one a row, sorted
-    assert rows[at + 1] == ["", "", "pecc_register_message_handlers"]
+    assert rows[at + 1 : at + 4] == [
+        ["", "", "pecc_doctor_checks"], ["", "", "pecc_register_message_handlers"], ["", "", "pecc_register_transports"]
+    ]
     assert any(r[:3] == ["transport", "pepws", "pepws"] and r[3].startswith("PEP-WS") for r in rows)
 
 
