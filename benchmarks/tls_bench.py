@@ -60,7 +60,7 @@ def measure(scheme: str, work: Path, args: argparse.Namespace) -> dict[str, Any]
         profile = init(load(str(profile)), certs).profile
         tls = client_context(certs / "ca.pem", certs / "secc1.pem", certs / "secc1.key")
         extra = ("--profile", str(profile), "--certs", str(certs))
-    server = Server([PY, "-m", "pecc_core.cli", "run", "--profile", str(profile)], port, work / f"{scheme}.log")
+    server = Server.spawn([PY, "-m", "pecc_core.cli", "run", "--profile", str(profile)], port, work / f"{scheme}.log")
     try:
         urls = [u.replace("ws://", f"{scheme}://", 1) for u in gun_urls(profile, port)]
         times = asyncio.run(handshakes(urls[0], args.handshakes, tls))
