@@ -17,6 +17,12 @@ report covers the measuring window only.
 
     python -m benchmarks.loadgen URLS_FILE --rate 10 --warmup 3 --duration 20 --report out.json
 
+Several of these share a large station's guns (:func:`benchmarks.run.protocol_load`):
+with ``--together`` each prints ``READY`` once its guns are connected and
+starts its warm-up when a line arrives on its stdin, so that their windows
+coincide; ``--raw`` puts every latency and status interval in the report,
+for the caller to take the percentiles over all of them.
+
 ``wss://`` URLs with mutual TLS: ``--profile P --certs DIR`` (what ``pecc tls
 init`` wrote), each gun presenting its SECC's certificate.
 """
@@ -30,6 +36,7 @@ import json
 import os
 import random
 import ssl
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,7 +92,8 @@ async def gun(
 
 
 async def run(
-    urls: list[str], rate: float, warmup: float, duration: float, tls: Mapping[str, ssl.SSLContext]
+    urls: list[str], rate: float, warmup: float, duration: float, tls: Mapping[str, ssl.SSLContext],
+    together: bool = False,
 ) -> tuple[RunStats, float, float]:
     stats = RunStats()
     start = asyncio.Event()
@@ -94,6 +102,9 @@ async def run(
     tasks = [asyncio.create_task(gun(u, stats, rate, start, stop_at, handshakes, tls.get(u))) for u in urls]
     while len(stats.latency.get("configuration", ())) + stats.sessions_failed < len(urls):
         await asyncio.sleep(0.1)
+    if together:
+        print("READY", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # the caller's go, to every load generator at once
     start.set()
     await asyncio.sleep(warmup)
     stats.latency.clear()
@@ -122,6 +133,8 @@ def main() -> None:
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--profile", help="wss://: the profile whose SECCs the URLs belong to")
     parser.add_argument("--certs", type=Path, help="wss://: DIR/<secc id>.pem/.key and DIR/ca.pem")
+    parser.add_argument("--together", action="store_true", help="print READY, start the warm-up on a line on stdin")
+    parser.add_argument("--raw", action="store_true", help="every latency and status interval in the report too")
     args = parser.parse_args()
     urls = args.urls_file.read_text().split()
     tls = {}
@@ -130,8 +143,10 @@ def main() -> None:
 
         owners = {url: secc for url, secc in gun_owners([], args.profile, None, None).items() if url in urls}
         tls = contexts(owners, None, None, None, args.certs)
-    stats, window, cpu = run_loop(run(urls, args.rate, args.warmup, args.duration, tls))
+    stats, window, cpu = run_loop(run(urls, args.rate, args.warmup, args.duration, tls, args.together))
     report = {"guns": len(urls), "window_s": window, "loadgen_cpu_percent": cpu, **stats.report()}
+    if args.raw:
+        report["raw"] = {"latency": stats.latency, "status_intervals": stats.status_intervals}
     args.report.write_text(json.dumps(report, indent=2))
 
 

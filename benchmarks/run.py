@@ -3,8 +3,9 @@
 For each station size (4, 72, 1000 guns):
 
 1. **protocol load** — ``pecc run`` on the size's profile, and the load
-   generator (:mod:`benchmarks.loadgen`) sending targetValues at 10 Hz per
-   gun; then the same load against the bare echo server
+   generators (:mod:`benchmarks.loadgen`, one process per
+   :data:`GUNS_PER_LOADGEN` guns, their windows together) sending
+   targetValues at 10 Hz per gun; then the same load against the bare echo server
    (:mod:`benchmarks.echo`), the floor. Measured over a window after a
    warm-up: targetValues request -> reply latency (p50/p99/max), status
    period jitter (p99 of |interval - 200 ms|) and the longest status gap,
@@ -58,6 +59,7 @@ from benchmarks.markdown import md_table
 from benchmarks.procstat import CpuWindow, peak_rss_mb, rss_mb
 from benchmarks.stations import gun_urls, station
 from pecc_plugins.seccsim.ports import free_port, wait_listening
+from pecc_plugins.seccsim.stats import RunStats
 from pecc_plugins.simhw.processes import SplitStation
 
 PY = sys.executable
@@ -94,6 +96,9 @@ class Server:
 
 
 ATTACKERS = 24
+#: Guns per load generator process: a station's guns are shared out over as many as this makes,
+#: so that no generator is the bottleneck of a large station (it reports its own CPU).
+GUNS_PER_LOADGEN = 250
 
 
 def protocol_load(
@@ -105,50 +110,47 @@ def protocol_load(
     extra: tuple[str, ...] = (),
     attack: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The load generator on ``urls`` against ``server`` (then stopped); ``extra``: more loadgen
-    options (TLS); with ``attack``, the attacker on those URLs meanwhile."""
-    urls_file = work / f"{name}.urls"
-    urls_file.write_text("\n".join(urls))
-    report = work / f"{name}.json"
-    loadgen = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "benchmarks.loadgen",
-            str(urls_file),
-            "--rate",
-            str(args.rate),
-            "--warmup",
-            str(args.warmup),
-            "--duration",
-            str(args.duration),
-            "--report",
-            str(report),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert loadgen.stdout is not None
+    """The load generators on ``urls`` against ``server`` (then stopped); ``extra``: more loadgen
+    options (TLS); with ``attack``, the attacker on those URLs meanwhile.
+
+    Up to :data:`GUNS_PER_LOADGEN` guns a process; started together (each
+    waits for the others' connections before its warm-up), so their
+    measuring windows coincide, and their raw figures are taken together.
+    """
+    shares = [urls[i : i + GUNS_PER_LOADGEN] for i in range(0, len(urls), GUNS_PER_LOADGEN)]
+    reports = [work / f"{name}-{i}.json" for i in range(len(shares))]
+    loadgens = []
+    for i, (share, report) in enumerate(zip(shares, reports, strict=True)):
+        urls_file = work / f"{name}-{i}.urls"
+        urls_file.write_text("\n".join(share))
+        command = [
+            PY, "-m", "benchmarks.loadgen", str(urls_file), "--rate", str(args.rate), "--warmup", str(args.warmup),
+            "--duration", str(args.duration), "--report", str(report), "--together", "--raw", *extra,
+        ]  # fmt: skip
+        loadgens.append(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+    _each_says(loadgens, "READY")
+    for loadgen in loadgens:
+        assert loadgen.stdin is not None
+        loadgen.stdin.write("go\n")
+        loadgen.stdin.flush()
+    _each_says(loadgens, "MEASURING")
+    server.cpu.start()
     attacker: subprocess.Popen[str] | None = None
     rss_before = float("nan")
-    for line in loadgen.stdout:
-        if line.strip() == "MEASURING":
-            server.cpu.start()
-            if attack:
-                rss_before = rss_mb(server.proc.pid)
-                attack_file = work / f"{name}.attack"
-                attack_file.write_text("\n".join(attack))
-                attacker = subprocess.Popen(
-                    [PY, "-m", "benchmarks.attack", str(attack_file), "--duration", str(args.duration)],
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-        elif line.strip() == "DONE":
-            server.cpu.stop()
-    if loadgen.wait() != 0:
-        raise RuntimeError(f"load generator failed for {name}")
-    data = json.loads(report.read_text())
+    if attack:
+        rss_before = rss_mb(server.proc.pid)
+        attack_file = work / f"{name}.attack"
+        attack_file.write_text("\n".join(attack))
+        attacker = subprocess.Popen(
+            [PY, "-m", "benchmarks.attack", str(attack_file), "--duration", str(args.duration)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+    _each_says(loadgens, "DONE")
+    server.cpu.stop()
+    if any(loadgen.wait() != 0 for loadgen in loadgens):
+        raise RuntimeError(f"a load generator failed for {name}")
+    data = merged([json.loads(report.read_text()) for report in reports])
     if attacker is not None:
         out, _ = attacker.communicate()
         data["attack"] = json.loads(out)
@@ -157,6 +159,38 @@ def protocol_load(
     data["other_cpu_percent"] = server.cpu.machine_percent - server.cpu.percent - data["loadgen_cpu_percent"]
     data["server_peak_rss_mb"] = server.stop()
     return data
+
+
+def _each_says(processes: Sequence[subprocess.Popen[str]], word: str) -> None:
+    """Read each process's output up to the line ``word`` (RuntimeError if one ends first)."""
+    for process in processes:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.strip() == word:
+                break
+        else:
+            raise RuntimeError(f"a load generator ended before {word}")
+
+
+def merged(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One report of several load generators' ``--raw`` reports: percentiles over all their figures."""
+    stats = RunStats()
+    for report in reports:
+        for kind, values in report["raw"]["latency"].items():
+            stats.latency[kind].extend(values)
+        stats.status_intervals.extend(report["raw"]["status_intervals"])
+        stats.sent += report["messages_sent"]
+        stats.received += report["messages_received"]
+        stats.error_count += report["protocol_errors"]
+        stats.errors.extend(report["errors"])
+    return {
+        **stats.report(),
+        "guns": sum(r["guns"] for r in reports),
+        "window_s": max(r["window_s"] for r in reports),
+        "loadgen_cpu_percent": sum(r["loadgen_cpu_percent"] for r in reports),
+        "loadgens": len(reports),
+        "sessions_failed": sum(r["sessions_failed"] for r in reports),
+    }
 
 
 def charging_load(
@@ -310,8 +344,8 @@ def _f(value: float | None, digits: int = 1) -> str:
 NAN_LATENCY = {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
 PROTOCOL_HEADER = [
     "guns", "server", "p50 ms", "p99 ms", "max ms", "p50 / floor", "p99 / floor", "status jitter p99 ms",
-    "longest status gap ms", "msg/s", "server CPU %", "CPU / floor", "server peak RSS MiB", "loadgen CPU %",
-    "other processes CPU %", "errors",
+    "longest status gap ms", "msg/s", "server CPU %", "CPU / floor", "server peak RSS MiB",
+    "loadgen CPU % (processes)", "other processes CPU %", "errors",
 ]  # fmt: skip
 CHARGING_HEADER = [
     "guns", "sessions ok / failed", "targetValues p50 ms", "p99 ms", "max ms", "p50 / floor", "p99 / floor",
@@ -362,6 +396,7 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
         else:
             rate = f"{(data['messages_sent'] + data['messages_received']) / data['window_s']:.0f}"
             server = "PECC" if kind == "pecc" else "echo floor"
+            others[0] += f" ({data['loadgens']})"
             protocol.append([guns, server, *latency, *ratios, *status, rate, *cpu, *others])
     rounds = f"median of {args.repeat} rounds" if args.repeat > 1 else "one round"
     lines = [
