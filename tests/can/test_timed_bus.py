@@ -23,7 +23,7 @@ import pytest
 
 from pecc_core.testing import eventually
 from pecc_plugins.canbus.link import BusConfig, CanLink
-from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, is_transient
+from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, TxScheduler, is_transient
 
 from .can_rig import spied, wire_bits
 
@@ -514,3 +514,24 @@ async def test_bus_load_is_estimated(timed, can_channel: str) -> None:
         assert link.load_percent() == pytest.approx(100 * 100 * estimated_bits / 125_000, abs=1e-9)  # 11.6 %
     finally:
         await link.stop()
+
+
+async def test_the_pump_waits_a_millisecond_at_least_for_its_next_frame() -> None:
+    """At 1 Mbit/s a frame's wire time is 0.13 ms; the loops' timers have a millisecond's.
+
+    uvloop takes a shorter timer for none and would wake the pump again and
+    again until the frame's time had passed. The pump's credit here is two
+    frames (a poll's cost: itself and its reply), so two go at once, then two
+    a millisecond later, and so on.
+    """
+    loop = asyncio.get_running_loop()
+    sent_at: list[float] = []
+    scheduler = TxScheduler(
+        lambda msg: sent_at.append(loop.time()), TxConfig(burst=1, catch_up=1), 1_000_000, lambda exc: None
+    )
+    scheduler.start(loop)
+    start = loop.time()
+    for identifier in range(5):
+        scheduler.submit(can.Message(arbitration_id=identifier, data=bytes(8)), Priority.SETPOINT)
+    await asyncio.sleep(0.01)
+    assert [round(t - start, 9) for t in sent_at] == [0.0, 0.0, 0.001, 0.001, 0.002]
