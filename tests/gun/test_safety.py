@@ -15,6 +15,7 @@ after it) and printed as a figure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Callable
@@ -311,19 +312,25 @@ async def test_all_modules_silent_mid_charge(stack: Runtime) -> None:
 LONG_WATCHDOG = {**WATCHDOG, "power.driver.params.watchdog_ms": 3000, "services.0.params.watchdog_ms": 3000}
 
 
-@pytest.mark.parametrize("stack", [LONG_WATCHDOG], indirect=True)
-async def test_one_silent_module_keeps_the_contactors_closed_until_its_watchdog(stack: Runtime) -> None:
-    """Unknown is not zero: the others answering and off does not make a silent module's current low."""
-    station = stack.station
-    gun = station.guns[GUN]
-    sim = stack.services[0]
-    loop = asyncio.get_running_loop()
+@contextlib.asynccontextmanager
+async def one_module_silent(stack: Runtime) -> AsyncIterator[tuple[Secc, int]]:
+    """The gun charging on two modules or more, the first of them silent past the stale bound."""
+    gun = stack.station.guns[GUN]
     async with secc(url(stack)) as client:
         await charging(client)
         await eventually(lambda: len(gun.modules()) >= 2, what="two modules on the gun")
         silent = gun.modules()[0]
-        sim.silence(silent)
+        stack.services[0].silence(silent)
         await asyncio.sleep(0.5)  # past the stale bound of the readings (0.3 s here)
+        yield client, silent
+
+
+@pytest.mark.parametrize("stack", [LONG_WATCHDOG], indirect=True)
+async def test_one_silent_module_keeps_the_contactors_closed_until_its_watchdog(stack: Runtime) -> None:
+    """Unknown is not zero: the others answering and off does not make a silent module's current low."""
+    station = stack.station
+    loop = asyncio.get_running_loop()
+    async with one_module_silent(stack) as (client, silent):
         heard = station.driver.modules[silent].last_seen
         await client.call("contactorsStatus", {"contactorsStatus": "open"})  # the SECC ends the session
         assert station.io.contactors.closed(GUN)  # the silent module may still deliver
@@ -338,12 +345,8 @@ async def test_a_station_stop_past_its_bound_opens_at_once_and_the_gun_knows_it(
     """The stop's emergency off opens through the gun's contactors: commanded and feedback agree, no fault."""
     station = stack.station
     gun = station.guns[GUN]
-    sim = stack.services[0]
     loop = asyncio.get_running_loop()
-    async with secc(url(stack)) as client:
-        await charging(client)
-        sim.silence(gun.modules()[0])  # the safe-down waits for its 3 s watchdog: longer than the bound
-        await asyncio.sleep(0.5)
+    async with one_module_silent(stack):  # the safe-down waits for its 3 s watchdog: longer than the bound
         start = loop.time()
         assert not await wind_down(station, bound=1.5, grace=0.5)
         assert loop.time() - start == pytest.approx(1.5, abs=station.cycle)
