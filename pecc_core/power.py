@@ -9,10 +9,12 @@ re-applies the cached mode and setpoints when a module comes back.
 
 Everything runs on the station's asyncio loop; a driver never blocks it.
 
-Two optional capabilities, which the ops server checks with ``isinstance``:
+Optional capabilities, which the ops server checks with ``isinstance``:
 a driver on a bus it counts the traffic of offers :class:`HasBusStats`
-(the CAN drivers: ``pecc_can_*`` metrics), and a module simulator service
-offers :class:`InjectsModuleFaults` (the control API's ``/api/sim/modules``).
+(the CAN drivers: ``pecc_can_*`` metrics), one that hands every frame of
+its bus to a tap offers :class:`HasBusTap` (the flight recorder of
+docs/incidents.md), and a module simulator service offers
+:class:`InjectsModuleFaults` (the control API's ``/api/sim/modules``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 class Fault(StrEnum):
@@ -172,6 +174,25 @@ class HasBusStats(Protocol):
 
     @property
     def link(self) -> BusLink: ...
+
+
+#: ``tap(received, frame)``: one frame that went over the bus, ``received``
+#: False for one this node sent. ``frame`` is the bus's own frame object (a
+#: python-can ``can.Message`` for the CAN drivers), handed as it is so that a
+#: tap costs no copy: a tap keeps it but never changes it. Called on the
+#: station's loop, on the bus's hot path: a tap must not block or format.
+BusTap = Callable[[bool, Any], None]
+
+
+@runtime_checkable
+class HasBusTap(Protocol):
+    """A power driver that hands every frame of its bus to taps: ``isinstance(driver, HasBusTap)``."""
+
+    def add_bus_tap(self, tap: BusTap) -> None:
+        """Call ``tap`` for every frame received or sent from now on."""
+
+    def remove_bus_tap(self, tap: BusTap) -> None:
+        """Stop calling ``tap`` (a tap not added is ignored)."""
 
 
 @runtime_checkable

@@ -7,12 +7,14 @@ protocol; the link is detached when the connection goes.
 
 A transport that counts its traffic (PEP-WS) offers :class:`HasTransportStats`;
 the ops server's metrics read it through that, and show no transport
-metrics for a transport without it.
+metrics for a transport without it. A transport that hands every frame
+to taps offers :class:`HasFrameTap` (the flight recorder of
+docs/incidents.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -81,6 +83,24 @@ class HasTransportStats(Protocol):
     @property
     def stats(self) -> TransportStats:
         """Its counters, updated in place (read them on the station's loop)."""
+
+
+#: ``tap(gun_id, received, frame)``: one frame of the SECC connection of gun
+#: ``gun_id`` as it went over the wire (text or bytes), ``received`` False for
+#: one the PECC sent. Called on the station's loop, on the connection's hot
+#: path: a tap must not block or format.
+FrameTap = Callable[[str, bool, str | bytes], None]
+
+
+@runtime_checkable
+class HasFrameTap(Protocol):
+    """A transport that hands every frame of every gun to taps: ``isinstance(transport, HasFrameTap)``."""
+
+    def add_frame_tap(self, tap: FrameTap) -> None:
+        """Call ``tap`` for every frame received or sent from now on, on every connection."""
+
+    def remove_frame_tap(self, tap: FrameTap) -> None:
+        """Stop calling ``tap`` (a tap not added is ignored)."""
 
 
 class SeccLink(Protocol):

@@ -14,7 +14,10 @@ to its bus through a :class:`CanLink`, so the rules for a bus live here once:
   (priority classes, pacing, retries of a full transmit queue); an error
   that is not transient closes the bus and reopens it; failures are logged
   once per episode, not once per frame;
-- counters and an estimated bus load (:meth:`CanLink.stats`).
+- counters and an estimated bus load (:meth:`CanLink.stats`);
+- taps (:meth:`CanLink.add_tap`): every frame received and every frame
+  handed to the bus, as the ``can.Message`` it is (a flight recorder keeps
+  them; nothing is copied or formatted here).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import can
 
 from pecc_core.asyncutil import cancel
 from pecc_core.episode import Episode
-from pecc_core.power import BusStats
+from pecc_core.power import BusStats, BusTap
 from pecc_plugins.canbus.load import estimated_bits
 from pecc_plugins.canbus.reader import BusReader
 from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, TxScheduler
@@ -96,6 +99,7 @@ class CanLink:
         self.scheduler = TxScheduler(self._write, config.tx, config.bitrate, self._send_died, on_stuck, name)
         self._on_frame = on_frame
         self._on_state = on_state
+        self._taps: tuple[BusTap, ...] = ()
         self._bus: can.BusABC | None = None
         self._reader: BusReader | None = None
         self._reopen: asyncio.Task[None] | None = None
@@ -119,6 +123,13 @@ class CanLink:
     def bus(self) -> can.BusABC | None:
         """The open python-can bus (for tests and diagnostics), or None."""
         return self._bus
+
+    def add_tap(self, tap: BusTap) -> None:
+        """Call ``tap(received, msg)`` for every frame received, and every frame handed to the bus."""
+        self._taps = (*self._taps, tap)
+
+    def remove_tap(self, tap: BusTap) -> None:
+        self._taps = tuple(t for t in self._taps if t is not tap)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -242,6 +253,8 @@ class CanLink:
         counters.rx_bits += estimated_bits(msg.dlc)
         if self._deaths.active:
             self._deaths.ok()
+        for tap in self._taps:
+            tap(True, msg)
         try:
             self._on_frame(msg)
         except Exception:  # a handler bug must not flood the log at bus speed
@@ -281,6 +294,8 @@ class CanLink:
             raise can.CanOperationError("the bus is closed")
         bus.send(msg, timeout=0)
         self.counters.tx_bits += estimated_bits(msg.dlc)
+        for tap in self._taps:
+            tap(False, msg)
         if self._deaths.active:
             self._deaths.ok()
 

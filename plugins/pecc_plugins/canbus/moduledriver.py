@@ -36,7 +36,7 @@ import can
 
 from pecc_core.asyncutil import cancel
 from pecc_core.episode import Episode
-from pecc_core.power import BLOCKING, Fault, Mode, ModuleListener, ModuleState
+from pecc_core.power import BLOCKING, BusTap, Fault, Mode, ModuleListener, ModuleState
 from pecc_core.profile.model import ModuleConfig
 from pecc_core.sharing import fair_shares
 from pecc_plugins.canbus.decoder import FrameDecoder
@@ -98,6 +98,13 @@ class ModuleDriver(ABC):
     def watchdog_s(self) -> float:
         """The modules' own watchdog time (s): see :class:`DriverTiming`."""
         return self.timing.watchdog_s
+
+    def add_bus_tap(self, tap: BusTap) -> None:
+        """:class:`pecc_core.power.HasBusTap`: every frame of this driver's bus to ``tap``."""
+        self.link.add_tap(tap)
+
+    def remove_bus_tap(self, tap: BusTap) -> None:
+        self.link.remove_tap(tap)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -55,7 +55,7 @@ from pecc_core.errors import ConfigError
 from pecc_core.tls import server_context
 from pecc_plugins.pepws.admission import Gate
 from pecc_plugins.pepws.codec import Encoder
-from pecc_plugins.pepws.connection import Connection
+from pecc_plugins.pepws.connection import Connection, Taps
 from pecc_plugins.pepws.dispatch import Dispatcher, message_handlers
 from pecc_plugins.pepws.identity import PeerIdentity
 from pecc_plugins.pepws.stats import TransportStats
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from pecc_core.gun import Gun
     from pecc_core.profile.model import Profile, SeccAllow, ServerConfig
     from pecc_core.station import Station
+    from pecc_core.transport import FrameTap
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class PepWsServer:
         self._live: dict[str, tuple[Connection, PeerIdentity]] = {}
         #: Counters since start, read by the metrics collector.
         self.stats = TransportStats()
+        self._taps = Taps()
         guns = list(station.guns)
         #: Each gun's phase of the status period, spread evenly over the station.
         self._phases = {gun_id: i / len(guns) for i, gun_id in enumerate(guns)}
@@ -144,6 +146,13 @@ class PepWsServer:
             settings.handshake_timeout_ms / 1000,
             server_context(tls) if tls is not None else None,
         )
+
+    def add_frame_tap(self, tap: FrameTap) -> None:
+        """:class:`pecc_core.transport.HasFrameTap`: every frame of every connection to ``tap``."""
+        self._taps.add(tap)
+
+    def remove_frame_tap(self, tap: FrameTap) -> None:
+        self._taps.remove(tap)
 
     @property
     def port(self) -> int:
@@ -325,4 +334,5 @@ class PepWsServer:
             observers,
             self._phases[gun.id],
             self._large_frames,
+            self._taps,
         )
