@@ -1,0 +1,123 @@
+"""The flight recorder's parts alone: its ring (pruned by time, bounded) and the incident store's retention."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import can
+import pytest
+
+from pecc_plugins.ctl.incidents import Capture, IncidentStore
+from pecc_plugins.ctl.ring import Ring
+
+# -- the ring -------------------------------------------------------------------------------
+
+
+def test_the_ring_keeps_the_last_seconds_only() -> None:
+    ring: Ring[tuple[float, int]] = Ring(10.0, 1000)
+    for second in range(31):
+        ring.add((float(second), second))
+    assert [e[1] for e in ring.copy()] == list(range(20, 31))  # 10 s before the newest, both ends kept
+
+
+def test_the_ring_is_bounded_in_count_whatever_the_window() -> None:
+    ring: Ring[tuple[float, int]] = Ring(10.0, 5)
+    for n in range(100):
+        ring.add((0.001 * n, n))  # all within the window
+    assert [e[1] for e in ring.copy()] == [95, 96, 97, 98, 99]
+
+
+def test_a_copy_does_not_change_with_the_ring() -> None:
+    ring: Ring[tuple[float, str]] = Ring(1.0, 10)
+    ring.add((0.0, "a"))
+    copy = ring.copy()
+    ring.add((5.0, "b"))
+    assert copy == [(0.0, "a")] and ring.copy() == [(5.0, "b")] and len(ring) == 1
+
+
+# -- the store ------------------------------------------------------------------------------
+
+EPOCH = 1_790_000_000.0  # loop time 0 in Unix time
+
+
+def capture(t: float, gun: str = "1-1", frames: int = 10, payload: int = 0) -> Capture:
+    """An incident at loop time ``t``: ``frames`` CAN frames and PEP-WS frames before it."""
+    can_frames = [(t - i * 0.1, i % 2 == 0, can.Message(arbitration_id=0x02204000 + i, data=bytes(8)))
+                  for i in range(frames)][::-1]
+    pepws = [(t - 1.0, gun, False, b'{"kind":"status"}' + b" " * payload), (t - 0.5, "other", True, "{}")]
+    timeline = [(t, gun, "fault", ("gun 1-1: power module 1 fault: hardware", True)), (t, gun, "modules", (1, 2))]
+    cause = {"t": t, "gun": gun, "reason": "fault", "detail": "power module 1 fault", "kind": "module",
+             "modules": [1]}
+    return Capture(t - 30.0, t + 3.0, EPOCH, (gun,), [cause], {"bus": {"driver": "test"}},
+                   can_frames, pepws, timeline)
+
+
+def test_an_incident_holds_its_files(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path, 50, 10**9)
+    entry = store.write(capture(100.0))
+    assert entry["id"] == "20260921T141500.000Z-1-1" and entry["guns"] == ["1-1"] and entry["reason"] == "fault"
+    folder = tmp_path / entry["id"]
+    frames = list(can.BLFReader(folder / "can.blf"))
+    assert len(frames) == 10 and frames[-1].arbitration_id == 0x02204000
+    assert frames[-1].timestamp == pytest.approx(EPOCH + 100.0) and frames[-1].is_rx
+    lines = [json.loads(line) for line in (folder / "pepws.jsonl").read_text().splitlines()]
+    assert lines == [{"ts": EPOCH + 99.0, "gun": "1-1", "dir": "tx", "frame": '{"kind":"status"}'}]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["modules"] == {"1-1": [1, 2]} and manifest["entries"]["can.blf"] == 10
+    assert manifest["bus"] == {"driver": "test"} and manifest["causes"][0]["ts"] == EPOCH + 100.0
+    assert store.list() == [entry]
+    with zipfile.ZipFile(io.BytesIO(store.archive(entry["id"]) or b"")) as archive:
+        assert sorted(archive.namelist()) == sorted(f"{entry['id']}/{f.name}" for f in folder.iterdir())
+
+
+def test_retention_keeps_the_newest_by_count(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path, 3, 10**9)
+    ids = [store.write(capture(100.0 + i))["id"] for i in range(5)]
+    assert [e["id"] for e in store.list()] == ids[:1:-1]  # the three newest, newest first
+
+
+def test_retention_keeps_the_newest_by_bytes(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path, 50, 10**9)
+    first = store.write(capture(100.0, payload=20_000))
+    store.max_bytes = first["size"] * 2 + first["size"] // 2  # room for two and a half
+    ids = [store.write(capture(101.0 + i, payload=20_000))["id"] for i in range(3)]
+    assert [e["id"] for e in store.list()] == ids[:0:-1]
+    store.max_bytes = 1  # too small for any: the newest stays all the same
+    newest = store.write(capture(200.0))
+    assert store.list() == [newest]
+
+
+def test_two_incidents_in_the_same_millisecond_get_their_own_ids(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path, 50, 10**9)
+    first, second = store.write(capture(100.0)), store.write(capture(100.0))
+    assert second["id"] == first["id"] + "-2" and len(store.list()) == 2
+
+
+def test_a_write_that_fails_halfway_lists_nothing_and_leaves_nothing(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path, 50, 10**9)
+    broken = capture(100.0)
+    broken.can.append((100.0, True, object()))  # not a frame: the CAN log fails mid-write
+    with pytest.raises(AttributeError):
+        store.write(broken)
+    assert store.list() == [] and list(tmp_path.iterdir()) == []
+
+
+def test_what_a_crash_left_is_not_listed_and_removed_at_start(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path, 50, 10**9)
+    leftover = tmp_path / ".tmp-20260921T141500.000Z-1-1"
+    leftover.mkdir()
+    (leftover / "can.blf").write_bytes(b"half")
+    assert store.list() == []
+    store.clean()
+    assert not leftover.exists()
+
+
+@pytest.mark.parametrize("asked", ["nope", "../state", "20260921T141500.000Z-1-1"])
+def test_an_unknown_or_outside_id_has_no_archive(tmp_path: Path, asked: Any) -> None:
+    (tmp_path / "incidents").mkdir()
+    store = IncidentStore(tmp_path / "incidents", 50, 10**9)
+    assert store.archive(asked) is None
