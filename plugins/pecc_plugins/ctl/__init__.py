@@ -17,6 +17,9 @@
   plugins what it recorded (``pecc_event_recorded``,
   ``pecc_session_recorded``); ``limits``: run-time limits kept across
   restarts; ``metrics``: the Prometheus text of a snapshot;
+- ``flight``: the flight recorder, the last seconds of CAN and PEP-WS
+  traffic and of each gun (``ring``), written as an incident when a gun
+  faults (``incidents``: the files, listed and zipped for the API);
 - ``client`` / ``command`` / ``tables``: the ``pecc ctl`` command line;
 - ``doctor``: what ``pecc doctor`` checks for it (port, TLS files, state directory).
 

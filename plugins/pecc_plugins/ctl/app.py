@@ -7,7 +7,8 @@ loop):
 
 - reads (:mod:`.reads`, :mod:`.observe`'s probes and metrics, the
   dashboard) answer from the station's published snapshot
-  (:mod:`.snapshot`); the history's reads open their own connections;
+  (:mod:`.snapshot`); the history's reads open their own connections, the
+  incidents' read their files in a thread;
 - the control routes of :mod:`.routes` are commands: each request's body
   is read on the ops loop, then its handler runs on the station's loop
   through :class:`~.bridge.Commands` (at most ``max_commands`` at once,
@@ -35,6 +36,7 @@ from pecc_plugins.ctl.keys import (
     COMMANDS,
     HISTORY,
     HISTORY_READS,
+    INCIDENTS,
     LIMITS,
     PUBLISHER,
     RECORDER,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from pecc_core.station import Station
     from pecc_plugins.ctl.bridge import Commands
     from pecc_plugins.ctl.history import History
+    from pecc_plugins.ctl.incidents import IncidentStore
     from pecc_plugins.ctl.limits import LimitsKeeper
     from pecc_plugins.ctl.recorder import Recorder
     from pecc_plugins.ctl.snapshot import Publisher
@@ -66,6 +69,7 @@ class Backend:
     limits: LimitsKeeper
     publisher: Publisher
     commands: Commands
+    incidents: IncidentStore
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ def make_app(
     app[ACCESS] = access
     app[STATION] = backend.station
     app[HISTORY] = backend.history
+    app[INCIDENTS] = backend.incidents
     app[RECORDER] = backend.recorder
     app[LIMITS] = backend.limits
     app[PUBLISHER] = backend.publisher

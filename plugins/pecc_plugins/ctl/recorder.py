@@ -195,6 +195,11 @@ class Recorder:
         """An operator changed something through the control API."""
         self._event(gun, "operator", {"action": action, **details})
 
+    def incident(self, entry: dict[str, Any]) -> None:
+        """The flight recorder wrote an incident (:mod:`.incidents`): an event for each of its guns."""
+        for gun in entry["guns"]:
+            self._event(gun, "incident", {"incident": entry["id"], "reason": entry["reason"], "size": entry["size"]})
+
     def limits_changed(self, update: Any, source: str) -> None:
         self._event(None, "limits", {"source": source, "update": update})
 

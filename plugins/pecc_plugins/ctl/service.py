@@ -13,10 +13,12 @@ then the ops server starts serving on its own thread (:mod:`.opsthread`).
 So a ``GET /api/limits`` never shows the profile's limits in place of the
 saved ones, and no ``PUT`` can be overwritten by a late restore;
 ``/readyz`` answers 503 until the station has started. Stop: the ops
-server first (its streams ended), then the snapshot, then the recorder
-and the history. While it runs, the recorder's hooks are registered with
-the station's plugin manager (:mod:`.observers`); the history tells the
-other plugins what it records through the plugin manager too.
+server first (its streams ended), then the snapshot, then the flight
+recorder (its open incident written), then the recorder and the history.
+While it runs, the recorder's hooks and the flight recorder's are
+registered with the station's plugin manager (:mod:`.observers`,
+:mod:`.flight`); the history tells the other plugins what it records
+through the plugin manager too.
 """
 
 from __future__ import annotations
@@ -50,14 +52,17 @@ from pecc_plugins.ctl.app import Backend, Bounds, make_app
 from pecc_plugins.ctl.auth import Access, TokenSchema, check_exposure, load_tokens
 from pecc_plugins.ctl.bridge import Commands
 from pecc_plugins.ctl.dashboard import FEED
+from pecc_plugins.ctl.flight import NAME as FLIGHT
+from pecc_plugins.ctl.flight import FlightRecorder, FlightSettings
 from pecc_plugins.ctl.history import History, Retention
+from pecc_plugins.ctl.incidents import IncidentStore
 from pecc_plugins.ctl.limits import LimitsKeeper
 from pecc_plugins.ctl.observers import NAME as RECORDER
 from pecc_plugins.ctl.observers import RecorderHooks
 from pecc_plugins.ctl.opsthread import OpsOnLoop, OpsThread
 from pecc_plugins.ctl.recorder import Recorder
 from pecc_plugins.ctl.snapshot import Publisher
-from pecc_plugins.ctl.state import history_file, runtime_file, state_dir
+from pecc_plugins.ctl.state import history_file, incidents_dir, runtime_file, state_dir
 from pecc_plugins.ctl.tokens import Token
 
 if TYPE_CHECKING:
@@ -111,6 +116,11 @@ class CtlParams(StrictSchema):
     ``cpu_share``: the share of the time the ops server's thread may be
     busy (:mod:`.opsthread`). ``thread = false`` serves on the station's
     loop instead, with no thread (the in-process tests, on virtual time).
+
+    The flight recorder (:mod:`.flight`, docs/incidents.md) keeps
+    ``flight_window_s`` of traffic; an incident is written
+    ``incident_after_s`` after its first cause; at most ``incidents_max``
+    incidents in ``incidents_max_mb`` MB are kept, the oldest removed.
     """
 
     host = String(load_default="127.0.0.1")
@@ -129,6 +139,10 @@ class CtlParams(StrictSchema):
     max_commands = Integer(load_default=16, validate=between(1, 1000))
     cpu_share = Number(load_default=0.25, validate=between(0.05, 1.0))
     thread = Boolean(load_default=True)
+    flight_window_s = Number(load_default=30.0, validate=between(1.0, 600.0))
+    incident_after_s = Number(load_default=3.0, validate=between(0.0, 60.0))
+    incidents_max = Integer(load_default=50, validate=between(1, 10_000))
+    incidents_max_mb = Number(load_default=200.0, validate=between(1.0, 100_000.0))
 
 
 def port_from_env(configured: int) -> int:
@@ -164,10 +178,17 @@ class ControlService:
         history.session_listeners.append(functools.partial(station.plugins.session_recorded, station))
         recorder = Recorder(station, history)
         self.hooks = RecorderHooks(recorder)
+        incidents = IncidentStore(
+            incidents_dir(self.state_dir), params["incidents_max"], int(params["incidents_max_mb"] * 1_000_000)
+        )
+        self.flight = FlightRecorder(
+            station, incidents, FlightSettings(params["flight_window_s"], params["incident_after_s"]),
+            recorder.incident,
+        )
         publisher = Publisher(station, recorder, history)
         self.backend = Backend(
             station, history, recorder, LimitsKeeper(station, history, recorder), publisher,
-            Commands(params["max_commands"], publisher),
+            Commands(params["max_commands"], publisher), incidents,
         )
         bounds = Bounds(params["max_scrapes"], params["max_streams"], params["max_history_reads"])
         self.app = make_app(self.backend, bounds, allow_remote=params["allow_remote"], access=self.access)
@@ -229,6 +250,8 @@ class ControlService:
         backend.limits.saved = await backend.history.open() or {}
         try:
             self.station.plugins.register(self.hooks, RECORDER)  # before the station starts: it sees it all
+            await self.flight.start()
+            self.station.plugins.register(self.flight, FLIGHT)
             backend.limits.restore()  # before the station starts: nothing has read or changed them yet
             backend.commands.bind(asyncio.get_running_loop())
             backend.publisher.start()
@@ -249,9 +272,12 @@ class ControlService:
         backend = self.backend
         if self.station.plugins.get_plugin(RECORDER) is self.hooks:
             self.station.plugins.unregister(RECORDER)
+        if self.station.plugins.get_plugin(FLIGHT) is self.flight:
+            self.station.plugins.unregister(FLIGHT)
         if self._events in backend.history.listeners:
             backend.history.listeners.remove(self._events)
         await backend.publisher.stop()
+        await self.flight.stop()
         await backend.recorder.stop()
         await backend.history.close()
 

@@ -3,8 +3,9 @@
 In order: the ``ctl`` service's ``state_dir`` param, ``PECC_STATE_DIR``,
 systemd's ``STATE_DIRECTORY`` (``StateDirectory=`` in the unit), else
 ``$XDG_STATE_HOME/pecc/<profile name>`` (``~/.local/state/pecc/<name>``).
-It holds ``history.sqlite3`` (events, sessions, run-time limits) and
-``ctl.json`` (the URL of the running control API, for ``pecc ctl``).
+It holds ``history.sqlite3`` (events, sessions, run-time limits),
+``ctl.json`` (the URL of the running control API, for ``pecc ctl``) and
+``incidents/`` (what the flight recorder wrote: docs/incidents.md).
 """
 
 from __future__ import annotations
@@ -32,3 +33,7 @@ def runtime_file(directory: Path) -> Path:
 
 def history_file(directory: Path) -> Path:
     return directory / "history.sqlite3"
+
+
+def incidents_dir(directory: Path) -> Path:
+    return directory / "incidents"

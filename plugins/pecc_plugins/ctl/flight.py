@@ -1,0 +1,277 @@
+"""The flight recorder: the last seconds of a station, kept for the moment a gun faults.
+
+Three rings (:class:`~.ring.Ring`), each pruned by time:
+
+- every CAN frame of the power driver's bus, both ways, through the
+  driver's tap (:class:`pecc_core.power.HasBusTap`);
+- every PEP-WS frame of every gun, both ways, through the transport's tap
+  (:class:`pecc_core.transport.HasFrameTap`);
+- a timeline per gun: state transitions, faults, SECC connections (the
+  observer hooks), and the measured V/I and the modules of each gun,
+  sampled every control cycle and kept when they changed.
+
+A tap only appends a tuple (loop time, the frame as it came): it never
+blocks a gun and formats nothing. Formatting happens when an incident is
+written (:mod:`.incidents`), in a thread.
+
+An incident opens when a fault is raised on a gun (an emergency shutdown
+and a lost power stage are faults too: the fault's ``kind`` in the cause
+says which), or when a gun loses its SECC in a session. It is written
+``after_s`` later with the ``window_s`` before its first cause; every cause
+within that time, of any gun, joins it (a dying bus faults every gun at
+once: one incident, not one per gun). The rings keep ``window_s +
+after_s``, so the whole window is still there when it is written. A
+station that stops writes the open incident at once.
+
+The plugin manager calls this object's hooks directly: the ``ctl`` service
+registers it under :data:`NAME` while it runs, as it does its recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pecc_core
+from pecc_core import hookimpl
+from pecc_core.asyncutil import cancel
+from pecc_core.clock import wall
+from pecc_core.gun.table import ACTIVE_STATES, Event
+from pecc_core.power import HasBusStats, HasBusTap
+from pecc_core.transport import HasFrameTap
+from pecc_plugins.ctl.incidents import CanEntry, Capture, FrameEntry, IncidentStore, TimelineEntry
+from pecc_plugins.ctl.ring import Ring
+
+if TYPE_CHECKING:
+    from pecc_core.gun import Gun, GunState
+    from pecc_core.station import Station
+
+log = logging.getLogger(__name__)
+
+#: The name its hooks are registered under.
+NAME = "ctl.flight"
+#: Entries per ring at most, whatever the window: a 1 Mbit/s bus full of
+#: 8-byte frames for 33 s, with room to spare.
+MAX_ENTRIES = 400_000
+#: Causes kept per incident; more are counted (a fault storm stays one bounded incident).
+MAX_CAUSES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class FlightSettings:
+    """``window_s`` kept before an incident's first cause, ``after_s`` after it before writing."""
+
+    window_s: float = 30.0
+    after_s: float = 3.0
+
+
+@dataclass(slots=True)
+class _Open:
+    """The incident being collected: its causes so far and its guns, in order."""
+
+    first: float
+    causes: list[dict[str, Any]]
+    guns: dict[str, None]
+    timer: asyncio.TimerHandle
+    more: int = 0
+
+
+@dataclass(slots=True)
+class _Sampled:
+    """A gun's last V/I and modules in the timeline."""
+
+    gun: Gun
+    reading: tuple[float, float] = (0.0, 0.0)
+    modules: tuple[int, ...] = ()
+
+
+@dataclass
+class FlightRecorder:
+    """The flight recorder of ``station`` (see the module doc); ``written`` is told of each incident."""
+
+    station: Station
+    store: IncidentStore
+    settings: FlightSettings = field(default_factory=FlightSettings)
+    written: Callable[[dict[str, Any]], None] = lambda _: None
+    bus: Ring[CanEntry] = field(init=False)
+    frames: Ring[FrameEntry] = field(init=False)
+    timeline: Ring[TimelineEntry] = field(init=False)
+    _time: Callable[[], float] = field(init=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+    _open: _Open | None = field(default=None, init=False)
+    _sampler: asyncio.Task[None] | None = field(default=None, init=False)
+    _writes: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _profile_digest: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        keep = self.settings.window_s + self.settings.after_s
+        self.bus = Ring(keep, MAX_ENTRIES)
+        self.frames = Ring(keep, MAX_ENTRIES)
+        self.timeline = Ring(keep, MAX_ENTRIES)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Tap the bus and the transport, start sampling (before the station starts: it sees it all)."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._time = loop.time
+        self._profile_digest = await asyncio.to_thread(_digest, self.station)
+        await asyncio.to_thread(self.store.clean)
+        driver, transport = self.station.driver, self.station.transport
+        if isinstance(driver, HasBusTap):
+            driver.add_bus_tap(self._bus_frame)
+        if isinstance(transport, HasFrameTap):
+            transport.add_frame_tap(self._pepws_frame)
+        self._sampler = loop.create_task(self._sample(), name="pecc-flight-recorder")
+
+    async def stop(self) -> None:
+        """Untap; the open incident written now; every write finished."""
+        driver, transport = self.station.driver, self.station.transport
+        if isinstance(driver, HasBusTap):
+            driver.remove_bus_tap(self._bus_frame)
+        if isinstance(transport, HasFrameTap):
+            transport.remove_frame_tap(self._pepws_frame)
+        await cancel(self._sampler)
+        if self._open is not None:
+            self._open.timer.cancel()
+            self._due()
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+    # -- the taps: the hot path -----------------------------------------------------------
+
+    def _bus_frame(self, received: bool, frame: Any) -> None:
+        self.bus.add((self._time(), received, frame))
+
+    def _pepws_frame(self, gun: str, received: bool, frame: str | bytes) -> None:
+        self.frames.add((self._time(), gun, received, frame))
+
+    async def _sample(self) -> None:
+        """V/I and modules of every gun each control cycle, into the timeline when they changed."""
+        cycle = self.station.cycle
+        guns = [_Sampled(gun) for gun in self.station.guns.values()]
+        add, time = self.timeline.add, self._time
+        while True:
+            await asyncio.sleep(cycle)
+            now = time()
+            for sampled in guns:
+                gun = sampled.gun
+                status = gun.report()
+                reading = (status.measured_voltage, status.measured_current)
+                if reading != sampled.reading:
+                    sampled.reading = reading
+                    add((now, gun.id, "reading", reading))
+                modules = gun.modules()
+                if modules != sampled.modules:
+                    sampled.modules = modules
+                    add((now, gun.id, "modules", modules))
+
+    # -- observer hooks ---------------------------------------------------------------------
+
+    def _ours(self, gun: Gun) -> bool:
+        return self._loop is not None and self.station.guns.get(gun.id) is gun
+
+    @hookimpl
+    def pecc_gun_state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None:
+        if not self._ours(gun):
+            return
+        now = self._time()
+        self.timeline.add((now, gun.id, "state", (old, new, event, reason)))
+        if event is Event.SECC_LOST and old in ACTIVE_STATES:
+            self._cause(now, gun, "secc_lost", reason, None)
+
+    @hookimpl
+    def pecc_gun_fault(self, gun: Gun, fault: str, active: bool) -> None:
+        if not self._ours(gun):
+            return
+        now = self._time()
+        self.timeline.add((now, gun.id, "fault", (fault, active)))
+        if active:
+            kind = next((k for k, text in gun.faults.items() if text == fault), None)
+            self._cause(now, gun, "power_stage_lost" if kind == "power_stage" else "fault", fault, kind)
+
+    @hookimpl
+    def pecc_secc_connected(self, gun: Gun, peer: str, subprotocol: str | None) -> None:
+        if self._ours(gun):
+            self.timeline.add((self._time(), gun.id, "secc", ("connected", f"{peer} {subprotocol or ''}".rstrip())))
+
+    @hookimpl
+    def pecc_secc_disconnected(self, gun: Gun, reason: str) -> None:
+        if self._ours(gun):
+            self.timeline.add((self._time(), gun.id, "secc", ("disconnected", reason)))
+
+    # -- incidents ---------------------------------------------------------------------------
+
+    def _cause(self, now: float, gun: Gun, reason: str, detail: str, kind: str | None) -> None:
+        """A cause of an incident: opens one, or joins the open one."""
+        cause = {"t": now, "gun": gun.id, "reason": reason, "detail": detail, "kind": kind,
+                 "modules": list(gun.modules())}
+        incident, loop = self._open, self._loop
+        if loop is None:
+            return
+        if incident is None:
+            timer = loop.call_at(now + self.settings.after_s, self._due)
+            self._open = _Open(now, [cause], {gun.id: None}, timer)
+            return
+        incident.guns[gun.id] = None
+        if len(incident.causes) < MAX_CAUSES:
+            incident.causes.append(cause)
+        else:
+            incident.more += 1
+
+    def _due(self) -> None:
+        """Copy the rings now (on the loop) and write the incident in a thread."""
+        incident, self._open = self._open, None
+        if incident is None or self._loop is None:
+            return
+        now = self._time()
+        capture = Capture(
+            start=incident.first - self.settings.window_s, end=now, offset=wall() - now,
+            guns=tuple(incident.guns), causes=incident.causes, manifest=self._manifest(incident),
+            can=self.bus.copy(), frames=self.frames.copy(), timeline=self.timeline.copy(),
+        )
+        task = self._loop.create_task(self._write(capture), name="pecc-incident")
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    def _manifest(self, incident: _Open) -> dict[str, Any]:
+        """What the incident is about, beyond its times and causes (:mod:`.incidents` adds those)."""
+        station = self.station
+        driver = station.profile.power.driver
+        guns = {g.id: g for g in station.profile.guns}
+        reach = {gun: [m.address for m in station.profile.power.modules if not m.guns or gun in m.guns]
+                 for gun in incident.guns}
+        return {
+            "reachable_modules": reach,
+            "paths": {gun: guns[gun].path for gun in incident.guns if gun in guns},
+            "bus": {
+                "name": station.driver.link.name if isinstance(station.driver, HasBusStats) else None,
+                "driver": driver.name, "params": driver.raw,
+            },
+            "more_causes": incident.more,
+            "window_s": self.settings.window_s, "after_s": self.settings.after_s,
+            "pecc_version": pecc_core.__version__,
+            "profile": {"name": station.profile.name, "sha256": self._profile_digest},
+        }
+
+    async def _write(self, capture: Capture) -> None:
+        try:
+            entry = await asyncio.to_thread(self.store.write, capture)
+        except Exception:
+            log.exception("incident of guns %s: writing it failed", ", ".join(capture.guns))
+            return
+        log.warning("incident %s: guns %s, %s; written to %s", entry["id"], ", ".join(entry["guns"]),
+                    entry["reason"], self.store.directory / entry["id"])
+        self.written(entry)
+
+
+def _digest(station: Station) -> str | None:
+    """The SHA-256 of the profile's file as it is now (None if it cannot be read)."""
+    try:
+        return hashlib.sha256(station.profile.source.read_bytes()).hexdigest()
+    except OSError:
+        return None
