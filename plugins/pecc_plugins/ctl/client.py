@@ -35,6 +35,41 @@ def call(
     :raises Unreachable: connection refused, timeout, not an HTTP server, a bad certificate.
     :raises Refused: an answer other than 200.
     """
+    status, reason, data = _exchange(url, method, path, body, token, ca)
+    decoded = _json(url, status, data)
+    if status != 200:
+        raise _refused(status, reason, decoded)
+    return decoded
+
+
+def download(url: str, path: str, token: str | None = None, ca: str | None = None) -> bytes:
+    """``GET path`` on the API at ``url``; the answer's bytes as they are (a zip archive).
+
+    :raises Unreachable: as :func:`call`.
+    :raises Refused: an answer other than 200 (its JSON ``error`` as the message).
+    """
+    status, reason, data = _exchange(url, "GET", path, None, token, ca)
+    if status != 200:
+        raise _refused(status, reason, _json(url, status, data))
+    return data
+
+
+def _json(url: str, status: int, data: bytes) -> Any:
+    try:
+        return json.loads(data) if data else {}
+    except ValueError:
+        raise Unreachable(f"{url} did not answer JSON (HTTP {status})") from None
+
+
+def _refused(status: int, reason: str, decoded: Any) -> Refused:
+    message = decoded.get("error") if isinstance(decoded, dict) else None
+    return Refused(status, message or reason)
+
+
+def _exchange(
+    url: str, method: str, path: str, body: Any, token: str | None, ca: str | None
+) -> tuple[int, str, bytes]:
+    """One request; the answer's status, reason and body."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Unreachable(f"expected a URL like http://127.0.0.1:8766, got {url!r}")
@@ -59,11 +94,4 @@ def call(
         raise Unreachable(f"no control API at {url}: {exc}") from None
     finally:
         connection.close()
-    try:
-        decoded = json.loads(data) if data else {}
-    except ValueError:
-        raise Unreachable(f"{url} did not answer JSON (HTTP {response.status})") from None
-    if response.status != 200:
-        message = decoded.get("error") if isinstance(decoded, dict) else None
-        raise Refused(response.status, message or response.reason)
-    return decoded
+    return response.status, response.reason, data

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import typer
 from rich.console import Console
@@ -267,6 +267,33 @@ def sessions(
     query = {k: v for k, v in (("gun", gun), ("since", since)) if v is not None}
     path = "/api/sessions?" + urlencode({**query, "limit": limit})
     _send(ctx, url, profile, json_, "GET", path, table=tables.sessions)
+
+
+@ctl_app.command()
+def incidents(
+    ctx: typer.Context,
+    incident: Annotated[str | None, typer.Argument(help="Download this incident (its id).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write it (default: ID.zip).")] = None,
+    url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
+) -> None:
+    """The flight recorder's incidents (docs/incidents.md); with an ID, download its zip archive."""
+    if incident is None:
+        _send(ctx, url, profile, json_, "GET", "/api/incidents", table=tables.incidents)
+        return
+    target = _target(ctx, url, profile, json_)
+    address = target.url or profile_url(target.profile or "sim")
+    try:
+        archive = client.download(address, f"/api/incidents/{quote(incident, safe='')}", target.token, target.ca)
+    except client.Unreachable as exc:
+        _exit(str(exc), EXIT_UNREACHABLE)
+    except client.Refused as exc:
+        _exit(f"refused: {exc}", EXIT_REFUSED)
+    path = out or Path(f"{incident}.zip")
+    try:
+        path.write_bytes(archive)
+    except OSError as exc:
+        _exit(f"cannot write {path}: {exc}", EXIT_REFUSED)
+    typer.echo(f"incident {incident}: {len(archive)} bytes written to {path}")
 
 
 @ctl_app.command("stop-charging")

@@ -9,15 +9,19 @@ GET      /metrics                                Prometheus text format (docs/me
 GET      /api/events?gun=&kind=&since=&after=&limit=   stored events, oldest first
 GET      /api/sessions?gun=&since=&limit=        charging sessions, oldest first (a running
                                                  one with its energy so far, ``end`` null)
+GET      /api/incidents                          the flight recorder's incidents, newest first
+GET      /api/incidents/{id}                     one incident's files as a zip archive
 =======  ======================================  ==========================================
 
-``/metrics`` and the two history reads are bounded (:mod:`.gate`): at most
-``max_scrapes`` scrapes and ``max_history_reads`` history reads at once,
-503 beyond. The probes are never bounded.
+``/metrics`` and the history and incident reads are bounded (:mod:`.gate`):
+at most ``max_scrapes`` scrapes and ``max_history_reads`` history reads at
+once, 503 beyond. The probes are never bounded. The incidents are files
+(:mod:`.incidents`), read in a thread, off the ops loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Any
 
@@ -25,7 +29,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from pecc_plugins.ctl import bodies
-from pecc_plugins.ctl.keys import HISTORY, HISTORY_READS, PUBLISHER, SCRAPES
+from pecc_plugins.ctl.keys import HISTORY, HISTORY_READS, INCIDENTS, PUBLISHER, SCRAPES
 from pecc_plugins.ctl.metrics import exposition
 from pecc_plugins.ctl.middleware import error
 from pecc_plugins.ctl.reads import latest
@@ -88,3 +92,23 @@ async def sessions(request: web.Request) -> web.Response:
         stored = await request.app[HISTORY].sessions(**query)
     # a running session with its energy so far, as the station's snapshot has it
     return web.json_response({"sessions": [asdict(running[s["id"]]) if s["id"] in running else s for s in stored]})
+
+
+@routes.get("/api/incidents")
+async def incidents(request: web.Request) -> web.Response:
+    with request.app[HISTORY_READS].admit():
+        found = await asyncio.to_thread(request.app[INCIDENTS].list)
+    return web.json_response({"incidents": found})
+
+
+@routes.get("/api/incidents/{id}")
+async def incident(request: web.Request) -> web.Response:
+    incident_id = request.match_info["id"]
+    with request.app[HISTORY_READS].admit():
+        archive = await asyncio.to_thread(request.app[INCIDENTS].archive, incident_id)
+    if archive is None:
+        raise error(web.HTTPNotFound, f"no incident {incident_id!r} (GET /api/incidents lists them)")
+    return web.Response(
+        body=archive, content_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{incident_id}.zip"'},
+    )

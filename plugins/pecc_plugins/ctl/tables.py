@@ -152,6 +152,18 @@ def event_row(event: dict[str, Any]) -> tuple[str, ...]:
     return str(event["id"]), _time(event["ts"]), event["gun"] or "-", event["kind"], text
 
 
+def incidents(answer: dict[str, Any]) -> Table:
+    table = Table(title="Incidents (pecc ctl incidents ID --out FILE.zip downloads one)")
+    for name in ("Id", "Time", "Guns", "Reason", "kB"):
+        table.add_column(name, justify="right" if name == "kB" else "left")
+    for incident in answer["incidents"]:
+        table.add_row(
+            incident["id"], _time(incident["ts"]), ", ".join(incident["guns"]), incident["reason"],
+            _num(incident["size"] / 1000),
+        )
+    return table
+
+
 def sessions(answer: dict[str, Any]) -> Table:
     table = Table(title="Charging sessions")
     for name in ("Gun", "Vehicle", "Start", "End", "Min", "kWh", "Peak kW", "Outcome", "End reason"):

@@ -1,0 +1,123 @@
+"""A module fault mid-charge on ``sim`` leaves an incident: listed, archived, readable with python-can.
+
+The whole station runs (PEP-WS, uugreen driver on the timed virtual bus,
+module simulator, control API) on virtual time; the SECC is a real
+WebSocket client. The CAN identifiers expected are written here from the
+UU protocol notes (shared/power-modules/CAN-PROTOCOLS.md: module *n* is
+``0x02200000 | n << 14``, replies matched with the mask ``0x1FFFC000``),
+not taken from the driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import can
+import typer
+from typer.testing import CliRunner
+
+from pecc_core.plugins import default_manager
+from pecc_core.power import Fault
+from pecc_core.testing import eventually
+
+from .conftest import Api, Ctl, charging
+
+UU_MODULE_ID = 0x02200000  # protocol version 1, monitor address 1
+UU_MODULE_SHIFT = 14
+UU_ADDRESS_MASK = 0x1FFFC000
+
+runner = CliRunner(env={"COLUMNS": "200"})
+app = typer.Typer()
+default_manager().add_commands(app)
+
+
+def uu_id(module: int) -> int:
+    return UU_MODULE_ID | module << UU_MODULE_SHIFT
+
+
+async def listed(ctl: Ctl) -> list[dict[str, Any]]:
+    status, body = await ctl.http("GET", "/api/incidents")
+    assert status == 200, body
+    return list(body["incidents"])
+
+
+async def test_a_module_fault_mid_charge_is_written_as_an_incident(ctl: Ctl, tmp_path: Path) -> None:
+    runtime = ctl.runtime
+    station, sim = runtime.station, runtime.services[0]
+    await ctl.settled()
+    secc = await ctl.secc()
+    await charging(secc, 60)
+    module = station.pool.modules_of("1-1")[0]
+    sim.fault(module, Fault.HARDWARE)
+    await eventually(lambda: "module" in station.guns["1-1"].faults, what="the gun's module fault")
+    assert await listed(ctl) == []  # written 3 s after the fault, not before
+    await asyncio.sleep(3.5)
+    found = await listed(ctl)
+    assert len(found) == 1, found  # every fault within the 3 s is the same incident
+    incident = found[0]
+    assert incident["guns"][0] == "1-1" and incident["reason"] == "fault" and incident["size"] > 0
+
+    status, headers, archive = await Api(ctl.api_port)("GET", f"/api/incidents/{incident['id']}")
+    assert status == 200 and headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(archive)) as files:
+        names = {Path(n).name for n in files.namelist()}
+        assert names == {"can.blf", "pepws.jsonl", "timeline.json", "manifest.json"}
+        files.extractall(tmp_path)
+    folder = tmp_path / incident["id"]
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert module in manifest["modules"]["1-1"]
+    assert manifest["causes"][0]["kind"] == "module" and f"power module {module}" in manifest["causes"][0]["detail"]
+    assert manifest["profile"]["sha256"] and manifest["pecc_version"] and manifest["bus"]["driver"] == "uugreen"
+
+    frames = list(can.BLFReader(folder / "can.blf"))
+    ours = [f for f in frames if f.is_extended_id and f.arbitration_id & UU_ADDRESS_MASK == uu_id(module)]
+    assert any(not f.is_rx for f in ours), "no frame sent to the faulted module"
+    assert any(f.is_rx for f in ours), "no frame from the faulted module"
+    # the window: the charge before the fault, and what came after it
+    span = frames[-1].timestamp - frames[0].timestamp
+    assert span >= 3.0, span
+    fault_ts = manifest["causes"][0]["ts"]
+    assert any(f.timestamp > fault_ts for f in ours) and any(f.timestamp < fault_ts - 1.0 for f in ours)
+
+    lines = [json.loads(line) for line in (folder / "pepws.jsonl").read_text().splitlines()]
+    assert {line["gun"] for line in lines} == {"1-1"}
+    sent = [json.loads(line["frame"]) for line in lines if line["dir"] == "tx"]
+    received = [json.loads(line["frame"]) for line in lines if line["dir"] == "rx"]
+    assert any(m["kind"] == "status" and m["payload"]["operationalStatus"] == "inoperative" for m in sent)
+    assert any(m["kind"] == "event" and f"power module {module}" in m["payload"]["eventDetails"] for m in sent)
+    assert any(m["kind"] == "targetValues" for m in received)
+
+    timeline = json.loads((folder / "timeline.json").read_text())
+    assert any(e["kind"] == "state" and e["to"] == "inoperative" for e in timeline)
+    assert any(e["kind"] == "reading" and e["current"] > 50 for e in timeline)
+
+    status, body = await ctl.http("GET", "/api/events?kind=incident")
+    assert status == 200 and [e["incident"] for e in body["events"] if e["gun"] == "1-1"] == [incident["id"]]
+
+    code = await asyncio.to_thread(runner.invoke, app, ["ctl", "--url", ctl.url, "incidents"])
+    assert code.exit_code == 0 and incident["id"] in code.stdout, code.stdout
+    out = tmp_path / "down.zip"
+    result = await asyncio.to_thread(
+        runner.invoke, app, ["ctl", "--url", ctl.url, "incidents", incident["id"], "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert out.read_bytes() == archive
+    result = await asyncio.to_thread(runner.invoke, app, ["ctl", "--url", ctl.url, "incidents", "nope"])
+    assert result.exit_code == 2 and "no incident" in result.stderr
+    await secc.close()
+
+
+async def test_losing_the_secc_in_a_session_is_an_incident(ctl: Ctl) -> None:
+    await ctl.settled()
+    secc = await ctl.secc()
+    await charging(secc, 30)
+    await secc.close()
+    await asyncio.sleep(4.0)
+    found = await listed(ctl)
+    assert [(i["guns"], i["reason"]) for i in found] == [(["1-1"], "secc_lost")]
