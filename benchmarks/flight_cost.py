@@ -1,0 +1,119 @@
+"""What the flight recorder costs the station: 72 guns of ``sim-full`` charging, in-process.
+
+The station (``dynamic`` policy, 72 SECC simulators) runs on virtual time,
+so the figures are per second of *station* time whatever the machine does
+meanwhile. Two measurements (docs/incidents.md records them):
+
+1. cProfile over ``--duration`` station seconds once every session runs:
+   how often each tap and the sampler are called, and their CPU time under
+   the profiler (an upper bound: it inflates small calls several times);
+2. ``timeit`` of one tap call alone (the ring's append and prune and the
+   loop's clock, the ring full of a 33 s window): calls per second times
+   this is the taps' cost without the profiler.
+
+    python -m benchmarks.flight_cost [--duration 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import tempfile
+import timeit
+from pathlib import Path
+from typing import Any
+
+import can
+
+from pecc_core.plugins import default_manager
+from pecc_core.profile import load as load_profile
+from pecc_core.testing import QUICK_CABINET, running, sim_overrides, virtual_loop, write_profile
+from pecc_plugins.ctl.ring import Ring
+from pecc_plugins.seccsim.runner import RunOptions, simulate
+from pecc_plugins.seccsim.scenario import from_mapping
+from pecc_plugins.seccsim.session import SessionOptions
+from pecc_plugins.seccsim.stats import RunStats
+
+#: A battery that charges for minutes: every session still runs when the profile is taken.
+LONG_CAR = {"battery": {"capacity_kwh": 100.0, "start_soc": 20.0, "target_soc": 90.0}}
+MEASURED = ("_bus_frame", "_pepws_frame", "_sample")
+
+
+async def profiled(directory: Path, duration: float) -> dict[str, Any]:
+    overrides = {
+        **sim_overrides("pecc-flight-bench"), **QUICK_CABINET, "policy.name": "dynamic", "log_level": "ERROR",
+        "services.0.params.slew_v_per_s": 5000.0, "services.0.params.node_capacitance_f": 0.0005,
+    }
+    profile = load_profile(str(write_profile("sim-full", directory, overrides)), default_manager())
+    async with running(profile) as runtime:
+        loop = asyncio.get_running_loop()
+        targets = [profile.url(g, port=runtime.transport.port) for g in profile.guns]
+        await asyncio.sleep(3.0)  # modules discovered
+        options = RunOptions(sessions=1, session=SessionOptions(time_scale=1))
+        cars = asyncio.create_task(simulate(targets, from_mapping(LONG_CAR), options, RunStats()))
+        await asyncio.sleep(15.0)  # every session past its cable check
+        charging = sum(1 for g in runtime.station.guns.values() if g.state.value == "charge")
+        profiler = cProfile.Profile()
+        start = loop.time()
+        profiler.enable()
+        await asyncio.sleep(duration)
+        profiler.disable()
+        elapsed = loop.time() - start
+        flight = next(s for s in runtime.services if type(s).__name__ == "ControlService").flight
+        figures: dict[str, Any] = {
+            "station_s": elapsed, "charging": charging, "bus_load_percent": runtime.station.driver.link.load_percent(),
+            "ring_entries": {"can": len(flight.bus), "pepws": len(flight.frames), "timeline": len(flight.timeline)},
+        }
+        cars.cancel()
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    for (file, _, name), (_, calls, _, cumulative, _) in stats.items():
+        if file.endswith(os.path.join("ctl", "flight.py")) and name in MEASURED:
+            figures[name] = {"calls_per_s": calls / elapsed, "profiled_cpu_percent": 100 * cumulative / elapsed}
+    return figures
+
+
+def one_tap_call() -> float:
+    """Seconds of one CAN tap call (``FlightRecorder._bus_frame``'s body) on a ring full of 33 s."""
+    loop = asyncio.new_event_loop()
+    clock = loop.time
+    ring: Ring[tuple[float, bool, Any]] = Ring(33.0, 400_000)
+    msg = can.Message(arbitration_id=0x02204000, data=bytes(8), is_extended_id=True)
+    for i in range(100_000):
+        ring.add((clock() - 30.0 + i * 0.0003, True, msg))
+
+    def tap() -> None:
+        ring.add((clock(), True, msg))
+
+    n = 200_000
+    cost = (timeit.timeit(tap, number=n) - timeit.timeit(lambda: None, number=n)) / n
+    loop.close()
+    return cost
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=30.0, help="station seconds profiled")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PECC_STATE_DIR"] = str(Path(tmp) / "state")  # its history and incidents: thrown away
+        loop = virtual_loop()
+        try:
+            figures = loop.run_until_complete(profiled(Path(tmp), args.duration))
+        finally:
+            loop.close()
+    call = one_tap_call()
+    taps = sum(figures[name]["calls_per_s"] for name in ("_bus_frame", "_pepws_frame") if name in figures)
+    print(f"{figures['charging']} guns charging, CAN bus at {figures['bus_load_percent']:.0f} %, "
+          f"rings: {figures['ring_entries']}")
+    for name in MEASURED:
+        if name in figures:
+            f = figures[name]
+            print(f"{name}: {f['calls_per_s']:,.0f} calls/s, {f['profiled_cpu_percent']:.2f} % of a core profiled")
+    print(f"one tap call: {call * 1e6:.2f} us; the taps without the profiler: {100 * taps * call:.2f} % of a core")
+
+
+if __name__ == "__main__":
+    main()
