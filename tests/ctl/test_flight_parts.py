@@ -12,7 +12,7 @@ import can
 import pytest
 
 from pecc_plugins.ctl.incidents import Capture, IncidentStore
-from pecc_plugins.ctl.ring import Ring
+from pecc_plugins.ctl.ring import BudgetRing, Ring
 
 # -- the ring -------------------------------------------------------------------------------
 
@@ -29,6 +29,17 @@ def test_the_ring_is_bounded_in_count_whatever_the_window() -> None:
     for n in range(100):
         ring.add((0.001 * n, n))  # all within the window
     assert [e[1] for e in ring.copy()] == [95, 96, 97, 98, 99]
+
+
+def test_a_budget_ring_keeps_its_bytes_and_the_newest_entry() -> None:
+    ring: BudgetRing[tuple[float, str]] = BudgetRing(10.0, 100, 10)
+    for n in range(10):
+        ring.add((0.1 * n, "x" * 15))  # 25 bytes each: four fit
+    assert [e[0] for e in ring.copy()] == pytest.approx([0.6, 0.7, 0.8, 0.9]) and ring.bytes == 100
+    ring.add((1.0, "y" * 500))  # alone over the budget: it stays, alone
+    assert ring.copy() == [(1.0, "y" * 500)] and ring.bytes == 510
+    ring.add((20.0, ""))  # and the time still prunes
+    assert ring.copy() == [(20.0, "")] and ring.bytes == 10
 
 
 def test_a_copy_does_not_change_with_the_ring() -> None:
@@ -48,7 +59,9 @@ def capture(t: float, gun: str = "1-1", frames: int = 10, payload: int = 0) -> C
     """An incident at loop time ``t``: ``frames`` CAN frames and PEP-WS frames before it."""
     can_frames = [(t - i * 0.1, i % 2 == 0, can.Message(arbitration_id=0x02204000 + i, data=bytes(8)))
                   for i in range(frames)][::-1]
-    pepws = [(t - 1.0, gun, False, b'{"kind":"status"}' + b" " * payload), (t - 0.5, "other", True, "{}")]
+    status = b'{"kind":"status"}' + b" " * payload
+    pepws = [(t - 1.0, gun, False, len(status), status), (t - 0.5, "other", True, 2, "{}"),
+             (t - 0.2, gun, True, 70_000, "[" * 10)]
     timeline = [(t, gun, "fault", ("gun 1-1: power module 1 fault: hardware", True)), (t, gun, "modules", (1, 2))]
     cause = {"t": t, "gun": gun, "reason": "fault", "detail": "power module 1 fault", "kind": "module",
              "modules": [1]}
@@ -65,7 +78,10 @@ def test_an_incident_holds_its_files(tmp_path: Path) -> None:
     assert len(frames) == 10 and frames[-1].arbitration_id == 0x02204000
     assert frames[-1].timestamp == pytest.approx(EPOCH + 100.0) and frames[-1].is_rx
     lines = [json.loads(line) for line in (folder / "pepws.jsonl").read_text().splitlines()]
-    assert lines == [{"ts": EPOCH + 99.0, "gun": "1-1", "dir": "tx", "frame": '{"kind":"status"}'}]
+    assert lines == [
+        {"ts": EPOCH + 99.0, "gun": "1-1", "dir": "tx", "frame": '{"kind":"status"}'},
+        {"ts": EPOCH + 99.8, "gun": "1-1", "dir": "rx", "cut_from": 70_000, "frame": "[" * 10},
+    ]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["modules"] == {"1-1": [1, 2]} and manifest["entries"]["can.blf"] == 10
     assert manifest["bus"] == {"driver": "test"} and manifest["causes"][0]["ts"] == EPOCH + 100.0

@@ -5,7 +5,10 @@ Three rings (:class:`~.ring.Ring`), each pruned by time:
 - every CAN frame of the power driver's bus, both ways, through the
   driver's tap (:class:`pecc_core.power.HasBusTap`);
 - every PEP-WS frame of every gun, both ways, through the transport's tap
-  (:class:`pecc_core.transport.HasFrameTap`);
+  (:class:`pecc_core.transport.HasFrameTap`): at most
+  :data:`MAX_FRAME_BYTES` of them, a frame longer than :data:`FRAME_KEEP`
+  cut to that (an SECC chooses its frames' size: a flood must not grow
+  the memory);
 - a timeline per gun: state transitions, faults, SECC connections (the
   observer hooks), and the measured V/I and the modules of each gun,
   sampled every control cycle and kept when they changed.
@@ -44,7 +47,7 @@ from pecc_core.gun.table import ACTIVE_STATES, Event
 from pecc_core.power import HasBusStats, HasBusTap
 from pecc_core.transport import HasFrameTap
 from pecc_plugins.ctl.incidents import CanEntry, Capture, FrameEntry, IncidentStore, TimelineEntry
-from pecc_plugins.ctl.ring import Ring
+from pecc_plugins.ctl.ring import BudgetRing, Ring
 
 if TYPE_CHECKING:
     from pecc_core.gun import Gun, GunState
@@ -57,6 +60,14 @@ NAME = "ctl.flight"
 #: Entries per ring at most, whatever the window: a 1 Mbit/s bus full of
 #: 8-byte frames for 33 s, with room to spare.
 MAX_ENTRIES = 400_000
+#: The PEP-WS ring's bytes at most (frames plus :data:`FRAME_OVERHEAD` each):
+#: 72 guns' traffic of 33 s takes about half. A peer chooses its frames' size:
+#: a flood of large ones shortens the window, it never grows the memory.
+MAX_FRAME_BYTES = 32_000_000
+#: What a frame's entry costs beside its text (the tuple, its time and size).
+FRAME_OVERHEAD = 160
+#: A longer frame is kept cut to this many characters, with its length.
+FRAME_KEEP = 4096
 #: Causes kept per incident; more are counted (a fault storm stays one bounded incident).
 MAX_CAUSES = 256
 
@@ -98,7 +109,7 @@ class FlightRecorder:
     settings: FlightSettings = field(default_factory=FlightSettings)
     written: Callable[[dict[str, Any]], None] = lambda _: None
     bus: Ring[CanEntry] = field(init=False)
-    frames: Ring[FrameEntry] = field(init=False)
+    frames: BudgetRing[FrameEntry] = field(init=False)
     timeline: Ring[TimelineEntry] = field(init=False)
     _time: Callable[[], float] = field(init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
@@ -110,7 +121,7 @@ class FlightRecorder:
     def __post_init__(self) -> None:
         keep = self.settings.window_s + self.settings.after_s
         self.bus = Ring(keep, MAX_ENTRIES)
-        self.frames = Ring(keep, MAX_ENTRIES)
+        self.frames = BudgetRing(keep, MAX_FRAME_BYTES, FRAME_OVERHEAD)
         self.timeline = Ring(keep, MAX_ENTRIES)
 
     # -- life cycle ---------------------------------------------------------------------
@@ -148,7 +159,10 @@ class FlightRecorder:
         self.bus.add((self._time(), received, frame))
 
     def _pepws_frame(self, gun: str, received: bool, frame: str | bytes) -> None:
-        self.frames.add((self._time(), gun, received, frame))
+        size = len(frame)
+        if size > FRAME_KEEP:
+            frame = frame[:FRAME_KEEP]
+        self.frames.add((self._time(), gun, received, size, frame))
 
     async def _sample(self) -> None:
         """V/I and modules of every gun each control cycle, into the timeline when they changed."""

@@ -7,7 +7,8 @@ Each incident is a directory ``<state dir>/incidents/<id>/`` holding
   it back with :class:`can.BLFReader`;
 - ``pepws.jsonl``: the PEP-WS frames of the incident's guns, one JSON
   object a line (``ts``, ``gun``, ``dir`` ``rx``/``tx``, ``frame`` as the
-  text on the wire, or ``binary`` in base64);
+  text on the wire, or ``binary`` in base64; ``cut_from``: the length of a
+  frame the recorder kept cut);
 - ``timeline.json``: states, faults, SECC connections, V/I and modules of
   the incident's guns;
 - ``manifest.json``: what, when, which guns and the modules they had in
@@ -54,7 +55,7 @@ TIMELINE = "timeline.json"
 ID_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[A-Za-z0-9_.-]+$")
 
 CanEntry = tuple[float, bool, Any]  # loop time, received, can.Message
-FrameEntry = tuple[float, str, bool, str | bytes]  # loop time, gun, received, frame
+FrameEntry = tuple[float, str, bool, int, str | bytes]  # loop time, gun, received, its length, frame (cut)
 TimelineEntry = tuple[float, str, str, Any]  # loop time, gun, kind, what
 
 
@@ -249,10 +250,12 @@ def _write_frames(path: Path, capture: Capture) -> int:
     count = 0
     guns, offset, start = set(capture.guns), capture.offset, capture.start
     with path.open("w") as file:
-        for t, gun, received, frame in capture.frames:
+        for t, gun, received, size, frame in capture.frames:
             if t < start or gun not in guns:
                 continue
             line: dict[str, Any] = {"ts": round(t + offset, 6), "gun": gun, "dir": "rx" if received else "tx"}
+            if size > len(frame):
+                line["cut_from"] = size
             if isinstance(frame, str):
                 line["frame"] = frame
             elif received:  # a binary frame: as it came

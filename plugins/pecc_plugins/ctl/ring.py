@@ -5,7 +5,9 @@ An entry is a tuple whose first item is its time on the station's loop.
 does no more than append and drop what fell out of the window: no
 formatting, no copy of the frame. The count bound (``max_entries``) holds
 the memory even if the entries come faster than anyone planned for: the
-oldest go first either way.
+oldest go first either way. Entries whose size a peer chooses (PEP-WS
+frames: up to the profile's ``max_frame_bytes`` each) go into a
+:class:`BudgetRing`, bounded in bytes instead.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class Ring(Generic[E]):
 
     __slots__ = ("_entries", "keep_s")
 
-    def __init__(self, keep_s: float, max_entries: int) -> None:
+    def __init__(self, keep_s: float, max_entries: int | None) -> None:
         self.keep_s = keep_s
         self._entries: deque[E] = deque(maxlen=max_entries)
 
@@ -39,3 +41,32 @@ class Ring(Generic[E]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class BudgetRing(Ring[E]):
+    """A ring of at most ``max_bytes``: an entry counts the length of its last item plus ``overhead``.
+
+    The newest entry always stays, whatever its size.
+    """
+
+    __slots__ = ("_bytes", "max_bytes", "overhead")
+
+    def __init__(self, keep_s: float, max_bytes: int, overhead: int) -> None:
+        super().__init__(keep_s, None)
+        self.max_bytes = max_bytes
+        self.overhead = overhead
+        self._bytes = 0
+
+    def add(self, entry: E) -> None:
+        entries = self._entries
+        entries.append(entry)
+        overhead = self.overhead
+        self._bytes += len(entry[-1]) + overhead
+        horizon = entry[0] - self.keep_s
+        while len(entries) > 1 and (entries[0][0] < horizon or self._bytes > self.max_bytes):
+            self._bytes -= len(entries.popleft()[-1]) + overhead
+
+    @property
+    def bytes(self) -> int:
+        """What the entries kept count (see the class doc)."""
+        return self._bytes
