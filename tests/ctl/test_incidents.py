@@ -25,7 +25,7 @@ from pecc_core.plugins import default_manager
 from pecc_core.power import Fault
 from pecc_core.testing import eventually
 
-from .conftest import Api, Ctl, charging
+from .conftest import Api, Ctl, charging, ctl_of
 
 UU_MODULE_ID = 0x02200000  # protocol version 1, monitor address 1
 UU_MODULE_SHIFT = 14
@@ -126,3 +126,16 @@ async def test_losing_the_secc_in_a_session_is_an_incident(ctl: Ctl) -> None:
     await asyncio.sleep(4.0)
     found = await listed(ctl)
     assert [(i["guns"], i["reason"]) for i in found] == [(["1-1"], "secc_lost")]
+
+
+async def test_a_stopped_recorder_takes_its_taps_off(ctl: Ctl) -> None:
+    flight = ctl_of(ctl.runtime).flight
+    await ctl.settled()
+    assert len(flight.bus) > 0  # the modules' polls
+    await flight.stop()
+    before = (len(flight.bus), len(flight.frames))
+    secc = await ctl.secc()
+    await secc.until(lambda s: True, 1.0, "a status")
+    await asyncio.sleep(1.0)
+    assert (len(flight.bus), len(flight.frames)) == before
+    await secc.close()

@@ -129,7 +129,7 @@ class CanLink:
         self._taps = (*self._taps, tap)
 
     def remove_tap(self, tap: BusTap) -> None:
-        self._taps = tuple(t for t in self._taps if t is not tap)
+        self._taps = tuple(t for t in self._taps if t != tap)  # bound methods: equal, not identical
 
     # -- lifecycle ------------------------------------------------------------
 

@@ -116,7 +116,7 @@ class Taps:
         self.all = (*self.all, tap)
 
     def remove(self, tap: FrameTap) -> None:
-        self.all = tuple(t for t in self.all if t is not tap)
+        self.all = tuple(t for t in self.all if t != tap)  # bound methods: equal, not identical
 
 
 class Connection:
