@@ -2,35 +2,45 @@
 
 The station (``dynamic`` policy, 72 SECC simulators) runs on virtual time,
 so the figures are per second of *station* time whatever the machine does
-meanwhile. Two measurements (docs/incidents.md records them):
+meanwhile. Three measurements (docs/incidents.md records them):
 
 1. cProfile over ``--duration`` station seconds once every session runs:
    how often each tap and the sampler are called, and their CPU time under
    the profiler (an upper bound: it inflates small calls several times);
 2. ``timeit`` of one tap call alone (the ring's append and prune and the
    loop's clock, the ring full of a 33 s window): calls per second times
-   this is the taps' cost without the profiler.
+   this is the taps' cost without the profiler;
+3. the whole process's CPU per station second over the same window, with
+   the recorder and without it (its ``start`` made a no-op), ``--pairs``
+   times each, alternating: what the taps cost plus what they cost the
+   rest (the garbage collector walking the rings' tuples). The station and
+   its 72 simulated cars share the process, so this is noisy.
 
-    python -m benchmarks.flight_cost [--duration 30]
+    python -m benchmarks.flight_cost [--duration 30] [--pairs 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import os
 import pstats
+import statistics
 import tempfile
+import time
 import timeit
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import can
 
 from pecc_core.plugins import default_manager
 from pecc_core.profile import load as load_profile
 from pecc_core.testing import QUICK_CABINET, running, sim_overrides, virtual_loop, write_profile
+from pecc_plugins.ctl.flight import FlightRecorder
 from pecc_plugins.ctl.ring import Ring
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import from_mapping
@@ -42,7 +52,7 @@ LONG_CAR = {"battery": {"capacity_kwh": 100.0, "start_soc": 20.0, "target_soc": 
 MEASURED = ("_bus_frame", "_pepws_frame", "_sample")
 
 
-async def profiled(directory: Path, duration: float) -> dict[str, Any]:
+async def measured(directory: Path, duration: float, profiling: bool) -> dict[str, Any]:
     overrides = {
         **sim_overrides("pecc-flight-bench"), **QUICK_CABINET, "policy.name": "dynamic", "log_level": "ERROR",
         "services.0.params.slew_v_per_s": 5000.0, "services.0.params.node_capacitance_f": 0.0005,
@@ -57,17 +67,22 @@ async def profiled(directory: Path, duration: float) -> dict[str, Any]:
         await asyncio.sleep(15.0)  # every session past its cable check
         charging = sum(1 for g in runtime.station.guns.values() if g.state.value == "charge")
         profiler = cProfile.Profile()
-        start = loop.time()
-        profiler.enable()
+        start, cpu = loop.time(), time.process_time()
+        if profiling:
+            profiler.enable()
         await asyncio.sleep(duration)
         profiler.disable()
+        cpu = time.process_time() - cpu
         elapsed = loop.time() - start
         flight = next(s for s in runtime.services if type(s).__name__ == "ControlService").flight
         figures: dict[str, Any] = {
-            "station_s": elapsed, "charging": charging, "bus_load_percent": runtime.station.driver.link.load_percent(),
+            "station_s": elapsed, "charging": charging, "cpu_percent": 100 * cpu / elapsed,
+            "bus_load_percent": runtime.station.driver.link.load_percent(),
             "ring_entries": {"can": len(flight.bus), "pepws": len(flight.frames), "timeline": len(flight.timeline)},
         }
         cars.cancel()
+    if not profiling:
+        return figures
     stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     for (file, _, name), (_, calls, _, cumulative, _) in stats.items():
         if file.endswith(os.path.join("ctl", "flight.py")) and name in MEASURED:
@@ -79,13 +94,13 @@ def one_tap_call() -> float:
     """Seconds of one CAN tap call (``FlightRecorder._bus_frame``'s body) on a ring full of 33 s."""
     loop = asyncio.new_event_loop()
     clock = loop.time
-    ring: Ring[tuple[float, bool, Any]] = Ring(33.0, 400_000)
+    ring: Ring[tuple[float, bool, int, bool, bytes | bytearray]] = Ring(33.0, 400_000)
     msg = can.Message(arbitration_id=0x02204000, data=bytes(8), is_extended_id=True)
     for i in range(100_000):
-        ring.add((clock() - 30.0 + i * 0.0003, True, msg))
+        ring.add((clock() - 30.0 + i * 0.0003, True, msg.arbitration_id, msg.is_extended_id, msg.data))
 
     def tap() -> None:
-        ring.add((clock(), True, msg))
+        ring.add((clock(), True, msg.arbitration_id, msg.is_extended_id, msg.data))
 
     n = 200_000
     cost = (timeit.timeit(tap, number=n) - timeit.timeit(lambda: None, number=n)) / n
@@ -96,14 +111,13 @@ def one_tap_call() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=30.0, help="station seconds profiled")
+    parser.add_argument("--pairs", type=int, default=2, help="runs with and without the recorder, each")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PECC_STATE_DIR"] = str(Path(tmp) / "state")  # its history and incidents: thrown away
-        loop = virtual_loop()
-        try:
-            figures = loop.run_until_complete(profiled(Path(tmp), args.duration))
-        finally:
-            loop.close()
+    figures = run(args.duration, profiling=True)
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(args.pairs):
+        for recording in (True, False):
+            cpu[recording].append(run(args.duration, profiling=False, recording=recording)["cpu_percent"])
     call = one_tap_call()
     taps = sum(figures[name]["calls_per_s"] for name in ("_bus_frame", "_pepws_frame") if name in figures)
     print(f"{figures['charging']} guns charging, CAN bus at {figures['bus_load_percent']:.0f} %, "
@@ -113,6 +127,26 @@ def main() -> None:
             f = figures[name]
             print(f"{name}: {f['calls_per_s']:,.0f} calls/s, {f['profiled_cpu_percent']:.2f} % of a core profiled")
     print(f"one tap call: {call * 1e6:.2f} us; the taps without the profiler: {100 * taps * call:.2f} % of a core")
+    on, off = statistics.median(cpu[True]), statistics.median(cpu[False])
+    print(f"the process, % of a core per station second: {on:.1f} with the recorder {cpu[True]}, "
+          f"{off:.1f} without {cpu[False]}: {on - off:+.1f}")
+
+
+def run(duration: float, profiling: bool, recording: bool = True) -> dict[str, Any]:
+    """One station's run in a new directory and on a new virtual loop."""
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, {"PECC_STATE_DIR": str(Path(tmp) / "state")}))
+        if not recording:
+            stack.enter_context(mock.patch.object(FlightRecorder, "start", _no_start))
+        loop = virtual_loop()
+        try:
+            return loop.run_until_complete(measured(Path(tmp), duration, profiling))
+        finally:
+            loop.close()
+
+
+async def _no_start(self: FlightRecorder) -> None:
+    """No taps, no sampler: its hooks do nothing either (they check that it started)."""
 
 
 if __name__ == "__main__":

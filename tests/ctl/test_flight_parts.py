@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,7 @@ EPOCH = 1_790_000_000.0  # loop time 0 in Unix time
 
 def capture(t: float, gun: str = "1-1", frames: int = 10, payload: int = 0) -> Capture:
     """An incident at loop time ``t``: ``frames`` CAN frames and PEP-WS frames before it."""
-    can_frames = [(t - i * 0.1, i % 2 == 0, can.Message(arbitration_id=0x02204000 + i, data=bytes(8)))
-                  for i in range(frames)][::-1]
+    can_frames = [(t - i * 0.1, i % 2 == 0, 0x02204000 + i, True, bytes(8)) for i in range(frames)][::-1]
     status = b'{"kind":"status"}' + b" " * payload
     pepws = [(t - 1.0, gun, False, len(status), status), (t - 0.5, "other", True, 2, "{}"),
              (t - 0.2, gun, True, 70_000, "[" * 10)]
@@ -116,8 +116,8 @@ def test_two_incidents_in_the_same_millisecond_get_their_own_ids(tmp_path: Path)
 def test_a_write_that_fails_halfway_lists_nothing_and_leaves_nothing(tmp_path: Path) -> None:
     store = IncidentStore(tmp_path, 50, 10**9)
     broken = capture(100.0)
-    broken.can.append((100.0, True, object()))  # not a frame: the CAN log fails mid-write
-    with pytest.raises(AttributeError):
+    broken.can.append((100.0, True, -1, True, b""))  # not an identifier: the CAN log fails mid-write
+    with pytest.raises(struct.error):
         store.write(broken)
     assert store.list() == [] and list(tmp_path.iterdir()) == []
 

@@ -13,8 +13,8 @@ Three rings (:class:`~.ring.Ring`), each pruned by time:
   observer hooks), and the measured V/I and the modules of each gun,
   sampled every control cycle and kept when they changed.
 
-A tap only appends a tuple (loop time, the frame as it came): it never
-blocks a gun and formats nothing. Formatting happens when an incident is
+A tap only appends a tuple (loop time, the frame as it came, or a CAN
+frame's identifier and data): it never blocks a gun and formats nothing. Formatting happens when an incident is
 written (:mod:`.incidents`), in a thread.
 
 An incident opens when a fault is raised on a gun (an emergency shutdown
@@ -156,7 +156,9 @@ class FlightRecorder:
     # -- the taps: the hot path -----------------------------------------------------------
 
     def _bus_frame(self, received: bool, frame: Any) -> None:
-        self.bus.add((self._time(), received, frame))
+        # the frame's numbers, not the can.Message: a tuple of untracked objects leaves the
+        # garbage collector's lists, so a full collection never walks the window's frames
+        self.bus.add((self._time(), received, frame.arbitration_id, frame.is_extended_id, frame.data))
 
     def _pepws_frame(self, gun: str, received: bool, frame: str | bytes) -> None:
         size = len(frame)

@@ -54,7 +54,7 @@ TIMELINE = "timeline.json"
 #: An id as :func:`incident_id` makes them (and nothing that could leave the directory).
 ID_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[A-Za-z0-9_.-]+$")
 
-CanEntry = tuple[float, bool, Any]  # loop time, received, can.Message
+CanEntry = tuple[float, bool, int, bool, "bytes | bytearray"]  # loop time, received, id, extended, data
 FrameEntry = tuple[float, str, bool, int, str | bytes]  # loop time, gun, received, its length, frame (cut)
 TimelineEntry = tuple[float, str, str, Any]  # loop time, gun, kind, what
 
@@ -230,12 +230,12 @@ def _write_can(path: Path, capture: Capture) -> int:
     offset, start = capture.offset, capture.start
     writer = can.BLFWriter(path)
     try:
-        for t, received, msg in capture.can:
+        for t, received, arbitration_id, extended, data in capture.can:
             if t < start:
                 continue
             writer.on_message_received(can.Message(
-                timestamp=t + offset, arbitration_id=msg.arbitration_id, is_extended_id=msg.is_extended_id,
-                data=msg.data, dlc=msg.dlc, is_rx=received,
+                timestamp=t + offset, arbitration_id=arbitration_id, is_extended_id=extended, data=data,
+                is_rx=received,
             ))
             count += 1
     finally:
