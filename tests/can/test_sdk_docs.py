@@ -189,8 +189,17 @@ def test_every_hook_and_helper_of_the_doc_tables_is_a_moduledriver_method() -> N
 
 
 def _vendor_api() -> set[str]:
-    """ModuleDriver's public methods beyond the PowerDriver contract: what a vendor implements or calls."""
-    contract = {name for name in dir(power.PowerDriver) if not name.startswith("_")}
+    """ModuleDriver's public methods beyond the core's contract and capabilities: what a vendor implements or calls.
+
+    The contract (``PowerDriver``) and the capabilities it offers the core
+    (``HasBusStats``, ``HasBusTap``) are the core's, documented there.
+    """
+    contract = {
+        name
+        for protocol in (power.PowerDriver, power.HasBusStats, power.HasBusTap)
+        for name in dir(protocol)
+        if not name.startswith("_")
+    }
     return {
         name
         for name in dir(ModuleDriver)
