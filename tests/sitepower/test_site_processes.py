@@ -31,8 +31,13 @@ from .site_rig import Cabinet, Site
 CAP = 150_000.0
 LOWER_CAP = 90_000.0
 SAFE = 15_000.0  # per cabinet: 45 kW of fallback in all
-#: Measurement noise of the simulated modules (W): the modules settle on the setpoint from both sides.
-NOISE = 500.0
+#: How far the measured site total may read over the cap (W): 1 %. It is the sum of every
+#: gun's last module readings, each up to a poll period old (voltage and current in polls
+#: of their own), taken from three processes; while the cars ramp at the quick cabinet's
+#: 250 A/s and the shares move, one cabinet's reading can still show the power it has
+#: just given up while another's shows what it took. Seen: +1.3 kW once, in the first
+#: second of the ramp, on a machine running five other system tests; steady, +3 to 8 W.
+NOISE = 0.01 * CAP
 
 
 async def until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
