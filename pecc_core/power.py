@@ -180,7 +180,8 @@ class HasBusStats(Protocol):
 #: False for one this node sent. ``frame`` is the bus's own frame object (a
 #: python-can ``can.Message`` for the CAN drivers), handed as it is so that a
 #: tap costs no copy: a tap keeps it but never changes it. Called on the
-#: station's loop, on the bus's hot path: a tap must not block or format.
+#: station's loop, on the bus's hot path: a tap must not block or format; one
+#: that raises is logged and taken off (:class:`pecc_core.taps.Taps`).
 BusTap = Callable[[bool, Any], None]
 
 

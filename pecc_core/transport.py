@@ -88,7 +88,8 @@ class HasTransportStats(Protocol):
 #: ``tap(gun_id, received, frame)``: one frame of the SECC connection of gun
 #: ``gun_id`` as it went over the wire (text or bytes), ``received`` False for
 #: one the PECC sent. Called on the station's loop, on the connection's hot
-#: path: a tap must not block or format.
+#: path: a tap must not block or format; one that raises is logged and taken
+#: off (:class:`pecc_core.taps.Taps`).
 FrameTap = Callable[[str, bool, str | bytes], None]
 
 

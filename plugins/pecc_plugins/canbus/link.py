@@ -26,12 +26,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import can
 
 from pecc_core.asyncutil import cancel
 from pecc_core.episode import Episode
 from pecc_core.power import BusStats, BusTap
+from pecc_core.taps import Taps
 from pecc_plugins.canbus.load import estimated_bits
 from pecc_plugins.canbus.reader import BusReader
 from pecc_plugins.canbus.scheduler import Pending, Priority, TxConfig, TxScheduler
@@ -99,7 +101,7 @@ class CanLink:
         self.scheduler = TxScheduler(self._write, config.tx, config.bitrate, self._send_died, on_stuck, name)
         self._on_frame = on_frame
         self._on_state = on_state
-        self._taps: tuple[BusTap, ...] = ()
+        self._taps: Taps[[bool, Any]] = Taps(name)
         self._bus: can.BusABC | None = None
         self._reader: BusReader | None = None
         self._reopen: asyncio.Task[None] | None = None
@@ -126,10 +128,10 @@ class CanLink:
 
     def add_tap(self, tap: BusTap) -> None:
         """Call ``tap(received, msg)`` for every frame received, and every frame handed to the bus."""
-        self._taps = (*self._taps, tap)
+        self._taps.add(tap)
 
     def remove_tap(self, tap: BusTap) -> None:
-        self._taps = tuple(t for t in self._taps if t != tap)  # bound methods: equal, not identical
+        self._taps.remove(tap)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -253,8 +255,8 @@ class CanLink:
         counters.rx_bits += estimated_bits(msg.dlc)
         if self._deaths.active:
             self._deaths.ok()
-        for tap in self._taps:
-            tap(True, msg)
+        if self._taps.all:
+            self._taps(True, msg)
         try:
             self._on_frame(msg)
         except Exception:  # a handler bug must not flood the log at bus speed
@@ -294,8 +296,8 @@ class CanLink:
             raise can.CanOperationError("the bus is closed")
         bus.send(msg, timeout=0)
         self.counters.tx_bits += estimated_bits(msg.dlc)
-        for tap in self._taps:
-            tap(False, msg)
+        if self._taps.all:
+            self._taps(False, msg)
         if self._deaths.active:
             self._deaths.ok()
 

@@ -35,8 +35,8 @@ another:
   detached (its state machine goes to standby) at once and the socket closed.
 
 Every frame received, and every frame handed to the socket, goes to the
-server's taps (:class:`Taps`, a flight recorder's) as it is, before
-anything else looks at it.
+server's taps (:class:`~pecc_core.taps.Taps`, a flight recorder's) as it
+is, before anything else looks at it.
 
 Detaching happens exactly once per connection, with a reason, whatever ends
 it first: the SECC closing, a ping timeout, a full queue, a new connection
@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from pecc_core.gun import Gun
     from pecc_core.profile.model import Timings
     from pecc_core.station import Plugins
-    from pecc_core.transport import FrameTap
+    from pecc_core.taps import Taps
     from pecc_plugins.pepws.dispatch import Dispatcher
     from pecc_plugins.pepws.stats import TransportStats
 
@@ -99,26 +99,6 @@ class _Pending:
     reply: asyncio.Future[Any]
 
 
-class Taps:
-    """The frame taps of a server, shared by its connections.
-
-    A tuple, replaced when a tap is added or removed, so that a change
-    while a connection calls them is safe, and an empty one costs a loop
-    over nothing.
-    """
-
-    __slots__ = ("all",)
-
-    def __init__(self) -> None:
-        self.all: tuple[FrameTap, ...] = ()
-
-    def add(self, tap: FrameTap) -> None:
-        self.all = (*self.all, tap)
-
-    def remove(self, tap: FrameTap) -> None:
-        self.all = tuple(t for t in self.all if t != tap)  # bound methods: equal, not identical
-
-
 class Connection:
     """The live link between one gun and the SECC connected to its URL."""
 
@@ -134,10 +114,10 @@ class Connection:
         observers: Plugins,
         phase: float = 0.0,
         large_frames: asyncio.Semaphore | None = None,
-        taps: Taps | None = None,
+        taps: Taps[[str, bool, str | bytes]] | None = None,
     ) -> None:
         self.gun = gun
-        self._taps = taps or Taps()
+        self._taps: Taps[[str, bool, str | bytes]] = taps or Taps("PEP-WS")
         self._stats = stats
         self._observers = observers
         #: Numbers of the PECC's requests on this connection (own counter per connection).
@@ -233,8 +213,8 @@ class Connection:
         taps, gun_id = self._taps, self.gun.id
         try:
             async for frame in ws:
-                for tap in taps.all:
-                    tap(gun_id, True, frame)
+                if taps.all:
+                    taps(gun_id, True, frame)
                 if len(frame) > LARGE_FRAME:
                     async with self._large_frames:
                         with cyclic_gc_paused():
@@ -342,8 +322,8 @@ class Connection:
         await self._write(frame)
 
     async def _write(self, frame: bytes) -> None:
-        for tap in self._taps.all:
-            tap(self.gun.id, False, frame)
+        if self._taps.all:
+            self._taps(self.gun.id, False, frame)
         self._sending += 1
         try:
             await self._ws.send(frame, text=True)

@@ -52,10 +52,11 @@ from websockets.frames import CloseCode
 
 from pecc_core.episode import LogThrottle
 from pecc_core.errors import ConfigError
+from pecc_core.taps import Taps
 from pecc_core.tls import server_context
 from pecc_plugins.pepws.admission import Gate
 from pecc_plugins.pepws.codec import Encoder
-from pecc_plugins.pepws.connection import Connection, Taps
+from pecc_plugins.pepws.connection import Connection
 from pecc_plugins.pepws.dispatch import Dispatcher, message_handlers
 from pecc_plugins.pepws.identity import PeerIdentity
 from pecc_plugins.pepws.stats import TransportStats
@@ -128,7 +129,7 @@ class PepWsServer:
         self._live: dict[str, tuple[Connection, PeerIdentity]] = {}
         #: Counters since start, read by the metrics collector.
         self.stats = TransportStats()
-        self._taps = Taps()
+        self._taps: Taps[[str, bool, str | bytes]] = Taps("PEP-WS")
         guns = list(station.guns)
         #: Each gun's phase of the status period, spread evenly over the station.
         self._phases = {gun_id: i / len(guns) for i, gun_id in enumerate(guns)}
