@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from pecc_core.plugins import default_manager
 from pecc_core.policy import Allocation, GunDemand, PoolView
 from pecc_core.power import Fault, ModuleState
-from pecc_plugins.policies.assign import drawing
-from pecc_plugins.policies.capacity import Thermal, module_power, reaches
+from pecc_plugins.policies.assign import candidates, drawing
+from pecc_plugins.policies.capacity import Rating, Thermal, module_power, reaches
 
 POLICIES = ("static", "equal", "dynamic")
 EPS = 1e-6
@@ -185,3 +185,22 @@ def test_dynamic_minimum_reaches_every_active_gun_within_two_steps(data: st.Data
     for demand in demands:
         if demand.active:
             assert alloc.power[demand.gun] >= minimum * (1 - 1e-6), demand.gun
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_candidates_are_what_each_module_rating_gives_at_each_guns_voltage(data: st.DataObject) -> None:
+    """``candidates`` writes :meth:`Rating.at` out inline for speed: it must give what the rating says."""
+    guns, pool = data.draw(pools())
+    active = [d for d in data.draw(demands_for(guns)) if d.active]
+    thermal = Thermal()
+    expected = {
+        d.gun: {
+            r.address: r.at(d.voltage)
+            for r in (Rating.of(pool.modules[a], thermal) for a in sorted(pool.modules))
+            if r is not None and (not pool.reach.get(r.address) or d.gun in pool.reach[r.address])
+            and r.at(d.voltage) > 0.0
+        }
+        for d in active
+    }
+    assert candidates(pool, active, thermal) == expected

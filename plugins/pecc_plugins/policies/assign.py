@@ -53,20 +53,31 @@ def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) ->
     """Per active gun, the usable modules it can reach and what each gives at its voltage.
 
     Modules that cannot deliver at the gun's voltage are left out; addresses
-    are in ascending order. Computed once per allocation: it is the costly part.
+    are in ascending order. Computed once per allocation: it is the costly
+    part (guns x modules), so each module's reach and rating are looked up
+    once, not once per gun, and :meth:`Rating.at` is written out inline.
     """
-    rated = ratings(pool, thermal)
     reach = pool.reach
+    rows = [
+        (r.address, reach.get(r.address), r.voltage_min, r.voltage_max, r.current_max, r.power_max)
+        for r in ratings(pool, thermal)
+    ]
     found: dict[str, dict[int, float]] = {}
     for d in active:
+        gun, voltage = d.gun, d.voltage
         powers = {}
-        for r in rated:
-            allowed = reach.get(r.address)
-            if not allowed or d.gun in allowed:
-                power = r.at(d.voltage)
-                if power > 0.0:
-                    powers[r.address] = power
-        found[d.gun] = powers
+        for address, allowed, v_min, v_max, i_max, p_max in rows:
+            if allowed and gun not in allowed:
+                continue
+            if voltage <= 0.0:  # unknown voltage: the power rating alone (as Rating.at)
+                power = p_max
+            elif voltage < v_min or voltage > v_max:
+                continue
+            else:
+                power = min(p_max, i_max * voltage)
+            if power > 0.0:
+                powers[address] = power
+        found[gun] = powers
     return found
 
 
