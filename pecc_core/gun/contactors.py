@@ -45,6 +45,11 @@ class Contactors:
         return self._commanded_closed
 
     @property
+    def closed(self) -> bool:
+        """Commanded closed *and* the feedback says closed: the only state in which power may flow."""
+        return self._commanded_closed and self._io.closed(self._gun_id)
+
+    @property
     def switching(self) -> bool:
         """True while a command is in progress (the feedback is judged once it has settled)."""
         return self._switching

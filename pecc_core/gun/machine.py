@@ -427,10 +427,9 @@ class Gun:
         taken down meanwhile (fault, SECC loss), the safe-down owns the
         contactors and the request is refused.
         """
-        io = self.wiring.io
-        if self.contactors.commanded_closed and io.contactors.closed(self.id):
+        if self.contactors.closed:
             return
-        if not io.supervision.allowed(self.id):
+        if not self.wiring.io.supervision.allowed(self.id):
             raise InternalRefused(f"gun {self.id}: CP/PP supervision does not allow closing the contactors")
         count = self.readout.inoperative_count
         try:
@@ -517,7 +516,7 @@ class Gun:
         tests above the EV's maximum), the gun's and the modules' do.
         """
         wiring = self.wiring
-        if not (self.contactors.commanded_closed and wiring.io.contactors.closed(self.id)) or voltage <= 0.0:
+        if not self.contactors.closed or voltage <= 0.0:
             limits = None
         elif self.state is S.CABLE_CHECK:
             limits = effective_limits(self.ratings, wiring.pool.supply(self.id), EvSession(), None)

@@ -31,10 +31,11 @@ async def test_a_close_is_commanded_at_once_and_switching_until_the_feedback() -
     closing = asyncio.create_task(contactors.switch(True))
     await asyncio.sleep(0)
     assert contactors.commanded_closed and contactors.switching
+    assert not contactors.closed  # commanded, not yet confirmed: no power
     assert readout.contactors is Feedback.OPEN  # the feedback is recorded once the command has ended
     await closing
     assert loop.time() - start == pytest.approx(0.030, abs=1e-9)  # the closing time
-    assert contactors.commanded_closed and not contactors.switching
+    assert contactors.commanded_closed and not contactors.switching and contactors.closed
     assert readout.contactors is Feedback.CLOSED
 
 
@@ -47,6 +48,7 @@ async def test_a_feedback_that_disagrees_raises_and_is_recorded() -> None:
         await contactors.switch(True)
     assert asyncio.get_running_loop().time() - start == pytest.approx(0.040, abs=1e-9)  # the feedback timeout
     assert contactors.commanded_closed and not contactors.switching  # what was commanded stays
+    assert not contactors.closed  # the feedback disagrees: no power
     assert readout.contactors is Feedback.OPEN
 
 
@@ -70,6 +72,7 @@ async def test_a_welded_contact_ends_the_emergency_opening_without_raising() -> 
     io.stick("1-1", True)  # welded
     await contactors.open_now()
     assert not contactors.commanded_closed and not contactors.switching
+    assert not contactors.closed  # commanded open: no power, whatever the welded contact says
     assert readout.contactors is Feedback.CLOSED
 
 
