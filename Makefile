@@ -29,10 +29,13 @@ run: $(STAMP)
 # 2. the `system` tests (other processes, the broker, the browser, real
 #    time): SYSTEM_JOBS workers, the heavy ones first (tests/conftest.py);
 #    they mostly wait (the CPU is 70-80 % busy meanwhile), so more workers
-#    than cores: 94 s with 6 instead of 110 s with 4, measured. Their
-#    bounds are generous: a process of theirs may wait for a core.
+#    than cores: 96 s with 5 instead of 106 s with 4, measured. Not 6 (94 s):
+#    with a second `make test` beside it, twelve of them at once starve the
+#    ops-load test's station past its 400 ms status bound (seen twice); five
+#    and five pass. Their bounds are generous: a process of theirs may wait
+#    for a core.
 TEST_JOBS ?= 2
-SYSTEM_JOBS ?= 6
+SYSTEM_JOBS ?= 5
 test: lint
 	$(BIN)/python -m pytest -m "not system" -n $(TEST_JOBS) --dist worksteal $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m system -n $(SYSTEM_JOBS) $(PYTEST_ARGS)
