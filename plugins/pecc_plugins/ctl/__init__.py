@@ -21,6 +21,7 @@
   traffic and of each gun (``ring``), written as an incident when a gun
   faults (``incidents``: the files, listed and zipped for the API);
 - ``client`` / ``command`` / ``tables``: the ``pecc ctl`` command line;
+- ``replay``: ``pecc replay``, an incident's SECC side played again against a station;
 - ``doctor``: what ``pecc doctor`` checks for it (port, TLS files, state directory).
 
 The ops server's packages come with ``pip install pecc[ops]``: without
@@ -67,5 +68,7 @@ def pecc_doctor_checks(profile: Profile) -> list[Check]:
 @hookimpl
 def pecc_add_commands(app: Any) -> None:
     from pecc_plugins.ctl.command import ctl_app
+    from pecc_plugins.ctl.replay.command import replay
 
     app.add_typer(ctl_app, name="ctl")
+    app.command("replay")(replay)
