@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,8 @@ def _zip(path: Path) -> dict[str, bytes]:
                 for info in archive.infolist()
                 if Path(info.filename).name in (MANIFEST, PEPWS_LOG, TIMELINE)
             }
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, NotImplementedError,
+            RuntimeError) as exc:  # RuntimeError: encrypted; NotImplementedError: an unknown compression
         raise ArchiveError(f"{path}: not an incident archive (a zip file): {exc}") from None
 
 

@@ -88,7 +88,8 @@ def behaviour(frames: Iterable[Frame]) -> Behaviour:
             replies[label] = NO_REPLY
             pending.setdefault(number, deque()).append(label)
         elif type_ in ("response", "error"):
-            waiting = pending.get(message.get("sequenceNumber", -1))
+            seq = message.get("sequenceNumber")
+            waiting = pending.get(seq) if isinstance(seq, int) else None
             if waiting:
                 replies[waiting.popleft()] = _outcome(message)
         elif type_ == "request":

@@ -266,7 +266,8 @@ class _Replay:
 def _injections(cause: dict[str, Any]) -> list[tuple[int, str]]:
     """The module faults a cause stands for: (address, a :class:`Fault` value or ``silent``)."""
     if cause.get("kind") == "power_stage":
-        return [(int(address), "silent") for address in cause.get("modules", [])]
+        modules = cause.get("modules")
+        return [(a, "silent") for a in modules if isinstance(a, int)] if isinstance(modules, list) else []
     found = MODULE_CAUSE.search(str(cause.get("detail", ""))) if cause.get("kind") == "module" else None
     if found is None:
         return []
@@ -312,7 +313,8 @@ async def replay(incident: Incident, profile: Profile, plugins: PluginManager) -
         replayed = await _Replay(incident, runtime).run()
     finally:
         await runtime.stop()
-    recorded = incident.manifest.get("profile", {}).get("sha256")
+    recorded = incident.manifest.get("profile")
+    recorded = recorded.get("sha256") if isinstance(recorded, dict) else None
     if recorded and await asyncio.to_thread(_digest, profile) != recorded:
         replayed.notes.append(f"the incident was recorded with another profile file than {profile.source}")
     return replayed
