@@ -1,4 +1,4 @@
-"""The flight recorder's parts alone: its ring (pruned by time, bounded) and the incident store's retention."""
+"""The flight recorder's parts alone: its ring (pruned by time, bounded) and the incident store."""
 
 from __future__ import annotations
 
@@ -90,6 +90,18 @@ def test_an_incident_holds_its_files(tmp_path: Path) -> None:
         assert sorted(archive.namelist()) == sorted(f"{entry['id']}/{f.name}" for f in folder.iterdir())
 
 
+def test_an_incidents_timeline_is_read_with_its_causes_and_window(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path, 50, 10**9)
+    entry = store.write(capture(100.0))
+    found = store.timeline(entry["id"])
+    assert found is not None and {k: found[k] for k in entry} == entry
+    assert found["timeline"] == json.loads((tmp_path / entry["id"] / "timeline.json").read_text())
+    assert found["timeline"][0] == {"ts": EPOCH + 100.0, "gun": "1-1", "kind": "fault",
+                                    "fault": "gun 1-1: power module 1 fault: hardware", "active": True}
+    assert found["causes"][0]["ts"] == EPOCH + 100.0 and found["causes"][0]["kind"] == "module"
+    assert found["window"] == {"from": "2026-09-21T14:14:30.000Z", "to": "2026-09-21T14:15:03.000Z"}
+
+
 def test_retention_keeps_the_newest_by_count(tmp_path: Path) -> None:
     store = IncidentStore(tmp_path, 3, 10**9)
     ids = [store.write(capture(100.0 + i))["id"] for i in range(5)]
@@ -136,4 +148,4 @@ def test_what_a_crash_left_is_not_listed_and_removed_at_start(tmp_path: Path) ->
 def test_an_unknown_or_outside_id_has_no_archive(tmp_path: Path, asked: Any) -> None:
     (tmp_path / "incidents").mkdir()
     store = IncidentStore(tmp_path / "incidents", 50, 10**9)
-    assert store.archive(asked) is None
+    assert store.archive(asked) is None and store.timeline(asked) is None

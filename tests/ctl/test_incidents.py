@@ -101,6 +101,16 @@ async def test_a_module_fault_mid_charge_is_written_as_an_incident(ctl: Ctl, tmp
     timeline = json.loads((folder / "timeline.json").read_text())
     assert any(e["kind"] == "state" and e["to"] == "inoperative" for e in timeline)
     assert any(e["kind"] == "reading" and e["current"] > 50 for e in timeline)
+    setpoints = [e for e in timeline if e["kind"] == "setpoint" and e["gun"] == "1-1"]
+    assert any(e["voltage"] == 400 and e["current"] > 50 for e in setpoints), setpoints  # up the ramp to 60 A
+    assert setpoints[-1]["current"] == 0  # the faulted gun drives nothing
+
+    status, drawn = await ctl.http("GET", f"/api/incidents/{incident['id']}/timeline")
+    assert status == 200 and drawn["timeline"] == timeline and drawn["causes"] == manifest["causes"]
+    assert {k: drawn[k] for k in incident} == incident and drawn["window"] == manifest["window"]
+    for unknown in ("nope", "..%2Fhistory.sqlite3", incident["id"] + "x"):
+        status, body = await ctl.http("GET", f"/api/incidents/{unknown}/timeline")
+        assert status == 404 and "no incident" in body["error"], (unknown, body)
 
     status, body = await ctl.http("GET", "/api/events?kind=incident")
     assert status == 200 and [e["incident"] for e in body["events"] if e["gun"] == "1-1"] == [incident["id"]]

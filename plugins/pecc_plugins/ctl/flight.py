@@ -10,8 +10,9 @@ Three rings (:class:`~.ring.Ring`), each pruned by time:
   cut to that (an SECC chooses its frames' size: a flood must not grow
   the memory);
 - a timeline per gun: state transitions, faults, SECC connections (the
-  observer hooks), and the measured V/I and the modules of each gun,
-  sampled every control cycle and kept when they changed.
+  observer hooks), and the measured V/I, the setpoint driven to the
+  modules (V/I, after the limits and the up-ramp) and the modules of each
+  gun, sampled every control cycle and kept when they changed.
 
 A tap only appends a tuple (loop time, the frame as it came, or a CAN
 frame's identifier and data): it never blocks a gun and formats nothing. Formatting happens when an incident is
@@ -93,10 +94,11 @@ class _Open:
 
 @dataclass(slots=True)
 class _Sampled:
-    """A gun's last V/I and modules in the timeline."""
+    """A gun's last V/I, setpoint and modules in the timeline."""
 
     gun: Gun
     reading: tuple[float, float] = (0.0, 0.0)
+    setpoint: tuple[float, float] = (0.0, 0.0)
     modules: tuple[int, ...] = ()
 
 
@@ -167,7 +169,7 @@ class FlightRecorder:
         self.frames.add((self._time(), gun, received, size, frame))
 
     async def _sample(self) -> None:
-        """V/I and modules of every gun each control cycle, into the timeline when they changed."""
+        """V/I, setpoint and modules of every gun each control cycle, into the timeline when they changed."""
         cycle = self.station.cycle
         guns = [_Sampled(gun) for gun in self.station.guns.values()]
         add, time = self.timeline.add, self._time
@@ -181,6 +183,10 @@ class FlightRecorder:
                 if reading != sampled.reading:
                     sampled.reading = reading
                     add((now, gun.id, "reading", reading))
+                setpoint = (status.driven_voltage, status.driven_current)
+                if setpoint != sampled.setpoint:
+                    sampled.setpoint = setpoint
+                    add((now, gun.id, "setpoint", setpoint))
                 modules = gun.modules()
                 if modules != sampled.modules:
                     sampled.modules = modules

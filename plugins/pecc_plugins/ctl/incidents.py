@@ -9,8 +9,8 @@ Each incident is a directory ``<state dir>/incidents/<id>/`` holding
   object a line (``ts``, ``gun``, ``dir`` ``rx``/``tx``, ``frame`` as the
   text on the wire, or ``binary`` in base64; ``cut_from``: the length of a
   frame the recorder kept cut);
-- ``timeline.json``: states, faults, SECC connections, V/I and modules of
-  the incident's guns;
+- ``timeline.json``: states, faults, SECC connections, measured V/I,
+  setpoints and modules of the incident's guns;
 - ``manifest.json``: what, when, which guns and the modules they had in
   the window (``modules``) or could have (``reachable_modules``), the bus,
   the PECC version and the profile's digest.
@@ -177,6 +177,22 @@ class IncidentStore:
                 continue
         return found
 
+    def timeline(self, incident: str) -> dict[str, Any] | None:
+        """The incident's list entry with its ``causes``, ``window`` and ``timeline``; None if there is none.
+
+        What the dashboard draws its chart from, without unzipping the archive.
+        """
+        if not ID_PATTERN.match(incident):
+            return None
+        path = self.directory / incident
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+            timeline = json.loads((path / TIMELINE).read_text())
+        except FileNotFoundError:  # none such, or removed meanwhile by the retention
+            return None
+        return {**_entry(path, manifest), "causes": manifest["causes"], "window": manifest["window"],
+                "timeline": timeline}
+
     def archive(self, incident: str) -> bytes | None:
         """The incident's files as one zip (under a folder named by its id); None if there is none."""
         if not ID_PATTERN.match(incident):
@@ -269,7 +285,7 @@ def _write_frames(path: Path, capture: Capture) -> int:
 
 
 def _write_timeline(path: Path, capture: Capture) -> int:
-    """States, faults, SECC connections, V/I and modules of the incident's guns in the window; how many."""
+    """States, faults, SECC connections, V/I, setpoints and modules of the incident's guns in the window; how many."""
     guns, offset, start = set(capture.guns), capture.offset, capture.start
     timeline = [
         {"ts": round(t + offset, 6), "gun": gun, "kind": kind, **_what(kind, what)}
@@ -293,7 +309,7 @@ def _modules(capture: Capture) -> dict[str, list[int]]:
 
 def _what(kind: str, what: Any) -> dict[str, Any]:
     """A timeline entry's own keys (see :mod:`.flight` for what each kind holds)."""
-    if kind == "reading":
+    if kind in ("reading", "setpoint"):
         return {"voltage": what[0], "current": what[1]}
     if kind == "modules":
         return {"modules": list(what)}

@@ -11,6 +11,7 @@ GET      /api/sessions?gun=&since=&limit=        charging sessions, oldest first
                                                  one with its energy so far, ``end`` null)
 GET      /api/incidents                          the flight recorder's incidents, newest first
 GET      /api/incidents/{id}                     one incident's files as a zip archive
+GET      /api/incidents/{id}/timeline            one incident's timeline, causes and window (JSON)
 =======  ======================================  ==========================================
 
 ``/metrics`` and the history and incident reads are bounded (:mod:`.gate`):
@@ -22,8 +23,9 @@ once, 503 beyond. The probes are never bounded. The incidents are files
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -33,6 +35,9 @@ from pecc_plugins.ctl.keys import HISTORY, HISTORY_READS, INCIDENTS, PUBLISHER, 
 from pecc_plugins.ctl.metrics import exposition
 from pecc_plugins.ctl.middleware import error
 from pecc_plugins.ctl.reads import latest
+
+if TYPE_CHECKING:
+    from pecc_plugins.ctl.incidents import IncidentStore
 
 routes = web.RouteTableDef()
 
@@ -101,14 +106,34 @@ async def incidents(request: web.Request) -> web.Response:
     return web.json_response({"incidents": found})
 
 
+def _unknown(incident_id: str) -> web.HTTPError:
+    return error(web.HTTPNotFound, f"no incident {incident_id!r} (GET /api/incidents lists them)")
+
+
 @routes.get("/api/incidents/{id}")
 async def incident(request: web.Request) -> web.Response:
     incident_id = request.match_info["id"]
     with request.app[HISTORY_READS].admit():
         archive = await asyncio.to_thread(request.app[INCIDENTS].archive, incident_id)
     if archive is None:
-        raise error(web.HTTPNotFound, f"no incident {incident_id!r} (GET /api/incidents lists them)")
+        raise _unknown(incident_id)
     return web.Response(
         body=archive, content_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{incident_id}.zip"'},
     )
+
+
+@routes.get("/api/incidents/{id}/timeline")
+async def incident_timeline(request: web.Request) -> web.Response:
+    """What the dashboard draws an incident's chart from: read and encoded in a thread (it may be megabytes)."""
+    incident_id = request.match_info["id"]
+    with request.app[HISTORY_READS].admit():
+        body = await asyncio.to_thread(_timeline_json, request.app[INCIDENTS], incident_id)
+    if body is None:
+        raise _unknown(incident_id)
+    return web.Response(body=body, content_type="application/json")
+
+
+def _timeline_json(store: IncidentStore, incident_id: str) -> bytes | None:
+    found = store.timeline(incident_id)
+    return None if found is None else json.dumps(found, separators=(",", ":")).encode()
