@@ -3,22 +3,27 @@
 The station runs in the test's loop with its control API on a free port;
 the browser is driven from a thread (Selenium is blocking). ``pecc
 secc-sim`` charges a gun from a separate process, as an SECC would.
+
+With ``SCREENSHOTS_DIR=docs/img`` the incident test saves its chart as
+``incident-timeline.png`` there (the picture in docs/incidents.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pecc_core.testing import running, sim_overrides
 
-from .conftest import REAL_TIME, SECRETS, TOKENS, Ctl, ctl_of, first_snapshot, read_sse
+from .conftest import REAL_TIME, SECRETS, TOKENS, Ctl, charging, ctl_of, first_snapshot, read_sse
 
 #: Generous bounds for what a loaded 2-core machine may take; the figures are printed.
 PAGE_TIMEOUT = 20.0
@@ -39,6 +44,14 @@ async def in_page(driver: Any, expression: str, timeout: float, what: str) -> An
         return await asyncio.to_thread(wait)
     except TimeoutException:
         raise AssertionError(f"{what}: not within {timeout} s") from None
+
+
+async def click(driver: Any, xpath: str) -> None:
+    """Click the element at ``xpath``, as a user would."""
+    from selenium.webdriver.common.by import By
+
+    element = await asyncio.to_thread(driver.find_element, By.XPATH, xpath)
+    await asyncio.to_thread(element.click)
 
 
 def card(gun: str, field: str) -> str:
@@ -125,6 +138,82 @@ async def test_the_page_lists_every_gun_follows_a_charge_and_shows_a_fault(
     with capsys.disabled():
         print(f"\ndashboard: injected module fault shown {elapsed * 1000:.0f} ms after the request; "
               f"1-1 showed power values {sorted(seen)} kW while charging")
+
+
+@pytest.mark.system("a real chromium driven by Selenium")
+async def test_an_incident_is_listed_and_its_timeline_drawn(browser: Any, ctl: Ctl) -> None:
+    from selenium.webdriver.common.by import By
+
+    station = ctl.runtime.station
+    await ctl.settled("1-1")
+    await asyncio.to_thread(browser.get, ctl.url + "/")
+    await in_page(browser, "document.getElementById('incidents-none')?.hidden === false", PAGE_TIMEOUT,
+                  "no incident listed yet")
+    secc = await ctl.secc("1-1")
+    await charging(secc, 60)
+    await asyncio.sleep(2.0)  # a stretch of steady charge before the fault
+    address, other = station.pool.modules_of("1-1")[0], station.pool.modules_of("1-2")[0]
+    status, body = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "hardware"})
+    assert status == 200, body
+    await asyncio.sleep(1.0)  # an idle gun's module, within the incident's 3 s: the same incident
+    status, body = await ctl.http("POST", f"/api/sim/modules/{other}/fault", {"fault": "hardware"})
+    assert status == 200, body
+
+    # listed once written (3 s after the fault), without reloading the page
+    incident = await in_page(browser, "document.querySelector('#incident-list tr')?.dataset.incident",
+                             PAGE_TIMEOUT, "the incident in the list")
+    row = f"document.querySelector('#incident-list tr[data-incident=\"{incident}\"]')"
+    cells = await asyncio.to_thread(
+        browser.execute_script, f"return [...{row}.cells].map(c => c.textContent)"
+    )
+    assert cells[1] == "1-1, 1-2" and cells[2] == "fault" and cells[3].endswith(" kB") and cells[4] == "zip", cells
+    link = await asyncio.to_thread(browser.execute_script, f"return {row}.querySelector('a').href")
+    assert link == f"{ctl.url}/api/incidents/{incident}"
+
+    await click(browser, f"//tr[@data-incident='{incident}']")
+    chart = f"document.querySelector('svg.timeline[data-incident=\"{incident}\"]')"
+    await in_page(browser, chart + " !== null", PAGE_TIMEOUT, "the chart")
+    drawn = await asyncio.to_thread(browser.execute_script, f"""
+        const chart = {chart};
+        const all = (selector, read) => [...chart.querySelectorAll(selector)].map(read);
+        return {{
+            points: Object.fromEntries(all("path[data-series]", p => [p.dataset.series, +p.dataset.points])),
+            bands: all("rect.band", r => r.dataset.state),
+            names: all("text.band-name", t => t.textContent),
+            faults: all("g.fault", g => g.querySelector("text").textContent),
+            labels: all("text.label", t => t.textContent),
+        }};
+    """)
+    points = drawn["points"]
+    assert set(points) == {"reading-voltage", "reading-current", "setpoint-voltage", "setpoint-current"}, points
+    assert points["reading-voltage"] > 20 and points["reading-current"] > 20, points
+    assert points["setpoint-current"] > 10, points  # the up-ramp to 60 A, then 0 at the fault
+    bands = drawn["bands"]
+    assert "charge" in bands and "inoperative" in bands[bands.index("charge"):], bands
+    assert {"charge", "inoperative"} <= set(drawn["names"]), drawn["names"]
+    assert any(f"power module {address} fault: hardware" in fault for fault in drawn["faults"]), drawn["faults"]
+    assert {"voltage (V)", "current (A)", "time from the incident's cause (s)"} <= set(drawn["labels"])
+
+    await click(browser, "//*[@id='incident-chart']//button[.='gun 1-2']")
+    faults = await in_page(
+        browser,
+        "[...(document.querySelector('svg.timeline[data-gun=\"1-2\"]')?.querySelectorAll('g.fault') ?? [])]"
+        ".map(g => g.dataset.fault).join('; ')",
+        PAGE_TIMEOUT,
+        "the other gun's chart",
+    )
+    assert f"power module {other} fault: hardware" in faults, faults
+    await click(browser, "//*[@id='incident-chart']//button[.='gun 1-1']")
+    await in_page(browser, "document.querySelector('svg.timeline[data-gun=\"1-1\"]')", PAGE_TIMEOUT, "1-1 again")
+
+    folder = os.environ.get("SCREENSHOTS_DIR")
+    if folder:
+        section = await asyncio.to_thread(browser.find_element, By.ID, "incidents")
+        await asyncio.to_thread(browser.execute_script, "arguments[0].scrollIntoView()", section)
+        png = await asyncio.to_thread(lambda: section.screenshot_as_png)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "incident-timeline.png").write_bytes(png)
+    await secc.close()
 
 
 async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: Ctl) -> None:

@@ -17,6 +17,11 @@ without one gets the sign-in page of :mod:`.signin` instead. The page opens ``GE
   the latest :data:`RECENT_EVENTS` from the history first, so a page
   opened after a restart still shows what happened before it.
 
+The page also lists the flight recorder's latest incidents and draws one's
+timeline as an SVG chart (``static/incidents.js``: ``/api/incidents``,
+polled and re-read at each ``incident`` event, and
+``/api/incidents/{id}/timeline``; docs/incidents.md).
+
 Everything runs on the ops thread; events come from the station's loop
 through an :class:`~.bridge.Inbox`. A message is encoded once and handed
 to every stream. At most ``max_streams`` streams are open at once (503

@@ -1,5 +1,6 @@
 // The PECC dashboard: renders the control API's live feed (/api/live, Server-Sent Events).
-// One card per gun and one tile per module, built once and then only their texts updated.
+// One card per gun and one tile per module, built once and then only their texts updated;
+// the incidents' list and chart are incidents.js's.
 "use strict";
 
 const MAX_EVENTS = 50;
@@ -147,7 +148,11 @@ function connect() {
     if (source.readyState === EventSource.CLOSED) setTimeout(() => location.reload(), 1000);
   });
   source.addEventListener("snapshot", (message) => renderSnapshot(JSON.parse(message.data)));
-  source.addEventListener("event", (message) => renderEvent(JSON.parse(message.data)));
+  source.addEventListener("event", (message) => {
+    const event = JSON.parse(message.data);
+    renderEvent(event);
+    incidentFeedEvent(event);  // incidents.js
+  });
 }
 
 connect();
