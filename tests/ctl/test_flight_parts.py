@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import zipfile
 from pathlib import Path
@@ -132,6 +133,24 @@ def test_a_write_that_fails_halfway_lists_nothing_and_leaves_nothing(tmp_path: P
     with pytest.raises(struct.error):
         store.write(broken)
     assert store.list() == [] and list(tmp_path.iterdir()) == []
+
+
+def test_the_rename_into_place_is_synced_before_the_write_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def recording(descriptor: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    entry = IncidentStore(tmp_path, 50, 10**9).write(capture(100.0))
+    folder = tmp_path / entry["id"]
+    # every file synced in the temporary folder, then the folder holding its new name
+    assert {Path(p).name for p in synced[:-1]} == {"can.blf", "pepws.jsonl", "timeline.json", "manifest.json"}
+    assert synced[-1] == str(tmp_path) and folder.is_dir()
 
 
 def test_what_a_crash_left_is_not_listed_and_removed_at_start(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import can
 import typer
 from typer.testing import CliRunner
 
+from pecc_core import hookimpl
 from pecc_core.plugins import default_manager
 from pecc_core.power import Fault
 from pecc_core.testing import eventually
@@ -113,7 +115,10 @@ async def test_a_module_fault_mid_charge_is_written_as_an_incident(ctl: Ctl, tmp
         assert status == 404 and "no incident" in body["error"], (unknown, body)
 
     status, body = await ctl.http("GET", "/api/events?kind=incident")
-    assert status == 200 and [e["incident"] for e in body["events"] if e["gun"] == "1-1"] == [incident["id"]]
+    assert status == 200
+    (event,) = body["events"]  # one incident, one event: of its first gun, naming both
+    assert event == {"id": event["id"], "ts": event["ts"], "gun": "1-1", "kind": "incident",
+                     "incident": incident["id"], "guns": ["1-1", "1-2"], "reason": "fault", "size": incident["size"]}
 
     code = await asyncio.to_thread(runner.invoke, app, ["ctl", "--url", ctl.url, "incidents"])
     assert code.exit_code == 0 and incident["id"] in code.stdout, code.stdout
@@ -136,6 +141,45 @@ async def test_losing_the_secc_in_a_session_is_an_incident(ctl: Ctl) -> None:
     await asyncio.sleep(4.0)
     found = await listed(ctl)
     assert [(i["guns"], i["reason"]) for i in found] == [(["1-1"], "secc_lost")]
+
+
+class Announced:
+    """A plugin told of every recorded event: keeps each incident event and what was on disk then."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.seen: list[tuple[dict[str, Any], bool, list[str]]] = []
+
+    @hookimpl
+    def pecc_event_recorded(self, station: Any, event: Mapping[str, Any]) -> None:
+        if event["kind"] == "incident":
+            manifest = self.directory / event["incident"] / "manifest.json"
+            self.seen.append((dict(event), manifest.is_file(), sorted(p.name for p in self.directory.iterdir())))
+
+
+async def test_the_incident_event_comes_once_the_incident_is_on_disk(ctl: Ctl) -> None:
+    announced = Announced(ctl_of(ctl.runtime).flight.store.directory)
+    ctl.runtime.plugins.register(announced, "test.announced")
+    try:
+        await ctl.settled()
+        secc = await ctl.secc()
+        await charging(secc, 30)
+        await secc.close()
+        await asyncio.sleep(2.9)
+        assert announced.seen == []  # written 3 s after the SECC was lost
+        await asyncio.sleep(1.0)
+    finally:
+        ctl.runtime.plugins.unregister("test.announced")
+    (incident,) = await listed(ctl)
+    (event, complete, names), = announced.seen
+    assert complete and names == [incident["id"]]  # renamed into place, no temporary left
+    assert {k: v for k, v in event.items() if k != "ts"} == {
+        "gun": "1-1", "kind": "incident", "incident": incident["id"], "guns": ["1-1"], "reason": "secc_lost",
+        "size": incident["size"],
+    }
+    result = await asyncio.to_thread(runner.invoke, app, ["ctl", "--url", ctl.url, "events", "--kind", "incident"])
+    assert result.exit_code == 0, result.stderr
+    assert f"{incident['id']}: secc_lost, guns 1-1" in result.stdout
 
 
 async def test_a_stopped_recorder_takes_its_taps_off(ctl: Ctl) -> None:

@@ -104,7 +104,7 @@ class _Sampled:
 
 @dataclass
 class FlightRecorder:
-    """The flight recorder of ``station`` (see the module doc); ``written`` is told of each incident."""
+    """The flight recorder of ``station`` (see the module doc); ``written`` is told of each incident on disk."""
 
     station: Station
     store: IncidentStore

@@ -17,7 +17,10 @@ Each incident is a directory ``<state dir>/incidents/<id>/`` holding
 
 It is written into ``.tmp-<id>`` and renamed into place once complete, so
 a crash mid-write leaves no half-written incident in the list (the
-leftover is removed at the next start). After each write the oldest
+leftover is removed at the next start); the files are fsynced before the
+rename and the directory after it, so an incident announced once
+:meth:`IncidentStore.write` returned (the history's ``incident`` event)
+is on disk, whatever happens next. After each write the oldest
 incidents go until at most ``max_count`` remain in at most ``max_bytes``
 (the newest always stays). Everything here does file I/O: it runs in a
 thread (``asyncio.to_thread``), never on the station's loop.
@@ -142,6 +145,7 @@ class IncidentStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        _synced_directory(self.directory)
         self._retain(name)
         return _entry(self.directory / name, manifest)
 
@@ -232,6 +236,15 @@ def _cause(cause: dict[str, Any], offset: float) -> dict[str, Any]:
 def _synced(file: Any) -> None:
     file.flush()
     os.fsync(file.fileno())
+
+
+def _synced_directory(path: Path) -> None:
+    """The renames in ``path`` on disk (a rename is an update of its directory)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -196,9 +196,16 @@ class Recorder:
         self._event(gun, "operator", {"action": action, **details})
 
     def incident(self, entry: dict[str, Any]) -> None:
-        """The flight recorder wrote an incident (:mod:`.incidents`): an event for each of its guns."""
-        for gun in entry["guns"]:
-            self._event(gun, "incident", {"incident": entry["id"], "reason": entry["reason"], "size": entry["size"]})
+        """The flight recorder wrote an incident (:mod:`.incidents`; on disk now): one event.
+
+        Of its first gun (the one in its id, whose cause opened it), with
+        every gun it concerns: one incident is one event, in the history
+        as for the plugins told of it (the site telemetry publishes each once).
+        """
+        guns = entry["guns"]
+        self._event(guns[0], "incident", {
+            "incident": entry["id"], "guns": guns, "reason": entry["reason"], "size": entry["size"],
+        })
 
     def limits_changed(self, update: Any, source: str) -> None:
         self._event(None, "limits", {"source": source, "update": update})

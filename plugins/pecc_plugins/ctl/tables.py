@@ -147,6 +147,9 @@ def event_row(event: dict[str, Any]) -> tuple[str, ...]:
     details = {k: v for k, v in event.items() if k not in ("id", "ts", "gun", "kind")}
     if event["kind"] == "state":
         text = f"{details['from']} -> {details['to']}: {details['reason']}"
+    elif event["kind"] == "incident":
+        text = (f"{details['incident']}: {details['reason']}, guns {', '.join(details['guns'])}, "
+                f"{_num(details['size'] / 1000)} kB")
     else:
         text = ", ".join(f"{k}={v}" for k, v in details.items())
     return str(event["id"]), _time(event["ts"]), event["gun"] or "-", event["kind"], text
