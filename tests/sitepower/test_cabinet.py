@@ -11,6 +11,7 @@ hooks reach the telemetry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -36,6 +37,8 @@ from pecc_plugins.seccsim.stats import RunStats
 from pecc_plugins.site import broker as mqtt
 from pecc_plugins.site import signing
 from pecc_plugins.site.coordinator import Coordinator
+from pecc_plugins.site.messages import IncidentSchema
+from pecc_plugins.site.messages import parse as parse_message
 from pecc_plugins.site.profile import parse
 
 from .broker import Mosquitto, mosquitto_binary
@@ -81,10 +84,10 @@ def site_keys(tmp_path: Path) -> SiteKeys:
 
 def cabinet_profile(
     make_profile: Callable[..., Profile], channel: str, broker: dict[str, Any], keys: SiteKeys,
-    state: Path | None = None, ctl_thread: bool = True,
+    state: Path | None = None, ctl_thread: bool = True, incident_after_s: float = 3.0,
 ) -> Profile:
     """A sim cabinet with the site service; with ``state``, the ctl service too (its history feeds events)."""
-    ctl_params = {"port": 0, "state_dir": str(state), "thread": ctl_thread}
+    ctl_params = {"port": 0, "state_dir": str(state), "thread": ctl_thread, "incident_after_s": incident_after_s}
     ctl = [{"name": "ctl", "params": ctl_params}] if state is not None else []
     return make_profile("sim", {
         "server.port": 0,
@@ -205,6 +208,40 @@ async def test_the_history_s_events_and_session_records_are_published(
 
 
 @BROKER
+async def test_an_incident_is_published_once_on_the_incidents_topic(
+    tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str,
+    tmp_path: Path, site_keys: SiteKeys,
+) -> None:
+    _, broker = tls_broker
+    profile = cabinet_profile(make_profile, can_channel, broker, site_keys, tmp_path / "state", incident_after_s=0.2)
+    incidents: list[dict[str, Any] | None] = []
+    async with (
+        running(profile) as runtime,
+        mqtt.client(mqtt.BrokerSchema().load(broker), "watcher") as client,
+    ):
+        await client.subscribe("pecc/depot/cabinets/north/incidents", qos=1)
+        await eventually(lambda: runtime.station.services[1].client is not None, 10, "the cabinet on the broker")
+        guns = runtime.station.guns
+        guns["1-1"].fail("relay board silent")
+        guns["2-1"].fail("relay board silent")  # within the 0.2 s: the same incident
+        async with asyncio.timeout(10):
+            async for message in client.messages:
+                incidents.append(parse_message(IncidentSchema(), json.loads(message.payload), "incident"))  # type: ignore[arg-type]
+                break
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):  # nothing more comes: one incident, one message
+                async for message in client.messages:
+                    incidents.append(json.loads(message.payload))  # type: ignore[arg-type]
+        written = (tmp_path / "state" / "incidents").iterdir()
+        (folder,) = [p for p in written if p.is_dir()]
+    (incident,) = incidents
+    assert incident is not None and incident["id"] == folder.name
+    assert incident["guns"] == ["1-1", "2-1"] and incident["reason"] == "fault"
+    assert incident["size"] == sum(f.stat().st_size for f in folder.iterdir())
+    assert abs(incident["at"] - time.time()) < 10
+
+
+@BROKER
 async def test_junk_on_the_share_topic_is_ignored_and_a_valid_share_still_taken(
     tls_broker: tuple[Mosquitto, dict[str, Any]], make_profile: Callable[..., Profile], can_channel: str,
     caplog: pytest.LogCaptureFixture, site_keys: SiteKeys,
@@ -307,3 +344,31 @@ async def test_the_history_reaches_the_telemetry_through_the_hooks_without_a_bro
             "outcome": "completed",
         }]
     assert plugins.get_plugin("site.telemetry") is None and plugins.get_plugin("ctl.recorder") is None
+
+
+async def test_an_incident_event_makes_one_message_on_the_incidents_topic_without_a_broker(
+    make_profile: Callable[..., Profile], can_channel: str, site_keys: SiteKeys, tmp_path: Path,
+) -> None:
+    nowhere = {"host": "127.0.0.1", "port": 1}  # the telemetry publishes to a stand-in client instead
+    profile = cabinet_profile(make_profile, can_channel, nowhere, site_keys, tmp_path / "state", ctl_thread=False)
+    async with running(profile) as runtime:
+        telemetry = runtime.plugins.get_plugin("site.telemetry")
+        client = Published()
+        task = asyncio.create_task(telemetry.run(client))  # type: ignore[union-attr]
+        try:
+            await asyncio.sleep(0)  # connected
+            guns = runtime.station.guns
+            guns["1-1"].fail("relay board silent")
+            await asyncio.sleep(1.0)
+            guns["1-2"].fail("relay board silent")  # within the 3 s: the same incident
+            await asyncio.sleep(1.9)
+            assert client.on("pecc/depot/cabinets/north/incidents") == []  # written 3 s after the first
+            await eventually(lambda: client.on("pecc/depot/cabinets/north/incidents"), 2, "the incident")
+            await asyncio.sleep(1.0)
+        finally:
+            await cancel(task)
+    (incident,) = client.on("pecc/depot/cabinets/north/incidents")
+    (event,) = [e for e in client.on("pecc/depot/cabinets/north/events") if e["kind"] == "incident"]
+    assert incident == {"id": event["incident"], "guns": ["1-1", "1-2"], "reason": "fault",
+                        "size": event["size"], "at": event["ts"]}
+    assert event["incident"].endswith("Z-1-1") and event["size"] > 0

@@ -283,3 +283,16 @@ async def test_the_broker_of_pecc_site_init_keeps_strangers_and_other_cabinets_o
             async with mqtt.client(mqtt.BrokerSchema().load(operator), "operator") as client:
                 await client.publish("pecc/depot/coordinator/cap/set", mqtt.encode(lower), qos=1, retain=True)
             await eventually(lambda: sum(running_site.shares()) <= 30_000, 10, lambda: f"{running_site.shares()}")
+            # north's login publishes its incidents, which the operator's reads; south's may not forge them
+            incidents = "pecc/depot/cabinets/north/incidents"
+            async with (
+                mqtt.client(mqtt.BrokerSchema().load(operator), "incident-watcher") as watcher,
+                mqtt.client(mqtt.BrokerSchema().load(brokers["north"]), "north-incidents") as north,
+            ):
+                await watcher.subscribe("pecc/depot/cabinets/+/incidents", qos=1)
+                await rogue.publish(incidents, mqtt.encode({"id": "forged"}), qos=1)
+                await north.publish(incidents, mqtt.encode({"id": "written"}), qos=1)
+                async with asyncio.timeout(5):
+                    async for message in watcher.messages:
+                        assert json.loads(message.payload) == {"id": "written"}  # type: ignore[arg-type]
+                        break

@@ -6,7 +6,7 @@
 - ``holder``: the cabinet's share, its expiry and the safe share;
 - ``coordinator``: ``pecc site run``;
 - ``cabinet``: the ``site`` service of a cabinet's profile;
-- ``telemetry``: gun states, events and session records on the broker;
+- ``telemetry``: gun states, events, session records and incidents on the broker;
 - ``broker`` / ``topics``: the MQTT connection and the topic tree;
 - ``command``: ``pecc site run | status | set-cap``.
 

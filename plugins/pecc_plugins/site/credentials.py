@@ -79,7 +79,8 @@ def acl(profile: SiteProfile) -> str:
                   f"topic write {topics.demand(cabinet)}",
                   f"topic write {own}/guns/#",
                   f"topic write {topics.events(cabinet)}",
-                  f"topic write {topics.sessions(cabinet)}", ""]
+                  f"topic write {topics.sessions(cabinet)}",
+                  f"topic write {topics.incidents(cabinet)}", ""]
     lines += [f"user {operator_user(profile.id)}",
               f"topic read {topics.root}/#",
               f"topic write {topics.cap_set}", ""]

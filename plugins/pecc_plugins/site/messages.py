@@ -4,6 +4,9 @@ Anyone allowed on the broker can publish anything: a message that does not
 validate is logged and ignored, never raised into the loop that reads the
 next one. Only the fields acted on are checked; others (the guns of a
 demand, time stamps) are passed through for people and dashboards.
+
+A cabinet's incidents (:class:`IncidentSchema`) are made here too, for
+whoever watches the site: the telemetry sends only what the schema loads.
 """
 
 from __future__ import annotations
@@ -67,6 +70,19 @@ class CapSchema(Schema):
 
     max_power_w = _finite(required=True, allow_none=True, validate=validate.Range(min=0))
     at = _finite(required=True)  # when the operator gave it (wall clock): an older one is a replay
+
+
+class IncidentSchema(Schema):
+    """cabinet -> whoever watches: the flight recorder wrote an incident (docs/incidents.md)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    guns = fields.List(fields.String(validate=validate.Length(min=1)), required=True, validate=validate.Length(min=1))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    at = _finite(required=True)  # when it was written, complete (wall clock)
 
 
 def parse(schema: Schema, data: dict[str, Any] | None, what: str) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Telemetry on the site's broker: every gun's state (retained), the station's events and sessions.
+"""Telemetry on the site's broker: every gun's state (retained), the station's events, sessions and incidents.
 
 For an energy manager, a SCADA or Home Assistant watching the site
 without the control API. A gun's state is published when it changed, at
@@ -11,7 +11,10 @@ service keeps (its recorder, fed by the observer hooks) and tells every
 plugin about through ``pecc_event_recorded`` and ``pecc_session_recorded``
 (:mod:`pecc_core.hookspecs`): the cabinet registers its :class:`Telemetry`
 as a plugin while it runs, which publishes every event as it is recorded
-and each session's record when the session has ended. A station without
+and each session's record when the session has ended. An ``incident``
+event (the flight recorder wrote one, complete on disk) also goes out on
+the cabinet's incidents topic, once per incident, as
+:class:`~pecc_plugins.site.messages.IncidentSchema` has it. A station without
 the ``ctl`` service publishes gun states only. While the broker is away
 they are dropped, never queued without bound.
 """
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pecc_core import hookimpl
 from pecc_core.clock import wall
 from pecc_plugins.site import broker
+from pecc_plugins.site.messages import IncidentSchema, parse
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -60,6 +64,14 @@ def gun_state(gun: Gun) -> dict[str, Any]:
         "allowance_w": round(gun.allowance),
         "faults": sorted(gun.faults),
     }
+
+
+def incident(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The incidents topic's message of an ``incident`` event; None (logged) if it does not make one."""
+    return parse(IncidentSchema(), {
+        "id": event.get("incident"), "guns": event.get("guns"), "reason": event.get("reason"),
+        "size": event.get("size"), "at": event.get("ts"),
+    }, "incident")
 
 
 class Telemetry:
@@ -121,10 +133,14 @@ class Telemetry:
 
     async def _send_events(self, client: aiomqtt.Client) -> None:
         events, sessions = self.topics.events(self.cabinet), self.topics.sessions(self.cabinet)
+        incidents = self.topics.incidents(self.cabinet)
         while True:
             await self._pending.wait()
             self._pending.clear()
             while self._events:
-                await client.publish(events, broker.encode(self._events.popleft()), qos=1)
+                event = self._events.popleft()
+                await client.publish(events, broker.encode(event), qos=1)
+                if event["kind"] == "incident" and (written := incident(event)) is not None:
+                    await client.publish(incidents, broker.encode(written), qos=1)
             while self._records:
                 await client.publish(sessions, broker.encode(self._records.popleft()), qos=1)

@@ -10,6 +10,7 @@
     pecc/<site>/cabinets/<cabinet>/guns/<gun>/state    retained
     pecc/<site>/cabinets/<cabinet>/events              every event, not retained
     pecc/<site>/cabinets/<cabinet>/sessions            every ended session, not retained
+    pecc/<site>/cabinets/<cabinet>/incidents           every incident written, not retained
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class Topics:
 
     def sessions(self, cabinet: str) -> str:
         return f"{self.cabinet(cabinet)}/sessions"
+
+    def incidents(self, cabinet: str) -> str:
+        return f"{self.cabinet(cabinet)}/incidents"
 
     def cabinet_of(self, topic: str) -> str | None:
         """The cabinet id in a ``pecc/<site>/cabinets/<cabinet>/...`` topic."""
