@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     import typer
     from marshmallow import Schema
@@ -75,6 +75,7 @@ CATEGORIES: dict[str, str] = {
 OBSERVERS: frozenset[str] = frozenset({
     "pecc_station_started",
     "pecc_station_stopping",
+    "pecc_station_emergency",
     "pecc_gun_state_changed",
     "pecc_gun_fault",
     "pecc_secc_connected",
@@ -294,6 +295,18 @@ def pecc_station_started(station: Station) -> None:
 @hookspec
 def pecc_station_stopping(station: Station) -> None:
     """The station is about to stop (signal or error); guns still live."""
+
+
+@hookspec
+def pecc_station_emergency(station: Station, guns: Sequence[Gun], reason: str) -> None:
+    """The station took ``guns`` down at once: every module off, their contactors opened under whatever current.
+
+    Stopping ran out of its bound with these guns still not safe
+    (:func:`pecc_core.shutdown.emergency`); called after the modules were
+    switched off and the contactors commanded open. No gun fault is raised
+    for it (each gun was already on its way down): this hook is the only word
+    of it. ``reason`` is text for humans.
+    """
 
 
 @hookspec

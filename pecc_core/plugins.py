@@ -39,7 +39,7 @@ from pecc_core.registry import Registration, Registry
 from pecc_core.standin import PerPlugin, StandIn, stand_in
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from marshmallow import Schema
 
@@ -259,6 +259,9 @@ class PluginManager:
 
     def station_stopping(self, station: Station) -> None:
         self._notify("pecc_station_stopping", station=station)
+
+    def station_emergency(self, station: Station, guns: Sequence[Gun], reason: str) -> None:
+        self._notify("pecc_station_emergency", station=station, guns=guns, reason=reason)
 
     def gun_state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None:
         self._notify("pecc_gun_state_changed", gun=gun, old=old, new=new, event=event, reason=reason)

@@ -12,7 +12,8 @@ while the transport still runs, so every SECC keeps getting status:
    down, contactors open, discharge verified: :meth:`Gun.shutdown`);
 3. if :data:`BOUND` s pass and some gun is still not safe, the emergency
    path: every module off and every contactor opened at once, whatever the
-   current.
+   current; the observers are told which guns
+   (``pecc_station_emergency``: the flight recorder writes an incident).
 
 Once every gun is safe, the SECCs still connected get one more status
 period (:func:`told`), so the last status before the close shows the
@@ -87,7 +88,7 @@ async def wind_down(station: Station, bound: float = BOUND, grace: float = SECC_
         log.info("stopping: every gun in standby after %.1f s", loop.time() - started)
         await told(station)
         return True
-    await emergency(station, [gun for gun in guns if not settled(gun)])
+    await emergency(station, [gun for gun in guns if not settled(gun)], bound)
     return False
 
 
@@ -108,13 +109,10 @@ async def _stop_charging(gun: Gun) -> None:
         log.warning("gun %s: stopCharging not confirmed (%s); taking it down after the grace time", gun.id, exc)
 
 
-async def emergency(station: Station, guns: list[Gun]) -> None:
-    """The bound ran out: every module off and these guns' contactors open at once."""
-    log.error(
-        "stopping: guns %s not safe within %.0f s: emergency off (modules off, contactors opened at once)",
-        [gun.id for gun in guns],
-        BOUND,
-    )
+async def emergency(station: Station, guns: list[Gun], bound: float = BOUND) -> None:
+    """The bound ran out: every module off and these guns' contactors open at once; then the observers told."""
+    reason = f"not safe within {bound:g} s of the stop: emergency off (modules off, contactors opened at once)"
+    log.error("stopping: guns %s %s", [gun.id for gun in guns], reason)
     try:
         station.driver.off(list(station.driver.modules))
     except Exception:
@@ -127,3 +125,4 @@ async def emergency(station: Station, guns: list[Gun]) -> None:
     for gun, result in zip(guns, results, strict=True):
         if isinstance(result, BaseException):
             log.error("emergency off: gun %s: opening the contactors failed: %r", gun.id, result)
+    station.plugins.station_emergency(station, guns, reason)

@@ -30,7 +30,7 @@ from pecc_core.pool import ModulePool
 from pecc_core.stalls import LoopStalls
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     import pluggy
 
@@ -65,6 +65,8 @@ class Plugins(Observers, Protocol):
     def unregister(self, name: str) -> None: ...
 
     def get_plugin(self, name: str) -> object | None: ...
+
+    def station_emergency(self, station: Station, guns: Sequence[Gun], reason: str) -> None: ...
 
     def secc_connected(self, gun: Gun, peer: str, subprotocol: str | None) -> None: ...
 

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from pecc_core import hookimpl
 from pecc_core.plugins import default_manager
 from pecc_core.power import Fault
+from pecc_core.shutdown import wind_down
 from pecc_core.testing import eventually
 
 from .conftest import Api, Ctl, charging, ctl_of
@@ -180,6 +181,30 @@ async def test_the_incident_event_comes_once_the_incident_is_on_disk(ctl: Ctl) -
     result = await asyncio.to_thread(runner.invoke, app, ["ctl", "--url", ctl.url, "events", "--kind", "incident"])
     assert result.exit_code == 0, result.stderr
     assert f"{incident['id']}: secc_lost, guns 1-1" in result.stdout
+
+
+async def test_a_stop_past_its_bound_is_one_incident_of_the_guns_it_took_down(ctl: Ctl) -> None:
+    station = ctl.runtime.station
+    for gun in ("1-1", "1-2"):
+        await ctl.settled(gun)
+    seccs = [await ctl.secc("1-1"), await ctl.secc("1-2")]
+    for secc in seccs:
+        await charging(secc, 30)
+    # the SECCs never answer stopCharging and the guns' own safe-down takes longer than the bound
+    assert not await wind_down(station, bound=0.5, grace=0.2)
+    await asyncio.sleep(2.9)
+    assert await listed(ctl) == []  # written 3 s after
+    await asyncio.sleep(0.5)
+    (incident,) = await listed(ctl)
+    assert incident["guns"] == ["1-1", "1-2"] and incident["reason"] == "emergency_shutdown"
+    folder = ctl_of(ctl.runtime).flight.store.directory / incident["id"]
+    causes = json.loads((folder / "manifest.json").read_text())["causes"]
+    assert [(c["gun"], c["reason"], c["kind"]) for c in causes] == [
+        ("1-1", "emergency_shutdown", "station_stop"), ("1-2", "emergency_shutdown", "station_stop"),
+    ]
+    assert "not safe within 0.5 s of the stop" in causes[0]["detail"]
+    for secc in seccs:
+        await secc.close()
 
 
 async def test_a_stopped_recorder_takes_its_taps_off(ctl: Ctl) -> None:

@@ -20,7 +20,9 @@ written (:mod:`.incidents`), in a thread.
 
 An incident opens when a fault is raised on a gun (an emergency shutdown
 and a lost power stage are faults too: the fault's ``kind`` in the cause
-says which), or when a gun loses its SECC in a session. It is written
+says which), when a gun loses its SECC in a session, or when the station's
+stop ran out of its bound and took guns down at once (``emergency_shutdown``
+of kind ``station_stop``: no gun fault says it). It is written
 ``after_s`` later with the ``window_s`` before its first cause; every cause
 within that time, of any gun, joins it (a dying bus faults every gun at
 once: one incident, not one per gun). The rings keep ``window_s +
@@ -36,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -215,6 +217,15 @@ class FlightRecorder:
         if active:
             kind = next((k for k, text in gun.faults.items() if text == fault), None)
             self._cause(now, gun, "power_stage_lost" if kind == "power_stage" else "fault", fault, kind)
+
+    @hookimpl
+    def pecc_station_emergency(self, station: Station, guns: Sequence[Gun], reason: str) -> None:
+        if station is not self.station or self._loop is None:
+            return
+        now = self._time()
+        for gun in guns:
+            if self._ours(gun):
+                self._cause(now, gun, "emergency_shutdown", reason, "station_stop")
 
     @hookimpl
     def pecc_secc_connected(self, gun: Gun, peer: str, subprotocol: str | None) -> None:
