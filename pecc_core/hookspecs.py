@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from marshmallow import Schema
 
     from pecc_core.doctor import Check
-    from pecc_core.gun import Event, Gun, GunState
+    from pecc_core.gun import Event, FaultChange, Gun, GunState
     from pecc_core.io import (
         ConnectorVoltage,
         Contactors,
@@ -323,8 +323,18 @@ def pecc_gun_state_changed(gun: Gun, old: GunState, new: GunState, event: Event,
 
 
 @hookspec
-def pecc_gun_fault(gun: Gun, fault: str, active: bool) -> None:
-    """A fault condition of a gun became active, or cleared (``active`` False)."""
+def pecc_gun_fault(gun: Gun, fault: str, active: bool, change: FaultChange) -> None:
+    """A fault condition of a gun became active, or cleared (``active`` False).
+
+    ``fault`` is the text logged and sent to the SECC (``gun <id>: ...``),
+    for humans: its wording may change. ``change`` is the gun's
+    :class:`~pecc_core.gun.faults.FaultChange` (``fault`` is its
+    ``message``, ``active`` its ``raised``): decide on its ``kind``
+    (``module``, ``power_stage``, ``estop``, ``isolation``, ...) and its
+    ``emergency`` (DC off and contactors opened at once), never on the text.
+    An implementation may leave ``change`` out (pluggy passes the arguments
+    by name): those written before it came still work.
+    """
 
 
 @hookspec

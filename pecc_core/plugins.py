@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from marshmallow import Schema
 
     from pecc_core.doctor import Check
-    from pecc_core.gun import Event, Gun, GunState
+    from pecc_core.gun import Event, FaultChange, Gun, GunState
     from pecc_core.profile.model import PluginChoice, Profile
     from pecc_core.records import Session
     from pecc_core.station import Station
@@ -266,8 +266,8 @@ class PluginManager:
     def gun_state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None:
         self._notify("pecc_gun_state_changed", gun=gun, old=old, new=new, event=event, reason=reason)
 
-    def gun_fault(self, gun: Gun, fault: str, active: bool) -> None:
-        self._notify("pecc_gun_fault", gun=gun, fault=fault, active=active)
+    def gun_fault(self, gun: Gun, change: FaultChange) -> None:
+        self._notify("pecc_gun_fault", gun=gun, fault=change.message, active=change.raised, change=change)
 
     def secc_connected(self, gun: Gun, peer: str, subprotocol: str | None) -> None:
         self._notify("pecc_secc_connected", gun=gun, peer=peer, subprotocol=subprotocol)

@@ -21,8 +21,9 @@
 =====================  ==========================================================
 """
 
+from pecc_core.gun.faults import FaultChange
 from pecc_core.gun.machine import Gun, Observers
 from pecc_core.gun.table import TABLE, TRANSITIONS, Event, GunState, Outcome
 from pecc_core.gun.wiring import Wiring
 
-__all__ = ["TABLE", "TRANSITIONS", "Event", "Gun", "GunState", "Observers", "Outcome", "Wiring"]
+__all__ = ["TABLE", "TRANSITIONS", "Event", "FaultChange", "Gun", "GunState", "Observers", "Outcome", "Wiring"]

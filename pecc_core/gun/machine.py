@@ -93,7 +93,7 @@ class Observers(Protocol):
 
     def gun_state_changed(self, gun: Gun, old: GunState, new: GunState, event: Event, reason: str) -> None: ...
 
-    def gun_fault(self, gun: Gun, fault: str, active: bool) -> None: ...
+    def gun_fault(self, gun: Gun, change: FaultChange) -> None: ...
 
 
 class Gun:
@@ -382,7 +382,7 @@ class Gun:
                 self.secc.send_event(change.message)
         elif self.state is S.INOPERATIVE and not self.faults:
             self.work.safe_down()
-        self.observers.gun_fault(self, change.message, change.raised)
+        self.observers.gun_fault(self, change)
 
     def _noticed(self, message: str) -> None:
         """A notice (not a fault) the SECC should know of."""

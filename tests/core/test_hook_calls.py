@@ -11,11 +11,17 @@ import pluggy
 import pytest
 
 from pecc_core import hookimpl
+from pecc_core.gun import FaultChange
 from pecc_core.plugins import PluginManager
 from pecc_core.records import Session
 from pecc_plugins.pepws.dispatch import message_handlers
 
 GUN = types.SimpleNamespace(id="1-1")
+
+
+def change(message: str, raised: bool = True) -> FaultChange:
+    """A fault condition of kind ``message`` that says ``message``, raised or cleared."""
+    return FaultChange(message, raised, message, message, emergency=False)
 
 
 class Watcher:
@@ -60,9 +66,26 @@ def test_a_wrapper_sees_an_observer_call_and_its_result() -> None:
     pm.register(watcher, "watcher")
     pm.register(Raising(), "raising")  # guarded: the wrapper sees the others' result, not its exception
     pm.register(Wrapper(), "wrapper")
-    pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
+    pm.gun_fault(GUN, change("imd"))  # type: ignore[arg-type]
     assert seen == [("call", ("1-1", "imd", True)), ("result", ["seen imd"])]
     assert watcher.faults == [("imd", True)]
+
+
+def test_an_observer_takes_the_structured_fault_or_leaves_it_out() -> None:
+    structured: list[FaultChange] = []
+
+    class Structured:
+        @hookimpl
+        def pecc_gun_fault(self, change: FaultChange) -> None:
+            structured.append(change)
+
+    pm = PluginManager()
+    watcher = Watcher()  # written before the structure came: gun, fault, active
+    pm.register(watcher, "watcher")
+    pm.register(Structured(), "structured")
+    lost = FaultChange("power_stage", True, "gun 1-1: power stage lost", "power stage lost", emergency=False)
+    pm.gun_fault(GUN, lost)  # type: ignore[arg-type]
+    assert structured == [lost] and watcher.faults == [("gun 1-1: power stage lost", True)]
 
 
 def test_an_old_style_hookwrapper_sees_the_call_too() -> None:
@@ -77,7 +100,7 @@ def test_an_old_style_hookwrapper_sees_the_call_too() -> None:
     pm = PluginManager()
     pm.register(Watcher(), "watcher")
     pm.register(OldWrapper(), "old")
-    pm.gun_fault(GUN, "estop", False)  # type: ignore[arg-type]
+    pm.gun_fault(GUN, change("estop", False))  # type: ignore[arg-type]
     assert outcomes == [("estop", ["seen estop"])]
 
 
@@ -119,7 +142,7 @@ def test_pluggy_tracing_sees_every_hook_call() -> None:
     try:
         assert "static" in pm.registry("limit_policy")
         assert ("request", "targetValues") in message_handlers(pm.pluggy_manager)
-        pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
+        pm.gun_fault(GUN, change("imd"))  # type: ignore[arg-type]
     finally:
         untrace()
         undo()
@@ -144,8 +167,8 @@ def test_a_raising_wrapper_of_an_observer_is_logged_and_the_call_goes_on(caplog:
     watcher = Watcher()
     pm.register(watcher, "watcher")
     pm.register(BadWrapper(), "bad")
-    pm.gun_fault(GUN, "imd", True)  # type: ignore[arg-type]
-    pm.gun_fault(GUN, "imd", False)  # type: ignore[arg-type]
+    pm.gun_fault(GUN, change("imd"))  # type: ignore[arg-type]
+    pm.gun_fault(GUN, change("imd", False))  # type: ignore[arg-type]
     assert watcher.faults == [("imd", True), ("imd", False)]
     assert [r.getMessage() for r in caplog.records] == [
         "a wrapper of pecc_gun_fault raised; ignored: RuntimeError('wrapper bug') (wrappers: bad)"

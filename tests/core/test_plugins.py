@@ -14,6 +14,7 @@ import pluggy
 import pytest
 
 from pecc_core import hookimpl
+from pecc_core.gun import FaultChange
 from pecc_core.hookspecs import hookspec
 from pecc_core.plugins import PluginError, PluginManager
 
@@ -163,11 +164,11 @@ def test_a_raising_observer_is_logged_once_per_episode_and_the_others_still_hear
     pm.register(broken, "broken")
     caplog.set_level(logging.INFO, logger="pecc_core.standin")
     for fault in ("a", "b", "c"):
-        pm.gun_fault(None, fault, True)  # type: ignore[arg-type]
+        pm.gun_fault(None, FaultChange("test", True, fault, fault, emergency=False))  # type: ignore[arg-type]
     broken.works = True
-    pm.gun_fault(None, "d", True)  # type: ignore[arg-type]
+    pm.gun_fault(None, FaultChange("test", True, "d", "d", emergency=False))  # type: ignore[arg-type]
     broken.works = False
-    pm.gun_fault(None, "e", True)  # type: ignore[arg-type]
+    pm.gun_fault(None, FaultChange("test", True, "e", "e", emergency=False))  # type: ignore[arg-type]
     assert heard == ["a", "b", "c", "d", "e"]
     lines = [(r.levelno, r.getMessage(), r.exc_info is not None) for r in caplog.records]
     assert [(level, text.split(":")[0], tb) for level, text, tb in lines] == [

@@ -13,6 +13,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from pecc_core.gun import FaultChange
 from pecc_core.power import BusStats, HasBusStats, InjectsModuleFaults
 from pecc_core.transport import HasTransportStats
 from pecc_plugins.ctl.metrics import exposition
@@ -116,8 +117,8 @@ async def test_the_recorder_s_hooks_are_a_plugin_of_the_running_station_only(ctl
     recorder = hooks.recorder  # type: ignore[attr-defined]
     # another station's gun with the same id, on a plugin manager they would share: not this recorder's
     stranger = types.SimpleNamespace(id="1-1")
-    plugins.gun_fault(stranger, "not ours", True)  # type: ignore[arg-type]
-    plugins.gun_fault(station.guns["1-1"], "ours", True)
+    plugins.gun_fault(stranger, FaultChange("test", True, "not ours", "not ours", False))  # type: ignore[arg-type]
+    plugins.gun_fault(station.guns["1-1"], FaultChange("test", True, "ours", "ours", False))
     await recorder.history.stored()
     faults = [e["fault"] for e in await recorder.history.events(kind="fault")]
     assert "ours" in faults and "not ours" not in faults

@@ -207,6 +207,27 @@ async def test_a_stop_past_its_bound_is_one_incident_of_the_guns_it_took_down(ct
         await secc.close()
 
 
+async def test_an_incident_s_reason_and_kinds_come_from_the_faults_not_their_text(ctl: Ctl) -> None:
+    station = ctl.runtime.station
+    guns = list(station.guns)
+    estop: Any = station.io.estop
+    await ctl.settled()
+    estop.press(None)  # the station's E-stop: an emergency shutdown of every gun at once
+    await eventually(lambda: all("estop" in gun.faults for gun in station.guns.values()), what="every E-stop fault")
+    station.guns["1-1"].fail("emergency stop pressed")  # says what the E-stop fault says; an internal fault
+    assert station.guns["1-1"].faults == {"estop": "gun 1-1: emergency stop pressed",
+                                          "internal": "gun 1-1: emergency stop pressed"}
+    await asyncio.sleep(3.5)
+    (incident,) = await listed(ctl)
+    assert incident["guns"] == guns and incident["reason"] == "emergency_shutdown"
+    folder = ctl_of(ctl.runtime).flight.store.directory / incident["id"]
+    causes = json.loads((folder / "manifest.json").read_text())["causes"]
+    assert [(c["gun"], c["reason"], c["kind"]) for c in causes] == [
+        *((gun, "emergency_shutdown", "estop") for gun in guns), ("1-1", "fault", "internal"),
+    ]
+    estop.press(None, False)
+
+
 async def test_a_stopped_recorder_takes_its_taps_off(ctl: Ctl) -> None:
     flight = ctl_of(ctl.runtime).flight
     await ctl.settled()

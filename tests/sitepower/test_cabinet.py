@@ -27,6 +27,7 @@ import trustme
 
 from pecc_core import caps
 from pecc_core.asyncutil import cancel
+from pecc_core.gun import FaultChange
 from pecc_core.profile import Profile
 from pecc_core.records import Session
 from pecc_core.testing import eventually, running
@@ -328,7 +329,8 @@ async def test_the_history_reaches_the_telemetry_through_the_hooks_without_a_bro
         try:
             await asyncio.sleep(0)  # connected
             gun = station.guns["1-1"]
-            plugins.gun_fault(gun, "lid open", True)  # an observer hook: the ctl recorder, its history, the hooks
+            lid = FaultChange("lid", True, "lid open", "lid open", emergency=False)
+            plugins.gun_fault(gun, lid)  # an observer hook: the ctl recorder, its history, the hooks
             history = plugins.get_plugin("ctl.recorder").recorder.history  # type: ignore[union-attr]
             history.session(Session("s-open", "1-2", None, 1000.0))  # still running: not a record yet
             history.session(Session("s-1", "1-1", "VIN42", 1000.0, 1900.0, 12.34567, 50123.44,

@@ -19,15 +19,16 @@ frame's identifier and data): it never blocks a gun and formats nothing. Formatt
 written (:mod:`.incidents`), in a thread.
 
 An incident opens when a fault is raised on a gun (an emergency shutdown
-and a lost power stage are faults too: the fault's ``kind`` in the cause
-says which), when a gun loses its SECC in a session, or when the station's
-stop ran out of its bound and took guns down at once (``emergency_shutdown``
-of kind ``station_stop``: no gun fault says it). It is written
-``after_s`` later with the ``window_s`` before its first cause; every cause
-within that time, of any gun, joins it (a dying bus faults every gun at
-once: one incident, not one per gun). The rings keep ``window_s +
-after_s``, so the whole window is still there when it is written. A
-station that stops writes the open incident at once.
+and a lost power stage are faults too: the reason says which, read from
+the hook's structured fault, never from its text; the cause keeps the
+fault's ``kind``), when a gun loses its SECC in a session, or when the
+station's stop ran out of its bound and took guns down at once
+(``emergency_shutdown`` of kind ``station_stop``: no gun fault says it).
+It is written ``after_s`` later with the ``window_s`` before its first
+cause; every cause within that time, of any gun, joins it (a dying bus
+faults every gun at once: one incident, not one per gun). The rings keep
+``window_s + after_s``, so the whole window is still there when it is
+written. A station that stops writes the open incident at once.
 
 The plugin manager calls this object's hooks directly: the ``ctl`` service
 registers it under :data:`NAME` while it runs, as it does its recorder.
@@ -53,7 +54,7 @@ from pecc_plugins.ctl.incidents import CanEntry, Capture, FrameEntry, IncidentSt
 from pecc_plugins.ctl.ring import BudgetRing, Ring
 
 if TYPE_CHECKING:
-    from pecc_core.gun import Gun, GunState
+    from pecc_core.gun import FaultChange, Gun, GunState
     from pecc_core.station import Station
 
 log = logging.getLogger(__name__)
@@ -209,14 +210,13 @@ class FlightRecorder:
             self._cause(now, gun, "secc_lost", reason, None)
 
     @hookimpl
-    def pecc_gun_fault(self, gun: Gun, fault: str, active: bool) -> None:
+    def pecc_gun_fault(self, gun: Gun, fault: str, active: bool, change: FaultChange) -> None:
         if not self._ours(gun):
             return
         now = self._time()
         self.timeline.add((now, gun.id, "fault", (fault, active)))
         if active:
-            kind = next((k for k, text in gun.faults.items() if text == fault), None)
-            self._cause(now, gun, "power_stage_lost" if kind == "power_stage" else "fault", fault, kind)
+            self._cause(now, gun, _reason(change), fault, change.kind)
 
     @hookimpl
     def pecc_station_emergency(self, station: Station, guns: Sequence[Gun], reason: str) -> None:
@@ -300,6 +300,13 @@ class FlightRecorder:
         log.warning("incident %s: guns %s, %s; written to %s", entry["id"], ", ".join(entry["guns"]),
                     entry["reason"], self.store.directory / entry["id"])
         self.written(entry)
+
+
+def _reason(change: FaultChange) -> str:
+    """An incident's reason for a raised fault: the power stage lost, an emergency shutdown, or a fault."""
+    if change.kind == "power_stage":
+        return "power_stage_lost"
+    return "emergency_shutdown" if change.emergency else "fault"
 
 
 def _digest(station: Station) -> str | None:
