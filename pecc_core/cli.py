@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,8 @@ from pecc_core.profile import ProfileError, available
 from pecc_core.profile import load as load_profile
 from pecc_core.profile.loader import check_server_flags
 from pecc_core.profile.model import Profile
+
+log = logging.getLogger(__name__)
 
 EXIT_BAD_PROFILE = 2
 
@@ -74,18 +77,25 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _load(
-    name: str, host: str | None = None, port: int | None = None, build: bool = False, tls_files: bool = True
+    name: str,
+    host: str | None = None,
+    port: int | None = None,
+    build: bool = False,
+    tls_files: bool = True,
+    warnings: list[str] | None = None,
 ) -> tuple[Profile, PluginManager]:
     """The validated profile with CLI overrides, and the plugins it was checked against.
 
     With ``build``, every plugin of the profile is also built (not started),
     as ``pecc run`` builds them: a factory's refusal is reported here.
     ``tls_files=False``: the TLS files are not checked (``pecc doctor`` does).
+    The plugins' warnings on the profile go to ``warnings``, or, without
+    it, to the log.
     """
     try:
         changes = check_server_flags(host, port)
         plugins = default_manager()
-        profile = load_profile(name, plugins, tls_files=tls_files)
+        profile = load_profile(name, plugins, tls_files=tls_files, warnings=warnings)
     except (ProfileError, PluginError) as exc:
         raise _fail(str(exc)) from None
     if changes:
@@ -140,7 +150,8 @@ def run(
         if not 0 <= ctl_port <= 65535:
             raise _fail(f"--ctl-port: got {ctl_port}; expected a port from 0 to 65535")
         os.environ["PECC_CTL_PORT"] = str(ctl_port)
-    loaded, plugins = _load(profile, host, port)
+    warned: list[str] = []
+    loaded, plugins = _load(profile, host, port, warnings=warned)
     level = (log_level or loaded.log_level).upper()
     if level not in LEVELS:
         raise _fail(f"--log-level: got {log_level!r}; expected one of {', '.join(LEVELS)}")
@@ -148,6 +159,8 @@ def run(
     if log_format not in FORMATS:
         raise _fail(f"--log-format: got {log_format!r}; expected one of {', '.join(FORMATS)}")
     configure_logging(level, log_format, loaded.log_levels)
+    for line in warned:  # once the log is set up: where the profile's warnings belong when running
+        log.warning("profile %s: %s", loaded.name, line)
     try:
         run_loop(serve(loaded, plugins), event_loop)
     except ConfigError as exc:
@@ -181,7 +194,8 @@ def doctor(
     from pecc_core.doctor import Status, report
     from pecc_core.doctor.runner import diagnose
 
-    loaded, plugins = _load(profile, tls_files=False)
+    # the profile's warnings are rows of the doctor's own (``can load``)
+    loaded, plugins = _load(profile, tls_files=False, warnings=[])
     findings = run_loop(diagnose(loaded, plugins), "asyncio")
     if as_json:
         typer.echo(report.as_json(findings))
@@ -220,7 +234,10 @@ def profiles_validate(name: Annotated[str, typer.Argument(help="Profile name or 
 
     Exit code 2 and a list of problems if it is invalid.
     """
-    loaded, _ = _load(name, build=True)
+    warned: list[str] = []
+    loaded, _ = _load(name, build=True, warnings=warned)
+    for line in warned:
+        typer.echo(f"warning: {line}", err=True)
     typer.echo(f"{loaded.source}: valid ({len(loaded.seccs)} SECCs, {len(loaded.guns)} guns)")
 
 

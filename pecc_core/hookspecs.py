@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import typer
     from marshmallow import Schema
 
-    from pecc_core.doctor import Check
+    from pecc_core.doctor import Check, Finding
     from pecc_core.gun import Event, FaultChange, Gun, GunState
     from pecc_core.io import (
         ConnectorVoltage,
@@ -281,6 +281,22 @@ def pecc_doctor_checks(profile: Profile, registry: Callable[[str], Registry]) ->
     ``registry(category)`` is what the plugins offer
     (:meth:`pecc_core.plugins.PluginManager.registry`), e.g. the class of
     the profile's power driver.
+    """
+
+
+@hookspec
+def pecc_check_profile(profile: Profile, registry: Callable[[str], Registry]) -> Iterable[Finding] | None:
+    """Judge a valid profile by what the plugin knows that no schema sees (a CAN bus's load).
+
+    Called once the core and every plugin schema accepted ``profile`` (its
+    plugin params are the validated ones), by ``pecc profiles validate``
+    and ``pecc run`` alike. Return :class:`pecc_core.doctor.Finding` rows
+    (``warn(check, detail, fix)``, ``fail(...)``; ``check`` names the
+    profile key, e.g. ``power``), or None: a ``fail`` refuses the profile
+    (exit code 2, listed as ``check: detail; fix`` among its problems), a
+    ``warn`` is printed by ``validate`` and logged by ``run``; ``ok`` rows
+    are ignored. No I/O: the profile is judged, not the machine (that is
+    ``pecc_doctor_checks``).
     """
 
 

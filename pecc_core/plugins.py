@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from marshmallow import Schema
 
-    from pecc_core.doctor import Check
+    from pecc_core.doctor import Check, Finding
     from pecc_core.gun import Event, FaultChange, Gun, GunState
     from pecc_core.profile.model import PluginChoice, Profile
     from pecc_core.records import Session
@@ -245,6 +245,11 @@ class PluginManager:
         """Every check the plugins offer for ``profile``'s field install (``pecc doctor``)."""
         offered = self._pm.hook.pecc_doctor_checks(profile=profile, registry=self.registry)
         return [check for checks in offered for check in checks]
+
+    def check_profile(self, profile: Profile) -> list[Finding]:
+        """Every warning and refusal the plugins have for ``profile`` (its plugin params validated)."""
+        offered = self._pm.hook.pecc_check_profile(profile=profile, registry=self.registry)
+        return [row for rows in offered for row in rows]
 
     # -- observers ------------------------------------------------------------
     #

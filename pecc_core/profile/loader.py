@@ -12,6 +12,7 @@ Every problem is reported as ``key: got VALUE; MESSAGE`` in one
 from __future__ import annotations
 
 import importlib.resources
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dynaconf import Dynaconf
 from marshmallow import ValidationError
 
+from pecc_core.doctor import Status
 from pecc_core.io import IO_ROLES
 from pecc_core.plugins import DISABLE_PLUGINS_ENV, PLUGINS_ENV
 from pecc_core.problems import describe
@@ -36,11 +38,14 @@ __all__ = [
     "available",
     "check_plugins",
     "check_server_flags",
+    "judge",
     "load",
     "read",
     "resolve",
     "search_path",
 ]
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "PECC"
 PROFILES_ENV = "PECC_PROFILES_DIR"
@@ -118,11 +123,19 @@ def _lower_keys(value: Any) -> Any:
     return value
 
 
-def load(name_or_path: str, plugins: PluginManager | None = None, *, tls_files: bool = True) -> Profile:
-    """Read, validate and build a profile; with ``plugins``, check every plugin choice too.
+def load(
+    name_or_path: str,
+    plugins: PluginManager | None = None,
+    *,
+    tls_files: bool = True,
+    warnings: list[str] | None = None,
+) -> Profile:
+    """Read, validate and build a profile; with ``plugins``, check every plugin choice and judge it too.
 
     ``tls_files=False`` leaves out :func:`check_files`: ``pecc doctor``
-    reports those files itself, as rows beside the other checks.
+    reports those files itself, as rows beside the other checks. The
+    plugins' warnings (:func:`judge`) go to ``warnings``, or, without it,
+    to the log.
     """
     path = resolve(name_or_path)
     raw = read(path)
@@ -135,7 +148,26 @@ def load(name_or_path: str, plugins: PluginManager | None = None, *, tls_files: 
         raise ProfileError(str(path), problems)
     if plugins is not None:
         profile = check_plugins(profile, raw, plugins)
+        found = judge(profile, plugins)
+        if warnings is None:
+            for line in found:
+                log.warning("profile %s: %s", profile.name, line)
+        else:
+            warnings.extend(found)
     return profile
+
+
+def judge(profile: Profile, plugins: PluginManager) -> list[str]:
+    """What the plugins say of a valid profile (``pecc_check_profile``): its warnings, as ``key: detail; fix``.
+
+    :raises ProfileError: listing every refusal (a bus that cannot carry its modules).
+    """
+    rows = plugins.check_profile(profile)
+    refused = [f"{row.check}: {row.detail}; {row.fix}" for row in rows if row.status is Status.FAIL]
+    warned = [f"{row.check}: {row.detail}; {row.fix}" for row in rows if row.status is Status.WARN]
+    if refused:
+        raise ProfileError(str(profile.source), refused)
+    return warned
 
 
 def check_server_flags(host: str | None, port: int | None) -> dict[str, Any]:

@@ -18,10 +18,9 @@ from pecc_core.doctor import Status
 from pecc_core.plugins import default_manager
 from pecc_core.profile import load
 from pecc_core.testing import running, sim_overrides, write_profile
-from pecc_plugins.canbus.doctor import Heard, link_findings, listen, load_finding, module_findings
+from pecc_plugins.canbus.doctor import Heard, link_findings, listen, module_findings
 from pecc_plugins.canbus.iplink import link_state, parse
 from pecc_plugins.canbus.link import BusConfig
-from pecc_plugins.canbus.polling import DriverTiming
 from pecc_plugins.uugreen.decoder import UuDecoder
 
 CAN1 = BusConfig(interface="socketcan", channel="can1", bitrate=125_000)
@@ -122,11 +121,17 @@ def test_a_silent_bus_warns_once_and_a_missing_module_fails(tmp_path: Path, can_
     assert sum(row.status is Status.OK for row in found.values()) == 11
 
 
-def test_the_load_estimate_of_12_idle_modules_is_the_documented_rate() -> None:
-    """docs/can-drivers.md: an idle UU module costs 6.4 frames/s at the default poll periods; 12 cost 76.8."""
-    row = load_finding(CAN1, DriverTiming(), 12)
-    assert row.status is Status.OK
-    assert "idle 77 frames/s" in row.detail
-    assert row.detail.startswith("estimate for 12 modules at 125 kbit/s")
-    busy = load_finding(CAN1, DriverTiming(poll_s=0.05, idle_poll_s=0.05), 12)
-    assert busy.status is Status.FAIL and "idle_poll_ms" in busy.fix
+def test_the_can_load_row_is_the_busiest_case_of_the_bus_budget(tmp_path: Path) -> None:
+    """12 UU modules at 125 kbit/s, every one exporting: a new voltage and current every 100 ms (20 frames
+    a second and their replies), Vout and Iout every 200 ms (10), the status every second and the
+    temperature every 5 s (1.2): 62.4 frames/s a module, 749 for 12, at most 160 bits each: 96 %.
+
+    A bus that does not fit never gets here: the profile is refused (test_validate_agrees_with_run.py).
+    """
+    plugins = default_manager()
+    profile = load(str(write_profile("cabinet-uu12", tmp_path, {})), plugins, warnings=[])
+    [check] = [c for c in plugins.doctor_checks(profile) if c.name == "can load"]
+    [row] = check.run()
+    assert row.status is Status.WARN
+    assert row.detail == "bus can1 at 125 kbit/s: estimated 96 % with 12 modules exporting (749 frames/s)"
+    assert "a higher bitrate" in row.fix

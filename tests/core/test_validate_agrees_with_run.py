@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+import pecc_profiles
 from pecc_core.cli import app
 from pecc_core.testing import sim_overrides, write_profile
 
@@ -33,6 +34,15 @@ BAD_PROFILES: dict[str, tuple[dict[str, Any], str]] = {
     "unknown-driver": ({"power.driver.name": "acme"}, "power.driver.name: got 'acme'; unknown power driver"),
     "bad-io-params": ({"io.contactors.params": {"nonsense": 1}}, "io.contactors.params.nonsense: got 1;"),
     "unknown-transport": ({"server.transport": "carrier-pigeon"}, "server.transport: got 'carrier-pigeon';"),
+    # 13 UU modules exporting at 125 kbit/s, each measured every 200 ms and sent a new voltage and
+    # current every 100 ms cycle, all answered: 13 x 62.4 frames/s at up to 160 bits
+    "bus-overloaded": (
+        {"power.modules": [{"address": a} for a in range(1, 14)]},
+        (
+            "at 125 kbit/s: estimated 104 % with 13 modules exporting (811 frames/s); at most 100 % fits — split "
+            "the modules over more buses or raise the bitrate"
+        ),
+    ),
 }
 
 BAD_FLAGS: dict[str, tuple[list[str], str]] = {
@@ -72,6 +82,20 @@ def test_a_bad_flag_is_refused_like_a_profile_key(command: list[str], case: str)
 
 
 def test_the_shipped_profiles_validate(tmp_path: Path) -> None:
-    for name in ("sim", "sim-full", "cabinet-uu12"):
+    shipped = sorted(path.stem for path in Path(pecc_profiles.__file__).parent.glob("*.toml"))
+    assert {"sim", "sim-full", "cabinet-uu12"} <= set(shipped)
+    for name in shipped:
         result = runner.invoke(app, ["profiles", "validate", name])
         assert result.exit_code == 0, result.output
+
+
+def test_a_busy_bus_validates_with_its_warning(tmp_path: Path, can_channel: str) -> None:
+    """sim: 8 UU modules at 125 kbit/s, every one exporting: 8 x 62.4 frames/s at up to 160 bits, 64 %."""
+    path = str(write_profile("sim", tmp_path, sim_overrides(can_channel)))
+    result = runner.invoke(app, ["profiles", "validate", path])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"warning: power: bus {can_channel} at 125 kbit/s: estimated 64 % with 8 modules exporting (499 frames/s); "
+        "above 30 % " in result.output
+    )
+    assert result.output.rstrip().endswith("valid (2 SECCs, 4 guns)")

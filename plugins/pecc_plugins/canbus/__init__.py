@@ -12,8 +12,8 @@ simulator use nothing else. The public surface is :data:`__all__`:
   :meth:`~ModuleDriver.update`, :meth:`~ModuleDriver.poll_bus`,
   :meth:`~ModuleDriver.prepare`, :meth:`~ModuleDriver.current_cap`,
   :meth:`~ModuleDriver.settled`, :meth:`~ModuleDriver.forget`,
-  :meth:`~ModuleDriver.slot`, :meth:`~ModuleDriver.frame_decoder`
-  (optional). Helpers it calls: :meth:`~ModuleDriver.send`,
+  :meth:`~ModuleDriver.slot`, :meth:`~ModuleDriver.frame_decoder`,
+  :meth:`~ModuleDriver.poll_frames` (optional). Helpers it calls: :meth:`~ModuleDriver.send`,
   :meth:`~ModuleDriver.send_state`, :meth:`~ModuleDriver.heard`,
   :meth:`~ModuleDriver.measured`, :meth:`~ModuleDriver.voltage_measured`,
   :meth:`~ModuleDriver.faults_reported`,
@@ -26,14 +26,17 @@ simulator use nothing else. The public surface is :data:`__all__`:
 - :class:`DriverParams` / :class:`BusParams` and :func:`bus_config`,
   :func:`driver_timing`: the profile params every CAN plugin shares;
 - :class:`FrameDecoder`, :class:`Decoded`, :class:`Kind`: how a driver
-  explains its frames to ``pecc can monitor``;
+  explains its frames to ``pecc can monitor``; :class:`PollFrames`: what
+  its frames cost, for the bus budget;
 - :func:`milli`, :func:`stuffed_bits`, :func:`is_transient`, :class:`Episode`.
 
 The ``timedvirtual`` python-can interface (:mod:`.timedbus`) gives tests
 and simulators a bus with a real bus's timing and transmit queue.
 
-This package is also a plugin: it adds ``pecc can monitor``, and the
-checks ``pecc doctor`` runs on the bus of a CAN power driver (:mod:`.doctor`).
+This package is also a plugin: it adds ``pecc can monitor``, the bus
+budget ``pecc profiles validate`` and ``pecc run`` judge a profile by
+(:mod:`.budget`), and the checks ``pecc doctor`` runs on the bus of a CAN
+power driver (:mod:`.doctor`).
 """
 
 from __future__ import annotations
@@ -49,12 +52,12 @@ from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.load import stuffed_bits
 from pecc_plugins.canbus.moduledriver import ModuleDriver
 from pecc_plugins.canbus.params import BusParams, DriverParams, bus_config, driver_timing
-from pecc_plugins.canbus.polling import DriverTiming, Reading
+from pecc_plugins.canbus.polling import DriverTiming, PollFrames, Reading
 from pecc_plugins.canbus.scale import milli
 from pecc_plugins.canbus.scheduler import Priority, TxConfig, TxScheduler, is_transient
 
 if TYPE_CHECKING:
-    from pecc_core.doctor import Check
+    from pecc_core.doctor import Check, Finding
     from pecc_core.profile.model import Profile
     from pecc_core.registry import Registry
 
@@ -70,6 +73,7 @@ __all__ = [
     "FrameDecoder",
     "Kind",
     "ModuleDriver",
+    "PollFrames",
     "Priority",
     "Reading",
     "TxConfig",
@@ -95,3 +99,10 @@ def pecc_doctor_checks(profile: Profile, registry: Callable[[str], Registry]) ->
     from pecc_plugins.canbus.doctor import checks
 
     return checks(profile, registry)
+
+
+@hookimpl
+def pecc_check_profile(profile: Profile, registry: Callable[[str], Registry]) -> list[Finding]:
+    from pecc_plugins.canbus.budget import check_profile
+
+    return check_profile(profile, registry)

@@ -8,8 +8,8 @@
   and each configured module is reported heard or not. UU and Infy
   modules answer requests only, so a bus nobody polls is quiet: that is
   a warning saying to run the check while ``pecc run`` polls.
-- The bus load: an estimate from the modules, the driver's poll periods
-  and the frames each poll costs (:func:`load_estimate`).
+- The bus load: the bus budget's estimate of the busiest case, judged
+  as ``pecc profiles validate`` judges it (:mod:`.budget`).
 
 Simulated buses (``virtual``, ``timedvirtual``, ``unixcan``) have nothing
 on the machine to check; their rows say so.
@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING
 import can
 
 from pecc_core.doctor import SIMULATED, Check, Finding, fail, ok, warn
+from pecc_plugins.canbus.budget import profile_budget
 from pecc_plugins.canbus.decoder import Decoded, FrameDecoder
 from pecc_plugins.canbus.iplink import LinkState, link_state
-from pecc_plugins.canbus.load import BusLoad, worst_case_bits
 from pecc_plugins.canbus.monitor import driver_bus, watch
-from pecc_plugins.canbus.polling import DriverTiming
 
 if TYPE_CHECKING:
     from pecc_core.profile.model import ModuleConfig, Profile
@@ -43,14 +42,6 @@ LISTEN_S = 3.0
 #: What docs/bring-up.md recommends: restart 100 ms after a bus-off, a transmit queue of 100 frames.
 RESTART_MS = 100
 TXQUEUELEN = 100
-#: Estimated load of the busiest case (every module exporting) from which a row warns, fails (%).
-LOAD_WARN = 50.0
-LOAD_FAIL = 80.0
-#: Reads per poll as the shipped drivers send them (voltage and current; status; temperature),
-#: each a request and its reply; setpoint frames per refresh of an exporting module and their replies.
-READS_PER_MEASUREMENT = 2
-FRAMES_PER_READ = 2
-FRAMES_PER_REFRESH = 6
 _KEY = "power.driver.params"
 
 
@@ -63,9 +54,9 @@ def checks(profile: Profile, registry: Callable[[str], Registry]) -> list[Check]
     bus, decoder = found
     modules = profile.power.modules
     offered = [Check(f"can {bus.channel}", lambda: bus_check(bus, decoder, choice.name, modules))]
-    timing = getattr(choice.params, "timing", None)
-    if isinstance(timing, DriverTiming):
-        offered.append(Check("can load", lambda: [load_finding(bus, timing, len(modules))]))
+    budget = profile_budget(profile, registry)
+    if budget is not None:
+        offered.append(Check("can load", lambda: [budget.finding("can load")]))
     return offered
 
 
@@ -184,33 +175,3 @@ def module_findings(heard: Heard, vendor: str, modules: tuple[ModuleConfig, ...]
         rows.append(warn(f"module {address}", f"answers ({heard.replies[address]} replies), not in power.modules",
                          "add it to power.modules, or correct its address"))
     return rows
-
-
-def load_estimate(bus: BusConfig, timing: DriverTiming, modules: int, exporting: bool) -> BusLoad:
-    """Frames per second of ``modules`` polled per ``timing``, every one idle or every one exporting.
-
-    An estimate: the shipped drivers' reads per poll (:data:`READS_PER_MEASUREMENT`
-    plus a status and a temperature read), each answered, the setpoint
-    refresh of exporting modules, and the worst-case stuffing of 8-byte
-    frames; no setpoint changes. docs/can-drivers.md has measured figures.
-    """
-    measurement = timing.poll_s if exporting else timing.idle_poll_s
-    reads = READS_PER_MEASUREMENT / measurement + 1 / timing.status_s + 1 / timing.temperature_s
-    per_module = FRAMES_PER_READ * reads + (FRAMES_PER_REFRESH / timing.resend_s if exporting else 0.0)
-    frames = modules * per_module
-    return BusLoad(frames, frames * worst_case_bits(8), bus.bitrate)
-
-
-def load_finding(bus: BusConfig, timing: DriverTiming, modules: int) -> Finding:
-    """One row: the estimated load, idle and every module exporting (judged: :data:`LOAD_WARN`, :data:`LOAD_FAIL`)."""
-    idle, busy = (load_estimate(bus, timing, modules, exporting) for exporting in (False, True))
-    detail = (
-        f"estimate for {modules} modules at {bus.bitrate // 1000} kbit/s: idle {idle.frames_per_s:.0f} frames/s "
-        f"({idle.percent:.0f} %), every module exporting {busy.frames_per_s:.0f} frames/s ({busy.percent:.0f} %)"
-    )
-    slower = f"lengthen idle_poll_ms / poll_ms in {_KEY}, or split the modules over two buses"
-    if busy.percent >= LOAD_FAIL:
-        return fail("can load", detail, slower)
-    if busy.percent >= LOAD_WARN:
-        return warn("can load", detail, slower)
-    return ok("can load", detail)

@@ -41,7 +41,7 @@ from pecc_core.profile.model import ModuleConfig
 from pecc_core.sharing import fair_shares
 from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig, CanLink
-from pecc_plugins.canbus.polling import TICK_S, DriverTiming, PollPlan, Reading
+from pecc_plugins.canbus.polling import TICK_S, DriverTiming, PollFrames, PollPlan, Reading
 from pecc_plugins.canbus.recovery import Recovery
 from pecc_plugins.canbus.scheduler import Pending, Priority
 from pecc_plugins.canbus.setpoints import SentState
@@ -56,9 +56,9 @@ class ModuleDriver(ABC):
     vendor touches: *hooks* a vendor driver implements and the base calls
     (:meth:`decode`, :meth:`poll`, :meth:`apply` required; :meth:`poll_bus`,
     :meth:`update`, :meth:`prepare`, :meth:`current_cap`, :meth:`settled`,
-    :meth:`forget`, :meth:`slot`, :meth:`frame_decoder` optional), and
-    *helpers* a vendor driver calls: :meth:`send` and :meth:`send_state`
-    put frames on the bus, :meth:`heard`, :meth:`measured`,
+    :meth:`forget`, :meth:`slot`, :meth:`frame_decoder`, :meth:`poll_frames`
+    optional), and *helpers* a vendor driver calls: :meth:`send` and
+    :meth:`send_state` put frames on the bus, :meth:`heard`, :meth:`measured`,
     :meth:`voltage_measured`, :meth:`faults_reported` and
     :meth:`output_reported` tell the base what a frame said, :meth:`notify`
     that a module changed otherwise. Underscored names are internals.
@@ -187,6 +187,17 @@ class ModuleDriver(ABC):
         on a live bus (see :mod:`pecc_plugins.canbus.decoder`).
         """
         raise NotImplementedError(f"{cls.__name__} provides no CAN frame decoder")
+
+    @classmethod
+    def poll_frames(cls, settings: Any) -> PollFrames | None:
+        """What this protocol's polls and setpoints cost on the bus, per module (for the bus budget).
+
+        ``settings`` are the driver's validated params, as for
+        :meth:`frame_decoder`. None (the default): the driver does not say,
+        and its bus is not budgeted before it runs
+        (:mod:`pecc_plugins.canbus.budget`).
+        """
+        return None
 
     @abstractmethod
     def decode(self, msg: can.Message) -> None:

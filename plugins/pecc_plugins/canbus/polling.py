@@ -57,6 +57,33 @@ class DriverTiming:
     watchdog_s: float = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class PollFrames:
+    """What a driver's frames cost per module: the exchanges (a frame and its reply) of each kind.
+
+    A vendor driver states them in
+    :meth:`~pecc_plugins.canbus.moduledriver.ModuleDriver.poll_frames`, so
+    that the bus budget (:mod:`pecc_plugins.canbus.budget`) is its own and
+    not a table in the SDK. One-off reads (a range, the ratings) are left out.
+
+    :attr measurement: exchanges of one measurement (voltage and current).
+    :attr status: exchanges of one status read.
+    :attr temperature: exchanges of one temperature read (0: the status carries it).
+    :attr change: setpoint frames of an exporting module whose voltage and
+        current both changed (:meth:`~pecc_plugins.canbus.moduledriver.ModuleDriver.update`).
+    :attr refresh: frames of an exporting module's whole state
+        (:meth:`~pecc_plugins.canbus.moduledriver.ModuleDriver.apply`): its refresh.
+    :attr bus_status: exchanges of the bus as a whole at the status rate (a group's module count).
+    """
+
+    measurement: int
+    status: int
+    temperature: int
+    change: int
+    refresh: int
+    bus_status: int = 0
+
+
 #: A module output at or above this voltage (V) is live: it is measured at the active rate.
 LIVE_VOLTAGE = 60.0
 #: The poll loop's tick (s): fine enough to spread reads over each period.

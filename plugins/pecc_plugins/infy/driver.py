@@ -36,7 +36,7 @@ from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import ModuleDriver
-from pecc_plugins.canbus.polling import DriverTiming, Reading
+from pecc_plugins.canbus.polling import DriverTiming, PollFrames, Reading
 from pecc_plugins.infy import codec
 from pecc_plugins.infy.codec import Cmd
 from pecc_plugins.infy.decoder import InfyDecoder
@@ -78,6 +78,17 @@ class InfyDriver(ModuleDriver):
     @classmethod
     def frame_decoder(cls, settings: InfySettings) -> FrameDecoder:
         return InfyDecoder(settings.controller)
+
+    @classmethod
+    def poll_frames(cls, settings: InfySettings) -> PollFrames:
+        """Reads of V/I, V/I after the diode and the status (with the temperature); every frame answered.
+
+        A change is one V-and-I frame (:meth:`update`), a refresh that and
+        the on (:meth:`apply`); in group addressing the group's module count
+        is read at the status rate and answered once.
+        """
+        group = settings.addressing == "group"
+        return PollFrames(measurement=2, status=1, temperature=0, change=1, refresh=2, bus_status=int(group))
 
     def slot(self, frame: tuple[int, bytes]) -> Hashable | None:
         """Voltage and current (cmd 0x1C, both in one frame): the newest wins; not the output switch."""

@@ -32,7 +32,7 @@ from pecc_core.profile.model import ModuleConfig
 from pecc_plugins.canbus.decoder import FrameDecoder
 from pecc_plugins.canbus.link import BusConfig
 from pecc_plugins.canbus.moduledriver import ModuleDriver
-from pecc_plugins.canbus.polling import DriverTiming, Reading
+from pecc_plugins.canbus.polling import DriverTiming, PollFrames, Reading
 from pecc_plugins.uugreen import codec
 from pecc_plugins.uugreen.codec import Cmd, MsgType, VoltageMode
 from pecc_plugins.uugreen.decoder import UuDecoder
@@ -79,6 +79,15 @@ class UuDriver(ModuleDriver):
     @classmethod
     def frame_decoder(cls, settings: UuSettings) -> FrameDecoder:
         return UuDecoder(settings.group)
+
+    @classmethod
+    def poll_frames(cls, settings: UuSettings) -> PollFrames:
+        """One read each of Vout fast and Iout fast, the status, the temperature; every frame answered.
+
+        A change sets the voltage and the current (:meth:`update`), a
+        refresh both and the output on (:meth:`apply`).
+        """
+        return PollFrames(measurement=2, status=1, temperature=1, change=2, refresh=3)
 
     async def stop(self) -> None:
         for task in list(self._switching.values()):

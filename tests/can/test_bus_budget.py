@@ -1,0 +1,73 @@
+"""The bus budget's estimate against the load the driver measures, every module exporting.
+
+The real driver and simulated modules share a timed virtual bus at
+125 kbit/s; every module exports and, as in the busiest case the budget
+assumes, is sent a new voltage and a new current every control cycle
+(100 ms). The load the driver measures (its link's one-second windows:
+what ``pecc_can_bus_load_ratio`` reads) is sampled each second of a steady
+span. The estimate must never read below a sample (an estimate that
+under-reads is unsafe), and not more than :data:`TOLERANCE` above the
+busiest one: it counts the most bit stuffing, the link half of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pecc_core.testing import eventually
+from pecc_plugins.canbus.budget import estimate
+
+BITRATE = 125_000
+CYCLE_S = 0.1
+SECONDS = 4
+#: The estimate may read this much above the measurement (a share of it): 8-byte frames are
+#: 160 bits with the most stuffing, 145 with the half the link counts (10 % more), plus the
+#: temperature reads a one-second window may miss.
+TOLERANCE = 0.12
+#: Each driver's default polling budget (the rig's are short for other tests).
+DEFAULTS = {
+    "uugreen": {"poll_ms": 200, "idle_poll_ms": 1000, "status_ms": 1000, "temperature_ms": 5000,
+                "resend_ms": 1000, "offline_ms": 6000, "mode_switch_ms": 50},
+    "infy": {"poll_ms": 500, "idle_poll_ms": 1000, "status_ms": 1000, "temperature_ms": 5000,
+             "resend_ms": 1000, "offline_ms": 15000},
+}
+
+
+async def measured_load(rig, protocol: str, modules: tuple[int, ...]) -> tuple[list[float], float]:
+    """The driver's one-second load samples (%) with ``modules`` exporting, and the budget's estimate (%)."""
+    assignment = dict.fromkeys(modules, "g1")
+    async with rig(protocol, modules=modules, assignment=assignment, driver=DEFAULTS[protocol]) as r:
+        driver, link = r.driver, r.driver.link
+        await eventually(lambda: all(m.online for m in driver.modules.values()), timeout=5.0)
+        step = 0
+
+        async def cycles(seconds: float) -> None:
+            """A new voltage and a new total current every control cycle: every module's setpoints change."""
+            nonlocal step
+            for _ in range(round(seconds / CYCLE_S)):
+                step += 1
+                driver.export(modules, 400.0 + step % 20 * 0.5, 20.0 * len(modules) + step % 10, voltage_max=450.0)
+                await asyncio.sleep(CYCLE_S)
+
+        await cycles(2.0)  # ranges, ratings and the first setpoints are past
+        assert all(r.sim.modules[a].output.on for a in modules)
+        link.load_percent()  # a window starts here
+        samples = []
+        for _ in range(SECONDS):
+            await cycles(1.0)
+            samples.append(link.load_percent())
+        frames = type(driver).poll_frames(driver.settings)
+        assert frames is not None
+        busiest = estimate(frames, driver.timing, BITRATE, len(modules), len(modules), CYCLE_S)
+    print(f"\n{len(modules)} {protocol} modules exporting: estimate {busiest.percent:.1f} %, "
+          f"measured {', '.join(f'{s:.1f}' for s in samples)} % at 125 kbit/s")
+    return samples, busiest.percent
+
+
+@pytest.mark.parametrize("protocol", ["uugreen", "infy"])
+async def test_the_estimate_bounds_the_measured_load_closely(rig, protocol: str) -> None:
+    samples, estimated = await measured_load(rig, protocol, (1, 2, 3, 4, 5, 6))
+    assert max(samples) <= estimated <= max(samples) * (1 + TOLERANCE)
+    assert min(samples) > 0.8 * max(samples)  # a steady span: every second alike
