@@ -13,10 +13,13 @@ busiest one: it counts the most bit stuffing, the link half of it.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from pecc_core.testing import eventually
+from pecc_core.plugins import default_manager
+from pecc_core.profile import load
+from pecc_core.testing import eventually, write_profile
 from pecc_plugins.canbus.budget import estimate
 
 BITRATE = 125_000
@@ -71,3 +74,15 @@ async def test_the_estimate_bounds_the_measured_load_closely(rig, protocol: str)
     samples, estimated = await measured_load(rig, protocol, (1, 2, 3, 4, 5, 6))
     assert max(samples) <= estimated <= max(samples) * (1 + TOLERANCE)
     assert min(samples) > 0.8 * max(samples)  # a steady span: every second alike
+
+
+def test_only_the_modules_the_guns_can_take_count_as_exporting(tmp_path: Path) -> None:
+    """sim's 4 guns, 2 modules each at most: 8 of 13 UU modules export (62.4 frames/s each), 5 idle (6.4 each)."""
+    modules = [{"address": a} for a in range(1, 14)]
+    path = write_profile("sim", tmp_path, {"power.modules": modules, "power.max_modules_per_gun": 2})
+    warnings: list[str] = []
+    load(str(path), default_manager(), warnings=warnings)
+    [warning] = warnings
+    assert warning.startswith(
+        "power: bus pecc-sim at 125 kbit/s: estimated 68 % with 8 of 13 modules exporting (531 frames/s); above 30 %"
+    )

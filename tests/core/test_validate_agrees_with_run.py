@@ -99,3 +99,18 @@ def test_a_busy_bus_validates_with_its_warning(tmp_path: Path, can_channel: str)
         "above 30 % " in result.output
     )
     assert result.output.rstrip().endswith("valid (2 SECCs, 4 guns)")
+
+
+def test_run_logs_the_warning_validate_prints(
+    tmp_path: Path, can_channel: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``run`` logs it once its log is set up (to stderr, where the log goes); the station is not started here."""
+    monkeypatch.setattr("pecc_core.asyncutil.run", lambda main, loop: main.close())
+    path = str(write_profile("sim", tmp_path, sim_overrides(can_channel)))
+    result = runner.invoke(app, ["run", "--profile", path])
+    assert result.exit_code == 0, result.output
+    logged = capfd.readouterr().err
+    assert (
+        f"WARNING pecc_core.cli: profile sim: power: bus {can_channel} at 125 kbit/s: estimated 64 % with 8 modules "
+        "exporting (499 frames/s); above 30 % " in logged
+    )

@@ -43,7 +43,7 @@ WARN_PERCENT = 30.0
 FIT_PERCENT = 100.0
 
 
-def exporting(modules: int, guns: int, max_modules_per_gun: int) -> int:
+def busiest_exporting(modules: int, guns: int, max_modules_per_gun: int) -> int:
     """How many of a bus's ``modules`` can export at once: all, unless its guns cannot take that many.
 
     ``max_modules_per_gun`` 0 means no limit (as ``power.max_modules_per_gun``).
@@ -119,7 +119,7 @@ def budget(
     frames = stated(settings)
     if not isinstance(frames, PollFrames):
         return None
-    busy = exporting(modules, guns, max_modules_per_gun)
+    busy = busiest_exporting(modules, guns, max_modules_per_gun)
     return Budget(bus, modules, busy, estimate(frames, timing, bus.bitrate, modules, busy, cycle_s))
 
 

@@ -59,21 +59,21 @@ class DriverTiming:
 
 @dataclass(frozen=True, slots=True)
 class PollFrames:
-    """What a driver's frames cost per module: the exchanges (a frame and its reply) of each kind.
+    """What a driver's frames cost per module: the frames it sends of each kind, each answered by one reply.
 
     A vendor driver states them in
     :meth:`~pecc_plugins.canbus.moduledriver.ModuleDriver.poll_frames`, so
     that the bus budget (:mod:`pecc_plugins.canbus.budget`) is its own and
     not a table in the SDK. One-off reads (a range, the ratings) are left out.
 
-    :attr measurement: exchanges of one measurement (voltage and current).
-    :attr status: exchanges of one status read.
-    :attr temperature: exchanges of one temperature read (0: the status carries it).
+    :attr measurement: requests of one measurement (voltage and current).
+    :attr status: requests of one status read.
+    :attr temperature: requests of one temperature read (0: the status carries it).
     :attr change: setpoint frames of an exporting module whose voltage and
         current both changed (:meth:`~pecc_plugins.canbus.moduledriver.ModuleDriver.update`).
     :attr refresh: frames of an exporting module's whole state
         (:meth:`~pecc_plugins.canbus.moduledriver.ModuleDriver.apply`): its refresh.
-    :attr bus_status: exchanges of the bus as a whole at the status rate (a group's module count).
+    :attr bus_status: requests about the bus as a whole at the status rate (a group's module count).
     """
 
     measurement: int
