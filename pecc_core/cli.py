@@ -232,7 +232,8 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name or path
 def profiles_validate(name: Annotated[str, typer.Argument(help="Profile name or path.")]) -> None:
     """Check a profile as ``pecc run`` would, building its plugins without starting them.
 
-    Exit code 2 and a list of problems if it is invalid.
+    Exit code 2 and a list of problems if it is invalid; its warnings (a
+    busy CAN bus) on stderr.
     """
     warned: list[str] = []
     loaded, _ = _load(name, build=True, warnings=warned)

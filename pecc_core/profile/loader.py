@@ -6,7 +6,10 @@ prefix and ``__`` between levels (``PECC_SERVER__PORT=9000``). The result
 is checked twice before anything starts: by the core's schemas, then by the
 schema of every plugin it names (an unknown name lists the installed ones).
 Every problem is reported as ``key: got VALUE; MESSAGE`` in one
-:class:`ProfileError`, so a profile author fixes them all in one go.
+:class:`ProfileError`, so a profile author fixes them all in one go. A
+valid profile is then judged by the plugins (``pecc_check_profile``: a CAN
+bus that cannot carry its modules), as ``key: detail; fix`` lines: a
+refusal is a :class:`ProfileError` too, a warning goes to the caller.
 """
 
 from __future__ import annotations
