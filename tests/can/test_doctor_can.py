@@ -122,9 +122,10 @@ def test_a_silent_bus_warns_once_and_a_missing_module_fails(tmp_path: Path, can_
 
 
 def test_the_can_load_row_is_the_busiest_case_of_the_bus_budget(tmp_path: Path) -> None:
-    """12 UU modules at 125 kbit/s, every one exporting: a new voltage and current every 100 ms (20 frames
-    a second and their replies), Vout and Iout every 200 ms (10), the status every second and the
-    temperature every 5 s (1.2): 62.4 frames/s a module, 749 for 12, at most 160 bits each: 96 %.
+    """12 UU modules at 125 kbit/s, every one exporting: Vout and Iout every 200 ms (10 frames a second
+    and their replies), the status every second and the temperature every 5 s (1.2); charging, the 3
+    setpoint frames refreshed every second (3): 28.4 frames/s a module, 341 for 12, at most 160 bits
+    each: 44 %, a warning. Ramping, a new voltage and current every 100 ms (20) instead: 62.4, 749, 96 %.
 
     A bus that does not fit never gets here: the profile is refused (test_validate_agrees_with_run.py).
     """
@@ -133,5 +134,8 @@ def test_the_can_load_row_is_the_busiest_case_of_the_bus_budget(tmp_path: Path) 
     [check] = [c for c in plugins.doctor_checks(profile) if c.name == "can load"]
     [row] = check.run()
     assert row.status is Status.WARN
-    assert row.detail == "bus can1 at 125 kbit/s: estimated 96 % with 12 modules exporting (749 frames/s)"
+    assert row.detail == (
+        "bus can1 at 125 kbit/s with 12 modules exporting: estimated 44 % charging (341 frames/s), "
+        "96 % with every gun ramping (749 frames/s)"
+    )
     assert "a higher bitrate" in row.fix

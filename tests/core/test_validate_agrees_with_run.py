@@ -34,16 +34,19 @@ BAD_PROFILES: dict[str, tuple[dict[str, Any], str]] = {
     "unknown-driver": ({"power.driver.name": "acme"}, "power.driver.name: got 'acme'; unknown power driver"),
     "bad-io-params": ({"io.contactors.params": {"nonsense": 1}}, "io.contactors.params.nonsense: got 1;"),
     "unknown-transport": ({"server.transport": "carrier-pigeon"}, "server.transport: got 'carrier-pigeon';"),
-    # 13 UU modules exporting at 125 kbit/s, each measured every 200 ms and sent a new voltage and
-    # current every 100 ms cycle, all answered: 13 x 62.4 frames/s at up to 160 bits
+    # 13 UU modules exporting at 125 kbit/s, each measured every 200 ms and, ramping, sent a new
+    # voltage and current every 100 ms cycle, all answered: 13 x 62.4 frames/s at up to 160 bits
     "bus-overloaded": (
         {"power.modules": [{"address": a} for a in range(1, 14)]},
         (
-            "at 125 kbit/s: estimated 104 % with 13 modules exporting (811 frames/s); at most 100 % fits — split "
-            "the modules over more buses or raise the bitrate"
+            "at 125 kbit/s with 13 modules exporting: estimated 47 % charging (369 frames/s), 104 % with every "
+            "gun ramping (811 frames/s); at most 100 % fits — split the modules over more buses or raise the bitrate"
         ),
     ),
 }
+
+#: sim with one UU module more than its 8: above 30 % charging, a warning.
+NINE_MODULES = {"power.modules": [{"address": a} for a in range(1, 10)]}
 
 BAD_FLAGS: dict[str, tuple[list[str], str]] = {
     "port-high": (["--port", "99999"], "--port: got 99999; expected a value from 0 to 65535"),
@@ -90,13 +93,14 @@ def test_the_shipped_profiles_validate(tmp_path: Path) -> None:
 
 
 def test_a_busy_bus_validates_with_its_warning(tmp_path: Path, can_channel: str) -> None:
-    """sim: 8 UU modules at 125 kbit/s, every one exporting: 8 x 62.4 frames/s at up to 160 bits, 64 %."""
-    path = str(write_profile("sim", tmp_path, sim_overrides(can_channel)))
+    """sim with 9 UU modules at 125 kbit/s, every one exporting: charging, 9 x 28.4 frames/s at up to
+    160 bits, 33 %; ramping, 9 x 62.4, 72 %."""
+    path = str(write_profile("sim", tmp_path, sim_overrides(can_channel) | NINE_MODULES))
     result = runner.invoke(app, ["profiles", "validate", path])
     assert result.exit_code == 0, result.output
     assert (
-        f"warning: power: bus {can_channel} at 125 kbit/s: estimated 64 % with 8 modules exporting (499 frames/s); "
-        "above 30 % " in result.output
+        f"warning: power: bus {can_channel} at 125 kbit/s with 9 modules exporting: estimated 33 % charging "
+        "(256 frames/s), 72 % with every gun ramping (562 frames/s); above 30 % " in result.output
     )
     assert result.output.rstrip().endswith("valid (2 SECCs, 4 guns)")
 
@@ -106,11 +110,11 @@ def test_run_logs_the_warning_validate_prints(
 ) -> None:
     """``run`` logs it once its log is set up (to stderr, where the log goes); the station is not started here."""
     monkeypatch.setattr("pecc_core.asyncutil.run", lambda main, loop: main.close())
-    path = str(write_profile("sim", tmp_path, sim_overrides(can_channel)))
+    path = str(write_profile("sim", tmp_path, sim_overrides(can_channel) | NINE_MODULES))
     result = runner.invoke(app, ["run", "--profile", path])
     assert result.exit_code == 0, result.output
     logged = capfd.readouterr().err
     assert (
-        f"WARNING pecc_core.cli: profile sim: power: bus {can_channel} at 125 kbit/s: estimated 64 % with 8 modules "
-        "exporting (499 frames/s); above 30 % " in logged
+        f"WARNING pecc_core.cli: profile sim: power: bus {can_channel} at 125 kbit/s with 9 modules exporting: "
+        "estimated 33 % charging (256 frames/s), 72 % with every gun ramping (562 frames/s); above 30 % " in logged
     )

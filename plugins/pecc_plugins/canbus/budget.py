@@ -3,17 +3,25 @@
 One bus at a time (:func:`budget`): the driver's timing and what each of
 its frames costs (:meth:`~pecc_plugins.canbus.moduledriver.ModuleDriver.poll_frames`,
 the driver's own figures, not a table here), the bitrate, the bus's
-modules and the guns whose setpoints go through it. The busiest case
-(:func:`estimate`) has every module the guns can take exporting, each
-measured every ``poll_ms`` and sent a new voltage and current every
-control cycle; the others idle. Every frame is counted at 8 data bytes
-with the most bit stuffing possible, so the figure is an upper bound of
-what ``pecc_can_bus_load_ratio`` reads (that gauge counts half the
-worst-case stuffing).
+modules and the guns whose setpoints go through it. Two figures
+(:func:`estimate`), both with every module the guns can take exporting
+and measured every ``poll_ms``, the others idle:
 
-Judged (:meth:`Budget.finding`) against :data:`WARN_PERCENT` and
-:data:`FIT_PERCENT`: ``pecc profiles validate`` and ``pecc run`` print
-the warning and refuse a bus that cannot fit (:func:`check_profile`, the
+- *steady*: the charging load, each exporting module's setpoints
+  refreshed every ``resend_ms`` (a car's targets held);
+- *busiest*: every exporting module also sent a new voltage and current
+  every control cycle (every gun ramping at once).
+
+Every frame is counted at 8 data bytes with the most bit stuffing
+possible, so each figure is an upper bound of what
+``pecc_can_bus_load_ratio`` reads (that gauge counts half the worst-case
+stuffing).
+
+Judged (:meth:`Budget.finding`): a warning when the steady load is above
+:data:`WARN_PERCENT` (the headroom a bus keeps while it charges), a
+refusal when the busiest case is above :data:`FIT_PERCENT` (it cannot
+fit). ``pecc profiles validate`` and ``pecc run`` print the warning and
+refuse a bus that cannot fit (:func:`check_profile`, the
 ``pecc_check_profile`` hook), ``pecc doctor`` shows the same row.
 """
 
@@ -32,8 +40,8 @@ if TYPE_CHECKING:
     from pecc_core.profile.model import Profile
     from pecc_core.registry import Registry
 
-#: Above this estimated load (%) a bus is busy: a setpoint waits behind other frames more
-#: often, and a burst (every gun changing at once, error frames and their repeats) has
+#: Above this steady load (%) a charging bus is busy: a setpoint waits behind other frames
+#: more often, and a burst (every gun changing at once, error frames and their repeats) has
 #: little room. A warning.
 WARN_PERCENT = 30.0
 #: Above this estimated load (%) the busiest case does not fit: frames come faster than the
@@ -54,22 +62,31 @@ def busiest_exporting(modules: int, guns: int, max_modules_per_gun: int) -> int:
 
 
 def estimate(
-    frames: PollFrames, timing: DriverTiming, bitrate: int, modules: int, exporting: int, cycle_s: float
+    frames: PollFrames,
+    timing: DriverTiming,
+    bitrate: int,
+    modules: int,
+    exporting: int,
+    cycle_s: float | None,
 ) -> BusLoad:
-    """The load of ``modules`` on a bus at ``bitrate``, ``exporting`` of them exporting, in the busiest case.
+    """The load of ``modules`` on a bus at ``bitrate``, ``exporting`` of them exporting.
 
     Per module and second: its measurements (every ``poll_s`` exporting,
     every ``idle_poll_s`` idle), status and temperature reads, each
-    answered. An exporting module is sent a change every control cycle
-    (``cycle_s``): a gun drives its modules again every cycle while its
-    current ramps or its power cap follows the voltage, and an SECC asks
-    for new targets about as often. A setpoint counts as a refresh, so the
-    refresh (``resend_s`` after the last setpoint) adds frames only when the
-    cycle is the longer period. The bus's own reads (``bus_status``) go at
-    the status rate.
+    answered. Steady (``cycle_s`` None), an exporting module's setpoints
+    are refreshed every ``resend_s``. Busiest, it is sent a change every
+    control cycle (``cycle_s``): a gun drives its modules again every
+    cycle while its current ramps or its power cap follows the voltage,
+    and an SECC asks for new targets about as often. A setpoint counts as
+    a refresh, so the refresh then adds frames only when the cycle is the
+    longer period. The bus's own reads (``bus_status``) go at the status
+    rate.
     """
     idle = frames.measurement / timing.idle_poll_s
-    setpoints = frames.change / cycle_s + (frames.refresh / timing.resend_s if cycle_s > timing.resend_s else 0.0)
+    if cycle_s is None:
+        setpoints = frames.refresh / timing.resend_s
+    else:
+        setpoints = frames.change / cycle_s + (frames.refresh / timing.resend_s if cycle_s > timing.resend_s else 0.0)
     active = frames.measurement / timing.poll_s + setpoints
     every = frames.status / timing.status_s + frames.temperature / timing.temperature_s
     bus = frames.bus_status / timing.status_s
@@ -80,25 +97,28 @@ def estimate(
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """The busiest case of one bus: where it is, its modules, how many of them export, the load."""
+    """One bus's estimate: where it is, its modules, how many of them export, the steady and busiest loads."""
 
     bus: BusConfig
     modules: int
     exporting: int
-    load: BusLoad
+    steady: BusLoad
+    busiest: BusLoad
 
     def finding(self, check: str) -> Finding:
-        """One row named ``check``: ok, a warning above :data:`WARN_PERCENT`, a fail above :data:`FIT_PERCENT`."""
-        bus, load = self.bus, self.load
+        """One row named ``check``: a fail when the busiest case is above :data:`FIT_PERCENT`,
+        a warning when the steady load is above :data:`WARN_PERCENT`, else ok."""
+        bus, steady, busiest = self.bus, self.steady, self.busiest
         of = "" if self.exporting == self.modules else f" of {self.modules}"
         detail = (
-            f"bus {bus.channel} at {bus.bitrate / 1000:g} kbit/s: estimated {load.percent:.0f} % "
-            f"with {self.exporting}{of} modules exporting ({load.frames_per_s:.0f} frames/s)"
+            f"bus {bus.channel} at {bus.bitrate / 1000:g} kbit/s with {self.exporting}{of} modules exporting: "
+            f"estimated {steady.percent:.0f} % charging ({steady.frames_per_s:.0f} frames/s), "
+            f"{busiest.percent:.0f} % with every gun ramping ({busiest.frames_per_s:.0f} frames/s)"
         )
-        if load.percent > FIT_PERCENT:
+        if busiest.percent > FIT_PERCENT:
             return fail(check, detail, f"at most {FIT_PERCENT:.0f} % fits — split the modules over more buses "
                         "or raise the bitrate")
-        if load.percent > WARN_PERCENT:
+        if steady.percent > WARN_PERCENT:
             return warn(check, detail, f"above {WARN_PERCENT:.0f} % frames often wait for the bus and a burst has "
                         "little room — fewer modules per bus or a higher bitrate")
         return ok(check, detail)
@@ -120,7 +140,13 @@ def budget(
     if not isinstance(frames, PollFrames):
         return None
     busy = busiest_exporting(modules, guns, max_modules_per_gun)
-    return Budget(bus, modules, busy, estimate(frames, timing, bus.bitrate, modules, busy, cycle_s))
+    return Budget(
+        bus,
+        modules,
+        busy,
+        estimate(frames, timing, bus.bitrate, modules, busy, None),
+        estimate(frames, timing, bus.bitrate, modules, busy, cycle_s),
+    )
 
 
 def profile_budget(profile: Profile, registry: Callable[[str], Registry]) -> Budget | None:
