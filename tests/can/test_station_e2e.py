@@ -12,9 +12,10 @@ from typing import Any
 from pecc_core.gun import GunState
 from pecc_core.model import Phase, Target
 from pecc_core.power import Mode
-from pecc_core.testing import eventually, running, sim_overrides
+from pecc_core.testing import FAST_BUS, eventually, running, sim_overrides
 
 FAST = {
+    **FAST_BUS,
     "timings.cable_check_ms": 100,
     "power.driver.params.poll_ms": 50,
     "power.driver.params.mode_switch_ms": 100,

@@ -19,9 +19,10 @@ import trustme
 from websockets.asyncio.client import ClientConnection, connect
 
 from pecc_core.runtime import Runtime
-from pecc_core.testing import running, sim_overrides
+from pecc_core.testing import FAST_BUS, running, sim_overrides
 
 FAST = {
+    **FAST_BUS,
     "timings.cable_check_ms": 200,
     "timings.control_cycle_ms": 50,
     "timings.request_timeout_ms": 300,

@@ -27,12 +27,13 @@ from pecc_core.gun import GunState
 from pecc_core.power import Mode
 from pecc_core.runtime import Runtime
 from pecc_core.shutdown import wind_down
-from pecc_core.testing import eventually, running, sim_overrides
+from pecc_core.testing import FAST_BUS, eventually, running, sim_overrides
 
 from .secc import Secc, secc
 from .test_session import settled
 
 FAST = {
+    **FAST_BUS,
     "timings.cable_check_ms": 200,  # the simulated IMD's self-test time
     "timings.control_cycle_ms": 50,
     "power.driver.params.poll_ms": 50,

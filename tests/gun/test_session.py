@@ -13,11 +13,12 @@ import asyncio
 from typing import Any
 
 from pecc_core.model import Isolation
-from pecc_core.testing import running, sim_overrides
+from pecc_core.testing import FAST_BUS, running, sim_overrides
 
 from .secc import Secc, secc
 
 FAST = {
+    **FAST_BUS,
     "timings.cable_check_ms": 200,
     "timings.control_cycle_ms": 50,
     "power.driver.params.poll_ms": 50,

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from pecc_core.model import Isolation
+from pecc_core.testing import FAST_BUS
 
 from .conftest import Pecc, StartPecc
 from .helpers import PepClient
 
 FAST = {
+    **FAST_BUS,
     "timings.cable_check_ms": 200,
     "timings.control_cycle_ms": 50,
     "power.driver.params.poll_ms": 50,
