@@ -169,6 +169,10 @@ async def test_an_incident_is_listed_and_its_timeline_drawn(browser: Any, ctl: C
     assert cells[1] == "1-1, 1-2" and cells[2] == "fault" and cells[3].endswith(" kB") and cells[4] == "zip", cells
     link = await asyncio.to_thread(browser.execute_script, f"return {row}.querySelector('a').href")
     assert link == f"{ctl.url}/api/incidents/{incident}"
+    # and in the live feed, as one line of its own
+    line = await in_page(browser, "document.querySelector('#events li.ev-incident')?.textContent",
+                         PAGE_TIMEOUT, "the incident in the live feed")
+    assert f"incident {incident}: fault, guns 1-1, 1-2, " in line and line.endswith(" kB"), line
 
     await click(browser, f"//tr[@data-incident='{incident}']")
     chart = f"document.querySelector('svg.timeline[data-incident=\"{incident}\"]')"

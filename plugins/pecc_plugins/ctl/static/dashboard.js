@@ -121,6 +121,7 @@ const DESCRIBE = {
   limits: (e) => `limits (${e.source}): ${JSON.stringify(e.update)}`,
   operator: (e) => "operator: " + e.action,
   station: (e) => "station " + e.what,
+  incident: (e) => `incident ${e.incident}: ${e.reason}, guns ${e.guns.join(", ")}, ${Math.round(e.size / 1024)} kB`,
 };
 
 function renderEvent(event) {
