@@ -7,7 +7,9 @@ SECCs included, and asyncio writes a traceback for every attempt. So:
 
 - connections that have not finished their TLS and WebSocket handshakes are
   counted, in total (``server.max_handshakes``, clipped to what the
-  open-file limit leaves once every gun has a connection) and per peer
+  open-file limit leaves once every gun has a connection and the sockets
+  the loop accepts before the gate sees them have room,
+  :mod:`pecc_plugins.pepws.accept_burst`) and per peer
   address (``server.max_handshakes_per_peer``, by default one per gun: a
   simulator or gateway may reconnect every gun at once); beyond a bound
   the socket is closed at once;
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from websockets.asyncio.server import ServerConnection
 
 from pecc_core.episode import Episode, LogThrottle
+from pecc_plugins.pepws.accept_burst import margin
 from pecc_plugins.pepws.identity import IpAddress, peer_address
 
 if TYPE_CHECKING:
@@ -46,12 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Descriptors kept free beyond one per gun: asyncio accepts up to its
-#: listen backlog (100) sockets in one loop turn, and the gate sees them only
-#: two turns later (the transport calls ``connection_made`` soon, not at
-#: once), by when a full backlog has been accepted again: two bursts; plus
-#: room for log files, the control API and its clients.
-FD_MARGIN = 2 * 100 + 32
 #: Addresses remembered as an SECC's (for the reserve).
 KNOWN_ADDRESSES = 256
 _ACCEPT_FAILED = "socket.accept() out of system resource"
@@ -95,15 +92,17 @@ class Gate:
         self._refusals = LogThrottle(log)
         self._accepts = Episode(log, "PEP-WS: accept()")
 
-    def fit(self) -> None:
-        """Clip the pending handshakes to the descriptors left now.
+    def fit(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Clip the pending handshakes to the descriptors left now on ``loop``.
 
         Called when the server starts, after the drivers, services and the
-        history store have opened theirs: counted any earlier, the budget
-        would include descriptors that are already taken by then.
+        history store (and the loop itself) have opened theirs: counted any
+        earlier, the budget would include descriptors that are already taken
+        by then. What is kept free beyond one per gun depends on how the loop
+        accepts (:mod:`pecc_plugins.pepws.accept_burst`).
         """
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        budget = soft - open_files() - self.guns - FD_MARGIN if soft != resource.RLIM_INFINITY else self.wanted
+        budget = soft - open_files() - self.guns - margin(loop) if soft != resource.RLIM_INFINITY else self.wanted
         if budget < self.wanted:
             log.warning(
                 "PEP-WS: at most %d pending handshakes (server.max_handshakes = %d) under the "

@@ -54,6 +54,7 @@ from pecc_core.episode import LogThrottle
 from pecc_core.errors import ConfigError
 from pecc_core.taps import Taps
 from pecc_core.tls import server_context
+from pecc_plugins.pepws.accept_burst import BACKLOG
 from pecc_plugins.pepws.admission import Gate
 from pecc_plugins.pepws.codec import Encoder
 from pecc_plugins.pepws.connection import Connection
@@ -166,7 +167,7 @@ class PepWsServer:
         self._check_exposure()
         self._handlers = message_handlers(self._station.plugins.pluggy_manager)
         loop = asyncio.get_running_loop()
-        self._gate.fit()
+        self._gate.fit(loop)
         self._gate.install(loop)
         try:
             self._server = await serve(
@@ -174,6 +175,7 @@ class PepWsServer:
                 settings.host,
                 settings.port,
                 create_connection=self._gate.connection_class(),
+                backlog=BACKLOG,
                 process_request=self._check_request,
                 select_subprotocol=self._select_subprotocol,
                 compression=None,
