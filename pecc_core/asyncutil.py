@@ -33,6 +33,11 @@ def event_loop_factory(choice: str = "auto") -> Callable[[], asyncio.AbstractEve
     return uvloop.new_event_loop
 
 
+def loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """``uvloop`` or ``asyncio``: which of :data:`LOOPS` ``loop`` is (for the log, and where they differ)."""
+    return "uvloop" if type(loop).__module__.split(".")[0] == "uvloop" else "asyncio"
+
+
 def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
     """``asyncio.run(main)`` on the event loop ``loop`` (one of :data:`LOOPS`)."""
     with asyncio.Runner(loop_factory=event_loop_factory(loop)) as runner:

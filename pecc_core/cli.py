@@ -130,8 +130,9 @@ def run(
         typer.Option(help="Control API port (0: any free port); sets PECC_CTL_PORT for the 'ctl' service."),
     ] = None,
     event_loop: Annotated[
-        str, typer.Option("--loop", help="asyncio (the standard loop), uvloop, or auto (uvloop where installed).")
-    ] = "asyncio",
+        str,
+        typer.Option("--loop", help="auto (uvloop where installed, else asyncio), uvloop, or asyncio (standard)."),
+    ] = "auto",
 ) -> None:
     """Run the PECC in the foreground until SIGINT or SIGTERM.
 

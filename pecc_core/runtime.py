@@ -26,7 +26,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pecc_core.asyncutil import call_maybe_async
+from pecc_core.asyncutil import call_maybe_async, loop_name
 from pecc_core.errors import ConfigError
 from pecc_core.gun.table import GunState
 from pecc_core.profile import ProfileError
@@ -155,6 +155,7 @@ async def serve(profile: Profile, plugins: PluginManager) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    log.info("event loop: %s", loop_name(loop))
     log.info("open-file limit: %d", raise_open_file_limit())
     systemd = SystemdNotifier()
     runtime = Runtime(profile, plugins)

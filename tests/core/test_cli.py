@@ -156,5 +156,28 @@ def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str,
     assert "WATCHDOG=1" in notices
     assert notices[-1] == "STOPPING=1"
     text = log.read_text()
+    assert f"event loop: {loop}" in text
     assert "stopping: sessions ended, guns to standby, then connections closed and modules off" in text
     assert "Traceback" not in text
+
+
+@pytest.mark.system("a real `pecc run` process, stopped by SIGTERM")
+def test_pecc_run_takes_uvloop_by_default_where_it_is_installed(tmp_path: Path, can_channel: str) -> None:
+    pytest.importorskip("uvloop", reason="uvloop is not installed on this platform")
+    path = write_profile("sim", tmp_path, sim_overrides(can_channel))
+    log = tmp_path / "pecc.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pecc_core.cli", "run", "--profile", str(path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            wait_serving(log, proc)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "event loop: uvloop" in log.read_text()

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import asyncio
 
+from pecc_core.asyncutil import loop_name
+
 #: The PEP-WS server's listen backlog: the kernel's queue of connections not
 #: yet accepted, and asyncio's accept burst (see above). A station has one
 #: connection per gun; a smaller burst leaves more of the open-file limit to
@@ -51,7 +53,7 @@ OTHER_FILES = 32
 
 def unseen_sockets(loop: asyncio.AbstractEventLoop) -> int:
     """Accepted sockets ``loop`` can hold open before the gate has closed the ones it refuses."""
-    if type(loop).__module__.startswith("uvloop"):
+    if loop_name(loop) == "uvloop":
         return UVLOOP_BURST
     return ASYNCIO_BURSTS * BACKLOG
 
