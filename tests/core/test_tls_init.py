@@ -1,11 +1,14 @@
 """``pecc tls init``: the certificates checked with ``cryptography``, then served and used as they are.
 
 The acceptance a user runs: ``pecc tls init``, ``pecc run --profile
-DIR/NAME-tls.toml`` and ``pecc secc-sim --certs DIR`` as three processes.
+DIR/NAME-tls.toml`` and ``pecc secc-sim --certs DIR`` as three processes,
+on ``pecc run``'s default loop; its handshakes alone on each loop.
 """
 
 from __future__ import annotations
 
+import os
+import ssl
 import stat
 import subprocess
 import sys
@@ -14,9 +17,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.sync.client import connect
 
 from pecc_core.profile import load
-from pecc_core.testing import sim_overrides, write_profile
+from pecc_core.testing import sim_overrides, wait_serving, write_profile
 
 PECC = [sys.executable, "-m", "pecc_core.cli"]
 FAST = {
@@ -92,4 +97,46 @@ def test_the_written_profile_serves_wss_and_secc_sim_charges_with_its_certificat
     assert "PASS  4 sessions completed" in sim.stdout
     assert wrong.returncode == 1 and "403" in wrong.stdout, wrong.stdout
     assert "refused /secc1/gun1" in log and "secc2" in log
+    assert run.returncode == 0, log
+
+
+@pytest.mark.system("a real `pecc run` process serving wss on each event loop")
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_written_certificates_pass_or_fail_the_handshakes_on_either_event_loop(
+    tmp_path: Path, can_channel: str, loop: str
+) -> None:
+    """The loop-dependent part of the acceptance above (TLS admission), on both loops; no charging."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is not installed on this platform")
+    source = write_profile("sim", tmp_path, sim_overrides(can_channel))  # port 0: the log says which
+    out = tmp_path / "tls"
+    assert pecc("tls", "init", "--profile", str(source), "--out", str(out)).returncode == 0
+    logged = tmp_path / "pecc.log"
+    with logged.open("w") as sink:
+        run = subprocess.Popen([*PECC, "run", "--loop", loop, "--profile", str(out / "sim-tls.toml")],
+                               stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = f"wss://127.0.0.1:{wait_serving(logged, run)}/secc1/gun1"
+
+        def client(name: str | None) -> ssl.SSLContext:
+            context = ssl.create_default_context(cafile=out / "ca.pem")
+            if name is not None:
+                context.load_cert_chain(out / f"{name}.pem", out / f"{name}.key")
+            return context
+
+        with connect(url, ssl=client("secc1"), subprotocols=["pep1.5"], open_timeout=10) as ws:
+            assert '"status"' in str(ws.recv(timeout=5))
+        with pytest.raises(InvalidStatus) as refused:  # a good certificate, another SECC's
+            connect(url, ssl=client("secc2"), subprotocols=["pep1.5"], open_timeout=10)
+        assert refused.value.response.status_code == 403
+        # no certificate: the server ends the TLS session (in TLS 1.3 the client learns it when it reads)
+        with pytest.raises((OSError, InvalidHandshake, ConnectionClosed)):
+            connect(url, ssl=client(None), subprotocols=["pep1.5"], open_timeout=10)
+    finally:
+        run.terminate()
+        run.wait(timeout=15)
+    log = logged.read_text()
+    assert f"event loop: {loop}" in log
+    assert "TLS handshake with 127.0.0.1 failed" in log and "refused /secc1/gun1" in log
+    assert "Traceback" not in log
     assert run.returncode == 0, log
