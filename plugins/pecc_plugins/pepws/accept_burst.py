@@ -27,7 +27,10 @@ uvloop (libuv's ``uv__server_io`` in src/unix/stream.c, libuv 1.45 and later)
     load itself (``uv__emfile_trick``): it closes a descriptor it keeps in
     reserve, accepts and closes every queued connection, and opens the
     reserve again; nothing reaches uvloop, so nothing is logged, and a
-    queued SECC's connection is closed with the flood's.
+    queued SECC's connection is closed with the flood's. Without the
+    reserve (not reopened) the failed accept is dropped silently and the
+    listening socket, still readable, is tried again every iteration until
+    a descriptor is free.
 
 Another loop (the proactor, say) is counted as asyncio's selector loop.
 """
