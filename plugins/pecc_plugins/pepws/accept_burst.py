@@ -15,7 +15,7 @@ asyncio (``selector_events.BaseSelectorEventLoop._accept_connection``)
     socket). While the listen queue stays full, the sockets of three turns'
     accepts are open at once: ``3 * BACKLOG``. Measured with an ``abort`` in
     ``connection_made`` against a flood: 300 open at once with a backlog of 100.
-uvloop (libuv's ``uv__server_io`` in src/unix/stream.c, libuv 1.45 and later)
+uvloop (libuv's ``uv__server_io`` in src/unix/stream.c, libuv 1.45 and later; uvloop 0.23 bundles 1.52.1)
     accepts one socket per readiness event ("unix: don't accept() connections
     in a loop", libuv #3696); ``connection_made`` runs in the next loop
     iteration's idle phase, and a refused socket's descriptor closes there at
