@@ -258,21 +258,22 @@ async def test_junk_on_the_share_topic_is_ignored_and_a_valid_share_still_taken(
         {"epoch": "e", "seq": "1", "power_w": 50000, "ttl_s": 5, "expires_at": 9e9},
         {"epoch": "e", "seq": 1, "power_w": 50000, "ttl_s": 5},
     )]
-    valid = {"epoch": "e", "seq": 2, "power_w": 42_000, "ttl_s": 5, "expires_at": time.time() + 5}
-    refused = [
-        b"not json", b"[1, 2]",
-        b'{"epoch": "e", "seq": 1, "power_w": NaN, "ttl_s": 5, "expires_at": 9e9}',
-        json.dumps(valid).encode(),  # unsigned
-        json.dumps(signing.sign(site_keys.cabinets["north"], topic, valid)).encode(),  # not the site's key
-        json.dumps(signing.sign(site, "pecc/depot/cabinets/south/share", valid)).encode(),  # another's share
-        json.dumps(signing.sign(site, topic, {**valid, "expires_at": 1})).encode(),  # lapsed long ago
-    ]
     async with (
         running(cabinet_profile(make_profile, can_channel, broker, site_keys)) as runtime,
         mqtt.client(mqtt.BrokerSchema().load(broker), "coordinator") as client,
     ):
         service = runtime.station.services[1]
         await eventually(lambda: service.client is not None, 10, "the cabinet on the broker")
+        # valid for 5 s from now, not from before the station started: a loaded machine may take that long
+        valid = {"epoch": "e", "seq": 2, "power_w": 42_000, "ttl_s": 5, "expires_at": time.time() + 5}
+        refused = [
+            b"not json", b"[1, 2]",
+            b'{"epoch": "e", "seq": 1, "power_w": NaN, "ttl_s": 5, "expires_at": 9e9}',
+            json.dumps(valid).encode(),  # unsigned
+            json.dumps(signing.sign(site_keys.cabinets["north"], topic, valid)).encode(),  # not the site's key
+            json.dumps(signing.sign(site, "pecc/depot/cabinets/south/share", valid)).encode(),  # another's share
+            json.dumps(signing.sign(site, topic, {**valid, "expires_at": 1})).encode(),  # lapsed long ago
+        ]
         for payload in [*(json.dumps(j).encode() for j in junk), *refused]:
             await client.publish(topic, payload, qos=1)
         await client.publish(topic, json.dumps(signing.sign(site, topic, valid)).encode(), qos=1)
