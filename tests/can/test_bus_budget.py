@@ -1,18 +1,25 @@
 """The bus budget's estimate against the load the driver measures, every module exporting.
 
 The real driver and simulated modules share a timed virtual bus at
-125 kbit/s; every module exports and, as in the busiest case the budget
-assumes, is sent a new voltage and a new current every control cycle
-(100 ms). The load the driver measures (its link's one-second windows:
-what ``pecc_can_bus_load_ratio`` reads) is sampled each second of a steady
-span. The estimate must never read below a sample (an estimate that
-under-reads is unsafe), and not more than :data:`TOLERANCE` above the
-busiest one: it counts the most bit stuffing, the link half of it.
+125 kbit/s; every module exports. Charging, its voltage and current are
+held (the driver refreshes them); ramping, as in the busiest case the
+budget assumes, it is sent a new voltage and a new current every control
+cycle (100 ms). The modules have their protocol's own watchdog, as the
+drivers' default periods expect (the rig's short one would switch them
+off between two reads). The load the driver measures (its link's
+one-second windows: what ``pecc_can_bus_load_ratio`` reads) is sampled
+each second of a steady span of :data:`SECONDS`. The estimate must never
+read below a sample (an estimate that under-reads is unsafe), and not
+more than :data:`TOLERANCE` above the mean load of the span: the samples
+are contiguous windows, so their mean is the load over the span, a whole
+number of the slowest read's period (the temperature, 5 s), which a
+single one-second window catches or misses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 from pathlib import Path
 
 import pytest
@@ -24,11 +31,15 @@ from pecc_plugins.canbus.budget import estimate
 
 BITRATE = 125_000
 CYCLE_S = 0.1
-SECONDS = 4
-#: The estimate may read this much above the measurement (a share of it): 8-byte frames are
-#: 160 bits with the most stuffing, 145 with the half the link counts (10 % more), plus the
-#: temperature reads a one-second window may miss.
-TOLERANCE = 0.12
+SECONDS = 20  # four periods of the temperature reads
+#: How far the estimate may read above the measured mean (a share of it), by case. Both: 8-byte
+#: frames are counted at 160 bits (the most stuffing), the link counts 145 (half of it): 10 %.
+#: Charging besides: the estimate refreshes each exporting module every ``resend_ms``, the
+#: driver stretches module i of n to (1 + 0.5 i/n) times that so that modules started together
+#: drift apart: 6 modules refresh 16 % less often (many modules: at most 19 %), and refreshes
+#: are 29 % of an Infy module's charging frames (21 % of a UU one's): 1.10 x 1.05 = 1.16 for
+#: Infy, 1.14 for UU (measured: 1.16, 1.15); the rest, refreshes the span catches or misses.
+TOLERANCE = {"charging": 0.18, "ramping": 0.12}
 #: Each driver's default polling budget (the rig's are short for other tests).
 DEFAULTS = {
     "uugreen": {"poll_ms": 200, "idle_poll_ms": 1000, "status_ms": 1000, "temperature_ms": 5000,
@@ -36,43 +47,49 @@ DEFAULTS = {
     "infy": {"poll_ms": 500, "idle_poll_ms": 1000, "status_ms": 1000, "temperature_ms": 5000,
              "resend_ms": 1000, "offline_ms": 15000},
 }
+#: The modules' own watchdog (None: the protocol's), as the drivers' default periods assume.
+SIM = {"watchdog_ms": None}
 
 
-async def measured_load(rig, protocol: str, modules: tuple[int, ...]) -> tuple[list[float], float]:
+async def measured_load(rig, protocol: str, modules: tuple[int, ...], ramping: bool) -> tuple[list[float], float]:
     """The driver's one-second load samples (%) with ``modules`` exporting, and the budget's estimate (%)."""
     assignment = dict.fromkeys(modules, "g1")
-    async with rig(protocol, modules=modules, assignment=assignment, driver=DEFAULTS[protocol]) as r:
+    async with rig(protocol, modules=modules, assignment=assignment, driver=DEFAULTS[protocol], sim=SIM) as r:
         driver, link = r.driver, r.driver.link
         await eventually(lambda: all(m.online for m in driver.modules.values()), timeout=5.0)
         step = 0
 
         async def cycles(seconds: float) -> None:
-            """A new voltage and a new total current every control cycle: every module's setpoints change."""
+            """The gun's drive every control cycle; ramping, a new voltage and total current each time."""
             nonlocal step
             for _ in range(round(seconds / CYCLE_S)):
-                step += 1
+                step += ramping
                 driver.export(modules, 400.0 + step % 20 * 0.5, 20.0 * len(modules) + step % 10, voltage_max=450.0)
                 await asyncio.sleep(CYCLE_S)
 
-        await cycles(2.0)  # ranges, ratings and the first setpoints are past
-        assert all(r.sim.modules[a].output.on for a in modules)
+        await cycles(4.0)  # ranges, ratings and the first setpoints are past
         link.load_percent()  # a window starts here
         samples = []
         for _ in range(SECONDS):
             await cycles(1.0)
             samples.append(link.load_percent())
+            assert all(r.sim.modules[a].output.on for a in modules)  # a steady export, no restart
         frames = type(driver).poll_frames(driver.settings)
         assert frames is not None
-        busiest = estimate(frames, driver.timing, BITRATE, len(modules), len(modules), CYCLE_S)
-    print(f"\n{len(modules)} {protocol} modules exporting: estimate {busiest.percent:.1f} %, "
-          f"measured {', '.join(f'{s:.1f}' for s in samples)} % at 125 kbit/s")
-    return samples, busiest.percent
+        found = estimate(frames, driver.timing, BITRATE, len(modules), len(modules), CYCLE_S if ramping else None)
+    mean = statistics.fmean(samples)
+    print(f"\n{len(modules)} {protocol} modules exporting, {'ramping' if ramping else 'charging'}: estimate "
+          f"{found.percent:.1f} %, measured {min(samples):.1f}-{max(samples):.1f} % a second, {mean:.1f} % "
+          f"over {SECONDS} s at 125 kbit/s (estimate / measured {found.percent / mean:.2f})")
+    return samples, found.percent
 
 
+@pytest.mark.parametrize("ramping", [False, True], ids=["charging", "ramping"])
 @pytest.mark.parametrize("protocol", ["uugreen", "infy"])
-async def test_the_estimate_bounds_the_measured_load_closely(rig, protocol: str) -> None:
-    samples, estimated = await measured_load(rig, protocol, (1, 2, 3, 4, 5, 6))
-    assert max(samples) <= estimated <= max(samples) * (1 + TOLERANCE)
+async def test_the_estimate_bounds_the_measured_load_closely(rig, protocol: str, ramping: bool) -> None:
+    samples, estimated = await measured_load(rig, protocol, (1, 2, 3, 4, 5, 6), ramping)
+    tolerance = TOLERANCE["ramping" if ramping else "charging"]
+    assert max(samples) <= estimated <= statistics.fmean(samples) * (1 + tolerance)
     assert min(samples) > 0.8 * max(samples)  # a steady span: every second alike
 
 
