@@ -173,6 +173,23 @@ async def test_slow_replies_keep_a_module_online(rig, protocol: str) -> None:
         assert r.driver.modules[1].online
 
 
+async def test_a_module_that_stops_by_itself_is_switched_on_at_its_next_status(rig, protocol: str) -> None:
+    """Its own watchdog, a restart: the driver, still commanding it to export, does not leave it off."""
+    async with rig(protocol) as r:
+        loop = asyncio.get_running_loop()
+        await eventually(lambda: all_online(r.driver))
+        r.driver.export([1], 400.0, 10.0)
+        output = r.sim.modules[1].output
+        await eventually(lambda: output.on, what="output on")
+        await asyncio.sleep(0.05)  # the first setpoints and their measurements are past
+        output.on = False
+        stopped = loop.time()
+        await eventually(lambda: output.on, what="output on again")
+        # the next status read (status_ms 80) says off, the state goes again: a few frames later
+        assert loop.time() - stopped <= 0.08 + 0.02
+        assert (output.voltage_setpoint, output.current_setpoint) == (400.0, 10.0)
+
+
 async def test_bus_shutdown_and_reopen(rig, protocol: str) -> None:
     async with rig(protocol) as r:
         driver = r.driver
