@@ -50,7 +50,7 @@ def test_a_full_listen_queue_is_accepted_in_bursts_the_margin_covers(loop: str, 
             client.close()
         server.close()
         await server.wait_closed()
-        return unseen_sockets(running)
+        return unseen_sockets(running, 64)
 
     margin = run(flood(), loop)
     assert seen[0] == burst

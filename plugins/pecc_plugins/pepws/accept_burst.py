@@ -13,7 +13,7 @@ asyncio (``selector_events.BaseSelectorEventLoop._accept_connection``)
     ``call_soon``), and a refused socket's descriptor closes one turn after
     that (``abort`` schedules ``_call_connection_lost``, which closes the
     socket). While the listen queue stays full, the sockets of three turns'
-    accepts are open at once: ``3 * BACKLOG``. Measured with an ``abort`` in
+    accepts are open at once: three times the backlog. Measured with an ``abort`` in
     ``connection_made`` against a flood: 300 open at once with a backlog of 100.
 uvloop (libuv's ``uv__server_io`` in src/unix/stream.c, libuv 1.45 and later; uvloop 0.23 bundles 1.52.1)
     accepts one socket per readiness event ("unix: don't accept() connections
@@ -41,11 +41,10 @@ import asyncio
 
 from pecc_core.asyncutil import loop_name
 
-#: The PEP-WS server's listen backlog: the kernel's queue of connections not
-#: yet accepted, and asyncio's accept burst (see above). A station has one
-#: connection per gun; a smaller burst leaves more of the open-file limit to
-#: the handshake budget.
-BACKLOG = 64
+#: The smallest listen backlog: the kernel's queue of connections not yet
+#: accepted, and asyncio's accept burst (see above). A smaller burst leaves
+#: more of the open-file limit to the handshake budget.
+MIN_BACKLOG = 64
 #: Bursts open at once on asyncio (see above).
 ASYNCIO_BURSTS = 3
 #: libuv's ``epoll_wait`` calls in one poll phase at most (``count = 48`` in ``uv__io_poll``).
@@ -54,13 +53,24 @@ UVLOOP_BURST = 48
 OTHER_FILES = 32
 
 
-def unseen_sockets(loop: asyncio.AbstractEventLoop) -> int:
+def backlog(guns: int) -> int:
+    """The listen backlog of a station of ``guns``: at least :data:`MIN_BACKLOG`, twice its guns.
+
+    After a restart of the station, or of the network between, every gun's
+    SECC connects at once, and a reconnect may race its old connection's
+    close. A connection the full queue drops waits for the client's SYN
+    retransmission (a second or more on Linux): a gun late to its SECC.
+    """
+    return max(MIN_BACKLOG, 2 * guns)
+
+
+def unseen_sockets(loop: asyncio.AbstractEventLoop, backlog: int) -> int:
     """Accepted sockets ``loop`` can hold open before the gate has closed the ones it refuses."""
     if loop_name(loop) == "uvloop":
         return UVLOOP_BURST
-    return ASYNCIO_BURSTS * BACKLOG
+    return ASYNCIO_BURSTS * backlog
 
 
-def margin(loop: asyncio.AbstractEventLoop) -> int:
-    """Descriptors the handshake budget leaves free on ``loop``, beyond one per gun."""
-    return unseen_sockets(loop) + OTHER_FILES
+def margin(loop: asyncio.AbstractEventLoop, backlog: int) -> int:
+    """Descriptors the handshake budget leaves free on ``loop`` listening with ``backlog``, beyond one per gun."""
+    return unseen_sockets(loop, backlog) + OTHER_FILES

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from websockets.asyncio.server import ServerConnection
 
 from pecc_core.episode import Episode, LogThrottle
-from pecc_plugins.pepws.accept_burst import margin
+from pecc_plugins.pepws.accept_burst import backlog, margin
 from pecc_plugins.pepws.identity import IpAddress, peer_address
 
 if TYPE_CHECKING:
@@ -102,7 +102,8 @@ class Gate:
         accepts (:mod:`pecc_plugins.pepws.accept_burst`).
         """
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        budget = soft - open_files() - self.guns - margin(loop) if soft != resource.RLIM_INFINITY else self.wanted
+        kept = self.guns + margin(loop, backlog(self.guns))
+        budget = soft - open_files() - kept if soft != resource.RLIM_INFINITY else self.wanted
         if budget < self.wanted:
             log.warning(
                 "PEP-WS: at most %d pending handshakes (server.max_handshakes = %d) under the "

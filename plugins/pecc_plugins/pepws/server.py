@@ -54,7 +54,7 @@ from pecc_core.episode import LogThrottle
 from pecc_core.errors import ConfigError
 from pecc_core.taps import Taps
 from pecc_core.tls import server_context
-from pecc_plugins.pepws.accept_burst import BACKLOG
+from pecc_plugins.pepws.accept_burst import backlog
 from pecc_plugins.pepws.admission import Gate
 from pecc_plugins.pepws.codec import Encoder
 from pecc_plugins.pepws.connection import Connection
@@ -175,7 +175,7 @@ class PepWsServer:
                 settings.host,
                 settings.port,
                 create_connection=self._gate.connection_class(),
-                backlog=BACKLOG,
+                backlog=backlog(self._gate.guns),
                 process_request=self._check_request,
                 select_subprotocol=self._select_subprotocol,
                 compression=None,
