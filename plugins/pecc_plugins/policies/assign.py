@@ -56,17 +56,23 @@ def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) ->
     are in ascending order. Computed once per allocation: it is the costly
     part (guns x modules), so each module's reach and rating are looked up
     once, not once per gun, and :meth:`Rating.at` is written out inline.
+    Neighbours alike (the same reach and derated rating: a cabinet of one
+    model, below its derating temperature) form one run, worked out once
+    per gun: 72 guns over 48 such modules are 72 runs, not 3456 modules.
     """
     reach = pool.reach
-    rows = [
-        (r.address, reach.get(r.address), r.voltage_min, r.voltage_max, r.current_max, r.power_max)
-        for r in ratings(pool, thermal)
-    ]
+    runs: list[tuple[tuple[frozenset[str] | None, float, float, float, float], list[int]]] = []
+    for r in ratings(pool, thermal):
+        key = (reach.get(r.address), r.voltage_min, r.voltage_max, r.current_max, r.power_max)
+        if runs and runs[-1][0] == key:
+            runs[-1][1].append(r.address)
+        else:
+            runs.append((key, [r.address]))
     found: dict[str, dict[int, float]] = {}
     for d in active:
         gun, voltage = d.gun, d.voltage
-        powers = {}
-        for address, allowed, v_min, v_max, i_max, p_max in rows:
+        powers: dict[int, float] = {}
+        for (allowed, v_min, v_max, i_max, p_max), addresses in runs:
             if allowed and gun not in allowed:
                 continue
             if voltage <= 0.0:  # unknown voltage: the power rating alone (as Rating.at)
@@ -76,7 +82,7 @@ def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) ->
             else:
                 power = min(p_max, i_max * voltage)
             if power > 0.0:
-                powers[address] = power
+                powers.update(dict.fromkeys(addresses, power))
         found[gun] = powers
     return found
 
