@@ -18,7 +18,9 @@ rules that keep the station safe and the relays quiet:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 
 from pecc_core.policy import GunDemand, PoolView
 from pecc_plugins.policies.capacity import Thermal, per_gun_limit, ratings
@@ -87,6 +89,21 @@ def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) ->
     return found
 
 
+def holdings(pool: PoolView) -> dict[str, list[int]]:
+    """The modules switched onto each gun now, in ascending order.
+
+    One pass over the pool, where asking each gun's every candidate whom it
+    is assigned to is guns x modules.
+    """
+    held: dict[str, list[int]] = {}
+    assigned = pool.assigned
+    for address in sorted(assigned):
+        gun = assigned[address]
+        if gun is not None:
+            held.setdefault(gun, []).append(address)
+    return held
+
+
 def assign(
     pool: PoolView,
     demands: Sequence[GunDemand],
@@ -98,19 +115,18 @@ def assign(
 
     :param targets: desired module count per active gun (capped here by the matrix limit).
     :param order: the active guns in the order they pick, one module per round.
-    :param reachable: per active gun, the modules it may take (see :func:`candidates`).
+    :param reachable: per active gun, the modules it may take, in ascending order (see :func:`candidates`).
     """
     by_gun = {d.gun: d for d in demands}
     limit = per_gun_limit(pool)
     want = {g: min(targets.get(g, 0), limit) for g in order}
-    held = {g: [a for a in reachable[g] if pool.assigned.get(a) == g] for g in order}
+    mine = holdings(pool)
+    held = {g: [a for a in mine.get(g, ()) if a in reachable[g]] for g in order}
     kept = {g: held[g][: want[g]] for g in order}
     taken = {a for addresses in kept.values() for a in addresses}
     surplus = {a: g for g in order for a in held[g][want[g] :]}
     scarcity = dict.fromkeys(pool.modules, 0)
-    for g in order:
-        for a in reachable[g]:
-            scarcity[a] += 1
+    scarcity.update(Counter(chain.from_iterable(reachable[g] for g in order)))
 
     pending = dict.fromkeys(order, 0)
     hungry = [g for g in order if len(kept[g]) < want[g]]

@@ -42,7 +42,7 @@ from marshmallow import fields, post_load, validate
 
 from pecc_core.policy import Allocation, GunDemand, PoolView
 from pecc_core.sharing import fair_shares
-from pecc_plugins.policies.assign import assign, candidates
+from pecc_plugins.policies.assign import assign, candidates, holdings
 from pecc_plugins.policies.capacity import (
     Thermal,
     ThermalSchema,
@@ -136,12 +136,13 @@ class DynamicPolicy:
         p = self.params
         limit = per_gun_limit(pool)
         want: dict[str, int] = {}
+        mine = holdings(pool)
         for d in active:
             g = d.gun
-            holding = sum(1 for a in reachable[g] if pool.assigned.get(a) == g)
+            holding = sum(1 for a in mine.get(g, ()) if a in reachable[g])
             sticky = min(holding, ceil_div(need[g] * (1.0 + p.hysteresis), unit[g]))
             want[g] = min(limit, len(reachable[g]), max(ceil_div(need[g], unit[g]), sticky))
-        budget = len({a for d in active for a in reachable[d.gun]})
+        budget = len(set().union(*(reachable[d.gun] for d in active)))
         targets = {d.gun: 0 for d in active}
         for d in active:  # tier 1: the guaranteed minimum, first come first served
             floor = min(p.min_power_w, d.power_max)
