@@ -24,7 +24,6 @@ snapshot however many clients ask (:func:`views_of`).
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -133,7 +132,7 @@ def capture(station: Station, recorder: Recorder, history: History) -> Snapshot:
             sessions_started=record.sessions_started,
             sessions_completed=record.sessions_completed,
             sessions_failed=record.sessions_failed,
-            session=None if session is None else copy.copy(session),
+            session=None if session is None else session.copy(),
         ))
     return Snapshot(
         at=asyncio.get_running_loop().time(),
