@@ -166,7 +166,7 @@ async def measure(modules: int, params: dict[str, int], seconds: float, steps: i
                 charging_from = time.time()
                 await probe.run()
                 charging = recorder.load(charging_from, time.time())
-                tx = runtime.station.driver.link.stats()
+                tx = runtime.station.power.buses["can"].link.stats()
                 await ws.close()
                 await receiver
     finally:

@@ -80,7 +80,7 @@ async def measured(directory: Path, duration: float, profiling: bool) -> dict[st
         flight = next(s for s in runtime.services if type(s).__name__ == "ControlService").flight
         figures: dict[str, Any] = {
             "station_s": elapsed, "charging": charging, "cpu_percent": 100 * cpu / elapsed,
-            "bus_load_percent": runtime.station.driver.link.load_percent(),
+            "bus_load_percent": runtime.station.power.buses["can"].link.load_percent(),
             "ring_entries": {"can": len(flight.bus), "pepws": len(flight.frames), "timeline": len(flight.timeline)},
         }
         cars.cancel()

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from pecc_core.gun import Gun
     from pecc_core.policy import Allocation, LimitPolicy
     from pecc_core.pool import ModulePool
-    from pecc_core.power import PowerDriver
+    from pecc_core.power import ModuleId
+    from pecc_core.stage import PowerStage
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,13 @@ class PowerAllocator:
     """Shares the module pool between the guns as the policy says, never unsafely."""
 
     def __init__(
-        self, policy: LimitPolicy, params: dict[str, Any], pool: ModulePool, driver: PowerDriver
+        self, policy: LimitPolicy, params: dict[str, Any], pool: ModulePool, power: PowerStage
     ) -> None:
         self.policy = policy
         #: The raw params the policy was built from (run-time updates merge into them).
         self.params = params
         self.pool = pool
-        self.driver = driver
+        self.power = power
         #: The policy's last answer (None before the first allocation).
         self.allocation: Allocation | None = None
         #: Module moves done and refused since start (metrics, tests).
@@ -108,7 +109,7 @@ class PowerAllocator:
         reach is given to a gun that wants power.
         """
         pool = self.pool
-        busy: set[int] | None = None
+        busy: set[ModuleId] | None = None
         for gun in self._gun_list:
             if gun.demand().active:
                 gun.set_starved(not allocation.modules.get(gun.id) and not pool.modules_of(gun.id))
@@ -117,7 +118,7 @@ class PowerAllocator:
                     busy = {
                         a for g in self._gun_list if g.demand().active for a in allocation.modules.get(g.id, ())
                     }
-                modules = self.driver.modules
+                modules = self.power.modules
                 gun.set_starved(not any(modules[a].usable and a not in busy for a in pool.reachable(gun.id)))
             else:
                 gun.set_starved(False)
@@ -136,31 +137,31 @@ class PowerAllocator:
         pool sees it off with ~0 A. A refused move is retried on a later cycle.
         """
         pool = self.pool
-        wanted: dict[int, str | None] = dict.fromkeys(pool.reach)
-        for gun_id, addresses in allocation.modules.items():
-            for address in addresses:
-                wanted[address] = gun_id
+        wanted: dict[ModuleId, str | None] = dict.fromkeys(pool.reach)
+        for gun_id, modules in allocation.modules.items():
+            for module in modules:
+                wanted[module] = gun_id
         # A gun in its safe-down keeps its modules: they measure its output
         # until the discharge is verified.
-        for address, holder in pool.assigned.items():
+        for module, holder in pool.assigned.items():
             if holder is not None and self._guns[holder].holds_modules:
-                wanted[address] = holder
+                wanted[module] = holder
         leaving = [a for a, g in wanted.items() if pool.gun_of(a) not in (None, g)]
-        for address in leaving:
-            left = pool.detach(address)
+        for module in leaving:
+            left = pool.detach(module)
             if left is not None:
                 self._guns[left].refresh_output()
         if leaving:
-            self.driver.off(leaving)
-            await self.driver.wait_off(leaving, OFF_TIMEOUT)
+            self.power.off(leaving)
+            await self.power.wait_off(leaving, OFF_TIMEOUT)
         to_move = [
             (a, g) for a, g in wanted.items() if pool.gun_of(a) != g or pool.matrix.gun_of(a) != g
         ]
         await asyncio.gather(*(self._move(a, g) for a, g in to_move))
 
-    async def _move(self, address: int, gun_id: str | None) -> None:
+    async def _move(self, module: ModuleId, gun_id: str | None) -> None:
         try:
-            await self.pool.move(address, gun_id)
+            await self.pool.move(module, gun_id)
         except PoolError as exc:
             self.refused_moves += 1
             log.debug("move refused: %s", exc)

@@ -2,7 +2,7 @@
 emergency stop and the connector-side voltage sensor.
 
 One driver instance serves every gun of the station; methods take the gun
-id (or module address). Factories registered through
+id (or module: :class:`~pecc_core.power.ModuleId`, bus and address). Factories registered through
 ``pecc_register_io_drivers`` are called as ``factory(params, profile)``.
 Each driver may be started and stopped with the station: the station calls
 ``start()`` and ``stop()`` without arguments when a driver has them. The
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
 from pecc_core.model import Isolation
+from pecc_core.power import ModuleId
 
 #: The I/O roles a profile's ``[io]`` table fills, each with its interface below
 #: (``estop`` and ``connector`` may be left out).
@@ -110,15 +111,15 @@ class Supervision(Protocol):
 
 
 class RelayMatrix(Protocol):
-    """The relays that switch power modules onto guns."""
+    """The relays that switch power modules onto guns; they reach across the buses."""
 
-    async def connect(self, module: int, gun: str | None) -> None:
+    async def connect(self, module: ModuleId, gun: str | None) -> None:
         """Switch ``module`` onto ``gun`` (``None``: onto no gun) and wait for it.
 
         Callers only move a module whose output is off and whose current is ~0.
         """
 
-    def gun_of(self, module: int) -> str | None:
+    def gun_of(self, module: ModuleId) -> str | None:
         """The gun ``module`` is switched onto, as the relay feedback says."""
 
 

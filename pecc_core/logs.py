@@ -7,7 +7,8 @@
 - ``json``: one JSON object per line (python-json-logger) with ``time``
   (not under journald), ``level``, ``logger``, ``message`` and the record's
   context: ``gun`` and ``module`` where the line concerns one (passed as
-  ``extra={"gun": ...}`` and ``extra={"module_address": ...}``: a record's
+  ``extra={"gun": ...}`` and ``extra={"module_address": ...}``, the
+  module's name ``can1:5`` (:class:`~pecc_core.power.ModuleId`): a record's
   own ``module`` is the Python module), ``exc_info`` for a traceback.
 
 Levels: the root level (``log_level``, ``--log-level``) and one per logger

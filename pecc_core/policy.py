@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from pecc_core.power import ModuleState
+from pecc_core.power import ModuleId, ModuleState
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +48,16 @@ class GunDemand:
 class PoolView:
     """The module pool as a policy sees it (read-only).
 
-    :param modules: every module by address (``usable`` tells online and healthy).
+    :param modules: every module by its bus and address (``usable`` tells online and healthy).
     :param reach: the guns each module can be switched onto.
     :param assigned: the gun each module is switched onto now, or None.
     :param max_modules_per_gun: relay-matrix limit, 0 = no limit.
     :param site_power_max: the site's grid cap (W), None = no cap.
     """
 
-    modules: Mapping[int, ModuleState]
-    reach: Mapping[int, frozenset[str]]
-    assigned: Mapping[int, str | None]
+    modules: Mapping[ModuleId, ModuleState]
+    reach: Mapping[ModuleId, frozenset[str]]
+    assigned: Mapping[ModuleId, str | None]
     max_modules_per_gun: int
     site_power_max: float | None
 
@@ -66,7 +66,7 @@ class PoolView:
 class Allocation:
     """A policy's answer: modules and a power allowance (W) per gun."""
 
-    modules: Mapping[str, tuple[int, ...]]
+    modules: Mapping[str, tuple[ModuleId, ...]]
     power: Mapping[str, float]
 
 

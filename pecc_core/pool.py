@@ -1,7 +1,7 @@
 """The cabinet's module pool: which module may feed which gun, and which does.
 
 The relay matrix (an I/O driver) is the truth about where each module is
-switched; the pool mirrors it as a tuple of addresses per gun so that the
+switched; the pool mirrors it as a tuple of modules per gun so that the
 per-cycle work (measurements, setpoints) only touches a gun's own modules.
 The pool also computes what a group of modules can deliver (its
 :class:`Supply`), and it is the
@@ -24,8 +24,9 @@ from pecc_core.power import Mode, ModuleState
 if TYPE_CHECKING:
     from pecc_core.io import RelayMatrix
     from pecc_core.model import Status
-    from pecc_core.power import PowerDriver
+    from pecc_core.power import ModuleId
     from pecc_core.profile.model import ModuleConfig, PowerConfig
+    from pecc_core.stage import PowerStage
     from pecc_core.stalls import LoopStalls
 
 log = logging.getLogger(__name__)
@@ -75,19 +76,19 @@ def group_supply(ratings: Iterable[ModuleState | ModuleConfig]) -> Supply:
 
 
 class ModulePool:
-    """The modules of one power driver and their assignment to guns."""
+    """The station's modules (of every bus) and their assignment to guns."""
 
     def __init__(
         self,
         config: PowerConfig,
         guns: Sequence[str],
-        driver: PowerDriver,
+        power: PowerStage,
         matrix: RelayMatrix,
         site_power_max: float | None = None,
         reading_stale_ms: int = 1000,
         stalls: LoopStalls | None = None,
     ) -> None:
-        self.driver = driver
+        self.power = power
         #: A module not heard for this long cannot be verified off: it is not moved.
         self.stale_s = reading_stale_ms / 1000
         #: The station loop's stalls, left out of that time (None: no control loop counts them).
@@ -95,13 +96,13 @@ class ModulePool:
         self.matrix = matrix
         self.max_modules_per_gun = config.max_modules_per_gun
         everyone = frozenset(guns)
-        self.reach: dict[int, frozenset[str]] = {
-            m.address: frozenset(m.guns) or everyone for m in config.modules
+        self.reach: dict[ModuleId, frozenset[str]] = {
+            m.id: frozenset(m.guns) or everyone for m in config.modules
         }
-        self._assigned: dict[int, str | None] = dict.fromkeys(self.reach)
+        self._assigned: dict[ModuleId, str | None] = dict.fromkeys(self.reach)
         #: loop time each module was last switched onto its gun (absent: since start)
-        self._joined: dict[int, float] = {}
-        self._groups: dict[str, tuple[int, ...]] = dict.fromkeys(guns, ())
+        self._joined: dict[ModuleId, float] = {}
+        self._groups: dict[str, tuple[ModuleId, ...]] = dict.fromkeys(guns, ())
         self._reachable = {
             gun: tuple(sorted(a for a, r in self.reach.items() if gun in r)) for gun in guns
         }
@@ -113,7 +114,7 @@ class ModulePool:
             for gun, p in self._potential.items()
         }
         self.view = PoolView(
-            modules=driver.modules,
+            modules=power.modules,
             reach=MappingProxyType(self.reach),
             assigned=MappingProxyType(self._assigned),
             max_modules_per_gun=self.max_modules_per_gun,
@@ -143,7 +144,7 @@ class ModulePool:
         self.view = replace(self.view, site_power_max=min(caps) if caps else None)
 
     def _potential_of(self, gun: str, modules: Sequence[ModuleConfig]) -> Supply:
-        reachable = [m for m in modules if gun in self.reach[m.address]]
+        reachable = [m for m in modules if gun in self.reach[m.id]]
         reachable.sort(key=lambda m: m.power_max, reverse=True)
         if self.max_modules_per_gun:
             reachable = reachable[: self.max_modules_per_gun]
@@ -153,30 +154,30 @@ class ModulePool:
 
     def sync(self) -> None:
         """Re-read the assignment from the relay feedback (at start)."""
-        for address in self.reach:
-            self._assigned[address] = self.matrix.gun_of(address)
+        for module in self.reach:
+            self._assigned[module] = self.matrix.gun_of(module)
         self._regroup()
 
     def _regroup(self) -> None:
-        groups: dict[str, list[int]] = {gun: [] for gun in self._groups}
-        for address, gun in self._assigned.items():
+        groups: dict[str, list[ModuleId]] = {gun: [] for gun in self._groups}
+        for module, gun in self._assigned.items():
             if gun is not None and gun in groups:
-                groups[gun].append(address)
-        for gun, addresses in groups.items():
-            self._groups[gun] = tuple(sorted(addresses))
+                groups[gun].append(module)
+        for gun, modules in groups.items():
+            self._groups[gun] = tuple(sorted(modules))
 
-    def modules_of(self, gun: str) -> tuple[int, ...]:
-        """The addresses switched onto ``gun`` (and not being taken away)."""
+    def modules_of(self, gun: str) -> tuple[ModuleId, ...]:
+        """The modules switched onto ``gun`` (and not being taken away)."""
         return self._groups[gun]
 
-    def gun_of(self, module: int) -> str | None:
+    def gun_of(self, module: ModuleId) -> str | None:
         return self._assigned[module]
 
     @property
-    def assigned(self) -> Mapping[int, str | None]:
+    def assigned(self) -> Mapping[ModuleId, str | None]:
         return self.view.assigned
 
-    def detach(self, module: int) -> str | None:
+    def detach(self, module: ModuleId) -> str | None:
         """Take ``module`` out of its gun's group before it is switched off and moved.
 
         The relays do not move yet; the gun simply stops counting on the
@@ -189,13 +190,13 @@ class ModulePool:
             self._groups[gun] = tuple(a for a in self._groups[gun] if a != module)
         return gun
 
-    def check_move(self, module: int, gun: str | None) -> None:
+    def check_move(self, module: ModuleId, gun: str | None) -> None:
         """Raise :class:`PoolError` unless ``module`` may be switched onto ``gun`` now."""
         if module not in self.reach:
             raise PoolError(f"module {module} is not configured")
         if gun is not None and gun not in self.reach[module]:
             raise PoolError(f"module {module} cannot reach gun {gun}")
-        state = self.driver.modules[module]
+        state = self.power.modules[module]
         if not state.online:
             raise PoolError(f"module {module} is not answering: its output cannot be verified off")
         now = asyncio.get_running_loop().time()
@@ -217,14 +218,14 @@ class ModulePool:
         ):
             raise PoolError(f"gun {gun} already has {self.max_modules_per_gun} modules")
 
-    async def move(self, module: int, gun: str | None) -> None:
+    async def move(self, module: ModuleId, gun: str | None) -> None:
         """Switch ``module`` onto ``gun`` (None: onto no gun) if that is safe.
 
         :raises PoolError: refused; nothing was switched.
         """
         self.check_move(module, gun)
         self.detach(module)
-        log.info("module %d -> %s", module, gun or "no gun", extra={"module_address": module, "gun": gun})
+        log.info("module %s -> %s", module, gun or "no gun", extra={"module_address": str(module), "gun": gun})
         await self.matrix.connect(module, gun)
         self._assigned[module] = self.matrix.gun_of(module)
         self._joined[module] = asyncio.get_running_loop().time()
@@ -264,7 +265,7 @@ class ModulePool:
         same loop time, is the voltage of the node it left: it counts for
         neither value until the module's next voltage reading.
         """
-        modules = self.driver.modules
+        modules = self.power.modules
         joined = self._joined
         voltage: float | None = None
         current = 0.0
@@ -272,15 +273,15 @@ class ModulePool:
         heard = False
         read: float | None = None
         read_at = 0.0
-        for address in self._groups[gun]:
-            m = modules[address]
+        for module in self._groups[gun]:
+            m = modules[module]
             if not m.online or m.last_seen < fresh_after:
                 continue
             heard = True
             current += m.current
             temperature = max(temperature, m.temperature)
             taken = m.voltage_seen or m.last_seen
-            switched = joined.get(address)
+            switched = joined.get(module)
             if switched is not None and taken <= switched:  # read at the switch's instant: of the node it left
                 continue
             voltage = m.voltage if voltage is None else max(voltage, m.voltage)
@@ -297,8 +298,8 @@ class ModulePool:
             return True, 0.0, fresh_after
         return heard, read, read_at
 
-    def reachable(self, gun: str) -> tuple[int, ...]:
-        """The addresses of the modules the relay matrix can switch onto ``gun``."""
+    def reachable(self, gun: str) -> tuple[ModuleId, ...]:
+        """The modules the relay matrix can switch onto ``gun`` (on any bus)."""
         return self._reachable[gun]
 
     def supply(self, gun: str) -> Supply:
@@ -308,7 +309,7 @@ class ModulePool:
         current: a voltage is not refused just because the policy has not
         given the gun its modules yet.
         """
-        modules = self.driver.modules
+        modules = self.power.modules
         group = group_supply(m for m in (modules[a] for a in self._groups[gun]) if m.usable)
         return self._idle[gun] if group is NO_SUPPLY else group
 
@@ -318,13 +319,13 @@ class ModulePool:
 
     def reachable_usable(self, gun: str) -> bool:
         """True while some usable module could be switched onto ``gun``."""
-        modules = self.driver.modules
+        modules = self.power.modules
         return any(modules[a].usable for a in self._reachable[gun])
 
     def first_unusable(self, gun: str) -> ModuleState | None:
         """A module switched onto ``gun`` that is offline or faulted, if any."""
-        modules = self.driver.modules
-        for address in self._groups[gun]:
-            if not modules[address].usable:
-                return modules[address]
+        modules = self.power.modules
+        for module in self._groups[gun]:
+            if not modules[module].usable:
+                return modules[module]
         return None

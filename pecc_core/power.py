@@ -1,9 +1,12 @@
 """The power-driver contract: what the core needs from a pool of modules.
 
 Modelled on EVerest's ``power_supply_DC`` interface, widened to a pool of
-modules shared between guns: the core addresses *modules* (by bus address)
-and groups them per gun itself (see :mod:`pecc_core.pool`). A driver owns
-its bus: it opens it in :meth:`PowerDriver.start`, polls the modules,
+modules shared between guns: the core addresses *modules* and groups them
+per gun itself (see :mod:`pecc_core.pool`). A driver owns one bus and
+knows its modules by their address there; a station may have several
+buses, one driver each (:class:`pecc_core.stage.PowerStage`), so the core
+names a module by bus and address (:class:`ModuleId`). A driver opens its
+bus in :meth:`PowerDriver.start`, polls the modules,
 keeps each :class:`ModuleState` current, detects silence and faults, and
 re-applies the cached mode and setpoints when a module comes back.
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 
 class Fault(StrEnum):
@@ -48,9 +51,42 @@ class Mode(StrEnum):
     EXPORT = "export"
 
 
+class ModuleId(NamedTuple):
+    """A module's name in the station: its bus (the profile's bus name) and its address there.
+
+    Addresses are unique per bus only. Ordered by bus, then address;
+    written ``can1:5`` (logs, the control API, metrics' ``id``).
+    """
+
+    bus: str
+    address: int
+
+    def __str__(self) -> str:
+        return f"{self.bus}:{self.address}"
+
+    @classmethod
+    def parse(cls, text: str, buses: Sequence[str]) -> ModuleId:
+        """``"can1:5"``, or a bare ``"5"`` on a station of one bus; :class:`ValueError` otherwise."""
+        bus, colon, address = text.rpartition(":")
+        if not colon:
+            if len(buses) != 1:
+                raise ValueError(f"expected BUS:ADDRESS (buses: {', '.join(buses)}), got {text!r}")
+            bus = buses[0]
+        elif bus not in buses:
+            raise ValueError(f"no bus {bus!r} (buses: {', '.join(buses)})")
+        if not address.isdecimal():
+            raise ValueError(f"expected a module address (a number), got {address!r}")
+        return cls(bus, int(address))
+
+
 @dataclass(slots=True)
 class ModuleState:
-    """The driver's live view of one module; mutated by the driver only."""
+    """The driver's live view of one module; mutated by the driver only.
+
+    ``bus`` is the name of the driver's bus in the profile (each
+    :class:`~pecc_core.profile.model.ModuleConfig` a driver is built from
+    carries it); ``id`` follows from it and the address.
+    """
 
     address: int
     voltage_min: float
@@ -74,6 +110,11 @@ class ModuleState:
     #: the core must not compare that with the connector's. 0.0: the voltage
     #: comes with every reading (``last_seen`` tells its age).
     voltage_seen: float = 0.0
+    bus: str = ""
+    id: ModuleId = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.id = ModuleId(self.bus, self.address)
 
     @property
     def usable(self) -> bool:
@@ -85,7 +126,11 @@ ModuleListener = Callable[[ModuleState], None]
 
 
 class PowerDriver(Protocol):
-    """A driver for the modules of one bus.
+    """A driver for the modules of one bus, by their address there.
+
+    Built by its factory as ``factory(params, modules)``, ``modules`` the
+    bus's :class:`~pecc_core.profile.model.ModuleConfig` (each with its
+    ``bus``, which the driver copies into the :class:`ModuleState`).
 
     :attr bus_ok: False while the bus is down (every module then also has
         :attr:`Fault.COMMUNICATION`); the driver keeps trying to reopen it.

@@ -114,7 +114,7 @@ async def emergency(station: Station, guns: list[Gun], bound: float = BOUND) -> 
     reason = f"not safe within {bound:g} s of the stop: emergency off (modules off, contactors opened at once)"
     log.error("stopping: guns %s %s", [gun.id for gun in guns], reason)
     try:
-        station.driver.off(list(station.driver.modules))
+        station.power.off(list(station.power.modules))
     except Exception:
         log.exception("emergency off: switching the modules off failed")
     async def open_contactors(gun: Gun) -> None:

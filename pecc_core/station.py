@@ -1,7 +1,8 @@
-"""The station: the cabinet's guns, module pool, power driver, I/O and allocator, on one loop.
+"""The station: the cabinet's guns, module pool, power stage, I/O and allocator, on one loop.
 
 Built from a validated profile by :meth:`Station.build`, which asks the
-plugin registries for each named driver; started and stopped by the
+plugin registries for each named driver (a power driver per bus, together
+the :class:`~pecc_core.stage.PowerStage`); started and stopped by the
 runtime. While running, a control loop ticks every
 ``timings.control_cycle_ms``: each gun refreshes its measurements and
 checks its fault conditions (a gun whose cycle fails is taken to a safe
@@ -9,7 +10,7 @@ state; the others carry on), then the :class:`PowerAllocator` applies the
 policy's allocation. The loop notes when it ticks late
 (:class:`~pecc_core.stalls.LoopStalls`): time the loop did not run does
 not count as silence of the modules. Setpoints do not wait for the loop: a targetValues
-request reaches the power driver from :class:`~pecc_core.gun.Gun`
+request reaches the power stage from :class:`~pecc_core.gun.Gun`
 directly. Stopping always ends with every gun in standby and every module
 off, whatever state it was in.
 """
@@ -27,6 +28,7 @@ from pecc_core.gun.limits import SAFE_VOLTAGE
 from pecc_core.gun.safe_down import OFF_TIMEOUT
 from pecc_core.io import IO_ROLES, Io
 from pecc_core.pool import ModulePool
+from pecc_core.stage import PowerStage
 from pecc_core.stalls import LoopStalls
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from pecc_core.policy import LimitPolicy
-    from pecc_core.power import ModuleState, PowerDriver
+    from pecc_core.power import ModuleId, ModuleState
     from pecc_core.profile.model import PluginChoice, Profile
     from pecc_core.records import Session
     from pecc_core.registry import Registry
@@ -92,13 +94,14 @@ class Station:
         self,
         profile: Profile,
         plugins: Plugins,
-        driver: PowerDriver,
+        power: PowerStage,
         io: Io,
         policy: LimitPolicy,
     ) -> None:
         self.profile = profile
         self.plugins = plugins
-        self.driver = driver
+        #: Every bus of power modules, one driver each.
+        self.power = power
         self.io = io
         self.cycle = profile.timings.control_cycle_ms / 1000
         #: When the loop ran late: a starved loop does not make the modules silent.
@@ -106,16 +109,16 @@ class Station:
         self.pool = ModulePool(
             profile.power,
             [g.id for g in profile.guns],
-            driver,
+            power,
             io.matrix,
             profile.site.max_power_w,
             profile.safety.reading_stale_ms,
             self.stalls,
         )
-        self.allocator = PowerAllocator(policy, dict(profile.policy.raw), self.pool, driver)
+        self.allocator = PowerAllocator(policy, dict(profile.policy.raw), self.pool, power)
         wiring = Wiring(
             pool=self.pool,
-            driver=driver,
+            power=power,
             io=io,
             wake=self.allocator.wake,
             timings=profile.timings,
@@ -137,15 +140,15 @@ class Station:
 
     @classmethod
     def build(cls, profile: Profile, plugins: Plugins) -> Station:
-        """Instantiate the profile's driver, I/O drivers and policy (nothing started yet).
+        """Instantiate the profile's power drivers (one per bus), I/O drivers and policy (nothing started yet).
 
         A factory that refuses its part raises :class:`~pecc_core.errors.ConfigError`
         naming the profile key (see :meth:`pecc_core.plugins.PluginManager.build`).
         """
-        driver_choice = profile.power.driver
-        driver = plugins.build(
-            "power_driver", "power.driver", driver_choice, driver_choice.params, profile.power.modules
-        )
+        power = PowerStage({
+            bus.name: plugins.build("power_driver", f"{bus.key}.driver", bus.driver, bus.driver.params, bus.modules)
+            for bus in profile.power.buses
+        })
         choices = {role: getattr(profile.io, role) for role in IO_ROLES}
         io = Io(
             **{
@@ -155,16 +158,17 @@ class Station:
             }
         )
         policy = plugins.build("limit_policy", "policy", profile.policy, profile.policy.params)
-        return cls(profile, plugins, driver, io, policy)
+        return cls(profile, plugins, power, io, policy)
 
     async def start(self) -> None:
-        """Start the I/O drivers and the power driver, then the control loop."""
-        for part in (*self._io_parts(), self.driver):
+        """Start the I/O drivers and the power stage (every bus), then the control loop."""
+        for part in self._io_parts():
             await call_maybe_async(getattr(part, "start", None))
+        await self.power.start()
         await self._await_modules()
         await self._make_safe()
         self.pool.sync()
-        self.driver.add_listener(self._module_changed)
+        self.power.add_listener(self._module_changed)
         self.allocator.start()
         self.tick()  # status is true from the first message (inoperative until modules answer)
         self._control = asyncio.get_running_loop().create_task(self._run(), name="station-control")
@@ -177,11 +181,11 @@ class Station:
         session in that window fails. A module still silent after
         STARTUP_WAIT is left to the normal offline handling.
         """
-        modules = self.driver.modules.values()
+        modules = self.power.modules.values()
         await poll_until(lambda: all(m.online for m in modules), STARTUP_WAIT, STARTUP_POLL)
-        silent = sorted(m.address for m in modules if not m.online)
+        silent = sorted(m.id for m in modules if not m.online)
         if silent:
-            log.warning("modules %s did not answer within %.1f s of start", silent, STARTUP_WAIT)
+            log.warning("modules %s did not answer within %.1f s of start", _names(silent), STARTUP_WAIT)
 
     async def _make_safe(self) -> None:
         """Bring whatever a previous run left on off and open, before any SECC can connect.
@@ -195,7 +199,7 @@ class Station:
         logged too and left to the fault checks (the gun then reports
         inoperative).
         """
-        modules = self.driver.modules
+        modules = self.power.modules
         driving = sorted(
             a for a, m in modules.items() if m.online and (m.current > 1.0 or m.voltage >= SAFE_VOLTAGE)
         )
@@ -204,13 +208,13 @@ class Station:
             log.warning(
                 "start: found modules %s driving and the contactors of guns %s closed; "
                 "switching off and opening before serving",
-                driving,
+                _names(driving),
                 closed,
             )
-        addresses = list(modules)
+        ids = list(modules)
         try:
-            self.driver.off(addresses)
-            if not await self.driver.wait_off([a for a in addresses if modules[a].online], OFF_TIMEOUT):
+            self.power.off(ids)
+            if not await self.power.wait_off([a for a in ids if modules[a].online], OFF_TIMEOUT):
                 log.error("start: modules still driving %.1f s after off", OFF_TIMEOUT)
         except Exception:
             log.exception("start: switching the modules off failed")
@@ -221,11 +225,11 @@ class Station:
             if isinstance(result, BaseException):
                 log.error("start: gun %s: opening the contactors failed: %s", gun, result)
 
-        def live() -> list[int]:
+        def live() -> list[ModuleId]:
             return sorted(a for a, m in modules.items() if m.online and m.voltage >= SAFE_VOLTAGE)
 
         if not await poll_until(lambda: not live(), DISCHARGE_WAIT, STARTUP_POLL):
-            log.error("start: modules %s still above %g V after %.0f s", live(), SAFE_VOLTAGE, DISCHARGE_WAIT)
+            log.error("start: modules %s still above %g V after %.0f s", _names(live()), SAFE_VOLTAGE, DISCHARGE_WAIT)
         elif driving or closed:
             log.warning("start: every module off, every contactor open, every output below %g V", SAFE_VOLTAGE)
 
@@ -242,13 +246,13 @@ class Station:
         for gun, result in zip(self._gun_list, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("gun %s: shutdown failed: %r", gun.id, result)
-        addresses = list(self.pool.reach)
+        ids = list(self.pool.reach)
         try:
-            self.driver.off(addresses)
-            await self.driver.wait_off(addresses, OFF_TIMEOUT)
+            self.power.off(ids)
+            await self.power.wait_off(ids, OFF_TIMEOUT)
         except Exception:
             log.exception("switching the modules off failed")
-        for part in (self.driver, *reversed(self._io_parts())):
+        for part in (self.power, *reversed(self._io_parts())):
             try:
                 await call_maybe_async(getattr(part, "stop", None))
             except Exception:
@@ -291,7 +295,12 @@ class Station:
         self.allocator.allocate()
 
     def _module_changed(self, module: ModuleState) -> None:
-        """The driver saw a module go offline/online or its faults change."""
-        gun_id = self.pool.gun_of(module.address)
+        """A driver saw a module go offline/online or its faults change."""
+        gun_id = self.pool.gun_of(module.id)
         if gun_id is not None:
             self.guns[gun_id].check_modules()
+
+
+def _names(modules: list[ModuleId]) -> str:
+    """Modules as a log line names them: ``can1:5, can2:1``."""
+    return ", ".join(map(str, modules))

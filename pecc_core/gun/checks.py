@@ -97,8 +97,8 @@ def check_modules(gun: GunView) -> None:
     # the power stage first: a gun whose modules all went at once (the bus
     # down) takes the loss path (stopCharging, contactors held), not a module fault's
     modules = gun.modules()
-    driver = gun.wiring.driver.modules
-    fresh = gun.readings.modules_fresh and any(driver[a].online for a in modules)
+    states = gun.wiring.power.modules
+    fresh = gun.readings.modules_fresh and any(states[a].online for a in modules)
     lost = gun.state in CLOSED and bool(modules) and not fresh
     if lost and "power_stage" not in gun.faults:
         gun.fault_monitor.condition("power_stage", True, "power stage lost: no power module of this gun answers")

@@ -76,6 +76,7 @@ from pecc_core.model import (
 if TYPE_CHECKING:
     from pecc_core.gun.wiring import Wiring
     from pecc_core.policy import GunDemand
+    from pecc_core.power import ModuleId
     from pecc_core.profile.model import GunConfig
     from pecc_core.transport import SeccLink
 
@@ -177,7 +178,7 @@ class Gun:
         """The limits every setpoint is held to now (modules, car and allocation)."""
         return effective_limits(self.ratings, self.wiring.pool.supply(self.id), self.ev, self.allowance)
 
-    def modules(self) -> tuple[int, ...]:
+    def modules(self) -> tuple[ModuleId, ...]:
         """The addresses of the modules switched onto this gun."""
         return self.wiring.pool.modules_of(self.id)
 
@@ -529,6 +530,6 @@ class Gun:
         if not modules:
             return
         if limits is not None and voltage > 0.0:
-            wiring.driver.export(modules, voltage, current, voltage_max=limits.voltage_max)
+            wiring.power.export(modules, voltage, current, voltage_max=limits.voltage_max)
         else:
-            wiring.driver.off(modules)
+            wiring.power.off(modules)

@@ -11,7 +11,7 @@ When a module of the gun does not answer (its current is unknown, and a
 lost bus does not stop it), the contactors stay closed until the current is known to be
 low — from the connector sensor, or from the modules once they answer —
 or until the modules' own watchdog has switched them off
-(``driver.watchdog_s`` after the last reading): a lost bus does not stop
+(``power.watchdog_s`` after the last reading): a lost bus does not stop
 the modules, and opening under load is for emergencies only.
 
 :func:`emergency` is the other path: DC off and contactors open together,
@@ -31,6 +31,7 @@ from pecc_core.io import ContactorError
 
 if TYPE_CHECKING:
     from pecc_core.gun.view import GunView
+    from pecc_core.power import ModuleId
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ log = logging.getLogger(__name__)
 OFF_TIMEOUT = 2.0
 #: How long the output may take to discharge under :data:`SAFE_VOLTAGE` (s).
 DISCHARGE_TIMEOUT = 5.0
-#: The modules' own watchdog when the power driver does not say (s): Infy's 10 s.
-DEFAULT_WATCHDOG = 10.0
 #: A connector current below this (A) lets the contactors open.
 OPEN_CURRENT = 2.0
 
@@ -85,14 +84,14 @@ async def _current_down(gun: GunView) -> None:
     modules = gun.modules()
     silent = _silent(gun, loop.time())
     if not silent:
-        if not await wiring.driver.wait_off(modules, OFF_TIMEOUT):
+        if not await wiring.power.wait_off(modules, OFF_TIMEOUT):
             log.error(
                 "gun %s: current still flowing after %.1f s: opening under load", gun.id, OFF_TIMEOUT,
                 extra={"gun": gun.id},
             )
         return
-    watchdog = getattr(wiring.driver, "watchdog_s", DEFAULT_WATCHDOG)
-    heard = max(wiring.driver.modules[a].last_seen for a in silent)
+    watchdog = wiring.power.watchdog_s
+    heard = max(wiring.power.modules[a].last_seen for a in silent)
     until = min(heard, loop.time()) + watchdog
     log.warning(
         "gun %s: module(s) %s silent: contactors stay closed until the current is known low "
@@ -105,7 +104,7 @@ async def _current_down(gun: GunView) -> None:
         if current is not None and abs(current) < OPEN_CURRENT:
             log.info("gun %s: connector current %.1f A: opening", gun.id, current)
             return
-        if not _silent(gun, loop.time()) and await wiring.driver.wait_off(modules, OFF_TIMEOUT):
+        if not _silent(gun, loop.time()) and await wiring.power.wait_off(modules, OFF_TIMEOUT):
             log.info("gun %s: modules answer again and are off: opening", gun.id)
             return
         await asyncio.sleep(wiring.cycle)
@@ -113,10 +112,10 @@ async def _current_down(gun: GunView) -> None:
     log.warning("gun %s: the modules' watchdog time has passed: opening", gun.id)
 
 
-def _silent(gun: GunView, now: float) -> list[int]:
+def _silent(gun: GunView, now: float) -> list[ModuleId]:
     """The gun's modules not heard within the stale bound (their current is unknown)."""
     stale_before = gun.wiring.pool.heard_after(now)
-    modules = gun.wiring.driver.modules
+    modules = gun.wiring.power.modules
     return [a for a in gun.modules() if not modules[a].online or modules[a].last_seen < stale_before]
 
 
@@ -150,5 +149,5 @@ def emergency(gun: GunView, why: str) -> None:
         extra={"gun": gun.id},
     )
     gun.drive(0.0, 0.0)
-    wiring.driver.off(gun.modules())
+    wiring.power.off(gun.modules())
     gun.work.keep(gun.contactors.open_now())

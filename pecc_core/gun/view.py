@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pecc_core.gun.wiring import Wiring
     from pecc_core.gun.work import Work
     from pecc_core.model import EvSession, Limits, OperatorCaps, Status, Target
+    from pecc_core.power import ModuleId
     from pecc_core.profile.model import GunConfig, SafetyConfig
     from pecc_core.transport import SeccLink
 
@@ -96,7 +97,7 @@ class GunView(Protocol):
     @property
     def last_check(self) -> LastCheck: ...
 
-    def modules(self) -> tuple[int, ...]: ...
+    def modules(self) -> tuple[ModuleId, ...]: ...
 
     def limits(self) -> Limits: ...
 

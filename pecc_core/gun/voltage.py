@@ -127,7 +127,7 @@ def _plausibility(gun: GunView) -> None:
     module_volts = readings.module_voltage
     connector = gun.wiring.io.connector
     at_connector = connector.voltage(gun.id) if connector is not None else None
-    modules = gun.wiring.driver.modules
+    modules = gun.wiring.power.modules
     conducting = any(
         modules[a].mode is Mode.EXPORT and modules[a].current >= CONDUCTING for a in gun.modules()
     )

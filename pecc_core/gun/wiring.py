@@ -10,8 +10,8 @@ if TYPE_CHECKING:
 
     from pecc_core.io import Io
     from pecc_core.pool import ModulePool
-    from pecc_core.power import PowerDriver
     from pecc_core.profile.model import SafetyConfig, StationConfig, Timings
+    from pecc_core.stage import PowerStage
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +19,7 @@ class Wiring:
     """What a gun is connected to; the station builds one and every gun shares it.
 
     :param pool: the module pool (measurements, what the modules can supply).
-    :param driver: the power driver (setpoints).
+    :param power: the station's power stage (setpoints).
     :param io: contactors, IMD, CP/PP supervision.
     :param wake: asks the allocator for a new allocation soon (a demand changed).
     :param timings: the profile's timings (control cycle, cable check, precharge).
@@ -28,7 +28,7 @@ class Wiring:
     """
 
     pool: ModulePool
-    driver: PowerDriver
+    power: PowerStage
     io: Io
     wake: Callable[[], None]
     timings: Timings

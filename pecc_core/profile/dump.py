@@ -6,7 +6,8 @@ dumped by :class:`~pecc_core.profile.schema.ProfileSchema`. A plugin's
 validated params may be any object its schema builds, so each plugin
 choice is written as its params were written, plus every top-level default
 of that plugin's params schema that was not (so a driver's defaults appear
-too). TOML has no null: a key whose value is None (its default, e.g. no site
+too). ``[power]`` is shown in the form it was written in (one bus as
+``driver`` and ``modules``, or ``buses``). TOML has no null: a key whose value is None (its default, e.g. no site
 cap) is left out.
 """
 
@@ -36,12 +37,18 @@ def to_mapping(profile: Profile, plugins: PluginManager) -> dict[str, Any]:
     roles = ("contactors", "imd", "supervision", "matrix")
     plain = replace(
         profile,
-        power=replace(profile.power, driver=dumped(profile.power.driver, plugins.registry("power_driver"))),
+        power=replace(profile.power, buses=tuple(
+            replace(bus, driver=dumped(bus.driver, plugins.registry("power_driver"))) for bus in profile.power.buses
+        )),
         io=replace(profile.io, **{r: dumped(getattr(profile.io, r), plugins.registry(f"io.{r}")) for r in roles}),
         policy=dumped(profile.policy, plugins.registry("limit_policy")),
         services=tuple(dumped(s, plugins.registry("service")) for s in profile.services),
     )
     mapping: dict[str, Any] = _without_none(ProfileSchema().dump(plain))
+    power = mapping["power"]
+    if profile.power.buses[0].key == "power":  # written in the single-bus form: shown in it
+        (bus,) = power.pop("buses")
+        mapping["power"] = {"bus": bus["name"], "driver": bus["driver"], "modules": bus["modules"], **power}
     return mapping
 
 

@@ -231,7 +231,10 @@ def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager)
             f"server.transport: got {transport!r}; {plugins.registry('transport').unknown(transport)}"
         )
     power = profile.power
-    driver = check("power.driver", power.driver, plugins.registry("power_driver"))
+    buses = tuple(
+        replace(bus, driver=check(f"{bus.key}.driver", bus.driver, plugins.registry("power_driver")))
+        for bus in power.buses
+    )
     io = {
         role: check(f"io.{role}", choice, plugins.registry(f"io.{role}"))
         for role in IO_ROLES
@@ -245,7 +248,7 @@ def check_plugins(profile: Profile, raw: dict[str, Any], plugins: PluginManager)
         raise ProfileError(str(profile.source), problems)
     return replace(
         profile,
-        power=replace(power, driver=driver),
+        power=replace(power, buses=buses),
         io=replace(profile.io, **io),
         policy=policy,
         services=services,

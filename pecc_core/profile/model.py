@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pecc_core.power import ModuleId
+
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -164,7 +166,7 @@ class SeccConfig:
 
 @dataclass(frozen=True, slots=True)
 class ModuleConfig:
-    """One power module: its bus address, ratings and reachable guns."""
+    """One power module: its bus and address there, ratings and reachable guns."""
 
     address: int
     voltage_min: float
@@ -172,13 +174,36 @@ class ModuleConfig:
     current_max: float
     power_max: float
     guns: tuple[str, ...]
+    bus: str
+
+    @property
+    def id(self) -> ModuleId:
+        return ModuleId(self.bus, self.address)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerBusConfig:
+    """One bus of power modules and the driver that owns it.
+
+    ``key`` is where the profile writes it (``power`` in the single-bus
+    form, ``power.buses[i]`` otherwise), for messages about it.
+    """
+
+    name: str
+    driver: PluginChoice
+    modules: tuple[ModuleConfig, ...]
+    key: str = field(default="power", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class PowerConfig:
-    driver: PluginChoice
-    modules: tuple[ModuleConfig, ...]
+    buses: tuple[PowerBusConfig, ...]
     max_modules_per_gun: int
+
+    @property
+    def modules(self) -> tuple[ModuleConfig, ...]:
+        """Every module of every bus, in profile order."""
+        return tuple(m for bus in self.buses for m in bus.modules)
 
 
 @dataclass(frozen=True, slots=True)

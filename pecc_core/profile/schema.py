@@ -197,20 +197,83 @@ class ModuleSchema(StrictSchema):
         _check_range(data, "voltage_min", "voltage_max")
 
 
-class PowerSchema(StrictSchema):
+#: The bus of a profile that writes ``[power]`` in the single-bus form without naming it.
+DEFAULT_BUS = "can"
+_BUS_NAME = validate.Regexp(r"^[a-z0-9_-]+$", error="expected a name of a-z, 0-9, '_' and '-'")
+
+
+def _modules(**kwargs: Any) -> List:
+    return List(Nested(ModuleSchema), validate=validate.Length(min=1, error="expected at least one module"), **kwargs)
+
+
+def _unique_addresses(modules: list[dict[str, Any]], bus: str | None) -> None:
+    twice = _twice(m["address"] for m in modules)
+    if twice is not None:
+        where = f" on bus {bus!r}" if bus else ""
+        raise ValidationError(f"expected unique module addresses{where}, {twice} is used twice", "modules")
+
+
+class BusSchema(StrictSchema):
+    """One ``[[power.buses]]`` table: a bus, its driver and its modules."""
+
+    name = String(required=True, validate=_BUS_NAME)
     driver = Nested(PluginChoiceSchema, required=True)
-    modules = List(
-        Nested(ModuleSchema),
-        required=True,
-        validate=validate.Length(min=1, error="expected at least one module"),
-    )
+    modules = _modules()
+
+    @validates_schema
+    def complete(self, data: dict[str, Any], **_: Any) -> None:
+        if "modules" not in data:
+            raise ValidationError("Missing data for required field.", "modules")
+        _unique_addresses(data["modules"], data.get("name"))
+
+
+class PowerSchema(StrictSchema):
+    """``[power]``: any number of ``buses``, or one bus written as ``driver`` and ``modules``.
+
+    The single-bus form (the only one before several buses) stays valid:
+    its bus is named ``bus``, :data:`DEFAULT_BUS` if not given. A dump
+    writes the ``buses`` form.
+    """
+
+    bus = String(load_only=True, validate=_BUS_NAME)
+    driver = Nested(PluginChoiceSchema, load_only=True)
+    modules = _modules(load_only=True)
+    buses = List(Nested(BusSchema), validate=validate.Length(min=1, error="expected at least one bus"))
     max_modules_per_gun = Integer(load_default=0, validate=at_least(0))
 
     @validates_schema
-    def unique_addresses(self, data: dict[str, Any], **_: Any) -> None:
-        twice = _twice(m["address"] for m in data.get("modules", ()))
-        if twice:
-            raise ValidationError(f"expected unique module addresses, {twice} is used twice", "modules")
+    def one_form(self, data: dict[str, Any], **_: Any) -> None:
+        single = [key for key in ("bus", "driver", "modules") if key in data]
+        if "buses" in data:
+            if single:
+                raise ValidationError(f"expected either buses or the single-bus {single[0]}, not both", single[0])
+            twice = _twice(bus["name"] for bus in data["buses"])
+            if twice is not None:
+                raise ValidationError(f"expected unique bus names, {twice!r} is used twice", "buses")
+            return
+        for key in ("driver", "modules"):
+            if key not in data:
+                raise ValidationError("Missing data for required field.", key)
+        _unique_addresses(data["modules"], None)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.PowerConfig:
+        if "buses" in data:
+            raws = [(f"power.buses[{i}]", bus) for i, bus in enumerate(data["buses"])]
+        else:
+            raws = [("power", {"name": data.get("bus", DEFAULT_BUS), **data})]
+        buses = tuple(
+            model.PowerBusConfig(
+                name=raw["name"],
+                driver=raw["driver"],
+                modules=tuple(
+                    model.ModuleConfig(**{**m, "guns": tuple(m["guns"]), "bus": raw["name"]}) for m in raw["modules"]
+                ),
+                key=key,
+            )
+            for key, raw in raws
+        )
+        return model.PowerConfig(buses=buses, max_modules_per_gun=data["max_modules_per_gun"])
 
 
 class IoSchema(StrictSchema):
@@ -310,13 +373,15 @@ class ProfileSchema(StrictSchema):
             raise ValidationError(f"expected a unique URL path per gun, {twice!r} is used twice", "seccs")
         self._check_identities(data.get("server"), seccs)
         ids = {g["id"] for g in guns}
-        for i, module in enumerate((data.get("power") or {}).get("modules", ())):
-            unknown = [g for g in module["guns"] if g not in ids]
-            if unknown:
-                raise ValidationError(
-                    {"modules": {i: {"guns": [f"expected gun ids of this profile, unknown: {unknown}"]}}},
-                    "power",
-                )
+        power = data.get("power")
+        for b, bus in enumerate(power.buses if power is not None else ()):
+            for i, module in enumerate(bus.modules):
+                unknown = [g for g in module.guns if g not in ids]
+                if unknown:
+                    where: dict[Any, Any] = {"modules": {i: {"guns": [
+                        f"expected gun ids of this profile, unknown: {unknown}"
+                    ]}}}
+                    raise ValidationError(where if bus.key == "power" else {"buses": {b: where}}, "power")
 
     @staticmethod
     def _check_identities(server: model.ServerConfig | None, seccs: list[dict[str, Any]]) -> None:
@@ -346,14 +411,6 @@ class ProfileSchema(StrictSchema):
                 s["allow"],
             )
             for s in data["seccs"]
-        )
-        power = data["power"]
-        data["power"] = model.PowerConfig(
-            driver=power["driver"],
-            modules=tuple(
-                model.ModuleConfig(**{**m, "guns": tuple(m["guns"])}) for m in power["modules"]
-            ),
-            max_modules_per_gun=power["max_modules_per_gun"],
         )
         data["services"] = tuple(data["services"])
         return data

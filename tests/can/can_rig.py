@@ -15,9 +15,10 @@ from typing import Any
 import can
 
 from pecc_core.plugins import default_manager
-from pecc_core.power import PowerDriver
+from pecc_core.power import ModuleId, PowerDriver
 from pecc_core.profile import schema
 from pecc_core.profile.model import Profile
+from pecc_core.stage import PowerStage
 from pecc_core.station import Io, Station
 from pecc_core.testing import eventually
 from pecc_plugins.canbus.moduledriver import ModuleDriver
@@ -63,16 +64,17 @@ def core_profile(modules: tuple[int | dict[str, Any], ...], driver: str = "uugre
 
 
 async def sim_station(profile: Profile, driver: PowerDriver, assignment: dict[int, str | None]) -> Station:
-    """A station (not started) on simulated I/O, modules switched as ``assignment`` says."""
+    """A station (not started) of one bus on simulated I/O, modules (by address) switched as ``assignment`` says."""
     io = Io(
         contactors=SimContactors(closing_ms=1, opening_ms=1),
         imd=SimIsolationMonitor(profile.timings.cable_check_ms),
         supervision=SimSupervision(),
         matrix=SimRelayMatrix(switching_ms=0),
     )
-    station = Station(profile, default_manager(), driver, io, make_static({}))
+    (bus,) = profile.power.buses
+    station = Station(profile, default_manager(), PowerStage({bus.name: driver}), io, make_static({}))
     for address, gun in assignment.items():
-        await io.matrix.connect(address, gun)
+        await io.matrix.connect(ModuleId(bus.name, address), gun)
     return station
 
 

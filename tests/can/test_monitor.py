@@ -37,7 +37,7 @@ def json_frames(output: str) -> list[dict[str, Any]]:
 async def test_monitor_shows_each_modules_decoded_traffic(tmp_path: Path, can_channel: str) -> None:
     path = write_profile("sim", tmp_path, {**sim_overrides(can_channel), "log_level": "WARNING"})
     async with running(load(str(path), default_manager())) as runtime:
-        driver = runtime.station.driver
+        driver = runtime.station.power.buses["can"]
         await eventually(lambda: all(m.online for m in driver.modules.values()), timeout=5.0, what="modules online")
         runtime.services[0].alarm(3, 1 << 21)  # module 3 reports a DC/DC failure
         driver.export([1, 2], 400.0, 30.0)

@@ -12,7 +12,7 @@ from pecc_core.testing import sim_overrides
 
 def test_sim_profile_params_load_into_settings(make_profile: Any, can_channel: str) -> None:
     profile = make_profile("sim", sim_overrides(can_channel))
-    driver = profile.power.driver.params
+    driver = profile.power.buses[0].driver.params
     assert (driver.group, driver.bus.channel, driver.bus.bitrate) == (1, can_channel, 125_000)
     timing = driver.timing
     assert (timing.poll_s, timing.idle_poll_s, timing.status_s, timing.temperature_s) == (0.2, 1.0, 1.0, 5.0)

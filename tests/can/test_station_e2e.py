@@ -11,7 +11,7 @@ from typing import Any
 
 from pecc_core.gun import GunState
 from pecc_core.model import Phase, Target
-from pecc_core.power import Mode
+from pecc_core.power import Mode, ModuleId
 from pecc_core.testing import FAST_BUS, eventually, running, sim_overrides
 
 FAST = {
@@ -30,10 +30,10 @@ async def test_sim_profile_charges_a_car_through_the_uugreen_driver(make_profile
     async with running(profile) as runtime:
         station = runtime.station
         gun = station.guns["1-1"]
-        driver, sim = station.driver, runtime.services[0]
+        driver, sim = station.power.buses["can"], runtime.services[0]
         await eventually(lambda: all(m.online for m in driver.modules.values()), what="modules online")
         await eventually(lambda: station.pool.modules_of("1-1"), what="modules dealt")
-        modules = station.pool.modules_of("1-1")
+        modules = [m.address for m in station.pool.modules_of("1-1")]
 
         await gun.cable_check(500)
         await eventually(lambda: gun.report().isolation.value == "valid", what="cable check")
@@ -59,7 +59,7 @@ async def test_a_dead_bus_makes_the_guns_inoperative_until_it_is_back(make_profi
     overrides = {**sim_overrides(can_channel), **FAST, "power.driver.params.reopen_min_ms": 200}
     async with running(make_profile("sim", overrides)) as runtime:
         station = runtime.station
-        driver = station.driver
+        driver = station.power.buses["can"]
         await eventually(lambda: all(m.online for m in driver.modules.values()), what="modules online")
         await eventually(lambda: all(g.state is GunState.STANDBY for g in station.guns.values()), what="standby")
         driver.link.bus.shutdown()  # the next poll finds the bus gone
@@ -82,10 +82,10 @@ async def charge(gun: Any, station: Any, volts: float) -> None:
 async def test_the_range_is_chosen_once_per_session(make_profile: Any, can_channel: str) -> None:
     async with running(make_profile("sim", {**sim_overrides(can_channel), **FAST})) as runtime:
         station = runtime.station
-        gun, sim, driver = station.guns["1-1"], runtime.services[0], station.driver
+        gun, sim, driver = station.guns["1-1"], runtime.services[0], station.power.buses["can"]
         await eventually(lambda: all(m.online for m in driver.modules.values()), what="modules online")
         await eventually(lambda: station.pool.modules_of("1-1"), what="modules dealt")
-        modules = station.pool.modules_of("1-1")
+        modules = [m.address for m in station.pool.modules_of("1-1")]
         gun.ev_session_changed({"ev_max_voltage_volts": 800.0})  # chargingSession: an 800 V car
         await charge(gun, station, 450.0)
         for volts in (480.0, 520.0, 650.0, 470.0):  # the charge crosses 500 V both ways
@@ -106,15 +106,15 @@ async def test_a_dc_dc_failure_takes_the_module_out_and_the_gun_down_when_none_i
     overrides = {**sim_overrides(can_channel), **FAST, "power.modules": modules}
     async with running(make_profile("sim", overrides)) as runtime:
         station = runtime.station
-        gun, sim, driver, pool = station.guns["1-1"], runtime.services[0], station.driver, station.pool
+        gun, sim, driver, pool = station.guns["1-1"], runtime.services[0], station.power.buses["can"], station.pool
         await eventually(lambda: all(m.online for m in driver.modules.values()), what="modules online")
-        await eventually(lambda: pool.modules_of("1-1") == (1, 2), what="modules dealt")
+        await eventually(lambda: pool.modules_of("1-1") == (ModuleId("can", 1), ModuleId("can", 2)), what="modules dealt")
         gun.ev_session_changed({"ev_max_voltage_volts": 450.0})
         await charge(gun, station, 420.0)
         await eventually(lambda: abs(gun.report().measured_current - 40.0) < 2.0, what="charging on 1 and 2")
         sim.inject(1, 21)  # DC/DC failure
         await eventually(lambda: not driver.modules[1].usable, what="module 1 unusable")
-        await eventually(lambda: pool.modules_of("1-1") == (2,), what="the allocation shrinks to module 2")
+        await eventually(lambda: pool.modules_of("1-1") == (ModuleId("can", 2),), what="the allocation shrinks to module 2")
         assert pool.supply("1-1").current_max == driver.modules[2].current_max
         await eventually(lambda: not sim.modules[1].output.on, what="module 1 off")
         sim.inject(2, 21)

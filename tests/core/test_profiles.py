@@ -18,8 +18,8 @@ def test_sim_profile_has_two_seccs_with_two_guns() -> None:
     assert profile.timings.status_interval_ms == 200
     assert profile.timings.request_timeout_ms == 500
     assert profile.timings.secc_unresponsive_ms == 5000
-    assert profile.power.driver.name == "uugreen"
-    assert profile.power.driver.params["interface"] == "timedvirtual"
+    assert profile.power.buses[0].driver.name == "uugreen"
+    assert profile.power.buses[0].driver.params["interface"] == "timedvirtual"
 
 
 def test_sim_full_profile_has_72_guns() -> None:
@@ -31,7 +31,7 @@ def test_sim_full_profile_has_72_guns() -> None:
 
 def test_field_cabinet_profile_describes_the_hardware() -> None:
     profile = load("cabinet-uu12")
-    params = profile.power.driver.params
+    params = profile.power.buses[0].driver.params
     assert (params["interface"], params["channel"], params["bitrate"], params["group"]) == (
         "socketcan", "can1", 125000, 1,
     )

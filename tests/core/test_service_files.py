@@ -71,7 +71,7 @@ def test_the_unit_finds_the_profile_in_etc_pecc_by_instance_name(tmp_path: Path)
 
 
 def test_the_can_bus_files_bring_up_can1_as_the_cabinet_profile_expects() -> None:
-    driver = load_profile("cabinet-uu12", default_manager()).power.driver.raw
+    driver = load_profile("cabinet-uu12", default_manager()).power.buses[0].driver.raw
     network = ini(CONTRIB / "networkd" / "80-can1.network")
     assert network["Match"]["Name"] == driver["channel"] == "can1"
     assert int(network["CAN"]["BitRate"]) == driver["bitrate"]

@@ -21,7 +21,7 @@ async def test_reading_routes_describe_guns_modules_and_limits(ctl: Ctl) -> None
     assert gun["modules"] and gun["limits"]["voltage_max"] > 0 and gun["path"].startswith("/")
     status, body = await ctl.http("GET", "/api/modules")
     assert status == 200
-    assert {m["address"] for m in body["modules"]} == set(ctl.runtime.station.driver.modules)
+    assert {m["address"] for m in body["modules"]} == set(ctl.runtime.station.power.modules)
     assert all(m["online"] for m in body["modules"])
     status, body = await ctl.http("GET", "/api/limits")
     assert status == 200 and body["site_max_power_w"] == ctl.runtime.profile.site.max_power_w
@@ -159,7 +159,7 @@ async def test_sim_module_routes_silence_and_fault_a_module(ctl: Ctl) -> None:
     await ctl.settled()
     station = ctl.runtime.station
     address = station.pool.modules_of("1-1")[0]
-    module = station.driver.modules[address]
+    module = station.power.modules[address]
     status, _ = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "hardware"})
     assert status == 200
     async with asyncio.timeout(3):

@@ -91,7 +91,7 @@ async def test_the_page_lists_every_gun_follows_a_charge_and_shows_a_fault(
     )
     assert sorted(shown) == sorted(station.guns)
     modules = await in_page(browser, "document.querySelectorAll('[data-module]').length", PAGE_TIMEOUT, "modules")
-    assert modules == len(station.driver.modules)
+    assert modules == len(station.power.modules)
     assert await in_page(browser, card("1-1", "state"), PAGE_TIMEOUT, "a state") == "standby"
 
     gun = station.guns["1-1"]
@@ -231,7 +231,7 @@ async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: 
         snapshot = await first_snapshot(response, PAGE_TIMEOUT)
         stream = read_sse(response)
         assert [g["id"] for g in snapshot["guns"]] == list(station.guns)
-        assert {m["address"] for m in snapshot["modules"]} == set(station.driver.modules)
+        assert {m["address"] for m in snapshot["modules"]} == set(station.power.modules)
         assert {"state", "measured_voltage", "faults", "energy_wh", "session"} <= set(snapshot["guns"][0])
         assert set(snapshot["site"]) == {"power_w", "max_power_w"}
 

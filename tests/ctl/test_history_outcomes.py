@@ -25,7 +25,7 @@ from pecc_core.testing import eventually
 from pecc_plugins.ctl.observers import RecorderHooks
 from pecc_plugins.ctl.recorder import Recorder
 
-from ..gun.gun_rig import instant_profile, instant_station
+from ..gun.gun_rig import instant, instant_profile, instant_station
 from ..gun.helpers import FakeLink, bring_to, first_module, record
 
 S, E = GunState, Event
@@ -78,7 +78,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     try:
         yield Rig(station, recorder, rows, gun, link)
     finally:
-        station.driver.discharge()
+        instant(station.power).discharge()
         await station.stop()
 
 
@@ -91,7 +91,7 @@ async def reset(rig: Rig) -> None:
 
 
 async def module_fault(rig: Rig) -> None:
-    rig.station.driver.fail(first_module(rig.gun), Fault.OVER_TEMPERATURE)
+    instant(rig.station.power).fail(first_module(rig.gun), Fault.OVER_TEMPERATURE)
 
 
 async def emergency_stop(rig: Rig) -> None:

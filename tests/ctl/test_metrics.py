@@ -96,7 +96,7 @@ async def test_module_values_match_the_api(ctl: Ctl) -> None:
     address = station.pool.modules_of("1-1")[0]
     assert (await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "hardware"}))[0] == 200
     async with asyncio.timeout(5):
-        while station.driver.modules[address].usable:
+        while station.power.modules[address].usable:
             await asyncio.sleep(0.02)
     samples = await metrics(ctl)
     modules = (await ctl.http("GET", "/api/modules"))[1]["modules"]

@@ -10,6 +10,7 @@ import pytest
 from pecc_core.errors import ConfigError
 from pecc_core.io import ContactorError
 from pecc_core.model import Isolation
+from pecc_core.power import ModuleId
 from pecc_core.profile import Profile, load
 from pecc_plugins.gpio import ContactorParams, EmergencyStopParams, ImdParams, MatrixParams, SupervisionParams
 from pecc_plugins.gpio.drivers import GpioContactors, GpioEmergencyStop, GpioImd, GpioMatrix, GpioSupervision
@@ -138,13 +139,14 @@ async def test_matrix_breaks_before_make(sysfs: Path, profile: Profile) -> None:
     raw = dict(profile.io.matrix.params, root=str(sysfs), switch_ms=0)
     matrix = GpioMatrix(MatrixParams().load(raw), profile)
     matrix.start()
-    await matrix.connect(3, "d2-a")  # line 100 + 2 * 6 + 2
-    assert value(sysfs, 114) == "1" and matrix.gun_of(3) == "d2-a"
-    await matrix.connect(3, "d3-b")
+    three = ModuleId("can", 3)
+    await matrix.connect(three, "d2-a")  # line 100 + 2 * 6 + 2
+    assert value(sysfs, 114) == "1" and matrix.gun_of(three) == "d2-a"
+    await matrix.connect(three, "d3-b")
     assert value(sysfs, 114) == "0" and value(sysfs, 117) == "1"
-    assert matrix.gun_of(3) == "d3-b"
-    await matrix.connect(3, None)
-    assert matrix.gun_of(3) is None
+    assert matrix.gun_of(three) == "d3-b"
+    await matrix.connect(three, None)
+    assert matrix.gun_of(three) is None
 
 
 def test_lines_for_unknown_or_missing_guns_are_refused(sysfs: Path, profile: Profile) -> None:

@@ -10,7 +10,7 @@ import pytest
 from pecc_core.station import Station
 from pecc_core.testing import eventually
 
-from .gun_rig import instant_profile, instant_station
+from .gun_rig import instant, instant_profile, instant_station
 
 
 @pytest.fixture
@@ -22,5 +22,5 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
     try:
         yield st
     finally:
-        st.driver.discharge()
+        instant(st.power).discharge()
         await st.stop()

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pecc_core.plugins import default_manager
-from pecc_core.power import Fault, Mode, ModuleListener, ModuleState
+from pecc_core.power import Fault, Mode, ModuleId, ModuleListener, ModuleState
 from pecc_core.profile import load as load_profile
 from pecc_core.profile.model import ModuleConfig, Profile
+from pecc_core.stage import PowerStage
 from pecc_core.station import Io, Station
 from pecc_core.testing import write_profile
 from pecc_plugins.policies.static import make_static
@@ -44,22 +45,28 @@ FAST = {
 
 
 class InstantModules:
-    """A power driver whose modules answer at once (see the module docstring)."""
+    """A power driver whose modules answer at once (see the module docstring).
+
+    Like any driver it knows its modules by address; what a test sets
+    (``load``, ``residual``, :meth:`fail`) names them as the core does
+    (:class:`ModuleId`).
+    """
 
     def __init__(self, modules: Sequence[ModuleConfig]) -> None:
         self.modules = {
             m.address: ModuleState(
                 m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, online=True,
                 last_seen=math.inf,  # answers at once: its readings are always fresh
+                bus=m.bus,
             )
             for m in modules
         }
         self.bus_ok = True
         #: Current (A) each module delivers while exporting, as a test sets it.
-        self.load: dict[int, float] = {}
+        self.load: dict[ModuleId, float] = {}
         #: Voltage (V) a module's output keeps after it is switched off (a
         #: capacitor that does not discharge), as a test sets it.
-        self.residual: dict[int, float] = {}
+        self.residual: dict[ModuleId, float] = {}
         self._listeners: list[ModuleListener] = []
 
     async def start(self) -> None: ...
@@ -75,14 +82,14 @@ class InstantModules:
             m.mode = Mode.EXPORT
             m.voltage_setpoint = m.voltage = voltage
             m.current_setpoint = min(current / len(usable), m.current_max)
-            m.current = min(self.load.get(m.address, 0.0), m.current_setpoint)
+            m.current = min(self.load.get(m.id, 0.0), m.current_setpoint)
 
     def off(self, addresses: Sequence[int]) -> None:
         for a in addresses:
             m = self.modules[a]
             m.mode = Mode.OFF
             m.voltage_setpoint = m.current_setpoint = m.current = 0.0
-            m.voltage = self.residual.get(a, 0.0)
+            m.voltage = self.residual.get(m.id, 0.0)
 
     async def wait_off(self, addresses: Sequence[int], timeout: float) -> bool:
         return True
@@ -92,14 +99,15 @@ class InstantModules:
 
     def discharge(self) -> None:
         """Let every output that kept a voltage discharge now."""
-        for a in self.residual:
-            if self.modules[a].mode is Mode.OFF:
-                self.modules[a].voltage = 0.0
+        for module in self.residual:
+            m = self.modules[module.address]
+            if m.mode is Mode.OFF:
+                m.voltage = 0.0
         self.residual.clear()
 
-    def fail(self, address: int, fault: Fault | None) -> None:
-        """Give module ``address`` a blocking fault (COMMUNICATION: silent), or heal it."""
-        m = self.modules[address]
+    def fail(self, module: ModuleId, fault: Fault | None) -> None:
+        """Give ``module`` a blocking fault (COMMUNICATION: silent), or heal it."""
+        m = self.modules[module.address]
         if fault is None:
             m.faults.clear()
             m.online = True
@@ -113,9 +121,21 @@ class InstantModules:
             listener(m)
 
 
+def ids(*addresses: int) -> tuple[ModuleId, ...]:
+    """Modules of the ``sim`` profile (one bus, ``can``) by address."""
+    return tuple(ModuleId("can", a) for a in addresses)
+
+
 def instant_profile(tmp_path: Path, overrides: dict[str, Any] | None = None) -> Profile:
     """The ``sim`` profile with fast timings (plugin names unchecked: the driver is ours)."""
     return load_profile(str(write_profile("sim", tmp_path, {**FAST, **(overrides or {})})))
+
+
+def instant(power: PowerStage) -> InstantModules:
+    """The instant modules of a station :func:`instant_station` built (its one bus)."""
+    (driver,) = power.buses.values()
+    assert isinstance(driver, InstantModules)
+    return driver
 
 
 def instant_station(profile: Profile) -> Station:
@@ -128,4 +148,5 @@ def instant_station(profile: Profile) -> Station:
         connector=SimConnectorVoltage(),  # reads nothing (None) until a test makes it follow a source
     )
     wire(io)
-    return Station(profile, default_manager(), InstantModules(profile.power.modules), io, make_static({}))
+    power = PowerStage({bus.name: InstantModules(bus.modules) for bus in profile.power.buses})
+    return Station(profile, default_manager(), power, io, make_static({}))

@@ -9,9 +9,11 @@ from typing import Any
 from pecc_core import hookimpl
 from pecc_core.gun import Event, Gun, GunState
 from pecc_core.model import Phase, Target
-from pecc_core.power import Fault
+from pecc_core.power import Fault, ModuleId
 from pecc_core.station import Station
 from pecc_core.testing import eventually
+
+from .gun_rig import instant
 
 S, E = GunState, Event
 PHASE_OF = {
@@ -72,7 +74,7 @@ async def one_cycle(station: Station) -> None:
     await asyncio.sleep(station.cycle + 1e-6)
 
 
-def first_module(gun: Gun) -> int:
+def first_module(gun: Gun) -> ModuleId:
     return gun.modules()[0]
 
 
@@ -85,12 +87,12 @@ async def bring_to(gun: Gun, state: GunState) -> None:
         station.io.imd.test_s = 30.0  # a slow IMD holds the gun in its test
         await gun.cable_check(500)
     elif state is S.INOPERATIVE:
-        station.driver.fail(first_module(gun), Fault.HARDWARE)
+        instant(station.power).fail(first_module(gun), Fault.HARDWARE)
         await eventually(lambda: gun.state is S.INOPERATIVE, what="inoperative")
     elif state is S.STOPPING:
         await bring_to(gun, S.CHARGE)
         for address in station.pool.modules_of(gun.id):  # the output does not discharge yet
-            station.driver.residual[address] = 400.0
+            instant(station.power).residual[address] = 400.0
         await gun.set_contactors(False)
     else:
         await gun.cable_check(500)
@@ -117,7 +119,7 @@ async def fire(gun: Gun, event: Event, link: FakeLink) -> None:
     elif event is E.SECC_LOST:
         gun.secc_detached(link, "test")
     elif event is E.FAULT:
-        gun.wiring.driver.fail(first_module(gun), Fault.OVER_TEMPERATURE)
+        instant(gun.wiring.power).fail(first_module(gun), Fault.OVER_TEMPERATURE)
         gun.update()
     elif event is E.SHUTDOWN:
         await gun.shutdown()  # as the station's stop does

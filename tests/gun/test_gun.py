@@ -14,7 +14,7 @@ from pecc_core.power import Fault
 from pecc_core.station import Station
 from pecc_core.testing import eventually
 
-from .gun_rig import instant_profile, instant_station
+from .gun_rig import instant, instant_profile, instant_station
 from .helpers import FakeLink, bring_to, first_module, one_cycle, record
 
 S = GunState
@@ -138,7 +138,7 @@ async def test_postcharge_drives_zero_and_keeps_measuring(station: Station) -> N
     gun = station.guns["1-1"]
     await bring_to(gun, S.CHARGE)
     for a in station.pool.modules_of("1-1"):
-        station.driver.residual[a] = 390.0  # the car's side still holds voltage
+        instant(station.power).residual[a] = 390.0  # the car's side still holds voltage
     await gun.target_values(Target(0, 0, 80, Phase.POSTCHARGE))
     assert gun.state is S.POSTCHARGE
     assert gun.report().driven_voltage == gun.report().driven_current == 0.0
@@ -176,10 +176,10 @@ async def test_secc_detached_goes_to_standby_and_does_not_resume(station: Statio
 @pytest.mark.parametrize(
     ("inject", "heal", "text"),
     [
-        (lambda st, gun: st.driver.fail(first_module(gun), Fault.COMMUNICATION),
-         lambda st, gun: st.driver.fail(first_module(gun), None), "not answering"),
-        (lambda st, gun: st.driver.fail(first_module(gun), Fault.OVER_TEMPERATURE),
-         lambda st, gun: st.driver.fail(first_module(gun), None), "over_temperature"),
+        (lambda st, gun: instant(st.power).fail(first_module(gun), Fault.COMMUNICATION),
+         lambda st, gun: instant(st.power).fail(first_module(gun), None), "not answering"),
+        (lambda st, gun: instant(st.power).fail(first_module(gun), Fault.OVER_TEMPERATURE),
+         lambda st, gun: instant(st.power).fail(first_module(gun), None), "over_temperature"),
         (lambda st, gun: st.io.imd.inject(gun.id, Isolation.FAULT),
          lambda st, gun: st.io.imd.inject(gun.id, None), "isolation fault"),
         (lambda st, gun: st.io.contactors.stick(gun.id, False),
@@ -217,7 +217,7 @@ async def test_measured_over_voltage_is_a_fault(station: Station) -> None:
     gun.ev_session_changed({"ev_max_voltage_volts": 450.0})
     await bring_to(gun, S.CHARGE)
     for a in station.pool.modules_of("1-1"):
-        station.driver.modules[a].voltage = 520.0
+        station.power.modules[a].voltage = 520.0
     await eventually(lambda: gun.state is S.INOPERATIVE, what="inoperative")
     assert any("over-voltage: measured 520 V, limit 450 V" in e for e in link.events)
     assert "emergency_over_voltage" not in gun.faults  # below Table 103's 550 V: a normal shutdown
@@ -236,8 +236,8 @@ async def test_plausibility_is_judged_on_module_readings_not_the_clock(tmp_path:
     try:
         gun = station.guns["1-1"]
         await eventually(lambda: bool(station.pool.modules_of("1-1")), what="modules dealt")
-        modules = [station.driver.modules[a] for a in station.pool.modules_of("1-1")]
-        station.driver.load = {m.address: 10.0 for m in modules}  # conducting: the check applies
+        modules = [station.power.modules[a] for a in station.pool.modules_of("1-1")]
+        instant(station.power).load = {m.id: 10.0 for m in modules}  # conducting: the check applies
         await bring_to(gun, S.CHARGE)
         loop = asyncio.get_running_loop()
 
@@ -257,7 +257,7 @@ async def test_plausibility_is_judged_on_module_readings_not_the_clock(tmp_path:
         read(200.0)  # more than 1 s after the first: the sensor and the modules do disagree
         await eventually(lambda: "plausibility" in gun.faults, what="plausibility fault")
     finally:
-        station.driver.discharge()
+        instant(station.power).discharge()
         await station.stop()
 
 
@@ -285,7 +285,7 @@ async def test_a_lost_power_stage_clears_when_the_gun_has_no_module_left(station
     gun = station.guns["1-1"]
     for address in gun.modules():
         await station.pool.move(address, None)
-        station.driver.fail(address, Fault.HARDWARE)
+        instant(station.power).fail(address, Fault.HARDWARE)
     gun.fault_monitor.condition("power_stage", True, "power stage lost: no power module of this gun answers")
     await eventually(lambda: "power_stage" not in gun.faults, what="the power-stage fault to clear")
     assert not gun.modules()
@@ -296,7 +296,7 @@ async def test_an_idle_gun_whose_modules_failed_offers_what_it_can_reach(station
     gun = station.guns["1-1"]
     assert gun.modules()
     for address in gun.modules():
-        station.driver.fail(address, Fault.HARDWARE)
+        instant(station.power).fail(address, Fault.HARDWARE)
     assert station.pool.supply("1-1").current_max == 0.0
     offered = gun.offered_limits().current_max
     assert offered == min(gun.ratings.current_max, station.pool.potential("1-1").current_max) > 0.0

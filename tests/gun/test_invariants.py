@@ -46,13 +46,13 @@ from pecc_core.gun import Gun, GunState
 from pecc_core.gun.table import SESSION
 from pecc_core.model import Isolation, Phase, Target
 from pecc_core.plugins import default_manager
-from pecc_core.power import Fault
+from pecc_core.power import Fault, ModuleId
 from pecc_core.profile.model import Profile
 from pecc_core.runtime import Runtime
 from pecc_core.station import Station
 from pecc_core.testing import eventually, sim_overrides, virtual_loop
 
-from .gun_rig import instant_profile, instant_station
+from .gun_rig import instant, instant_profile, instant_station
 
 GUNS = ("1-1", "2-1")
 EPS = 1e-6
@@ -127,7 +127,7 @@ class GunMachine(RuleBasedStateMachine):
     loop: asyncio.AbstractEventLoop
     station: Station
     #: Give module ``address`` a fault (COMMUNICATION: silent), or heal it (None).
-    inject_module: Callable[[int, Fault | None], None]
+    inject_module: Callable[[ModuleId, Fault | None], None]
     #: Bound on reaching standby after an accepted reset (s).
     standby_s = 3.0
 
@@ -148,10 +148,11 @@ class GunMachine(RuleBasedStateMachine):
             st_.io.estop.press(gun_id, False)
             st_.io.supervision.allow(gun_id, True)
             st_.io.contactors.stick(gun_id, None)
-        for module in st_.driver.modules:
+        for module in st_.power.modules:
             self.inject_module(module, None)
-        if hasattr(st_.driver, "discharge"):  # what a surge left on the outputs
-            st_.driver.discharge()
+        (driver,) = st_.power.buses.values()
+        if hasattr(driver, "discharge"):  # what a surge left on the outputs
+            driver.discharge()
         for gun in st_.guns.values():
             gun.ev.clear()
             with contextlib.suppress(Refused):
@@ -266,8 +267,9 @@ class GunMachine(RuleBasedStateMachine):
     def contactor_feedback(self, gun: str, stuck: bool | None) -> None:
         self.act(lambda: self.station.io.contactors.stick(gun, stuck))
 
-    @rule(module=st.integers(1, 8), fault=st.sampled_from([None, Fault.COMMUNICATION, Fault.OVER_TEMPERATURE]))
-    def module(self, module: int, fault: Fault | None) -> None:
+    @rule(module=st.integers(1, 8).map(lambda a: ModuleId("can", a)),
+          fault=st.sampled_from([None, Fault.COMMUNICATION, Fault.OVER_TEMPERATURE]))
+    def module(self, module: ModuleId, fault: Fault | None) -> None:
         self.act(lambda: self.inject_module(module, fault))
 
     @rule(gun=guns, pressed=st.booleans())
@@ -281,13 +283,13 @@ class GunMachine(RuleBasedStateMachine):
     @rule(gun=guns, volts=st.sampled_from([1150.0, 1500.0]))
     def surge(self, gun: str, volts: float) -> None:
         """The output jumps above every Table 103 limit of a 1000 V gun (1100 V) and holds: instant modules only."""
-        driver = self.station.driver
+        (driver,) = self.station.power.buses.values()
         if not hasattr(driver, "residual") or self.station.guns[gun].state not in SESSION:
             return
 
         def jump() -> None:
-            for address in self.station.pool.modules_of(gun):
-                driver.modules[address].voltage = driver.residual[address] = volts
+            for module in self.station.pool.modules_of(gun):
+                self.station.power.modules[module].voltage = driver.residual[module] = volts
 
         self.act(jump)
 
@@ -352,7 +354,7 @@ def test_invariants_on_instant_modules(tmp_path: Path) -> None:
     station = instant_station(instant_profile(tmp_path, {"safety.ramp_a_per_s": RAMP}))
     loop.run_until_complete(station.start())
     try:
-        run_machine(station, loop, 30, 20, station.driver.fail, 3.0)
+        run_machine(station, loop, 30, 20, instant(station.power).fail, 3.0)
     finally:
         loop.run_until_complete(station.stop())
         loop.close()
@@ -386,13 +388,13 @@ def test_invariants_on_the_sim_stack(make_profile: Callable[..., Profile], can_c
     loop.run_until_complete(runtime.start())
     sim = runtime.services[0]
 
-    def inject(address: int, fault: Fault | None) -> None:
+    def inject(module: ModuleId, fault: Fault | None) -> None:
         if fault is None:
-            sim.clear(address)
+            sim.clear(module.address)
         elif fault is Fault.COMMUNICATION:
-            sim.silence(address)
+            sim.silence(module.address)
         else:
-            sim.fault(address, fault)
+            sim.fault(module.address, fault)
 
     try:
         loop.run_until_complete(eventually(

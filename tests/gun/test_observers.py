@@ -65,7 +65,7 @@ async def test_one_guns_failing_cycle_neither_skips_the_others_nor_leaves_it_uns
         return feedback(gun)
 
     monkeypatch.setattr(station.io.contactors, "closed", broken_feedback)
-    module = station.driver.modules[last.modules()[0]]
+    module = station.power.modules[last.modules()[0]]
     module.voltage = 1500.0  # only the per-cycle check sees this over-voltage
     caplog.set_level(logging.ERROR, logger="pecc_core.station")
     station.tick()

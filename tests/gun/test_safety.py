@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from pecc_core.gun import GunState
-from pecc_core.power import Mode
+from pecc_core.power import Mode, ModuleId
 from pecc_core.runtime import Runtime
 from pecc_core.shutdown import wind_down
 from pecc_core.testing import FAST_BUS, eventually, running, sim_overrides
@@ -292,7 +292,7 @@ async def lost_power_stage(stack: Runtime, lose: Callable[[tuple[int, ...]], Non
         await eventually(lambda: any(kind == "stopCharging" for _, kind in client.requests), what="stopCharging")
         asked = next(t for t, kind in client.requests if kind == "stopCharging") - lost
         assert gun.report().driven_current == 0
-        heard = max(station.driver.modules[a].last_seen for a in modules)
+        heard = max(station.power.modules[a].last_seen for a in modules)
         assert station.io.contactors.closed(GUN)  # the modules may still deliver: never opened under load
         await eventually(lambda: not station.io.contactors.closed(GUN), timeout=5.0, what="opened")
         opened = loop.time() - heard
@@ -303,7 +303,7 @@ async def lost_power_stage(stack: Runtime, lose: Callable[[tuple[int, ...]], Non
 @pytest.mark.parametrize("stack", [WATCHDOG], indirect=True)
 async def test_all_modules_silent_mid_charge(stack: Runtime) -> None:
     sim = stack.services[0]
-    asked, opened = await lost_power_stage(stack, lambda modules: [sim.silence(a) for a in modules] and None)
+    asked, opened = await lost_power_stage(stack, lambda modules: [sim.silence(a.address) for a in modules] and None)
     print(f"modules silent -> stopCharging at the SECC: {asked * 1000:.0f} ms; "
           f"contactors opened {opened:.2f} s after the last frame (watchdog 1.5 s)")
 
@@ -314,14 +314,14 @@ LONG_WATCHDOG = {**WATCHDOG, "power.driver.params.watchdog_ms": 3000, "services.
 
 
 @contextlib.asynccontextmanager
-async def one_module_silent(stack: Runtime) -> AsyncIterator[tuple[Secc, int]]:
+async def one_module_silent(stack: Runtime) -> AsyncIterator[tuple[Secc, ModuleId]]:
     """The gun charging on two modules or more, the first of them silent past the stale bound."""
     gun = stack.station.guns[GUN]
     async with secc(url(stack)) as client:
         await charging(client)
         await eventually(lambda: len(gun.modules()) >= 2, what="two modules on the gun")
         silent = gun.modules()[0]
-        stack.services[0].silence(silent)
+        stack.services[0].silence(silent.address)
         await asyncio.sleep(0.5)  # past the stale bound of the readings (0.3 s here)
         yield client, silent
 
@@ -332,7 +332,7 @@ async def test_one_silent_module_keeps_the_contactors_closed_until_its_watchdog(
     station = stack.station
     loop = asyncio.get_running_loop()
     async with one_module_silent(stack) as (client, silent):
-        heard = station.driver.modules[silent].last_seen
+        heard = station.power.modules[silent].last_seen
         await client.call("contactorsStatus", {"contactorsStatus": "open"})  # the SECC ends the session
         assert station.io.contactors.closed(GUN)  # the silent module may still deliver
         await eventually(lambda: not station.io.contactors.closed(GUN), timeout=8.0, what="opened")
@@ -364,7 +364,7 @@ async def test_a_station_stop_past_its_bound_opens_at_once_and_the_gun_knows_it(
 )
 async def test_the_bus_down_mid_charge(stack: Runtime) -> None:
     """The driver's CAN interface goes away (and stays away): not a silent module, the whole bus."""
-    driver = stack.station.driver
+    driver = stack.station.power.buses["can"]
 
     def close_the_bus(modules: tuple[int, ...]) -> None:
         assert driver.link.bus is not None
@@ -421,7 +421,7 @@ async def test_a_2_a_precharge_goes_to_as_few_modules_as_the_minimum_allows(stac
     """The shipped ``sim`` modules regulate no less than 1 A: 2 A is two 1 A shares, the rest off."""
     station = stack.station
     gun = station.guns[GUN]
-    driver = station.driver
+    driver = station.power.buses["can"]
     assert driver.timing.min_current_a == 1.0  # the shipped profile's minimum
     async with secc(url(stack)) as client:
         await checked(client, 500.0, 500.0)
@@ -430,8 +430,8 @@ async def test_a_2_a_precharge_goes_to_as_few_modules_as_the_minimum_allows(stac
         await client.target(380.0, 2.0, 40.0, "preCharge")
         await client.until(lambda s: abs(s["measuredVoltage"] - 380) < 10, 4.0, "precharged")
         await client.until(lambda s: True, 0.3, "")  # a few setpoint refreshes later
-        shares = {a: driver.modules[a].current_setpoint for a in modules}
-        modes = {a: driver.modules[a].mode for a in modules}
+        shares = {a: station.power.modules[a].current_setpoint for a in modules}
+        modes = {a: station.power.modules[a].mode for a in modules}
     exporting = [a for a in modules if modes[a] is Mode.EXPORT]
     assert len(exporting) == 2, (modes, shares)  # 2 A / 1 A: two modules, not len(modules) slices
     assert all(shares[a] == pytest.approx(1.0) for a in exporting), shares

@@ -9,6 +9,7 @@ from pecc_core.gun import TRANSITIONS, Event, Gun, GunState, Outcome
 from pecc_core.station import Station
 from pecc_core.testing import eventually
 
+from .gun_rig import instant
 from .helpers import FakeLink, bring_to, fire, record
 
 S, E = GunState, Event
@@ -49,7 +50,7 @@ async def test_row(station: Station, state: GunState, event: Event) -> None:
         return
     assert isinstance(expected, GunState)
     if expected is S.STOPPING:
-        station.driver.discharge()
+        instant(station.power).discharge()
         await eventually(lambda: gun.state is S.STANDBY, what="standby after stopping")
         assert gun.in_standby()
     else:

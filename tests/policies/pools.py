@@ -5,19 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pecc_core.policy import GunDemand, PoolView
-from pecc_core.power import ModuleState
+from pecc_core.power import ModuleId, ModuleState
 from pecc_core.profile import Profile
+
+
+def ids(*addresses: int) -> tuple[ModuleId, ...]:
+    """Modules of a profile of one bus (``can``) by address."""
+    return tuple(ModuleId("can", a) for a in addresses)
 
 
 def pool_of(profile: Profile, site_power_max: float | None = None) -> PoolView:
     """Every module of ``profile`` online and free, as the station would show it."""
     modules = {
-        m.address: ModuleState(m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, online=True)
+        m.id: ModuleState(m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, online=True, bus=m.bus)
         for m in profile.power.modules
     }
     return PoolView(
         modules=modules,
-        reach={m.address: frozenset(m.guns) for m in profile.power.modules},
+        reach={m.id: frozenset(m.guns) for m in profile.power.modules},
         assigned=dict.fromkeys(modules),
         max_modules_per_gun=profile.power.max_modules_per_gun,
         site_power_max=site_power_max if site_power_max is not None else profile.site.max_power_w,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from pecc_core.plugins import default_manager
 from pecc_core.policy import Allocation, GunDemand, PoolView
-from pecc_core.power import Fault, ModuleState
+from pecc_core.power import Fault, ModuleId, ModuleState
 from pecc_plugins.policies.assign import candidates, drawing
 from pecc_plugins.policies.capacity import Rating, Thermal, module_power, reaches
 
@@ -26,23 +26,26 @@ EPS = 1e-6
 @st.composite
 def pools(draw: st.DrawFn) -> tuple[list[str], PoolView]:
     guns = [f"g{i}" for i in range(draw(st.integers(1, 10)))]
-    modules: dict[int, ModuleState] = {}
-    reach: dict[int, frozenset[str]] = {}
-    for address in range(1, draw(st.integers(1, 14)) + 1):
+    modules: dict[ModuleId, ModuleState] = {}
+    reach: dict[ModuleId, frozenset[str]] = {}
+    for n in range(1, draw(st.integers(1, 14)) + 1):
+        # two buses, each numbering its modules from 1: the same address on both
         module = ModuleState(
-            address,
+            (n + 1) // 2,
             voltage_min=draw(st.sampled_from([50.0, 150.0, 300.0])),
             voltage_max=draw(st.sampled_from([500.0, 750.0, 1000.0])),
             current_max=draw(st.floats(10, 150)),
             power_max=draw(st.floats(5_000, 40_000)),
             online=draw(st.booleans() | st.just(True)),
             temperature=draw(st.floats(0, 110)),
+            bus=("can1", "can2")[n % 2],
         )
+        address = module.id
         if draw(st.integers(0, 5)) == 0:
             module.faults.add(draw(st.sampled_from(list(Fault))))
         modules[address] = module
         reach[address] = frozenset(draw(st.lists(st.sampled_from(guns), max_size=len(guns))))
-    assigned: dict[int, str | None] = {}
+    assigned: dict[ModuleId, str | None] = {}
     for address in modules:
         options = [g for g in guns if not reach[address] or g in reach[address]]
         assigned[address] = draw(st.none() | st.sampled_from(options)) if options else None
@@ -172,7 +175,10 @@ def test_dynamic_minimum_reaches_every_active_gun_within_two_steps(data: st.Data
     active gun's minimum, every active gun has it once released modules are free."""
     n_modules = data.draw(st.integers(1, 16))
     guns = [f"g{i}" for i in range(data.draw(st.integers(1, 12)))]
-    modules = {a: ModuleState(a, 150.0, 1000.0, 100.0, 30_000.0, online=True) for a in range(1, n_modules + 1)}
+    modules = {
+        ModuleId("can", a): ModuleState(a, 150.0, 1000.0, 100.0, 30_000.0, online=True, bus="can")
+        for a in range(1, n_modules + 1)
+    }
     active = data.draw(st.lists(st.sampled_from(guns), unique=True, max_size=n_modules))
     minimum = data.draw(st.floats(1_000, 30_000))
     demands = [
@@ -211,9 +217,9 @@ def test_the_candidates_are_what_each_module_rating_gives_at_each_guns_voltage(d
     thermal = Thermal()
     expected = {
         d.gun: [
-            (r.address, r.at(d.voltage))
+            (r.module, r.at(d.voltage))
             for r in (Rating.of(pool.modules[a], thermal) for a in sorted(pool.modules))
-            if r is not None and (not pool.reach.get(r.address) or d.gun in pool.reach[r.address])
+            if r is not None and (not pool.reach.get(r.module) or d.gun in pool.reach[r.module])
             and r.at(d.voltage) > 0.0
         ]
         for d in active

@@ -52,7 +52,7 @@ def _driver(profile_name: str) -> tuple[Any, BusConfig, FrameDecoder]:
         profile = load_profile(profile_name, plugins)
     except (ProfileError, PluginError) as exc:
         _exit(str(exc), EXIT_USAGE)
-    choice = profile.power.driver
+    choice = profile.power.buses[0].driver
     found = driver_bus(plugins.registry("power_driver").get(choice.name).factory, choice.params)
     if found is None:
         return _exit(f"power.driver.name: got {choice.name!r}; expected a CAN driver with a frame decoder", EXIT_USAGE)

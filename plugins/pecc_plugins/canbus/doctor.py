@@ -32,7 +32,7 @@ from pecc_plugins.canbus.iplink import LinkState, link_state
 from pecc_plugins.canbus.monitor import driver_bus, watch
 
 if TYPE_CHECKING:
-    from pecc_core.profile.model import ModuleConfig, Profile
+    from pecc_core.profile.model import ModuleConfig, PowerBusConfig, Profile
     from pecc_core.registry import Registry
     from pecc_plugins.canbus.link import BusConfig
 
@@ -46,13 +46,17 @@ _KEY = "power.driver.params"
 
 
 def checks(profile: Profile, registry: Callable[[str], Registry]) -> list[Check]:
-    """The bus checks of the profile's power driver, if it is a CAN driver with a frame decoder."""
-    choice = profile.power.driver
+    """The checks of each of the profile's buses whose driver is a CAN driver with a frame decoder."""
+    return [check for power_bus in profile.power.buses for check in _bus_checks(power_bus, registry)]
+
+
+def _bus_checks(power_bus: PowerBusConfig, registry: Callable[[str], Registry]) -> list[Check]:
+    choice = power_bus.driver
     found = driver_bus(registry("power_driver").get(choice.name).factory, choice.params)
     if found is None:
         return []
     bus, decoder = found
-    modules = profile.power.modules
+    modules = power_bus.modules
     offered = [Check(f"can {bus.channel}", lambda: bus_check(bus, decoder, choice.name, modules))]
     budget = profile_budget(profile, registry)
     if budget is not None:

@@ -76,7 +76,7 @@ class ModuleDriver(ABC):
         self.name = name
         self.timing = timing
         self.modules: dict[int, ModuleState] = {
-            m.address: ModuleState(m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max)
+            m.address: ModuleState(m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, bus=m.bus)
             for m in modules
         }
         self.bus_ok = False
@@ -296,7 +296,7 @@ class ModuleDriver(ABC):
                 self._recovery.end(address)
                 module.online = True
                 module.faults.discard(Fault.COMMUNICATION)
-                log.info("%s: module %d online", self.name, address, extra={"module_address": address})
+                log.info("%s: module %s online", self.name, module.id, extra={"module_address": str(module.id)})
                 self.notify(module)
         return module
 
@@ -325,8 +325,8 @@ class ModuleDriver(ABC):
             faults = faults | {Fault.COMMUNICATION}
         if faults != module.faults:
             log.warning(
-                "%s: module %d faults %s", self.name, module.address, ", ".join(sorted(faults)) or "cleared",
-                extra={"module_address": module.address},
+                "%s: module %s faults %s", self.name, module.id, ", ".join(sorted(faults)) or "cleared",
+                extra={"module_address": str(module.id)},
             )
             module.faults = faults
             if faults & BLOCKING:
@@ -345,8 +345,8 @@ class ModuleDriver(ABC):
             return
         if running or not module.faults & BLOCKING:
             log.warning(
-                "%s: module %d output %s, commanded %s: sending its state again",
-                self.name, module.address, "on" if running else "off", module.mode,
+                "%s: module %s output %s, commanded %s: sending its state again",
+                self.name, module.id, "on" if running else "off", module.mode,
             )
             self.send_state(module)
 
@@ -399,7 +399,7 @@ class ModuleDriver(ABC):
         module = self.modules.get(frame.owner) if frame.owner is not None else None
         if module is not None and module.online:
             log.error(
-                "%s: module %d: off command not sent; taking the module out of service", self.name, module.address
+                "%s: module %s: off command not sent; taking the module out of service", self.name, module.id
             )
             self._lost(module)
 
@@ -455,10 +455,10 @@ class ModuleDriver(ABC):
         module.online = False
         module.faults.add(Fault.COMMUNICATION)
         log.warning(
-            "%s: module %d: communication lost",
+            "%s: module %s: communication lost",
             self.name,
-            module.address,
-            extra={"module_address": module.address},
+            module.id,
+            extra={"module_address": str(module.id)},
         )
         return True
 

@@ -48,7 +48,7 @@ from pecc_core import hookimpl
 from pecc_core.asyncutil import cancel
 from pecc_core.clock import wall
 from pecc_core.gun.table import ACTIVE_STATES, Event
-from pecc_core.power import HasBusStats, HasBusTap
+from pecc_core.power import HasBusStats, HasBusTap, ModuleId
 from pecc_core.transport import HasFrameTap
 from pecc_plugins.ctl.incidents import CanEntry, Capture, FrameEntry, IncidentStore, TimelineEntry
 from pecc_plugins.ctl.ring import BudgetRing, Ring
@@ -102,7 +102,7 @@ class _Sampled:
     gun: Gun
     reading: tuple[float, float] = (0.0, 0.0)
     setpoint: tuple[float, float] = (0.0, 0.0)
-    modules: tuple[int, ...] = ()
+    modules: tuple[ModuleId, ...] = ()
 
 
 @dataclass
@@ -137,18 +137,20 @@ class FlightRecorder:
         self._time = loop.time
         self._profile_digest = await asyncio.to_thread(_digest, self.station)
         await asyncio.to_thread(self.store.clean)
-        driver, transport = self.station.driver, self.station.transport
-        if isinstance(driver, HasBusTap):
-            driver.add_bus_tap(self._bus_frame)
+        transport = self.station.transport
+        for driver in self.station.power.buses.values():
+            if isinstance(driver, HasBusTap):
+                driver.add_bus_tap(self._bus_frame)
         if isinstance(transport, HasFrameTap):
             transport.add_frame_tap(self._pepws_frame)
         self._sampler = loop.create_task(self._sample(), name="pecc-flight-recorder")
 
     async def stop(self) -> None:
         """Untap; the open incident written now; every write finished."""
-        driver, transport = self.station.driver, self.station.transport
-        if isinstance(driver, HasBusTap):
-            driver.remove_bus_tap(self._bus_frame)
+        transport = self.station.transport
+        for driver in self.station.power.buses.values():
+            if isinstance(driver, HasBusTap):
+                driver.remove_bus_tap(self._bus_frame)
         if isinstance(transport, HasFrameTap):
             transport.remove_frame_tap(self._pepws_frame)
         await cancel(self._sampler)
@@ -274,7 +276,8 @@ class FlightRecorder:
     def _manifest(self, incident: _Open) -> dict[str, Any]:
         """What the incident is about, beyond its times and causes (:mod:`.incidents` adds those)."""
         station = self.station
-        driver = station.profile.power.driver
+        bus = station.profile.power.buses[0]
+        driver = station.power.buses[bus.name]
         guns = {g.id: g for g in station.profile.guns}
         reach = {gun: [m.address for m in station.profile.power.modules if not m.guns or gun in m.guns]
                  for gun in incident.guns}
@@ -282,8 +285,8 @@ class FlightRecorder:
             "reachable_modules": reach,
             "paths": {gun: guns[gun].path for gun in incident.guns if gun in guns},
             "bus": {
-                "name": station.driver.link.name if isinstance(station.driver, HasBusStats) else None,
-                "driver": driver.name, "params": driver.raw,
+                "name": driver.link.name if isinstance(driver, HasBusStats) else None,
+                "driver": bus.driver.name, "params": bus.driver.raw,
             },
             "more_causes": incident.more,
             "window_s": self.settings.window_s, "after_s": self.settings.after_s,

@@ -231,8 +231,9 @@ def _sim_module(request: web.Request) -> tuple[InjectsModuleFaults, int]:
     sim = next((s for s in station.services if isinstance(s, InjectsModuleFaults)), None)
     if sim is None:
         raise error(web.HTTPNotFound, "this station runs no module simulator: no fault injection")
-    if not _MODULE_ADDRESS.fullmatch(address) or int(address) not in station.driver.modules:
-        raise error(web.HTTPNotFound, f"no module {address!r}; modules: {sorted(station.driver.modules)}")
+    addresses = sorted(m.address for m in station.power.modules)
+    if not _MODULE_ADDRESS.fullmatch(address) or int(address) not in addresses:
+        raise error(web.HTTPNotFound, f"no module {address!r}; modules: {addresses}")
     return sim, int(address)
 
 

@@ -38,7 +38,7 @@ from pecc_plugins.ctl.views import bus_links, gun_reading, modules_view, site_vi
 
 if TYPE_CHECKING:
     from pecc_core.model import Limits, OperatorCaps
-    from pecc_core.power import BusStats, ModuleState
+    from pecc_core.power import BusStats, ModuleId, ModuleState
     from pecc_core.records import Session
     from pecc_core.station import Station
     from pecc_core.transport import Histogram, Transport
@@ -55,7 +55,7 @@ class GunSnap:
     reading: dict[str, Any]
     secc: str
     path: str
-    modules: tuple[int, ...]
+    modules: tuple[ModuleId, ...]
     power_cap_w: float
     limits: Limits
     caps: OperatorCaps
@@ -139,7 +139,7 @@ def capture(station: Station, recorder: Recorder, history: History) -> Snapshot:
         wall=wall(),
         station=station.profile.station.name,
         started=recorder.started,
-        bus_ok=station.driver.bus_ok,
+        bus_ok=station.power.bus_ok,
         guns=tuple(guns),
         modules=tuple(modules_view(station)),
         limits=caps.snapshot(station),
@@ -173,7 +173,7 @@ def gun_view(gun: GunSnap) -> dict[str, Any]:
         **gun.reading,
         "secc": gun.secc,
         "path": gun.path,
-        "modules": list(gun.modules),
+        "modules": [m.address for m in gun.modules],
         "power_cap_w": gun.power_cap_w,
         "limits": {k: v for k, v in asdict(gun.limits).items() if v is not None},
         "caps": gun.caps.as_dict(),
@@ -207,7 +207,7 @@ class Publisher:
         """Publish now and every status period; soon after every event and module change."""
         self._running = True
         self.history.listeners.append(self.soon)
-        self.station.driver.add_listener(self._module_changed)
+        self.station.power.add_listener(self._module_changed)
         self.publish()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="pecc-ops-snapshot")
 

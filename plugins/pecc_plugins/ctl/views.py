@@ -63,7 +63,7 @@ def module_view(module: ModuleState, gun: str | None) -> dict[str, Any]:
 
 def modules_view(station: Station) -> list[dict[str, Any]]:
     pool = station.pool
-    return [module_view(m, pool.gun_of(a)) for a, m in sorted(station.driver.modules.items())]
+    return [module_view(m, pool.gun_of(a)) for a, m in sorted(station.power.modules.items())]
 
 
 def site_view(station: Station) -> dict[str, Any]:
@@ -77,6 +77,5 @@ def site_view(station: Station) -> dict[str, Any]:
 
 
 def bus_links(station: Station) -> list[BusLink]:
-    """The bus of the station's power driver, if it counts its traffic (the CAN drivers do)."""
-    driver = station.driver
-    return [driver.link] if isinstance(driver, HasBusStats) else []
+    """The buses of the station whose driver counts its traffic (the CAN drivers do)."""
+    return [driver.link for driver in station.power.buses.values() if isinstance(driver, HasBusStats)]

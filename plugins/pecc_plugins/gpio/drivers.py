@@ -15,6 +15,7 @@ from pecc_core.asyncutil import poll_until
 from pecc_core.errors import ConfigError
 from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
+from pecc_core.power import ModuleId
 from pecc_core.profile.model import Profile
 from pecc_plugins.gpio.lines import GpioLines
 
@@ -185,7 +186,11 @@ class GpioImd:
 
 
 class GpioMatrix:
-    """One relay output per (module, gun) pair: line = base + (module - 1) * len(guns) + gun index."""
+    """One relay output per (module, gun) pair: line = base + (address - 1) * len(guns) + gun index.
+
+    Lines are numbered by module address, so the profile's modules must be
+    on one bus (addresses are unique per bus only).
+    """
 
     def __init__(self, params: Mapping[str, Any], profile: Profile) -> None:
         self.io = _lines(params)
@@ -196,10 +201,12 @@ class GpioMatrix:
         self.guns: list[str] = list(params["guns"])
         self.base: int = params["base"]
         self.switch_s = params["switch_ms"] / 1000
-        self.modules = [m.address for m in profile.power.modules]
+        if len(profile.power.buses) > 1:
+            raise ConfigError("gpio matrix: its lines are numbered by module address: expected one bus in [power]")
+        self.modules = [m.id for m in profile.power.modules]
 
-    def _line(self, module: int, gun: str) -> int:
-        return self.base + (module - 1) * len(self.guns) + self.guns.index(gun)
+    def _line(self, module: ModuleId, gun: str) -> int:
+        return self.base + (module.address - 1) * len(self.guns) + self.guns.index(gun)
 
     def used_lines(self) -> tuple[int, ...]:
         return tuple(self._line(m, g) for m in self.modules for g in self.guns)
@@ -212,7 +219,7 @@ class GpioMatrix:
         for line in self.used_lines():
             self.io.write(line, False)
 
-    async def connect(self, module: int, gun: str | None) -> None:
+    async def connect(self, module: ModuleId, gun: str | None) -> None:
         for other in self.guns:  # break before make
             if other != gun:
                 self.io.write(self._line(module, other), False)
@@ -221,7 +228,7 @@ class GpioMatrix:
             self.io.write(self._line(module, gun), True)
         await asyncio.sleep(self.switch_s)
 
-    def gun_of(self, module: int) -> str | None:
+    def gun_of(self, module: ModuleId) -> str | None:
         for gun in self.guns:
             if self.io.read(self._line(module, gun)):
                 return gun

@@ -2,8 +2,8 @@
 
 Simulated modules of one protocol answer the real vendor driver on a
 python-can bus (default ``virtual``): the ``sim`` profiles run the very
-driver code a cabinet runs. The module list is the profile's
-``power.modules``. Params::
+driver code a cabinet runs. The module list is that of the profile's bus
+``bus`` (its name; default: the profile's only bus). Params::
 
     [[services]]
     name = "modsim"
@@ -37,6 +37,7 @@ WATCHDOG_MS = {"uugreen": 5000, "infy": 10_000}
 
 
 class SimParams(BusParams):
+    bus_name = String(data_key="bus", load_default=None, allow_none=True)
     protocol = String(
         load_default="uugreen",
         validate=validate.OneOf(sorted(PROTOCOLS), error="expected one of {choices}"),
@@ -57,6 +58,7 @@ class SimParams(BusParams):
     def make(self, data: dict[str, Any], **_: Any) -> SimSettings:
         return SimSettings(
             bus=bus_config(data),
+            bus_name=data["bus_name"],
             protocol=data["protocol"],
             group=data["group"],
             tick_s=data["tick_s"],

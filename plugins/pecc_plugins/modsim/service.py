@@ -26,8 +26,9 @@ import can
 
 from pecc_core.asyncutil import cancel
 from pecc_core.episode import Episode
+from pecc_core.errors import ConfigError
 from pecc_core.model import Phase
-from pecc_core.power import Fault
+from pecc_core.power import Fault, ModuleId
 from pecc_plugins.canbus.link import CanLink
 from pecc_plugins.modsim.infy import InfyResponder
 from pecc_plugins.modsim.physics import Battery, ModuleOutput, Node, Plant
@@ -70,9 +71,15 @@ class ModSim:
         self.settings = settings
         self.station = station
         self.plant = Plant(settings.physics)
+        buses = {bus.name: bus for bus in station.profile.power.buses}
+        name = settings.bus_name or next(iter(buses))
+        if name not in buses or (settings.bus_name is None and len(buses) > 1):
+            raise ConfigError(f"modsim: params.bus: expected one of the profile's buses {sorted(buses)}")
+        #: The profile's bus these modules are on.
+        self.bus = name
         self.modules: dict[int, SimModule] = {
             m.address: SimModule(ModuleOutput(m.address, m.voltage_max, m.current_max, m.power_max, m.voltage_min))
-            for m in station.profile.power.modules
+            for m in buses[name].modules
         }
         for module in self.modules.values():
             module.output.temperature = settings.physics.ambient_c
@@ -210,7 +217,7 @@ class ModSim:
         on_gun: dict[str, list[ModuleOutput]] = {gun: [] for gun in self.nodes}
         matrix = self.station.io.matrix
         for address, module in self.modules.items():
-            gun = matrix.gun_of(address)
+            gun = matrix.gun_of(ModuleId(self.bus, address))
             if gun is None:
                 free = self.free_nodes.setdefault(address, Node())
                 self.plant.step(free, [module.output], dt)

@@ -13,6 +13,8 @@ class SimSettings:
     """The validated ``params`` of the ``modsim`` service."""
 
     bus: BusConfig
+    #: The profile's bus whose modules these are (None: the profile's only bus).
+    bus_name: str | None = None
     protocol: str = "uugreen"
     group: int = 0
     tick_s: float = 0.05

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 
 from pecc_core.policy import GunDemand, PoolView
+from pecc_core.power import ModuleId
 from pecc_plugins.policies.capacity import Thermal, per_gun_limit, ratings
 
 
@@ -32,8 +33,8 @@ def drawing(demand: GunDemand | None) -> bool:
 
 
 def not_under_load(
-    modules: Mapping[str, Sequence[int]], demands: Sequence[GunDemand], pool: PoolView
-) -> dict[str, tuple[int, ...]]:
+    modules: Mapping[str, Sequence[ModuleId]], demands: Sequence[GunDemand], pool: PoolView
+) -> dict[str, tuple[ModuleId, ...]]:
     """``modules`` without those another gun is drawing current on (they come in a later step).
 
     For policies that decide modules without looking at where they are now
@@ -51,11 +52,11 @@ def not_under_load(
     }
 
 
-def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) -> dict[str, dict[int, float]]:
+def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) -> dict[str, dict[ModuleId, float]]:
     """Per active gun, the usable modules it can reach and what each gives at its voltage.
 
-    Modules that cannot deliver at the gun's voltage are left out; addresses
-    are in ascending order. Computed once per allocation: it is the costly
+    Modules that cannot deliver at the gun's voltage are left out; modules
+    are in ascending order (bus, then address). Computed once per allocation: it is the costly
     part (guns x modules), so each module's reach and rating are looked up
     once, not once per gun, and :meth:`Rating.at` is written out inline.
     Neighbours alike (the same reach and derated rating: a cabinet of one
@@ -63,17 +64,17 @@ def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) ->
     per gun: 72 guns over 48 such modules are 72 runs, not 3456 modules.
     """
     reach = pool.reach
-    runs: list[tuple[tuple[frozenset[str] | None, float, float, float, float], list[int]]] = []
+    runs: list[tuple[tuple[frozenset[str] | None, float, float, float, float], list[ModuleId]]] = []
     for r in ratings(pool, thermal):
-        key = (reach.get(r.address), r.voltage_min, r.voltage_max, r.current_max, r.power_max)
+        key = (reach.get(r.module), r.voltage_min, r.voltage_max, r.current_max, r.power_max)
         if runs and runs[-1][0] == key:
-            runs[-1][1].append(r.address)
+            runs[-1][1].append(r.module)
         else:
-            runs.append((key, [r.address]))
-    found: dict[str, dict[int, float]] = {}
+            runs.append((key, [r.module]))
+    found: dict[str, dict[ModuleId, float]] = {}
     for d in active:
         gun, voltage = d.gun, d.voltage
-        powers: dict[int, float] = {}
+        powers: dict[ModuleId, float] = {}
         for (allowed, v_min, v_max, i_max, p_max), addresses in runs:
             if allowed and gun not in allowed:
                 continue
@@ -89,13 +90,13 @@ def candidates(pool: PoolView, active: Sequence[GunDemand], thermal: Thermal) ->
     return found
 
 
-def holdings(pool: PoolView) -> dict[str, list[int]]:
+def holdings(pool: PoolView) -> dict[str, list[ModuleId]]:
     """The modules switched onto each gun now, in ascending order.
 
     One pass over the pool, where asking each gun's every candidate whom it
     is assigned to is guns x modules.
     """
-    held: dict[str, list[int]] = {}
+    held: dict[str, list[ModuleId]] = {}
     assigned = pool.assigned
     for address in sorted(assigned):
         gun = assigned[address]
@@ -109,8 +110,8 @@ def assign(
     demands: Sequence[GunDemand],
     targets: Mapping[str, int],
     order: Sequence[str],
-    reachable: Mapping[str, Mapping[int, float]],
-) -> dict[str, tuple[int, ...]]:
+    reachable: Mapping[str, Mapping[ModuleId, float]],
+) -> dict[str, tuple[ModuleId, ...]]:
     """Modules per gun meeting ``targets`` as far as the pool allows (see the module doc).
 
     :param targets: desired module count per active gun (capped here by the matrix limit).
@@ -154,16 +155,16 @@ def assign(
 
 def _pick(
     gun: str,
-    reachable: Iterable[int],
-    taken: set[int],
-    surplus: Mapping[int, str],
+    reachable: Iterable[ModuleId],
+    taken: set[ModuleId],
+    surplus: Mapping[ModuleId, str],
     pool: PoolView,
     by_gun: Mapping[str, GunDemand],
-    scarcity: Mapping[int, int],
-) -> int | None:
+    scarcity: Mapping[ModuleId, int],
+) -> ModuleId | None:
     """The module ``gun`` takes next: a free one (scarcest first), else another gun's surplus."""
-    best_free: tuple[int, int] | None = None
-    best_surplus: tuple[int, int] | None = None
+    best_free: tuple[int, ModuleId] | None = None
+    best_surplus: tuple[int, ModuleId] | None = None
     for address in reachable:
         if address in taken:
             continue

@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from pecc_core.policy import Allocation, GunDemand, PoolView
-from pecc_core.power import ModuleState
+from pecc_core.power import ModuleId, ModuleState
 
 #: Scaling under the site cap leaves this relative margin so that rounding
 #: can never make the sum of the caps exceed the cap.
@@ -45,7 +45,7 @@ class Thermal:
 class Rating:
     """A usable module's limits with its thermal derating applied."""
 
-    address: int
+    module: ModuleId
     voltage_min: float
     voltage_max: float
     current_max: float
@@ -57,7 +57,7 @@ class Rating:
         if not module.usable:
             return None
         f = thermal.factor(module.temperature)
-        return cls(module.address, module.voltage_min, module.voltage_max, module.current_max * f, module.power_max * f)
+        return cls(module.id, module.voltage_min, module.voltage_max, module.current_max * f, module.power_max * f)
 
     def at(self, voltage: float) -> float:
         """The most it can deliver at ``voltage`` (W).
@@ -73,7 +73,7 @@ class Rating:
 
 
 def ratings(pool: PoolView, thermal: Thermal) -> list[Rating]:
-    """The derated ratings of the pool's usable modules, by address."""
+    """The derated ratings of the pool's usable modules, in module order."""
     rated = (Rating.of(pool.modules[a], thermal) for a in sorted(pool.modules))
     return [r for r in rated if r is not None]
 
@@ -84,7 +84,7 @@ def module_power(module: ModuleState, voltage: float, thermal: Thermal) -> float
     return 0.0 if rating is None else rating.at(voltage)
 
 
-def gun_capability(addresses: Iterable[int], pool: PoolView, voltage: float, thermal: Thermal) -> float:
+def gun_capability(addresses: Iterable[ModuleId], pool: PoolView, voltage: float, thermal: Thermal) -> float:
     """The summed derated power of ``addresses`` at ``voltage`` (W)."""
     modules = pool.modules
     return sum(module_power(modules[a], voltage, thermal) for a in addresses)
@@ -104,7 +104,7 @@ def scale_to_site(power: dict[str, float], site_power_max: float | None) -> dict
 def finish(
     demands: Sequence[GunDemand],
     pool: PoolView,
-    modules: Mapping[str, Sequence[int]],
+    modules: Mapping[str, Sequence[ModuleId]],
     thermal: Thermal,
 ) -> Allocation:
     """The allocation of ``modules`` with caps every policy shares.
@@ -129,9 +129,9 @@ def finish(
     return Allocation(modules=given, power=scale_to_site(power, pool.site_power_max))
 
 
-def reaches(pool: PoolView, address: int, gun: str) -> bool:
-    """True when ``address`` can be switched onto ``gun`` (an empty reach means every gun)."""
-    reach = pool.reach.get(address)
+def reaches(pool: PoolView, module: ModuleId, gun: str) -> bool:
+    """True when ``module`` can be switched onto ``gun`` (an empty reach means every gun)."""
+    reach = pool.reach.get(module)
     return not reach or gun in reach
 
 

@@ -41,6 +41,7 @@ from typing import Any
 from marshmallow import fields, post_load, validate
 
 from pecc_core.policy import Allocation, GunDemand, PoolView
+from pecc_core.power import ModuleId
 from pecc_core.sharing import fair_shares
 from pecc_plugins.policies.assign import assign, candidates, holdings
 from pecc_plugins.policies.capacity import (
@@ -129,7 +130,7 @@ class DynamicPolicy:
         self,
         active: Sequence[GunDemand],
         pool: PoolView,
-        reachable: dict[str, dict[int, float]],
+        reachable: dict[str, dict[ModuleId, float]],
         need: dict[str, float],
         unit: dict[str, float],
     ) -> dict[str, int]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pecc_core.policy import GunDemand, LimitPolicy, PoolView
-from pecc_core.power import ModuleState
+from pecc_core.power import ModuleId, ModuleState
 from pecc_core.profile import Profile
 from pecc_plugins.policies.assign import drawing
 from pecc_plugins.policies.capacity import Rating, Thermal
@@ -86,13 +86,14 @@ def run(scenario: Scenario, profile: Profile, policy: LimitPolicy, name: str) ->
     if missing:
         raise ScenarioError(f"scenario {scenario.name!r} uses guns {missing} that profile {profile.name!r} lacks")
     modules = {
-        m.address: ModuleState(
-            m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max, online=True, temperature=AMBIENT_C
+        m.id: ModuleState(
+            m.address, m.voltage_min, m.voltage_max, m.current_max, m.power_max,
+            online=True, temperature=AMBIENT_C, bus=m.bus,
         )
         for m in profile.power.modules
     }
-    reach = {m.address: frozenset(m.guns) for m in profile.power.modules}
-    assigned: dict[int, str | None] = dict.fromkeys(modules)
+    reach = {m.id: frozenset(m.guns) for m in profile.power.modules}
+    assigned: dict[ModuleId, str | None] = dict.fromkeys(modules)
     arrivals = sorted(scenario.cars, key=lambda c: (c.arrive_s, c.gun))
     plugged: dict[str, _Session] = {}
     tally = _Tally()
@@ -147,8 +148,8 @@ def _demand(scenario: Scenario, gun_power: float, gun_current: float, session: _
 def _draw(
     demands: Sequence[GunDemand],
     caps: Mapping[str, float],
-    modules: dict[int, ModuleState],
-    owner: dict[int, str],
+    modules: dict[ModuleId, ModuleState],
+    owner: dict[ModuleId, str],
 ) -> dict[str, tuple[float, float]]:
     """(drawn, wanted) power per charging gun: the car's want within the cap and its modules."""
     capability: dict[str, float] = {}
@@ -166,7 +167,7 @@ def _draw(
 
 
 def _heat(
-    modules: dict[int, ModuleState], owner: dict[int, str], drawn: dict[str, tuple[float, float]], dt: float
+    modules: dict[ModuleId, ModuleState], owner: dict[ModuleId, str], drawn: dict[str, tuple[float, float]], dt: float
 ) -> float:
     """Move every module's temperature towards what its load holds it at; the hottest (°C)."""
     count: dict[str, int] = {}

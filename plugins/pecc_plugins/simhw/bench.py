@@ -30,7 +30,7 @@ from pecc_core.asyncutil import call_maybe_async, cancel
 from pecc_core.io import IO_ROLES, ContactorError, ImdSample, Io
 from pecc_core.model import Isolation, Phase, Target
 from pecc_core.plugins import PluginManager
-from pecc_core.power import Fault
+from pecc_core.power import Fault, ModuleId
 from pecc_core.profile.model import PluginChoice, Profile
 from pecc_plugins import simio
 from pecc_plugins.canbus.unixbus import BusHub, socket_path
@@ -104,6 +104,8 @@ class Bench:
         self.guns = {g.id: Car() for g in self.profile.guns}
         self.hub = BusHub(self.settings.bus.channel)
         self.modsim = ModSim(self.settings, self)
+        #: Every module the relay matrix switches, of every bus.
+        self._module_ids = tuple(m.id for m in self.profile.power.modules)
         self._server: asyncio.Server | None = None
         self._peers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -150,7 +152,7 @@ class Bench:
             "imd": {g: _sample(self.imd.sample(g)) for g in self.guns},
             "selftest": dict(self._self_tests),
             "supervision": {g: self.supervision.allowed(g) for g in self.guns},
-            "matrix": {str(m): self.io.matrix.gun_of(m) for m in self.modsim.modules},
+            "matrix": {str(m): self.io.matrix.gun_of(m) for m in self._module_ids},
             "estop": {g: self.estop.pressed(g) for g in self.guns},
             # a DC meter's resolution: the state changes (and goes out) when the reading does
             "connector": {g: _reading(self.connector.voltage(g)) for g in self.guns},
@@ -221,7 +223,7 @@ class Bench:
             self._spawn(self._self_test(self._gun(msg["gun"]), float(msg["voltage"]), int(msg["id"])))
         elif op == "matrix":
             gun = msg["gun"]
-            self._spawn(io.matrix.connect(int(msg["module"]), None if gun is None else self._gun(gun)))
+            self._spawn(io.matrix.connect(self._module(msg["module"]), None if gun is None else self._gun(gun)))
         elif op == "car":
             t = msg["target"]
             self.guns[self._gun(msg["gun"])].target = (
@@ -269,6 +271,12 @@ class Bench:
             sim.clear(int(msg["module"]))
         else:
             raise ValueError(f"unknown injection {what!r}")
+
+    def _module(self, text: Any) -> ModuleId:
+        module = ModuleId.parse(str(text), [bus.name for bus in self.profile.power.buses])
+        if module not in self._module_ids:
+            raise KeyError(f"no module {module}")
+        return module
 
     def _gun(self, gun: Any) -> str:
         if gun not in self.guns:

@@ -22,6 +22,7 @@ from pecc_core.asyncutil import cancel
 from pecc_core.episode import Episode
 from pecc_core.io import ContactorError, ImdSample
 from pecc_core.model import Isolation
+from pecc_core.power import ModuleId
 from pecc_core.profile.model import Profile
 from pecc_core.profile.schema import Integer, StrictSchema, String, between
 from pecc_plugins.canbus.unixbus import socket_path
@@ -226,21 +227,21 @@ class LinkSupervision(_LinkDriver):
 
 
 class LinkRelayMatrix(_LinkDriver):
-    async def connect(self, module: int, gun: str | None) -> None:
+    async def connect(self, module: ModuleId, gun: str | None) -> None:
         """Command the relays and wait (bounded) for their feedback; never raises.
 
         The pool reads :meth:`gun_of` after the move: the feedback, not the
         command, says where the module is (as with the GPIO matrix).
         """
         try:
-            self.link.send({"op": "matrix", "module": module, "gun": gun})
+            self.link.send({"op": "matrix", "module": str(module), "gun": gun})
         except LinkError as exc:
-            log.warning("module %d: cannot switch onto %s: %s", module, gun or "no gun", exc)
+            log.warning("module %s: cannot switch onto %s: %s", module, gun or "no gun", exc)
             return
         if not await self.link.until(lambda: self.gun_of(module) == gun, self.timeout):
-            log.warning("module %d: the relays did not confirm the switch onto %s", module, gun or "no gun")
+            log.warning("module %s: the relays did not confirm the switch onto %s", module, gun or "no gun")
 
-    def gun_of(self, module: int) -> str | None:
+    def gun_of(self, module: ModuleId) -> str | None:
         gun = self.link.state["matrix"].get(str(module))
         return None if gun is None else str(gun)
 

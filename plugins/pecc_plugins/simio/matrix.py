@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pecc_core.power import ModuleId
 from pecc_core.profile.model import Profile
 from pecc_core.profile.schema import Integer, StrictSchema, between
 
@@ -22,17 +23,17 @@ class SimRelayMatrix:
 
     def __init__(self, switching_ms: int = 20) -> None:
         self._delay = switching_ms / 1000
-        self._gun_of: dict[int, str | None] = {}
+        self._gun_of: dict[ModuleId, str | None] = {}
 
     @classmethod
     def from_profile(cls, params: dict[str, Any], profile: Profile) -> SimRelayMatrix:
         return cls(**params)
 
-    async def connect(self, module: int, gun: str | None) -> None:
+    async def connect(self, module: ModuleId, gun: str | None) -> None:
         # Break before make: the module leaves its gun first, then joins the new one.
         self._gun_of[module] = None
         await asyncio.sleep(self._delay)
         self._gun_of[module] = gun
 
-    def gun_of(self, module: int) -> str | None:
+    def gun_of(self, module: ModuleId) -> str | None:
         return self._gun_of.get(module)

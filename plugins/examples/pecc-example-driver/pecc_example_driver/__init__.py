@@ -52,6 +52,7 @@ class StageDriver:
                 min(m.voltage_max, cap) if cap is not None else m.voltage_max,
                 m.current_max,
                 m.power_max,
+                bus=m.bus,
             )
             for m in modules
         }
