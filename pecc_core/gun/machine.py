@@ -437,7 +437,8 @@ class Gun:
             await self.contactors.switch(True)
         except ContactorError as exc:
             if count == self.readout.inoperative_count:
-                self.fault_monitor.condition("contactors", True, str(exc))
+                # an emergency, as the cycle's check raises it: opened now, not by the safe-down later
+                self.fault_monitor.condition("contactors", True, str(exc), emergency=True)
                 raise InternalRefused(str(exc)) from None
         if count != self.readout.inoperative_count:
             if self.state not in INOPERATIVE_STATES:  # already back in standby: open again

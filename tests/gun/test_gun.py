@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, ValueRefused
-from pecc_core.gun import Event, GunState
+from pecc_core.gun import Event, Gun, GunState
 from pecc_core.model import Contactors, Isolation, Operational, Phase, Target
 from pecc_core.power import Fault
 from pecc_core.station import Station
@@ -208,6 +209,31 @@ async def test_fault_during_charge(station: Station, inject, heal, text) -> None
     await eventually(gun.in_standby, what="operative standby")
     assert gun.report().operational is Operational.OPERATIVE
     assert any(not active for _, _, active in recorder.faults)
+
+
+@pytest.mark.parametrize(
+    "close",
+    [lambda gun: gun.set_contactors(True), lambda gun: gun.cable_check(400)],
+    ids=["contactorsStatus", "cableCheck"],
+)
+async def test_a_close_the_feedback_denies_opens_at_once(
+    station: Station, close: Callable[[Gun], Awaitable[None]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A contactor fault is an emergency however it is found: commanded open in the refusal's own step.
+
+    Found by the request's own close (not the cycle's check), it opened only
+    with the normal safe-down, a loop step or more later.
+    """
+    gun = station.guns["1-1"]
+    station.io.contactors.stick(gun.id, False)  # a broken coil: the feedback stays open
+    with pytest.raises(InternalRefused, match="feedback says open"):
+        await close(gun)
+    assert "contactors" in gun.faults and gun.state is S.INOPERATIVE
+    assert not gun.contactors.commanded_closed  # the emergency opening: commanded now, its task runs next
+    assert gun.report().driven_voltage == gun.report().driven_current == 0.0
+    assert any("EMERGENCY SHUTDOWN" in r.getMessage() for r in caplog.records), caplog.text
+    await one_cycle(station)
+    assert not station.io.contactors.commanded(gun.id)
 
 
 async def test_measured_over_voltage_is_a_fault(station: Station) -> None:
