@@ -37,7 +37,7 @@ from pecc_plugins.canbus.load import BusLoad, worst_case_bits
 from pecc_plugins.canbus.polling import DriverTiming, PollFrames
 
 if TYPE_CHECKING:
-    from pecc_core.profile.model import Profile
+    from pecc_core.profile.model import PowerBusConfig, Profile
     from pecc_core.registry import Registry
 
 #: Above this steady load (%) a charging bus is busy: a setpoint waits behind other frames
@@ -149,23 +149,33 @@ def budget(
     )
 
 
-def profile_budget(profile: Profile, registry: Callable[[str], Registry]) -> Budget | None:
-    """The busiest case of the profile's ``[power]`` bus (its params already validated by the driver)."""
-    power = profile.power
+def bus_budget(profile: Profile, power_bus: PowerBusConfig, registry: Callable[[str], Registry]) -> Budget | None:
+    """The estimate of one of the profile's buses (its driver's params already validated).
+
+    Its guns are those its modules can be switched onto (every gun when one
+    of them reaches all).
+    """
+    reach: set[str] = set()
+    for module in power_bus.modules:
+        if not module.guns:
+            reach = {gun.id for gun in profile.guns}
+            break
+        reach.update(module.guns)
     return budget(
-        registry("power_driver").get(power.driver.name).factory,
-        power.driver.params,
-        len(power.modules),
-        len(profile.guns),
-        power.max_modules_per_gun,
+        registry("power_driver").get(power_bus.driver.name).factory,
+        power_bus.driver.params,
+        len(power_bus.modules),
+        len(reach),
+        profile.power.max_modules_per_gun,
         profile.timings.control_cycle_ms / 1000,
     )
 
 
 def check_profile(profile: Profile, registry: Callable[[str], Registry]) -> list[Finding]:
-    """The budget's warning or refusal, keyed ``power``; nothing while the bus fits under :data:`WARN_PERCENT`."""
-    found = profile_budget(profile, registry)
-    if found is None:
-        return []
-    row = found.finding("power")
-    return [] if row.status is Status.OK else [row]
+    """Each bus's warning or refusal, keyed where the profile writes the bus; nothing for a bus that fits."""
+    rows = []
+    for power_bus in profile.power.buses:
+        found = bus_budget(profile, power_bus, registry)
+        if found is not None and (row := found.finding(power_bus.key)).status is not Status.OK:
+            rows.append(row)
+    return rows

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import can
 
 from pecc_core.doctor import SIMULATED, Check, Finding, fail, ok, warn
-from pecc_plugins.canbus.budget import profile_budget
+from pecc_plugins.canbus.budget import bus_budget
 from pecc_plugins.canbus.decoder import Decoded, FrameDecoder
 from pecc_plugins.canbus.iplink import LinkState, link_state
 from pecc_plugins.canbus.monitor import driver_bus, watch
@@ -47,10 +47,13 @@ _KEY = "power.driver.params"
 
 def checks(profile: Profile, registry: Callable[[str], Registry]) -> list[Check]:
     """The checks of each of the profile's buses whose driver is a CAN driver with a frame decoder."""
-    return [check for power_bus in profile.power.buses for check in _bus_checks(power_bus, registry)]
+    buses = profile.power.buses
+    return [check for power_bus in buses for check in _bus_checks(profile, power_bus, registry, len(buses) > 1)]
 
 
-def _bus_checks(power_bus: PowerBusConfig, registry: Callable[[str], Registry]) -> list[Check]:
+def _bus_checks(
+    profile: Profile, power_bus: PowerBusConfig, registry: Callable[[str], Registry], named: bool
+) -> list[Check]:
     choice = power_bus.driver
     found = driver_bus(registry("power_driver").get(choice.name).factory, choice.params)
     if found is None:
@@ -58,9 +61,10 @@ def _bus_checks(power_bus: PowerBusConfig, registry: Callable[[str], Registry]) 
     bus, decoder = found
     modules = power_bus.modules
     offered = [Check(f"can {bus.channel}", lambda: bus_check(bus, decoder, choice.name, modules))]
-    budget = profile_budget(profile, registry)
+    budget = bus_budget(profile, power_bus, registry)
     if budget is not None:
-        offered.append(Check("can load", lambda: [budget.finding("can load")]))
+        load = f"can load {power_bus.name}" if named else "can load"
+        offered.append(Check(load, lambda: [budget.finding(load)]))
     return offered
 
 
