@@ -243,20 +243,24 @@ class HasBusTap(Protocol):
 
 @runtime_checkable
 class InjectsModuleFaults(Protocol):
-    """A module simulator's fault injections, by module address (a service's capability).
+    """A module simulator's fault injections, by module (a service's capability).
 
-    The control API finds the station's simulator among its services with
-    ``isinstance(service, InjectsModuleFaults)``.
+    The control API finds the simulator of a module among the station's
+    services with ``isinstance(service, InjectsModuleFaults)`` and
+    :meth:`simulates`.
     """
 
-    def silence(self, address: int, silent: bool = True) -> None:
+    def simulates(self, module: ModuleId) -> bool:
+        """True when ``module`` is one of this simulator's."""
+
+    def silence(self, module: ModuleId, silent: bool = True) -> None:
         """Make a module deaf and mute (``silent``), or let it answer again."""
 
-    def inject(self, address: int, bit: int, active: bool = True) -> None:
+    def inject(self, module: ModuleId, bit: int, active: bool = True) -> None:
         """Set or clear a raw status bit of the module's protocol."""
 
-    def fault(self, address: int, fault: Fault, active: bool = True) -> None:
+    def fault(self, module: ModuleId, fault: Fault, active: bool = True) -> None:
         """Raise or clear ``fault``; :class:`ValueError` if the protocol cannot report it."""
 
-    def clear(self, address: int) -> None:
+    def clear(self, module: ModuleId) -> None:
         """Undo every injection on the module."""

@@ -134,6 +134,6 @@ def _module_text(module: ModuleState | None) -> str:
     if module is None:
         return ""
     if not module.online:
-        return f"power module {module.address} is not answering"
+        return f"power module {module.id} is not answering"
     faults = ", ".join(sorted(module.faults))
-    return f"power module {module.address} fault: {faults}"
+    return f"power module {module.id} fault: {faults}"

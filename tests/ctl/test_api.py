@@ -19,9 +19,12 @@ async def test_reading_routes_describe_guns_modules_and_limits(ctl: Ctl) -> None
     gun = guns["1-1"]
     assert gun["state"] == "standby" and gun["contactors"] == "open" and gun["secc_connected"] is False
     assert gun["modules"] and gun["limits"]["voltage_max"] > 0 and gun["path"].startswith("/")
+    assert gun["modules"] == [str(m) for m in ctl.runtime.station.pool.modules_of("1-1")]  # "can:1"
     status, body = await ctl.http("GET", "/api/modules")
     assert status == 200
-    assert {m["address"] for m in body["modules"]} == set(ctl.runtime.station.power.modules)
+    assert {(m["id"], m["bus"], m["address"]) for m in body["modules"]} == {
+        (f"can:{m.address}", "can", m.address) for m in ctl.runtime.station.power.modules
+    }
     assert all(m["online"] for m in body["modules"])
     status, body = await ctl.http("GET", "/api/limits")
     assert status == 200 and body["site_max_power_w"] == ctl.runtime.profile.site.max_power_w
@@ -165,7 +168,7 @@ async def test_sim_module_routes_silence_and_fault_a_module(ctl: Ctl) -> None:
     async with asyncio.timeout(3):
         while module.usable:
             await asyncio.sleep(0.02)
-    assert (await ctl.http("POST", f"/api/sim/modules/{address}/clear"))[0] == 200
+    assert (await ctl.http("POST", f"/api/sim/modules/{address.address}/clear"))[0] == 200  # one bus: the address
     status, _ = await ctl.http("POST", f"/api/sim/modules/{address}/silence", {"silent": True})
     assert status == 200
     async with asyncio.timeout(5):
@@ -177,6 +180,8 @@ async def test_sim_module_routes_silence_and_fault_a_module(ctl: Ctl) -> None:
             await asyncio.sleep(0.02)
     status, body = await ctl.http("POST", "/api/sim/modules/999/silence", {"silent": True})
     assert status == 404 and "no module '999'" in body["error"]
+    status, body = await ctl.http("POST", f"/api/sim/modules/can2:{address.address}/silence", {"silent": True})
+    assert status == 404 and f"no module 'can2:{address.address}'" in body["error"]
     status, body = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "gremlins"})
     assert status == 400 and "gremlins" in body["error"]
     status, _ = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"bit": 21})  # DC/DC failure

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pecc_core.gun import FaultChange
 from pecc_core.power import BusStats, HasBusStats, InjectsModuleFaults
+from pecc_core.stage import PowerStage
 from pecc_core.transport import HasTransportStats
 from pecc_plugins.ctl.metrics import exposition
 from pecc_plugins.ctl.snapshot import Snapshot, capture
@@ -48,7 +49,7 @@ def snapshot_with(ctl: Ctl, **parts: Any) -> Snapshot:
 async def test_the_sim_station_s_parts_offer_the_capabilities(ctl: Ctl) -> None:
     runtime = ctl.runtime
     assert isinstance(runtime.transport, HasTransportStats)  # PEP-WS
-    assert isinstance(runtime.station.driver, HasBusStats)  # the uugreen CAN driver
+    assert isinstance(runtime.station.power.buses["can"], HasBusStats)  # the uugreen CAN driver
     assert [type(s).__name__ for s in runtime.station.services if isinstance(s, InjectsModuleFaults)] == ["ModSim"]
     assert not isinstance(object(), (HasTransportStats, HasBusStats, InjectsModuleFaults))
 
@@ -97,17 +98,20 @@ class CountedBus:
 
 
 async def test_any_driver_s_bus_counters_are_read_through_the_protocol_and_none_without_them(ctl: Ctl) -> None:
-    real = ctl.runtime.station.driver
+    real = ctl.runtime.station.power.buses["can"]
     on_bus = types.SimpleNamespace(bus_ok=True, modules=real.modules, link=CountedBus())
-    counted = samples(snapshot_with(ctl, driver=on_bus))
-    bus = (("bus", "rs485-0"),)
+    silent = types.SimpleNamespace(bus_ok=True, modules={}, link=CountedBus())  # a second bus, no modules
+    counted = samples(snapshot_with(ctl, power=PowerStage({"can": on_bus, "can2": silent})))
+    bus = (("bus", "can"),)  # the bus's name in the profile, whatever its link calls itself
+    assert counted[("pecc_can_frames_sent_total", (("bus", "can2"),))] == 11  # one series per bus
     assert counted[("pecc_can_frames_sent_total", bus)] == 11
     assert counted[("pecc_can_frames_received_total", bus)] == 13
     assert counted[("pecc_can_frames_dropped_total", bus)] == 2
     assert counted[("pecc_can_bus_error_episodes_total", bus)] == 1 + 2 + 4  # episodes, deaths, failed opens
     assert counted[("pecc_can_bus_load_ratio", bus)] == 0.125
     off_bus = types.SimpleNamespace(bus_ok=True, modules=real.modules)
-    assert not any(name.startswith("pecc_can_") for name, _ in samples(snapshot_with(ctl, driver=off_bus)))
+    off_stage = PowerStage({"can": off_bus})
+    assert not any(name.startswith("pecc_can_") for name, _ in samples(snapshot_with(ctl, power=off_stage)))
 
 
 async def test_the_recorder_s_hooks_are_a_plugin_of_the_running_station_only(ctl: Ctl) -> None:

@@ -120,10 +120,10 @@ async def test_the_page_lists_every_gun_follows_a_charge_and_shows_a_fault(
 
     # A module of an idle gun reports a fault: its tile shows it, and the gun's fault (raised
     # while the module is on it, cleared once the policy moves it away) is in the events.
-    address = station.pool.modules_of("2-1")[0]
-    tile = f"document.querySelector('[data-module=\"{address}\"] [data-field=\"faults\"]').textContent"
+    module = station.pool.modules_of("2-1")[0]
+    tile = f"document.querySelector('[data-module=\"{module.address}\"] [data-field=\"faults\"]').textContent"
     started = time.monotonic()
-    status, body = await ctl.http("POST", f"/api/sim/modules/{address}/fault", {"fault": "hardware"})
+    status, body = await ctl.http("POST", f"/api/sim/modules/{module}/fault", {"fault": "hardware"})
     assert status == 200, body
     await in_page(browser, f"{tile} === 'hardware'", FAULT_TIMEOUT, "the fault on the module's tile")
     elapsed = time.monotonic() - started
@@ -134,7 +134,7 @@ async def test_the_page_lists_every_gun_follows_a_charge_and_shows_a_fault(
         FAULT_TIMEOUT,
         "the gun's fault in the events",
     )
-    assert f"power module {address} fault: hardware" in raised
+    assert f"power module {module} fault: hardware" in raised
     with capsys.disabled():
         print(f"\ndashboard: injected module fault shown {elapsed * 1000:.0f} ms after the request; "
               f"1-1 showed power values {sorted(seen)} kW while charging")
@@ -231,7 +231,7 @@ async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: 
         snapshot = await first_snapshot(response, PAGE_TIMEOUT)
         stream = read_sse(response)
         assert [g["id"] for g in snapshot["guns"]] == list(station.guns)
-        assert {m["address"] for m in snapshot["modules"]} == set(station.power.modules)
+        assert {m["id"] for m in snapshot["modules"]} == {str(m) for m in station.power.modules}
         assert {"state", "measured_voltage", "faults", "energy_wh", "session"} <= set(snapshot["guns"][0])
         assert set(snapshot["site"]) == {"power_w", "max_power_w"}
 

@@ -13,6 +13,7 @@ from typing import Any
 import can
 import pytest
 
+from pecc_core.power import ModuleId
 from pecc_plugins.ctl.incidents import Capture, IncidentStore
 from pecc_plugins.ctl.ring import BudgetRing, Ring
 
@@ -55,18 +56,20 @@ def test_a_copy_does_not_change_with_the_ring() -> None:
 # -- the store ------------------------------------------------------------------------------
 
 EPOCH = 1_790_000_000.0  # loop time 0 in Unix time
+A2, B1 = ModuleId("a", 2), ModuleId("b", 1)
 
 
 def capture(t: float, gun: str = "1-1", frames: int = 10, payload: int = 0) -> Capture:
     """An incident at loop time ``t``: ``frames`` CAN frames and PEP-WS frames before it."""
-    can_frames = [(t - i * 0.1, i % 2 == 0, 0x02204000 + i, True, bytes(8)) for i in range(frames)][::-1]
+    # two buses: the even frames on the first (BLF channel 0), the odd ones on the second
+    can_frames = [(t - i * 0.1, i % 2 == 0, 0x02204000 + i, True, bytes(8), i % 2) for i in range(frames)][::-1]
     status = b'{"kind":"status"}' + b" " * payload
     pepws = [(t - 1.0, gun, False, len(status), status), (t - 0.5, "other", True, 2, "{}"),
              (t - 0.2, gun, True, 70_000, "[" * 10)]
-    timeline = [(t, gun, "fault", ("gun 1-1: power module 1 fault: hardware", True)), (t, gun, "modules", (1, 2))]
+    timeline = [(t, gun, "fault", ("gun 1-1: power module 1 fault: hardware", True)), (t, gun, "modules", (A2, B1))]
     cause = {"t": t, "gun": gun, "reason": "fault", "detail": "power module 1 fault", "kind": "module",
-             "modules": [1]}
-    return Capture(t - 30.0, t + 3.0, EPOCH, (gun,), [cause], {"bus": {"driver": "test"}},
+             "modules": [A2]}
+    return Capture(t - 30.0, t + 3.0, EPOCH, (gun,), [cause], {"buses": [{"name": "a", "channel": 0}]},
                    can_frames, pepws, timeline)
 
 
@@ -78,14 +81,18 @@ def test_an_incident_holds_its_files(tmp_path: Path) -> None:
     frames = list(can.BLFReader(folder / "can.blf"))
     assert len(frames) == 10 and frames[-1].arbitration_id == 0x02204000
     assert frames[-1].timestamp == pytest.approx(EPOCH + 100.0) and frames[-1].is_rx
+    assert [f.channel for f in frames[-2:]] == [1, 0]  # each bus on its own channel
     lines = [json.loads(line) for line in (folder / "pepws.jsonl").read_text().splitlines()]
     assert lines == [
         {"ts": EPOCH + 99.0, "gun": "1-1", "dir": "tx", "frame": '{"kind":"status"}'},
         {"ts": EPOCH + 99.8, "gun": "1-1", "dir": "rx", "cut_from": 70_000, "frame": "[" * 10},
     ]
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["modules"] == {"1-1": [1, 2]} and manifest["entries"]["can.blf"] == 10
-    assert manifest["bus"] == {"driver": "test"} and manifest["causes"][0]["ts"] == EPOCH + 100.0
+    assert manifest["modules"] == {"1-1": ["a:2", "b:1"]} and manifest["entries"]["can.blf"] == 10
+    assert manifest["buses"] == [{"name": "a", "channel": 0}] and manifest["causes"][0]["ts"] == EPOCH + 100.0
+    assert manifest["causes"][0]["modules"] == ["a:2"]
+    timeline = json.loads((folder / "timeline.json").read_text())
+    assert timeline[-1]["modules"] == ["a:2", "b:1"]
     assert store.list() == [entry]
     with zipfile.ZipFile(io.BytesIO(store.archive(entry["id"]) or b"")) as archive:
         assert sorted(archive.namelist()) == sorted(f"{entry['id']}/{f.name}" for f in folder.iterdir())
@@ -129,7 +136,7 @@ def test_two_incidents_in_the_same_millisecond_get_their_own_ids(tmp_path: Path)
 def test_a_write_that_fails_halfway_lists_nothing_and_leaves_nothing(tmp_path: Path) -> None:
     store = IncidentStore(tmp_path, 50, 10**9)
     broken = capture(100.0)
-    broken.can.append((100.0, True, -1, True, b""))  # not an identifier: the CAN log fails mid-write
+    broken.can.append((100.0, True, -1, True, b"", 0))  # not an identifier: the CAN log fails mid-write
     with pytest.raises(struct.error):
         store.write(broken)
     assert store.list() == [] and list(tmp_path.iterdir()) == []

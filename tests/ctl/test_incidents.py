@@ -78,15 +78,17 @@ async def test_a_module_fault_mid_charge_is_written_as_an_incident(ctl: Ctl, tmp
     folder = tmp_path / incident["id"]
 
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert module in manifest["modules"]["1-1"] and other in manifest["modules"]["1-2"]
+    assert str(module) in manifest["modules"]["1-1"] and str(other) in manifest["modules"]["1-2"]
     assert [c["gun"] for c in manifest["causes"]] == ["1-1", "1-2"]
     assert manifest["causes"][0]["kind"] == "module" and f"power module {module}" in manifest["causes"][0]["detail"]
-    assert manifest["profile"]["sha256"] and manifest["pecc_version"] and manifest["bus"]["driver"] == "uugreen"
+    assert manifest["profile"]["sha256"] and manifest["pecc_version"]
+    assert [(b["name"], b["channel"], b["driver"]) for b in manifest["buses"]] == [("can", 0, "uugreen")]
 
     frames = list(can.BLFReader(folder / "can.blf"))
-    ours = [f for f in frames if f.is_extended_id and f.arbitration_id & UU_ADDRESS_MASK == uu_id(module)]
+    ours = [f for f in frames if f.is_extended_id and f.arbitration_id & UU_ADDRESS_MASK == uu_id(module.address)]
     assert any(not f.is_rx for f in ours), "no frame sent to the faulted module"
     assert any(f.is_rx for f in ours), "no frame from the faulted module"
+    assert {f.channel for f in frames} == {0}  # the profile's one bus
     # the window: the charge before the fault, and what came after it
     span = frames[-1].timestamp - frames[0].timestamp
     assert span >= 3.0, span

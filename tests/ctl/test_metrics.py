@@ -101,14 +101,14 @@ async def test_module_values_match_the_api(ctl: Ctl) -> None:
     samples = await metrics(ctl)
     modules = (await ctl.http("GET", "/api/modules"))[1]["modules"]
     for module in modules:
-        label = (("module", str(module["address"])),)
+        label = (("bus", module["bus"]), ("module", str(module["address"])))
         assert samples[("pecc_module_online", label)] == float(module["online"])
         assert samples[("pecc_module_usable", label)] == float(module["usable"])
         assert close(samples[("pecc_module_temperature_celsius", label)], module["temperature"], 1.0)
-        faulted = samples[("pecc_module_fault", (("fault", "hardware"), *label))]
+        faulted = samples[("pecc_module_fault", (label[0], ("fault", "hardware"), label[1]))]
         assert faulted == float("hardware" in module["faults"])
-    assert samples[("pecc_module_fault", (("fault", "hardware"), ("module", str(address))))] == 1
-    assert samples[("pecc_module_usable", (("module", str(address)),))] == 0
+    assert samples[("pecc_module_fault", (("bus", "can"), ("fault", "hardware"), ("module", str(address.address))))] == 1
+    assert samples[("pecc_module_usable", (("bus", "can"), ("module", str(address.address))))] == 0
 
 
 async def test_transport_can_and_allocation_metrics_count_what_happened(ctl: Ctl) -> None:
@@ -133,7 +133,7 @@ async def test_transport_can_and_allocation_metrics_count_what_happened(ctl: Ctl
     assert after[("pecc_transport_status_interval_seconds_count", ())] >= 1
     assert after[("pecc_transport_reply_latency_seconds_bucket", (("le", "+Inf"),))] == after[
         ("pecc_transport_reply_latency_seconds_count", ())]
-    bus = (("bus", "uugreen"),)
+    bus = (("bus", "can"),)  # the profile's name of the bus
     assert after[("pecc_can_frames_sent_total", bus)] > before[("pecc_can_frames_sent_total", bus)]
     assert after[("pecc_can_frames_received_total", bus)] > 0
     assert after[("pecc_can_frames_dropped_total", bus)] == 0

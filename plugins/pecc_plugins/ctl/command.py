@@ -38,6 +38,9 @@ ctl_app.add_typer(sim_app, name="sim")
 UrlOpt = Annotated[str | None, typer.Option(help="Control API URL, e.g. http://127.0.0.1:8766.")]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Profile whose 'ctl' service to reach.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
+ModuleArg = Annotated[
+    str, typer.Argument(metavar="MODULE", help="BUS:ADDRESS, e.g. can1:5 (on a station of one bus, the address alone).")
+]
 TokenOpt = Annotated[
     str | None,
     typer.Option(envvar="PECC_CTL_TOKEN", help="Bearer token (better: the PECC_CTL_TOKEN variable)."),
@@ -358,33 +361,33 @@ def sim_supervision(
 @sim_app.command("silence")
 def sim_silence(
     ctx: typer.Context,
-    address: int,
+    module: ModuleArg,
     off: Annotated[bool, typer.Option("--off", help="Make it answer again.")] = False,
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Make a simulated power module deaf and mute (or answer again with --off)."""
-    _send(ctx, url, profile, json_, "POST", f"/api/sim/modules/{address}/silence", {"silent": not off})
+    _send(ctx, url, profile, json_, "POST", f"/api/sim/modules/{module}/silence", {"silent": not off})
 
 
 @sim_app.command("module-fault")
 def sim_module_fault(
     ctx: typer.Context,
-    address: int,
+    module: ModuleArg,
     fault: str,
     clear: Annotated[bool, typer.Option("--clear", help="Stop reporting it.")] = False,
     url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Make a simulated module report FAULT: a name (hardware, over_temperature, ...) or a status bit number (21)."""
     what: dict[str, Any] = {"bit": int(fault)} if fault.isdigit() else {"fault": fault}
-    _send(ctx, url, profile, json_, "POST", f"/api/sim/modules/{address}/fault", {**what, "active": not clear})
+    _send(ctx, url, profile, json_, "POST", f"/api/sim/modules/{module}/fault", {**what, "active": not clear})
 
 
 @sim_app.command("clear")
 def sim_clear(
-    ctx: typer.Context, address: int, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False
+    ctx: typer.Context, module: ModuleArg, url: UrlOpt = None, profile: ProfileOpt = None, json_: JsonOpt = False
 ) -> None:
     """Undo every injection on a simulated module."""
-    _send(ctx, url, profile, json_, "POST", f"/api/sim/modules/{address}/clear", {})
+    _send(ctx, url, profile, json_, "POST", f"/api/sim/modules/{module}/clear", {})
 
 
 @ctl_app.command("token")

@@ -2,8 +2,9 @@
 
 Three rings (:class:`~.ring.Ring`), each pruned by time:
 
-- every CAN frame of the power driver's bus, both ways, through the
-  driver's tap (:class:`pecc_core.power.HasBusTap`);
+- every CAN frame of every bus, both ways, through each bus driver's tap
+  (:class:`pecc_core.power.HasBusTap`), with the bus's place in the
+  profile (its channel in the BLF file);
 - every PEP-WS frame of every gun, both ways, through the transport's tap
   (:class:`pecc_core.transport.HasFrameTap`): at most
   :data:`MAX_FRAME_BYTES` of them, a frame longer than :data:`FRAME_KEEP`
@@ -48,7 +49,7 @@ from pecc_core import hookimpl
 from pecc_core.asyncutil import cancel
 from pecc_core.clock import wall
 from pecc_core.gun.table import ACTIVE_STATES, Event
-from pecc_core.power import HasBusStats, HasBusTap, ModuleId
+from pecc_core.power import BusTap, HasBusTap, ModuleId
 from pecc_core.transport import HasFrameTap
 from pecc_plugins.ctl.incidents import CanEntry, Capture, FrameEntry, IncidentStore, TimelineEntry
 from pecc_plugins.ctl.ring import BudgetRing, Ring
@@ -122,10 +123,17 @@ class FlightRecorder:
     _sampler: asyncio.Task[None] | None = field(default=None, init=False)
     _writes: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _profile_digest: str | None = field(default=None, init=False)
+    #: a tap per bus that hands its frames over, with the bus's BLF channel in it
+    _taps: list[tuple[HasBusTap, BusTap]] = field(init=False)
 
     def __post_init__(self) -> None:
         keep = self.settings.window_s + self.settings.after_s
         self.bus = Ring(keep, MAX_ENTRIES)
+        self._taps = [
+            (driver, self._bus_tap(channel))
+            for channel, driver in enumerate(self.station.power.buses.values())
+            if isinstance(driver, HasBusTap)
+        ]
         self.frames = BudgetRing(keep, MAX_FRAME_BYTES, FRAME_OVERHEAD)
         self.timeline = Ring(keep, MAX_ENTRIES)
 
@@ -138,9 +146,8 @@ class FlightRecorder:
         self._profile_digest = await asyncio.to_thread(_digest, self.station)
         await asyncio.to_thread(self.store.clean)
         transport = self.station.transport
-        for driver in self.station.power.buses.values():
-            if isinstance(driver, HasBusTap):
-                driver.add_bus_tap(self._bus_frame)
+        for driver, tap in self._taps:
+            driver.add_bus_tap(tap)
         if isinstance(transport, HasFrameTap):
             transport.add_frame_tap(self._pepws_frame)
         self._sampler = loop.create_task(self._sample(), name="pecc-flight-recorder")
@@ -148,9 +155,8 @@ class FlightRecorder:
     async def stop(self) -> None:
         """Untap; the open incident written now; every write finished."""
         transport = self.station.transport
-        for driver in self.station.power.buses.values():
-            if isinstance(driver, HasBusTap):
-                driver.remove_bus_tap(self._bus_frame)
+        for driver, tap in self._taps:
+            driver.remove_bus_tap(tap)
         if isinstance(transport, HasFrameTap):
             transport.remove_frame_tap(self._pepws_frame)
         await cancel(self._sampler)
@@ -162,10 +168,15 @@ class FlightRecorder:
 
     # -- the taps: the hot path -----------------------------------------------------------
 
-    def _bus_frame(self, received: bool, frame: Any) -> None:
-        # the frame's numbers, not the can.Message: a tuple of untracked objects leaves the
-        # garbage collector's lists, so a full collection never walks the window's frames
-        self.bus.add((self._time(), received, frame.arbitration_id, frame.is_extended_id, frame.data))
+    def _bus_tap(self, channel: int) -> BusTap:
+        """The tap of the bus on BLF channel ``channel`` (its place in the profile)."""
+
+        def tap(received: bool, frame: Any) -> None:
+            # the frame's numbers, not the can.Message: a tuple of untracked objects leaves the
+            # garbage collector's lists, so a full collection never walks the window's frames
+            self.bus.add((self._time(), received, frame.arbitration_id, frame.is_extended_id, frame.data, channel))
+
+        return tap
 
     def _pepws_frame(self, gun: str, received: bool, frame: str | bytes) -> None:
         size = len(frame)
@@ -276,18 +287,16 @@ class FlightRecorder:
     def _manifest(self, incident: _Open) -> dict[str, Any]:
         """What the incident is about, beyond its times and causes (:mod:`.incidents` adds those)."""
         station = self.station
-        bus = station.profile.power.buses[0]
-        driver = station.power.buses[bus.name]
         guns = {g.id: g for g in station.profile.guns}
-        reach = {gun: [m.address for m in station.profile.power.modules if not m.guns or gun in m.guns]
+        reach = {gun: [str(m.id) for m in station.profile.power.modules if not m.guns or gun in m.guns]
                  for gun in incident.guns}
         return {
             "reachable_modules": reach,
             "paths": {gun: guns[gun].path for gun in incident.guns if gun in guns},
-            "bus": {
-                "name": driver.link.name if isinstance(driver, HasBusStats) else None,
-                "driver": bus.driver.name, "params": bus.driver.raw,
-            },
+            "buses": [
+                {"name": bus.name, "channel": channel, "driver": bus.driver.name, "params": bus.driver.raw}
+                for channel, bus in enumerate(station.profile.power.buses)
+            ],
             "more_causes": incident.more,
             "window_s": self.settings.window_s, "after_s": self.settings.after_s,
             "pecc_version": pecc_core.__version__,

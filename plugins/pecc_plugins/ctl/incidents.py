@@ -3,7 +3,8 @@
 Each incident is a directory ``<state dir>/incidents/<id>/`` holding
 
 - ``can.blf``: the CAN frames of the window, written by python-can's
-  :class:`can.BLFWriter` (``is_rx`` False for the frames PECC sent); read
+  :class:`can.BLFWriter` (``is_rx`` False for the frames PECC sent), each
+  bus on its own channel (``channel`` of the manifest's ``buses``); read
   it back with :class:`can.BLFReader`;
 - ``pepws.jsonl``: the PEP-WS frames of the incident's guns, one JSON
   object a line (``ts``, ``gun``, ``dir`` ``rx``/``tx``, ``frame`` as the
@@ -12,8 +13,8 @@ Each incident is a directory ``<state dir>/incidents/<id>/`` holding
 - ``timeline.json``: states, faults, SECC connections, measured V/I,
   setpoints and modules of the incident's guns;
 - ``manifest.json``: what, when, which guns and the modules they had in
-  the window (``modules``) or could have (``reachable_modules``), the bus,
-  the PECC version and the profile's digest.
+  the window (``modules``, ``can1:5``) or could have (``reachable_modules``),
+  the buses, the PECC version and the profile's digest.
 
 It is written into ``.tmp-<id>`` and renamed into place once complete, so
 a crash mid-write leaves no half-written incident in the list (the
@@ -47,6 +48,8 @@ from typing import Any
 
 import can
 
+from pecc_core.power import ModuleId
+
 log = logging.getLogger(__name__)
 
 TMP_PREFIX = ".tmp-"
@@ -57,7 +60,8 @@ TIMELINE = "timeline.json"
 #: An id as :func:`incident_id` makes them (and nothing that could leave the directory).
 ID_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[A-Za-z0-9_.-]+$")
 
-CanEntry = tuple[float, bool, int, bool, "bytes | bytearray"]  # loop time, received, id, extended, data
+#: loop time, received, id, extended, data, channel (the bus's place in the profile, from 0)
+CanEntry = tuple[float, bool, int, bool, "bytes | bytearray", int]
 FrameEntry = tuple[float, str, bool, int, str | bytes]  # loop time, gun, received, its length, frame (cut)
 TimelineEntry = tuple[float, str, str, Any]  # loop time, gun, kind, what
 
@@ -230,7 +234,8 @@ def _size(path: Path) -> int:
 
 def _cause(cause: dict[str, Any], offset: float) -> dict[str, Any]:
     ts = cause["t"] + offset
-    return {"ts": ts, "time": _iso(ts), **{k: v for k, v in cause.items() if k != "t"}}
+    return {"ts": ts, "time": _iso(ts), **{k: v for k, v in cause.items() if k != "t"},
+            "modules": [str(m) for m in cause["modules"]]}
 
 
 def _synced(file: Any) -> None:
@@ -259,12 +264,12 @@ def _write_can(path: Path, capture: Capture) -> int:
     offset, start = capture.offset, capture.start
     writer = can.BLFWriter(path)
     try:
-        for t, received, arbitration_id, extended, data in capture.can:
+        for t, received, arbitration_id, extended, data, channel in capture.can:
             if t < start:
                 continue
             writer.on_message_received(can.Message(
                 timestamp=t + offset, arbitration_id=arbitration_id, is_extended_id=extended, data=data,
-                is_rx=received,
+                is_rx=received, channel=channel,
             ))
             count += 1
     finally:
@@ -309,15 +314,15 @@ def _write_timeline(path: Path, capture: Capture) -> int:
     return len(timeline)
 
 
-def _modules(capture: Capture) -> dict[str, list[int]]:
-    """The modules each gun had in the window: those of the timeline and those at its causes."""
-    held: dict[str, set[int]] = {gun: set() for gun in capture.guns}
+def _modules(capture: Capture) -> dict[str, list[str]]:
+    """The modules each gun had in the window (``can1:5``): those of the timeline and those at its causes."""
+    held: dict[str, set[ModuleId]] = {gun: set() for gun in capture.guns}
     for cause in capture.causes:
         held[cause["gun"]].update(cause["modules"])
     for t, gun, kind, what in capture.timeline:
         if kind == "modules" and t >= capture.start and gun in held:
             held[gun].update(what)
-    return {gun: sorted(addresses) for gun, addresses in held.items()}
+    return {gun: [str(m) for m in sorted(modules)] for gun, modules in held.items()}
 
 
 def _what(kind: str, what: Any) -> dict[str, Any]:
@@ -325,7 +330,7 @@ def _what(kind: str, what: Any) -> dict[str, Any]:
     if kind in ("reading", "setpoint"):
         return {"voltage": what[0], "current": what[1]}
     if kind == "modules":
-        return {"modules": list(what)}
+        return {"modules": [str(m) for m in what]}
     if kind == "state":
         old, new, event, reason = what
         return {"from": str(old), "to": str(new), "event": str(event), "reason": reason}

@@ -116,10 +116,11 @@ class StationCollector(Collector):
         yield from (counter for counter, _ in counts)
 
     def _modules(self) -> Iterator[Metric]:
-        values = [(_gauge(name, doc, ["module"]), read) for name, doc, read in MODULE_GAUGES]
-        faults = _gauge("pecc_module_fault", "1 while the module reports the fault", ["module", "fault"])
+        # a module is named by its bus and its address there (``module``: unique per bus only)
+        values = [(_gauge(name, doc, ["bus", "module"]), read) for name, doc, read in MODULE_GAUGES]
+        faults = _gauge("pecc_module_fault", "1 while the module reports the fault", ["bus", "module", "fault"])
         for view in self.snapshot.modules:
-            address = [str(view["address"])]
+            address = [view["bus"], str(view["address"])]
             for family, read in values:
                 family.add_metric(address, read(view))
             for fault in FAULTS:

@@ -41,7 +41,7 @@ from pecc_core import caps
 from pecc_core.errors import SeccError, SeccNotConnected, SeccTimeout
 from pecc_core.io import IoRole
 from pecc_core.model import Isolation
-from pecc_core.power import Fault, InjectsModuleFaults
+from pecc_core.power import Fault, InjectsModuleFaults, ModuleId
 from pecc_plugins.ctl import bodies
 from pecc_plugins.ctl.keys import LIMITS, STATION
 from pecc_plugins.ctl.limits import NotSaved
@@ -55,7 +55,8 @@ routes = web.RouteTableDef()
 
 _FAULTS = [str(f) for f in Fault]
 _INJECTABLE = {"warning": Isolation.WARNING, "fault": Isolation.FAULT, None: None}
-_MODULE_ADDRESS = re.compile(r"[0-9]{1,3}")  # 0..255 in a profile; ASCII digits only
+#: ``can1:5`` (a bus name of the profile, an address 0..255), or a bare address on a station of one bus; ASCII only
+_MODULE = re.compile(r"(?:[a-z0-9_-]{1,64}:)?[0-9]{1,3}")
 
 
 def answer(data: Any) -> web.Response:
@@ -189,15 +190,15 @@ for _gun_sim in _GUN_SIMS:
     routes.post(f"/api/sim/guns/{{gun}}/{_gun_sim.path}")(_gun_sim.handle)
 
 
-@routes.post("/api/sim/modules/{address}/silence")
+@routes.post("/api/sim/modules/{module}/silence")
 async def sim_silence(request: web.Request) -> web.Response:
     sim, module = _sim_module(request)
     silent = (await _body(request, bodies.SilenceBody()))["silent"]
     sim.silence(module, silent)
-    return answer({"module": module, "silent": silent})
+    return answer({"module": str(module), "silent": silent})
 
 
-@routes.post("/api/sim/modules/{address}/fault")
+@routes.post("/api/sim/modules/{module}/fault")
 async def sim_fault(request: web.Request) -> web.Response:
     """Inject a fault by name (``{"fault": "hardware"}``) or by its status bit (``{"bit": 21}``)."""
     sim, module = _sim_module(request)
@@ -205,7 +206,7 @@ async def sim_fault(request: web.Request) -> web.Response:
     active = body["active"]
     if "bit" in body:
         sim.inject(module, body["bit"], active)
-        return answer({"module": module, "bit": body["bit"], "active": active})
+        return answer({"module": str(module), "bit": body["bit"], "active": active})
     name = body["fault"]
     if name not in _FAULTS:
         raise error(web.HTTPBadRequest, f"fault: got {name!r}; expected one of {_FAULTS}")
@@ -213,28 +214,35 @@ async def sim_fault(request: web.Request) -> web.Response:
         sim.fault(module, Fault(name), active)
     except ValueError as exc:
         raise error(web.HTTPBadRequest, f"fault: got {name!r}; {exc}") from None
-    return answer({"module": module, "fault": name, "active": active})
+    return answer({"module": str(module), "fault": name, "active": active})
 
 
-@routes.post("/api/sim/modules/{address}/clear")
+@routes.post("/api/sim/modules/{module}/clear")
 async def sim_clear(request: web.Request) -> web.Response:
     sim, module = _sim_module(request)
     await _body(request, bodies.EmptyBody())
     sim.clear(module)
-    return answer({"module": module, "cleared": True})
+    return answer({"module": str(module), "cleared": True})
 
 
-def _sim_module(request: web.Request) -> tuple[InjectsModuleFaults, int]:
-    """The module simulator service and a configured module address."""
+def _sim_module(request: web.Request) -> tuple[InjectsModuleFaults, ModuleId]:
+    """A configured module (``can1:5``, or ``5`` on a station of one bus) and the service that simulates it."""
     station = _station(request)
-    address = request.match_info["address"]
-    sim = next((s for s in station.services if isinstance(s, InjectsModuleFaults)), None)
-    if sim is None:
+    text = request.match_info["module"]
+    sims = [s for s in station.services if isinstance(s, InjectsModuleFaults)]
+    if not sims:
         raise error(web.HTTPNotFound, "this station runs no module simulator: no fault injection")
-    addresses = sorted(m.address for m in station.power.modules)
-    if not _MODULE_ADDRESS.fullmatch(address) or int(address) not in addresses:
-        raise error(web.HTTPNotFound, f"no module {address!r}; modules: {addresses}")
-    return sim, int(address)
+    modules = station.power.modules
+    try:
+        module = ModuleId.parse(text, list(station.power.buses)) if _MODULE.fullmatch(text) else None
+    except ValueError:
+        module = None
+    if module is None or module not in modules:
+        raise error(web.HTTPNotFound, f"no module {text!r}; modules: {', '.join(map(str, modules))}")
+    sim = next((s for s in sims if s.simulates(module)), None)
+    if sim is None:
+        raise error(web.HTTPNotFound, f"module {module} is not simulated: no fault injection")
+    return sim, module
 
 
 def _sim(driver: Any, method: str, what: str) -> Any:

@@ -89,7 +89,7 @@ class TransportSnap:
 class LinkSnap:
     """One bus's counters (:class:`~pecc_core.power.HasBusStats`)."""
 
-    name: str
+    name: str  #: the bus's name in the profile
     stats: BusStats
 
 
@@ -145,7 +145,7 @@ def capture(station: Station, recorder: Recorder, history: History) -> Snapshot:
         limits=caps.snapshot(station),
         site=site_view(station),
         transport=_transport(station.transport),
-        links=tuple(LinkSnap(link.name, link.stats()) for link in bus_links(station)),
+        links=tuple(LinkSnap(name, link.stats()) for name, link in bus_links(station)),
         history_dropped=history.dropped,
         loop_stalls=station.stalls.count,
         loop_stalled_s=station.stalls.total_s,
@@ -173,7 +173,7 @@ def gun_view(gun: GunSnap) -> dict[str, Any]:
         **gun.reading,
         "secc": gun.secc,
         "path": gun.path,
-        "modules": [m.address for m in gun.modules],
+        "modules": [str(m) for m in gun.modules],
         "power_cap_w": gun.power_cap_w,
         "limits": {k: v for k, v in asdict(gun.limits).items() if v is not None},
         "caps": gun.caps.as_dict(),

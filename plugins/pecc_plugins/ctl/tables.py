@@ -95,7 +95,7 @@ def gun(view: dict[str, Any]) -> Table:
 
 def modules(answer: dict[str, Any]) -> Table:
     table = Table(title="Power modules")
-    for name, justify in (("Module", "right"), ("Gun", "left"), ("Online", "left"), ("Usable", "left"),
+    for name, justify in (("Bus", "left"), ("Module", "right"), ("Gun", "left"), ("Online", "left"), ("Usable", "left"),
                           ("Mode", "left"), ("V", "right"), ("A", "right"), ("kW", "right"), ("°C", "right"),
                           ("Faults", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -107,12 +107,12 @@ def modules(answer: dict[str, Any]) -> Table:
         power = module["voltage"] * module["current"]
         total_w += power
         table.add_row(
-            str(module["address"]), module["gun"] or "-", _yes(module["online"]), _yes(module["usable"]),
+            module["bus"], str(module["address"]), module["gun"] or "-", _yes(module["online"]), _yes(module["usable"]),
             module["mode"], _num(module["voltage"]), _num(module["current"]), _kw(power),
             _num(module["temperature"]), ", ".join(module["faults"]) or "-",
         )
     table.add_section()
-    table.add_row(f"{len(answer['modules'])}", "", f"{online} online", f"{usable} usable", "", "", "",
+    table.add_row("", f"{len(answer['modules'])}", "", f"{online} online", f"{usable} usable", "", "", "",
                   _kw(total_w), "", "")
     return table
 

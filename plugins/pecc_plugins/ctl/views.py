@@ -39,8 +39,10 @@ def gun_reading(gun: Gun) -> dict[str, Any]:
 
 
 def module_view(module: ModuleState, gun: str | None) -> dict[str, Any]:
-    """One power module: ratings, readings, mode, faults and the gun it is switched onto."""
+    """One power module: its name (``id``, bus and address), ratings, readings, mode, faults and gun."""
     return {
+        "id": str(module.id),
+        "bus": module.bus,
         "address": module.address,
         "gun": gun,
         "online": module.online,
@@ -76,6 +78,6 @@ def site_view(station: Station) -> dict[str, Any]:
     }
 
 
-def bus_links(station: Station) -> list[BusLink]:
-    """The buses of the station whose driver counts its traffic (the CAN drivers do)."""
-    return [driver.link for driver in station.power.buses.values() if isinstance(driver, HasBusStats)]
+def bus_links(station: Station) -> list[tuple[str, BusLink]]:
+    """Each bus of the station whose driver counts its traffic (the CAN drivers do), by its profile name."""
+    return [(name, driver.link) for name, driver in station.power.buses.items() if isinstance(driver, HasBusStats)]

@@ -10,7 +10,9 @@ gun's last target (for the car model).
 
 Faults are injected through methods (:meth:`ModSim.silence`,
 :meth:`ModSim.inject` by the status bit's real number, :meth:`ModSim.fault`
-by kind, ...), used by tests and the control API. A status bit of a
+by kind, ...), used by tests and the control API, each naming the module
+by its :class:`~pecc_core.power.ModuleId` (or, in tests, by its address on
+the simulator's bus). A status bit of a
 stopping kind (hardware, input, over-voltage, over-temperature) stops the
 module's power stage as long as it is set.
 """
@@ -116,50 +118,62 @@ class ModSim:
 
     # -- fault injection ------------------------------------------------------------
 
-    def silence(self, address: int, silent: bool = True) -> None:
+    def simulates(self, module: ModuleId) -> bool:
+        """:class:`~pecc_core.power.InjectsModuleFaults`: ``module`` is on this simulator's bus."""
+        return module.bus == self.bus and module.address in self.modules
+
+    def sim_module(self, module: ModuleId | int) -> SimModule:
+        """A simulated module by its id, or by its address on this simulator's bus; KeyError if none."""
+        if isinstance(module, ModuleId):
+            if module.bus != self.bus:
+                raise KeyError(str(module))
+            module = module.address
+        return self.modules[module]
+
+    def silence(self, module: ModuleId | int, silent: bool = True) -> None:
         """Make a module deaf and mute (its own watchdog then stops its output)."""
-        self.modules[address].silent = silent
+        self.sim_module(module).silent = silent
 
-    def slow(self, address: int, delay_s: float) -> None:
+    def slow(self, module: ModuleId | int, delay_s: float) -> None:
         """Delay every reply of a module by ``delay_s`` seconds (0: answer at once)."""
-        self.modules[address].reply_delay_s = delay_s
+        self.sim_module(module).reply_delay_s = delay_s
 
-    def alarm(self, address: int, bits: int) -> None:
+    def alarm(self, module: ModuleId | int, bits: int) -> None:
         """Set the raw status/alarm bits a module reports (protocol layout)."""
-        module = self.modules[address]
-        module.alarm_bits = bits
-        module.output.stopped = self.responder.stops(bits)
+        sim = self.sim_module(module)
+        sim.alarm_bits = bits
+        sim.output.stopped = self.responder.stops(bits)
 
-    def inject(self, address: int, bit: int, active: bool = True) -> None:
+    def inject(self, module: ModuleId | int, bit: int, active: bool = True) -> None:
         """Set (or clear) one status bit by its number in the protocol's status word.
 
         UU: bit 0..31 of the cmd 8 word; Infy: ``(7 - byte) * 8 + bit`` of
         the alarm bytes 5-7.
         """
-        module = self.modules[address]
-        bits = module.alarm_bits | 1 << bit if active else module.alarm_bits & ~(1 << bit)
-        self.alarm(address, bits)
+        sim = self.sim_module(module)
+        bits = sim.alarm_bits | 1 << bit if active else sim.alarm_bits & ~(1 << bit)
+        self.alarm(module, bits)
 
-    def fault(self, address: int, fault: Fault, active: bool = True) -> None:
+    def fault(self, module: ModuleId | int, fault: Fault, active: bool = True) -> None:
         """Make a module report (or stop reporting) ``fault`` by the first status bit of that kind."""
-        self.inject(address, self.responder.bit_for(fault), active)
+        self.inject(module, self.responder.bit_for(fault), active)
 
-    def refuse(self, address: int, error: int) -> None:
+    def refuse(self, module: ModuleId | int, error: int) -> None:
         """Infy: refuse every set with ``error`` in the reply's identifier (0: accept again)."""
-        self.modules[address].refusal = error
+        self.sim_module(module).refusal = error
 
-    def over_temperature(self, address: int, celsius: float | None = 95.0) -> None:
+    def over_temperature(self, module: ModuleId | int, celsius: float | None = 95.0) -> None:
         """Force a module's temperature (None: back to the thermal model)."""
-        self.modules[address].output.forced_temperature = celsius
+        self.sim_module(module).output.forced_temperature = celsius
 
-    def clear(self, address: int) -> None:
+    def clear(self, module: ModuleId | int) -> None:
         """Undo every injection on a module."""
-        module = self.modules[address]
-        module.silent = False
-        module.reply_delay_s = 0.0
-        module.refusal = 0
-        self.alarm(address, 0)
-        module.output.forced_temperature = None
+        sim = self.sim_module(module)
+        sim.silent = False
+        sim.reply_delay_s = 0.0
+        sim.refusal = 0
+        self.alarm(module, 0)
+        sim.output.forced_temperature = None
 
     # -- for responders -------------------------------------------------------------
 

@@ -262,13 +262,13 @@ class Bench:
             volts = msg["volts"]
             self.connector.drift(self._gun(msg["gun"]), None if volts is None else float(volts))
         elif what == "silence":
-            sim.silence(int(msg["module"]), bool(msg["silent"]))
+            sim.silence(self._module(msg["module"]), bool(msg["silent"]))
         elif what == "bit":
-            sim.inject(int(msg["module"]), int(msg["bit"]), bool(msg["active"]))
+            sim.inject(self._module(msg["module"]), int(msg["bit"]), bool(msg["active"]))
         elif what == "fault":
-            sim.fault(int(msg["module"]), Fault(msg["fault"]), bool(msg["active"]))
+            sim.fault(self._module(msg["module"]), Fault(msg["fault"]), bool(msg["active"]))
         elif what == "clear":
-            sim.clear(int(msg["module"]))
+            sim.clear(self._module(msg["module"]))
         else:
             raise ValueError(f"unknown injection {what!r}")
 

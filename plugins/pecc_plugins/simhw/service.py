@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pecc_core.asyncutil import cancel
 from pecc_core.model import Target
-from pecc_core.power import Fault
+from pecc_core.power import Fault, ModuleId
 from pecc_plugins.simhw.drivers import HwLink, LinkError
 
 if TYPE_CHECKING:
@@ -57,14 +57,18 @@ class BenchLink:
 
     # -- fault injection, as the in-process module simulator offers it ------------------
 
-    def silence(self, address: int, silent: bool = True) -> None:
-        self.link.send({"op": "inject", "what": "silence", "module": address, "silent": silent})
+    def simulates(self, module: ModuleId) -> bool:
+        """The bench simulates every module of the profile."""
+        return module in self.station.power.modules
 
-    def inject(self, address: int, bit: int, active: bool = True) -> None:
-        self.link.send({"op": "inject", "what": "bit", "module": address, "bit": bit, "active": active})
+    def silence(self, module: ModuleId, silent: bool = True) -> None:
+        self.link.send({"op": "inject", "what": "silence", "module": str(module), "silent": silent})
 
-    def fault(self, address: int, fault: Fault, active: bool = True) -> None:
-        self.link.send({"op": "inject", "what": "fault", "module": address, "fault": fault.value, "active": active})
+    def inject(self, module: ModuleId, bit: int, active: bool = True) -> None:
+        self.link.send({"op": "inject", "what": "bit", "module": str(module), "bit": bit, "active": active})
 
-    def clear(self, address: int) -> None:
-        self.link.send({"op": "inject", "what": "clear", "module": address})
+    def fault(self, module: ModuleId, fault: Fault, active: bool = True) -> None:
+        self.link.send({"op": "inject", "what": "fault", "module": str(module), "fault": fault.value, "active": active})
+
+    def clear(self, module: ModuleId) -> None:
+        self.link.send({"op": "inject", "what": "clear", "module": str(module)})
