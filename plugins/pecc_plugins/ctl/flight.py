@@ -171,12 +171,12 @@ class FlightRecorder:
     def _bus_tap(self, channel: int) -> BusTap:
         """The tap of the bus on BLF channel ``channel`` (its place in the profile)."""
 
-        def tap(received: bool, frame: Any) -> None:
+        def _bus_frame(received: bool, frame: Any) -> None:
             # the frame's numbers, not the can.Message: a tuple of untracked objects leaves the
             # garbage collector's lists, so a full collection never walks the window's frames
             self.bus.add((self._time(), received, frame.arbitration_id, frame.is_extended_id, frame.data, channel))
 
-        return tap
+        return _bus_frame
 
     def _pepws_frame(self, gun: str, received: bool, frame: str | bytes) -> None:
         size = len(frame)
