@@ -25,6 +25,8 @@ from pecc_plugins.canbus.monitor import Traffic
 from pecc_plugins.infy.decoder import InfyDecoder
 from pecc_plugins.uugreen.decoder import UuDecoder
 
+from .test_two_buses import two_buses
+
 app = typer.Typer()
 app.add_typer(can_app, name="can")
 
@@ -65,6 +67,30 @@ def test_monitor_runs_its_own_station_for_a_sim_profile(tmp_path: Path, can_chan
     assert result.exit_code == 0, result.output
     assert "module 1 <- poll Vout fast" in result.output
     assert "module 1 -> reading Vout fast" in result.output
+
+
+@pytest.mark.system("`can monitor --with-station` runs a station on its own asyncio loop for --duration s of wall time")
+def test_monitor_watches_every_bus_of_the_profile_or_the_one_asked_for(tmp_path: Path, can_channel: str) -> None:
+    path = write_profile("sim", tmp_path, {**two_buses(can_channel), "log_level": "WARNING"})
+    result = CliRunner().invoke(
+        app, ["can", "monitor", "--profile", str(path), "--json", "--with-station", "--duration", "1.5"]
+    )
+    assert result.exit_code == 0, result.output
+    frames = json_frames(result.output)
+    assert {f["bus"] for f in frames} == {"can1", "can2"}  # the UU bus and the Infy bus
+    result = CliRunner().invoke(
+        app, ["can", "monitor", "--profile", str(path), "--bus", "can2", "--lines", "--with-station", "--duration", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if " module " in line]
+    assert lines and not any(line.startswith("can") for line in lines)  # one bus: no bus name before each line
+
+
+def test_a_bus_the_profile_lacks_is_a_clear_message(tmp_path: Path, can_channel: str) -> None:
+    path = write_profile("sim", tmp_path, two_buses(can_channel))
+    result = CliRunner().invoke(app, ["can", "monitor", "--profile", str(path), "--bus", "can9", "--json"])
+    assert result.exit_code == 2
+    assert "--bus: got 'can9'; expected one of ['can1', 'can2']" in result.output
 
 
 def test_a_bad_profile_is_a_clear_message(tmp_path: Path) -> None:
