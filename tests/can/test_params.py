@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
 
 from pecc_core.profile import ProfileError
 from pecc_core.testing import sim_overrides
+from pecc_plugins.modsim.service import ModSim
 
 
 def test_sim_profile_params_load_into_settings(make_profile: Any, can_channel: str) -> None:
@@ -18,12 +20,13 @@ def test_sim_profile_params_load_into_settings(make_profile: Any, can_channel: s
     assert (timing.poll_s, timing.idle_poll_s, timing.status_s, timing.temperature_s) == (0.2, 1.0, 1.0, 5.0)
     assert (timing.offline_s, driver.mode_switch_s, driver.range_select) == (6.0, 2.0, "session")
     sim = profile.services[0].params
-    assert (sim.protocol, sim.group, sim.watchdog_s, sim.bus.channel) == ("uugreen", 1, 5.0, can_channel)
+    assert (sim.protocol, sim.group, sim.watchdog_s, sim.bus.channel) == ("uugreen", 1, None, can_channel)
+    assert ModSim(sim, types.SimpleNamespace(profile=profile, guns={})).watchdog_s == 5.0  # the UU default
 
 
 def test_infy_simulator_defaults_to_the_10_s_watchdog(make_profile: Any, can_channel: str) -> None:
     profile = make_profile("sim", {**sim_overrides(can_channel), "services.0.params.protocol": "infy"})
-    assert profile.services[0].params.watchdog_s == 10.0
+    assert ModSim(profile.services[0].params, types.SimpleNamespace(profile=profile, guns={})).watchdog_s == 10.0
 
 
 @pytest.mark.parametrize(

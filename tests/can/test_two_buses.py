@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
@@ -9,16 +10,18 @@ import pytest
 from pecc_core.model import Phase, Target
 from pecc_core.power import Mode, ModuleId
 from pecc_core.testing import eventually, running
+from pecc_plugins.modsim.service import StationSim
 
 FAST = {"timings.control_cycle_ms": 20, "timings.cable_check_ms": 50}
 DRIVER = {"interface": "timedvirtual", "bitrate": 500_000, "poll_ms": 50}
-SIM = {"interface": "timedvirtual", "bitrate": 500_000, "slew_v_per_s": 5000.0}
+#: No bus params: the simulator takes each bus (protocol, interface, channel, bitrate, group) from its driver.
+SIM = {"slew_v_per_s": 5000.0}
 #: Gun 1-1 has module 1 of can1 (UU) and modules 1 and 2 of can2 (Infy): the same address on both buses.
 ON_THE_GUN = ("can1:1", "can2:1", "can2:2")
 
 
 def two_buses(channel: str) -> dict[str, Any]:
-    """Overrides of the ``sim`` profile: a UU bus and an Infy bus, a simulator on each."""
+    """Overrides of the ``sim`` profile: a UU bus and an Infy bus, one simulator for both."""
     return {
         **FAST,
         "server.port": 0,
@@ -32,10 +35,7 @@ def two_buses(channel: str) -> dict[str, Any]:
             ],
         },
         "policy.params": {"assignment": {"1-1": list(ON_THE_GUN), "1-2": ["can1:2"], "2-1": ["can2:3"]}},
-        "services": [
-            {"name": "modsim", "params": {**SIM, "bus": "can1", "protocol": "uugreen", "channel": f"{channel}-1"}},
-            {"name": "modsim", "params": {**SIM, "bus": "can2", "protocol": "infy", "channel": f"{channel}-2"}},
-        ],
+        "services": [{"name": "modsim", "params": SIM}],
     }
 
 
@@ -65,7 +65,7 @@ async def test_a_gun_with_modules_on_two_buses_charges_and_its_current_splits_be
         setpoints = {str(m): modules[m].current_setpoint for m in wanted}
         # 200 A rated on the gun: can1's module 100 A, can2's two 50 A each; 80 A in that proportion
         assert setpoints == pytest.approx({"can1:1": 40.0, "can2:1": 20.0, "can2:2": 20.0}), setpoints
-        sims = {sim.bus: sim for sim in runtime.services}
+        sims = runtime.services[0].buses  # a simulator per bus, one physics: the gun's node is fed by both
         assert all(sims[m.bus].modules[m.address].output.on for m in wanted)
         assert not sims["can1"].modules[2].output.on and not sims["can2"].modules[3].output.on
 
@@ -73,3 +73,13 @@ async def test_a_gun_with_modules_on_two_buses_charges_and_its_current_splits_be
         await gun.set_contactors(False)
         await eventually(lambda: all(modules[m].mode is Mode.OFF for m in wanted), what="modules off")
         await eventually(gun.in_standby, what="standby", timeout=5.0)
+
+
+def test_the_simulator_without_bus_params_takes_each_bus_from_its_driver(make_profile: Any, can_channel: str) -> None:
+    profile = make_profile("sim", two_buses(can_channel))
+    sim = StationSim(profile.services[0].params, types.SimpleNamespace(profile=profile, guns={}))
+    assert {name: (bus.settings.protocol, bus.link.config.channel) for name, bus in sim.buses.items()} == {
+        "can1": ("uugreen", f"{can_channel}-1"), "can2": ("infy", f"{can_channel}-2"),
+    }
+    assert sim.simulates(ModuleId("can2", 3)) and not sim.simulates(ModuleId("can1", 3))
+    assert (sim.buses["can1"].watchdog_s, sim.buses["can2"].watchdog_s) == (5.0, 10.0)  # each protocol's own

@@ -1,15 +1,17 @@
 """CAN-level power-module simulator with an EV/battery model (service ``modsim``).
 
-Simulated modules of one protocol answer the real vendor driver on a
-python-can bus (default ``virtual``): the ``sim`` profiles run the very
-driver code a cabinet runs. The module list is that of the profile's bus
-``bus`` (its name; default: the profile's only bus). Params::
+Simulated modules answer the real vendor drivers on python-can buses:
+the ``sim`` profiles run the very driver code a cabinet runs. Without bus
+params (no ``channel``) it simulates every bus of the profile, each with
+its driver's protocol, interface, channel, bitrate and group. With them
+it simulates one bus, the profile's bus ``bus`` (its name; default: the
+profile's only bus), with these params::
 
     [[services]]
     name = "modsim"
     params = { protocol = "uugreen", channel = "pecc-sim", group = 1 }
 
-plus ``interface`` (virtual), ``bitrate``, ``tick_ms`` (50),
+plus ``interface`` (virtual), ``bitrate``. Either way: ``tick_ms`` (50),
 ``watchdog_ms`` (module output off after this silence; default 5000 for
 uugreen, configurable; 10000 for infy, the protocol's own),
 ``low_range_max_v`` (500) and ``high_range_current_share`` (0.5) for the
@@ -29,14 +31,13 @@ from pecc_core.hookspecs import Register, ServiceFactory
 from pecc_core.profile.schema import Integer, Milliseconds, Number, String, between
 from pecc_plugins.canbus.params import BusParams, bus_config
 from pecc_plugins.modsim.physics import PhysicsConfig
-from pecc_plugins.modsim.service import PROTOCOLS, ModSim
+from pecc_plugins.modsim.service import PROTOCOLS, make_modsim
 from pecc_plugins.modsim.settings import SimSettings
-
-#: The module's own watchdog per protocol (CAN-PROTOCOLS.md: Infy 10 s; UU "some seconds").
-WATCHDOG_MS = {"uugreen": 5000, "infy": 10_000}
 
 
 class SimParams(BusParams):
+    #: without a channel: every bus of the profile, where its driver's params say
+    channel = String(load_default=None, validate=validate.Length(min=1, error="expected a name"))
     bus_name = String(data_key="bus", load_default=None, allow_none=True)
     protocol = String(
         load_default="uugreen",
@@ -57,12 +58,12 @@ class SimParams(BusParams):
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> SimSettings:
         return SimSettings(
-            bus=bus_config(data),
+            bus=None if data["channel"] is None else bus_config(data),
             bus_name=data["bus_name"],
             protocol=data["protocol"],
             group=data["group"],
             tick_s=data["tick_s"],
-            watchdog_s=data["watchdog_s"] or WATCHDOG_MS[data["protocol"]] / 1000,
+            watchdog_s=data["watchdog_s"],
             low_range_max_v=data["low_range_max_v"],
             high_range_current_share=data["high_range_current_share"],
             physics=PhysicsConfig(
@@ -78,4 +79,4 @@ class SimParams(BusParams):
 
 @hookimpl
 def pecc_register_services(register: Register[ServiceFactory]) -> None:
-    register("modsim", ModSim, params=SimParams, summary="simulated CAN power modules with an EV model")
+    register("modsim", make_modsim, params=SimParams, summary="simulated CAN power modules with an EV model")

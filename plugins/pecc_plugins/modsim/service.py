@@ -1,120 +1,108 @@
-"""The module simulator service: simulated modules on their own CAN bus.
+"""The module simulator service: simulated modules on their own CAN buses.
 
-:class:`ModSim` opens its *own* python-can bus on the driver's channel (a
-``virtual`` bus does not deliver a sender's frames to itself, so driver and
-simulator need one each), answers the frames of one vendor protocol
-through a responder (:mod:`.uu`, :mod:`.infy`) and steps the physics
-(:mod:`.physics`) every tick from what the station shows: which gun each
-module is switched onto (relay matrix), the guns' contactors, and each
-gun's last target (for the car model).
+:class:`ModSim` simulates the modules of one bus of the profile: it opens
+its *own* python-can bus on the driver's channel (a ``virtual`` bus does
+not deliver a sender's frames to itself, so driver and simulator need one
+each) and answers the frames of one vendor protocol through a responder
+(:mod:`.uu`, :mod:`.infy`). The physics (:mod:`.physics`) is the
+:class:`~.world.SimWorld`'s, which every bus of a station shares (a gun
+may draw on modules of several buses). :class:`StationSim` is the
+``modsim`` service without bus params: a :class:`ModSim` for every bus of
+the profile, each with its driver's protocol, interface, channel, bitrate
+and group, in one world. With bus params the service is one
+:class:`ModSim` in a world of its own (a standalone bus).
 
 Faults are injected through methods (:meth:`ModSim.silence`,
 :meth:`ModSim.inject` by the status bit's real number, :meth:`ModSim.fault`
 by kind, ...), used by tests and the control API, each naming the module
 by its :class:`~pecc_core.power.ModuleId` (or, in tests, by its address on
-the simulator's bus). A status bit of a
-stopping kind (hardware, input, over-voltage, over-temperature) stops the
-module's power stage as long as it is set.
+the simulator's bus). A status bit of a stopping kind (hardware, input,
+over-voltage, over-temperature) stops the module's power stage as long as
+it is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import can
 
-from pecc_core.asyncutil import cancel
-from pecc_core.episode import Episode
 from pecc_core.errors import ConfigError
-from pecc_core.model import Phase
 from pecc_core.power import Fault, ModuleId
 from pecc_plugins.canbus.link import CanLink
 from pecc_plugins.modsim.infy import InfyResponder
-from pecc_plugins.modsim.physics import Battery, ModuleOutput, Node, Plant
+from pecc_plugins.modsim.physics import ModuleOutput
 from pecc_plugins.modsim.responder import Responder, SimModule
 from pecc_plugins.modsim.settings import SimSettings
 from pecc_plugins.modsim.uu import UuResponder
+from pecc_plugins.modsim.world import SimWorld, Surroundings
 
 if TYPE_CHECKING:
-    from pecc_core.io import Io
-    from pecc_core.model import Target
-    from pecc_core.profile.model import Profile
+    from pecc_core.profile.model import PowerBusConfig
 
 log = logging.getLogger(__name__)
 
-
-class Plug(Protocol):
-    """What the car behind a gun follows: the SECC's last target."""
-
-    @property
-    def target(self) -> Target | None: ...
-
-
-class Surroundings(Protocol):
-    """What the simulated modules see around them: a station, or ``pecc sim-hw``'s bench."""
-
-    @property
-    def profile(self) -> Profile: ...
-
-    @property
-    def guns(self) -> Mapping[str, Plug]: ...
-
-    @property
-    def io(self) -> Io: ...
+#: The module's own watchdog per protocol (s; CAN-PROTOCOLS.md: Infy 10 s; UU "some seconds").
+WATCHDOG_S = {"uugreen": 5.0, "infy": 10.0}
 
 
 class ModSim:
-    """Simulated modules of the station's profile, answering on the bus."""
+    """Simulated modules of one bus of the profile, answering on that bus.
 
-    def __init__(self, settings: SimSettings, station: Surroundings) -> None:
+    :param world: the physics it shares with the station's other buses;
+        None: a world of its own, started and stopped with it.
+    """
+
+    def __init__(self, settings: SimSettings, station: Surroundings, world: SimWorld | None = None) -> None:
+        if settings.bus is None:
+            raise ConfigError("modsim: params.channel: expected the bus to simulate the modules on")
         self.settings = settings
         self.station = station
-        self.plant = Plant(settings.physics)
+        self.world = SimWorld(settings, station) if world is None else world
+        self._owns_world = world is None
+        self.plant = self.world.plant
+        #: the guns' output nodes (the world's)
+        self.nodes = self.world.nodes
         buses = {bus.name: bus for bus in station.profile.power.buses}
         name = settings.bus_name or next(iter(buses))
         if name not in buses or (settings.bus_name is None and len(buses) > 1):
             raise ConfigError(f"modsim: params.bus: expected one of the profile's buses {sorted(buses)}")
         #: The profile's bus these modules are on.
         self.bus = name
+        self.watchdog_s = settings.watchdog_s or WATCHDOG_S[settings.protocol]
         self.modules: dict[int, SimModule] = {
             m.address: SimModule(ModuleOutput(m.address, m.voltage_max, m.current_max, m.power_max, m.voltage_min))
             for m in buses[name].modules
         }
         for module in self.modules.values():
             module.output.temperature = settings.physics.ambient_c
-        self.nodes: dict[str, Node] = {gun: Node() for gun in station.guns}
-        #: the outputs of modules switched onto no gun, by address
-        self.free_nodes: dict[int, Node] = {}
-        self.link = CanLink(settings.bus, self._received, name="modsim")
+        self.link = CanLink(settings.bus, self._received, name=f"modsim-{name}")
         self.responder = _responder(settings, self)
-        self._task: asyncio.Task[None] | None = None
+        self.world.buses.append(self)
         self._now = 0.0
 
     # -- Service ------------------------------------------------------------------
 
     async def start(self) -> None:
-        follow = getattr(self.station.io.connector, "follow", None)
-        if follow is not None:  # a simulated connector sensor reads the gun nodes
-            follow(self.connector_voltage)
-        loop = asyncio.get_running_loop()
-        self._now = loop.time()
+        self._now = asyncio.get_running_loop().time()
         for module in self.modules.values():
             module.last_rx = self._now
         await self.link.start()
-        self._task = loop.create_task(self._run(), name="modsim")
+        if self._owns_world:
+            await self.world.start()
 
     async def stop(self) -> None:
-        await cancel(self._task)
-        self._task = None
+        if self._owns_world:
+            await self.world.stop()
         await self.link.stop()
 
     def connector_voltage(self, gun: str) -> float | None:
         """The voltage of ``gun``'s output node: what a sensor at its connector reads."""
-        node = self.nodes.get(gun)
-        return None if node is None else node.voltage
+        return self.world.connector_voltage(gun)
 
     # -- fault injection ------------------------------------------------------------
 
@@ -205,64 +193,77 @@ class ModSim:
         self._now = asyncio.get_running_loop().time()
         self.responder.handle(msg.arbitration_id, msg.data)
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        dt = self.settings.tick_s
-        failures = Episode(log, "modsim: simulation step")
-        while True:
-            await asyncio.sleep(dt)
-            self._now = loop.time()
-            try:
-                self._watchdog()
-                self._step(dt)
-            except Exception as exc:
-                failures.failed(exc, traceback=True, level=logging.ERROR)
-                continue
-            failures.ok()
-
-    def _watchdog(self) -> None:
-        limit = self.settings.watchdog_s
+    def tick(self, now: float) -> None:
+        """The world's tick: a module not addressed for its watchdog time switches its output off."""
+        self._now = now
         for module in self.modules.values():
-            if module.output.on and self._now - module.last_rx > limit:
+            if module.output.on and now - module.last_rx > self.watchdog_s:
                 module.output.on = False
-                log.info("modsim: module %d watchdog: output off", module.output.address)
+                log.info("modsim: module %s watchdog: output off", ModuleId(self.bus, module.output.address))
 
-    def _step(self, dt: float) -> None:
-        on_gun: dict[str, list[ModuleOutput]] = {gun: [] for gun in self.nodes}
-        matrix = self.station.io.matrix
-        for address, module in self.modules.items():
-            gun = matrix.gun_of(ModuleId(self.bus, address))
-            if gun is None:
-                free = self.free_nodes.setdefault(address, Node())
-                self.plant.step(free, [module.output], dt)
-            else:
-                on_gun[gun].append(module.output)
-        for gun, outputs in on_gun.items():
-            node = self.nodes[gun]
-            self._car(gun, node)
-            self.plant.step(node, outputs, dt)
 
-    def _car(self, gun: str, node: Node) -> None:
-        """Follow the session of the car behind ``gun`` from the SECC's targets."""
-        node.contactors = self.station.io.contactors.closed(gun)
-        target = self.station.guns[gun].target
-        battery = node.battery
-        if target is None:
-            node.battery = None
-        elif target.phase is Phase.PRECHARGE:
-            # in the field the SECC precharges to the car's battery voltage
-            if battery is None or battery.closed:
-                node.battery = Battery(target.voltage, target.soc, target.soc)
-            else:
-                battery.ocv0 = target.voltage
-                battery.soc0 = battery.soc = target.soc
-        elif target.phase is Phase.CHARGE:
-            if battery is None:  # no precharge seen: the car sits at the node voltage
-                battery = node.battery = Battery(node.voltage, target.soc, target.soc)
-            battery.closed = True
-            battery.soc = target.soc
-        elif battery is not None:
-            battery.closed = False
+class StationSim:
+    """Simulated modules of every bus of the profile, in one world (``modsim`` without bus params).
+
+    Each bus gets a :class:`ModSim` with its driver's protocol (the driver's
+    name), bus (interface, channel, bitrate) and group; the params give the
+    physics and, if set, the watchdog of every bus.
+    """
+
+    def __init__(self, settings: SimSettings, station: Surroundings) -> None:
+        self.world = SimWorld(settings, station)
+        #: A simulator per bus of the profile, by its name.
+        self.buses = {
+            bus.name: ModSim(_bus_settings(settings, bus), station, self.world) for bus in station.profile.power.buses
+        }
+        self.nodes = self.world.nodes
+
+    async def start(self) -> None:
+        for sim in self.buses.values():
+            await sim.start()
+        await self.world.start()
+
+    async def stop(self) -> None:
+        await self.world.stop()
+        for sim in self.buses.values():
+            await sim.stop()
+
+    def connector_voltage(self, gun: str) -> float | None:
+        """The voltage of ``gun``'s output node: what a sensor at its connector reads."""
+        return self.world.connector_voltage(gun)
+
+    # -- fault injection: by ModuleId, on the module's bus ------------------------------
+
+    def simulates(self, module: ModuleId) -> bool:
+        sim = self.buses.get(module.bus)
+        return sim is not None and sim.simulates(module)
+
+    def silence(self, module: ModuleId, silent: bool = True) -> None:
+        self.buses[module.bus].silence(module, silent)
+
+    def inject(self, module: ModuleId, bit: int, active: bool = True) -> None:
+        self.buses[module.bus].inject(module, bit, active)
+
+    def fault(self, module: ModuleId, fault: Fault, active: bool = True) -> None:
+        self.buses[module.bus].fault(module, fault, active)
+
+    def clear(self, module: ModuleId) -> None:
+        self.buses[module.bus].clear(module)
+
+
+def make_modsim(settings: SimSettings, station: Surroundings) -> ModSim | StationSim:
+    """The ``modsim`` service: one bus when the params say where (``channel``), else every bus of the profile."""
+    return StationSim(settings, station) if settings.bus is None else ModSim(settings, station)
+
+
+def _bus_settings(settings: SimSettings, bus: PowerBusConfig) -> SimSettings:
+    """``settings`` for simulating ``bus``: its driver's protocol, bus and group."""
+    params: Any = bus.driver.params
+    if bus.driver.name not in PROTOCOLS or not hasattr(params, "bus"):
+        raise ConfigError(
+            f"modsim: {bus.key}.driver.name: got {bus.driver.name!r}; modsim simulates {', '.join(sorted(PROTOCOLS))}"
+        )
+    return replace(settings, bus=params.bus, bus_name=bus.name, protocol=bus.driver.name, group=params.group)
 
 
 PROTOCOLS: dict[str, Callable[[ModSim, int], Responder]] = {"uugreen": UuResponder, "infy": InfyResponder}

@@ -102,8 +102,8 @@ class Bench:
         self.estop = _sim(self.io.estop, SimEmergencyStop)  # sim_io builds every role, the optional ones too
         self.connector = _sim(self.io.connector, SimConnectorVoltage)
         self.guns = {g.id: Car() for g in self.profile.guns}
-        self.hub = BusHub(self.settings.bus.channel)
-        self.modsim = ModSim(self.settings, self)
+        self.modsim = ModSim(self.settings, self)  # one bus, the params' (a ConfigError without a channel)
+        self.hub = BusHub(self.modsim.link.config.channel)
         #: Every module the relay matrix switches, of every bus.
         self._module_ids = tuple(m.id for m in self.profile.power.modules)
         self._server: asyncio.Server | None = None
