@@ -11,6 +11,7 @@ import pytest_asyncio
 
 from pecc_core.errors import InoperativeRefused, InternalRefused, Refused, ValueRefused
 from pecc_core.model import ChargeMode, EvConnection, Limits, Phase, Target
+from pecc_core.power import ModuleId
 from pecc_core.testing import eventually
 
 from .conftest import Pecc, assert_valid
@@ -92,7 +93,8 @@ async def test_contactors_open_maps_to_false(pecc: Pecc, client: PepClient, monk
 async def test_configuration_reports_the_gun_and_station(pecc: Pecc, client: PepClient) -> None:
     # The gun's 120 kW cap, narrowed to the 2 x 30 kW modules `static` gives it on sim
     # once they answered (a fresh station has not heard them yet).
-    await eventually(lambda: pecc.station.pool.modules_of("1-1") == (1, 5), 3.0, "modules 1 and 5 on gun 1-1")
+    modules = (ModuleId("can", 1), ModuleId("can", 5))
+    await eventually(lambda: pecc.station.pool.modules_of("1-1") == modules, 3.0, "modules 1 and 5 on gun 1-1")
     payload = (await client.call("configuration"))["payload"]
     assert payload == {
         "firmwareVersion": payload["firmwareVersion"],
