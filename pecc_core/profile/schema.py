@@ -218,21 +218,21 @@ class BusSchema(StrictSchema):
 
     name = String(required=True, validate=_BUS_NAME)
     driver = Nested(PluginChoiceSchema, required=True)
-    modules = _modules()
+    modules = _modules(required=True)
 
     @validates_schema
-    def complete(self, data: dict[str, Any], **_: Any) -> None:
-        if "modules" not in data:
-            raise ValidationError("Missing data for required field.", "modules")
-        _unique_addresses(data["modules"], data.get("name"))
+    def unique_addresses(self, data: dict[str, Any], **_: Any) -> None:
+        _unique_addresses(data["modules"], data["name"])
 
 
 class PowerSchema(StrictSchema):
     """``[power]``: any number of ``buses``, or one bus written as ``driver`` and ``modules``.
 
     The single-bus form (the only one before several buses) stays valid:
-    its bus is named ``bus``, :data:`DEFAULT_BUS` if not given. A dump
-    writes the ``buses`` form.
+    its bus is named ``bus``, :data:`DEFAULT_BUS` if not given. Either
+    form loads to the same :class:`~pecc_core.profile.model.PowerConfig`
+    (:mod:`pecc_core.profile.dump` shows a profile in the form it was
+    written in).
     """
 
     bus = String(load_only=True, validate=_BUS_NAME)
@@ -251,9 +251,9 @@ class PowerSchema(StrictSchema):
             if twice is not None:
                 raise ValidationError(f"expected unique bus names, {twice!r} is used twice", "buses")
             return
-        for key in ("driver", "modules"):
+        for key in ("driver", "modules"):  # required in this form
             if key not in data:
-                raise ValidationError("Missing data for required field.", key)
+                raise ValidationError(self.fields[key].error_messages["required"], key)
         _unique_addresses(data["modules"], None)
 
     @post_load

@@ -74,9 +74,9 @@ def test_an_address_is_unique_on_its_bus_only() -> None:
          {"driver": ["expected either buses or the single-bus driver, not both"]}),
         ({"buses": [bus("CAN 1", 1)]}, {"buses": {0: {"name": ["expected a name of a-z, 0-9, '_' and '-'"]}}}),
         ({"buses": []}, {"buses": ["expected at least one bus"]}),
-        ({"modules": [{"address": 1}]}, {"driver": ["Missing data for required field."]}),
+        ({"modules": [{"address": 1}]}, {"driver": ["required key is missing"]}),
         ({"buses": [{"name": "can1", "driver": {"name": "uugreen"}}]},
-         {"buses": {0: {"modules": ["Missing data for required field."]}}}),
+         {"buses": {0: {"modules": ["required key is missing"]}}}),
     ],
 )
 def test_a_power_table_of_neither_form_or_both_is_refused(power: dict[str, Any], expected: Any) -> None:
