@@ -100,10 +100,6 @@ class ModSim:
             await self.world.stop()
         await self.link.stop()
 
-    def connector_voltage(self, gun: str) -> float | None:
-        """The voltage of ``gun``'s output node: what a sensor at its connector reads."""
-        return self.world.connector_voltage(gun)
-
     # -- fault injection ------------------------------------------------------------
 
     def simulates(self, module: ModuleId) -> bool:
@@ -216,7 +212,6 @@ class StationSim:
         self.buses = {
             bus.name: ModSim(_bus_settings(settings, bus), station, self.world) for bus in station.profile.power.buses
         }
-        self.nodes = self.world.nodes
 
     async def start(self) -> None:
         for sim in self.buses.values():
@@ -227,10 +222,6 @@ class StationSim:
         await self.world.stop()
         for sim in self.buses.values():
             await sim.stop()
-
-    def connector_voltage(self, gun: str) -> float | None:
-        """The voltage of ``gun``'s output node: what a sensor at its connector reads."""
-        return self.world.connector_voltage(gun)
 
     # -- fault injection: by ModuleId, on the module's bus ------------------------------
 
