@@ -19,7 +19,7 @@ connecting) is now, and every step then comes at its recorded offset:
   the profile's request timeout (none asked: it is not sent, and noted);
 - the incident's causes that are module faults are raised again in the
   station's module simulator (:class:`pecc_core.power.InjectsModuleFaults`)
-  at their offset: a named fault (``power module 3 fault: hardware``) as
+  at their offset: a named fault (``power module can1:3 fault: hardware``) as
   that fault, a module not answering (and a lost power stage: every module
   of the gun) as a silenced module. The gun raises it a poll or so later
   than the recorded cause, as it did when it was recorded. Other causes are
@@ -49,7 +49,7 @@ from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
 from pecc_core.asyncutil import cancel
-from pecc_core.power import Fault, InjectsModuleFaults
+from pecc_core.power import Fault, InjectsModuleFaults, ModuleId
 from pecc_core.runtime import Runtime
 from pecc_plugins.ctl.replay.archive import Frame, Incident, decoded
 
@@ -63,7 +63,7 @@ READY_S = 10.0
 #: How long connecting an SECC may take (s).
 CONNECT_S = 5.0
 #: A module's fault or silence in a cause's detail (:func:`pecc_core.gun.checks._module_text`).
-MODULE_CAUSE = re.compile(r"power module (\d+) (?:fault: ([a-z_, ]+)|is not answering)")
+MODULE_CAUSE = re.compile(r"power module (\S+) (?:fault: ([a-z_, ]+)|is not answering)")
 
 
 class ReplayError(Exception):
@@ -235,7 +235,8 @@ class _Replay:
     async def _causes(self) -> None:
         """Each module fault among the incident's causes, raised again at its time."""
         sim = next((s for s in self.runtime.services if isinstance(s, InjectsModuleFaults)), None)
-        done: set[tuple[int, str]] = set()
+        done: set[tuple[ModuleId, str]] = set()
+        buses = tuple(self.runtime.station.power.buses)
         for cause in self.incident.causes:
             injections = _injections(cause)
             what = f"cause {cause.get('reason')} of gun {cause.get('gun')} ({cause.get('detail')})"
@@ -247,34 +248,35 @@ class _Replay:
                 self.out.notes.append(f"{what}: not re-injected: the profile runs no module simulator")
                 continue
             await self.until(cause["ts"])
-            for address, fault in injections:
-                if (address, fault) in done:
-                    continue
-                done.add((address, fault))
+            for named, fault in injections:
                 try:
+                    module = ModuleId.parse(named, buses)
+                    if (module, fault) in done:
+                        continue
+                    done.add((module, fault))
                     if fault == "silent":
-                        sim.silence(address)
+                        sim.silence(module)
                     else:
-                        sim.fault(address, Fault(fault))
+                        sim.fault(module, Fault(fault))
                 except (ValueError, KeyError) as exc:
-                    self.out.notes.append(f"{what}: module {address} {fault} not re-injected: {exc}")
+                    self.out.notes.append(f"{what}: module {named} {fault} not re-injected: {exc}")
 
     def _offset(self) -> float:
         return self.clock() - self.origin
 
 
-def _injections(cause: dict[str, Any]) -> list[tuple[int, str]]:
-    """The module faults a cause stands for: (address, a :class:`Fault` value or ``silent``)."""
+def _injections(cause: dict[str, Any]) -> list[tuple[str, str]]:
+    """The module faults a cause stands for: (the module as written, ``can1:5``; a :class:`Fault` or ``silent``)."""
     if cause.get("kind") == "power_stage":
         modules = cause.get("modules")
-        return [(a, "silent") for a in modules if isinstance(a, int)] if isinstance(modules, list) else []
+        return [(str(m), "silent") for m in modules if isinstance(m, str | int)] if isinstance(modules, list) else []
     found = MODULE_CAUSE.search(str(cause.get("detail", ""))) if cause.get("kind") == "module" else None
     if found is None:
         return []
-    address = int(found.group(1))
+    module = found.group(1)
     if found.group(2) is None:
-        return [(address, "silent")]
-    return [(address, name.strip()) for name in found.group(2).split(",") if name.strip()]
+        return [(module, "silent")]
+    return [(module, name.strip()) for name in found.group(2).split(",") if name.strip()]
 
 
 async def _ready(station: Station, guns: tuple[str, ...]) -> None:
