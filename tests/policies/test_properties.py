@@ -70,7 +70,7 @@ def twin_pools(draw: st.DrawFn) -> tuple[list[str], PoolView]:
         module.voltage_min, module.voltage_max = model.voltage_min, model.voltage_max
         module.current_max, module.power_max = model.current_max, model.power_max
         module.temperature, module.online, module.faults = model.temperature, model.online, set(model.faults)
-        reach[address] = pool.reach[model.address]
+        reach[address] = pool.reach[model.id]
     return guns, dataclasses.replace(pool, reach=reach)
 
 
