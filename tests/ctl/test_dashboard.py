@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -90,8 +91,14 @@ async def test_the_page_lists_every_gun_follows_a_charge_and_shows_a_fault(
         "a card per gun",
     )
     assert sorted(shown) == sorted(station.guns)
-    modules = await in_page(browser, "document.querySelectorAll('[data-module]').length", PAGE_TIMEOUT, "modules")
+    # the modules grouped by their bus, under its name and load
+    [bus] = station.power.buses
+    modules = await in_page(browser, f"document.querySelectorAll('[data-bus=\"{bus}\"] [data-module]').length",
+                            PAGE_TIMEOUT, "modules")
     assert modules == len(station.power.modules)
+    load = await in_page(browser, f"document.querySelector('[data-bus=\"{bus}\"] .load')?.textContent",
+                         PAGE_TIMEOUT, "the bus's load")
+    assert re.fullmatch(r"· \d+ % of the bus", load), load
     assert await in_page(browser, card("1-1", "state"), PAGE_TIMEOUT, "a state") == "standby"
 
     gun = station.guns["1-1"]
@@ -121,7 +128,7 @@ async def test_the_page_lists_every_gun_follows_a_charge_and_shows_a_fault(
     # A module of an idle gun reports a fault: its tile shows it, and the gun's fault (raised
     # while the module is on it, cleared once the policy moves it away) is in the events.
     module = station.pool.modules_of("2-1")[0]
-    tile = f"document.querySelector('[data-module=\"{module.address}\"] [data-field=\"faults\"]').textContent"
+    tile = f"document.querySelector('[data-module=\"{module}\"] [data-field=\"faults\"]').textContent"
     started = time.monotonic()
     status, body = await ctl.http("POST", f"/api/sim/modules/{module}/fault", {"fault": "hardware"})
     assert status == 200, body
@@ -232,6 +239,8 @@ async def test_the_live_feed_sends_snapshots_and_the_events_of_the_history(ctl: 
         stream = read_sse(response)
         assert [g["id"] for g in snapshot["guns"]] == list(station.guns)
         assert {m["id"] for m in snapshot["modules"]} == {str(m) for m in station.power.modules}
+        assert [b["name"] for b in snapshot["buses"]] == list(station.power.buses)
+        assert all(0.0 <= b["load_percent"] <= 100.0 for b in snapshot["buses"])
         assert {"state", "measured_voltage", "faults", "energy_wh", "session"} <= set(snapshot["guns"][0])
         assert set(snapshot["site"]) == {"power_w", "max_power_w"}
 

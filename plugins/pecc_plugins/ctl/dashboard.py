@@ -250,6 +250,7 @@ def snapshot_message(snapshot: Snapshot) -> bytes:
         "site": {"power_w": sum(g["power_w"] for g in guns), "max_power_w": snapshot.site["max_power_w"]},
         "guns": guns,
         "modules": list(snapshot.modules),
+        "buses": [{"name": link.name, "load_percent": link.stats.load_percent} for link in snapshot.links],
     })
 
 

@@ -5,7 +5,8 @@
 
 const MAX_EVENTS = 50;
 const guns = new Map();     // gun id -> {card, fields}
-const modules = new Map();  // address -> {tile, fields}
+const modules = new Map();  // module id ("can1:5") -> {tile, fields}
+const buses = new Map();  // bus name -> {group, load, grid}
 
 const $ = (id) => document.getElementById(id);
 const fixed = (value, digits) => (value == null ? "–" : Number(value).toFixed(digits));
@@ -67,19 +68,43 @@ function renderGun(gun) {
   set(fields, "faults", gun.faults.join("; "));
 }
 
+// One group per bus: its name and load over its modules' tiles.
+function busGroup(name) {
+  let entry = buses.get(name);
+  if (!entry) {
+    const group = element("div", "bus");
+    group.dataset.bus = name;
+    const title = element("h3", "", name);
+    const load = element("span", "load");
+    title.append(" ", load);
+    const grid = element("div", "grid modules");
+    group.append(title, grid);
+    entry = {group, load, grid};
+    buses.set(name, entry);
+    $("modules").append(group);
+  }
+  return entry;
+}
+
+function renderBus(bus) {
+  const {load} = busGroup(bus.name);
+  set({load}, "load", `· ${fixed(bus.load_percent, 0)} % of the bus`);
+  load.classList.toggle("high", bus.load_percent > 30);
+}
+
 function renderModule(module) {
-  let entry = modules.get(module.address);
+  let entry = modules.get(module.id);
   if (!entry) {
     const tile = element("div", "module");
-    tile.dataset.module = module.address;
+    tile.dataset.module = module.id;
     tile.innerHTML =
       '<span class="addr"></span> → <span data-field="gun"></span>' +
       '<div><span data-field="temperature"></span> °C · <span data-field="power"></span> kW</div>' +
       '<span class="faults" data-field="faults"></span>';
     tile.querySelector(".addr").textContent = "#" + module.address;
     entry = {tile, fields: fieldsOf(tile)};
-    modules.set(module.address, entry);
-    $("modules").append(tile);
+    modules.set(module.id, entry);
+    busGroup(module.bus).grid.append(tile);
   }
   const {tile, fields} = entry;
   const look = !module.online ? "offline" : module.faults.length ? "faulted" : module.gun == null ? "idle" : "";
@@ -94,6 +119,7 @@ function renderModule(module) {
 function renderSnapshot(snapshot) {
   $("station").textContent = snapshot.station;
   snapshot.guns.forEach(renderGun);
+  snapshot.buses.forEach(renderBus);
   snapshot.modules.forEach(renderModule);
   const count = (test) => snapshot.guns.filter(test).length;
   $("summary").replaceChildren(
