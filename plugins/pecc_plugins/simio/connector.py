@@ -17,10 +17,15 @@ from pecc_core.profile.model import Profile
 
 
 class SimConnectorVoltage:
-    """Unknown (None) until a source is attached, or for a gun the source does not know."""
+    """Unknown (None) until a source is attached, or for a gun no source knows.
+
+    Each bus's module simulator attaches itself; a gun's connector reads the
+    highest of their nodes (the modules' outputs are behind diodes: the
+    node is at the highest of them, the car's battery included).
+    """
 
     def __init__(self) -> None:
-        self._source: Callable[[str], float | None] | None = None
+        self._sources: list[Callable[[str], float | None]] = []
         self._drift: dict[str, float] = {}
 
     @classmethod
@@ -28,11 +33,11 @@ class SimConnectorVoltage:
         return cls()
 
     def follow(self, source: Callable[[str], float | None]) -> None:
-        """Read the connector voltage of a gun as ``source(gun)``."""
-        self._source = source
+        """Read the connector voltage of a gun as ``source(gun)`` too (the highest of the sources' readings)."""
+        self._sources.append(source)
 
     def voltage(self, gun: str) -> float | None:
-        volts = None if self._source is None else self._source(gun)
+        volts = max((v for source in self._sources if (v := source(gun)) is not None), default=None)
         return None if volts is None else volts + self._drift.get(gun, 0.0)
 
     def drift(self, gun: str, volts: float | None) -> None:
