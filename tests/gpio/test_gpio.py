@@ -149,6 +149,24 @@ async def test_matrix_breaks_before_make(sysfs: Path, profile: Profile) -> None:
     assert matrix.gun_of(three) is None
 
 
+
+async def test_matrix_of_two_buses_counts_each_bus_from_its_own_base(sysfs: Path) -> None:
+    for line in range(200, 250):  # can2's lines
+        (sysfs / f"gpio{line}").mkdir()
+        (sysfs / f"gpio{line}" / "value").write_text("0")
+    two = load("cabinet-2bus")
+    raw = dict(two.io.matrix.params, root=str(sysfs), switch_ms=0)
+    matrix = GpioMatrix(MatrixParams().load(raw), two)
+    matrix.start()
+    await matrix.connect(ModuleId("can1", 3), "d2-a")  # line 100 + 2 * 6 + 2
+    await matrix.connect(ModuleId("can2", 3), "d2-b")  # line 200 + 2 * 6 + 3
+    assert value(sysfs, 114) == "1" and value(sysfs, 215) == "1" and value(sysfs, 214) == "0"
+    assert matrix.gun_of(ModuleId("can2", 3)) == "d2-b" and matrix.gun_of(ModuleId("can1", 3)) == "d2-a"
+    with pytest.raises(ConfigError, match="two modules would share relay lines"):
+        GpioMatrix(MatrixParams().load({**raw, "bases": {}}), two)  # both buses from 100
+    with pytest.raises(ConfigError, match=r"not buses of the profile: \['can9'\]"):
+        GpioMatrix(MatrixParams().load({**raw, "bases": {**raw["bases"], "can9": 300}}), two)
+
 def test_lines_for_unknown_or_missing_guns_are_refused(sysfs: Path, profile: Profile) -> None:
     raw = dict(profile.io.supervision.params, root=str(sysfs))
     raw["lines"] = {**raw["lines"], "d9-z": 1}

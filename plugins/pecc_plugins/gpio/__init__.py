@@ -61,6 +61,8 @@ class EmergencyStopParams(_Lines):
 
 class MatrixParams(_Lines):
     base = fields.Integer(required=True, validate=validate.Range(min=0))
+    #: per bus (its name): the base of its modules' lines, for a profile of several buses
+    bases = fields.Dict(keys=fields.String(), values=fields.Integer(validate=validate.Range(min=0)), load_default=dict)
     guns = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     switch_ms = fields.Integer(load_default=50, validate=validate.Range(min=0, max=5000))
 

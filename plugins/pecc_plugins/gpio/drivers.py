@@ -188,8 +188,10 @@ class GpioImd:
 class GpioMatrix:
     """One relay output per (module, gun) pair: line = base + (address - 1) * len(guns) + gun index.
 
-    Lines are numbered by module address, so the profile's modules must be
-    on one bus (addresses are unique per bus only).
+    Lines are numbered by module address, and addresses are unique per bus
+    only: with several buses each bus's modules count from their own base
+    (``bases``, by bus name; a bus not named there counts from ``base``),
+    and two modules that would share a line are refused.
     """
 
     def __init__(self, params: Mapping[str, Any], profile: Profile) -> None:
@@ -200,13 +202,20 @@ class GpioMatrix:
             raise ConfigError(f"gpio matrix guns: not in the profile: {unknown}")
         self.guns: list[str] = list(params["guns"])
         self.base: int = params["base"]
+        self.bases: dict[str, int] = dict(params["bases"])
         self.switch_s = params["switch_ms"] / 1000
-        if len(profile.power.buses) > 1:
-            raise ConfigError("gpio matrix: its lines are numbered by module address: expected one bus in [power]")
+        buses = [bus.name for bus in profile.power.buses]
+        unknown = sorted(set(self.bases) - set(buses))
+        if unknown:
+            raise ConfigError(f"gpio matrix bases: not buses of the profile: {unknown}")
         self.modules = [m.id for m in profile.power.modules]
+        lines = self.used_lines()
+        if len(set(lines)) < len(lines):
+            raise ConfigError("gpio matrix: two modules would share relay lines: give each bus its own base in bases")
 
     def _line(self, module: ModuleId, gun: str) -> int:
-        return self.base + (module.address - 1) * len(self.guns) + self.guns.index(gun)
+        base = self.bases.get(module.bus, self.base)
+        return base + (module.address - 1) * len(self.guns) + self.guns.index(gun)
 
     def used_lines(self) -> tuple[int, ...]:
         return tuple(self._line(m, g) for m in self.modules for g in self.guns)
