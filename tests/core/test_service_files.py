@@ -79,3 +79,30 @@ def test_the_can_bus_files_bring_up_can1_as_the_cabinet_profile_expects() -> Non
     link = ini(CONTRIB / "networkd" / "80-can1.link")
     assert link["Match"]["OriginalName"] == "can1"
     assert int(link["Link"]["TransmitQueueLength"]) >= 100
+
+
+def test_the_two_bus_cabinet_validates_and_the_can_bus_files_bring_up_both_of_its_buses() -> None:
+    profile = load_profile("cabinet-2bus", default_manager())  # validated, its bus budget judged
+    drivers = [bus.driver.raw for bus in profile.power.buses]
+    assert [d["channel"] for d in drivers] == ["can1", "can2"]
+    assert all(d["interface"] == "socketcan" for d in drivers)
+    for driver in drivers:
+        channel = driver["channel"]
+        network = ini(CONTRIB / "networkd" / f"80-{channel}.network")
+        assert network["Match"]["Name"] == channel
+        assert int(network["CAN"]["BitRate"]) == driver["bitrate"]
+        assert network["CAN"]["RestartSec"] == "100ms"
+        link = ini(CONTRIB / "networkd" / f"80-{channel}.link")
+        assert link["Match"]["OriginalName"] == channel
+        assert int(link["Link"]["TransmitQueueLength"]) >= 100
+
+
+def test_the_two_bus_cabinet_validates_without_a_warning() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pecc_core.cli", "profiles", "validate", "cabinet-2bus"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
