@@ -45,7 +45,7 @@ from typing import Any
 from benchmarks.markdown import md_table
 from benchmarks.procstat import CpuWindow, rss_mb
 from benchmarks.stations import station
-from pecc_core.testing import ctrl_c_reaches_it
+from pecc_core.testing import ctrl_c_reaches_it, each_service
 from pecc_plugins.ctl.history import History, Retention
 from pecc_plugins.seccsim.ports import free_port, wait_listening
 from pecc_plugins.simhw.processes import SplitStation
@@ -59,11 +59,12 @@ def run(ops: bool, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     name = "with" if ops else "without"
     directory = work / name
     directory.mkdir()
-    extra: dict[str, Any] = {"services.1.params.port": ctl_port, "services.1.params.state_dir": str(directory)}
+    extra = each_service("sim-full", {"port": ctl_port, "state_dir": str(directory)}, "ctl")
     profile = station(72, directory, port, f"pecc-ops-bench-{name}", extra)
     if not ops:
         data = tomllib.loads(profile.read_text())
-        profile = station(72, directory, port, f"pecc-ops-bench-{name}", {"services": data["services"][:1]})
+        without = [s for s in data["services"] if s["name"] != "ctl"]
+        profile = station(72, directory, port, f"pecc-ops-bench-{name}", {"services": without})
     log = (directory / "pecc.log").open("w")
     pecc = subprocess.Popen([PY, "-m", "pecc_core.cli", "run", "--profile", str(profile)], stdout=log,
                             stderr=subprocess.STDOUT)

@@ -20,7 +20,8 @@ GUNS_PER_SECC = 12
 
 def station(guns: int, directory: Path, port: int, channel: str, extra: dict[str, Any] | None = None) -> Path:
     """A profile file with ``guns`` guns serving on ``port``; returns its path."""
-    overrides: dict[str, Any] = {**sim_overrides(channel, port), "log_level": "WARNING", **(extra or {})}
+    source = "sim" if guns == 4 else "sim-full"
+    overrides: dict[str, Any] = {**sim_overrides(channel, port, source), "log_level": "WARNING", **(extra or {})}
     if guns == 4:
         return write_profile("sim", directory, overrides)
     if guns == 72:

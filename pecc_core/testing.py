@@ -130,20 +130,70 @@ def write_profile(source: str, directory: Path, overrides: dict[str, Any]) -> Pa
 FAST_BUS: dict[str, Any] = {"power.driver.params.bitrate": 1_000_000, "services.0.params.bitrate": 1_000_000}
 
 
-def sim_overrides(channel: str, port: int = 0) -> dict[str, Any]:
-    """Overrides that let a ``sim``-like profile run beside others in one process.
+def sim_overrides(channel: str, port: int = 0, source: str = "sim") -> dict[str, Any]:
+    """Overrides that let a ``sim``-like profile (``source``) run beside others in one process.
 
-    The control API (the ``ctl`` service) listens on any free port and serves
-    on the station's loop: on a test's virtual time a thread of its own would
-    run on real time, behind the clock (``tests/ctl/test_ops_load.py`` and the
-    process tests serve from the thread, as ``pecc run`` does by default).
+    Each bus gets a channel of its own (``channel``, or ``channel-BUS`` when
+    the profile has several buses), and so does the module simulator of
+    that bus. The control API (the ``ctl`` service) listens on any free port
+    and serves on the station's loop: on a test's virtual time a thread of
+    its own would run on real time, behind the clock
+    (``tests/ctl/test_ops_load.py`` and the process tests serve from the
+    thread, as ``pecc run`` does by default).
     """
+    data = tomllib.loads(resolve(source).read_text())
+    power = data["power"]
+    buses = [bus["name"] for bus in power.get("buses", [])]
+    overrides: dict[str, Any] = {"server.port": port}
+    if buses:
+        for i, bus in enumerate(buses):
+            overrides[f"power.buses.{i}.driver.params.channel"] = f"{channel}-{bus}"
+    else:
+        overrides["power.driver.params.channel"] = channel
+    for i, service in enumerate(data.get("services", [])):
+        if service["name"] == "modsim":
+            bus = service.get("params", {}).get("bus")
+            overrides[f"services.{i}.params.channel"] = f"{channel}-{bus}" if buses else channel
+        elif service["name"] == "ctl":
+            overrides[f"services.{i}.params.port"] = 0
+            overrides[f"services.{i}.params.thread"] = False
+    return overrides
+
+
+def each_bus(source: str, params: dict[str, Any], driver: str) -> dict[str, Any]:
+    """Overrides setting ``params`` on every bus of profile ``source`` whose driver is ``driver``.
+
+    ``QUICK_CABINET``'s driver keys, say, on a profile of several buses.
+    """
+    power = tomllib.loads(resolve(source).read_text())["power"]
+    if "buses" not in power:
+        return {f"power.driver.params.{key}": value for key, value in params.items()}
     return {
-        "server.port": port,
-        "power.driver.params.channel": channel,
-        "services.0.params.channel": channel,
-        "services.1.params.port": 0,
-        "services.1.params.thread": False,
+        f"power.buses.{i}.driver.params.{key}": value
+        for i, bus in enumerate(power["buses"])
+        if bus["driver"]["name"] == driver
+        for key, value in params.items()
+    }
+
+
+def quick_cabinet(source: str) -> dict[str, Any]:
+    """:data:`QUICK_CABINET` for profile ``source``: its driver keys on each of its UU buses."""
+    driver = "power.driver.params."
+    return {
+        **{key: value for key, value in QUICK_CABINET.items() if not key.startswith(driver)},
+        **each_bus(source, {k.removeprefix(driver): v for k, v in QUICK_CABINET.items() if k.startswith(driver)},
+                   "uugreen"),
+    }
+
+
+def each_service(source: str, params: dict[str, Any], name: str) -> dict[str, Any]:
+    """Overrides setting ``params`` on every service named ``name`` of profile ``source``."""
+    services = tomllib.loads(resolve(source).read_text()).get("services", [])
+    return {
+        f"services.{i}.params.{key}": value
+        for i, service in enumerate(services)
+        if service["name"] == name
+        for key, value in params.items()
     }
 
 

@@ -164,7 +164,7 @@ async def test_a_client_that_does_not_read_is_dropped(
 ) -> None:
     """72 guns: a snapshot message of ~50 kB twice a second, a stuck client's buffer fills in seconds."""
     caplog.set_level(logging.INFO, logger="pecc_plugins.ctl")
-    async with running(make_profile("sim-full", sim_overrides(can_channel))) as runtime:
+    async with running(make_profile("sim-full", sim_overrides(can_channel, source="sim-full"))) as runtime:
         feed = ctl_of(runtime).app[FEED]
         sock, status, _ = await asyncio.to_thread(open_stream, ctl_of(runtime).port, 4096)
         try:

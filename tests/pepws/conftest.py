@@ -54,7 +54,7 @@ def sim_profile(
 ) -> Profile:
     """A whole simulated station (uugreen driver, module simulator, simulated I/O, static
     policy) from profile ``source``, on its own virtual CAN channel and port 0."""
-    path = write_profile(source, directory, {**sim_overrides(channel), **(overrides or {})})
+    path = write_profile(source, directory, {**sim_overrides(channel, source=source), **(overrides or {})})
     return load_profile(str(path), plugins or default_manager())
 
 

@@ -22,7 +22,16 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from pecc_core.profile import Profile
-from pecc_core.testing import QUICK_CABINET, heavy, running, sim_overrides, wait_serving, write_profile
+from pecc_core.testing import (
+    QUICK_CABINET,
+    each_service,
+    heavy,
+    quick_cabinet,
+    running,
+    sim_overrides,
+    wait_serving,
+    write_profile,
+)
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import Scenario, from_mapping
 from pecc_plugins.seccsim.session import SessionOptions
@@ -96,7 +105,12 @@ async def test_one_session_on_each_of_the_72_sim_full_guns(
     # 72 cars at once need a policy that moves modules (dynamic).
     # 72 guns, 48 simulated modules and 72 cars share one process on virtual time: however busy
     # the machine, the modules answer in time, so the default 1 s stale bound holds.
-    overrides = {**sim_overrides(can_channel), **FAST_TIMINGS, "policy.name": "dynamic"}
+    overrides = {
+        **sim_overrides(can_channel, source="sim-full"),
+        **quick_cabinet("sim-full"),
+        **each_service("sim-full", {"slew_v_per_s": 5000.0, "node_capacitance_f": 0.0005}, "modsim"),
+        "policy.name": "dynamic",
+    }
     profile = make_profile("sim-full", overrides)
     stats = await charge(profile, from_mapping(QUICK_CAR), sessions=1)
     assert_clean(stats, 72)
