@@ -38,6 +38,8 @@ from pecc_plugins.simhw.drivers import (
 class BenchParams(LinkParams):
     #: the bench's module simulator: the ``modsim`` service's params (read by ``pecc sim-hw``)
     modsim = fields.Dict(load_default=dict)
+    #: a profile of several buses: one module simulator per bus (each with its ``bus``), instead of ``modsim``
+    modsims = fields.List(fields.Dict(), load_default=list)
 
 
 @hookimpl

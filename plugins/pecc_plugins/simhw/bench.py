@@ -1,8 +1,9 @@
 """The simulated hardware as its own process: ``pecc sim-hw --profile NAME``.
 
 A :class:`Bench` is what stands in the cabinet: the CAN wiring (a
-:class:`~pecc_plugins.canbus.unixbus.BusHub`), the simulated modules
-(:class:`~pecc_plugins.modsim.service.ModSim`) on it, and the simulated
+:class:`~pecc_plugins.canbus.unixbus.BusHub` per bus), the simulated modules
+(a :class:`~pecc_plugins.modsim.service.ModSim` on each bus, speaking its
+vendor's protocol), and the simulated
 I/O (:mod:`pecc_plugins.simio`) behind an I/O link (:mod:`.wire`). It lives
 on when the PECC dies, as hardware does:
 
@@ -23,6 +24,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -36,6 +38,7 @@ from pecc_plugins import simio
 from pecc_plugins.canbus.unixbus import BusHub, socket_path
 from pecc_plugins.modsim.service import ModSim
 from pecc_plugins.modsim.settings import SimSettings
+from pecc_plugins.modsim.world import SimWorld
 from pecc_plugins.simhw import wire
 from pecc_plugins.simio import (
     SimConnectorVoltage,
@@ -83,15 +86,19 @@ def _sim(driver: object, kind: type[_Driver]) -> _Driver:
 
 @dataclass
 class Bench:
-    """Simulated modules and I/O of ``profile``, served to any PECC that connects."""
+    """Simulated modules and I/O of ``profile``, served to any PECC that connects.
+
+    ``settings``: the module simulator of each of the profile's buses (one
+    alone for a profile of one bus).
+    """
 
     profile: Profile
-    settings: SimSettings
+    settings: SimSettings | Sequence[SimSettings]
     io_channel: str
     plugins: PluginManager
     io: Io = field(init=False)
     guns: dict[str, Car] = field(init=False)
-    modsim: ModSim = field(init=False)
+    modsims: dict[str, ModSim] = field(init=False)
 
     def __post_init__(self) -> None:
         self.io = sim_io(self.profile, self.plugins)
@@ -102,8 +109,16 @@ class Bench:
         self.estop = _sim(self.io.estop, SimEmergencyStop)  # sim_io builds every role, the optional ones too
         self.connector = _sim(self.io.connector, SimConnectorVoltage)
         self.guns = {g.id: Car() for g in self.profile.guns}
-        self.modsim = ModSim(self.settings, self)  # one bus, the params' (a ConfigError without a channel)
-        self.hub = BusHub(self.modsim.link.config.channel)
+        each = [self.settings] if isinstance(self.settings, SimSettings) else list(self.settings)
+        self.hubs = [BusHub(settings.bus.channel) for settings in each]
+        #: The physics every bus's modules share: a gun fed from two buses has one output node.
+        self.world = SimWorld(each[0], self)
+        sims = [ModSim(settings, self, self.world) for settings in each]
+        #: The module simulator of each bus, by the profile's bus name.
+        self.modsims = {sim.bus: sim for sim in sims}
+        missing = sorted({bus.name for bus in self.profile.power.buses} - set(self.modsims))
+        if len(self.modsims) < len(sims) or missing:
+            raise ValueError(f"sim-hw: expected one module simulator per bus of the profile; missing {missing}")
         #: Every module the relay matrix switches, of every bus.
         self._module_ids = tuple(m.id for m in self.profile.power.modules)
         self._server: asyncio.Server | None = None
@@ -117,15 +132,18 @@ class Bench:
     async def start(self) -> None:
         for role in IO_ROLES:  # the station's lifecycle calls, as Station.start makes them
             await call_maybe_async(getattr(getattr(self.io, role), "start", None))
-        await self.hub.start()
-        await self.modsim.start()
+        for hub in self.hubs:
+            await hub.start()
+        for sim in self.modsims.values():
+            await sim.start()
+        await self.world.start()
         path = socket_path(self.io_channel, "io")
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         self._server = await asyncio.start_unix_server(self._peer, path=str(path))
         path.chmod(0o600)
         self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="sim-hw-sample")
-        log.info("sim-hw %s: CAN hub %s, I/O link %s", self.profile.name, self.hub.path, path)
+        log.info("sim-hw %s: CAN hubs %s, I/O link %s", self.profile.name, self.hub_paths(), path)
 
     async def stop(self) -> None:
         await cancel(self._sampler)
@@ -139,10 +157,16 @@ class Bench:
             await self._server.wait_closed()
             with contextlib.suppress(FileNotFoundError):
                 socket_path(self.io_channel, "io").unlink()
-        await self.modsim.stop()
-        await self.hub.stop()
+        await self.world.stop()
+        for sim in self.modsims.values():
+            await sim.stop()
+        for hub in self.hubs:
+            await hub.stop()
         for role in reversed(IO_ROLES):
             await call_maybe_async(getattr(getattr(self.io, role), "stop", None))
+
+    def hub_paths(self) -> str:
+        return ", ".join(str(hub.path) for hub in self.hubs)
 
     # -- what the PECC sees ------------------------------------------------------------
 
@@ -239,17 +263,18 @@ class Bench:
         """What a technician would measure: every module's output, every gun's voltage and contactors."""
         return {
             "modules": {
-                str(a): {"on": m.output.on, "voltage": m.output.voltage, "current": m.output.current}
-                for a, m in self.modsim.modules.items()
+                str(ModuleId(bus, a)): {"on": m.output.on, "voltage": m.output.voltage, "current": m.output.current}
+                for bus, sim in self.modsims.items()
+                for a, m in sim.modules.items()
             },
             "guns": {
-                g: {"voltage": node.voltage, "contactors": self.io.contactors.closed(g)}
-                for g, node in self.modsim.nodes.items()
+                g: {"voltage": self.connector_voltage(g), "contactors": self.io.contactors.closed(g)}
+                for g in self.guns
             },
         }
 
     def _inject(self, msg: dict[str, Any]) -> None:
-        what, sim = msg["what"], self.modsim
+        what = msg["what"]
         if what == "imd":
             result = msg["result"]
             self.imd.inject(self._gun(msg["gun"]), None if result is None else Isolation(result))
@@ -262,13 +287,17 @@ class Bench:
             volts = msg["volts"]
             self.connector.drift(self._gun(msg["gun"]), None if volts is None else float(volts))
         elif what == "silence":
-            sim.silence(self._module(msg["module"]), bool(msg["silent"]))
+            sim, address = self._sim_of(msg["module"])
+            sim.silence(address, bool(msg["silent"]))
         elif what == "bit":
-            sim.inject(self._module(msg["module"]), int(msg["bit"]), bool(msg["active"]))
+            sim, address = self._sim_of(msg["module"])
+            sim.inject(address, int(msg["bit"]), bool(msg["active"]))
         elif what == "fault":
-            sim.fault(self._module(msg["module"]), Fault(msg["fault"]), bool(msg["active"]))
+            sim, address = self._sim_of(msg["module"])
+            sim.fault(address, Fault(msg["fault"]), bool(msg["active"]))
         elif what == "clear":
-            sim.clear(self._module(msg["module"]))
+            sim, address = self._sim_of(msg["module"])
+            sim.clear(address)
         else:
             raise ValueError(f"unknown injection {what!r}")
 
@@ -277,6 +306,15 @@ class Bench:
         if module not in self._module_ids:
             raise KeyError(f"no module {module}")
         return module
+
+    def _sim_of(self, text: Any) -> tuple[ModSim, int]:
+        """The simulator of a module (``"can1:5"``; a bare address on a profile of one bus) and its address."""
+        module = self._module(text)
+        return self.modsims[module.bus], module.address
+
+    def connector_voltage(self, gun: str) -> float | None:
+        """The gun's node: the highest of the buses' simulated nodes (as the sim connector sensor reads)."""
+        return max((v for sim in self.modsims.values() if (v := sim.connector_voltage(gun)) is not None), default=None)
 
     def _gun(self, gun: Any) -> str:
         if gun not in self.guns:

@@ -41,7 +41,8 @@ def sim_hw(
         raise typer.Exit(EXIT_USAGE)
     params = service.params
     logging.basicConfig(level=loaded.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = SimParams().load(params["modsim"])
+    each = params["modsims"] or [params["modsim"]]
+    settings = [SimParams().load(sim) for sim in each]
     bench = Bench(loaded, settings, params["channel"], plugins)
     asyncio.run(_serve(bench))
 
@@ -53,7 +54,7 @@ async def _serve(bench: Bench) -> None:
         loop.add_signal_handler(sig, stop.set)
     await bench.start()
     # whatever the log level: a supervisor (or a test) waits for this line
-    print(f"pecc sim-hw: {bench.profile.name} ready: CAN hub {bench.hub.path}, I/O link", flush=True)
+    print(f"pecc sim-hw: {bench.profile.name} ready: CAN hubs {bench.hub_paths()}, I/O link", flush=True)
     try:
         await stop.wait()
     finally:
