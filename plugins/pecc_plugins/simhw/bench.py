@@ -110,7 +110,7 @@ class Bench:
         self.connector = _sim(self.io.connector, SimConnectorVoltage)
         self.guns = {g.id: Car() for g in self.profile.guns}
         each = [self.settings] if isinstance(self.settings, SimSettings) else list(self.settings)
-        self.hubs = [BusHub(settings.bus.channel) for settings in each]
+        self.hubs = [BusHub(settings.bus.channel) for settings in each if settings.bus is not None]
         #: The physics every bus's modules share: a gun fed from two buses has one output node.
         self.world = SimWorld(each[0], self)
         sims = [ModSim(settings, self, self.world) for settings in each]
@@ -313,8 +313,8 @@ class Bench:
         return self.modsims[module.bus], module.address
 
     def connector_voltage(self, gun: str) -> float | None:
-        """The gun's node: the highest of the buses' simulated nodes (as the sim connector sensor reads)."""
-        return max((v for sim in self.modsims.values() if (v := sim.connector_voltage(gun)) is not None), default=None)
+        """The gun's output node, every bus's modules feeding it (what the connector sensor reads)."""
+        return self.world.connector_voltage(gun)
 
     def _gun(self, gun: Any) -> str:
         if gun not in self.guns:
