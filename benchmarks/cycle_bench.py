@@ -29,7 +29,7 @@ from unittest import mock
 
 from pecc_core.plugins import default_manager
 from pecc_core.profile import load as load_profile
-from pecc_core.testing import QUICK_CABINET, running, sim_overrides, virtual_loop, write_profile
+from pecc_core.testing import each_service, quick_cabinet, running, sim_overrides, virtual_loop, write_profile
 from pecc_plugins.pepws.codec import Encoder
 from pecc_plugins.seccsim.runner import RunOptions, simulate
 from pecc_plugins.seccsim.scenario import from_mapping
@@ -53,8 +53,9 @@ def cpu_us(work: Callable[[], object], count: int, runs: int) -> float:
 
 async def measured(directory: Path, count: int, runs: int) -> dict[str, float]:
     overrides = {
-        **sim_overrides("pecc-cycle-bench"), **QUICK_CABINET, "policy.name": "dynamic", "log_level": "ERROR",
-        "services.0.params.slew_v_per_s": 5000.0, "services.0.params.node_capacitance_f": 0.0005,
+        **sim_overrides("pecc-cycle-bench", source="sim-full"), **quick_cabinet("sim-full"),
+        **each_service("sim-full", {"slew_v_per_s": 5000.0, "node_capacitance_f": 0.0005}, "modsim"),
+        "policy.name": "dynamic", "log_level": "ERROR",
     }
     profile = load_profile(str(write_profile("sim-full", directory, overrides)), default_manager())
     async with running(profile) as runtime:
