@@ -4,7 +4,8 @@ The real driver and simulated modules share a timed virtual bus at
 125 kbit/s; every module exports. Charging, its voltage and current are
 held (the driver refreshes them); ramping, as in the busiest case the
 budget assumes, it is sent a new voltage and a new current every control
-cycle (100 ms). The modules have their protocol's own watchdog, as the
+cycle (100 ms): steps above the drivers' default deadband (a ramp's, not
+a battery's creep, which the deadband holds). The modules have their protocol's own watchdog, as the
 drivers' default periods expect (the rig's short one would switch them
 off between two reads). The load the driver measures (its link's
 one-second windows: what ``pecc_can_bus_load_ratio`` reads) is sampled
@@ -60,11 +61,15 @@ async def measured_load(rig, protocol: str, modules: tuple[int, ...], ramping: b
         step = 0
 
         async def cycles(seconds: float) -> None:
-            """The gun's drive every control cycle; ramping, a new voltage and total current each time."""
+            """The gun's drive every control cycle; ramping, a new voltage and total current each time.
+
+            Steps of 2 V and 1.5 A a module: above any deadband the drivers' defaults hold.
+            """
             nonlocal step
             for _ in range(round(seconds / CYCLE_S)):
                 step += ramping
-                driver.export(modules, 400.0 + step % 20 * 0.5, 20.0 * len(modules) + step % 10, voltage_max=450.0)
+                current = (20.0 + step % 10 * 1.5) * len(modules)
+                driver.export(modules, 400.0 + step % 20 * 2.0, current, voltage_max=450.0)
                 await asyncio.sleep(CYCLE_S)
 
         await cycles(4.0)  # ranges, ratings and the first setpoints are past

@@ -23,7 +23,7 @@ MODULES = tuple(range(1, 13))
 #: the driver's defaults (the rig's are short for other tests), and a short range switch
 # UU message types and commands (CAN-PROTOCOLS.md)
 SET, SET_RESPONSE, READ, READ_RESPONSE = 0, 1, 2, 3
-VREF, STATUS, TEMPERATURE, IOUT_FAST, VOUT_FAST = 0x02, 0x08, 0x1E, 0x30, 0x62
+VREF, ILIMIT, SHUTDOWN, STATUS, TEMPERATURE, IOUT_FAST, VOUT_FAST = 0x02, 0x03, 0x04, 0x08, 0x1E, 0x30, 0x62
 DEFAULTS = {"poll_ms": 200, "idle_poll_ms": 1000, "status_ms": 1000, "temperature_ms": 5000,
             "resend_ms": 1000, "offline_ms": 6000, "mode_switch_ms": 50}
 
@@ -81,10 +81,14 @@ async def test_twelve_uu_modules_one_gun_charging(rig, spy_bus: can.BusABC) -> N
     assert kinds[(READ, VOUT_FAST)] == kinds[(READ, IOUT_FAST)] == 9 * 4 + 3 * 5 * 4
     assert kinds[(READ, STATUS)] == 12 * 4
     assert kinds[(READ, TEMPERATURE)] in (9, 10)  # see the idle test
-    # a new voltage every 100 ms to each active module; the current (50 A each) never changes,
-    # and no refresh (resend_ms) is due while setpoints go out every 100 ms
-    assert kinds[(SET, VREF)] == 3 * 10 * 4
-    assert {cmd for kind, cmd in kinds if kind == SET} == {VREF}
+    # a new voltage every 100 ms to each active module, 0.5 V up each time and 9.5 V down every 20th
+    # (a battery's creep): the driver's deadband (1 V) holds two raises of three, the third and the
+    # fall go out, 7 of every 20 cycles (14 in the window); the current (50 A each) never changes.
+    # Their refresh (resend_ms), due about 1 s after the export that started them and no longer
+    # pushed back by a voltage every cycle, falls in the window: the whole state once each.
+    assert kinds[(SET, VREF)] == 3 * (14 + 1)
+    assert kinds[(SET, ILIMIT)] == kinds[(SET, SHUTDOWN)] == 3
+    assert {cmd for kind, cmd in kinds if kind == SET} == {VREF, ILIMIT, SHUTDOWN}
     assert answered(kinds)
-    assert fps == sum(kinds.values()) / SECONDS == 2 * (120 + 96 + 96 + 48 + kinds[(READ, TEMPERATURE)]) / SECONDS
+    assert fps == sum(kinds.values()) / SECONDS == 2 * (45 + 6 + 96 + 96 + 48 + kinds[(READ, TEMPERATURE)]) / SECONDS
     assert load < 30

@@ -12,9 +12,11 @@ import pytest
 from pecc_core.power import Mode, ModuleState
 from pecc_plugins.canbus.polling import DriverTiming, PollPlan, Reading
 from pecc_plugins.canbus.recovery import Recovery
-from pecc_plugins.canbus.setpoints import SentState
+from pecc_plugins.canbus.setpoints import Deadband, Due, SentState
 
 EVERY = Reading.MEASUREMENT | Reading.STATUS | Reading.TEMPERATURE
+NO_BAND = Deadband()
+BAND = Deadband(voltage=1.0, current=0.5)
 
 
 def _module(address: int = 1) -> ModuleState:
@@ -74,9 +76,9 @@ def test_the_whole_state_goes_first_and_after_a_mode_change_then_only_changed_se
     module.mode, module.voltage_setpoint, module.current_setpoint = Mode.EXPORT, 400.0, 10.0
     assert sent.whole_due(module)
     sent.sent(module)
-    assert sent.changed_setpoints(module) is None
+    assert sent.changed_setpoints(module, NO_BAND) is None
     module.current_setpoint = 12.0
-    assert sent.changed_setpoints(module) == (400.0, 10.0)  # what it was last sent
+    assert sent.changed_setpoints(module, NO_BAND) == Due(False, True, 400.0, 10.0)  # with what it was last sent
     sent.forget(1)
     assert sent.whole_due(module)
 
@@ -85,7 +87,60 @@ def test_setpoints_of_an_off_module_are_not_sent() -> None:
     sent, module = SentState(), _module()
     sent.sent(module)
     module.current_setpoint = 5.0
-    assert not sent.whole_due(module) and sent.changed_setpoints(module) is None
+    assert not sent.whole_due(module) and sent.changed_setpoints(module, NO_BAND) is None
+
+
+def _exporting(sent: SentState, voltage: float = 400.0, current: float = 10.0) -> ModuleState:
+    module = _module()
+    module.mode, module.voltage_setpoint, module.current_setpoint = Mode.EXPORT, voltage, current
+    sent.sent(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("voltage", "current", "due"),
+    [
+        (401.0, 10.5, None),  # raises up to the band: held
+        (401.01, 10.0, Due(True, False, 400.0, 10.0)),  # above it: out
+        (400.0, 10.51, Due(False, True, 400.0, 10.0)),
+        (399.9, 10.0, Due(True, False, 400.0, 10.0)),  # a fall goes out however small
+        (400.0, 9.99, Due(False, True, 400.0, 10.0)),
+        (400.5, 9.9, Due(False, True, 400.0, 10.0)),  # a fall beside a held raise: the raise stays held
+    ],
+)
+def test_the_deadband_holds_small_raises_only(voltage: float, current: float, due: Due | None) -> None:
+    sent = SentState()
+    module = _exporting(sent)
+    module.voltage_setpoint, module.current_setpoint = voltage, current
+    assert sent.changed_setpoints(module, BAND) == due
+
+
+def test_held_raises_add_up_against_the_value_last_sent() -> None:
+    sent = SentState()
+    module = _exporting(sent)
+    module.voltage_setpoint = 400.6
+    assert sent.changed_setpoints(module, BAND) is None and sent.held(module)
+    module.voltage_setpoint = 401.2
+    due = sent.changed_setpoints(module, BAND)
+    assert due == Due(True, False, 400.0, 10.0)
+    sent.sent_setpoints(module, due)
+    assert not sent.held(module)
+    module.voltage_setpoint, module.current_setpoint = 401.5, 10.2
+    due = sent.changed_setpoints(module, Deadband(voltage=1.0))  # no current band: the current goes
+    assert due == Due(False, True, 401.2, 10.0)
+    sent.sent_setpoints(module, due)
+    assert sent.held(module)  # the voltage raise was not sent with it
+    module.voltage_setpoint = 401.3  # below the held value, above the one sent: still a raise
+    assert sent.changed_setpoints(module, BAND) is None
+
+
+def test_a_held_raise_brings_the_refresh_within_one_period() -> None:
+    plan = PollPlan(DriverTiming(), [1, 2])
+    plan.refreshed(2, 20.0)  # stretched: due at 21.25
+    plan.held(2, 20.1)
+    assert plan.refresh_due(2, 21.09) is False and plan.refresh_due(2, 21.1) is True
+    plan.held(2, 20.5)  # held since 20.1: not later
+    assert plan.refresh_due(2, 21.1) is True
 
 
 def test_silence_counts_from_the_last_frame_or_the_restart() -> None:

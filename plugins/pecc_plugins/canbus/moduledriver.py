@@ -3,7 +3,8 @@
 :class:`ModuleDriver` implements :class:`pecc_core.power.PowerDriver` up to
 the frames: it keeps the module table, owns the :class:`CanLink`, polls
 each module at the rate its state needs, splits currents, caches mode and
-setpoints and sends their changes at once, corrects outputs whose status
+setpoints and sends their changes at once (small raises of an exporting
+module's setpoints held within the deadband), corrects outputs whose status
 disagrees with what was sent, detects silent modules, recovers them
 (cached mode and setpoints re-applied *before* the module is declared
 online again), reacts to the bus dying, and waits for outputs to go off.
@@ -30,7 +31,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import can
 
@@ -44,7 +45,7 @@ from pecc_plugins.canbus.link import BusConfig, CanLink
 from pecc_plugins.canbus.polling import TICK_S, DriverTiming, PollFrames, PollPlan, Reading
 from pecc_plugins.canbus.recovery import Recovery
 from pecc_plugins.canbus.scheduler import Pending, Priority
-from pecc_plugins.canbus.setpoints import SentState
+from pecc_plugins.canbus.setpoints import Deadband, Due, SentState
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ class ModuleDriver(ABC):
         ignored.
     """
 
+    #: Whether :meth:`update` sends the voltage and the current in frames of
+    #: their own. When False (one frame carries both, or the default
+    #: :meth:`update` re-applies the whole state), a setpoint that must go
+    #: takes a raise the deadband holds along with it.
+    separate_setpoints: ClassVar[bool] = False
+
     def __init__(
         self, name: str, bus: BusConfig, timing: DriverTiming, modules: Sequence[ModuleConfig]
     ) -> None:
@@ -90,6 +97,7 @@ class ModuleDriver(ABC):
         self._waiters: list[asyncio.Future[None]] = []
         self._poll_task: asyncio.Task[None] | None = None
         self._sent = SentState()
+        self._band = Deadband(timing.deadband_v, timing.deadband_a)
         self._plan = PollPlan(timing, list(self.modules))
 
     # -- PowerDriver ------------------------------------------------------------
@@ -221,8 +229,10 @@ class ModuleDriver(ABC):
     def update(self, module: ModuleState, voltage: float, current: float) -> None:
         """Send new setpoints of a module that stays in ``EXPORT``.
 
-        ``voltage`` and ``current`` are the values it was last sent; a
-        protocol with separate frames sends only what changed.
+        ``voltage`` and ``current`` are the values to compare with: a
+        protocol with separate frames (:attr:`separate_setpoints`) sends
+        only a setpoint that differs from its own, and none that equals it
+        (unchanged since it was last sent, or a raise the deadband holds).
         """
         self.apply(module)
 
@@ -414,26 +424,37 @@ class ModuleDriver(ABC):
         self._flush(module)
 
     def _flush(self, module: ModuleState) -> None:
-        """Send what changed in the module's cached state, now.
+        """Send what must go of the module's cached state, now.
 
-        Setpoints are never held back: a new target reaches the bus within
-        the call. A mode change sends the whole state, a setpoint change of
-        an exporting module only the setpoints (:meth:`update`).
+        A mode change sends the whole state, a setpoint change of an
+        exporting module only the setpoints (:meth:`update`). Lower
+        setpoints go within the call; a raise within the deadband
+        (:class:`~pecc_plugins.canbus.setpoints.Deadband`) is held until the
+        raises add up to more than the band, or until the refresh, due no
+        later than ``resend_s`` after the first raise held.
         """
         if not self.link.up:
             return
         if self._sent.whole_due(module):
             self.send_state(module)
             return
-        changed = self._sent.changed_setpoints(module)
-        if changed is None:
+        now = asyncio.get_running_loop().time()
+        due = self._sent.changed_setpoints(module, self._band)
+        if due is not None:
+            if not self.separate_setpoints:
+                due = Due(True, True, due.sent_voltage, due.sent_current)
+            voltage = due.sent_voltage if due.voltage else module.voltage_setpoint
+            current = due.sent_current if due.current else module.current_setpoint
+            with self._sending_as(Priority.SETPOINT, module.address):
+                self.update(module, voltage, current)
+            self._sent.sent_setpoints(module, due)
+        if module.mode is not Mode.EXPORT:
             return
-        address = module.address
-        with self._sending_as(Priority.SETPOINT, address):
-            self.update(module, *changed)
-        self._sent.sent(module)
-        # a setpoint just sent is as good as a refresh: no refresh burst while targets change
-        self._plan.refreshed(address, asyncio.get_running_loop().time())
+        if self._sent.held(module):
+            self._plan.held(module.address, now)
+        elif due is not None:
+            # a setpoint just sent is as good as a refresh: no refresh burst while targets change
+            self._plan.refreshed(module.address, now)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []

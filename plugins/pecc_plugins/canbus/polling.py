@@ -44,6 +44,10 @@ class DriverTiming:
     :attr watchdog_s: the modules' own watchdog: after this silence they
         switch their output off by themselves (the core keeps a lost gun's
         contactors closed that long, so as not to open under load).
+    :attr deadband_v: a raise of an exporting module's voltage setpoint up
+        to this much (V) above the value last sent is held, until the
+        raises add up to more or the refresh (0: every change goes out).
+    :attr deadband_a: the same for its current limit (A, per module).
     """
 
     poll_s: float = 0.2
@@ -55,6 +59,8 @@ class DriverTiming:
     off_current_a: float = 2.0
     min_current_a: float = 0.0
     watchdog_s: float = 10.0
+    deadband_v: float = 1.0
+    deadband_a: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +178,11 @@ class PollPlan:
     def refreshed(self, address: int, now: float) -> None:
         """Setpoints of the module went out at ``now``: its refresh is due a period later, not before."""
         self._due[address].refreshed(now, self.timing.resend_s)
+
+    def held(self, address: int, now: float) -> None:
+        """A raise of the module's setpoints is held since ``now`` (or before): its refresh is due within a period."""
+        due = self._due[address]
+        due.refresh = min(due.refresh, now + self.timing.resend_s)
 
     def _active(self, module: ModuleState) -> bool:
         """Measured at the fast rate: feeding a gun, or still carrying current or voltage."""

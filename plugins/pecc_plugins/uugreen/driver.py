@@ -57,6 +57,8 @@ class UuSettings:
 class UuDriver(ModuleDriver):
     """Drives UR1000x0 modules of one group on one bus."""
 
+    separate_setpoints = True  # a register write each
+
     def __init__(self, settings: UuSettings, modules: Sequence[ModuleConfig]) -> None:
         super().__init__("uugreen", settings.bus, settings.timing, modules)
         for i, module in enumerate(modules):
