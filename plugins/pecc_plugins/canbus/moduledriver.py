@@ -53,8 +53,8 @@ log = logging.getLogger(__name__)
 class ModuleDriver(ABC):
     """The vendor-neutral part of a CAN power-module driver.
 
-    Its vendor API has two kinds of public methods, and nothing else a
-    vendor touches: *hooks* a vendor driver implements and the base calls
+    Its vendor API has two kinds of public methods and one class
+    attribute, and nothing else a vendor touches: *hooks* a vendor driver implements and the base calls
     (:meth:`decode`, :meth:`poll`, :meth:`apply` required; :meth:`poll_bus`,
     :meth:`update`, :meth:`prepare`, :meth:`current_cap`, :meth:`settled`,
     :meth:`forget`, :meth:`slot`, :meth:`frame_decoder`, :meth:`poll_frames`
@@ -62,7 +62,8 @@ class ModuleDriver(ABC):
     :meth:`send_state` put frames on the bus, :meth:`heard`, :meth:`measured`,
     :meth:`voltage_measured`, :meth:`faults_reported` and
     :meth:`output_reported` tell the base what a frame said, :meth:`notify`
-    that a module changed otherwise. Underscored names are internals.
+    that a module changed otherwise; :attr:`separate_setpoints` says how
+    :meth:`update` sends. Underscored names are internals.
 
     :param name: the driver's name in logs.
     :param bus: where the bus is.
