@@ -130,7 +130,7 @@ VOLTS = st.sampled_from([-2.0, -0.1, 0.0, 0.0, 0.2, 0.3, 0.5, 0.9, 1.5])
 AMPS = st.sampled_from([-1.0, -0.1, 0.0, 0.0, 0.1, 0.2, 0.4, 0.7])
 
 
-@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(VOLTS, AMPS, st.integers(1, 8)), min_size=1, max_size=12))
 def test_the_module_is_never_above_its_target_nor_below_it_for_long(
     rig: Callable[..., Any], changes: list[tuple[float, float, int]]
