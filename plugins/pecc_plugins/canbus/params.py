@@ -92,7 +92,7 @@ class DriverParams(BusParams):
     watchdog_s = Milliseconds(data_key="watchdog_ms", load_default=10_000, validate=between(10, 600_000))
     #: raises of an exporting module's setpoints held back (lower ones always go at once); 0: off
     deadband_v = Number(load_default=1.0, validate=between(0.0, 10.0))
-    deadband_a = Number(load_default=0.5, validate=between(0.0, 10.0))
+    deadband_a = Number(load_default=0.0, validate=between(0.0, 10.0))
 
     @validates_schema
     def rates(self, data: dict[str, Any], **_: Any) -> None:

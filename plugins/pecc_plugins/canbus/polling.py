@@ -47,7 +47,10 @@ class DriverTiming:
     :attr deadband_v: a raise of an exporting module's voltage setpoint up
         to this much (V) above the value last sent is held, until the
         raises add up to more or the refresh (0: every change goes out).
-    :attr deadband_a: the same for its current limit (A, per module).
+    :attr deadband_a: the same for its current limit (A, per module). Off
+        by default: a gun's current is its car's, held short by up to this
+        much times its modules, and the measured bus load gained nothing
+        from it (the voltage band gave it all).
     """
 
     poll_s: float = 0.2
@@ -60,7 +63,7 @@ class DriverTiming:
     min_current_a: float = 0.0
     watchdog_s: float = 10.0
     deadband_v: float = 1.0
-    deadband_a: float = 0.5
+    deadband_a: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
