@@ -276,7 +276,7 @@ class FlightRecorder:
             return
         now = self._time()
         capture = Capture(
-            start=incident.first - self.settings.window_s, end=now, offset=wall() - now,
+            start=incident.first - self.settings.window_s, end=now, offset=round(wall() - now, 6),
             guns=tuple(incident.guns), causes=incident.causes, manifest=self._manifest(incident),
             can=self.bus.copy(), frames=self.frames.copy(), timeline=self.timeline.copy(),
         )

@@ -70,7 +70,8 @@ TimelineEntry = tuple[float, str, str, Any]  # loop time, gun, kind, what
 class Capture:
     """What the flight recorder hands to the writer: copies of its rings and what the incident is.
 
-    Times are the loop's; ``offset`` turns them into Unix time (``wall - loop``).
+    Times are the loop's; ``offset`` turns them into Unix time (``wall - loop``,
+    whole microseconds: :func:`unix`).
     ``manifest`` is complete but for the times, the id and the counts.
     """
 
@@ -120,7 +121,7 @@ class IncidentStore:
 
     def _write(self, capture: Capture) -> dict[str, Any]:
         first = capture.causes[0]
-        ts = first["t"] + capture.offset
+        ts = unix(first["t"], capture.offset)
         self.directory.mkdir(parents=True, exist_ok=True)
         base = incident_id(ts, first["gun"])
         name, n = base, 1
@@ -140,6 +141,7 @@ class IncidentStore:
                 "id": name, "time": _iso(ts), "ts": ts, "reason": first["reason"], "guns": list(capture.guns),
                 "modules": _modules(capture),
                 **capture.manifest,
+                "loop_offset": capture.offset,
                 "causes": [_cause(c, capture.offset) for c in capture.causes],
                 "window": {"from": _iso(capture.start + capture.offset), "to": _iso(capture.end + capture.offset)},
                 "entries": counts,
@@ -232,8 +234,18 @@ def _size(path: Path) -> int:
         return 0
 
 
+def unix(t: float, offset: float) -> float:
+    """Loop time ``t`` as the archive's Unix time: to the microsecond, as every ``ts`` of an incident.
+
+    One rounding for the frames, the timeline, the causes and the manifest:
+    the offsets between them are then the loop's own, to the microsecond
+    (a replay places them by those offsets, some on the same loop tick).
+    """
+    return round(t + offset, 6)
+
+
 def _cause(cause: dict[str, Any], offset: float) -> dict[str, Any]:
-    ts = cause["t"] + offset
+    ts = unix(cause["t"], offset)
     return {"ts": ts, "time": _iso(ts), **{k: v for k, v in cause.items() if k != "t"},
             "modules": [str(m) for m in cause["modules"]]}
 
@@ -287,7 +299,7 @@ def _write_frames(path: Path, capture: Capture) -> int:
         for t, gun, received, size, frame in capture.frames:
             if t < start or gun not in guns:
                 continue
-            line: dict[str, Any] = {"ts": round(t + offset, 6), "gun": gun, "dir": "rx" if received else "tx"}
+            line: dict[str, Any] = {"ts": unix(t, offset), "gun": gun, "dir": "rx" if received else "tx"}
             if size > len(frame):
                 line["cut_from"] = size
             if isinstance(frame, str):
@@ -306,7 +318,7 @@ def _write_timeline(path: Path, capture: Capture) -> int:
     """States, faults, SECC connections, V/I, setpoints and modules of the incident's guns in the window; how many."""
     guns, offset, start = set(capture.guns), capture.offset, capture.start
     timeline = [
-        {"ts": round(t + offset, 6), "gun": gun, "kind": kind, **_what(kind, what)}
+        {"ts": unix(t, offset), "gun": gun, "kind": kind, **_what(kind, what)}
         for t, gun, kind, what in capture.timeline
         if t >= start and gun in guns
     ]
