@@ -25,8 +25,9 @@ from pecc_core.plugins import default_manager
 from pecc_core.power import Fault
 from pecc_core.profile.model import Profile
 from pecc_core.testing import eventually
-from pecc_plugins.ctl.replay.archive import read
+from pecc_plugins.ctl.replay.archive import Frame, decoded, read
 from pecc_plugins.ctl.replay.compare import Difference, behaviour
+from pecc_plugins.ctl.replay.engine import replay
 from pecc_plugins.ctl.replay.report import check
 
 from .conftest import Api, Ctl, charging
@@ -91,6 +92,22 @@ async def test_a_replayed_incident_behaves_as_recorded(ctl: Ctl, tmp_path: Path)
 
     assert report.differences == [] and report.matches, report.differences
     assert report.notes == []
+
+
+async def test_the_statuses_come_at_their_recorded_offsets(ctl: Ctl, tmp_path: Path) -> None:
+    """PECC sends statuses on its loop clock's grid: the replay lays the recording at its phase of that grid."""
+    path, profile = await record(ctl, tmp_path)
+    incident = read(path)
+    origin = incident.frames[0].ts
+
+    def statuses(frames: list[Frame]) -> list[float]:
+        return [round(f.ts - origin, 6) for f in frames if not f.rx and decoded(f.data).get("kind") == "status"]
+
+    replayed = await replay(incident, profile, default_manager())
+
+    recorded = statuses([f for f in incident.frames if f.gun == "1-1"])
+    assert len(recorded) > 20  # connected, a charge, the fault, 3 s after it
+    assert statuses(replayed.frames["1-1"]) == recorded
 
 
 async def test_a_changed_status_and_reply_are_the_differences(ctl: Ctl, tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ class Incident:
     """What a replay needs of an incident: its manifest, PEP-WS frames (in order), timeline and causes.
 
     ``end``: when the recorder wrote it, its first cause plus the seconds it
-    waited (Unix time, as every ``ts``).
+    waited (Unix time, as every ``ts``). ``loop_offset``: a ``ts`` less it is
+    the recording loop's time (None in an archive from before it was written).
     """
 
     manifest: dict[str, Any]
@@ -51,6 +52,7 @@ class Incident:
     timeline: tuple[dict[str, Any], ...]
     causes: tuple[dict[str, Any], ...]
     end: float
+    loop_offset: float | None = None
 
     @property
     def id(self) -> str:
@@ -79,9 +81,10 @@ def read(path: Path) -> Incident:
         events = tuple({**entry, "ts": float(entry["ts"]), "gun": str(entry["gun"])} for entry in timeline)
         causes = tuple({**cause, "ts": float(cause["ts"])} for cause in manifest["causes"])
         end = float(manifest["ts"]) + float(manifest["after_s"])
+        loop_offset = float(manifest["loop_offset"]) if "loop_offset" in manifest else None
     except (ValueError, KeyError, TypeError) as exc:
         raise ArchiveError(f"{path}: {MANIFEST}, {PEPWS_LOG} or {TIMELINE} is malformed: {exc!r}") from None
-    return Incident(manifest, frames, events, causes, end)
+    return Incident(manifest, frames, events, causes, end, loop_offset)
 
 
 def _folder(path: Path) -> dict[str, bytes]:

@@ -6,7 +6,10 @@ service (the ops server would write the replay's own incident into the
 operator's state directory). Once the incident's guns are in standby with
 their modules, the recording's clock is laid on the loop's: the
 incident's first entry (a frame of one of its guns, or one of them
-connecting) is now, and every step then comes at its recorded offset:
+connecting) is the next moment at the recording's phase of the status
+grid (the PECC sends statuses on slots of the loop clock, see
+:meth:`_Replay._laid`), and every step then comes at its recorded offset,
+to the microsecond:
 
 - an SECC connects (one WebSocket client per gun, to the gun's path in the
   profile, offering the subprotocol the timeline says it chose, else the
@@ -145,11 +148,29 @@ class _Replay:
         return self.origin + self.loop.time() - self.start
 
     async def until(self, ts: float) -> None:
-        await asyncio.sleep(max(0.0, ts - self.clock()))
+        """Sleep until ``ts`` of the recording: its offset from the origin, to the microsecond, after the start."""
+        await asyncio.sleep(max(0.0, self.start + round(ts - self.origin, 6) - self.loop.time()))
+
+    async def _laid(self) -> float:
+        """The loop time the recording's origin is laid on: now, or soon at the recording's phase of the loop.
+
+        The PECC sends each gun's statuses on slots of the loop clock's grid
+        (every ``status_interval_ms``): laid at the same phase of that grid,
+        they come at the offsets they were recorded at, before or after an
+        SECC's frame or a fault as they did. An archive without the
+        recording loop's clock is laid at once.
+        """
+        now = self.loop.time()
+        if self.incident.loop_offset is None:
+            return now
+        interval = self.runtime.profile.timings.status_interval_ms / 1000
+        start = round(now + (self.origin - self.incident.loop_offset - now) % interval, 6)
+        await asyncio.sleep(start - now)
+        return start
 
     async def run(self) -> Replayed:
         await _ready(self.runtime.station, self.incident.guns)
-        self.start = self.loop.time()
+        self.start = await self._laid()
         end = max(self.incident.frames[-1].ts, self.incident.end)
         tasks = [asyncio.create_task(self._gun(gun, self._steps(gun))) for gun in self.incident.guns]
         tasks.append(asyncio.create_task(self._causes()))
