@@ -11,7 +11,7 @@ on the same channel records every frame with the moment its last bit
 crossed the wire, and the SECC simulator's client runs on the same event
 loop. The delay is measured from just before the targetValues frame is
 sent on the WebSocket to the wire timestamp of the first voltage setpoint
-frame (UU ``VREF``) carrying that voltage: both clocks are
+frame (UU ``VREF``, Infy ``SET_VI``; ``--protocol``) carrying that voltage: both clocks are
 ``time.time()`` of this process. The client shares the loop with the
 PECC, so the delay includes its share of the loop.
 
@@ -23,7 +23,7 @@ driver's own estimate (:meth:`CanLink.stats`) and its transmit counters
 The uugreen driver sends every setpoint change at once and keeps the bus
 load down with its polling budget (active modules fast, idle ones slowly).
 
-    python -m benchmarks.can_bench [--modules 12 24] [--param poll_ms=500 ...] [--seconds 10]
+    python -m benchmarks.can_bench [--protocol uugreen infy] [--modules 12 24] [--param poll_ms=500 ...] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -46,13 +46,13 @@ from pecc_core.plugins import default_manager
 from pecc_core.profile import load
 from pecc_core.testing import running, sim_overrides, write_profile
 from pecc_plugins.canbus.load import stuffed_bits
+from pecc_plugins.infy import codec as infy
 from pecc_plugins.seccsim.client import PepClient
 from pecc_plugins.seccsim.runner import SUBPROTOCOL
 from pecc_plugins.seccsim.scenario import from_mapping
 from pecc_plugins.seccsim.session import ChargingSession, SessionOptions, Ticker
 from pecc_plugins.seccsim.stats import RunStats, percentile
-from pecc_plugins.uugreen import codec
-from pecc_plugins.uugreen.codec import Cmd, MsgType
+from pecc_plugins.uugreen import codec as uu
 
 BITRATE = 125_000
 
@@ -73,18 +73,27 @@ class Recorder(can.Listener):
         seconds = until - since
         return len(window) / seconds, 100 * bits / seconds / BITRATE
 
-    def setpoints(self) -> list[tuple[float, float]]:
-        """(time, volts) of every voltage setpoint frame, in bus order."""
+    def setpoints(self, protocol: str) -> list[tuple[float, float]]:
+        """(time, volts) of every voltage setpoint frame the controller sent, in bus order."""
         out = []
         for stamp, ident, data in self.frames:
-            frame = codec.decode(ident, data)
-            if frame is not None and frame.msg_type == MsgType.SET and frame.cmd == Cmd.VREF:
+            if protocol == "infy":
+                sent = infy.decode(ident, data)
+                if sent is not None and sent.cmd == infy.Cmd.SET_VI and sent.source == infy.CONTROLLER:
+                    out.append((stamp, int.from_bytes(sent.data[:4], "big") / 1000))
+                continue
+            frame = uu.decode(ident, data)
+            if frame is not None and frame.msg_type == uu.MsgType.SET and frame.cmd == uu.Cmd.VREF:
                 out.append((stamp, frame.value / 1000))
         return out
 
 
 class SetpointProbe(ChargingSession):
-    """A normal session whose charge phase steps the voltage by 0.5 V every period."""
+    """A normal session whose charge phase steps the voltage by 2 V every period.
+
+    2 V: above the drivers' setpoint deadband (``deadband_v``, 1 V), which
+    holds a smaller raise on purpose (docs/can-drivers.md, "The deadband").
+    """
 
     steps = 200
 
@@ -97,7 +106,7 @@ class SetpointProbe(ChargingSession):
         ticker = Ticker(self.options.target_period)
         base = round(self.battery.open_circuit_voltage())
         for k in range(self.steps):
-            volts = base + 0.5 * (k % 20 + 1)
+            volts = base + 2.0 * (k % 20 + 1)
             self.sent.append((time.time(), volts))
             await self._target(volts, 20.0, "charge")
             await ticker.wait()
@@ -130,10 +139,12 @@ def delays(sent: list[tuple[float, float]], setpoints: list[tuple[float, float]]
     return out, len(sent) - len(carried)
 
 
-async def measure(modules: int, params: dict[str, int], seconds: float, steps: int) -> dict[str, Any]:
+async def measure(protocol: str, modules: int, params: dict[str, int], seconds: float, steps: int) -> dict[str, Any]:
     channel = f"can-bench-{modules}-{time.monotonic_ns()}"
     overrides: dict[str, Any] = {
         **sim_overrides(channel),
+        "power.driver.name": protocol,
+        "services.0.params.protocol": protocol,
         "power.driver.params.interface": "timedvirtual",
         "power.driver.params.bitrate": BITRATE,
         "services.0.params.interface": "timedvirtual",
@@ -172,8 +183,9 @@ async def measure(modules: int, params: dict[str, int], seconds: float, steps: i
     finally:
         notifier.stop()
         bus.shutdown()
-    found, superseded = delays(probe.sent, recorder.setpoints())
+    found, superseded = delays(probe.sent, recorder.setpoints(protocol))
     return {
+        "protocol": protocol,
         "modules": modules,
         "params": " ".join(f"{k}={v}" for k, v in params.items()) or "defaults",
         "idle_frames_per_s": idle[0],
@@ -194,15 +206,16 @@ async def measure(modules: int, params: dict[str, int], seconds: float, steps: i
 
 
 HEADER = [
-    "modules", "driver params", "idle frames/s", "idle bus load %", "frames/s, 1 gun charging",
+    "driver", "modules", "driver params", "idle frames/s", "idle bus load %", "frames/s, 1 gun charging",
     "bus load %", "driver's estimate %",
-    "targetValues -> VREF p50 ms", "p99 ms", "max ms", "answered", "superseded", "tx retried", "tx dropped",
+    "targetValues -> setpoint p50 ms", "p99 ms", "max ms", "answered", "superseded", "tx retried", "tx dropped",
 ]  # fmt: skip
 
 
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
         [
+            r["protocol"],
             str(r["modules"]),
             r["params"],
             f"{r['idle_frames_per_s']:.0f}",
@@ -224,7 +237,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def parse_param(text: str) -> tuple[str, int]:
-    """``poll_ms=500`` -> ("poll_ms", 500): a uugreen driver param for every run."""
+    """``poll_ms=500`` -> ("poll_ms", 500): a driver param for every run."""
     key, sep, value = text.partition("=")
     if not sep or not value.lstrip("-").isdigit():
         raise argparse.ArgumentTypeError(f"--param: got {text!r}; expected NAME=INTEGER, e.g. poll_ms=500")
@@ -236,19 +249,24 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--modules", type=int, nargs="+", default=[12, 24])
+    parser.add_argument("--protocol", nargs="+", choices=["uugreen", "infy"], default=["uugreen"])
     parser.add_argument(
         "--param",
         type=parse_param,
         action="append",
         default=[],
-        help="a uugreen driver param for the runs, e.g. poll_ms=500 (repeatable)",
+        help="a driver param for the runs, e.g. poll_ms=500 (repeatable)",
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     params = dict(args.param)
-    results = [asyncio.run(measure(m, params, args.seconds, args.steps)) for m in args.modules]
+    results = [
+        asyncio.run(measure(protocol, m, params, args.seconds, args.steps))
+        for protocol in args.protocol
+        for m in args.modules
+    ]
     print(table(results))
 
 
