@@ -15,7 +15,7 @@ import pytest
 
 from pecc_core.power import ModuleId
 from pecc_plugins.ctl.incidents import Capture, IncidentStore
-from pecc_plugins.ctl.ring import BudgetRing, Ring
+from pecc_plugins.ctl.ring import BudgetRing, BudgetRings, Ring
 
 # -- the ring -------------------------------------------------------------------------------
 
@@ -43,6 +43,19 @@ def test_a_budget_ring_keeps_its_bytes_and_the_newest_entry() -> None:
     assert ring.copy() == [(1.0, "y" * 500)] and ring.bytes == 510
     ring.add((20.0, ""))  # and the time still prunes
     assert ring.copy() == [(20.0, "")] and ring.bytes == 10
+
+
+def test_a_flood_on_one_key_pushes_out_its_own_entries_only() -> None:
+    """Two guns share 200 bytes, 100 each: gun b's frames stay while gun a floods."""
+    rings: BudgetRings[tuple[float, str, str]] = BudgetRings(["a", "b"], 10.0, 200, 10)
+    rings.add((0.0, "b", "x" * 15))
+    rings.add((0.5, "b", "y" * 15))
+    for n in range(50):
+        rings.add((1.0 + 0.01 * n, "a", "z" * 40))  # 50 bytes each: two fit in a's share
+    rings.add((2.0, "c", "not a gun of the station"))
+    assert [e[:2] for e in rings.copy(["a", "b"])] == [(0.0, "b"), (0.5, "b"), (1.48, "a"), (1.49, "a")]
+    assert rings.bytes == 50 + 100 and len(rings) == 4
+    assert [e[0] for e in rings.copy(["b"])] == [0.0, 0.5]
 
 
 def test_a_copy_does_not_change_with_the_ring() -> None:

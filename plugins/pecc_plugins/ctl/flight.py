@@ -7,9 +7,10 @@ Three rings (:class:`~.ring.Ring`), each pruned by time:
   profile (its channel in the BLF file);
 - every PEP-WS frame of every gun, both ways, through the transport's tap
   (:class:`pecc_core.transport.HasFrameTap`): at most
-  :data:`MAX_FRAME_BYTES` of them, a frame longer than :data:`FRAME_KEEP`
-  cut to that (an SECC chooses its frames' size: a flood must not grow
-  the memory);
+  :data:`MAX_FRAME_BYTES` of them, shared out equally between the guns, a
+  frame longer than :data:`FRAME_KEEP` cut to that (an SECC chooses its
+  frames' size: a flood must not grow the memory, nor push out another
+  gun's frames);
 - a timeline per gun: state transitions, faults, SECC connections (the
   observer hooks), and the measured V/I, the setpoint driven to the
   modules (V/I, after the limits and the up-ramp) and the modules of each
@@ -52,7 +53,7 @@ from pecc_core.gun.table import ACTIVE_STATES, Event
 from pecc_core.power import BusTap, HasBusTap, ModuleId
 from pecc_core.transport import HasFrameTap
 from pecc_plugins.ctl.incidents import CanEntry, Capture, FrameEntry, IncidentStore, TimelineEntry
-from pecc_plugins.ctl.ring import BudgetRing, Ring
+from pecc_plugins.ctl.ring import BudgetRings, Ring
 
 if TYPE_CHECKING:
     from pecc_core.gun import FaultChange, Gun, GunState
@@ -65,9 +66,11 @@ NAME = "ctl.flight"
 #: Entries per ring at most, whatever the window: a 1 Mbit/s bus full of
 #: 8-byte frames for 33 s, with room to spare.
 MAX_ENTRIES = 400_000
-#: The PEP-WS ring's bytes at most (frames plus :data:`FRAME_OVERHEAD` each):
-#: 72 guns' traffic of 33 s takes about half. A peer chooses its frames' size:
-#: a flood of large ones shortens the window, it never grows the memory.
+#: The PEP-WS rings' bytes at most (frames plus :data:`FRAME_OVERHEAD` each),
+#: shared out equally between the guns: 72 guns' traffic of 33 s takes about
+#: half (a gun's, 0.34 MB of its 0.44). A peer chooses its frames' size: a
+#: flood of large ones shortens its own gun's window, it never grows the
+#: memory nor pushes out another gun's frames.
 MAX_FRAME_BYTES = 32_000_000
 #: What a frame's entry costs beside its text (the tuple, its time and size).
 FRAME_OVERHEAD = 160
@@ -115,7 +118,7 @@ class FlightRecorder:
     settings: FlightSettings = field(default_factory=FlightSettings)
     written: Callable[[dict[str, Any]], None] = lambda _: None
     bus: Ring[CanEntry] = field(init=False)
-    frames: BudgetRing[FrameEntry] = field(init=False)
+    frames: BudgetRings[FrameEntry] = field(init=False)
     timeline: Ring[TimelineEntry] = field(init=False)
     _time: Callable[[], float] = field(init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
@@ -134,7 +137,7 @@ class FlightRecorder:
             for channel, driver in enumerate(self.station.power.buses.values())
             if isinstance(driver, HasBusTap)
         ]
-        self.frames = BudgetRing(keep, MAX_FRAME_BYTES, FRAME_OVERHEAD)
+        self.frames = BudgetRings(self.station.guns, keep, MAX_FRAME_BYTES, FRAME_OVERHEAD)
         self.timeline = Ring(keep, MAX_ENTRIES)
 
     # -- life cycle ---------------------------------------------------------------------
@@ -278,7 +281,7 @@ class FlightRecorder:
         capture = Capture(
             start=incident.first - self.settings.window_s, end=now, offset=round(wall() - now, 6),
             guns=tuple(incident.guns), causes=incident.causes, manifest=self._manifest(incident),
-            can=self.bus.copy(), frames=self.frames.copy(), timeline=self.timeline.copy(),
+            can=self.bus.copy(), frames=self.frames.copy(incident.guns), timeline=self.timeline.copy(),
         )
         task = self._loop.create_task(self._write(capture), name="pecc-incident")
         self._writes.add(task)

@@ -7,12 +7,16 @@ formatting, no copy of the frame. The count bound (``max_entries``) holds
 the memory even if the entries come faster than anyone planned for: the
 oldest go first either way. Entries whose size a peer chooses (PEP-WS
 frames: up to the profile's ``max_frame_bytes`` each) go into a
-:class:`BudgetRing`, bounded in bytes instead.
+:class:`BudgetRing`, bounded in bytes instead, one per peer
+(:class:`BudgetRings`): a peer that floods shortens its own window only.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
+from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 E = TypeVar("E", bound=tuple[Any, ...])
@@ -70,3 +74,39 @@ class BudgetRing(Ring[E]):
     def bytes(self) -> int:
         """What the entries kept count (see the class doc)."""
         return self._bytes
+
+
+class BudgetRings(Generic[E]):
+    """A :class:`BudgetRing` per key (an entry's second item), ``max_bytes`` shared out equally.
+
+    The PEP-WS frames of each gun: a gun's peer chooses its frames' size
+    and rate, so a flood on one gun may push out that gun's older frames,
+    never another's, and all of them together stay within ``max_bytes``.
+    An entry of a key not given is not kept.
+    """
+
+    __slots__ = ("_rings",)
+
+    def __init__(self, keys: Iterable[str], keep_s: float, max_bytes: int, overhead: int) -> None:
+        keys = tuple(keys)
+        share = max_bytes // max(1, len(keys))
+        self._rings: dict[str, BudgetRing[E]] = {key: BudgetRing(keep_s, share, overhead) for key in keys}
+
+    def add(self, entry: E) -> None:
+        """Append ``entry`` to its key's ring (see :meth:`BudgetRing.add`)."""
+        ring = self._rings.get(entry[1])
+        if ring is not None:
+            ring.add(entry)
+
+    def copy(self, keys: Iterable[str]) -> list[E]:
+        """The entries of ``keys``, oldest first (a copy: taken on the loop, read anywhere)."""
+        rings = self._rings
+        return list(heapq.merge(*(rings[key].copy() for key in keys if key in rings), key=itemgetter(0)))
+
+    @property
+    def bytes(self) -> int:
+        """What every ring's entries count together."""
+        return sum(ring.bytes for ring in self._rings.values())
+
+    def __len__(self) -> int:
+        return sum(len(ring) for ring in self._rings.values())
