@@ -17,7 +17,6 @@ second and after every event). The machine's other load does not count.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import statistics
@@ -27,17 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-from pecc_core.plugins import default_manager
-from pecc_core.profile import load as load_profile
-from pecc_core.testing import each_service, quick_cabinet, running, sim_overrides, virtual_loop, write_profile
+from benchmarks.stations import charging_sim_full
+from pecc_core.testing import virtual_loop
 from pecc_plugins.pepws.codec import Encoder
-from pecc_plugins.seccsim.runner import RunOptions, simulate
-from pecc_plugins.seccsim.scenario import from_mapping
-from pecc_plugins.seccsim.session import SessionOptions
-from pecc_plugins.seccsim.stats import RunStats
 
 #: A battery that charges for minutes: every session still runs when measured.
-LONG_CAR = {"battery": {"capacity_kwh": 100.0, "start_soc": 20.0, "target_soc": 90.0}}
 
 
 def cpu_us(work: Callable[[], object], count: int, runs: int) -> float:
@@ -52,20 +45,8 @@ def cpu_us(work: Callable[[], object], count: int, runs: int) -> float:
 
 
 async def measured(directory: Path, count: int, runs: int) -> dict[str, float]:
-    overrides = {
-        **sim_overrides("pecc-cycle-bench", source="sim-full"), **quick_cabinet("sim-full"),
-        **each_service("sim-full", {"slew_v_per_s": 5000.0, "node_capacitance_f": 0.0005}, "modsim"),
-        "policy.name": "dynamic", "log_level": "ERROR",
-    }
-    profile = load_profile(str(write_profile("sim-full", directory, overrides)), default_manager())
-    async with running(profile) as runtime:
+    async with charging_sim_full(directory, "pecc-cycle-bench") as runtime:
         station = runtime.station
-        cars_n = len(profile.power.modules)
-        targets = [profile.url(g, port=runtime.transport.port) for g in profile.guns[:cars_n]]
-        await asyncio.sleep(3.0)  # modules discovered
-        options = RunOptions(sessions=1, session=SessionOptions(time_scale=1))
-        cars = asyncio.create_task(simulate(targets, from_mapping(LONG_CAR), options, RunStats()))
-        await asyncio.sleep(15.0)  # every session past its cable check
         guns = list(station.guns.values())
         encoder = Encoder(float_values=True)
         publisher = next(s for s in runtime.services if type(s).__name__ == "ControlService").backend.publisher
@@ -77,7 +58,6 @@ async def measured(directory: Path, count: int, runs: int) -> dict[str, float]:
             "statuses_us": cpu_us(lambda: [encoder.status(g.report()) for g in guns], count, runs),
             "snapshot_us": cpu_us(publisher.publish, count, runs),
         }
-        cars.cancel()
     return figures
 
 

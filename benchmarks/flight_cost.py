@@ -38,38 +38,17 @@ from unittest import mock
 
 import can
 
-from pecc_core.plugins import default_manager
-from pecc_core.profile import load as load_profile
-from pecc_core.testing import each_service, quick_cabinet, running, sim_overrides, virtual_loop, write_profile
+from benchmarks.stations import charging_sim_full
+from pecc_core.testing import virtual_loop
 from pecc_plugins.ctl.flight import FlightRecorder
 from pecc_plugins.ctl.ring import Ring
-from pecc_plugins.seccsim.runner import RunOptions, simulate
-from pecc_plugins.seccsim.scenario import from_mapping
-from pecc_plugins.seccsim.session import SessionOptions
-from pecc_plugins.seccsim.stats import RunStats
 
-#: A battery that charges for minutes: every session still runs when the profile is taken.
-LONG_CAR = {"battery": {"capacity_kwh": 100.0, "start_soc": 20.0, "target_soc": 90.0}}
 MEASURED = ("_bus_frame", "_pepws_frame", "_sample")
 
 
 async def measured(directory: Path, duration: float, profiling: bool) -> dict[str, Any]:
-    overrides = {
-        **sim_overrides("pecc-flight-bench", source="sim-full"),
-        **quick_cabinet("sim-full"),
-        **each_service("sim-full", {"slew_v_per_s": 5000.0, "node_capacitance_f": 0.0005}, "modsim"),
-        "policy.name": "dynamic", "log_level": "ERROR",
-    }
-    profile = load_profile(str(write_profile("sim-full", directory, overrides)), default_manager())
-    async with running(profile) as runtime:
+    async with charging_sim_full(directory, "pecc-flight-bench") as runtime:
         loop = asyncio.get_running_loop()
-        # as many cars as modules: no gun waits for one, so no fault and no incident in the window
-        cars_n = len(profile.power.modules)
-        targets = [profile.url(g, port=runtime.transport.port) for g in profile.guns[:cars_n]]
-        await asyncio.sleep(3.0)  # modules discovered
-        options = RunOptions(sessions=1, session=SessionOptions(time_scale=1))
-        cars = asyncio.create_task(simulate(targets, from_mapping(LONG_CAR), options, RunStats()))
-        await asyncio.sleep(15.0)  # every session past its cable check
         charging = sum(1 for g in runtime.station.guns.values() if g.state.value == "charge")
         profiler = cProfile.Profile()
         start, cpu = loop.time(), time.process_time()
@@ -82,10 +61,9 @@ async def measured(directory: Path, duration: float, profiling: bool) -> dict[st
         flight = next(s for s in runtime.services if type(s).__name__ == "ControlService").flight
         figures: dict[str, Any] = {
             "station_s": elapsed, "charging": charging, "cpu_percent": 100 * cpu / elapsed,
-            "bus_load_percent": runtime.station.power.buses["can"].link.load_percent(),
+            "bus_load_percent": {name: bus.link.load_percent() for name, bus in runtime.station.power.buses.items()},
             "ring_entries": {"can": len(flight.bus), "pepws": len(flight.frames), "timeline": len(flight.timeline)},
         }
-        cars.cancel()
     if not profiling:
         return figures
     stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
@@ -125,8 +103,9 @@ def main() -> None:
             cpu[recording].append(run(args.duration, profiling=False, recording=recording)["cpu_percent"])
     call = one_tap_call()
     taps = sum(figures[name]["calls_per_s"] for name in ("_bus_frame", "_pepws_frame") if name in figures)
-    print(f"{figures['charging']} guns charging, CAN bus at {figures['bus_load_percent']:.0f} %, "
-          f"rings: {figures['ring_entries']}")
+    loads = figures["bus_load_percent"]
+    print(f"{figures['charging']} guns charging, {len(loads)} CAN buses at {min(loads.values()):.0f}-"
+          f"{max(loads.values()):.0f} %, rings: {figures['ring_entries']}")
     for name in MEASURED:
         if name in figures:
             f = figures[name]

@@ -134,20 +134,8 @@ def test_sigterm_stops_a_real_pecc_run_cleanly(tmp_path: Path, can_channel: str,
     systemd.bind(str(tmp_path / "notify"))
     systemd.settimeout(5)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"}
-    with log.open("w") as out, systemd:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pecc_core.cli", "run", "--loop", loop, "--profile", str(path)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        try:
-            wait_serving(log, proc)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=15) == 0, log.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    with systemd:
+        serve_until_sigterm(["--loop", loop, "--profile", str(path)], log, env)
         notices = []
         systemd.setblocking(False)
         with contextlib.suppress(BlockingIOError):
@@ -167,12 +155,15 @@ def test_pecc_run_takes_uvloop_by_default_where_it_is_installed(tmp_path: Path, 
     pytest.importorskip("uvloop", reason="uvloop is not installed on this platform")
     path = write_profile("sim", tmp_path, sim_overrides(can_channel))
     log = tmp_path / "pecc.log"
+    serve_until_sigterm(["--profile", str(path)], log, {**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert "event loop: uvloop" in log.read_text()
+
+
+def serve_until_sigterm(args: list[str], log: Path, env: dict[str, str]) -> None:
+    """``pecc run ARGS`` logging to ``log``: once it serves, SIGTERM; it must exit 0 within 15 s."""
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pecc_core.cli", "run", "--profile", str(path)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [sys.executable, "-m", "pecc_core.cli", "run", *args], stdout=out, stderr=subprocess.STDOUT, env=env
         )
         try:
             wait_serving(log, proc)
@@ -181,4 +172,3 @@ def test_pecc_run_takes_uvloop_by_default_where_it_is_installed(tmp_path: Path, 
         finally:
             if proc.poll() is None:
                 proc.kill()
-    assert "event loop: uvloop" in log.read_text()
