@@ -181,23 +181,30 @@ function drawIncident(incident, gun) {
 
 const px = (n) => n.toFixed(1);
 
-// The state bands; their names (to go over the lines) at the top of the plot, in a second row
-// when the first has no room.
+// The state bands; their names (to go over the lines) at the top of the plot, in up to three rows.
+// Where short states crowd every row, a name moves right within its band, after the row that frees
+// first: only a band too short for that goes unnamed (its title still names it).
 function drawBands(chart, plot, at, bands) {
   const names = [];
-  const nameEnds = [-Infinity, -Infinity];
+  const nameEnds = [-Infinity, -Infinity, -Infinity];
   for (const band of bands) {
     const colour = STATE_COLOURS[band.state] ?? "#6e7681";
     const left = at.x(band.from);
-    const rect = svg("rect", {x: px(left), y: plot.y, width: px(at.x(band.to) - left), height: plot.h,
+    const right = at.x(band.to);
+    const rect = svg("rect", {x: px(left), y: plot.y, width: px(right - left), height: plot.h,
                               fill: colour, "fill-opacity": 0.16, class: "band"});
     rect.dataset.state = band.state;
     rect.append(svg("title", {}, `${band.state}: ${band.from.toFixed(2)} s to ${band.to.toFixed(2)} s`));
     chart.append(rect);
-    const row = nameEnds.findIndex((end) => end < left);
-    if (row >= 0) {
-      nameEnds[row] = left + 3 + band.state.length * 7;
-      const name = svg("text", {x: px(left + 3), y: plot.y + 14 + row * 14, fill: colour, class: "band-name"},
+    let row = nameEnds.findIndex((end) => end < left);
+    let x = left + 3;
+    if (row < 0) {
+      row = nameEnds.indexOf(Math.min(...nameEnds));
+      x = nameEnds[row] + 4;
+    }
+    if (x < right) {
+      nameEnds[row] = x + band.state.length * 7;
+      const name = svg("text", {x: px(x), y: plot.y + 14 + row * 14, fill: colour, class: "band-name"},
                        band.state);
       name.dataset.state = band.state;
       names.push(name);
