@@ -134,8 +134,8 @@ def sim_overrides(channel: str, port: int = 0, source: str = "sim") -> dict[str,
     """Overrides that let a ``sim``-like profile (``source``) run beside others in one process.
 
     Each bus gets a channel of its own (``channel``, or ``channel-BUS`` when
-    the profile has several buses), and so does the module simulator of
-    that bus. The control API (the ``ctl`` service) listens on any free port
+    the profile has several buses), and so does a module simulator that names
+    its channel (one that names none simulates every bus on the buses' own). The control API (the ``ctl`` service) listens on any free port
     and serves on the station's loop: on a test's virtual time a thread of
     its own would run on real time, behind the clock
     (``tests/ctl/test_ops_load.py`` and the process tests serve from the
@@ -151,8 +151,8 @@ def sim_overrides(channel: str, port: int = 0, source: str = "sim") -> dict[str,
     else:
         overrides["power.driver.params.channel"] = channel
     for i, service in enumerate(data.get("services", [])):
-        if service["name"] == "modsim":
-            bus = service.get("params", {}).get("bus")
+        if service["name"] == "modsim" and "channel" in service.get("params", {}):
+            bus = service["params"].get("bus")
             overrides[f"services.{i}.params.channel"] = f"{channel}-{bus}" if buses else channel
         elif service["name"] == "ctl":
             overrides[f"services.{i}.params.port"] = 0
