@@ -135,8 +135,9 @@ def sim_overrides(channel: str, port: int = 0, source: str = "sim") -> dict[str,
 
     Each bus gets a channel of its own (``channel``, or ``channel-BUS`` when
     the profile has several buses), and so does a module simulator that names
-    its channel (one that names none simulates every bus on the buses' own). The control API (the ``ctl`` service) listens on any free port
-    and serves on the station's loop: on a test's virtual time a thread of
+    its channel (one that names none simulates every bus on the buses' own).
+    The control API (the ``ctl`` service) listens on any free port and
+    serves on the station's loop: on a test's virtual time a thread of
     its own would run on real time, behind the clock
     (``tests/ctl/test_ops_load.py`` and the process tests serve from the
     thread, as ``pecc run`` does by default).
