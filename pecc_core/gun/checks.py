@@ -63,7 +63,7 @@ def check(gun: GunView) -> None:
     if "internal" in faults:  # the cycle ran through: what failed it has gone
         gun.fault_monitor.condition("internal", False, "")
     if gun.output.rising or (gun.output.power_bound and gun.state is GunState.CHARGE):
-        gun.refresh_output()  # the ramp climbs; the power cap follows the present voltage
+        gun.refresh_output(cycle=True)  # the ramp climbs; the power cap follows the present voltage
 
 
 def _isolation(gun: GunView) -> None:

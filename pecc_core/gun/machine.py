@@ -338,11 +338,14 @@ class Gun:
         """Why no new session may start (the station is stopping); None: sessions welcome."""
         return self._closing
 
-    def refresh_output(self) -> None:
-        """Re-apply the present setpoint to the gun's modules and limits now."""
+    def refresh_output(self, cycle: bool = False) -> None:
+        """Re-apply the present setpoint to the gun's modules and limits now.
+
+        ``cycle``: the control cycle's refresh, which climbs the up-ramp.
+        """
         voltage, current = self.output.setpoint
         if voltage > 0.0 or current > 0.0:
-            self.drive(voltage, current)
+            self._drive(voltage, current, None, cycle)
 
     def update(self) -> None:
         """One control cycle: measurements, contactor feedback, IMD and fault conditions."""
@@ -511,8 +514,10 @@ class Gun:
         """
         self._drive(voltage, current, None)
 
-    def _drive(self, voltage: float, current: float, limits: Limits | None) -> None:
+    def _drive(self, voltage: float, current: float, limits: Limits | None, cycle: bool = False) -> None:
         """:meth:`drive` with the limits already computed for this request (or None).
+
+        ``cycle``: the control cycle's drive (see :meth:`refresh_output`).
 
         During the cable check the car's limits do not count (Formula CC.1
         tests above the EV's maximum), the gun's and the modules' do.
@@ -525,7 +530,7 @@ class Gun:
         elif limits is None:
             limits = self.limits()
         present = self.readout.measured_voltage if self.readings.voltage_known else None
-        voltage, current = self.output.drive(voltage, current, limits, present)
+        voltage, current = self.output.drive(voltage, current, limits, present, cycle)
         self.readout.driven_voltage, self.readout.driven_current = voltage, current
         modules = wiring.pool.modules_of(self.id)
         if not modules:

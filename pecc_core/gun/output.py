@@ -57,13 +57,15 @@ class Output:
         return self._ramp.rising
 
     def drive(
-        self, voltage: float, current: float, limits: Limits | None, present: float | None
+        self, voltage: float, current: float, limits: Limits | None, present: float | None, cycle: bool = False
     ) -> tuple[float, float]:
         """What may reach the modules for the setpoint ``voltage`` / ``current`` (kept as asked).
 
         ``limits``: every limit in force; None when nothing may flow (the
         contactors are not closed). ``present``: the measured output
         voltage the power cap counts at (None: unknown, the target counts).
+        ``cycle``: the control cycle's drive, which climbs the up-ramp
+        (:meth:`Ramp.limit <pecc_core.gun.ramp.Ramp.limit>`).
         """
         self._setpoint = (voltage, current)
         self._power_bound = False
@@ -73,4 +75,4 @@ class Output:
         voltage = min(voltage, limits.voltage_max)
         current = setpoint_current(limits, voltage, current, present)
         self._power_bound = current * power_voltage(voltage, present) >= limits.power_max * BINDING
-        return voltage, self._ramp.limit(current, asyncio.get_running_loop().time())
+        return voltage, self._ramp.limit(current, asyncio.get_running_loop().time(), cycle)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from pecc_core.gun.output import Output
 from pecc_core.gun.ramp import Ramp
 from pecc_core.model import Limits
@@ -46,3 +48,17 @@ async def test_the_power_cap_binds_when_it_sets_the_current_at_the_present_volta
     assert output.drive(400.0, 100.0, capped, 320.0) == (400.0, 62.5)  # 20 kW at the measured 320 V
     assert output.drive(400.0, 10.0, capped, None) == (400.0, 10.0)
     assert not output.power_bound
+
+
+async def test_a_climbing_ramp_is_stepped_by_the_control_cycle_alone() -> None:
+    # 10 A/s, a 0.1 s cycle: 1 A a cycle at most
+    output = Output(Ramp(10.0, 0.1))
+    assert output.drive(400.0, 100.0, LIMITS, None) == (400.0, 1.0)  # a steady level starts its climb at once
+    await asyncio.sleep(0.05)
+    assert output.drive(402.0, 100.0, LIMITS, None) == (402.0, 1.0)  # a request while it climbs: no step
+    await asyncio.sleep(0.05)
+    assert output.drive(402.0, 100.0, LIMITS, None, cycle=True) == (402.0, 2.0)  # the cycle: 0.1 s's worth
+    assert output.drive(402.0, 1.5, LIMITS, None) == (402.0, 1.5)  # a lower wish: at once, on any call
+    assert not output.rising
+    await asyncio.sleep(0.1)
+    assert output.drive(402.0, 3.0, LIMITS, None) == (402.0, pytest.approx(2.5))  # steady again: a request climbs
