@@ -23,7 +23,13 @@ driver's own estimate (:meth:`CanLink.stats`) and its transmit counters
 The uugreen driver sends every setpoint change at once and keeps the bus
 load down with its polling budget (active modules fast, idle ones slowly).
 
-    python -m benchmarks.can_bench [--protocol uugreen infy] [--modules 12 24] [--param poll_ms=500 ...] [--seconds 10]
+With ``--busy``, as many guns as the bus has modules (at most the
+station's four) charge at once, each asking more than a module gives, so
+every module exports and gets new setpoints every period; the first gun
+is the probe.
+
+    python -m benchmarks.can_bench [--protocol uugreen infy] [--modules 12 24] [--param poll_ms=500 ...]
+        [--seconds 10] [--busy]
 """
 
 from __future__ import annotations
@@ -97,18 +103,21 @@ class SetpointProbe(ChargingSession):
 
     steps = 200
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, offset: float = 0.0, amps: float = 20.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sent: list[tuple[float, float]] = []
+        #: added to every voltage: the other guns of a ``--busy`` run step half a volt off the probe's
+        self.offset = offset
+        self.amps = amps
 
     async def _charge(self) -> None:
         self._state("charge")
         ticker = Ticker(self.options.target_period)
-        base = round(self.battery.open_circuit_voltage())
+        base = round(self.battery.open_circuit_voltage()) + self.offset
         for k in range(self.steps):
             volts = base + 2.0 * (k % 20 + 1)
             self.sent.append((time.time(), volts))
-            await self._target(volts, 20.0, "charge")
+            await self._target(volts, self.amps, "charge")
             await ticker.wait()
 
 
@@ -139,7 +148,26 @@ def delays(sent: list[tuple[float, float]], setpoints: list[tuple[float, float]]
     return out, len(sent) - len(carried)
 
 
-async def measure(protocol: str, modules: int, params: dict[str, int], seconds: float, steps: int) -> dict[str, Any]:
+async def drive(url: str, probe_args: dict[str, Any], steps: int) -> tuple[SetpointProbe, RunStats]:
+    """One SECC client on ``url`` running a :class:`SetpointProbe` to its end."""
+    stats = RunStats()
+    async with connect(url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None) as ws:
+        client = PepClient(ws, stats.add_gun(url), stats)
+        receiver = asyncio.create_task(client.receive())
+        SetpointProbe.steps = steps
+        probe = SetpointProbe(client, from_mapping({}), SessionOptions(), url, **probe_args)
+        await probe.run()
+        await ws.close()
+        await receiver
+    return probe, stats
+
+
+async def measure(
+    protocol: str, modules: int, params: dict[str, int], seconds: float, steps: int, busy: bool
+) -> dict[str, Any]:
+    """One run; ``busy``: as many guns as there are modules (at most the station's) charge at 200 A, so
+    every module exports, the others' voltages half a volt off the probe's, all stepping every period;
+    the probe is the first gun."""
     channel = f"can-bench-{modules}-{time.monotonic_ns()}"
     overrides: dict[str, Any] = {
         **sim_overrides(channel),
@@ -159,34 +187,30 @@ async def measure(protocol: str, modules: int, params: dict[str, int], seconds: 
     recorder = Recorder()
     bus = can.Bus(interface="virtual", channel=channel)
     notifier = can.Notifier(bus, [recorder], loop=asyncio.get_running_loop())
+    guns = profile.guns[:modules] if busy else profile.guns[:1]
+    amps = 200.0 if busy else 20.0
     try:
         async with running(profile) as runtime:
             await asyncio.sleep(2.0)  # modules discovered, polling steady
             start = time.time()
             await asyncio.sleep(seconds)
             idle = recorder.load(start, time.time())
-            url = profile.url(profile.guns[0], port=runtime.transport.port)
-            stats = RunStats()
-            async with connect(
-                url, subprotocols=[SUBPROTOCOL], compression=None, ping_interval=None, proxy=None
-            ) as ws:
-                client = PepClient(ws, stats.add_gun(url), stats)
-                receiver = asyncio.create_task(client.receive())
-                SetpointProbe.steps = steps
-                probe = SetpointProbe(client, from_mapping({}), SessionOptions(), "PROBE")
-                charging_from = time.time()
-                await probe.run()
-                charging = recorder.load(charging_from, time.time())
-                tx = runtime.station.power.buses["can"].link.stats()
-                await ws.close()
-                await receiver
+            urls = [profile.url(gun, port=runtime.transport.port) for gun in guns]
+            charging_from = time.time()
+            runs = await asyncio.gather(
+                *(drive(url, {"offset": 0.5 if k else 0.0, "amps": amps}, steps) for k, url in enumerate(urls))
+            )
+            charging = recorder.load(charging_from, time.time())
+            tx = runtime.station.power.buses["can"].link.stats()
     finally:
         notifier.stop()
         bus.shutdown()
+    probe = runs[0][0]
     found, superseded = delays(probe.sent, recorder.setpoints(protocol))
     return {
         "protocol": protocol,
         "modules": modules,
+        "guns": len(guns),
         "params": " ".join(f"{k}={v}" for k, v in params.items()) or "defaults",
         "idle_frames_per_s": idle[0],
         "idle_load_percent": idle[1],
@@ -198,7 +222,7 @@ async def measure(protocol: str, modules: int, params: dict[str, int], seconds: 
         "delay_p50_ms": percentile(found, 50) * 1000,
         "delay_p99_ms": percentile(found, 99) * 1000,
         "delay_max_ms": max(found, default=math.nan) * 1000,
-        "protocol_errors": stats.error_count,
+        "protocol_errors": sum(stats.error_count for _, stats in runs),
         "driver_load_estimate_percent": tx.load_percent,
         "retried": tx.retried,
         "dropped": tx.dropped,
@@ -206,7 +230,7 @@ async def measure(protocol: str, modules: int, params: dict[str, int], seconds: 
 
 
 HEADER = [
-    "driver", "modules", "driver params", "idle frames/s", "idle bus load %", "frames/s, 1 gun charging",
+    "driver", "modules", "guns charging", "driver params", "idle frames/s", "idle bus load %", "frames/s, charging",
     "bus load %", "driver's estimate %",
     "targetValues -> setpoint p50 ms", "p99 ms", "max ms", "answered", "superseded", "tx retried", "tx dropped",
 ]  # fmt: skip
@@ -217,6 +241,7 @@ def table(results: list[dict[str, Any]]) -> str:
         [
             r["protocol"],
             str(r["modules"]),
+            str(r["guns"]),
             r["params"],
             f"{r['idle_frames_per_s']:.0f}",
             f"{r['idle_load_percent']:.1f}",
@@ -259,11 +284,14 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument(
+        "--busy", action="store_true", help="every gun charges (every module exports), not the probe's alone"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     params = dict(args.param)
     results = [
-        asyncio.run(measure(protocol, m, params, args.seconds, args.steps))
+        asyncio.run(measure(protocol, m, params, args.seconds, args.steps, args.busy))
         for protocol in args.protocol
         for m in args.modules
     ]
