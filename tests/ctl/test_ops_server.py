@@ -33,6 +33,7 @@ from pecc_plugins.ctl.dashboard import FEED
 from pecc_plugins.ctl.gate import Gate
 from pecc_plugins.ctl.keys import PUBLISHER
 from pecc_plugins.ctl.opsthread import PacedSelector
+from pecc_plugins.ctl import snapshot
 from pecc_plugins.ctl.snapshot import views_of
 
 from .conftest import FAST, Ctl, ctl_of, first_snapshot
@@ -201,6 +202,36 @@ async def test_a_transition_is_in_the_snapshot_before_the_secc_hears_its_reply(c
     assert publisher.latest is not None and views_of(publisher.latest)["1-1"]["state"] == "cableCheck"
     assert (await ctl.http("GET", "/api/guns/1-1"))[1]["state"] == "cableCheck"
     await secc.close()
+
+
+async def test_secc_connections_at_once_cost_one_capture_per_half_status_period(
+    ctl: Ctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/control-api.md: SECCs connecting or leaving are published at most every half status period
+    await ctl.settled()
+    publisher = ctl_of(ctl.runtime).app[PUBLISHER]
+    loop = asyncio.get_running_loop()
+    captured: list[float] = []
+    real = snapshot.capture
+
+    def counted(*args: Any) -> Any:
+        captured.append(loop.time())
+        return real(*args)
+
+    monkeypatch.setattr(snapshot, "capture", counted)
+    await asyncio.sleep(0)
+    start = loop.time()
+    seccs = []
+    for gun_id in ("1-1", "1-2", "2-1", "2-2"):  # one after the other, a few milliseconds apart
+        seccs.append(await ctl.secc(gun_id))
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.1)
+    assert publisher.latest is not None
+    assert all(view["secc_connected"] for view in views_of(publisher.latest).values())
+    burst = [t - start for t in captured if t - start < 0.1]
+    assert len(burst) <= 2, burst  # the first connection's, then the others' 0.1 s after it
+    for secc in seccs:
+        await secc.close()
 
 
 # -- start order ------------------------------------------------------------------------
