@@ -29,11 +29,11 @@ from aiohttp import web
 from pecc_core.asyncutil import poll_until
 from pecc_core.runtime import Runtime
 from pecc_core.testing import running, sim_overrides
+from pecc_plugins.ctl import snapshot
 from pecc_plugins.ctl.dashboard import FEED
 from pecc_plugins.ctl.gate import Gate
 from pecc_plugins.ctl.keys import PUBLISHER
 from pecc_plugins.ctl.opsthread import PacedSelector
-from pecc_plugins.ctl import snapshot
 from pecc_plugins.ctl.snapshot import views_of
 
 from .conftest import FAST, Ctl, ctl_of, first_snapshot
