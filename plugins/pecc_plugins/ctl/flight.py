@@ -185,6 +185,10 @@ class FlightRecorder:
         size = len(frame)
         if size > FRAME_KEEP:
             frame = frame[:FRAME_KEEP]
+        elif isinstance(frame, bytes):
+            # a copy of its own length: an encoder's bytes may sit in a larger buffer (orjson's
+            # take 4 KiB, whatever their length), which the ring would keep for the whole window
+            frame = memoryview(frame).tobytes()
         self.frames.add((self._time(), gun, received, size, frame))
 
     async def _sample(self) -> None:
