@@ -40,8 +40,8 @@ import can
 
 from benchmarks.stations import charging_sim_full
 from pecc_core.testing import virtual_loop
+from pecc_plugins.ctl.canring import CanRing
 from pecc_plugins.ctl.flight import FlightRecorder
-from pecc_plugins.ctl.ring import Ring
 
 MEASURED = ("_bus_frame", "_pepws_frame", "_sample")
 
@@ -77,13 +77,13 @@ def one_tap_call() -> float:
     """Seconds of one CAN tap call (a bus's ``_bus_frame``, ``FlightRecorder._bus_tap``) on a ring full of 33 s."""
     loop = asyncio.new_event_loop()
     clock = loop.time
-    ring: Ring[tuple[float, bool, int, bool, bytes | bytearray, int]] = Ring(33.0, 400_000)
+    ring = CanRing(33.0, 400_000)
     msg = can.Message(arbitration_id=0x02204000, data=bytes(8), is_extended_id=True)
     for i in range(100_000):
-        ring.add((clock() - 30.0 + i * 0.0003, True, msg.arbitration_id, msg.is_extended_id, msg.data, 0))
+        ring.add(clock() - 30.0 + i * 0.0003, True, msg.arbitration_id, msg.is_extended_id, msg.data, 0)
 
     def tap() -> None:
-        ring.add((clock(), True, msg.arbitration_id, msg.is_extended_id, msg.data, 0))
+        ring.add(clock(), True, msg.arbitration_id, msg.is_extended_id, msg.data, 0)
 
     n = 200_000
     cost = (timeit.timeit(tap, number=n) - timeit.timeit(lambda: None, number=n)) / n

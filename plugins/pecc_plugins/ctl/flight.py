@@ -1,23 +1,26 @@
 """The flight recorder: the last seconds of a station, kept for the moment a gun faults.
 
-Three rings (:class:`~.ring.Ring`), each pruned by time:
+Three rings, each pruned by time:
 
 - every CAN frame of every bus, both ways, through each bus driver's tap
   (:class:`pecc_core.power.HasBusTap`), with the bus's place in the
-  profile (its channel in the BLF file);
+  profile (its channel in the BLF file), in flat arrays
+  (:class:`~.canring.CanRing`: thousands of frames a second, no object each);
 - every PEP-WS frame of every gun, both ways, through the transport's tap
-  (:class:`pecc_core.transport.HasFrameTap`): at most
-  :data:`MAX_FRAME_BYTES` of them, shared out equally between the guns, a
-  frame longer than :data:`FRAME_KEEP` cut to that (an SECC chooses its
-  frames' size: a flood must not grow the memory, nor push out another
-  gun's frames);
-- a timeline per gun: state transitions, faults, SECC connections (the
-  observer hooks), and the measured V/I, the setpoint driven to the
-  modules (V/I, after the limits and the up-ramp) and the modules of each
-  gun, sampled every control cycle and kept when they changed.
+  (:class:`pecc_core.transport.HasFrameTap`), a tuple each
+  (:class:`~.ring.BudgetRings`): at most :data:`MAX_FRAME_BYTES` of them,
+  shared out equally between the guns, a frame longer than
+  :data:`FRAME_KEEP` cut to that (an SECC chooses its frames' size: a
+  flood must not grow the memory, nor push out another gun's frames);
+- a timeline per gun (:class:`~.ring.Ring`): state transitions, faults,
+  SECC connections (the observer hooks), and the measured V/I, the
+  setpoint driven to the modules (V/I, after the limits and the up-ramp)
+  and the modules of each gun, sampled every control cycle and kept when
+  they changed.
 
-A tap only appends a tuple (loop time, the frame as it came, or a CAN
-frame's identifier and data): it never blocks a gun and formats nothing. Formatting happens when an incident is
+A tap only appends (loop time, the PEP-WS frame as it came, bytes as a
+copy of their own length, or a CAN frame's identifier and data): it never
+blocks a gun and formats nothing. Formatting happens when an incident is
 written (:mod:`.incidents`), in a thread.
 
 An incident opens when a fault is raised on a gun (an emergency shutdown
@@ -52,7 +55,8 @@ from pecc_core.clock import wall
 from pecc_core.gun.table import ACTIVE_STATES, Event
 from pecc_core.power import BusTap, HasBusTap, ModuleId
 from pecc_core.transport import HasFrameTap
-from pecc_plugins.ctl.incidents import CanEntry, Capture, FrameEntry, IncidentStore, TimelineEntry
+from pecc_plugins.ctl.canring import CanRing
+from pecc_plugins.ctl.incidents import Capture, FrameEntry, IncidentStore, TimelineEntry
 from pecc_plugins.ctl.ring import BudgetRings, Ring
 
 if TYPE_CHECKING:
@@ -117,7 +121,7 @@ class FlightRecorder:
     store: IncidentStore
     settings: FlightSettings = field(default_factory=FlightSettings)
     written: Callable[[dict[str, Any]], None] = lambda _: None
-    bus: Ring[CanEntry] = field(init=False)
+    bus: CanRing = field(init=False)
     frames: BudgetRings[FrameEntry] = field(init=False)
     timeline: Ring[TimelineEntry] = field(init=False)
     _time: Callable[[], float] = field(init=False)
@@ -131,7 +135,7 @@ class FlightRecorder:
 
     def __post_init__(self) -> None:
         keep = self.settings.window_s + self.settings.after_s
-        self.bus = Ring(keep, MAX_ENTRIES)
+        self.bus = CanRing(keep, MAX_ENTRIES)
         self._taps = [
             (driver, self._bus_tap(channel))
             for channel, driver in enumerate(self.station.power.buses.values())
@@ -175,9 +179,8 @@ class FlightRecorder:
         """The tap of the bus on BLF channel ``channel`` (its place in the profile)."""
 
         def _bus_frame(received: bool, frame: Any) -> None:
-            # the frame's numbers, not the can.Message: a tuple of untracked objects leaves the
-            # garbage collector's lists, so a full collection never walks the window's frames
-            self.bus.add((self._time(), received, frame.arbitration_id, frame.is_extended_id, frame.data, channel))
+            # the frame's numbers, not the can.Message: copied into the ring's arrays
+            self.bus.add(self._time(), received, frame.arbitration_id, frame.is_extended_id, frame.data, channel)
 
         return _bus_frame
 

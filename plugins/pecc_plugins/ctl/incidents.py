@@ -41,6 +41,7 @@ import re
 import shutil
 import threading
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,7 +82,7 @@ class Capture:
     guns: tuple[str, ...]
     causes: list[dict[str, Any]]
     manifest: dict[str, Any]
-    can: list[CanEntry]
+    can: Iterable[CanEntry]
     frames: list[FrameEntry]
     timeline: list[TimelineEntry]
 

@@ -1,8 +1,9 @@
 """A ring of recent entries, pruned by time and bounded in count: what the flight recorder keeps.
 
-An entry is a tuple whose first item is its time on the station's loop.
-:meth:`Ring.add` is on the hot path of every CAN and PEP-WS frame, so it
-does no more than append and drop what fell out of the window: no
+An entry is a tuple whose first item is its time on the station's loop
+(the CAN frames, thousands a second, are kept in flat arrays instead:
+:mod:`.canring`). :meth:`Ring.add` is on the hot path of every PEP-WS
+frame, so it does no more than append and drop what fell out of the window: no
 formatting, no copy of the frame. The count bound (``max_entries``) holds
 the memory even if the entries come faster than anyone planned for: the
 oldest go first either way. Entries whose size a peer chooses (PEP-WS
