@@ -41,6 +41,12 @@ def rss_mb(pid: int) -> float:
     return _status_mb(pid, "VmRSS:")
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Start ``pid``'s high-water mark (:func:`peak_rss_mb`) again from its resident set now (Linux 4.0+)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
 @dataclass
 class CpuWindow:
     """CPU % of one core used between :meth:`start` and :meth:`stop`.

@@ -27,13 +27,17 @@ PECC by (its hardware apart); the protocol load's PECC runs ``sim`` /
    :mod:`benchmarks.attack` sends in-spec 64 KiB frames built to be
    expensive on guns 1-24, as fast as the PECC takes them: the bystanders'
    longest status gap and reply latency, and how much the PECC's memory
-   grows (peak RSS during the attack minus RSS before it).
+   grows (peak RSS during the attack minus RSS at its start). The attack
+   starts once the flight recorder's window is full of the bystanders'
+   traffic (a warm-up of :data:`RECORDER_FILL_S` more): what the window
+   takes is reported apart (RSS at the attack's start minus RSS at the
+   warm-up's), not counted as the attack's.
 
 The machine is shared, so every figure is noisy: ``--repeat N`` runs the
 whole sequence N times (PECC and floor alternating within each round, ratios
 taken within a round) and reports the median of each figure.
 
-    python -m benchmarks.run [--sizes 4 72 1000] [--duration 20] [--repeat 3] [--json out.json]
+    python -m benchmarks.run [--sizes 4 72 1000] [--duration 20] [--repeat 3] [--json out.json] [--hostile-only]
 
 Prints markdown tables (what RESULTS.md records) and the goals of issue 15.
 """
@@ -56,7 +60,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.markdown import md_table
-from benchmarks.procstat import CpuWindow, peak_rss_mb, rss_mb
+from benchmarks.procstat import CpuWindow, peak_rss_mb, reset_peak_rss, rss_mb
 from benchmarks.stations import gun_urls, station
 from pecc_plugins.seccsim.ports import free_port, wait_listening
 from pecc_plugins.seccsim.stats import RunStats
@@ -96,6 +100,10 @@ class Server:
 
 
 ATTACKERS = 24
+#: The hostile run's warm-up beyond ``--warmup`` (s): the ``ctl`` service's flight recorder keeps
+#: 33 s (``flight_window_s`` + ``incident_after_s``), and fills its window with the bystanders'
+#: traffic meanwhile; the attack's growth is measured from there.
+RECORDER_FILL_S = 35.0
 #: Guns per load generator process: a station's guns are shared out over as many as this makes,
 #: so that no generator is the bottleneck of a large station (it reports its own CPU).
 GUNS_PER_LOADGEN = 250
@@ -109,9 +117,11 @@ def protocol_load(
     args: argparse.Namespace,
     extra: tuple[str, ...] = (),
     attack: Sequence[str] = (),
+    warmup: float | None = None,
 ) -> dict[str, Any]:
     """The load generators on ``urls`` against ``server`` (then stopped); ``extra``: more loadgen
-    options (TLS); with ``attack``, the attacker on those URLs meanwhile.
+    options (TLS); with ``attack``, the attacker on those URLs meanwhile; ``warmup``: other than
+    ``args.warmup``.
 
     Up to :data:`GUNS_PER_LOADGEN` guns a process; started together (each
     waits for the others' connections before its warm-up), so their
@@ -124,11 +134,13 @@ def protocol_load(
         urls_file = work / f"{name}-{i}.urls"
         urls_file.write_text("\n".join(share))
         command = [
-            PY, "-m", "benchmarks.loadgen", str(urls_file), "--rate", str(args.rate), "--warmup", str(args.warmup),
+            PY, "-m", "benchmarks.loadgen", str(urls_file), "--rate", str(args.rate),
+            "--warmup", str(args.warmup if warmup is None else warmup),
             "--duration", str(args.duration), "--report", str(report), "--together", "--raw", *extra,
         ]  # fmt: skip
         loadgens.append(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     _each_says(loadgens, "READY")
+    rss_warmup = rss_mb(server.proc.pid)
     for loadgen in loadgens:
         assert loadgen.stdin is not None
         loadgen.stdin.write("go\n")
@@ -139,6 +151,7 @@ def protocol_load(
     rss_before = float("nan")
     if attack:
         rss_before = rss_mb(server.proc.pid)
+        reset_peak_rss(server.proc.pid)  # the peak during the attack, not one before it
         attack_file = work / f"{name}.attack"
         attack_file.write_text("\n".join(attack))
         attacker = subprocess.Popen(
@@ -155,6 +168,7 @@ def protocol_load(
         out, _ = attacker.communicate()
         data["attack"] = json.loads(out)
         data["rss_growth_mb"] = peak_rss_mb(server.proc.pid) - rss_before
+        data["rss_warmup_growth_mb"] = rss_before - rss_warmup
     data["server_cpu_percent"] = server.cpu.percent
     data["other_cpu_percent"] = server.cpu.machine_percent - server.cpu.percent - data["loadgen_cpu_percent"]
     data["server_peak_rss_mb"] = server.stop()
@@ -246,8 +260,15 @@ def start_pecc(
 
 
 def one_round(guns: int, work: Path, tag: str, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """PECC, floor, then (up to 72 guns) charging and (at 72) hostile frames; ratios to this floor."""
+    """PECC, floor, then (up to 72 guns) charging and (at 72) hostile frames; ratios to this floor.
+
+    With ``--hostile-only``, the hostile frames alone (no floor, no ratios).
+    """
     runs: dict[str, dict[str, Any]] = {}
+    if args.hostile_only:
+        if guns == 72:
+            runs[f"hostile-{guns}"] = hostile_frames(guns, work, tag, args)
+        return runs
     pecc, profile, port = start_pecc(guns, work, f"pecc-{tag}")
     runs[f"pecc-{guns}"] = protocol_load(pecc, gun_urls(profile, port), work, f"pecc-{tag}", args)
     port = free_port()
@@ -257,17 +278,26 @@ def one_round(guns: int, work: Path, tag: str, args: argparse.Namespace) -> dict
     if guns <= 72:
         runs[f"charge-{guns}"] = charging_split(guns, work, f"charge-{tag}", args)
     if guns == 72:
-        pecc, profile, port = start_pecc(guns, work, f"hostile-{tag}")
-        urls = gun_urls(profile, port)
-        runs[f"hostile-{guns}"] = protocol_load(
-            pecc, urls[ATTACKERS:], work, f"hostile-{tag}", args, attack=urls[:ATTACKERS]
-        )
+        runs[f"hostile-{guns}"] = hostile_frames(guns, work, tag, args)
     for data in runs.values():
         data["ratio"] = {
             q: _latency(data)[q] / _latency(floor)[q] for q in ("p50_ms", "p99_ms")
         }
         data["cpu_ratio"] = data["server_cpu_percent"] / floor["server_cpu_percent"]
     return runs
+
+
+def hostile_frames(guns: int, work: Path, tag: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The attackers on the first :data:`ATTACKERS` guns, the load generators on the others.
+
+    The attack starts after a warm-up that fills the flight recorder's window (:data:`RECORDER_FILL_S`).
+    """
+    pecc, profile, port = start_pecc(guns, work, f"hostile-{tag}")
+    urls = gun_urls(profile, port)
+    return protocol_load(
+        pecc, urls[ATTACKERS:], work, f"hostile-{tag}", args, attack=urls[:ATTACKERS],
+        warmup=args.warmup + RECORDER_FILL_S,
+    )
 
 
 def charging_split(guns: int, work: Path, tag: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -322,6 +352,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=1, help="rounds; each figure is the median")
     parser.add_argument("--json", type=Path, help="also write every figure of every round as JSON")
+    parser.add_argument("--hostile-only", action="store_true", help="only the hostile frames (72 guns)")
     args = parser.parse_args()
     rounds: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="pecc-bench-") as tmp:
@@ -354,7 +385,8 @@ CHARGING_HEADER = [
 ]  # fmt: skip
 HOSTILE_HEADER = [
     "guns", "hostile frames sent / answered", "bystanders' p50 ms", "p99 ms", "max ms",
-    "status jitter p99 ms", "longest status gap ms", "PECC CPU %", "PECC RSS growth MiB", "loadgen errors",
+    "status jitter p99 ms", "longest status gap ms", "PECC CPU %", "PECC RSS growth MiB",
+    "RSS growth in the warm-up MiB", "loadgen errors",
 ]  # fmt: skip
 
 
@@ -377,6 +409,13 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
     for key, data in results.items():
         kind, guns = key.split("-")
         latency, status = _common(data)
+        if kind == "hostile":  # no ratios: it may run alone, without its floor
+            attack = f"{data['attack']['frames_sent']} / {data['attack']['replies']}"
+            growth = [_f(data["rss_growth_mb"]), _f(data.get("rss_warmup_growth_mb"))]
+            hostile.append(
+                [guns, attack, *latency, *status, _f(data["server_cpu_percent"]), *growth, str(data["protocol_errors"])]
+            )
+            continue
         ratios = [_f(data["ratio"]["p50_ms"], 2), _f(data["ratio"]["p99_ms"], 2)]
         cpu = [_f(data["server_cpu_percent"]), _f(data["cpu_ratio"], 2), _f(data["server_peak_rss_mb"])]
         others = [
@@ -387,12 +426,6 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
         if kind == "charge":
             sessions = f"{data['sessions_ok']} / {data['sessions_failed']}"
             charging.append([guns, sessions, *latency, *ratios, *status, *cpu, *others])
-        elif kind == "hostile":
-            attack = f"{data['attack']['frames_sent']} / {data['attack']['replies']}"
-            growth = _f(data["rss_growth_mb"])
-            hostile.append(
-                [guns, attack, *latency, *status, _f(data["server_cpu_percent"]), growth, str(data["protocol_errors"])]
-            )
         else:
             rate = f"{(data['messages_sent'] + data['messages_received']) / data['window_s']:.0f}"
             server = "PECC" if kind == "pecc" else "echo floor"
@@ -404,9 +437,9 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"Protocol load: targetValues (standby) at {args.rate:g} Hz per gun, {args.duration:g} s window "
             f"after {args.warmup:g} s warm-up; {rounds}."
         ),
-        "",
-        *md_table(PROTOCOL_HEADER, protocol),
     ]
+    if protocol:
+        lines += ["", *md_table(PROTOCOL_HEADER, protocol)]
     if charging:
         lines += [
             "",
@@ -423,7 +456,9 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
             "",
             (
                 f"Hostile frames: {ATTACKERS} connections send in-spec 64 KiB getInput frames wrong at every "
-                "item as fast as the PECC takes them; the other guns run the protocol load."
+                "item as fast as the PECC takes them; the other guns run the protocol load, and a warm-up of "
+                f"{args.warmup + RECORDER_FILL_S:g} s before the attack fills the flight recorder's window "
+                "(the RSS growth: peak during the attack minus RSS at its start)."
             ),
             "",
             *md_table(HOSTILE_HEADER, hostile),
