@@ -17,7 +17,14 @@ meanwhile. Three measurements (docs/incidents.md records them):
    rest (the garbage collector walking the rings' tuples). The station and
    its 72 simulated cars share the process, so this is noisy.
 
-    python -m benchmarks.flight_cost [--duration 30] [--pairs 2]
+``--memory`` measures instead what the recorder holds once its window is
+full: the memory the process's Python objects take (``tracemalloc``, which
+sees an object's whole allocation, not only what ``sys.getsizeof`` says)
+at the end of the same run, with the recorder and without it
+(deterministic on virtual time), after a short run that imports every
+module first.
+
+    python -m benchmarks.flight_cost [--duration 30] [--pairs 2] [--memory]
 """
 
 from __future__ import annotations
@@ -26,12 +33,15 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import os
 import pstats
 import statistics
+import sys
 import tempfile
 import time
 import timeit
+import tracemalloc
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -63,7 +73,11 @@ async def measured(directory: Path, duration: float, profiling: bool) -> dict[st
             "station_s": elapsed, "charging": charging, "cpu_percent": 100 * cpu / elapsed,
             "bus_load_percent": {name: bus.link.load_percent() for name, bus in runtime.station.power.buses.items()},
             "ring_entries": {"can": len(flight.bus), "pepws": len(flight.frames), "timeline": len(flight.timeline)},
+            "ring_mb": {"can": sys.getsizeof(flight.bus) / 1e6, "pepws": flight.frames.bytes / 1e6},
         }
+        if tracemalloc.is_tracing():
+            gc.collect()
+            figures["traced_mb"] = tracemalloc.get_traced_memory()[0] / 1e6
     if not profiling:
         return figures
     stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
@@ -95,7 +109,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=30.0, help="station seconds profiled")
     parser.add_argument("--pairs", type=int, default=2, help="runs with and without the recorder, each")
+    parser.add_argument("--memory", action="store_true", help="what the recorder holds, its window full")
     args = parser.parse_args()
+    if args.memory:
+        memory(args.duration)
+        return
     figures = run(args.duration, profiling=True)
     cpu: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(args.pairs):
@@ -116,12 +134,27 @@ def main() -> None:
           f"{off:.1f} without {cpu[False]}: {on - off:+.1f}")
 
 
-def run(duration: float, profiling: bool, recording: bool = True) -> dict[str, Any]:
-    """One station's run in a new directory and on a new virtual loop."""
+def memory(duration: float) -> None:
+    """Print the memory of the process's objects at the end of a run with the recorder and without it."""
+    run(1.0, profiling=False, recording=False)  # the modules a run imports: not in the first traced run's figure
+    on, off = (run(duration, profiling=False, recording=recording, tracing=True) for recording in (True, False))
+    entries, ring_mb = on["ring_entries"], on["ring_mb"]
+    print(f"{on['charging']} guns charging, {on['station_s']:.0f} station s; Python objects at the end: "
+          f"{on['traced_mb']:.1f} MB with the recorder, {off['traced_mb']:.1f} without: "
+          f"{on['traced_mb'] - off['traced_mb']:+.1f} MB")
+    print(f"CAN ring: {entries['can']:,} frames in {ring_mb['can']:.1f} MB; PEP-WS rings: {entries['pepws']:,} "
+          f"frames counting {ring_mb['pepws']:.1f} MB; timeline: {entries['timeline']:,} entries")
+
+
+def run(duration: float, profiling: bool, recording: bool = True, tracing: bool = False) -> dict[str, Any]:
+    """One station's run in a new directory and on a new virtual loop (``tracing``: under ``tracemalloc``)."""
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         stack.enter_context(mock.patch.dict(os.environ, {"PECC_STATE_DIR": str(Path(tmp) / "state")}))
         if not recording:
             stack.enter_context(mock.patch.object(FlightRecorder, "start", _no_start))
+        if tracing:
+            tracemalloc.start()
+            stack.callback(tracemalloc.stop)
         loop = virtual_loop()
         try:
             return loop.run_until_complete(measured(Path(tmp), duration, profiling))
