@@ -13,7 +13,11 @@ purpose:
   accepted with a warning (several SECCs in the field omit the header);
 - **frames**: ``max_size`` is ``server.max_frame_bytes`` (a bigger frame
   closes the connection with 1009, as RFC 6455 wants), compression is off
-  (a LAN, small messages, and no zip-bomb surface);
+  (a LAN, small messages, and no zip-bomb surface); at most
+  ``RECEIVE_QUEUE`` frames wait in websockets for the connection's receive
+  loop, which takes each at once (websockets' default of 16 let each
+  flooding client park 16 frames of up to 64 KiB, 1 MiB a connection, in
+  the PECC's memory);
 - **large frames** (over 8 KiB; no real message is that big): at most
   ``LARGE_FRAMES_PER_TURN`` of them are taken per loop turn, all
   connections together, so that clients sending in-spec 64 KiB frames built
@@ -86,6 +90,10 @@ CLOSE_TIMEOUT_S = 2.0
 
 #: Frames over 8 KiB (no real message is) taken per loop turn, all connections together.
 LARGE_FRAMES_PER_TURN = 2
+
+#: Frames received that may wait in websockets for the connection's receive loop
+#: (reading pauses above it, and resumes below a quarter of it).
+RECEIVE_QUEUE = 4
 
 
 def gun_path(path: str) -> str:
@@ -180,6 +188,7 @@ class PepWsServer:
                 select_subprotocol=self._select_subprotocol,
                 compression=None,
                 max_size=settings.max_frame_bytes,
+                max_queue=RECEIVE_QUEUE,
                 ping_interval=None,
                 open_timeout=settings.handshake_timeout_ms / 1000,
                 close_timeout=CLOSE_TIMEOUT_S,
