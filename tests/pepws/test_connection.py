@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from pecc_core.asyncutil import poll_until
 from pecc_core.gun import Gun, GunState
 from pecc_core.model import Contactors, Isolation, Operational, Status
 from pecc_core.testing import eventually
+from pecc_plugins.pepws import codec, connection
 from pecc_plugins.pepws.connection import Connection
 
 from .conftest import Pecc, StartPecc
@@ -457,6 +459,41 @@ async def test_unresponsive_secc_is_dropped_and_the_gun_detached(start_pecc: Sta
     assert gun.secc is None
     assert pecc.gun("1-2").secc is not None
     assert (await other.call("configuration"))["type"] == "response"
+
+
+async def test_a_stalled_client_s_queue_holds_frames_of_their_own_length(start_pecc: StartPecc) -> None:
+    """orjson's bytes sit in a 4 KiB buffer whatever their length: queued as they came, the
+    ``send_queue`` frames of an SECC that stopped reading held 4 KiB each, for replies of 100 bytes."""
+    pecc = await start_pecc({"server.send_queue": 64})
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", pecc.server.port))
+    slow = await pecc.connect(sock=sock)
+    await slow.call("configuration")
+    link = link_of(pecc)
+    slow.stall()
+    request = json.dumps({"type": "request", "kind": "configuration", "sequenceNumber": 1, "payload": {}})
+    async def queue_to(size: int) -> None:
+        while link._outbox.qsize() < size and link.detached is None:
+            await slow.ws.send(request)
+            await asyncio.sleep(0)
+
+    await queue_to(1)  # the kernel's buffers are full: from here every reply waits in the queue
+    tracemalloc.start()
+    try:
+        first = link._outbox.qsize()
+        await queue_to(48)
+        queued = link._outbox.qsize() - first
+        # what the encoder and the connection allocated and still hold: the queued replies
+        held = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(True, codec.__file__), tracemalloc.Filter(True, connection.__file__)]
+        )
+    finally:
+        tracemalloc.stop()
+        slow.unstall()
+    assert queued >= 40
+    per_frame = sum(stat.size for stat in held.statistics("filename")) / queued
+    assert per_frame < 1000, per_frame  # measured 500-540 bytes; 5100-5400 queued as they came
 
 
 async def test_client_that_cannot_keep_up_is_disconnected(start_pecc: StartPecc) -> None:

@@ -292,11 +292,16 @@ class Connection:
     # -- sending -------------------------------------------------------------------
 
     def _send(self, frame: bytes) -> None:
-        """Queue one frame (UTF-8 JSON); a full queue means the SECC does not keep up: drop it."""
+        """Queue one frame (UTF-8 JSON); a full queue means the SECC does not keep up: drop it.
+
+        Queued as a copy of its own length: the encoder's bytes sit in a 4 KiB
+        buffer whatever their length (orjson's), and a queue of an SECC that
+        stopped reading would hold ``server.send_queue`` of them.
+        """
         if self.detached is not None:
             return
         try:
-            self._outbox.put_nowait(frame)
+            self._outbox.put_nowait(memoryview(frame).tobytes())
         except asyncio.QueueFull:
             self.drop(
                 f"send queue full ({self._outbox.maxsize} messages): the SECC does not keep up",
