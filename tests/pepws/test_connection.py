@@ -482,7 +482,7 @@ async def test_a_stalled_client_s_queue_holds_frames_of_their_own_length(start_p
     tracemalloc.start()
     try:
         first = link._outbox.qsize()
-        await queue_to(48)
+        await queue_to(first + 40)
         queued = link._outbox.qsize() - first
         # what the encoder and the connection allocated and still hold: the queued replies
         held = tracemalloc.take_snapshot().filter_traces(
