@@ -21,6 +21,7 @@ from pecc_plugins.pepws import codec, connection
 from pecc_plugins.pepws.connection import Connection
 
 from .conftest import Pecc, StartPecc
+from .helpers import PepClient
 
 #: PEP_STATUS_UPDATE_INTERVAL (PROTOCOL.md, "Timings").
 STATUS_PERIOD_S = 0.200
@@ -461,21 +462,30 @@ async def test_unresponsive_secc_is_dropped_and_the_gun_detached(start_pecc: Sta
     assert (await other.call("configuration"))["type"] == "response"
 
 
-async def test_a_stalled_client_s_queue_holds_frames_of_their_own_length(start_pecc: StartPecc) -> None:
-    """orjson's bytes sit in a 4 KiB buffer whatever their length: queued as they came, the
-    ``send_queue`` frames of an SECC that stopped reading held 4 KiB each, for replies of 100 bytes."""
-    pecc = await start_pecc({"server.send_queue": 64})
+#: A request the stalled clients send again and again.
+REQUEST = json.dumps({"type": "request", "kind": "configuration", "sequenceNumber": 1, "payload": {}})
+
+
+async def stalled_client(pecc: Pecc) -> tuple[PepClient, Connection]:
+    """A client of gun 1-1 with a 4 KiB receive buffer that has stopped reading, and its connection."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", pecc.server.port))
     slow = await pecc.connect(sock=sock)
     await slow.call("configuration")
-    link = link_of(pecc)
     slow.stall()
-    request = json.dumps({"type": "request", "kind": "configuration", "sequenceNumber": 1, "payload": {}})
+    return slow, link_of(pecc)
+
+
+async def test_a_stalled_client_s_queue_holds_frames_of_their_own_length(start_pecc: StartPecc) -> None:
+    """orjson's bytes sit in a 4 KiB buffer whatever their length: queued as they came, the
+    ``send_queue`` frames of an SECC that stopped reading held 4 KiB each, for replies of 100 bytes."""
+    pecc = await start_pecc({"server.send_queue": 64})
+    slow, link = await stalled_client(pecc)
+
     async def queue_to(size: int) -> None:
         while link._outbox.qsize() < size and link.detached is None:
-            await slow.ws.send(request)
+            await slow.ws.send(REQUEST)
             await asyncio.sleep(0)
 
     await queue_to(1)  # the kernel's buffers are full: from here every reply waits in the queue
@@ -499,17 +509,10 @@ async def test_a_stalled_client_s_queue_holds_frames_of_their_own_length(start_p
 async def test_client_that_cannot_keep_up_is_disconnected(start_pecc: StartPecc) -> None:
     pecc = await start_pecc({"server.send_queue": 8})
     other = await pecc.connect("1-2")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", pecc.server.port))
-    slow = await pecc.connect(sock=sock)
-    await slow.call("configuration")
-    link = link_of(pecc)
-    slow.stall()
-    request = json.dumps({"type": "request", "kind": "configuration", "sequenceNumber": 1, "payload": {}})
+    slow, link = await stalled_client(pecc)
     try:
         for sent in range(1, 5001):  # noqa: B007 (reported after the loop)
-            await slow.ws.send(request)
+            await slow.ws.send(REQUEST)
             await asyncio.sleep(0)  # let the server run: send() alone may never yield
             if link.detached:
                 break
