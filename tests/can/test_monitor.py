@@ -35,6 +35,14 @@ def json_frames(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
+def monitor_with_station(path: Path, *options: str, duration: str = "1.5") -> str:
+    """The output of ``pecc can monitor`` on the profile at ``path``, its own station running ``duration`` s."""
+    command = ["can", "monitor", "--profile", str(path), *options, "--with-station", "--duration", duration]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 @pytest.mark.system("`can monitor` runs its own asyncio loop in the CLI's thread for --duration s of wall time")
 async def test_monitor_shows_each_modules_decoded_traffic(tmp_path: Path, can_channel: str) -> None:
     path = write_profile("sim", tmp_path, {**sim_overrides(can_channel), "log_level": "WARNING"})
@@ -61,28 +69,18 @@ async def test_monitor_shows_each_modules_decoded_traffic(tmp_path: Path, can_ch
 @pytest.mark.system("`can monitor --with-station` runs a station on its own asyncio loop for --duration s of wall time")
 def test_monitor_runs_its_own_station_for_a_sim_profile(tmp_path: Path, can_channel: str) -> None:
     path = write_profile("sim", tmp_path, {**sim_overrides(can_channel), "log_level": "WARNING"})
-    result = CliRunner().invoke(
-        app, ["can", "monitor", "--profile", str(path), "--lines", "--with-station", "--duration", "1.5"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "module 1 <- poll Vout fast" in result.output
-    assert "module 1 -> reading Vout fast" in result.output
+    output = monitor_with_station(path, "--lines")
+    assert "module 1 <- poll Vout fast" in output
+    assert "module 1 -> reading Vout fast" in output
 
 
 @pytest.mark.system("`can monitor --with-station` runs a station on its own asyncio loop for --duration s of wall time")
 def test_monitor_watches_every_bus_of_the_profile_or_the_one_asked_for(tmp_path: Path, can_channel: str) -> None:
     path = write_profile("sim", tmp_path, {**two_buses(can_channel), "log_level": "WARNING"})
-    result = CliRunner().invoke(
-        app, ["can", "monitor", "--profile", str(path), "--json", "--with-station", "--duration", "1.5"]
-    )
-    assert result.exit_code == 0, result.output
-    frames = json_frames(result.output)
+    frames = json_frames(monitor_with_station(path, "--json"))
     assert {f["bus"] for f in frames} == {"can1", "can2"}  # the UU bus and the Infy bus
-    result = CliRunner().invoke(
-        app, ["can", "monitor", "--profile", str(path), "--bus", "can2", "--lines", "--with-station", "--duration", "1"]
-    )
-    assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if " module " in line]
+    output = monitor_with_station(path, "--bus", "can2", "--lines", duration="1")
+    lines = [line for line in output.splitlines() if " module " in line]
     assert lines and not any(line.startswith("can") for line in lines)  # one bus: no bus name before each line
 
 
