@@ -50,6 +50,7 @@ import can
 from websockets.asyncio.client import connect
 
 from benchmarks.markdown import md_table
+from pecc_core.asyncutil import cancel
 from pecc_core.plugins import default_manager
 from pecc_core.profile import load
 from pecc_core.testing import running, sim_overrides, write_profile
@@ -211,7 +212,7 @@ async def measure(
             runs = await asyncio.gather(
                 *(drive(url, {"offset": 0.5 if k else 0.0, "amps": amps}, steps) for k, url in enumerate(urls))
             )
-            sampler.cancel()
+            await cancel(sampler)
             charging = recorder.load(charging_from, time.time())
             tx = link.stats()
     finally:

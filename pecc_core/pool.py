@@ -309,11 +309,11 @@ class ModulePool:
         current: a voltage is not refused just because the policy has not
         given the gun its modules yet.
         """
-        addresses = self._groups[gun]
-        if not addresses:  # most guns, most of the time: no generator for them
+        switched = self._groups[gun]
+        if not switched:  # most guns, most of the time: no generator for them
             return self._idle[gun]
         modules = self.power.modules
-        group = group_supply(m for m in (modules[a] for a in addresses) if m.usable)
+        group = group_supply(m for m in (modules[a] for a in switched) if m.usable)
         return self._idle[gun] if group is NO_SUPPLY else group
 
     def potential(self, gun: str) -> Supply:

@@ -179,7 +179,7 @@ class Gun:
         return effective_limits(self.ratings, self.wiring.pool.supply(self.id), self.ev, self.allowance)
 
     def modules(self) -> tuple[ModuleId, ...]:
-        """The addresses of the modules switched onto this gun."""
+        """The modules switched onto this gun (bus and address each)."""
         return self.wiring.pool.modules_of(self.id)
 
     # -- SECC requests --------------------------------------------------------

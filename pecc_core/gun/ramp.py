@@ -32,7 +32,7 @@ class Ramp:
         self.rate = rate
         self.step = step
         self.level = 0.0
-        self._last: float | None = None  # loop time of the previous climb
+        self._last: float | None = None  # loop time of the previous call that could climb
         self._wanted = 0.0
 
     def limit(self, wanted: float, now: float, cycle: bool = False) -> float:
