@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
-from pecc_core.power import ModuleId, ModuleListener, ModuleState, PowerDriver
+from pecc_core.power import BusLink, HasBusStats, ModuleId, ModuleListener, ModuleState, PowerDriver
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ class PowerStage:
                 modules[state.id] = state
         #: Every module of every bus, updated in place by its driver.
         self.modules: Mapping[ModuleId, ModuleState] = MappingProxyType(modules)
+        #: The link of each bus whose driver counts its traffic (the CAN drivers do), by name:
+        #: found once (a protocol check costs microseconds, the ops snapshot reads them five times a second).
+        self.links: Mapping[str, BusLink] = MappingProxyType(
+            {name: driver.link for name, driver in self._drivers if isinstance(driver, HasBusStats)}
+        )
         #: The modules' own watchdog time (s): the longest of the buses' (the
         #: longest any module may keep driving once silent).
         self.watchdog_s = max(getattr(d, "watchdog_s", DEFAULT_WATCHDOG) for _, d in self._drivers)

@@ -41,7 +41,7 @@ from pecc_core.asyncutil import cancel
 from pecc_core.clock import wall
 from pecc_core.episode import Episode
 from pecc_core.transport import HasTransportStats
-from pecc_plugins.ctl.views import bus_links, gun_reading, modules_view, site_view
+from pecc_plugins.ctl.views import gun_reading, modules_view, site_view
 
 if TYPE_CHECKING:
     from pecc_core.model import Limits, OperatorCaps
@@ -155,7 +155,7 @@ def capture(station: Station, recorder: Recorder, history: History) -> Snapshot:
         limits=caps.snapshot(station),
         site=site_view(station),
         transport=_transport(station.transport),
-        links=tuple(LinkSnap(name, link.stats()) for name, link in bus_links(station)),
+        links=tuple(LinkSnap(name, link.stats()) for name, link in station.power.links.items()),
         history_dropped=history.dropped,
         loop_stalls=station.stalls.count,
         loop_stalled_s=station.stalls.total_s,

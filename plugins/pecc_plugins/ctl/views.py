@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pecc_core.power import HasBusStats
-
 if TYPE_CHECKING:
     from pecc_core.gun import Gun
-    from pecc_core.power import BusLink, ModuleState
+    from pecc_core.power import ModuleState
     from pecc_core.station import Station
 
 
@@ -77,7 +75,3 @@ def site_view(station: Station) -> dict[str, Any]:
         "module_moves_refused": station.allocator.refused_moves,
     }
 
-
-def bus_links(station: Station) -> list[tuple[str, BusLink]]:
-    """Each bus of the station whose driver counts its traffic (the CAN drivers do), by its profile name."""
-    return [(name, driver.link) for name, driver in station.power.buses.items() if isinstance(driver, HasBusStats)]
