@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -221,7 +220,7 @@ class Bench:
         try:
             async for line in reader:
                 try:
-                    reply = self.obey(json.loads(line))
+                    reply = self.obey(wire.decode(line))
                     if reply is not None:
                         writer.write(wire.encode(reply))
                 except (ValueError, KeyError, TypeError) as exc:

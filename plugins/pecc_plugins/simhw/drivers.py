@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any, ClassVar
 
@@ -125,7 +124,7 @@ class HwLink:
             try:
                 loop = asyncio.get_running_loop()
                 async for line in reader:
-                    self.state = json.loads(line)["state"]
+                    self.state = wire.decode(line)["state"]
                     self.received_at = loop.time()
                     self.connected = True
                     self._changed.set()

