@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import can
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pecc_core.testing import eventually
+from pecc_plugins.canbus import unixbus
 from pecc_plugins.canbus.unixbus import BusHub, decode, encode
 
 
@@ -61,3 +67,58 @@ def test_opening_without_a_hub_is_an_initialization_error(tmp_path: Path) -> Non
         assert "no CAN hub" in str(exc)
     else:
         raise AssertionError("opened a bus without a hub")
+
+
+@pytest.fixture
+def wired(tmp_path: Path) -> Iterator[tuple[can.BusABC, socket.socket]]:
+    """A node and the far end of its connection (a bare socket standing in for the hub)."""
+    path = str(tmp_path / "hub.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    node = can.Bus(interface="unixcan", channel=path)
+    far, _ = server.accept()
+    server.close()
+    try:
+        yield node, far
+    finally:
+        node.shutdown()
+        far.close()
+
+
+def test_nothing_waiting_reads_as_none_at_once(wired: tuple[can.BusABC, socket.socket]) -> None:
+    node, _ = wired
+    assert node.recv(0) is None
+
+
+def test_a_frame_that_arrives_in_two_parts_is_read_whole(
+    wired: tuple[can.BusABC, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node, far = wired
+    monkeypatch.setattr(unixbus, "RECEIVE_TIMEOUT_S", 60.0)  # the outcome must not hang on the machine's speed
+    # 80 bytes: little-endian double timestamp, uint32 identifier, flags (1: extended), length, 2 pad, 64 data
+    record = bytes(8) + (0x18FF50E5).to_bytes(4, "little") + bytes([1, 3, 0, 0]) + b"abc" + bytes(61)
+    far.sendall(record[:30])
+    rest = threading.Timer(0.05, far.sendall, (record[30:],))
+    rest.start()
+    msg = node.recv(0)
+    rest.join()
+    assert msg is not None
+    assert (msg.arbitration_id, msg.is_extended_id, bytes(msg.data)) == (0x18FF50E5, True, b"abc")
+    assert node.recv(0) is None
+
+
+def test_the_hub_closing_the_bus_is_an_operation_error(wired: tuple[can.BusABC, socket.socket]) -> None:
+    node, far = wired
+    far.close()
+    with pytest.raises(can.CanOperationError, match="closed the bus"):
+        node.recv(0)
+
+
+def test_a_full_transmit_buffer_is_enobufs_without_blocking(wired: tuple[can.BusABC, socket.socket]) -> None:
+    node, _ = wired  # the far end never reads
+    msg = can.Message(arbitration_id=0x123, data=bytes(8), is_extended_id=False)
+    with pytest.raises(can.CanOperationError) as refused:
+        for _ in range(1_000_000):
+            node.send(msg)
+    assert refused.value.error_code == errno.ENOBUFS

@@ -101,7 +101,9 @@ class UnixCanBus(can.BusABC):
             raise can.CanInitializationError(f"no CAN hub at {self._path}: {exc.strerror or exc}") from exc
         # room for bursts (a whole station's poll) while the hub's process is busy
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        self._sock.settimeout(RECEIVE_TIMEOUT_S)
+        # non-blocking, no timeout: Python polls before every call on a socket with a
+        # timeout; here a frame is one system call each way, and waits are explicit
+        self._sock.setblocking(False)
         self.channel_info = f"unixcan {self._path}"
         super().__init__(channel, **kwargs)
 
@@ -116,27 +118,66 @@ class UnixCanBus(can.BusABC):
         """
         record = encode(msg)
         try:
-            sent = self._sock.send(record, socket.MSG_DONTWAIT)
+            sent = self._sock.send(record)
         except BlockingIOError:
             raise can.CanOperationError("unixcan: transmit buffer full", errno.ENOBUFS) from None
         except OSError as exc:
             raise can.CanOperationError(f"unixcan: {exc.strerror or exc}", exc.errno) from exc
         if sent != len(record):  # not seen on Linux; if it ever happens, finish the record
-            self._sock.sendall(record[sent:])
+            self._finish(memoryview(record)[sent:])
 
     def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
-        readable, _, _ = select.select([self._sock], [], [], timeout)
-        if not readable:
+        """One frame, or None once ``timeout`` passed (0: only a frame already here)."""
+        if timeout != 0.0 and not self._wait(select.POLLIN, timeout):
             return None, False
         try:
-            record = self._sock.recv(RECORD.size, socket.MSG_WAITALL)
+            record = self._sock.recv(RECORD.size)
+        except BlockingIOError:
+            return None, False
         except OSError as exc:
             raise can.CanOperationError(f"unixcan: {exc.strerror or exc}", exc.errno) from exc
         if len(record) < RECORD.size:
-            raise can.CanOperationError("unixcan: the hub closed the bus", errno.ENOTCONN)
+            record = self._rest(record)
         msg = decode(record, self._channel)
         msg.timestamp = wall()  # the receive time, as a CAN controller stamps it
         return msg, False
+
+    def _wait(self, events: int, timeout: float | None) -> bool:
+        """True once the socket is ready for ``events`` (None: wait as long as it takes)."""
+        poller = select.poll()
+        poller.register(self._sock, events)
+        return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+
+    def _rest(self, record: bytes) -> bytes:
+        """``record`` completed to a whole frame; the hub closing the bus (no bytes) raises."""
+        parts = [record]
+        missing = RECORD.size - len(record)
+        while missing:
+            if not record:
+                raise can.CanOperationError("unixcan: the hub closed the bus", errno.ENOTCONN)
+            if not self._wait(select.POLLIN, RECEIVE_TIMEOUT_S):
+                raise can.CanOperationError("unixcan: a frame arrived cut short", errno.EPROTO)
+            try:
+                record = self._sock.recv(missing)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise can.CanOperationError(f"unixcan: {exc.strerror or exc}", exc.errno) from exc
+            parts.append(record)
+            missing -= len(record)
+        return b"".join(parts)
+
+    def _finish(self, rest: memoryview) -> None:
+        """Write the rest of a record the kernel took in part (bounded by :data:`RECEIVE_TIMEOUT_S`)."""
+        while rest:
+            if not self._wait(select.POLLOUT, RECEIVE_TIMEOUT_S):
+                raise can.CanOperationError("unixcan: the hub does not take frames", errno.ETIMEDOUT)
+            try:
+                rest = rest[self._sock.send(rest):]
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise can.CanOperationError(f"unixcan: {exc.strerror or exc}", exc.errno) from exc
 
     def shutdown(self) -> None:
         super().shutdown()
