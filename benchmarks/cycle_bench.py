@@ -9,7 +9,7 @@ measurements and fault checks, then the allocation), the fault checks
 alone (every gun's :meth:`Gun.update`), the allocation alone, and the
 status messages of every gun (:meth:`Encoder.status`), and the ops
 server's snapshot of the station (:meth:`Publisher.publish`, five times a
-second and after every event). The machine's other load does not count.
+second and after every event while the ops server is read). The machine's other load does not count.
 
     python -m benchmarks.cycle_bench [--count 200] [--runs 5]
 """

@@ -124,6 +124,8 @@ async def test_transport_can_and_allocation_metrics_count_what_happened(ctl: Ctl
     async with asyncio.timeout(5):
         while ctl.runtime.station.guns["1-1"].secc is not None:
             await asyncio.sleep(0.02)
+    # docs/control-api.md: an SECC leaving is in the snapshot within a status period, not at once
+    await asyncio.sleep(ctl.runtime.profile.timings.status_interval_ms / 1000)
     after = await metrics(ctl)
     assert after[("pecc_transport_requests_total", (("kind", "configuration"),))] >= 1
     assert after[("pecc_transport_errors_total", (("category", "format"),))] >= 1

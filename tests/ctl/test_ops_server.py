@@ -181,22 +181,52 @@ async def test_a_client_that_does_not_read_is_dropped(
 # -- the snapshot -----------------------------------------------------------------------
 
 
-async def test_the_snapshot_is_never_older_than_a_status_period(ctl: Ctl) -> None:
+async def test_a_read_never_shows_the_station_older_than_a_status_period(ctl: Ctl) -> None:
     publisher = ctl_of(ctl.runtime).app[PUBLISHER]
     period = ctl.runtime.profile.timings.status_interval_ms / 1000
     loop = asyncio.get_running_loop()
     ages = []
-    for _ in range(300):
-        await asyncio.sleep(0.01)
-        snapshot = publisher.latest
+    for pause in (0.01,) * 300 + (7.0, 0.01, 30.0, 0.2):  # steady reads, then after quiet spells
+        await asyncio.sleep(pause)
+        snapshot = await publisher.current()
         assert snapshot is not None
         ages.append(loop.time() - snapshot.at)
     assert max(ages) <= period + 1e-6
 
 
+async def test_nobody_reading_costs_no_capture_and_the_next_read_is_fresh(
+    ctl: Ctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/control-api.md: without a read for 25 status periods (5 s) the station stops capturing
+    await ctl.settled()
+    publisher = ctl_of(ctl.runtime).app[PUBLISHER]
+    loop = asyncio.get_running_loop()
+    captured: list[float] = []
+    real = snapshot.capture
+
+    def counted(*args: Any) -> Any:
+        captured.append(loop.time())
+        return real(*args)
+
+    monkeypatch.setattr(snapshot, "capture", counted)
+    await asyncio.sleep(5.2)  # the lease of the last read runs out
+    quiet = loop.time()
+    secc = await ctl.secc()
+    await secc.ok("cableCheck", {"voltage": 500})  # a transition and a connection nobody reads
+    await asyncio.sleep(10.0)  # the cable check runs and ends meanwhile
+    assert [t for t in captured if t >= quiet] == []
+    assert publisher.latest is not None and views_of(publisher.latest)["1-1"]["state"] == "standby"
+    assert (await ctl.http("GET", "/api/guns/1-1"))[1]["state"] == "ready"
+    assert len(captured) == 1
+    await asyncio.sleep(1.0)  # read lately: a capture every status period again
+    assert len(captured) == 6
+    await secc.close()
+
+
 async def test_a_transition_is_in_the_snapshot_before_the_secc_hears_its_reply(ctl: Ctl) -> None:
     await ctl.settled()
     publisher = ctl_of(ctl.runtime).app[PUBLISHER]
+    await publisher.current()  # read lately: the station captures
     secc = await ctl.secc()
     await secc.ok("cableCheck", {"voltage": 500})
     assert publisher.latest is not None and views_of(publisher.latest)["1-1"]["state"] == "cableCheck"
@@ -219,6 +249,7 @@ async def test_secc_connections_at_once_cost_one_capture_per_half_status_period(
         return real(*args)
 
     monkeypatch.setattr(snapshot, "capture", counted)
+    await publisher.current()  # read lately: the station captures
     await asyncio.sleep(0)
     start = loop.time()
     seccs = []

@@ -185,6 +185,7 @@ class LiveFeed:
         while True:
             await asyncio.sleep(SNAPSHOT_INTERVAL)
             if self._streams:
+                await self.publisher.current()  # a read: the station keeps capturing while streams are open
                 self._push()
 
     def _push(self) -> None:
@@ -224,7 +225,7 @@ class LiveFeed:
         except sqlite3.Error as exc:  # the page still works live without the past
             log.warning("dashboard: cannot read the history: %s", exc)
             recent = []
-        snapshot = self.publisher.latest
+        snapshot = await self.publisher.current()
         first = [_sse("event", e) for e in recent]
         if snapshot is not None:
             first.append(snapshot_message(snapshot))

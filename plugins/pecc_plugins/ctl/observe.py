@@ -49,7 +49,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    snapshot = request.app[PUBLISHER].latest
+    snapshot = await request.app[PUBLISHER].current()
     if snapshot is None:
         return web.json_response({"ready": False, "status": "not ready", "checks": {}}, status=503)
     answering = sum(1 for m in snapshot.modules if m["online"])
@@ -69,7 +69,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """The text of the latest snapshot; a scrape holds its place until its text is handed to the kernel."""
     with request.app[SCRAPES].admit():
-        response = web.Response(body=exposition(latest(request)), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        response = web.Response(body=exposition(await latest(request)), headers={"Content-Type": CONTENT_TYPE_LATEST})
         await response.prepare(request)
         await response.write_eof()
         return response
@@ -92,7 +92,7 @@ async def events(request: web.Request) -> web.Response:
 @routes.get("/api/sessions")
 async def sessions(request: web.Request) -> web.Response:
     query = _query(request, bodies.HistoryQuery())
-    running = {g.session.id: g.session for g in latest(request).guns if g.session is not None}
+    running = {g.session.id: g.session for g in (await latest(request)).guns if g.session is not None}
     with request.app[HISTORY_READS].admit():
         stored = await request.app[HISTORY].sessions(**query)
     # a running session with its energy so far, as the station's snapshot has it

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 routes = web.RouteTableDef()
 
 
-def latest(request: web.Request) -> Snapshot:
-    """The snapshot the station published last; 503 before its first."""
-    snapshot = request.app[PUBLISHER].latest
+async def latest(request: web.Request) -> Snapshot:
+    """The snapshot to answer with (:meth:`~.snapshot.Publisher.current`); 503 before the first."""
+    snapshot = await request.app[PUBLISHER].current()
     if snapshot is None:
         raise error(web.HTTPServiceUnavailable, "the station has not published its state yet")
     return snapshot
@@ -38,12 +38,12 @@ def latest(request: web.Request) -> Snapshot:
 
 @routes.get("/api/guns")
 async def guns(request: web.Request) -> web.Response:
-    return web.json_response({"guns": list(views_of(latest(request)).values())})
+    return web.json_response({"guns": list(views_of(await latest(request)).values())})
 
 
 @routes.get("/api/guns/{gun}")
 async def gun(request: web.Request) -> web.Response:
-    views = views_of(latest(request))
+    views = views_of(await latest(request))
     gun_id = request.match_info["gun"]
     if gun_id not in views:
         raise error(web.HTTPNotFound, f"no gun {gun_id!r}; guns: {sorted(views)}")
@@ -52,9 +52,9 @@ async def gun(request: web.Request) -> web.Response:
 
 @routes.get("/api/modules")
 async def modules(request: web.Request) -> web.Response:
-    return web.json_response({"modules": list(latest(request).modules)})
+    return web.json_response({"modules": list((await latest(request)).modules)})
 
 
 @routes.get("/api/limits")
 async def limits(request: web.Request) -> web.Response:
-    return web.json_response(latest(request).limits)
+    return web.json_response((await latest(request)).limits)

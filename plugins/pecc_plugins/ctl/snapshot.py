@@ -4,7 +4,10 @@ The ops server runs on its own thread (:mod:`.opsthread`) and never reads
 the live station, whose objects only the station's loop may touch. The
 station's loop captures a :class:`Snapshot` (:func:`capture`) and publishes
 it by replacing :attr:`Publisher.latest`, one reference the ops thread
-reads whole:
+reads whole. A read takes it through :meth:`Publisher.current`.
+
+While reads come (one at least every :data:`LEASE_PERIODS` status
+periods: a dashboard stream, an API poller), the station captures
 
 - every status period (``timings.status_interval_ms``);
 - at the end of the loop turn in which something was recorded (a
@@ -17,9 +20,17 @@ reads whole:
   every such change meanwhile coalesced into one. A capture's cost grows
   with the guns (about 13 ms for 1000); one per connection let 1000 SECCs
   connecting after a restart cost 1000 captures, 16 s of the station's
-  loop;
-- at once after each command of the ops server (:mod:`.bridge`), so that
-  a ``GET`` after a ``PUT`` sees the change.
+  loop.
+
+Once nobody has read for that long, the station stops capturing: at 1000
+guns the periodic captures alone took 6.5 % of a core that nobody used.
+The next read (a Prometheus scrape every 15 s, say) asks the station's
+loop for a capture and waits for it, and the periodic captures start
+again. Either way a read never shows the station older than a status
+period, nor a state it left.
+
+After each command of the ops server (:mod:`.bridge`) the station
+captures at once, so that a ``GET`` after a ``PUT`` sees the change.
 
 A capture copies what is cheap to copy (readings and counters as plain
 numbers and strings, the frozen limits and caps objects; well under a
@@ -56,6 +67,10 @@ log = logging.getLogger(__name__)
 
 #: History events whose capture may wait for :attr:`Publisher.gap`: no reply depends on them.
 COALESCED = frozenset({"secc_connected", "secc_disconnected"})
+#: Status periods without a read after which the station stops capturing (5 s by default).
+LEASE_PERIODS = 25
+#: How long a read waits for a capture on demand before it answers with the last one (s).
+DEMAND_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +225,11 @@ class Publisher:
         self.gap = self.period / 2
         #: The snapshot the ops thread reads; None until :meth:`start`.
         self.latest: Snapshot | None = None
+        #: True while reads come: the station captures (written on the station's loop only)
+        self.watched = False
+        self._read = False  # set by every read, taken by the station's periodic task
+        self._quiet = 0  # status periods since the last read
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._soon: asyncio.Handle | None = None
         self._soon_at = 0.0
@@ -218,12 +238,13 @@ class Publisher:
         self._failures = Episode(log, "control API: capturing the station's snapshot")
 
     def start(self) -> None:
-        """Publish now and every status period; soon after every event and module change."""
+        """Publish now; from now on as the module doc says."""
+        self._loop = asyncio.get_running_loop()
         self._running = True
         self.history.listeners.append(self.soon)
         self.station.power.add_listener(self._module_changed)
         self.publish()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="pecc-ops-snapshot")
+        self._task = self._loop.create_task(self._run(), name="pecc-ops-snapshot")
 
     async def stop(self) -> None:
         self._running = False
@@ -233,6 +254,31 @@ class Publisher:
             self._soon.cancel()
             self._soon = None
         await cancel(self._task)
+
+    async def current(self) -> Snapshot | None:
+        """The snapshot a read answers with (on any loop): the latest while reads come, else a fresh one.
+
+        A read after a quiet spell asks the station's loop for a capture
+        and waits for it, at most :data:`DEMAND_TIMEOUT_S` (then the last
+        one: a station too busy to answer is not kept busier).
+        """
+        self._read = True
+        loop = self._loop
+        if self.watched or loop is None or not self._running:
+            return self.latest
+        demand = asyncio.run_coroutine_threadsafe(self._on_demand(), loop)
+        try:
+            async with asyncio.timeout(DEMAND_TIMEOUT_S):
+                return await asyncio.wrap_future(demand)
+        except TimeoutError:
+            return self.latest
+
+    async def _on_demand(self) -> Snapshot | None:
+        if not self.watched:
+            self._quiet = 0
+            self.watched = True
+            self.publish()
+        return self.latest
 
     def publish(self) -> None:
         """Capture the station now and make it the snapshot the ops thread reads."""
@@ -259,9 +305,10 @@ class Publisher:
         """Publish at the end of this loop turn, but not sooner than ``gap`` after the last capture.
 
         Once, however many things happen meanwhile; a sooner request brings
-        a later one forward.
+        a later one forward. Nothing while nobody reads: the next read
+        captures.
         """
-        if not self._running:
+        if not (self._running and self.watched):
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
@@ -276,4 +323,11 @@ class Publisher:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.period)
-            self.publish()
+            if self._read:
+                self._read, self._quiet = False, 0
+            else:
+                self._quiet += 1
+            if self._quiet >= LEASE_PERIODS:
+                self.watched = False
+            if self.watched:
+                self.publish()
