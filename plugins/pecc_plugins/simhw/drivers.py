@@ -92,10 +92,11 @@ class HwLink:
             self._task = None
             self._shared.pop(str(self.path), None)
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, *messages: dict[str, Any]) -> None:
+        """Send ``messages`` in one write (one system call for a cycle's car targets)."""
         if self._writer is None or not self.connected:
             raise LinkError(f"sim-hw link {self.path} is down")
-        self._writer.write(wire.encode(message))
+        self._writer.write(b"".join(map(wire.encode, messages)))
 
     async def until(self, condition: Any, timeout: float) -> bool:
         """Wait (at most ``timeout``) until ``condition()`` holds on a state the bench sent."""

@@ -46,14 +46,17 @@ class BenchLink:
             if not self.link.connected:
                 self._sent.clear()  # a new bench connection gets every target again
                 continue
+            cars = []
             for gun_id, gun in self.station.guns.items():
                 target = gun.target
                 if gun_id in self._sent and self._sent[gun_id] == target:
                     continue
                 self._sent[gun_id] = target
                 body = None if target is None else [target.voltage, target.current, target.soc, target.phase.value]
+                cars.append({"op": "car", "gun": gun_id, "target": body})
+            if cars:
                 with contextlib.suppress(LinkError):
-                    self.link.send({"op": "car", "gun": gun_id, "target": body})
+                    self.link.send(*cars)
 
     # -- fault injection, as the in-process module simulator offers it ------------------
 
