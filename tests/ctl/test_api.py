@@ -94,6 +94,7 @@ async def test_stop_charging_reaches_the_secc_and_returns_its_answer(ctl: Ctl) -
     assert status == 502 and "busy" in body["error"]
     status, body = await ctl.http("POST", "/api/guns/1-1/stop-charging")  # never answered
     assert status == 504 and "did not answer" in body["error"]
+    assert body["error"].startswith("gun 1-1: ") and body["error"].count("1-1") == 1, body["error"]
     await secc.pecc_request()
     await secc.close()
 

@@ -114,21 +114,22 @@ async def reset_limits(request: web.Request) -> web.Response:
 async def stop_charging(request: web.Request) -> web.Response:
     gun_id = _gun(request).id
     await _body(request, bodies.EmptyBody())
-    return await _secc_call(_link(request).stop_charging(), lambda _: {"gun": gun_id, "stopCharging": "accepted"})
+    accepted = {"gun": gun_id, "stopCharging": "accepted"}
+    return await _secc_call(gun_id, _link(request).stop_charging(), lambda _: accepted)
 
 
 @routes.post("/api/guns/{gun}/inputs")
 async def inputs(request: web.Request) -> web.Response:
     gun_id = _gun(request).id
     ids = (await _body(request, bodies.InputsBody()))["ids"]
-    return await _secc_call(_link(request).get_input(ids), lambda values: {"gun": gun_id, "inputs": values})
+    return await _secc_call(gun_id, _link(request).get_input(ids), lambda values: {"gun": gun_id, "inputs": values})
 
 
 @routes.post("/api/guns/{gun}/outputs")
 async def outputs(request: web.Request) -> web.Response:
     gun_id = _gun(request).id
     values = (await _body(request, bodies.OutputsBody()))["values"]
-    return await _secc_call(_link(request).set_output(values), lambda _: {"gun": gun_id, "outputs": values})
+    return await _secc_call(gun_id, _link(request).set_output(values), lambda _: {"gun": gun_id, "outputs": values})
 
 
 def _link(request: web.Request) -> Any:
@@ -138,16 +139,16 @@ def _link(request: web.Request) -> Any:
         raise error(web.HTTPConflict, str(exc)) from None
 
 
-async def _secc_call(call: Awaitable[Any], reply: Callable[[Any], Any]) -> web.Response:
-    """Await a PECC -> SECC request; its outcome as an HTTP answer."""
+async def _secc_call(gun_id: str, call: Awaitable[Any], reply: Callable[[Any], Any]) -> web.Response:
+    """Await a PECC -> SECC request of gun ``gun_id``; its outcome as an HTTP answer."""
     try:
         return answer(reply(await call))
     except SeccTimeout as exc:
-        raise error(web.HTTPGatewayTimeout, f"the SECC did not answer: {exc}") from None
+        raise error(web.HTTPGatewayTimeout, f"gun {gun_id}: the SECC did not answer: {exc}") from None
     except SeccError as exc:
-        raise error(web.HTTPBadGateway, f"the SECC answered with an error: {exc}") from None
+        raise error(web.HTTPBadGateway, f"gun {gun_id}: the SECC answered with an error: {exc}") from None
     except SeccNotConnected as exc:
-        raise error(web.HTTPConflict, str(exc)) from None
+        raise error(web.HTTPConflict, f"gun {gun_id}: {exc}") from None
 
 
 # -- simulation -------------------------------------------------------------------

@@ -180,7 +180,7 @@ class Connection:
         self.detached = reason
         pending = self._pending
         if pending is not None and not pending.reply.done():
-            pending.reply.set_exception(SeccNotConnected(f"gun {self.gun.id}: {reason}"))
+            pending.reply.set_exception(SeccNotConnected(reason))
         for task in self._tasks:  # the current one too: it stops at its next await
             if task is not self._worker or not self._handling:
                 task.cancel()  # a worker inside a handler stops after it
@@ -410,11 +410,12 @@ class Connection:
         Raises :class:`SeccTimeout` without a reply within ``request_timeout_ms``,
         :class:`SeccError` for an error reply (or a malformed reply),
         :class:`SeccNotConnected` if the connection is or goes away, and
-        ValueError for a payload that is not a valid ``kind`` request.
+        ValueError for a payload that is not a valid ``kind`` request. Their
+        texts say what happened on this link; whoever reports one names the gun.
         """
         async with self._request_lock:
             if self.detached is not None:
-                raise SeccNotConnected(f"gun {self.gun.id}: {self.detached}")
+                raise SeccNotConnected(self.detached)
             seq = self.sequence.next()
             message = {"type": "request", "kind": kind, "sequenceNumber": seq, "payload": payload}
             problem = schemas.problem(schemas.MESSAGES[("request", kind)], message)
@@ -428,10 +429,7 @@ class Connection:
                 async with asyncio.timeout(self._timings.request_timeout_ms / 1000):
                     return await reply
             except TimeoutError:
-                raise SeccTimeout(
-                    f"gun {self.gun.id}: no reply to {kind} #{seq} "
-                    f"within {self._timings.request_timeout_ms} ms"
-                ) from None
+                raise SeccTimeout(f"no reply to {kind} #{seq} within {self._timings.request_timeout_ms} ms") from None
             finally:
                 self._pending = None
 
