@@ -42,6 +42,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks.canfloor import can_counters
 from benchmarks.markdown import md_table
 from benchmarks.procstat import CpuWindow, rss_mb
 from benchmarks.stations import station
@@ -174,7 +175,7 @@ def overload(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             rss.append(rss_mb(pid))
         for window in (cpu, hw_cpu, secc_cpu):
             window.stop()
-        can = _can_counters(split.api.removesuffix("/api"))
+        can = can_counters(split.api.removesuffix("/api"))
         seccs.wait(120)
         rss_after = rss_mb(pid)
     finally:
@@ -201,15 +202,6 @@ def overload(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "hw_cpu": hw_cpu.percent, "secc_cpu": secc_cpu.percent, "machine": cpu.machine_percent,
         "can": can, "secc": secc, "http": load,
     }
-
-
-def _can_counters(api: str) -> dict[str, float]:
-    """The CAN and status-interval counters of ``/metrics``, once the load is over."""
-    with urllib.request.urlopen(f"{api}/metrics", timeout=10) as answer:
-        text = answer.read().decode()
-    wanted = ("pecc_can_frames_", "pecc_transport_status_interval_seconds_bucket")
-    return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in text.splitlines()
-                                                   if line.startswith(wanted))}
 
 
 def overload_table(results: list[dict[str, Any]]) -> list[str]:

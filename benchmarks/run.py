@@ -59,6 +59,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks import canfloor
 from benchmarks.markdown import md_table
 from benchmarks.procstat import CpuWindow, peak_rss_mb, reset_peak_rss, rss_mb
 from benchmarks.stations import gun_urls, station
@@ -208,9 +209,11 @@ def merged(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def charging_load(
-    pecc: Server, profile: Path, port: int, work: Path, name: str, args: argparse.Namespace
+    pecc: Server, profile: Path, port: int, work: Path, name: str, args: argparse.Namespace, api: str = ""
 ) -> dict[str, Any]:
+    """``pecc secc-sim`` against ``pecc``; with ``api`` (the control API's root URL), its CAN frames counted too."""
     report = work / f"{name}.json"
+    counted = canfloor.frames(api) if api else None
     before = _children_cpu()
     pecc.cpu.start()
     subprocess.run(
@@ -234,6 +237,13 @@ def charging_load(
     )
     pecc.cpu.stop()
     data = json.loads(report.read_text())
+    if counted is not None:
+        buses, sent, received = canfloor.frames(api)
+        data["can"] = {
+            "buses": buses,
+            "sent_per_s": (sent - counted[1]) / data["wall_s"],
+            "received_per_s": (received - counted[2]) / data["wall_s"],
+        }
     data["server_cpu_percent"] = pecc.cpu.percent
     data["loadgen_cpu_percent"] = 100 * (_children_cpu() - before) / data["wall_s"]
     data["other_cpu_percent"] = pecc.cpu.machine_percent - pecc.cpu.percent - data["loadgen_cpu_percent"]
@@ -284,6 +294,9 @@ def one_round(guns: int, work: Path, tag: str, args: argparse.Namespace) -> dict
             q: _latency(data)[q] / _latency(floor)[q] for q in ("p50_ms", "p99_ms")
         }
         data["cpu_ratio"] = data["server_cpu_percent"] / floor["server_cpu_percent"]
+        if "can_floor" in data:
+            io_floor = floor["server_cpu_percent"] + data["can_floor"]["cpu_percent"]
+            data["io_cpu_ratio"] = data["server_cpu_percent"] / io_floor
     return runs
 
 
@@ -315,12 +328,17 @@ def charging_split(guns: int, work: Path, tag: str, args: argparse.Namespace) ->
         if split.pecc is None:
             raise RuntimeError(f"{tag}: pecc run did not start")
         time.sleep(1.0)  # module discovery: guns are inoperative for ~0.5 s after start
-        data = charging_load(Server(split.pecc), split.profile, split.port, work, tag, args)
+        data = charging_load(
+            Server(split.pecc), split.profile, split.port, work, tag, args, split.api.removesuffix("/api")
+        )
         if split.hw is not None:
             data["hardware_peak_rss_mb"] = peak_rss_mb(split.hw.pid)
-        return data
     finally:
         split.close()
+    can = data["can"]  # the CAN floor of the same frames, once the station is gone
+    extra = max(0.0, can["received_per_s"] - can["sent_per_s"])
+    data["can_floor"] = canfloor.measure(can["buses"], can["sent_per_s"], extra, args.duration)
+    return data
 
 
 def median_run(runs: list[Any]) -> Any:
@@ -382,6 +400,7 @@ CHARGING_HEADER = [
     "guns", "sessions ok / failed", "targetValues p50 ms", "p99 ms", "max ms", "p50 / floor", "p99 / floor",
     "status jitter p99 ms", "longest status gap ms", "PECC CPU %", "CPU / floor", "PECC peak RSS MiB",
     "secc-sim CPU %", "other processes CPU % (the hardware's included)", "protocol errors",
+    "CAN frames/s sent / received", "CAN floor CPU %", "CPU / I/O floor",
 ]  # fmt: skip
 HOSTILE_HEADER = [
     "guns", "hostile frames sent / answered", "bystanders' p50 ms", "p99 ms", "max ms",
@@ -425,7 +444,13 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
         ]
         if kind == "charge":
             sessions = f"{data['sessions_ok']} / {data['sessions_failed']}"
-            charging.append([guns, sessions, *latency, *ratios, *status, *cpu, *others])
+            can, can_floor = data.get("can", {}), data.get("can_floor", {})
+            io = [
+                f"{can.get('sent_per_s', math.nan):.0f} / {can.get('received_per_s', math.nan):.0f}",
+                _f(can_floor.get("cpu_percent", math.nan)),
+                _f(data.get("io_cpu_ratio", math.nan), 2),
+            ]
+            charging.append([guns, sessions, *latency, *ratios, *status, *cpu, *others, *io])
         else:
             rate = f"{(data['messages_sent'] + data['messages_received']) / data['window_s']:.0f}"
             server = "PECC" if kind == "pecc" else "echo floor"
@@ -446,7 +471,9 @@ def tables(results: dict[str, Any], args: argparse.Namespace) -> str:
             (
                 f"Charging load: `pecc secc-sim --duration {args.duration:g}` (real sessions, 10 Hz in charge) "
                 "on the split station (`pecc sim-hw` is the hardware, in a process of its own: the PECC's CPU "
-                "is its own work); floor: the echo floor's protocol load of the same round."
+                "is its own work); floor: the echo floor's protocol load of the same round; I/O floor: that "
+                "and the CAN floor (`benchmarks.canfloor`: the PECC's frames a second through python-can, "
+                "nothing else)."
             ),
             "",
             *md_table(CHARGING_HEADER, charging),
@@ -480,6 +507,8 @@ def goals(results: dict[str, Any]) -> list[str]:
         row("72 guns charging: status jitter p99 <= 10 ms", charge["status"]["jitter_p99_ms"], 10, " ms")
         row("72 guns charging: PECC CPU <= 25 %", charge["server_cpu_percent"], 25, " %")
         row("72 guns charging, hardware apart: PECC CPU <= 1.3x floor", charge["cpu_ratio"], 1.3, "x")
+        if "io_cpu_ratio" in charge:
+            row("72 guns charging, hardware apart: PECC CPU <= 1.3x I/O floor", charge["io_cpu_ratio"], 1.3, "x")
     if "pecc-1000" in results:
         big = results["pecc-1000"]
         row("1000 guns: p99 <= 1.5x floor", big["ratio"]["p99_ms"], 1.5, "x")
