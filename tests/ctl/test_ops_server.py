@@ -194,12 +194,10 @@ async def test_a_read_never_shows_the_station_older_than_a_status_period(ctl: Ct
     assert max(ages) <= period + 1e-6
 
 
-async def test_nobody_reading_costs_no_capture_and_the_next_read_is_fresh(
-    ctl: Ctl, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # docs/control-api.md: without a read for 25 status periods (5 s) the station stops capturing
+@pytest.fixture
+async def captured(ctl: Ctl, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The loop times of the station's snapshot captures, from the sim station settled on."""
     await ctl.settled()
-    publisher = ctl_of(ctl.runtime).app[PUBLISHER]
     loop = asyncio.get_running_loop()
     captured: list[float] = []
     real = snapshot.capture
@@ -209,6 +207,13 @@ async def test_nobody_reading_costs_no_capture_and_the_next_read_is_fresh(
         return real(*args)
 
     monkeypatch.setattr(snapshot, "capture", counted)
+    return captured
+
+
+async def test_nobody_reading_costs_no_capture_and_the_next_read_is_fresh(ctl: Ctl, captured: list[float]) -> None:
+    # docs/control-api.md: without a read for 25 status periods (5 s) the station stops capturing
+    publisher = ctl_of(ctl.runtime).app[PUBLISHER]
+    loop = asyncio.get_running_loop()
     await asyncio.sleep(5.2)  # the lease of the last read runs out
     quiet = loop.time()
     secc = await ctl.secc()
@@ -235,20 +240,11 @@ async def test_a_transition_is_in_the_snapshot_before_the_secc_hears_its_reply(c
 
 
 async def test_secc_connections_at_once_cost_one_capture_per_half_status_period(
-    ctl: Ctl, monkeypatch: pytest.MonkeyPatch
+    ctl: Ctl, captured: list[float]
 ) -> None:
     # docs/control-api.md: SECCs connecting or leaving are published at most every half status period
-    await ctl.settled()
     publisher = ctl_of(ctl.runtime).app[PUBLISHER]
     loop = asyncio.get_running_loop()
-    captured: list[float] = []
-    real = snapshot.capture
-
-    def counted(*args: Any) -> Any:
-        captured.append(loop.time())
-        return real(*args)
-
-    monkeypatch.setattr(snapshot, "capture", counted)
     await publisher.current()  # read lately: the station captures
     await asyncio.sleep(0)
     start = loop.time()
