@@ -228,6 +228,15 @@ async def test_nobody_reading_costs_no_capture_and_the_next_read_is_fresh(ctl: C
     await secc.close()
 
 
+async def test_a_read_while_the_station_loop_is_gone_answers_with_the_last_snapshot(ctl: Ctl) -> None:
+    publisher = ctl_of(ctl.runtime).app[PUBLISHER]
+    last = await publisher.current()
+    gone = asyncio.new_event_loop()
+    gone.close()
+    publisher.watched, publisher._loop = False, gone  # as a read on the ops thread during the shutdown sees it
+    assert await publisher.current() is last
+
+
 async def test_a_transition_is_in_the_snapshot_before_the_secc_hears_its_reply(ctl: Ctl) -> None:
     await ctl.settled()
     publisher = ctl_of(ctl.runtime).app[PUBLISHER]

@@ -266,7 +266,12 @@ class Publisher:
         loop = self._loop
         if self.watched or loop is None or not self._running:
             return self.latest
-        demand = asyncio.run_coroutine_threadsafe(self._on_demand(), loop)
+        work = self._on_demand()
+        try:
+            demand = asyncio.run_coroutine_threadsafe(work, loop)
+        except RuntimeError:  # the station's loop is closed (a read during the shutdown)
+            work.close()
+            return self.latest
         try:
             async with asyncio.timeout(DEMAND_TIMEOUT_S):
                 return await asyncio.wrap_future(demand)
