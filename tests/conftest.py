@@ -32,6 +32,7 @@ own report shows threads only, and a hung asyncio test's thread is idle in
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import threading
@@ -56,6 +57,31 @@ def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PECC_STATE_DIR", str(directory))
     monkeypatch.delenv("PECC_CTL_PORT", raising=False)
     return directory
+
+
+@pytest.fixture(autouse=True)
+def own_logging() -> Iterator[None]:
+    """Each test leaves logging as it found it.
+
+    An in-process CLI run configures logging for good
+    (:func:`pecc_core.logs.configure`: the root's handlers replaced, its
+    level and some loggers' set), which changed what every later test of
+    the worker saw in ``caplog`` (the root at INFO, websockets at WARNING)
+    and dropped pytest's own session handlers.
+    """
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    loggers = [root, *(v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger))]
+    levels = {logger: logger.level for logger in loggers}
+    yield
+    for logger in [root, *(v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger))]:
+        logger.setLevel(levels.get(logger, logging.NOTSET))
+    for handler in list(root.handlers):
+        if handler not in handlers and type(handler) is logging.StreamHandler:  # the CLI's own
+            root.removeHandler(handler)
+    for handler in handlers:  # pytest's capture handlers come and go with each phase: not those
+        if handler not in root.handlers and type(handler).__name__ != "LogCaptureHandler":
+            root.addHandler(handler)
 
 
 #: Seconds before the timeout at which a test's asyncio tasks are written out.
