@@ -71,10 +71,9 @@ def own_logging() -> Iterator[None]:
     """
     root = logging.getLogger()
     handlers = list(root.handlers)
-    loggers = [root, *(v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger))]
-    levels = {logger: logger.level for logger in loggers}
+    levels = {logger: logger.level for logger in _loggers()}
     yield
-    for logger in [root, *(v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger))]:
+    for logger in _loggers():  # those the test made too: back to NOTSET
         logger.setLevel(levels.get(logger, logging.NOTSET))
     for handler in list(root.handlers):
         if handler not in handlers and type(handler) is logging.StreamHandler:  # the CLI's own
@@ -82,6 +81,12 @@ def own_logging() -> Iterator[None]:
     for handler in handlers:  # pytest's capture handlers come and go with each phase: not those
         if handler not in root.handlers and type(handler).__name__ != "LogCaptureHandler":
             root.addHandler(handler)
+
+
+def _loggers() -> list[logging.Logger]:
+    """The root and every logger made so far (not the placeholders of dotted names)."""
+    made = logging.root.manager.loggerDict.values()
+    return [logging.getLogger(), *(logger for logger in made if isinstance(logger, logging.Logger))]
 
 
 #: Seconds before the timeout at which a test's asyncio tasks are written out.
